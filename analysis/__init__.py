@@ -1,0 +1,1 @@
+"""darkspin.analysis: entanglement measures, statistics, spectra, figures and the command line."""

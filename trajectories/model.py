@@ -1,0 +1,224 @@
+"""The two-spin STM model of physics.md: parameters, Hamiltonian, Kossakowski matrices, jumps, Liouvillian.
+
+Units: hbar = k_B = 1. Energies, rates and temperature share one unit (the Larmor frequency nu in the
+presets); times are in its inverse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from .operators import kron
+
+#: Relative size below which a Kossakowski eigenvalue is a zero-rate channel (dropped).
+RANK_TOL = 1e-12
+
+SECTORS = ("lowering", "raising", "dephasing")
+_SECTOR_OPS = {"lowering": ("-", 1), "raising": ("+", -1), "dephasing": ("z", 0)}
+_SECTOR_KAPPA = {"lowering": 0.5, "raising": 0.5, "dephasing": 0.25}
+
+
+def phase_space(omega: float, V: float, T: float) -> float:
+    """Electron phase space F(omega) = g(omega + V) + g(omega - V), g(x) = x / (1 - exp(-x/T)).
+
+    omega: energy released to the electrons; V: bias; T: temperature (T = 0 gives g(x) = max(x, 0)).
+    Returns a rate per unit coupling, in the same unit as omega.
+    """
+
+    def g(x: float) -> float:
+        if T == 0.0:
+            return max(x, 0.0)
+        y = x / T
+        if y == 0.0:
+            return T
+        if y > 0.0:
+            return x / -math.expm1(-y)
+        # y < 0: multiply through by e^y so nothing overflows
+        return x * math.exp(y) / math.expm1(y)
+
+    return g(omega + V) + g(omega - V)
+
+
+def exchange_from_bandwidth(lam1: float, lam2: float, V: float, bandwidth: float,
+                            theta: float = 0.0, phi: float = 0.0) -> tuple[float, float]:
+    """Bath-induced (J_ex, J_DM) of Eq. 6-7 for an electron bandwidth Lambda.
+
+    J_ex = sqrt(lam1 lam2)/(4 pi) Delta cos(theta/2) cos(phi), J_DM the same with sin(phi), and
+    Delta = Lambda ln(16 Lambda^2/|Lambda^2 - V^2|) - V ln|(Lambda + V)/(Lambda - V)|.
+    All energies in one unit; requires Lambda > 0 and Lambda != |V|.
+    """
+    _check_finite("bandwidth", bandwidth)
+    if bandwidth <= 0:
+        raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
+    V = abs(V)
+    if bandwidth == V:
+        raise ValueError("bandwidth must differ from |V| (Delta diverges at Lambda = |V|)")
+    lam = bandwidth
+    delta = lam * math.log(16 * lam**2 / abs(lam**2 - V**2))
+    if V > 0:
+        delta -= V * math.log(abs((lam + V) / (lam - V)))
+    pref = math.sqrt(lam1 * lam2) / (4 * math.pi) * delta * math.cos(theta / 2)
+    return pref * math.cos(phi), pref * math.sin(phi)
+
+
+def _check_finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class SpinPair:
+    """Immutable, validated parameters of two spins under an STM bias (physics.md).
+
+    Fields (floats, one energy unit; defaults: the paper's Fig. 3 right point in units of nu):
+        nu     Larmor frequency, >= 0
+        V      bias voltage, >= 0 (only |V| enters)
+        T      electron temperature, >= 0 (0: the paper's limit)
+        lam1, lam2   dimensionless tunnelling couplings, >= 0
+        theta, phi   spin-orbit angles of spin 2 (radians, any finite value)
+        J_ex, J_DM   bath-induced exchange and Dzyaloshinskii-Moriya couplings (any finite value)
+    """
+
+    nu: float = 1.0
+    V: float = 1.25
+    T: float = 0.0
+    lam1: float = 0.0126
+    lam2: float = 0.0126
+    theta: float = 0.0
+    phi: float = 0.0
+    J_ex: float = 0.024
+    J_DM: float = 0.0
+
+    NONNEGATIVE: ClassVar[tuple[str, ...]] = ("nu", "V", "T", "lam1", "lam2")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = _check_finite(f.name, getattr(self, f.name))
+            if f.name in self.NONNEGATIVE and value < 0:
+                raise ValueError(f"{f.name} must be >= 0, got {value!r}")
+            object.__setattr__(self, f.name, value)
+
+    # ---- presets -------------------------------------------------------------------------------
+    @classmethod
+    def paper_fig3_right(cls) -> "SpinPair":
+        """Fig. 3 right: symmetric point, V = 1.25 nu, lam = 0.0126, J_ex = 0.024 nu, T = 0."""
+        return cls()
+
+    @classmethod
+    def paper_fig3_left(cls) -> "SpinPair":
+        """Fig. 3 left: the steady-state family at the symmetric point with V = 2.5 nu."""
+        return cls(V=2.5)
+
+    @classmethod
+    def paper_fig2(cls, with_dm: bool = False) -> "SpinPair":
+        """Fig. 2 in units of nu: nu = 0.1 V, lam1 = 0.01, lam2 = 0.009, J_ex = 0.2 V (J_DM = 0.2 V, phi = pi/4)."""
+        if with_dm:
+            return cls(V=10.0, lam1=0.01, lam2=0.009, phi=math.pi / 4, J_ex=2.0, J_DM=2.0)
+        return cls(V=10.0, lam1=0.01, lam2=0.009, J_ex=2.0)
+
+    def replace(self, **changes) -> "SpinPair":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+    # ---- physics -------------------------------------------------------------------------------
+    @property
+    def is_symmetric_point(self) -> bool:
+        """lam1 == lam2 and theta == phi == 0: the singlet is exactly dark."""
+        return self.lam1 == self.lam2 and self.theta == 0.0 and self.phi == 0.0
+
+    def hamiltonian(self) -> np.ndarray:
+        """H = (nu/2)(tau_z 1 + 1 tau_z) - J_ex tau_1.tau_2 + J_DM (tau_1x tau_2y - tau_1y tau_2x); (4, 4) complex."""
+        h = 0.5 * self.nu * (kron("z", "1") + kron("1", "z"))
+        h -= self.J_ex * (kron("x", "x") + kron("y", "y") + kron("z", "z"))
+        h += self.J_DM * (kron("x", "y") - kron("y", "x"))
+        return h
+
+    def kossakowski(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per secular sector: (K, A) with K the (2, 2) Kossakowski matrix (a rate) and A (2, 4, 4) = (A_1, A_2)."""
+        half = self.theta / 2
+        coherence = {
+            "lowering": np.exp(1j * self.phi) * math.cos(half),
+            "raising": np.exp(-1j * self.phi) * math.cos(half),
+            "dephasing": math.cos(self.phi) * math.cos(half),
+        }
+        g12 = math.sqrt(self.lam1 * self.lam2)
+        out = {}
+        for s in SECTORS:
+            op, sign = _SECTOR_OPS[s]
+            rate = _SECTOR_KAPPA[s] * phase_space(sign * self.nu, self.V, self.T)
+            c = coherence[s]
+            K = rate * np.array([[self.lam1, g12 * c], [g12 * np.conj(c), self.lam2]], dtype=complex)
+            A = np.stack([kron(op, "1"), kron("1", op)])
+            out[s] = (K, A)
+        return out
+
+    def _channels(self):
+        chans = []
+        for s, (K, A) in self.kossakowski().items():
+            mu, vec = np.linalg.eigh(K)
+            scale = max(float(np.max(np.abs(mu))), 0.0)
+            order = np.argsort(mu)[::-1]  # strongest first
+            for j, k in enumerate(order):
+                if scale == 0.0 or mu[k] <= RANK_TOL * scale:
+                    continue
+                L = math.sqrt(mu[k]) * (vec[0, k] * A[0] + vec[1, k] * A[1])
+                chans.append((f"{s}[{j}]", L))
+        return chans
+
+    def jump_operators(self) -> np.ndarray:
+        """Jump operators L_k = sqrt(mu_k)(v_k1 A_1 + v_k2 A_2) from each sector's K = sum mu v v^dag.
+
+        This fixes the unraveling: eigenvectors of the Kossakowski matrices (collective operators at the
+        symmetric point), strongest first within a sector, channels with mu_k <= 1e-12 max(mu) dropped.
+        Returns (K, 4, 4) complex, sqrt(rate) units; K = 0 gives shape (0, 4, 4).
+        """
+        chans = self._channels()
+        if not chans:
+            return np.zeros((0, 4, 4), dtype=complex)
+        return np.stack([L for _, L in chans])
+
+    def jump_labels(self) -> list[str]:
+        """Names of the channels of :meth:`jump_operators`, 'sector[j]' with j = 0 the stronger one."""
+        return [name for name, _ in self._channels()]
+
+    def liouvillian(self) -> np.ndarray:
+        """Superoperator (16, 16) complex acting on rho.reshape(16) (row-major, numpy's C order).
+
+        With that vectorisation vec(A X B) = (A kron B^T) vec(X). Built from the Kossakowski matrices
+        directly, so it does not depend on the choice of unraveling.
+        """
+        eye = np.eye(4)
+        h = self.hamiltonian()
+        L = -1j * (np.kron(h, eye) - np.kron(eye, h.T))
+        for K, A in self.kossakowski().values():
+            for a in range(2):
+                for b in range(2):
+                    if K[a, b] == 0:
+                        continue
+                    AbA = A[b].conj().T @ A[a]
+                    L += K[a, b] * (np.kron(A[a], A[b].conj())
+                                    - 0.5 * np.kron(AbA, eye) - 0.5 * np.kron(eye, AbA.T))
+        return L
+
+    def effective_hamiltonian(self) -> np.ndarray:
+        """H_eff = H - (i/2) sum_k L_k^dag L_k, the no-jump generator; (4, 4) complex."""
+        jumps = self.jump_operators()
+        gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps)
+        return self.hamiltonian() - 0.5j * gamma
+
+    def eigenenergies(self) -> dict[str, float]:
+        """Closed-form Eq. 9 energies E_S, E_T1, E_T2, E_T3 (the J_DM-rotated singlet/triplet)."""
+        j = math.hypot(self.J_ex, self.J_DM)
+        return {"S": 2 * j + self.J_ex, "T1": self.nu - self.J_ex,
+                "T2": -2 * j + self.J_ex, "T3": -self.nu - self.J_ex}

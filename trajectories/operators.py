@@ -1,0 +1,64 @@
+"""Two-spin operators and states in the basis |uu>, |ud>, |du>, |dd> (first spin first).
+
+Conventions (physics.md): tau_z|u> = +|u>, tau_- = |d><u|, tau_+ = |u><d|.
+Every array here is a fresh numpy array, so callers may modify what they get.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BASIS_LABELS = ("uu", "ud", "du", "dd")
+
+_I2 = np.eye(2, dtype=complex)
+_SZ = np.diag([1.0, -1.0]).astype(complex)
+_SM = np.array([[0, 0], [1, 0]], dtype=complex)  # |d><u|
+_SP = _SM.T.copy()  # |u><d|
+_SX = _SP + _SM
+_SY = -1j * (_SP - _SM)
+
+SINGLE = {"1": _I2, "z": _SZ, "-": _SM, "+": _SP, "x": _SX, "y": _SY}
+
+
+def kron(a: str, b: str) -> np.ndarray:
+    """Product operator a x b on two spins, from the names in ``SINGLE``; (4, 4) complex."""
+    return np.kron(SINGLE[a], SINGLE[b])
+
+
+def basis_state(label: str) -> np.ndarray:
+    """State vector (4,) complex for 'uu', 'ud', 'du', 'dd', 'S' (singlet) or 'T1', 'T2', 'T3'."""
+    s = 1 / np.sqrt(2)
+    vectors = {
+        "uu": [1, 0, 0, 0],
+        "ud": [0, 1, 0, 0],
+        "du": [0, 0, 1, 0],
+        "dd": [0, 0, 0, 1],
+        "S": [0, s, -s, 0],
+        "T1": [1, 0, 0, 0],
+        "T2": [0, s, s, 0],
+        "T3": [0, 0, 0, 1],
+    }
+    if label not in vectors:
+        raise ValueError(f"state label must be one of {sorted(vectors)}, got {label!r}")
+    return np.array(vectors[label], dtype=complex)
+
+
+def projector(label: str) -> np.ndarray:
+    """|v><v| for a label of :func:`basis_state`; (4, 4) complex."""
+    v = basis_state(label)
+    return np.outer(v, v.conj())
+
+
+#: Singlet-triplet basis as columns (S, T1, T2, T3): populations are diag(B^dag rho B).
+SINGLET_TRIPLET = np.stack([basis_state(k) for k in ("S", "T1", "T2", "T3")], axis=1)
+
+#: tau_z x tau_z outcome projectors: -1 keeps |ud>, |du> (indices 1, 2), +1 keeps |uu>, |dd>.
+MINUS_INDICES = (1, 2)
+P_MINUS = np.diag([0.0, 1.0, 1.0, 0.0]).astype(complex)
+P_PLUS = np.diag([1.0, 0.0, 0.0, 1.0]).astype(complex)
+
+
+def singlet_population(rho: np.ndarray) -> np.ndarray:
+    """<S|rho|S> for rho of shape (..., 4, 4); real array of shape (...)."""
+    s = basis_state("S")
+    return np.real(np.einsum("i,...ij,j->...", s.conj(), rho, s))

@@ -1,0 +1,135 @@
+"""The measurement-and-purification protocol: initial state, tau_z x tau_z measurement times, output grid."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .operators import basis_state
+
+#: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
+STATE_TOL = 1e-10
+
+INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
+
+
+def _as_times(name: str, values, *, strict: bool) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-d sequence of real times, got {values!r}") from None
+    if np.ndim(values) > 1:
+        raise ValueError(f"{name} must be 1-d, got shape {np.shape(values)}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr!r}")
+    if arr.size and arr[0] < 0:
+        raise ValueError(f"{name} must be >= 0, got {arr[0]!r}")
+    d = np.diff(arr)
+    if strict and np.any(d <= 0):
+        raise ValueError(f"{name} must be strictly increasing")
+    if not strict and np.any(d < 0):
+        raise ValueError(f"{name} must be sorted (non-decreasing)")
+    return arr
+
+
+def initial_density_matrix(initial) -> np.ndarray:
+    """(4, 4) density matrix of a label in INITIAL_LABELS, a normalised 4-vector or a 4 x 4 density matrix."""
+    if isinstance(initial, str):
+        if initial not in INITIAL_LABELS:
+            raise ValueError(f"initial must be one of {INITIAL_LABELS}, a 4-vector or a 4x4 matrix; got {initial!r}")
+        v = basis_state(initial)
+        return np.outer(v, v.conj())
+    try:
+        arr = np.array(initial, dtype=complex)
+    except (TypeError, ValueError):
+        raise ValueError(f"initial must be a label, a 4-vector or a 4x4 matrix, got {initial!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("initial must contain finite numbers only")
+    if arr.shape == (4,):
+        norm = np.linalg.norm(arr)
+        if abs(norm - 1) > STATE_TOL:
+            raise ValueError(f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), got {norm!r}")
+        return np.outer(arr, arr.conj()) / norm**2
+    if arr.shape == (4, 4):
+        if np.max(np.abs(arr - arr.conj().T)) > STATE_TOL:
+            raise ValueError("initial density matrix must be Hermitian")
+        tr = np.trace(arr).real
+        if abs(tr - 1) > STATE_TOL:
+            raise ValueError(f"initial density matrix must have trace 1 (within {STATE_TOL}), got {tr!r}")
+        ev = np.linalg.eigvalsh(arr)
+        if ev[0] < -STATE_TOL:
+            raise ValueError(f"initial density matrix must be positive semidefinite, lowest eigenvalue {ev[0]!r}")
+        return 0.5 * (arr + arr.conj().T)
+    raise ValueError(f"initial must have shape (4,) or (4, 4), got shape {arr.shape}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Protocol:
+    """Start from ``initial`` at t = 0, measure tau_z x tau_z at ``measure_at``, record on ``times``.
+
+    initial:    a label ('uu', 'ud', 'du', 'dd', 'S', 'T2'), a normalised 4-vector or a 4 x 4 density matrix.
+    measure_at: non-decreasing measurement times, each in [0, times[-1]]; shape (rounds,). Two equal
+                times are two rounds at the same instant (the second repeats the first's outcome).
+    times:      strictly increasing output times >= 0; shape (n,); the last one is the final time.
+
+    A measurement at an output time is applied *before* that output is recorded, so the output at
+    t_k already shows the post-measurement state.
+    """
+
+    initial: object = "ud"
+    measure_at: tuple = (100.0, 200.0, 300.0, 400.0)
+    times: tuple = tuple(np.linspace(0.0, 500.0, 501))
+
+    def __post_init__(self):
+        rho0 = initial_density_matrix(self.initial)
+        times = _as_times("times", self.times, strict=True)
+        if times.size == 0:
+            raise ValueError("times must hold at least one output time")
+        meas = _as_times("measure_at", self.measure_at, strict=False)
+        if meas.size and meas[-1] > times[-1]:
+            raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {times[-1]}], got {meas[-1]!r}")
+        times.setflags(write=False)
+        meas.setflags(write=False)
+        rho0.setflags(write=False)
+        object.__setattr__(self, "times", times)
+        object.__setattr__(self, "measure_at", meas)
+        object.__setattr__(self, "_rho0", rho0)
+
+    @classmethod
+    def paper(cls, n_out: int = 501) -> "Protocol":
+        """The paper's protocol: |ud>, measurements at t = 100, 200, 300, 400, output on [0, 500]."""
+        return cls("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0.0, 500.0, n_out))
+
+    @property
+    def rho0(self) -> np.ndarray:
+        """Initial density matrix, (4, 4) complex (read-only)."""
+        return self._rho0
+
+    @property
+    def rounds(self) -> int:
+        return int(self.measure_at.size)
+
+    @property
+    def t_final(self) -> float:
+        return float(self.times[-1])
+
+    def events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The time-ordered event list: (time (m,), kind (m,) 0=measure 1=output, index (m,) round or output).
+
+        At equal times measurements come first, in round order.
+        """
+        t = np.concatenate([self.measure_at, self.times])
+        kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(self.times.size, np.int64)])
+        idx = np.concatenate([np.arange(self.rounds), np.arange(self.times.size)]).astype(np.int64)
+        order = np.lexsort((idx, kind, t))
+        return t[order], kind[order], idx[order]
+
+    def as_dict(self) -> dict:
+        """Plain-data description (for saving): initial as a 4x4 matrix, measure_at, times."""
+        return {"rho0": np.array(self.rho0), "measure_at": np.array(self.measure_at),
+                "times": np.array(self.times)}
+
+    def same_as(self, other: "Protocol") -> bool:
+        return (np.array_equal(self.rho0, other.rho0) and np.array_equal(self.measure_at, other.measure_at)
+                and np.array_equal(self.times, other.times))
