@@ -1,2 +1,6 @@
 """darkspin.trajectories: the two-spin STM model, the protocol and the Numba trajectory kernels."""
 from .model import SpinPair, exchange_from_bandwidth, phase_space
+from .protocol import Protocol
+from .single import Trajectory, run_trajectory
+
+__all__ = ["SpinPair", "Protocol", "Trajectory", "run_trajectory", "exchange_from_bandwidth", "phase_space"]

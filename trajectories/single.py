@@ -1,0 +1,69 @@
+"""One trajectory of the protocol, kept whole for inspection and plotting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .kernel import pack, trajectory
+from .model import SpinPair
+from .protocol import Protocol
+from .rng import SEED_MAX, seed_state
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Trajectory:
+    """A single quantum-jump run.
+
+    times (n,); states (n, 4) complex, normalised state at each output time; post (n,) bool, all
+    outcomes -1 so far; jump_times (J,); jump_channels (J,) int, indices into ``labels``;
+    jump_labels (J,) str; jump_residuals (J,) relative residual of each jump-time root;
+    outcomes (rounds,) int, +1 or -1; labels: every channel's name; seed, index: the stream used.
+    """
+
+    times: np.ndarray
+    states: np.ndarray
+    post: np.ndarray
+    jump_times: np.ndarray
+    jump_channels: np.ndarray
+    jump_labels: tuple
+    jump_residuals: np.ndarray
+    outcomes: np.ndarray
+    labels: tuple
+    seed: int
+    index: int
+
+    @property
+    def singlet(self) -> np.ndarray:
+        """|<S|psi(t)>|^2 on the output grid, (n,)."""
+        return 0.5 * np.abs(self.states[:, 1] - self.states[:, 2]) ** 2
+
+
+def run_trajectory(model: SpinPair, protocol: Protocol, seed: int, index: int = 0,
+                   max_jumps: int = 100_000) -> Trajectory:
+    """Run trajectory ``index`` of the stream ``seed``: the same one that ``simulate`` sums with that seed.
+
+    seed: integer in [0, 2**64); index: integer >= 0; at most ``max_jumps`` jumps are logged.
+    """
+    for name, value in (("seed", seed), ("index", index)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= SEED_MAX:
+            raise ValueError(f"{name} must be an integer in [0, 2**64), got {value!r}")
+    if not isinstance(model, SpinPair):
+        raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    p = pack(model, protocol)
+    rng = np.empty(4, np.uint64)
+    seed_state(rng, np.uint64(seed), np.uint64(index))
+    states = np.empty((p.n_out, 4), complex)
+    post = np.empty(p.n_out, bool)
+    outcomes = np.zeros(max(p.rounds, 1), np.int8)
+    jt, jk, jr = np.empty(max_jumps), np.empty(max_jumps, np.int64), np.empty(max_jumps)
+    n = trajectory(rng, p.heff, p.gamma, p.jumps, p.init_w, p.init_states, p.ev_time, p.ev_kind,
+                   p.ev_index, p.ev_U, states, post, outcomes, jt, jk, jr)
+    n = min(n, max_jumps)
+    labels = tuple(model.jump_labels())
+    return Trajectory(protocol.times, states, post, jt[:n].copy(), jk[:n].copy(),
+                      tuple(labels[k] for k in jk[:n]), jr[:n].copy(),
+                      outcomes[:p.rounds].astype(int), labels, int(seed), int(index))
