@@ -165,15 +165,12 @@ def trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, e
     weights = np.empty(max(nk, 1))
     r = 1.0 - uniform(rng)  # in (0, 1]
     t = 0.0
-    t_event = 0.0  # time of the last event; psi is "fresh" there if no jump since
     post = True
     njump = 0
     for e in range(ev_time.size):
+        # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
-        if t == t_event:
-            _apply_block(ev_U, e, psi, phi)
-        else:
-            _evolve(heff, te - t, psi, phi)
+        _apply_block(ev_U, e, psi, phi)
         n2 = _norm2(phi)
         while n2 < r:
             tau, resid = _jump_time(heff, gamma, psi, r, te - t, phi)
@@ -216,11 +213,12 @@ def trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, e
         for i in range(4):
             psi[i] = phi[i]
         t = te
-        t_event = te
         idx = ev_index[e]
         if ev_kind[e] == 0:
-            pm = (psi[1].real ** 2 + psi[1].imag ** 2 + psi[2].real ** 2 + psi[2].imag ** 2) / n2
-            if uniform(rng) < pm:
+            nm = psi[1].real ** 2 + psi[1].imag ** 2 + psi[2].real ** 2 + psi[2].imag ** 2
+            pm = nm / n2
+            # nm > 0 guards the rounding case pm -> 1 with an empty +1 branch, and vice versa
+            if nm > 0.0 and (uniform(rng) < pm or nm == n2):
                 outcomes[idx] = -1
                 psi[0] = 0j
                 psi[3] = 0j

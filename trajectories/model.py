@@ -29,6 +29,12 @@ def phase_space(omega: float, V: float, T: float) -> float:
     Returns a rate per unit coupling, in the same unit as omega.
     """
 
+    omega = _check_finite("omega", omega)
+    V = abs(_check_finite("V", V))
+    T = _check_finite("T", T)
+    if T < 0:
+        raise ValueError(f"T must be >= 0, got {T!r}")
+
     def g(x: float) -> float:
         if T == 0.0:
             return max(x, 0.0)
@@ -51,6 +57,11 @@ def exchange_from_bandwidth(lam1: float, lam2: float, V: float, bandwidth: float
     Delta = Lambda ln(16 Lambda^2/|Lambda^2 - V^2|) - V ln|(Lambda + V)/(Lambda - V)|.
     All energies in one unit; requires Lambda > 0 and Lambda != |V|.
     """
+    for name, value in (("lam1", lam1), ("lam2", lam2), ("V", V), ("theta", theta), ("phi", phi)):
+        _check_finite(name, value)
+    for name, value in (("lam1", lam1), ("lam2", lam2)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
     _check_finite("bandwidth", bandwidth)
     if bandwidth <= 0:
         raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
@@ -134,8 +145,11 @@ class SpinPair:
     # ---- physics -------------------------------------------------------------------------------
     @property
     def is_symmetric_point(self) -> bool:
-        """lam1 == lam2 and theta == phi == 0: the singlet is exactly dark."""
-        return self.lam1 == self.lam2 and self.theta == 0.0 and self.phi == 0.0
+        """lam1 == lam2, theta == phi == 0 and J_DM == 0: the singlet is exactly dark.
+
+        (A DM term, which Eq. 7 ties to phi != 0, mixes S with T2 and ends the darkness.)
+        """
+        return self.lam1 == self.lam2 and self.theta == 0.0 and self.phi == 0.0 and self.J_DM == 0.0
 
     def hamiltonian(self) -> np.ndarray:
         """H = (nu/2)(tau_z 1 + 1 tau_z) - J_ex tau_1.tau_2 + J_DM (tau_1x tau_2y - tau_1y tau_2x); (4, 4) complex."""
