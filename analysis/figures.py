@@ -1,0 +1,344 @@
+"""Figures of the paper and of the trajectory runs (matplotlib, Agg canvas; no pyplot state).
+
+Every function takes results and returns a :class:`matplotlib.figure.Figure`; :func:`save` writes one
+(PNG by default, or any format matplotlib knows from the file name: pdf, svg). Times are in the
+inverse energy unit of the model (1/nu by default), frequencies in its energy unit.
+
+    protocol_figure(mc, exact)            the paper's Fig. 3 right: populations and entanglement in time
+    trajectories_figure(trajs, measure_at)  a handful of single runs with their jumps and outcomes
+    postselection_figure(mc, exact)       per-round and cumulative success with Wilson intervals
+    steady_figure(measures, p_c)          the paper's Fig. 3 left: the steady-state family
+    spectra_figure(omega, panels)         the paper's Fig. 2: correlation spectra and transition lines
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from ensemble.postselection import wilson_interval
+from trajectories.operators import basis_state
+
+from .measures import concurrence, entanglement_of_formation
+
+#: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
+DPI = 100
+#: Width of the error bands and bars, in standard errors.
+SIGMAS = 2.0
+
+_C_S, _C_T2, _C_C, _C_EF = "tab:blue", "tab:orange", "tab:red", "tab:purple"
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg canvas, without touching pyplot's global backend
+    return fig
+
+
+def save(fig: Figure, path, dpi: int = DPI) -> str:
+    """Write ``fig`` to ``path`` (format from the extension: png, pdf, svg); returns the path."""
+    path = os.fspath(path)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+# ---- populations from density matrices ---------------------------------------------------------
+_T2 = basis_state("T2")
+
+
+def _t2_population(rho: np.ndarray) -> np.ndarray:
+    """<T2| rho |T2> for rho (n, 4, 4); (n,)."""
+    return np.real(np.einsum("i,nij,j->n", _T2.conj(), rho, _T2))
+
+
+def _t2_se_bound(rho_se: np.ndarray) -> np.ndarray:
+    """Upper bound on the standard error of the T2 population from element errors, (n,).
+
+    T2 = (rho_11 + rho_22 + 2 Re rho_12)/2 and sd(a + b) <= sd(a) + sd(b): conservative, never small.
+    """
+    return 0.5 * (rho_se[:, 1, 1] + rho_se[:, 2, 2] + 2.0 * rho_se[:, 1, 2])
+
+
+def _band(ax, t, mean, se, color, **kw):
+    ok = np.isfinite(mean) & np.isfinite(se)
+    ax.fill_between(t, np.where(ok, mean - SIGMAS * se, np.nan), np.where(ok, mean + SIGMAS * se, np.nan),
+                    color=color, alpha=0.35, lw=0, **kw)
+
+
+def _thin(n: int, target: int = 60) -> slice:
+    return slice(None, None, max(1, n // target))
+
+
+def _mark_rounds(axes, times, p_mc, p_exact, top_ax):
+    """Vertical lines at the measurement times; the success percentages above them in ``top_ax``."""
+    for ax in axes:
+        for t in times:
+            ax.axvline(t, color="0.55", lw=1.0, zorder=0)
+    tr = top_ax.get_xaxis_transform()
+    for k, t in enumerate(times):
+        mc = p_mc[k] if k < len(p_mc) else np.nan
+        ex = p_exact[k] if k < len(p_exact) else np.nan
+        text = f"{100 * mc:.1f}%" if np.isfinite(mc) else "n/a"
+        if np.isfinite(ex):
+            text += f"\n(exact {100 * ex:.1f}%)"
+        top_ax.text(t, 1.02, text, transform=tr, ha="center", va="bottom", fontsize=8)
+
+
+def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
+    """The paper's Fig. 3 right, trajectories over the exact master equation.
+
+    mc: MonteCarloResult; exact: MasterEquationResult of the same model and protocol.
+    Top: S and T2 populations (unconditional dashed, post-selected solid; trajectory estimates as
+    2-sigma bands, the T2 band a conservative bound from the element errors). Bottom: ``measure``
+    ('concurrence' or 'eof') of the unconditional and post-selected states, exact lines and trajectory
+    points. Vertical lines: measurements, with the per-round success percentage (MC, exact) above.
+    """
+    if measure not in ("concurrence", "eof"):
+        raise ValueError(f"measure must be 'concurrence' or 'eof', got {measure!r}")
+    ent = concurrence if measure == "concurrence" else entanglement_of_formation
+    ent_name = "concurrence $C$" if measure == "concurrence" else r"$\mathcal{E}_F$ (ebit)"
+    t = np.asarray(mc.times)
+    fig = _figure(7.5, 6.0)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+
+    # exact curves
+    s_ex, s_ex_post = _singlet(exact.rho), _singlet(exact.rho_post)
+    top.plot(t, s_ex, color=_C_S, ls="--", lw=1.2)
+    top.plot(t, s_ex_post, color=_C_S, lw=1.5)
+    top.plot(t, _t2_population(exact.rho), color=_C_T2, ls="--", lw=1.2)
+    top.plot(t, _t2_population(exact.rho_post), color=_C_T2, lw=1.5)
+    # trajectory bands
+    _band(top, t, mc.singlet, mc.singlet_se, _C_S)
+    _band(top, t, mc.singlet_post, mc.singlet_post_se, _C_S)
+    _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), _C_T2)
+    _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), _C_T2)
+    top.set_ylabel("population")
+    top.set_ylim(0, 1.02)
+    handles = [Line2D([], [], color=_C_S, label="S"), Line2D([], [], color=_C_T2, label="T2"),
+               Line2D([], [], color="k", label="post-selected (exact)"),
+               Line2D([], [], color="k", ls="--", label="unconditional (exact)"),
+               _patch("0.5", f"trajectories, $\\pm{SIGMAS:g}\\sigma$")]
+    top.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
+
+    bottom.plot(t, ent(exact.rho), color=_C_C, ls="--", lw=1.2, label="unconditional (exact)")
+    bottom.plot(t, ent(exact.rho_post), color=_C_C, lw=1.5, label="post-selected (exact)")
+    sl = _thin(t.size)
+    bottom.plot(t[sl], ent(mc.rho)[sl], "o", color=_C_C, ms=3, mfc="none", mew=0.8,
+                label="unconditional (trajectories)")
+    bottom.plot(t[sl], ent(mc.rho_post)[sl], "o", color=_C_C, ms=3, label="post-selected (trajectories)")
+    bottom.set_ylabel(ent_name)
+    bottom.set_xlabel(r"time $t$ ($1/\nu$)")
+    bottom.set_ylim(0, 1.3)  # room for the legend above C <= 1
+    bottom.legend(fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
+    bottom.set_xlim(t[0], t[-1])
+
+    meas = np.asarray(mc.protocol.measure_at)
+    _mark_rounds((top, bottom), meas, np.asarray(mc.p_success), np.asarray(exact.p_success), top)
+    fig.suptitle(f"Purification by $\\tau_z\\otimes\\tau_z$ measurements ({mc.ntraj:,} trajectories"
+                 f"{', interrupted' if getattr(mc, 'interrupted', False) else ''})", fontsize=10)
+    return fig
+
+
+def _singlet(rho: np.ndarray) -> np.ndarray:
+    s = basis_state("S")
+    return np.real(np.einsum("i,nij,j->n", s.conj(), rho, s))
+
+
+def _patch(color, label):
+    from matplotlib.patches import Patch
+    return Patch(facecolor=color, alpha=0.35, label=label)
+
+
+# ---- single trajectories ------------------------------------------------------------------------
+_SECTOR_MARKER = {"lowering": "v", "raising": "^", "dephasing": "s"}
+_SECTOR_COLOR = {"lowering": "tab:green", "raising": "tab:purple", "dephasing": "tab:brown"}
+
+
+def trajectories_figure(trajectories, measure_at=(), exact=None) -> Figure:
+    """A few single runs: singlet weight |<S|psi(t)>|^2 against time, one panel per run.
+
+    trajectories: sequence of trajectories.Trajectory (same protocol); measure_at: that protocol's
+    measurement times (rounds,), where the outcomes are drawn; exact: optional
+    MasterEquationResult whose unconditional singlet population is drawn for reference.
+    The line is solid while every outcome so far was -1 (post-selected) and grey after a +1; jumps are
+    marked by channel sector at the singlet weight just after them; outcomes at measurement times
+    (filled green circle: -1, success; red cross: +1).
+    """
+    trajs = list(trajectories)
+    if not trajs:
+        raise ValueError("trajectories must hold at least one Trajectory")
+    n = len(trajs)
+    fig = _figure(7.5, 1.25 * n + 1.0)
+    axes = np.atleast_1d(fig.subplots(n, 1, sharex=True, sharey=True))
+    used = set()
+    for ax, tr in zip(axes, trajs):
+        t, s = np.asarray(tr.times), tr.singlet
+        if exact is not None:
+            ax.plot(exact.times, _singlet(exact.rho), color="0.6", lw=1, ls=":")
+        ax.plot(t, np.where(tr.post, s, np.nan), color=_C_S, lw=1.4)
+        ax.plot(t, np.where(tr.post, np.nan, s), color="0.45", lw=1.2)
+        for jt, lab in zip(tr.jump_times, tr.jump_labels):
+            sector = lab.split("[")[0]
+            used.add(sector)
+            # the first output after the jump shows the post-jump weight
+            y = s[min(np.searchsorted(t, jt), t.size - 1)]
+            ax.plot(jt, y, _SECTOR_MARKER.get(sector, "x"), color=_SECTOR_COLOR.get(sector, "k"),
+                    ms=5, zorder=3)
+        for t_m, out in zip(np.asarray(measure_at, float), tr.outcomes):
+            ax.axvline(t_m, color="0.8", lw=0.8, zorder=0)
+            if out == -1:
+                ax.plot(t_m, 1.08, "o", color="tab:green", ms=6, clip_on=False)
+            else:
+                ax.plot(t_m, 1.08, "x", color="tab:red", ms=7, mew=2, clip_on=False)
+        ax.set_ylim(-0.05, 1.15)
+        ax.set_yticks([0, 0.5, 1])
+        ax.text(0.005, 0.93, f"#{tr.index}: {len(tr.jump_times)} jumps", transform=ax.transAxes,
+                fontsize=7, va="top")
+    axes[-1].set_xlabel(r"time $t$ ($1/\nu$)")
+    axes[-1].set_xlim(trajs[0].times[0], trajs[0].times[-1])
+    fig.supylabel(r"singlet weight $|\langle S|\psi(t)\rangle|^2$", fontsize=10)
+    handles = [Line2D([], [], color=_C_S, label="post-selected so far"),
+               Line2D([], [], color="0.45", label="after a +1 outcome")]
+    if exact is not None:
+        handles.append(Line2D([], [], color="0.6", ls=":", label="ensemble (exact)"))
+    handles += [Line2D([], [], ls="", marker=_SECTOR_MARKER.get(s, "x"), color=_SECTOR_COLOR.get(s, "k"),
+                       label=f"jump: {s}") for s in sorted(used)]
+    handles += [Line2D([], [], ls="", marker="o", color="tab:green", label="outcome -1"),
+                Line2D([], [], ls="", marker="x", mew=2, color="tab:red", label="outcome +1")]
+    # the title goes into the legend: a suptitle and an 'outside' legend overlap in constrained layout
+    fig.legend(handles=handles, loc="outside upper center", ncol=4, fontsize=8, frameon=False,
+               title=f"Single trajectories (seed {trajs[0].seed}, indices "
+                     f"{', '.join(str(tr.index) for tr in trajs)})", title_fontsize=10)
+    return fig
+
+
+# ---- post-selection statistics -------------------------------------------------------------------
+def postselection_figure(mc, exact=None) -> Figure:
+    """Per-round (conditional) and cumulative success probability against the round number.
+
+    mc: MonteCarloResult; exact: optional MasterEquationResult. Trajectory estimates with 95% Wilson
+    intervals (error bars), exact values as open markers joined by lines.
+    """
+    rounds = mc.protocol.rounds
+    if rounds == 0:
+        raise ValueError("the protocol has no measurement rounds to show")
+    k = np.arange(1, rounds + 1)
+    n_succ = np.asarray(mc.n_success, float)
+    trials = np.concatenate([[mc.ntraj], n_succ[:-1]])
+    lo_r, hi_r = wilson_interval(n_succ, trials)
+    lo_c, hi_c = wilson_interval(n_succ, np.full(rounds, mc.ntraj))
+    fig = _figure(7.5, 3.4)
+    a1, a2 = fig.subplots(1, 2)
+    for ax, p, lo, hi, ex, title in (
+            (a1, mc.p_success, lo_r, hi_r, None if exact is None else exact.p_success,
+             "per round: P(-1 | all -1 before)"),
+            (a2, mc.p_cumulative, lo_c, hi_c, None if exact is None else exact.p_cumulative,
+             "cumulative: P(all -1 up to round k)")):
+        p = np.asarray(p, float)
+        if ex is not None:
+            ax.plot(k, ex, "s-", color="0.3", mfc="white", ms=8, lw=1, label="exact", zorder=1)
+        ax.errorbar(k, p, yerr=[p - lo, hi - p], fmt="o", color="tab:red", ms=4, capsize=4,
+                    label="trajectories (95% Wilson)", zorder=2)
+        ax.set_xticks(k)
+        ax.set_xlabel("measurement round $k$")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    a1.set_ylabel("success probability")
+    fig.suptitle(f"Post-selection on outcome -1 ({mc.ntraj:,} trajectories)", fontsize=10)
+    return fig
+
+
+# ---- Fig. 3 left -------------------------------------------------------------------------------
+def steady_figure(measures: dict, p_c: float, p_c_closed: float | None = None, V=None) -> Figure:
+    """The paper's Fig. 3 left: entanglement of rho(p) = p d + (1 - p) rho_tr against the weight p.
+
+    measures: dict of arrays (m,) with keys 'p', 'mutual_information', 'log_negativity',
+    'entanglement_of_formation' (bits / ebits); p_c: critical weight from the states, drawn dashed;
+    p_c_closed: the closed form (shown in the label); V: the bias, for the title.
+    rho_tr (p = 0), d (p = 1) and the point of least mutual information (the uncorrelated stationary
+    state rho_st) are named on the top axis.
+    """
+    p = np.asarray(measures["p"], float)
+    fig = _figure(6.0, 4.0)
+    ax = fig.subplots()
+    mi = np.asarray(measures["mutual_information"], float)
+    ax.plot(p, mi, color="tab:blue", lw=1, label=r"mutual information $S_{12}$ (bit)")
+    ax.plot(p, measures["log_negativity"], color="tab:red", lw=2.5, label=r"log negativity $\mathcal{E}_N$")
+    ef = np.asarray(measures["entanglement_of_formation"], float)
+    step = max(1, p.size // 25)
+    ax.plot(p, ef, color="tab:blue", lw=2.5, label=r"entanglement of formation $\mathcal{E}_F$")
+    ax.plot(p[::step], ef[::step], "o", color="tab:blue", ms=4)
+    lab = f"$p_c$ = {p_c:.4f}"
+    if p_c_closed is not None:
+        lab += f" (closed form {p_c_closed:.4f})"
+    ax.axvline(p_c, color="k", ls="--", lw=1, label=lab)
+    # the named states on a top axis: rho_tr (p = 0), the uncorrelated rho_st (S_12 = 0), d (p = 1)
+    i = int(np.nanargmin(mi))
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([p[0], p[i], p[-1]], [r"$\rho_{tr}$", r"$\rho_{st}$", r"$\hat d$"])
+    top.tick_params(direction="inout", length=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05 * max(1.0, np.nanmax(mi)))
+    ax.set_xlabel("dark-state weight $p$")
+    ax.set_ylabel("(e)bits")
+    ax.legend(fontsize=8, loc="upper left")
+    title = "Steady states at the symmetric point"
+    if V is not None:
+        title += f", $V = {V:g}\\nu$"
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+# ---- Fig. 2 ------------------------------------------------------------------------------------
+def spectra_figure(omega, panels: dict, lines: dict | None = None, log: bool = True) -> Figure:
+    """The paper's Fig. 2: C1, C3 (left) and C2 (right) against omega, with transition lines.
+
+    omega: (m,) frequencies; panels: {label: {'C1': (m,), 'C2': (m,), 'C3': (m,)}}, e.g. the
+    exchange-only and the DM point (the first drawn thin black, the others thick coloured);
+    lines: {label: {'C1': positions, 'C2': ..., 'C3': ...}} predicted transitions (Eq. 9), drawn
+    dashed for the first label and dotted for the others. log: logarithmic y axis (C3 multiplied by
+    10^4 for clarity) instead of normalised curves with linear offsets.
+    """
+    omega = np.asarray(omega, float)
+    fig = _figure(9.0, 4.2)
+    left, right = fig.subplots(1, 2, sharex=True)
+    styles = [dict(color="k", lw=1.0)] + [dict(color=c, lw=2.2, alpha=0.8)
+                                           for c in ("tab:red", "tab:blue", "tab:green")]
+    shift = {"C1": 0, "C3": 1, "C2": 0}
+    for j, (label, curves) in enumerate(panels.items()):
+        st = styles[min(j, len(styles) - 1)]
+        for name, ax in (("C1", left), ("C3", left), ("C2", right)):
+            y = np.asarray(curves[name], float)
+            if log:
+                y = np.where(y > 0, y, np.nan) * 10.0 ** (4 * shift[name])
+            else:
+                y = y / np.nanmax(np.abs(y)) + 1.2 * shift[name]
+            ax.plot(omega, y, label=f"{name}, {label}", **st)
+    for j, (label, pos) in enumerate((lines or {}).items()):
+        ls = "--" if j == 0 else ":"
+        color = styles[min(j, len(styles) - 1)]["color"]
+        for name, ax in (("C1", left), ("C3", left), ("C2", right)):
+            for x in np.atleast_1d(pos.get(name, [])):
+                ax.axvline(x, color=color, ls=ls, lw=0.8, alpha=0.7)
+    if log:
+        left.text(0.3, 0.36, "$C_1$", transform=left.transAxes, fontsize=10)
+        left.text(0.3, 0.64, r"$C_3\times 10^4$", transform=left.transAxes, fontsize=10)
+    for ax, title in ((left, "$C_1$ (lower), $C_3$ (upper, shifted)"), (right, "$C_2$")):
+        if log:
+            ax.set_yscale("log")
+        else:
+            ax.set_yticks([])
+        ax.set_xlabel(r"frequency $\omega$ ($\nu$)")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(omega[0], omega[-1])
+    left.set_ylabel("correlation spectrum" + ("" if log else " (normalised, shifted)"))
+    handles = [Line2D([], [], **styles[min(j, len(styles) - 1)], label=lab) for j, lab in enumerate(panels)]
+    if lines:
+        handles.append(Line2D([], [], color="0.3", ls="--", lw=0.8, label="transitions (Eq. 9)"))
+    right.legend(handles=handles, fontsize=8, loc="lower center")
+    return fig

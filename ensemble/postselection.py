@@ -1,0 +1,368 @@
+"""Per-round post-selection statistics of the protocol: success probabilities with Wilson intervals,
+expected attempts, and the post-selected singlet population at the end of each round.
+
+Works on a :class:`~ensemble.result.MonteCarloResult` (counts, intervals, standard errors) and on a
+:class:`~ensemble.master_equation.MasterEquationResult` (exact probabilities, no counts or errors).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+
+import numpy as np
+from scipy.stats import norm
+
+from trajectories.operators import singlet_population
+from trajectories.protocol import Protocol
+
+from .master_equation import MasterEquationResult
+from .result import MonteCarloResult
+
+#: Default confidence level of the intervals in the table.
+CONFIDENCE = 0.95
+
+
+# ---- Wilson score interval ---------------------------------------------------------------------
+def wilson_interval(k, n, confidence: float = CONFIDENCE):
+    """Wilson score interval for a binomial probability from k successes in n trials.
+
+    k, n: counts (scalars or arrays broadcasting together), 0 <= k <= n. confidence in (0, 1).
+    Returns (low, high), floats for scalar input, else arrays of the broadcast shape; both NaN where
+    n = 0. With z = Phi^-1(1 - (1 - confidence)/2):
+    (k + z^2/2)/(n + z^2) -+ z sqrt(k (n - k)/n + z^2/4)/(n + z^2); low = 0 exactly at k = 0 and
+    high = 1 exactly at k = n.
+    """
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
+            or not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    k_arr = np.asarray(k, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    if not (np.all(np.isfinite(k_arr)) and np.all(np.isfinite(n_arr))):
+        raise ValueError("k and n must be finite counts")
+    if np.any(n_arr < 0) or np.any(k_arr < 0):
+        raise ValueError("k and n must be >= 0")
+    if np.any(k_arr > n_arr):
+        raise ValueError("k must be <= n (successes cannot exceed trials)")
+    k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    z = float(norm.ppf(0.5 + 0.5 * float(confidence)))
+    z2 = z * z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = n_arr + z2
+        centre = (k_arr + 0.5 * z2) / denom
+        half = z * np.sqrt(k_arr * (n_arr - k_arr) / n_arr + 0.25 * z2) / denom
+        low = np.clip(centre - half, 0.0, 1.0)
+        high = np.clip(centre + half, 0.0, 1.0)
+    # the closed form gives exactly 0 / 1 there; pin them against rounding
+    low = np.where(k_arr == 0, 0.0, low)
+    high = np.where(k_arr == n_arr, 1.0, high)
+    empty = n_arr == 0
+    low = np.where(empty, np.nan, low)
+    high = np.where(empty, np.nan, high)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+# ---- the table ---------------------------------------------------------------------------------
+class ColumnError(KeyError, ValueError):
+    """Unknown or duplicate column name (a KeyError for mapping-style access, a ValueError for callers)."""
+
+    def __str__(self):  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+def _json_value(x):
+    """A JSON-safe scalar: int, float, None for NaN, 'inf' / '-inf' for infinities."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    x = float(x)
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _from_json_value(x):
+    if x is None:
+        return math.nan
+    if isinstance(x, str):
+        return {"inf": math.inf, "-inf": -math.inf}[x]
+    return x
+
+
+def _fmt(value, spec: str) -> str:
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "-"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    try:
+        return format(value, spec)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+class PostSelectionTable:
+    """Per-round table: ordered columns (name -> 1-d array of length rounds) with display formats.
+
+    Columns of a Monte Carlo table (R rounds; times in the model's inverse energy unit):
+        round                1-based round number (int)
+        time                 measurement time measure_at[k]
+        attempts             trajectories entering the round: ntraj for the first, else successes of
+                             the previous round (int)
+        successes            trajectories with outcome -1 in this and every earlier round (int)
+        p_success            conditional success probability successes / attempts, with
+        p_success_low/_high  its Wilson interval (confidence in ``meta['confidence']``)
+        p_cumulative         successes / ntraj: probability that rounds 1..k all succeed, with
+        p_cumulative_low/_high  its Wilson interval
+        attempts_per_success 1 / p_cumulative: expected full protocol runs per run that passes rounds
+                             1..k (inf if p_cumulative = 0), with the interval
+        attempts_per_success_low/_high  1 / p_cumulative_high, 1 / p_cumulative_low
+        end_time             output time at which the round's end state is read (see below; NaN if no
+                             output time lies inside the round)
+        singlet_post         post-selected singlet population <S|rho_post|S> at end_time, with
+        singlet_post_se      its standard error
+    An exact table (from the master equation) has round, time, p_success, p_cumulative,
+    attempts_per_success, end_time, singlet_post only.
+
+    End of a round: the last output time t with measure_at[k] <= t < measure_at[k+1] (outputs at a
+    measurement time already show the post-measurement state, so an output that coincides with the next
+    measurement belongs to the next round); for the last round, the final output time.
+
+    Display: ``str(table)`` prints an aligned text table; columns X_low/X_high are shown next to X as
+    'X [low, high]' and X_se as 'X +- se'. ``meta`` holds plain scalars (kind, ntraj, confidence).
+    """
+
+    def __init__(self, columns, formats=None, meta=None):
+        cols = OrderedDict()
+        length = None
+        for name, values in OrderedDict(columns).items():
+            arr = np.array(values)
+            if arr.ndim != 1:
+                raise ValueError(f"column {name!r} must be 1-d, got shape {arr.shape}")
+            if length is None:
+                length = arr.size
+            elif arr.size != length:
+                raise ValueError(f"column {name!r} has {arr.size} rows, expected {length}")
+            arr.setflags(write=False)
+            cols[str(name)] = arr
+        self._columns = cols
+        self._formats = {name: (formats or {}).get(name, ".4g") for name in cols}
+        self.meta = dict(meta or {})
+
+    # ---- mapping-style access ----
+    @property
+    def names(self) -> list[str]:
+        """Column names in order."""
+        return list(self._columns)
+
+    @property
+    def formats(self) -> dict[str, str]:
+        """Format spec (for :func:`format`) of each column."""
+        return dict(self._formats)
+
+    def __len__(self) -> int:
+        return next(iter(self._columns.values())).size if self._columns else 0
+
+    def __contains__(self, name) -> bool:
+        return name in self._columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The column ``name`` as a read-only 1-d array."""
+        try:
+            return self._columns[name]
+        except KeyError:
+            raise ColumnError(f"no column {name!r}; columns are {self.names}") from None
+
+    def add_column(self, name: str, values, fmt: str = ".4g") -> "PostSelectionTable":
+        """A new table with one more column (values: length len(self)); ``fmt`` is a format spec."""
+        if name in self._columns:
+            raise ColumnError(f"column {name!r} exists already")
+        arr = np.array(values)
+        if arr.shape != (len(self),):
+            raise ValueError(f"values for column {name!r} must have shape ({len(self)},), got {arr.shape}")
+        cols = OrderedDict(self._columns)
+        cols[name] = arr
+        return PostSelectionTable(cols, {**self._formats, name: fmt}, self.meta)
+
+    def rows(self) -> list[dict]:
+        """One dict per round, column name -> Python scalar (NaN / inf kept as floats)."""
+        return [{name: col[i].item() for name, col in self._columns.items()} for i in range(len(self))]
+
+    # ---- serialisation ----
+    def to_dict(self) -> dict:
+        """JSON-serialisable form: {'meta', 'columns': {name: list}, 'formats'}; NaN -> None, inf -> 'inf'."""
+        return {"meta": {k: _json_value(v) if not isinstance(v, str) else v for k, v in self.meta.items()},
+                "columns": {name: [_json_value(x) for x in col.tolist()] for name, col in self._columns.items()},
+                "formats": dict(self._formats)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PostSelectionTable":
+        """Inverse of :meth:`to_dict` (also after a JSON round trip)."""
+        try:
+            cols = OrderedDict((name, [_from_json_value(x) for x in values])
+                               for name, values in data["columns"].items())
+            meta = {k: _from_json_value(v) if v is None or v in ("inf", "-inf") else v
+                    for k, v in data.get("meta", {}).items()}
+            return cls(cols, data.get("formats"), meta)
+        except (KeyError, AttributeError, TypeError) as exc:
+            raise ValueError(f"data is not a PostSelectionTable dict ({exc!r})") from None
+
+    def to_json(self, **kwargs) -> str:
+        """``json.dumps(self.to_dict())``."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    # ---- display ----
+    def _groups(self):
+        """(header, [member names]) display groups: X with X_low/X_high or X_se folded in."""
+        used, groups = set(), []
+        conf = self.meta.get("confidence")
+        tag = f"{100 * conf:g}%" if isinstance(conf, (int, float)) and conf == conf else "CI"
+        for name in self._columns:
+            if name in used:
+                continue
+            low, high, se = f"{name}_low", f"{name}_high", f"{name}_se"
+            if low in self._columns and high in self._columns:
+                groups.append((f"{name} [{tag}]", [name, low, high]))
+                used.update((name, low, high))
+            elif se in self._columns:
+                groups.append((f"{name} +- se", [name, se]))
+                used.update((name, se))
+            else:
+                groups.append((name, [name]))
+                used.add(name)
+        return groups
+
+    def _cell(self, members, i) -> str:
+        vals = [_fmt(self._columns[m][i], self._formats[m]) for m in members]
+        if len(members) == 3:
+            return f"{vals[0]} [{vals[1]}, {vals[2]}]"
+        if len(members) == 2:
+            return f"{vals[0]} +- {vals[1]}"
+        return vals[0]
+
+    def __str__(self) -> str:
+        groups = self._groups()
+        headers = [h for h, _ in groups]
+        body = [[self._cell(m, i) for _, m in groups] for i in range(len(self))]
+        widths = [max([len(h)] + [len(r[j]) for r in body]) for j, h in enumerate(headers)]
+        lines = []
+        kind = self.meta.get("kind")
+        if kind == "monte_carlo":
+            lines.append(f"Post-selection statistics, {self.meta.get('ntraj')} trajectories "
+                         f"(Wilson intervals, standard errors)")
+        elif kind == "exact":
+            lines.append("Post-selection statistics, exact (master equation)")
+        lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths)))
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in body]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"PostSelectionTable(rounds={len(self)}, columns={self.names}, meta={self.meta})"
+
+
+# ---- building tables ---------------------------------------------------------------------------
+def round_end_indices(protocol: Protocol) -> np.ndarray:
+    """Index into ``protocol.times`` of each round's end (see :class:`PostSelectionTable`); (rounds,) int.
+
+    -1 where no output time lies in [measure_at[k], measure_at[k+1]) (e.g. two rounds at one instant).
+    """
+    times, meas = protocol.times, protocol.measure_at
+    out = np.full(meas.size, -1, np.int64)
+    for k, start in enumerate(meas):
+        stop = meas[k + 1] if k + 1 < meas.size else np.inf
+        inside = np.flatnonzero((times >= start) & (times < stop))
+        if inside.size:
+            out[k] = inside[-1]
+    return out
+
+
+def _pick(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.full(idx.shape, np.nan)
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
+
+
+_FORMATS = {"round": "d", "time": ".6g", "attempts": "d", "successes": "d",
+            "p_success": ".2%", "p_success_low": ".2%", "p_success_high": ".2%",
+            "p_cumulative": ".2%", "p_cumulative_low": ".2%", "p_cumulative_high": ".2%",
+            "attempts_per_success": ".3f", "attempts_per_success_low": ".3f",
+            "attempts_per_success_high": ".3f", "end_time": ".6g",
+            "singlet_post": ".5f", "singlet_post_se": ".5f"}
+
+
+def _inverse(p) -> np.ndarray:
+    p = np.asarray(p, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), np.where(np.isnan(p), np.nan, np.inf))
+
+
+def exact_table(exact_result: MasterEquationResult) -> PostSelectionTable:
+    """Post-selection table of an exact :class:`MasterEquationResult` (no counts, no error bars).
+
+    Columns: round, time, p_success, p_cumulative, attempts_per_success, end_time, singlet_post
+    (singlet population of rho_post at the end of each round; NaN where undefined).
+    """
+    if not isinstance(exact_result, MasterEquationResult):
+        raise ValueError(f"exact_result must be a MasterEquationResult, got {type(exact_result).__name__}")
+    protocol = exact_result.protocol
+    idx = round_end_indices(protocol)
+    pc = np.asarray(exact_result.p_cumulative, float)
+    cols = OrderedDict([
+        ("round", np.arange(1, protocol.rounds + 1)),
+        ("time", np.array(protocol.measure_at, float)),
+        ("p_success", np.asarray(exact_result.p_success, float)),
+        ("p_cumulative", pc),
+        ("attempts_per_success", _inverse(pc)),
+        ("end_time", _pick(protocol.times, idx)),
+        ("singlet_post", _pick(singlet_population(exact_result.rho_post), idx)),
+    ])
+    return PostSelectionTable(cols, _FORMATS, {"kind": "exact"})
+
+
+def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelectionTable:
+    """Per-round post-selection statistics of ``result``.
+
+    result: a :class:`MonteCarloResult` (counts with Wilson intervals at ``confidence`` and standard
+    errors) or a :class:`MasterEquationResult` (dispatches to :func:`exact_table`).
+    Returns a :class:`PostSelectionTable` with one row per round (columns documented there).
+    """
+    if isinstance(result, MasterEquationResult):
+        return exact_table(result)
+    if not isinstance(result, MonteCarloResult):
+        raise ValueError("result must be a MonteCarloResult or a MasterEquationResult, "
+                         f"got {type(result).__name__}")
+    wilson_interval(0, 1, confidence)  # validates confidence before any work
+    protocol = result.protocol
+    ntraj = int(result.ntraj)
+    succ = np.asarray(result.n_success, np.int64)
+    attempts = np.concatenate([[ntraj], succ])[:succ.size].astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(attempts > 0, succ / np.maximum(attempts, 1), np.nan)
+        pc = succ / ntraj if ntraj else np.full(succ.shape, np.nan)
+    p_lo, p_hi = wilson_interval(succ, attempts, confidence)
+    c_lo, c_hi = wilson_interval(succ, np.full(succ.shape, ntraj), confidence)
+    idx = round_end_indices(protocol)
+    cols = OrderedDict([
+        ("round", np.arange(1, protocol.rounds + 1)),
+        ("time", np.array(protocol.measure_at, float)),
+        ("attempts", attempts),
+        ("successes", succ.copy()),
+        ("p_success", p), ("p_success_low", np.atleast_1d(p_lo)), ("p_success_high", np.atleast_1d(p_hi)),
+        ("p_cumulative", np.asarray(pc, float)),
+        ("p_cumulative_low", np.atleast_1d(c_lo)), ("p_cumulative_high", np.atleast_1d(c_hi)),
+        ("attempts_per_success", _inverse(pc)),
+        ("attempts_per_success_low", _inverse(c_hi)), ("attempts_per_success_high", _inverse(c_lo)),
+        ("end_time", _pick(protocol.times, idx)),
+        ("singlet_post", _pick(np.asarray(result.singlet_post, float), idx)),
+        ("singlet_post_se", _pick(np.asarray(result.singlet_post_se, float), idx)),
+    ])
+    meta = {"kind": "monte_carlo", "ntraj": ntraj, "confidence": float(confidence)}
+    return PostSelectionTable(cols, _FORMATS, meta)
