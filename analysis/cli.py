@@ -417,7 +417,7 @@ def cmd_run(args) -> int:
     """``darkspin run``: see the module docstring."""
     from ensemble.master_equation import solve_master_equation
     from ensemble.result import load
-    from ensemble.simulate import simulate
+    from ensemble import simulate
 
     from .config import load_config
 
@@ -437,12 +437,6 @@ def cmd_run(args) -> int:
             mc = simulate(cfg.model, cfg.protocol, cfg.ntraj, cfg.seed, batch_size=cfg.batch_size,
                           executor=executor, progress=not args.no_progress, target_se=cfg.target_se,
                           max_ntraj=cfg.max_ntraj, save=result_path)
-    except SystemError as exc:
-        # Workaround (ensemble.simulate): a Ctrl-C that lands while a Numba kernel calls back into
-        # Python surfaces as a SystemError chained to the KeyboardInterrupt, which simulate does not catch
-        if not _caused_by_interrupt(exc):
-            raise
-        mc = _recover_interrupted(result_path, cfg)
     except OSError as exc:
         try:
             kept = f"{load(result_path).ntraj} trajectories of the finished batches are in {result_path}"
@@ -459,31 +453,6 @@ def cmd_run(args) -> int:
     if mc.interrupted:
         return _fail(f"interrupted: {mc.ntraj} trajectories saved to {result_path}", EXIT_INTERRUPTED)
     return 0
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _recover_interrupted(path: Path, cfg):
-    """The finished batches (saved by simulate after each one), marked interrupted and saved again."""
-    from ensemble.result import MonteCarloResult, load
-    from ensemble.sums import EnsembleSums
-
-    try:
-        mc = load(path)
-    except ValueError:  # no batch had finished
-        sums = EnsembleSums.empty(cfg.protocol.times.size, cfg.protocol.rounds)
-        mc = MonteCarloResult(cfg.model, cfg.protocol, sums, cfg.seed)
-    mc.interrupted = True
-    mc.save(path)
-    return mc
 
 
 def cmd_show(args) -> int:

@@ -15,7 +15,7 @@ from trajectories.rng import SEED_MAX
 
 from .master_equation import MasterEquationResult, solve_master_equation
 from .result import MonteCarloResult
-from .simulate import resolve_seed, simulate
+from .simulation import resolve_seed, simulate
 
 #: Floor on a standard error when forming z = |deviation| / se. Matrix elements that are identical in
 #: every trajectory (e.g. at t = 0, or coherences a measurement has removed) have se = 0; their
@@ -42,11 +42,18 @@ def trace_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _element_z(est, se, exact, count, min_count):
-    """|est - exact| / max(se, SE_FLOOR), (n, 4, 4); NaN where count < min_count or anything is NaN."""
-    with np.errstate(invalid="ignore"):
-        z = np.abs(est - exact) / np.maximum(se, SE_FLOOR)
+    """|est - exact| / se_eff, (n, 4, 4), se_eff = max(sqrt(se^2 + 1/count^2), SE_FLOOR).
+
+    The 1/count term is the one-trajectory resolution: paths so rare that no trajectory took them
+    leave the sample se at 0, yet one trajectory moves an element by at most 1/count. NaN where
+    count < min_count or anything is NaN.
+    """
+    count = np.asarray(count, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se_eff = np.maximum(np.sqrt(se**2 + 1.0 / count**2), SE_FLOOR)
+        z = np.abs(est - exact) / se_eff
     z = np.where(np.isfinite(se), z, np.nan)  # se NaN (fewer than 2 trajectories) -> NaN, not the floor
-    return np.where(np.asarray(count) < min_count, np.nan, z)
+    return np.where(count < min_count, np.nan, z)
 
 
 def _nanmax_rows(z: np.ndarray) -> np.ndarray:
@@ -81,7 +88,7 @@ class Comparison:
     """A Monte Carlo result against the exact solution of the same protocol.
 
     Per output time (n,): trace_distance, trace_distance_post (NaN where undefined); z_max, z_max_post:
-    the largest |deviation| / max(se, SE_FLOOR) over the 4 x 4 complex elements (NaN where fewer than
+    the largest |deviation| / sqrt(se^2 + 1/N^2) over the 4 x 4 complex elements (NaN where fewer than
     min_count trajectories contribute). z_elements, z_elements_post (n, 4, 4): the per-element values.
     Per round (R,): z_success (binomial, signed), p_success_mc, p_success_exact, attempts.
     max_z: largest of all |z| (NaN if nothing could be compared); consistent: max_z <= threshold;
@@ -149,7 +156,8 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
     threshold: largest |z| (in standard errors) still called consistent, > 0.
     min_count: element z-scores need at least this many contributing trajectories (ntraj for rho,
     n_post for rho_post), >= 2.
-    Element z = |rho_mc - rho_exact| / max(se, SE_FLOOR) with se the standard error of the complex mean;
+    Element z = |rho_mc - rho_exact| / sqrt(se^2 + 1/N^2) with se the standard error of the complex mean
+    and N the contributing trajectories (the 1/N term covers paths too rare to have been sampled);
     success z-scores are binomial, see :func:`success_z`. Returns a :class:`Comparison`.
     """
     if not isinstance(mc_result, MonteCarloResult):

@@ -121,9 +121,12 @@ def load(path) -> MonteCarloResult:
     if not os.path.exists(path):
         raise ValueError(f"result file {path!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("not an .npz archive")
+        with loaded as f:
             data = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
         raise ValueError(f"result file {path!r} is corrupt or not a darkspin result ({exc.__class__.__name__})") from None
     need = ["format", "hi", "lo", "n_post", "n_success", "ntraj", "n_jumps", "params", "param_names",
             "seed", "rho0", "measure_at", "times", "ranges"]

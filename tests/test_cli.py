@@ -28,7 +28,7 @@ from ensemble import load
 from ensemble.result import MonteCarloResult
 
 # the package re-exports the function ``simulate``, which shadows the submodule as an attribute
-simulate_module = importlib.import_module("ensemble.simulate")
+simulate_module = importlib.import_module("ensemble.simulation")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = """

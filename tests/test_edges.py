@@ -386,8 +386,6 @@ def test_measurements_at_zero_final_and_repeated():
     assert_mc_matches_exact(mc, ex, "measurements at 0, repeated, at t_final")
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: the exact p_success of a repeated round is "
-                   "Tr[P_- P_- rho P_- / p] evaluated in floating point, 1 - 1.1e-16 for some states")
 def test_exact_repeated_round_succeeds_exactly():
     m = SpinPair(**GENERIC)
     ex = solve_master_equation(m, Protocol(_generic_psi(0), (10.0, 10.0), np.linspace(0, 10, 11)))

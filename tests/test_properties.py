@@ -357,8 +357,6 @@ def test_protocol_bad_input_raises_value_error_naming_it(case):
     assert _names(str(info.value), name), str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="library gap: Protocol parses numeric strings as numbers "
-                   "(np.array(values, dtype=float) / dtype=complex accepts '5', b'5', ['0', '5'])")
 @pytest.mark.parametrize("name, value", [("times", "5"), ("times", ["0", "5"]), ("measure_at", "1"),
                                          ("measure_at", b"1"), ("initial", ["1", "0", "0", "0"])])
 def test_protocol_rejects_numeric_strings(name, value):

@@ -28,7 +28,7 @@ from trajectories import Protocol, SpinPair
 
 # `ensemble.simulate` is the function (re-exported by ensemble/__init__), not the module: the
 # module whose global run_batch _run_batches calls is only reachable through importlib.
-SIM = importlib.import_module("ensemble.simulate")
+SIM = importlib.import_module("ensemble.simulation")
 
 MODEL = SpinPair(lam1=0.2, lam2=0.2)
 PROTOCOL = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31))
@@ -362,9 +362,6 @@ def test_load_corrupt_file_raises_value_error(tmp_path, saved_bytes, kind):
     assert type(info.value) is ValueError     # not a numpy/zipfile error type in disguise
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="library bug: ensemble.load on a .npy file (np.load returns an ndarray, "
-                          "which is not a context manager) raises TypeError, not ValueError")
 def test_load_npy_file_raises_value_error(tmp_path):
     path = tmp_path / "array.npy"
     np.save(path, np.arange(3))

@@ -37,7 +37,7 @@ from trajectories.kernel import ensemble_sums, pack
 from trajectories.propagator import block_propagator, propagator_matrix
 
 # the package re-exports the function simulate under the submodule's name: fetch the module itself
-simulate_module = importlib.import_module("ensemble.simulate")
+simulate_module = importlib.import_module("ensemble.simulation")
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,13 +14,20 @@ STATE_TOL = 1e-10
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
 
 
+def _numeric(name: str, values) -> None:
+    """Reject strings, bytes, bools and objects that numpy would silently convert."""
+    if isinstance(values, (str, bytes)) or np.asarray(values).dtype.kind not in "iufc":
+        raise ValueError(f"{name} must hold real numbers, got {values!r}")
+
+
 def _as_times(name: str, values, *, strict: bool) -> np.ndarray:
     try:
-        arr = np.array(values, dtype=float).reshape(-1)
+        _numeric(name, values)
+        arr = np.array(values, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a 1-d sequence of real times, got {values!r}") from None
-    if np.ndim(values) > 1:
-        raise ValueError(f"{name} must be 1-d, got shape {np.shape(values)}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d sequence of real times, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr!r}")
     if arr.size and arr[0] < 0:
@@ -41,6 +48,7 @@ def initial_density_matrix(initial) -> np.ndarray:
         v = basis_state(initial)
         return np.outer(v, v.conj())
     try:
+        _numeric("initial", initial)
         arr = np.array(initial, dtype=complex)
     except (TypeError, ValueError):
         raise ValueError(f"initial must be a label, a 4-vector or a 4x4 matrix, got {initial!r}") from None

@@ -22,6 +22,8 @@ from .sums import EnsembleSums
 
 #: Default cap on trajectories when running to a target standard error.
 DEFAULT_MAX_NTRAJ = 10**7
+#: Kernel calls with fewer trajectories than this run on one thread (identical sums either way).
+SMALL_CALL = 512
 
 
 def check_count(name: str, value, minimum: int = 1) -> int:
@@ -50,20 +52,31 @@ def run_batch(model: SpinPair, protocol: Protocol, seed: int, start: int, stop: 
 
     threads: Numba threads for this batch (None: all available).
     """
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    before = numba.get_num_threads()
+    want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
     p = pack(model, protocol)
     total = EnsembleSums.empty(p.n_out, p.rounds)
-    for a in range(start, stop, MAX_CALL):
-        n = min(MAX_CALL, stop - a)
-        nchunks = max(1, min(n, 4 * numba.get_num_threads()))
-        out = ensemble_sums(np.uint64(seed), a, n, nchunks, p.heff, p.gamma, p.jumps, p.init_w,
-                            p.init_states, p.ev_time, p.ev_kind, p.ev_index, p.ev_U, p.n_out, p.rounds)
-        total = total.merge(EnsembleSums.from_kernel(*out[:3], n, out[3]))
+    try:
+        for a in range(start, stop, MAX_CALL):
+            n = min(MAX_CALL, stop - a)
+            # waking a thread team costs more than a few hundred trajectories on a busy machine
+            numba.set_num_threads(want if n >= SMALL_CALL else 1)
+            nchunks = max(1, min(n, 4 * numba.get_num_threads()))
+            out = ensemble_sums(np.uint64(seed), a, n, nchunks, p.heff, p.gamma, p.jumps, p.init_w,
+                                p.init_states, p.ev_time, p.ev_kind, p.ev_index, p.ev_U, p.n_out, p.rounds)
+            total = total.merge(EnsembleSums.from_kernel(*out[:3], n, out[3]))
+    finally:
+        numba.set_num_threads(before)
     return total
 
 
 def _as_executor(executor):
+    if isinstance(executor, cf.ProcessPoolExecutor):
+        ctx = getattr(executor, "_mp_context", None)
+        if ctx is not None and ctx.get_start_method() == "fork":
+            # a forked child inherits a running OpenMP runtime and aborts
+            raise ValueError("executor: a ProcessPoolExecutor must use the 'spawn' or 'forkserver' start "
+                             "method (mp_context=multiprocessing.get_context('spawn')), not 'fork'")
     if executor is None or isinstance(executor, cf.Executor):
         return executor
     get = getattr(executor, "get_executor", None)  # a dask.distributed.Client
@@ -175,7 +188,10 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
                 if bar is not None:
                     bar.update(part[1].ntraj)
                     bar.set_postfix(se=f"{result.max_singlet_se():.2g}", refresh=False)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        # a Ctrl-C that lands inside a Numba kernel surfaces as a SystemError chained to it
+        if not _caused_by_interrupt(exc):
+            raise
         result.interrupted = True
         if save is not None:
             result.save(save)
@@ -185,6 +201,16 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
         if bar is not None:
             bar.close()
     return result
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _run_batches(ex, model, protocol, seed, todo, threads):
