@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 from trajectories.operators import singlet_population
 from trajectories.protocol import Protocol
@@ -46,7 +46,7 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
     if np.any(k_arr > n_arr):
         raise ValueError("k must be <= n (successes cannot exceed trials)")
     k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
-    z = float(norm.ppf(0.5 + 0.5 * float(confidence)))
+    z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))  # stdlib: scipy.stats costs 0.6 s to import
     z2 = z * z
     with np.errstate(invalid="ignore", divide="ignore"):
         denom = n_arr + z2
