@@ -500,3 +500,10 @@ def test_valid_values_accepted_and_presets():
     assert SpinPair.paper_fig3_left().V == 2.5
     fig2 = SpinPair.paper_fig2(with_dm=True)
     assert fig2.J_DM == fig2.J_ex and fig2.phi == pytest.approx(math.pi / 4)
+
+
+@pytest.mark.parametrize("name", ["nu", "V", "T", "lam1", "lam2", "J_ex", "J_DM", "theta"])
+def test_absurdly_large_parameters_are_rejected_by_name(name):
+    # finite but huge values would overflow the propagators into NaN states instead of failing loudly
+    with pytest.raises(ValueError, match=rf"{name} must lie within"):
+        SpinPair(**{name: 1e300})

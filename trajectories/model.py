@@ -14,6 +14,9 @@ import numpy as np
 
 from .operators import kron
 
+#: Largest magnitude accepted for any parameter (energies in units of nu: far beyond physics).
+MAX_PARAM = 1e12
+
 #: Relative size below which a Kossakowski eigenvalue is a zero-rate channel (dropped).
 RANK_TOL = 1e-12
 
@@ -89,7 +92,8 @@ def _check_finite(name: str, value) -> float:
 class SpinPair:
     """Immutable, validated parameters of two spins under an STM bias (physics.md).
 
-    Fields (floats, one energy unit; defaults: the paper's Fig. 3 right point in units of nu):
+    Fields (floats, one energy unit, each within +-1e12; defaults: the paper's Fig. 3 right point in
+    units of nu):
         nu     Larmor frequency, >= 0
         V      bias voltage, >= 0 (only |V| enters)
         T      electron temperature, >= 0 (0: the paper's limit)
@@ -115,6 +119,9 @@ class SpinPair:
             value = _check_finite(f.name, getattr(self, f.name))
             if f.name in self.NONNEGATIVE and value < 0:
                 raise ValueError(f"{f.name} must be >= 0, got {value!r}")
+            if abs(value) > MAX_PARAM:
+                # beyond this, rates overflow the propagators into NaN instead of failing loudly
+                raise ValueError(f"{f.name} must lie within +-{MAX_PARAM:g}, got {value!r}")
             object.__setattr__(self, f.name, value)
 
     # ---- presets -------------------------------------------------------------------------------
