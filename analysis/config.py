@@ -23,6 +23,7 @@ from importlib import resources
 
 import numpy as np
 
+from ensemble.simulation import check_options, resolve_seed
 from trajectories.model import SpinPair, exchange_from_bandwidth
 from trajectories.protocol import INITIAL_LABELS, Protocol
 
@@ -30,7 +31,6 @@ MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",
 PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out")
 RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
-SEED_MAX = 2**64 - 1
 
 
 class ConfigError(ValueError):
@@ -148,21 +148,15 @@ def _int(key: str, value, minimum: int, maximum: int | None = None) -> int:
 
 
 def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
-    params = {}
-    for k in MODEL_KEYS:
-        if k == "bandwidth":
-            continue
-        value = _real(f"model.{k}", given.get(k, defaults[k]))
-        if k in SpinPair.NONNEGATIVE and value < 0:
-            raise ConfigError(f"model.{k} must be >= 0, got {value!r}")
-        params[k] = value
+    # SpinPair and exchange_from_bandwidth validate; their messages start with the field name
+    params = {k: given.get(k, defaults[k]) for k in MODEL_KEYS if k != "bandwidth"}
     bandwidth = None
     if "bandwidth" in given:
         for k in ("J_ex", "J_DM"):
             if k in given:
                 raise ConfigError(f"model.bandwidth and model.{k} exclude each other "
                                   "(bandwidth computes J_ex and J_DM)")
-        bandwidth = _real("model.bandwidth", given["bandwidth"])
+        bandwidth = given["bandwidth"]
         try:
             params["J_ex"], params["J_DM"] = exchange_from_bandwidth(
                 params["lam1"], params["lam2"], params["V"], bandwidth, params["theta"], params["phi"])
@@ -209,10 +203,6 @@ def _parse_protocol(proto: dict):
     if t_final <= 0:
         raise ConfigError(f"protocol.t_final must be > 0, got {t_final!r}")
     n_out = _int("protocol.n_out", proto["n_out"], 2)
-    if any(t < 0 or t > t_final for t in measure_at):
-        raise ConfigError(f"protocol.measure_at must lie in [0, t_final] = [0, {t_final}], got {list(measure_at)}")
-    if any(b < a for a, b in zip(measure_at, measure_at[1:])):
-        raise ConfigError(f"protocol.measure_at must be sorted, got {list(measure_at)}")
     try:
         protocol = Protocol(initial, measure_at, np.linspace(0.0, t_final, n_out))
     except ValueError as exc:
@@ -221,15 +211,9 @@ def _parse_protocol(proto: dict):
 
 
 def _check_run(run: dict) -> None:
-    run["ntraj"] = _int("run.ntraj", run["ntraj"], 1)
-    run["seed"] = _int("run.seed", run["seed"], 0, SEED_MAX)
-    if run.get("batch_size") is not None:
-        _int("run.batch_size", run["batch_size"], 1)
-    if run.get("target_se") is not None:
-        se = _real("run.target_se", run["target_se"])
-        if se <= 0:
-            raise ConfigError(f"run.target_se must be > 0, got {se!r}")
-    if run.get("max_ntraj") is not None:
-        _int("run.max_ntraj", run["max_ntraj"], 1)
-        if run["max_ntraj"] < run["ntraj"]:
-            raise ConfigError(f"run.max_ntraj must be >= run.ntraj = {run['ntraj']}, got {run['max_ntraj']}")
+    try:
+        (run["ntraj"], run["batch_size"], run["target_se"], run["max_ntraj"], _) = check_options(
+            run["ntraj"], run.get("batch_size"), run.get("target_se"), run.get("max_ntraj"))
+        run["seed"] = resolve_seed(run["seed"])
+    except ValueError as exc:  # messages start with the option's name
+        raise ConfigError(f"run.{exc}") from None

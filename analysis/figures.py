@@ -21,9 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ensemble.postselection import wilson_interval
-from trajectories.operators import basis_state
 
-from .measures import concurrence, entanglement_of_formation
+
+from .measures import concurrence, entanglement_of_formation, populations
 
 #: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
 DPI = 100
@@ -47,12 +47,9 @@ def save(fig: Figure, path, dpi: int = DPI) -> str:
 
 
 # ---- populations from density matrices ---------------------------------------------------------
-_T2 = basis_state("T2")
-
-
 def _t2_population(rho: np.ndarray) -> np.ndarray:
     """<T2| rho |T2> for rho (n, 4, 4); (n,)."""
-    return np.real(np.einsum("i,nij,j->n", _T2.conj(), rho, _T2))
+    return populations(rho)[..., 2]
 
 
 def _t2_se_bound(rho_se: np.ndarray) -> np.ndarray:
@@ -144,8 +141,7 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
 
 
 def _singlet(rho: np.ndarray) -> np.ndarray:
-    s = basis_state("S")
-    return np.real(np.einsum("i,nij,j->n", s.conj(), rho, s))
+    return populations(rho)[..., 0]
 
 
 def _patch(color, label):

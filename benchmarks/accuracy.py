@@ -31,7 +31,7 @@ from numba import njit, prange
 from ensemble import solve_master_equation
 from ensemble.master_equation import PostSelectionUndefinedWarning
 from trajectories import Protocol, SpinPair
-from trajectories.kernel import pack, trajectory
+from trajectories.kernel import chunk_bounds, pack, trajectory, trajectory_buffers
 from trajectories.protocol import INITIAL_LABELS
 from trajectories.rng import seed_state
 
@@ -192,12 +192,8 @@ def residual_scan(seed, start, ntraj, nchunks, heff, gamma, jumps, init_w, init_
     unlogged = np.zeros(nchunks, np.int64)
     above = np.zeros(nchunks, np.int64)
     for ch in prange(nchunks):
-        lo = start + (ntraj * ch) // nchunks
-        hi = start + (ntraj * (ch + 1)) // nchunks
-        rng = np.empty(4, np.uint64)
-        states = np.empty((n_out, 4), np.complex128)
-        post = np.empty(n_out, np.bool_)
-        outcomes = np.empty(max(rounds, 1), np.int8)
+        lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
+        rng, states, post, outcomes = trajectory_buffers(n_out, rounds)
         jt = np.empty(log_size)
         jk = np.empty(log_size, np.int64)
         jr = np.empty(log_size)

@@ -46,6 +46,25 @@ def resolve_seed(seed) -> int:
     return int(seed)
 
 
+def check_options(ntraj, batch_size=None, target_se=None, max_ntraj=None, batch_threads=None):
+    """Validate simulate's run options (before any work); returns them normalised, in the same order."""
+    ntraj = check_count("ntraj", ntraj)
+    if batch_size is not None:
+        batch_size = check_count("batch_size", batch_size)
+    if target_se is not None:
+        if isinstance(target_se, bool) or not isinstance(target_se, (int, float, np.floating)) \
+                or not math.isfinite(target_se) or target_se <= 0:
+            raise ValueError(f"target_se must be a finite number > 0, got {target_se!r}")
+        target_se = float(target_se)
+    if max_ntraj is not None:
+        max_ntraj = check_count("max_ntraj", max_ntraj)
+        if max_ntraj < ntraj:
+            raise ValueError(f"max_ntraj must be >= ntraj = {ntraj}, got {max_ntraj}")
+    if batch_threads is not None:
+        batch_threads = check_count("batch_threads", batch_threads)
+    return ntraj, batch_size, target_se, max_ntraj, batch_threads
+
+
 def run_batch(model: SpinPair, protocol: Protocol, seed: int, start: int, stop: int,
               threads: int | None = None) -> EnsembleSums:
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
@@ -133,19 +152,8 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
         raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
-    ntraj = check_count("ntraj", ntraj)
-    if batch_size is not None:
-        batch_size = check_count("batch_size", batch_size)
-    if target_se is not None:
-        if isinstance(target_se, bool) or not isinstance(target_se, (int, float)) \
-                or not math.isfinite(target_se) or target_se <= 0:
-            raise ValueError(f"target_se must be a finite number > 0, got {target_se!r}")
-    if max_ntraj is not None:
-        max_ntraj = check_count("max_ntraj", max_ntraj)
-        if max_ntraj < ntraj:
-            raise ValueError(f"max_ntraj must be >= ntraj = {ntraj}, got {max_ntraj}")
-    if batch_threads is not None:
-        batch_threads = check_count("batch_threads", batch_threads)
+    ntraj, batch_size, target_se, max_ntraj, batch_threads = check_options(
+        ntraj, batch_size, target_se, max_ntraj, batch_threads)
     ex = _as_executor(executor)
     seed = None if seed is None and resume is not None else resolve_seed(seed)
 

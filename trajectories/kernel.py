@@ -240,6 +240,19 @@ def trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, e
 
 
 @njit(cache=True, inline="always")
+def chunk_bounds(start, ntraj, nchunks, ch):
+    """Trajectory index range [lo, hi) of chunk ``ch`` when ``ntraj`` from ``start`` are split in ``nchunks``."""
+    return start + (ntraj * ch) // nchunks, start + (ntraj * (ch + 1)) // nchunks
+
+
+@njit(cache=True, inline="always")
+def trajectory_buffers(n_out, rounds):
+    """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, 4), post (n_out,), outcomes)."""
+    return (np.empty(4, np.uint64), np.empty((n_out, 4), np.complex128), np.empty(n_out, np.bool_),
+            np.empty(max(rounds, 1), np.int8))
+
+
+@njit(cache=True, inline="always")
 def _q(x):
     return np.int64(np.rint(x * _SCALE))
 
@@ -290,12 +303,8 @@ def ensemble_sums(seed, start, ntraj, nchunks, heff, gamma, jumps, init_w, init_
     nsucc = np.zeros((nchunks, max(rounds, 1)), np.int64)
     njumps = np.zeros(nchunks, np.int64)
     for ch in prange(nchunks):
-        lo = start + (ntraj * ch) // nchunks
-        hi = start + (ntraj * (ch + 1)) // nchunks
-        rng = np.empty(4, np.uint64)
-        states = np.empty((n_out, 4), np.complex128)
-        post = np.empty(n_out, np.bool_)
-        outcomes = np.empty(max(rounds, 1), np.int8)
+        lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
+        rng, states, post, outcomes = trajectory_buffers(n_out, rounds)
         no_log = np.empty(0, np.float64)
         no_k = np.empty(0, np.int64)
         a_post = np.zeros((n_out, N_ACC), np.int64)

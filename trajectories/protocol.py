@@ -31,7 +31,7 @@ def _as_times(name: str, values, *, strict: bool) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr!r}")
     if arr.size and arr[0] < 0:
-        raise ValueError(f"{name} must be >= 0, got {arr[0]!r}")
+        raise ValueError(f"{name} must be >= 0, got {float(arr[0])!r}")
     d = np.diff(arr)
     if strict and np.any(d <= 0):
         raise ValueError(f"{name} must be strictly increasing")
@@ -96,7 +96,7 @@ class Protocol:
             raise ValueError("times must hold at least one output time")
         meas = _as_times("measure_at", self.measure_at, strict=False)
         if meas.size and meas[-1] > times[-1]:
-            raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {times[-1]}], got {meas[-1]!r}")
+            raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {times[-1]}], got {float(meas[-1])!r}")
         times.setflags(write=False)
         meas.setflags(write=False)
         rho0.setflags(write=False)
