@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if args.version:
-        from ensemble.result import package_version
+        from ..ensemble.result import package_version
         print(f"darkspin {package_version()}")
         return 0
     if args.command is None:
@@ -230,7 +230,7 @@ def _round_end_measures(rho_post, protocol):
     """Concurrence and E_F of rho_post at each round's end; two (rounds,) arrays (NaN: undefined)."""
     import numpy as np
 
-    from ensemble.postselection import round_end_indices
+    from ..ensemble.postselection import round_end_indices
 
     from .measures import concurrence, entanglement_of_formation
 
@@ -250,7 +250,7 @@ def full_table(mc, exact):
     eof_post (trajectories) and concurrence_post_exact, eof_post_exact, of the post-selected state at
     each round's end (see ensemble.postselection.round_end_indices).
     """
-    from ensemble.postselection import exact_table, postselection_table
+    from ..ensemble.postselection import exact_table, postselection_table
 
     table = postselection_table(mc)
     ex = exact_table(exact)
@@ -268,7 +268,7 @@ def full_table(mc, exact):
 def _table_text(table) -> str:
     """Two aligned blocks (the full table is too wide for a terminal): counts and probabilities, then
     the post-selected state at each round's end."""
-    from ensemble.postselection import PostSelectionTable
+    from ..ensemble.postselection import PostSelectionTable
 
     def block(names):
         return PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names},
@@ -299,7 +299,7 @@ def _comparison_dict(cmp) -> dict:
 
 
 def _summary(mc, exact, table, cmp, *, elapsed, config_source, bandwidth, files) -> dict:
-    from ensemble.result import package_version
+    from ..ensemble.result import package_version
 
     meas = [float(t) for t in mc.protocol.measure_at]
     times = mc.protocol.times
@@ -325,7 +325,7 @@ def _initial_json(protocol):
     """A basis label if rho0 is one of the named pure states, else the 4x4 matrix as [re, im] pairs."""
     import numpy as np
 
-    from trajectories.protocol import INITIAL_LABELS, initial_density_matrix
+    from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
 
     for label in INITIAL_LABELS:
         if np.allclose(protocol.rho0, initial_density_matrix(label), atol=1e-12):
@@ -341,7 +341,7 @@ def _write_text(path: Path, text: str) -> None:
 def _report(mc, exact, out: Path | None, fmt: str, *, elapsed, config_source, bandwidth,
             figures: bool, result_name: str | None) -> tuple:
     """Table and comparison of a finished (or interrupted) run; writes the files to ``out`` if given."""
-    from ensemble.compare import compare
+    from ..ensemble.compare import compare
 
     table = cmp = None
     if mc.ntraj > 0:
@@ -362,7 +362,7 @@ def _report(mc, exact, out: Path | None, fmt: str, *, elapsed, config_source, ba
 
 
 def _run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
-    from trajectories.single import run_trajectory
+    from ..trajectories.single import run_trajectory
 
     from . import figures
 
@@ -414,9 +414,9 @@ def _executor(workers, scheduler):
 
 def cmd_run(args) -> int:
     """``darkspin run``: see the module docstring."""
-    from ensemble.master_equation import solve_master_equation
-    from ensemble.result import load
-    from ensemble import simulate
+    from ..ensemble.master_equation import solve_master_equation
+    from ..ensemble.result import load
+    from ..ensemble import simulate
 
     from .config import load_config
 
@@ -456,8 +456,8 @@ def cmd_run(args) -> int:
 
 def cmd_show(args) -> int:
     """``darkspin show RESULT.npz``: reload a run, print its table and the comparison."""
-    from ensemble.master_equation import solve_master_equation
-    from ensemble.result import load
+    from ..ensemble.master_equation import solve_master_equation
+    from ..ensemble.result import load
 
     mc = load(args.result)  # ValueError (exit 2) for a missing, corrupt or foreign file
     out = _out_dir(args.out) if args.out is not None else None
@@ -474,8 +474,8 @@ def cmd_show(args) -> int:
 
 def cmd_exact(args) -> int:
     """``darkspin exact``: the protocol table from the master equation alone (no kernels compiled)."""
-    from ensemble.master_equation import solve_master_equation
-    from ensemble.postselection import PostSelectionTable, exact_table
+    from ..ensemble.master_equation import solve_master_equation
+    from ..ensemble.postselection import PostSelectionTable, exact_table
 
     from .config import load_config
 
@@ -504,7 +504,7 @@ def cmd_steady(args) -> int:
     """``darkspin steady``: Fig. 3 left and the critical dark-state weight p_c."""
     import numpy as np
 
-    from trajectories.model import SpinPair
+    from ..trajectories.model import SpinPair
 
     from . import figures
     from .steady import critical_weight, critical_weight_closed_form, family_measures
@@ -532,7 +532,7 @@ def cmd_spectra(args) -> int:
     """``darkspin spectra``: Fig. 2, with found peak positions next to the predicted lines (Eq. 9)."""
     import numpy as np
 
-    from trajectories.model import SpinPair
+    from ..trajectories.model import SpinPair
 
     from . import figures
     from .spectra import find_peaks, spectra, transition_lines

@@ -23,9 +23,9 @@ from importlib import resources
 
 import numpy as np
 
-from ensemble.simulation import check_options, resolve_seed
-from trajectories.model import SpinPair, exchange_from_bandwidth
-from trajectories.protocol import INITIAL_LABELS, Protocol
+from ..ensemble.simulation import check_options, resolve_seed
+from ..trajectories.model import SpinPair, exchange_from_bandwidth
+from ..trajectories.protocol import INITIAL_LABELS, Protocol
 
 MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",)
 PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out")
@@ -78,7 +78,7 @@ class RunConfig:
 
 def default_text() -> str:
     """The embedded default configuration (TOML text)."""
-    return resources.files("analysis").joinpath("default.toml").read_text(encoding="utf-8")
+    return resources.files("darkspin.analysis").joinpath("default.toml").read_text(encoding="utf-8")
 
 
 def _default_data() -> dict:

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ensemble.postselection import wilson_interval
+from ..ensemble.postselection import wilson_interval
 
 
 from .measures import concurrence, entanglement_of_formation, populations

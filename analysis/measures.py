@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trajectories.operators import SINGLET_TRIPLET, kron
+from ..trajectories.operators import SINGLET_TRIPLET, kron
 
 __all__ = [
     "concurrence",

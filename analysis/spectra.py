@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from ensemble.master_equation import steady_states
-from trajectories.model import SpinPair
-from trajectories.operators import kron
+from ..ensemble.master_equation import steady_states
+from ..trajectories.model import SpinPair
+from ..trajectories.operators import kron
 
 __all__ = [
     "NAMES",

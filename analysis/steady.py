@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from ensemble.master_equation import steady_states
-from trajectories.model import SpinPair
+from ..ensemble.master_equation import steady_states
+from ..trajectories.model import SpinPair
 
 from .measures import concurrence, entanglement_of_formation, log_negativity, mutual_information, partial_transpose
 

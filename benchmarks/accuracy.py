@@ -28,12 +28,12 @@ import numpy as np
 import scipy.integrate
 from numba import njit, prange
 
-from ensemble import solve_master_equation
-from ensemble.master_equation import PostSelectionUndefinedWarning
-from trajectories import Protocol, SpinPair
-from trajectories.kernel import chunk_bounds, pack, trajectory, trajectory_buffers
-from trajectories.protocol import INITIAL_LABELS
-from trajectories.rng import seed_state
+from darkspin.ensemble import solve_master_equation
+from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.trajectories import Protocol, SpinPair
+from darkspin.trajectories.kernel import chunk_bounds, pack, trajectory, trajectory_buffers
+from darkspin.trajectories.protocol import INITIAL_LABELS
+from darkspin.trajectories.rng import seed_state
 
 # ranges of the random models and protocols (as in tests/test_properties.py)
 NU_RANGE, V_RANGE, T_RANGE, LAM_RANGE = (0.2, 2.0), (0.0, 5.0), (0.0, 3.0), (0.0, 0.5)

@@ -21,8 +21,8 @@ import time
 
 import numba
 
-from ensemble import simulate
-from trajectories import Protocol, SpinPair
+from darkspin.ensemble import simulate
+from darkspin.trajectories import Protocol, SpinPair
 
 TARGET_RATIO = 0.8
 

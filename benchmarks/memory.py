@@ -23,8 +23,8 @@ import sys
 import time
 import tracemalloc
 
-from ensemble import simulate
-from trajectories import Protocol, SpinPair
+from darkspin.ensemble import simulate
+from darkspin.trajectories import Protocol, SpinPair
 
 TARGET_MB = 200.0
 MB = 2.0**20

@@ -52,8 +52,8 @@ import sys, time
 t_start = time.perf_counter()
 import numba
 numba.set_num_threads(int(sys.argv[2]))
-from trajectories import SpinPair, Protocol
-from ensemble import simulate
+from darkspin.trajectories import SpinPair, Protocol
+from darkspin.ensemble import simulate
 t_import = time.perf_counter()
 simulate(SpinPair(), Protocol.paper(), int(sys.argv[3]), seed=1, progress=False)
 t_end = time.perf_counter()
@@ -118,8 +118,8 @@ class DarkspinTimer:
     """Times ``ensemble.simulate(model, protocol, ntraj, seed, progress=False)``."""
 
     def __init__(self):
-        from ensemble import simulate
-        from trajectories import Protocol, SpinPair
+        from darkspin.ensemble import simulate
+        from darkspin.trajectories import Protocol, SpinPair
         self.simulate = simulate
         self.model = SpinPair()
         self.protocol = Protocol.paper()
@@ -145,7 +145,7 @@ class QutipTimer:
     def __init__(self, model, protocol, threads: int, map_kind: str):
         import numpy as np
         import qutip
-        from trajectories.operators import basis_state, projector
+        from darkspin.trajectories.operators import basis_state, projector
         self.qutip = qutip
         self.version = qutip.__version__
         dims = [[2, 2], [2, 2]]

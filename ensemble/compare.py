@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
-from trajectories.model import SpinPair
-from trajectories.operators import BASIS_LABELS
-from trajectories.protocol import Protocol
-from trajectories.rng import SEED_MAX
+from ..trajectories.model import SpinPair
+from ..trajectories.operators import BASIS_LABELS
+from ..trajectories.protocol import Protocol
+from ..trajectories.rng import SEED_MAX
 
 from .master_equation import MasterEquationResult, solve_master_equation
 from .result import MonteCarloResult

@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from trajectories.model import SpinPair
-from trajectories.operators import P_MINUS, P_PLUS, singlet_population
-from trajectories.protocol import Protocol
+from ..trajectories.model import SpinPair
+from ..trajectories.operators import P_MINUS, P_PLUS, singlet_population
+from ..trajectories.protocol import Protocol
 
 #: A round whose post-selection probability falls below this leaves rho_post undefined (NaN): the
 #: conditioned state would be dominated by rounding error (~1e-16 per matrix element).

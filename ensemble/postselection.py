@@ -14,8 +14,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from trajectories.operators import singlet_population
-from trajectories.protocol import Protocol
+from ..trajectories.operators import singlet_population
+from ..trajectories.protocol import Protocol
 
 from .master_equation import MasterEquationResult
 from .result import MonteCarloResult

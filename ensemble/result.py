@@ -10,9 +10,9 @@ from importlib import metadata
 
 import numpy as np
 
-from trajectories.kernel import N_ACC
-from trajectories.model import SpinPair
-from trajectories.protocol import Protocol
+from ..trajectories.kernel import N_ACC
+from ..trajectories.model import SpinPair
+from ..trajectories.protocol import Protocol
 
 from .sums import EnsembleSums
 

@@ -12,10 +12,10 @@ import warnings
 import numba
 import numpy as np
 
-from trajectories.kernel import MAX_CALL, ensemble_sums, pack
-from trajectories.model import SpinPair
-from trajectories.protocol import Protocol
-from trajectories.rng import SEED_MAX
+from ..trajectories.kernel import MAX_CALL, ensemble_sums, pack
+from ..trajectories.model import SpinPair
+from ..trajectories.protocol import Protocol
+from ..trajectories.rng import SEED_MAX
 
 from .result import MonteCarloResult, load
 from .sums import EnsembleSums
@@ -65,12 +65,23 @@ def check_options(ntraj, batch_size=None, target_se=None, max_ntraj=None, batch_
     return ntraj, batch_size, target_se, max_ntraj, batch_threads
 
 
+def _passive_openmp() -> None:
+    """Let idle OpenMP threads sleep, unless the user chose a policy.
+
+    Set here, before Numba first starts its thread pool, rather than at import: importing darkspin
+    changes no environment variable. Our parallel regions are whole batches, so sleeping costs nothing,
+    while spinning threads steal cores from other processes on a shared machine.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def run_batch(model: SpinPair, protocol: Protocol, seed: int, start: int, stop: int,
               threads: int | None = None) -> EnsembleSums:
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
 
     threads: Numba threads for this batch (None: all available).
     """
+    _passive_openmp()
     before = numba.get_num_threads()
     want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
     p = pack(model, protocol)

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from trajectories.kernel import FRAC_BITS, I_POP, N_ACC, N_IM, N_RE, PAIRS
+from ..trajectories.kernel import FRAC_BITS, I_POP, N_ACC, N_IM, N_RE, PAIRS
 
 _MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0 ** -FRAC_BITS

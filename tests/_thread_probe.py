@@ -14,8 +14,8 @@ import sys
 import numba
 import numpy as np
 
-from ensemble import simulate
-from trajectories import Protocol, SpinPair
+from darkspin.ensemble import simulate
+from darkspin.trajectories import Protocol, SpinPair
 
 
 def build(spec: dict):

@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 
 import importlib
-from analysis.cli import SUMMARY_KEYS, main
-from ensemble import load
-from ensemble.result import MonteCarloResult
+from darkspin.analysis.cli import SUMMARY_KEYS, main
+from darkspin.ensemble import load
+from darkspin.ensemble.result import MonteCarloResult
 
 # the package re-exports the function ``simulate``, which shadows the submodule as an attribute
-simulate_module = importlib.import_module("ensemble.simulation")
+simulate_module = importlib.import_module("darkspin.ensemble.simulation")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = """
@@ -113,7 +113,7 @@ def test_run_summary_has_documented_keys(small_run):
 def test_run_pdf_and_python_m(small_config, tmp_path):
     """A real process (python -m analysis.cli): exit 0, no traceback, figures in the asked format."""
     out = tmp_path / "pdf"
-    proc = subprocess.run([sys.executable, "-m", "analysis.cli", "run", str(small_config), "--ntraj", "1000",
+    proc = subprocess.run([sys.executable, "-m", "darkspin.analysis.cli", "run", str(small_config), "--ntraj", "1000",
                            "--out", str(out), "--format", "pdf", "--no-progress"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -296,7 +296,7 @@ def test_real_sigint_in_a_process(tmp_path):
     out = tmp_path / "sigint"
     result_path = out / "result.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "analysis.cli", "run", str(cfg), "--ntraj", "100000000",
+        [sys.executable, "-m", "darkspin.analysis.cli", "run", str(cfg), "--ntraj", "100000000",
          "--out", str(out), "--no-progress"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         # a background shell may hand us SIGINT ignored; the child must see the default

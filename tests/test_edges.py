@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from ensemble import simulate, solve_master_equation
-from ensemble.master_equation import PostSelectionUndefinedWarning
-from trajectories import Protocol, SpinPair, run_trajectory
-from trajectories.operators import P_MINUS, P_PLUS, basis_state, kron, singlet_population
-from trajectories.propagator import propagator_matrix
+from darkspin.ensemble import simulate, solve_master_equation
+from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.trajectories import Protocol, SpinPair, run_trajectory
+from darkspin.trajectories.operators import P_MINUS, P_PLUS, basis_state, kron, singlet_population
+from darkspin.trajectories.propagator import propagator_matrix
 
 N_SIGMA = 5.0
 ROUNDING = 1e-10  # fixed-point sums: each term is rounded to 2^-40

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import qutip
 
-import trajectories.model as model_module
-from ensemble.master_equation import PostSelectionUndefinedWarning, solve_master_equation, steady_states
-from trajectories.model import SpinPair
-from trajectories.protocol import Protocol
+import darkspin.trajectories.model as model_module
+from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning, solve_master_equation, steady_states
+from darkspin.trajectories.model import SpinPair
+from darkspin.trajectories.protocol import Protocol
 
 QUTIP_OPTIONS = {"atol": 1e-13, "rtol": 1e-11, "nsteps": 10**6, "method": "adams"}
 TOL_QUTIP = 1e-7

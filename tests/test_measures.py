@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.measures import (
+from darkspin.analysis.measures import (
     concurrence,
     entanglement_of_formation,
     log_negativity,
@@ -22,7 +22,7 @@ from analysis.measures import (
     populations,
     von_neumann_entropy,
 )
-from trajectories.operators import basis_state
+from darkspin.trajectories.operators import basis_state
 
 ATOL = 1e-10
 MEASURES = [concurrence, entanglement_of_formation, log_negativity, mutual_information]

@@ -13,8 +13,8 @@ import pytest
 import scipy.linalg
 from scipy.optimize import brentq
 
-from ensemble.master_equation import steady_states
-from trajectories.model import SpinPair, exchange_from_bandwidth, phase_space
+from darkspin.ensemble.master_equation import steady_states
+from darkspin.trajectories.model import SpinPair, exchange_from_bandwidth, phase_space
 
 # ---- independent operators (physics.md conventions) ---------------------------------------------
 I2 = np.eye(2, dtype=complex)
@@ -302,8 +302,8 @@ def _check_eq11(rho, nu_t):
 
 
 def test_eq11_from_ud_paper_point():
-    from ensemble.master_equation import solve_master_equation
-    from trajectories.protocol import Protocol
+    from darkspin.ensemble.master_equation import solve_master_equation
+    from darkspin.trajectories.protocol import Protocol
 
     res = solve_master_equation(SYM, Protocol("ud", (), [0.0, 1e5]))
     rho = res.rho[-1]

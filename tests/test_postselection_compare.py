@@ -17,17 +17,17 @@ import numba
 import numpy as np
 import pytest
 
-from ensemble import MonteCarloResult, run_batch, simulate, solve_master_equation
-from ensemble.compare import SE_FLOOR, compare, convergence, success_z, trace_distance
-from ensemble.postselection import (
+from darkspin.ensemble import MonteCarloResult, run_batch, simulate, solve_master_equation
+from darkspin.ensemble.compare import SE_FLOOR, compare, convergence, success_z, trace_distance
+from darkspin.ensemble.postselection import (
     PostSelectionTable,
     exact_table,
     postselection_table,
     round_end_indices,
     wilson_interval,
 )
-from trajectories.model import SpinPair
-from trajectories.protocol import Protocol
+from darkspin.trajectories.model import SpinPair
+from darkspin.trajectories.protocol import Protocol
 
 # A cheap protocol: strong coupling (lam = 0.2, relaxation time ~ 4), three rounds with conditional
 # success probabilities 0.70, 0.83, 0.92 (exact), outputs coinciding with the measurements.

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ensemble import simulate, solve_master_equation
-from ensemble.master_equation import PostSelectionUndefinedWarning
-from trajectories import Protocol, SpinPair, run_trajectory
-from trajectories.protocol import INITIAL_LABELS
+from darkspin.ensemble import simulate, solve_master_equation
+from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.trajectories import Protocol, SpinPair, run_trajectory
+from darkspin.trajectories.protocol import INITIAL_LABELS
 
 # ---- ranges of the random valid inputs (energies in units of a common scale) -------------------
 NU_RANGE = (0.2, 2.0)

@@ -22,13 +22,13 @@ import numba
 import numpy as np
 import pytest
 
-import ensemble
-from ensemble import EnsembleSums, load, run_batch, simulate
-from trajectories import Protocol, SpinPair
+from darkspin import ensemble
+from darkspin.ensemble import EnsembleSums, load, run_batch, simulate
+from darkspin.trajectories import Protocol, SpinPair
 
 # `ensemble.simulate` is the function (re-exported by ensemble/__init__), not the module: the
 # module whose global run_batch _run_batches calls is only reachable through importlib.
-SIM = importlib.import_module("ensemble.simulation")
+SIM = importlib.import_module("darkspin.ensemble.simulation")
 
 MODEL = SpinPair(lam1=0.2, lam2=0.2)
 PROTOCOL = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31))

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.spectra import (
+from darkspin.analysis.spectra import (
     correlation_operators,
     correlation_spectrum,
     find_peaks,
@@ -20,16 +20,16 @@ from analysis.spectra import (
     spectra,
     transition_lines,
 )
-from analysis.steady import (
+from darkspin.analysis.steady import (
     critical_weight,
     critical_weight_closed_form,
     family_measures,
     family_states,
     steady_family,
 )
-from ensemble.master_equation import steady_states
-from trajectories.model import SpinPair
-from trajectories.operators import kron
+from darkspin.ensemble.master_equation import steady_states
+from darkspin.trajectories.model import SpinPair
+from darkspin.trajectories.operators import kron
 
 OMEGA = np.linspace(0.0, 14.0, 2801)  # units of nu; Fig. 2 lines lie below 12
 

@@ -29,15 +29,15 @@ import pytest
 import scipy.linalg
 from scipy import stats
 
-import ensemble
-from ensemble import MonteCarloResult, simulate, solve_master_equation
-from ensemble.sums import EnsembleSums
-from trajectories import Protocol, SpinPair, run_trajectory
-from trajectories.kernel import ensemble_sums, pack
-from trajectories.propagator import block_propagator, propagator_matrix
+from darkspin import ensemble
+from darkspin.ensemble import MonteCarloResult, simulate, solve_master_equation
+from darkspin.ensemble.sums import EnsembleSums
+from darkspin.trajectories import Protocol, SpinPair, run_trajectory
+from darkspin.trajectories.kernel import ensemble_sums, pack
+from darkspin.trajectories.propagator import block_propagator, propagator_matrix
 
 # the package re-exports the function simulate under the submodule's name: fetch the module itself
-simulate_module = importlib.import_module("ensemble.simulation")
+simulate_module = importlib.import_module("darkspin.ensemble.simulation")
 
 HERE = Path(__file__).resolve().parent
 
