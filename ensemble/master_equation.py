@@ -1,38 +1,65 @@
-"""Exact solution of the master equation with the protocol's measurements, and its steady states.
+"""Exact solution of the master equation with the protocol's instruments and post-selection rule, and
+its steady states.
 
-Propagation uses the exact propagator exp(L dt) of the time-independent Liouvillian (scipy's
-scaling-and-squaring expm), one per distinct interval, so there is no step-size error.
+The state is carried as one unnormalised density matrix per state of the post-selection rule's
+machine (:class:`darkspin.trajectories.selection.PostSelection`); their sum is the unconditional state and
+the sum over accepting states, normalised, is the post-selected one. A round maps branch s through the
+instrument's completely positive map of each record r into branch transitions[k, s, r], so any number
+of rounds costs one small matrix product per branch and round.
+
+Exactness. (1) Propagation uses exp(L dt) of the time-independent Liouvillian (scipy's scaling and
+squaring), one per distinct interval: no step-size error. (2) Everything is done in the smallest
+subspace of operator space that contains rho0 and is invariant under L and every record's map (found
+once, by Krylov iteration). Directions outside it, such as the dark singlet when starting from a
+triplet state at the symmetric point, are then exactly zero forever instead of carrying rounding
+errors that a long post-selection would amplify by 1/p per round. (3) Branch masses are kept as
+logarithms, so thousands of rounds neither underflow nor lose relative accuracy. (4) A rounding probe
+(noise of the size of a rounding error injected before every operation and propagated with the branch)
+estimates the relative error of the post-selected state; where it exceeds REL_ERR_MAX the state is
+reported as undefined (NaN) and a warning names the round.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 import numpy as np
 import scipy.linalg
 
 from ..trajectories.model import SpinPair
-from ..trajectories.operators import P_MINUS, P_PLUS, singlet_population
+from ..trajectories.operators import singlet_population
+from ..trajectories.plan import MAX_RECORD_ROUNDS, instrument_tables
 from ..trajectories.protocol import Protocol
 
-#: A round whose post-selection probability falls below this leaves rho_post undefined (NaN): the
-#: conditioned state would be dominated by rounding error (~1e-16 per matrix element).
+#: A round that leaves a post-selected mass below this fraction of the mass before it, or a
+#: post-selected state whose estimated relative rounding error exceeds REL_ERR_MAX, leaves rho_post
+#: undefined (NaN) from that round: the state would be dominated by rounding error.
 P_UNDEFINED = 1e-13
+REL_ERR_MAX = 1e-6
+
+#: Weight (relative to the norm of the operator producing it) below which a Krylov direction counts as
+#: rounding, not structure: rounding leaves ~1e-16, a physical coupling of relative size 1e-13 is kept.
+SUBSPACE_TOL = 1e-13
+_EPS = np.finfo(float).eps
 
 
 class PostSelectionUndefinedWarning(RuntimeWarning):
-    """Post-selection probability underflowed: rho_post is NaN from that round on."""
+    """The post-selected state can no longer be trusted: rho_post is NaN from the named round on."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MasterEquationResult:
-    """Exact protocol solution.
+    """Exact protocol solution (n output times, R rounds).
 
-    times (n,); rho (n, 4, 4): unconditional state, measurements applied non-selectively;
-    rho_post (n, 4, 4): state conditioned on outcome -1 in every round so far, normalised (NaN where
-    undefined); p_success (rounds,): conditional success probability of each round;
-    p_cumulative (rounds,): probability that all rounds up to k succeeded.
+    times (n,); rho (n, d, d): unconditional state (the instruments applied, records averaged over);
+    rho_post (n, d, d): the state of the runs post-selected by the protocol's rule, normalised (NaN
+    where undefined); p_success (R,): probability that a run post-selected before round k is still
+    post-selected after it (for the rule 'all': the conditional success probability of round k);
+    p_cumulative (R,): probability that a run is post-selected after round k;
+    record_probabilities (2**R,): probability of each record string, index sum_k 2**k [r_k = +1]
+    (empty when R > 16).
     """
 
     model: SpinPair
@@ -42,68 +69,275 @@ class MasterEquationResult:
     rho_post: np.ndarray
     p_success: np.ndarray
     p_cumulative: np.ndarray
+    record_probabilities: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
 
-def _nonselective(rho: np.ndarray) -> np.ndarray:
-    return P_PLUS @ rho @ P_PLUS + P_MINUS @ rho @ P_MINUS
+def _superop(K: np.ndarray) -> np.ndarray:
+    """Superoperator of rho -> K rho K^dag on row-major vec(rho): kron(K, conj(K))."""
+    return np.kron(K, K.conj())
+
+
+def record_superops(protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+    """The superoperators of the instruments' record maps: (maps (I, 2, d^2, d^2) complex, one per
+    distinct instrument and record, which (R,) int64 the instrument of each round).
+
+    Record r maps rho -> U_r (sum_m P(r | m) P_m rho P_m) U_r^dag (see Measurement.record_maps).
+    """
+    P, C, U, _ = instrument_tables(protocol)
+    d = protocol.rho0.shape[0]
+    distinct = list(dict.fromkeys(protocol.measurements))
+    which = np.array([distinct.index(m) for m in protocol.measurements], np.int64)
+    maps = np.zeros((len(distinct), 2, d * d, d * d), complex)
+    for i, m in enumerate(distinct):
+        k = protocol.measurements.index(m)
+        for r in range(2):
+            for j in range(2):
+                if C[k, r, j] != 0.0:
+                    maps[i, r] += C[k, r, j] * _superop(U[k, r] @ P[k, j])
+    return maps, which
+
+
+def reachable_subspace(L: np.ndarray, maps, v0: np.ndarray, tol: float = SUBSPACE_TOL) -> np.ndarray:
+    """Orthonormal basis (D, q) of the smallest subspace containing v0 and invariant under L and ``maps``.
+
+    L: (D, D); maps: iterable of (D, D); v0: (D,). A new direction counts only if its weight exceeds
+    ``tol`` times the norm of the operator that produced it: applying an operator of norm |A| to a unit
+    vector leaves rounding errors of ~1e-16 |A|, while a structural zero (the dark singlet at the
+    symmetric point) stays at that level forever.
+    """
+    ops = [op for op in (L, *maps)]
+    scale = [max(np.linalg.norm(op, 2), 1e-300) for op in ops]
+    Q = (v0 / np.linalg.norm(v0))[:, None]
+    frontier = Q
+    while frontier.shape[1] and Q.shape[1] < v0.size:
+        cand = np.concatenate([op @ frontier / a for op, a in zip(ops, scale)], axis=1)
+        cand = cand - Q @ (Q.conj().T @ cand)
+        cand = cand - Q @ (Q.conj().T @ cand)  # twice is enough (Kahan-Parlett)
+        u, sv, _ = np.linalg.svd(cand, full_matrices=False)
+        new = u[:, sv > tol][:, : v0.size - Q.shape[1]]
+        # small singular values amplify the rounding left along Q: orthogonalise the new basis again
+        for _ in range(2):
+            new = new - Q @ (Q.conj().T @ new)
+            new = np.linalg.qr(new)[0]
+        Q = np.concatenate([Q, new], axis=1)
+        frontier = new
+    return Q
+
+
+class _Branches:
+    """Unnormalised reduced states, one per rule state: vec (S, q) of trace 1 (or 0), logm (S,) log mass,
+    err (S, q) the rounding probe in the same scale as vec."""
+
+    def __init__(self, S: int, q: int):
+        self.vec = np.zeros((S, q), complex)
+        self.err = np.zeros((S, q), complex)
+        self.logm = np.full(S, -np.inf)
+
+
+class _Solver:
+    """The exact solver's reduced representation of one (model, protocol)."""
+
+    def __init__(self, model, protocol: Protocol):
+        d = protocol.rho0.shape[0]
+        self.d = d
+        self.L = np.asarray(model.liouvillian(), complex)
+        maps, which = record_superops(protocol)
+        self.Q = reachable_subspace(self.L, maps.reshape(-1, d * d, d * d),
+                                    protocol.rho0.reshape(-1).astype(complex))
+        Qh = self.Q.conj().T
+        self.Lr = Qh @ self.L @ self.Q
+        # reduced record maps of each round, (R, 2, q, q), shared between rounds with one instrument
+        self.maps_r = np.einsum("ab,krbc,cd->krad", Qh, maps, self.Q)[which]
+        # trace functional in reduced coordinates
+        self.tr = self.Q.reshape(d, d, -1)[np.arange(d), np.arange(d)].sum(axis=0)
+        self._cache: dict[float, np.ndarray] = {}
+        self._noise = np.random.default_rng(20211)
+
+    def propagator(self, dt: float) -> np.ndarray:
+        U = self._cache.get(dt)
+        if U is None:
+            U = self._cache[dt] = scipy.linalg.expm(self.Lr * dt)
+        return U
+
+    def noise(self, shape, scale) -> np.ndarray:
+        """Random vectors of norm ``scale`` (per row): the size of one rounding error."""
+        z = self._noise.standard_normal(shape + (2,)).view(complex)[..., 0]
+        n = np.linalg.norm(z, axis=-1, keepdims=True)
+        return z / np.where(n > 0, n, 1.0) * np.asarray(scale)[..., None]
+
+    def state(self, vec: np.ndarray) -> np.ndarray:
+        return (self.Q @ vec).reshape(self.d, self.d)
+
+    def trace(self, vec: np.ndarray) -> np.ndarray:
+        return (vec @ self.tr).real
+
+
+def _logsumexp(logs: np.ndarray) -> float:
+    logs = np.asarray(logs, float)
+    top = np.max(logs) if logs.size else -np.inf
+    if not np.isfinite(top):
+        return -np.inf
+    return float(top + math.log(np.sum(np.exp(logs - top))))
 
 
 def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquationResult:
-    """Solve d rho/dt = L rho exactly on ``protocol.times`` with the tau_z x tau_z measurements.
+    """Solve d rho/dt = L rho exactly on ``protocol.times`` with the protocol's instruments and rule.
 
-    Units: times in the inverse energy unit of ``model``. Accuracy ~1e-13 (expm of a 16 x 16 matrix).
-    Returns a :class:`MasterEquationResult`.
+    Units: times in the inverse energy unit of ``model``. Accuracy ~1e-13 (expm of the Liouvillian
+    restricted to the reachable subspace). Returns a :class:`MasterEquationResult`; warns with
+    :class:`PostSelectionUndefinedWarning`, naming the round, where the post-selected state becomes
+    undefined.
     """
     if not isinstance(model, SpinPair):
         raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
-    L = model.liouvillian()
-    cache: dict[float, np.ndarray] = {}
-
-    def propagate(rho: np.ndarray, dt: float) -> np.ndarray:
-        if dt == 0.0:
-            return rho
-        U = cache.get(dt)
-        if U is None:
-            U = cache[dt] = scipy.linalg.expm(L * dt)
-        return (U @ rho.reshape(16)).reshape(4, 4)
-
-    n, rounds = protocol.times.size, protocol.rounds
-    out = np.empty((n, 4, 4), complex)
-    out_post = np.empty((n, 4, 4), complex)
-    p_success = np.full(rounds, np.nan)
-    rho = np.array(protocol.rho0, dtype=complex)
-    post = rho.copy()  # normalised conditional state; None once undefined
+    sv = _Solver(model, protocol)
+    sel = protocol.selection
+    acc = np.asarray(sel.accepting)
+    S, q, d = sel.n_states, sv.Q.shape[1], sv.d
+    n, R = protocol.times.size, protocol.rounds
+    b = _Branches(S, q)
+    b.vec[0] = sv.Q.conj().T @ protocol.rho0.reshape(-1)
+    b.logm[0] = 0.0
+    out = np.empty((n, d, d), complex)
+    out_post = np.empty((n, d, d), complex)
+    p_success = np.full(R, np.nan)
+    log_cum = np.full(R, -np.inf)
+    defined = True  # the post-selected state is trustworthy
     t = 0.0
     for te, kind, idx in zip(*protocol.events()):
-        rho = propagate(rho, te - t)
-        if post is not None:
-            post = propagate(post, te - t)
+        dt = te - t
+        if dt != 0.0:
+            U = sv.propagator(dt)
+            live = np.isfinite(b.logm)
+            noise = sv.noise((int(live.sum()), q), _EPS * np.linalg.norm(b.vec[live], axis=1))
+            b.err[live] = (b.err[live] + noise) @ U.T
+            b.vec[live] = b.vec[live] @ U.T
         t = te
         if kind == 0:
-            rho = _nonselective(rho)
-            if post is None:
-                continue
-            outside = post[[0, 3], :]
-            # already inside the -1 subspace (a repeated round): certain, not 1 - rounding
-            p = 1.0 if not np.any(outside) and not np.any(post[:, [0, 3]]) else float(np.trace(P_MINUS @ post).real)
-            p_success[idx] = min(max(p, 0.0), 1.0)
-            if p < P_UNDEFINED:
-                warnings.warn(f"post-selection probability of round {idx} (t = {te}) is {p:.3g} < {P_UNDEFINED}:"
-                              " rho_post is undefined (NaN) from this round on",
-                              PostSelectionUndefinedWarning, stacklevel=2)
-                post = None
-                continue
-            post = P_MINUS @ post @ P_MINUS / p
+            pre = _logsumexp(b.logm[acc])
+            b, lost, kept, inflow = _round(sv, b, idx, sel.transitions[idx], acc)
+            after = _logsumexp(b.logm[acc])
+            if not defined:
+                continue  # below the rounding floor: p_success NaN, p_cumulative 0 from here
+            log_cum[idx] = after
+            if np.isfinite(pre):
+                # the smaller of kept and lost carries the relative accuracy; a loss at the rounding
+                # level (a repeated round at one instant) is no loss: p = 1 exactly there
+                p = math.exp(kept - pre) if kept < lost else 1.0 - math.exp(lost - pre)
+                if lost - pre < math.log(4 * _EPS):
+                    p = 1.0
+                p_success[idx] = min(max(p, 0.0), 1.0)
+                if not np.isfinite(inflow):
+                    # nothing re-enters the selection: p_cumulative is exactly the product of p_success
+                    log_cum[idx] = pre + math.log(p_success[idx]) if p_success[idx] > 0 else -np.inf
+            drop = after - pre if np.isfinite(pre) else -np.inf
+            rel = _post_error(sv, b, acc)
+            why = None
+            if not np.isfinite(after) or drop < math.log(P_UNDEFINED):
+                why = f"its probability is {math.exp(after):.3g}"
+            elif rel > REL_ERR_MAX:
+                why = f"its estimated relative rounding error is {rel:.2g} > {REL_ERR_MAX:g}"
+            if why is not None:
+                warnings.warn(f"the post-selected state is undefined from round {idx + 1} (t = {te:g}) on: "
+                              f"{why}; rho_post is NaN from there", PostSelectionUndefinedWarning, stacklevel=2)
+                defined = False
         else:
-            out[idx] = rho
-            out_post[idx] = np.nan if post is None else post
-    # cumulative probability stays defined (it is ~0) even where the conditioned state is not
-    p_cum = np.cumprod(np.nan_to_num(p_success, nan=0.0))
-    for a in (out, out_post, p_success, p_cum):
+            out[idx] = _mix(sv, b, np.ones(S, bool), normalise=False)
+            if not defined:
+                out_post[idx] = np.nan
+            elif np.all(acc | ~np.isfinite(b.logm)):
+                out_post[idx] = out[idx]  # every run is post-selected (before the first round, say)
+            else:
+                out_post[idx] = _mix(sv, b, acc, normalise=True)
+    p_cum = np.exp(log_cum)
+    records = _record_probabilities(sv, protocol) if R <= MAX_RECORD_ROUNDS else np.zeros(0)
+    for a in (out, out_post, p_success, p_cum, records):
         a.setflags(write=False)
-    return MasterEquationResult(model, protocol, protocol.times, out, out_post, p_success, p_cum)
+    return MasterEquationResult(model, protocol, protocol.times, out, out_post, p_success, p_cum, records)
+
+
+def _round(sv: _Solver, b: _Branches, k: int, trans: np.ndarray,
+           acc: np.ndarray) -> tuple[_Branches, float, float, float]:
+    """Apply round k's record maps to every branch and move them along the rule; returns the new
+    branches and the logs of the mass that left the accepting states, of the mass that stayed, and of
+    the mass that entered them from rejected states."""
+    S, q = b.vec.shape
+    contrib: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(S)]
+    lost, kept, inflow = [], [], []
+    for s in range(S):
+        if not np.isfinite(b.logm[s]):
+            continue
+        scale = _EPS * np.linalg.norm(b.vec[s])
+        for r in range(2):
+            M = sv.maps_r[k, r]
+            v = M @ b.vec[s]
+            mass = float(sv.trace(v))
+            if mass <= 0.0 or not np.any(v):
+                continue
+            e = M @ (b.err[s] + sv.noise((q,), scale))
+            target = int(trans[s, r])
+            contrib[target].append((v / mass, e / mass, b.logm[s] + math.log(mass)))
+            if acc[s]:
+                (kept if acc[target] else lost).append(b.logm[s] + math.log(mass))
+            elif acc[target]:
+                inflow.append(b.logm[s] + math.log(mass))
+    new = _Branches(S, q)
+    for s2, parts in enumerate(contrib):
+        if not parts:
+            continue
+        logs = np.array([p[2] for p in parts])
+        top = logs.max()
+        w = np.exp(logs - top)
+        v = sum(wi * p[0] for wi, p in zip(w, parts))
+        e = sum(wi * p[1] for wi, p in zip(w, parts))
+        tot = float(np.sum(w))
+        new.vec[s2], new.err[s2], new.logm[s2] = v / tot, e / tot, top + math.log(tot)
+    return new, _logsumexp(np.array(lost)), _logsumexp(np.array(kept)), _logsumexp(np.array(inflow))
+
+
+def _mix(sv: _Solver, b: _Branches, which: np.ndarray, normalise: bool) -> np.ndarray:
+    """sum over the chosen branches of mass * state, (d, d); normalised to trace 1 if asked."""
+    logs = np.where(which, b.logm, -np.inf)
+    top = np.max(logs)
+    if not np.isfinite(top):
+        return np.full((sv.d, sv.d), np.nan, complex) if normalise else np.zeros((sv.d, sv.d), complex)
+    w = np.exp(logs - top)
+    vec = w @ b.vec
+    if normalise:
+        vec = vec / float(sv.trace(vec))
+    else:
+        vec = vec * math.exp(top)
+    rho = sv.state(vec)
+    return 0.5 * (rho + rho.conj().T)
+
+
+def _post_error(sv: _Solver, b: _Branches, acc: np.ndarray) -> float:
+    """Estimated relative error of the post-selected state (norm of the probe over norm of the state)."""
+    logs = np.where(acc, b.logm, -np.inf)
+    top = np.max(logs)
+    if not np.isfinite(top):
+        return math.inf
+    w = np.exp(logs - top)
+    return float(np.linalg.norm(w @ b.err) / np.linalg.norm(w @ b.vec))
+
+
+def _record_probabilities(sv: _Solver, protocol: Protocol) -> np.ndarray:
+    """Probability of every record string, (2**R,), index sum_k 2**k [r_k = +1]; R <= 16.
+
+    One unnormalised reduced state per record prefix, propagated with the solver's maps.
+    """
+    vec = (sv.Q.conj().T @ protocol.rho0.reshape(-1))[None]
+    t = 0.0
+    for k, tm in enumerate(protocol.measure_at):
+        if tm != t:
+            vec = vec @ sv.propagator(float(tm - t)).T
+        t = tm
+        # codes 0 .. 2**k - 1 so far; record +1 in round k adds 2**k
+        vec = np.concatenate([vec @ sv.maps_r[k, 1].T, vec @ sv.maps_r[k, 0].T])
+    p = np.clip(sv.trace(vec), 0.0, 1.0)
+    return p
 
 
 def _kernel_hermitian_basis(L: np.ndarray, tol: float) -> np.ndarray:

@@ -12,11 +12,12 @@ import numpy as np
 
 from ..trajectories.kernel import N_ACC
 from ..trajectories.model import SpinPair
+from ..trajectories.plan import MAX_RECORD_ROUNDS
 from ..trajectories.protocol import Protocol
 
 from .sums import EnsembleSums
 
-FORMAT = "darkspin-result-1"
+FORMAT = "darkspin-result-2"
 _PARAMS = [f.name for f in dataclasses.fields(SpinPair)]
 
 
@@ -51,9 +52,12 @@ class MonteCarloResult:
         self.n_jumps = sums.n_jumps
         self.n_post = sums.n_post
         self.n_success = sums.n_success
+        self.n_kept = sums.n_kept
+        self.record_counts = sums.record_counts
         prev = np.concatenate([[sums.ntraj], sums.n_success[:-1]]).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.p_success = np.where(prev > 0, sums.n_success / prev, np.nan)
+            # of the runs post-selected before round k, the fraction still post-selected after it
+            self.p_success = np.where(prev > 0, sums.n_kept / prev, np.nan)
             self.p_cumulative = sums.n_success / float(sums.ntraj) if sums.ntraj else \
                 np.full(sums.n_success.shape, np.nan)
 
@@ -84,8 +88,8 @@ class MonteCarloResult:
             "n_jumps": np.int64(self.sums.n_jumps),
             "params": np.array([getattr(self.model, k) for k in _PARAMS]),
             "param_names": np.array(_PARAMS), "seed": np.uint64(self.seed),
-            "rho0": np.array(self.protocol.rho0), "measure_at": np.array(self.protocol.measure_at),
-            "times": np.array(self.protocol.times), "ranges": self.ranges,
+            "n_kept": self.sums.n_kept, "record_counts": self.sums.record_counts,
+            **self.protocol.as_dict(), "ranges": self.ranges,
             "interrupted": np.bool_(self.interrupted),
         }
         folder = os.path.dirname(os.path.abspath(path)) or "."
@@ -129,21 +133,24 @@ def load(path) -> MonteCarloResult:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
         raise ValueError(f"result file {path!r} is corrupt or not a darkspin result ({exc.__class__.__name__})") from None
     need = ["format", "hi", "lo", "n_post", "n_success", "ntraj", "n_jumps", "params", "param_names",
-            "seed", "rho0", "measure_at", "times", "ranges"]
+            "seed", "rho0", "measure_at", "times", "ranges", "n_kept", "record_counts", "postselect",
+            "measurement_observable", "measurement_readout_error", "measurement_feedback",
+            "measurement_has_feedback"]
     missing = [k for k in need if k not in data]
     if missing or str(data["format"]) != FORMAT:
         raise ValueError(f"result file {path!r} is not a {FORMAT} file (missing {missing or 'format tag'})")
     try:
         names = [str(x) for x in data["param_names"]]
         model = SpinPair(**{k: float(v) for k, v in zip(names, data["params"])})
-        protocol = Protocol(data["rho0"], data["measure_at"], data["times"])
+        protocol = Protocol.from_dict(data)
         n, rounds = protocol.times.size, protocol.rounds
-        shapes = {"hi": (n, 2, N_ACC), "lo": (n, 2, N_ACC), "n_post": (n,), "n_success": (rounds,)}
+        shapes = {"hi": (n, 2, N_ACC), "lo": (n, 2, N_ACC), "n_post": (n,), "n_success": (rounds,),
+                  "n_kept": (rounds,), "record_counts": (2**rounds if rounds <= MAX_RECORD_ROUNDS else 0,)}
         for k, shape in shapes.items():
             if data[k].shape != shape or data[k].dtype != np.int64:
                 raise ValueError(f"array {k!r} has shape {data[k].shape}, expected {shape}")
         sums = EnsembleSums(data["hi"], data["lo"], data["n_post"], data["n_success"],
-                            int(data["ntraj"]), int(data["n_jumps"]))
+                            int(data["ntraj"]), int(data["n_jumps"]), data["n_kept"], data["record_counts"])
         ranges = data["ranges"]
         if int(np.sum(ranges[:, 1] - ranges[:, 0])) != sums.ntraj if ranges.size else sums.ntraj != 0:
             raise ValueError("trajectory ranges do not add up to ntraj")

@@ -12,7 +12,8 @@ import warnings
 import numba
 import numpy as np
 
-from ..trajectories.kernel import MAX_CALL, ensemble_sums, pack
+from ..trajectories.kernel import MAX_CALL, ensemble_sums
+from ..trajectories.plan import compile_plan
 from ..trajectories.model import SpinPair
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
@@ -84,17 +85,16 @@ def run_batch(model: SpinPair, protocol: Protocol, seed: int, start: int, stop: 
     _passive_openmp()
     before = numba.get_num_threads()
     want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    p = pack(model, protocol)
-    total = EnsembleSums.empty(p.n_out, p.rounds)
+    plan = compile_plan(model, protocol)
+    total = EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records)
     try:
         for a in range(start, stop, MAX_CALL):
             n = min(MAX_CALL, stop - a)
             # waking a thread team costs more than a few hundred trajectories on a busy machine
             numba.set_num_threads(want if n >= SMALL_CALL else 1)
             nchunks = max(1, min(n, 4 * numba.get_num_threads()))
-            out = ensemble_sums(np.uint64(seed), a, n, nchunks, p.heff, p.gamma, p.jumps, p.init_w,
-                                p.init_states, p.ev_time, p.ev_kind, p.ev_index, p.ev_U, p.n_out, p.rounds)
-            total = total.merge(EnsembleSums.from_kernel(*out[:3], n, out[3]))
+            out = ensemble_sums(np.uint64(seed), a, n, nchunks, plan)
+            total = total.merge(EnsembleSums.from_kernel(*out, n))
     finally:
         numba.set_num_threads(before)
     return total
@@ -169,7 +169,8 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
     seed = None if seed is None and resume is not None else resolve_seed(seed)
 
     n_out, rounds = protocol.times.size, protocol.rounds
-    sums, done = EnsembleSums.empty(n_out, rounds), np.zeros((0, 2), np.int64)
+    sums = EnsembleSums.empty(n_out, rounds, compile_plan(model, protocol).n_records)
+    done = np.zeros((0, 2), np.int64)
     if resume is not None:
         prev = load(resume)
         _check_resume(prev, model, protocol, seed)
@@ -256,6 +257,11 @@ def _check_resume(prev: MonteCarloResult, model: SpinPair, protocol: Protocol, s
         a, b = getattr(prev.protocol, name), getattr(protocol, name)
         if a.shape != b.shape or not np.array_equal(a, b):
             raise ValueError(f"resume file was made with another protocol ({name} differs)")
+    if prev.protocol.measurements != protocol.measurements:
+        raise ValueError("resume file was made with other measurement instruments")
+    if prev.protocol.selection != protocol.selection:
+        raise ValueError(f"resume file was made with the post-selection rule {prev.protocol.postselect!r}, "
+                         f"not {protocol.postselect!r}")
     if seed is not None and seed != prev.seed:
         raise ValueError(f"resume file was made with seed {prev.seed}, not {seed}")
 

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from ..trajectories.kernel import FRAC_BITS, I_POP, N_ACC, N_IM, N_RE, PAIRS
+from ..trajectories.plan import MAX_RECORD_ROUNDS
 
 _MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0 ** -FRAC_BITS
@@ -25,10 +26,14 @@ class EnsembleSums:
     """Streaming sums over a set of trajectories.
 
     hi, lo:    (n, 2, N_ACC) int64, [:, 0] over all trajectories, [:, 1] over the post-selected ones
-    n_post:    (n,) int64, trajectories post-selected (all outcomes -1 so far) at each output time
-    n_success: (rounds,) int64, trajectories with outcome -1 in every round up to and including k
+    n_post:    (n,) int64, trajectories post-selected (by the protocol's rule) at each output time
+    n_success: (rounds,) int64, trajectories post-selected after round k
     ntraj:     number of trajectories summed
     n_jumps:   total number of quantum jumps
+    n_kept:    (rounds,) int64, trajectories post-selected both before and after round k (for the
+               rule 'all' equal to n_success)
+    record_counts: (2**rounds,) int64 trajectories per record string, index sum_k 2**k [r_k = +1]
+               (empty when rounds > 16)
     """
 
     hi: np.ndarray
@@ -37,35 +42,46 @@ class EnsembleSums:
     n_success: np.ndarray
     ntraj: int
     n_jumps: int
+    n_kept: np.ndarray
+    record_counts: np.ndarray
 
     @classmethod
-    def empty(cls, n_out: int, rounds: int) -> "EnsembleSums":
+    def empty(cls, n_out: int, rounds: int, n_records: int | None = None) -> "EnsembleSums":
+        """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS)."""
+        if n_records is None:
+            n_records = 2**rounds if rounds <= MAX_RECORD_ROUNDS else 0
         z = np.zeros((n_out, 2, N_ACC), np.int64)
-        return cls(z, z.copy(), np.zeros(n_out, np.int64), np.zeros(rounds, np.int64), 0, 0)
+        return cls(z, z.copy(), np.zeros(n_out, np.int64), np.zeros(rounds, np.int64), 0, 0,
+                   np.zeros(rounds, np.int64), np.zeros(n_records, np.int64))
 
     @classmethod
-    def from_kernel(cls, acc, n_post, n_success, ntraj, n_jumps) -> "EnsembleSums":
+    def from_kernel(cls, acc, n_post, n_success, n_kept, record_counts, n_jumps, ntraj) -> "EnsembleSums":
+        """From :func:`darkspin.trajectories.kernel.ensemble_sums`' outputs (in its order) and ntraj."""
         acc = np.asarray(acc, np.int64)
         # arithmetic shift floors, so negative sums split correctly too
         return cls(acc >> FRAC_BITS, acc & _MASK, np.asarray(n_post, np.int64),
-                   np.asarray(n_success, np.int64), int(ntraj), int(n_jumps))
+                   np.asarray(n_success, np.int64), int(ntraj), int(n_jumps),
+                   np.asarray(n_kept, np.int64), np.asarray(record_counts, np.int64))
+
+    _COUNTS = ("n_post", "n_success", "n_kept", "record_counts")
 
     def merge(self, other: "EnsembleSums") -> "EnsembleSums":
         """Exact sum of two disjoint sets of trajectories (associative, commutative)."""
-        if self.hi.shape != other.hi.shape or self.n_success.shape != other.n_success.shape:
-            raise ValueError("cannot merge sums of different output grids or round counts")
+        if self.hi.shape != other.hi.shape or any(getattr(self, k).shape != getattr(other, k).shape
+                                                  for k in self._COUNTS):
+            raise ValueError("cannot merge sums of different output grids, round counts or record tables")
         lo = self.lo + other.lo
         hi = self.hi + other.hi + (lo >> FRAC_BITS)
-        return EnsembleSums(hi, lo & _MASK, self.n_post + other.n_post, self.n_success + other.n_success,
-                            self.ntraj + other.ntraj, self.n_jumps + other.n_jumps)
+        counts = {k: getattr(self, k) + getattr(other, k) for k in self._COUNTS}
+        return EnsembleSums(hi, lo & _MASK, counts["n_post"], counts["n_success"], self.ntraj + other.ntraj,
+                            self.n_jumps + other.n_jumps, counts["n_kept"], counts["record_counts"])
 
     __add__ = merge
 
     def identical(self, other: "EnsembleSums") -> bool:
         """Bit-for-bit equality of every sum and count."""
         return (np.array_equal(self.hi, other.hi) and np.array_equal(self.lo, other.lo)
-                and np.array_equal(self.n_post, other.n_post)
-                and np.array_equal(self.n_success, other.n_success)
+                and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)
                 and self.ntraj == other.ntraj and self.n_jumps == other.n_jumps)
 
     def values(self) -> np.ndarray:

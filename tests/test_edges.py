@@ -423,7 +423,7 @@ def test_postselection_underflow(case):
         p, bad_round, p_bad = Protocol("ud", (0.5, 120.0, 150.0), times), 1, None
     (ex, mc), rec = _under_errors(lambda: _run(m, p, ntraj=2000))
     assert len(rec) == 1 and issubclass(rec[0].category, PostSelectionUndefinedWarning), [str(w.message) for w in rec]
-    assert f"round {bad_round}" in str(rec[0].message)
+    assert f"round {bad_round + 1} " in str(rec[0].message)
     t_bad = p.measure_at[bad_round]
     undefined = p.times >= t_bad
     assert np.all(np.isnan(ex.rho_post[undefined])) and np.all(np.isfinite(ex.rho_post[~undefined]))

@@ -154,7 +154,7 @@ def test_exact_solution_is_a_state_at_every_output(model, protocol):
     assert p.shape == res.p_cumulative.shape == (protocol.rounds,)
     ok = ~np.isnan(p)
     assert np.all((p[ok] >= 0) & (p[ok] <= 1))
-    np.testing.assert_array_equal(res.p_cumulative, np.cumprod(np.nan_to_num(p, nan=0.0)))
+    np.testing.assert_allclose(res.p_cumulative, np.cumprod(np.nan_to_num(p, nan=0.0)), rtol=1e-13, atol=0)
     assert np.all((res.p_cumulative >= 0) & (res.p_cumulative <= 1))
 
 

@@ -13,7 +13,6 @@ one-trajectory resolution 1/n is added in quadrature; see element_z.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import json
@@ -159,10 +158,8 @@ def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
 
 
 def run_packed(p, model, protocol, seed, ntraj) -> MonteCarloResult:
-    """Ensemble of trajectories 0 .. ntraj-1 straight from the kernel, for hand-modified Packed arrays."""
-    out = ensemble_sums(np.uint64(seed), 0, ntraj, 8, p.heff, p.gamma, p.jumps, p.init_w, p.init_states,
-                        p.ev_time, p.ev_kind, p.ev_index, p.ev_U, p.n_out, p.rounds)
-    sums = EnsembleSums.from_kernel(out[0], out[1], out[2], ntraj, out[3])
+    """Ensemble of trajectories 0 .. ntraj-1 straight from the kernel, for a hand-modified Plan."""
+    sums = EnsembleSums.from_kernel(*ensemble_sums(np.uint64(seed), 0, ntraj, 8, p), ntraj)
     return MonteCarloResult(model, protocol, sums, seed, [(0, ntraj)])
 
 
@@ -221,8 +218,8 @@ def test_dropped_jump_channel_fails_agreement():
     heff = p.heff + 0.5j * LdL
     dt = np.diff(np.concatenate([[0.0], p.ev_time]))
     ev_U = np.array([block_propagator(heff, float(d)) for d in dt], dtype=complex).reshape(-1, 6)
-    broken = dataclasses.replace(p, heff=heff, gamma=p.gamma - LdL, ev_U=ev_U,
-                                 jumps=np.ascontiguousarray(np.delete(p.jumps, drop, axis=0)))
+    broken = p._replace(heff=heff, gamma=p.gamma - LdL, ev_U=ev_U,
+                        jumps=np.ascontiguousarray(np.delete(p.jumps, drop, axis=0)))
     z = agreement(run_packed(broken, model, protocol, seed, ntraj), ex)
     print(f"\ndropped dephasing[0]: max z {z}")
     assert max(z.values()) > 5.0

@@ -4,7 +4,9 @@ Between events a pure state evolves under H_eff = H - (i/2) sum_k L_k^dag L_k wi
 closed-form propagator. A jump happens when ||psi||^2 falls to a uniform r: its time is the root of
 log||psi(t)||^2 = log r, found by Newton's method safeguarded by bisection (relative residual
 < 1e-13), so there is no time step. The channel is drawn with weights ||L_k psi||^2. At a
-measurement time tau_z x tau_z is measured with Born-rule probabilities and the state projected.
+measurement round the plan's instrument draws the true outcome by the Born rule and projects, the
+detector's record is drawn with the readout error, the feedback of that record acts, and the
+post-selection rule's machine steps on the record.
 
 Ensemble sums are exact integers: each trajectory's |psi><psi| is rounded to a multiple of
 2^-FRAC_BITS and summed in int64, so sums are bit-identical under any split or order of trajectories.
@@ -13,16 +15,17 @@ Standard errors come from the matching sums of |psi_i psi_j|^2 (sums of squares)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
-from .model import SpinPair
-from .propagator import block_propagator, check_block_structure
-from .protocol import Protocol
+from .plan import Plan, compile_plan
+from .propagator import block_propagator
 from .rng import seed_state, uniform
+
+#: Old name of :func:`darkspin.trajectories.plan.compile_plan`.
+pack = compile_plan
 
 #: Fixed-point resolution of the ensemble sums: contributions are rounded to multiples of 2^-40 (9e-13).
 FRAC_BITS = 40
@@ -42,41 +45,6 @@ N_ACC = I_POP + 2
 #: Relative residual |  ||psi(t_jump)||^2 / r - 1 | at which the jump-time search stops.
 ROOT_TOL = 1e-13
 _MAX_ROOT_ITER = 200
-
-
-@dataclasses.dataclass(frozen=True)
-class Packed:
-    """Model and protocol as the arrays the kernels take."""
-
-    heff: np.ndarray        # (4, 4) complex
-    gamma: np.ndarray       # (4, 4) complex, sum_k L_k^dag L_k
-    jumps: np.ndarray       # (K, 4, 4) complex
-    init_w: np.ndarray      # (m,) cumulative weights of the initial mixture
-    init_states: np.ndarray  # (m, 4) complex
-    ev_time: np.ndarray     # (E,) float
-    ev_kind: np.ndarray     # (E,) int64: 0 measurement, 1 output
-    ev_index: np.ndarray    # (E,) int64: round or output index
-    ev_U: np.ndarray        # (E, 6) block propagator over the interval ending at each event
-    n_out: int
-    rounds: int
-
-
-def pack(model: SpinPair, protocol: Protocol) -> Packed:
-    """Precompute what the kernels need (a few microseconds of numpy work)."""
-    jumps = np.ascontiguousarray(model.jump_operators())
-    heff = np.ascontiguousarray(model.effective_hamiltonian())
-    check_block_structure(heff)
-    gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps) if len(jumps) else np.zeros((4, 4), complex)
-    w, v = np.linalg.eigh(protocol.rho0)
-    keep = w > 1e-14
-    w, v = w[keep], v[:, keep]
-    cum = np.cumsum(w / w.sum())
-    cum[-1] = 1.0
-    t, kind, idx = protocol.events()
-    prev = np.concatenate([[0.0], t[:-1]])
-    U = np.array([block_propagator(heff, float(dt)) for dt in t - prev], dtype=complex).reshape(-1, 6)
-    return Packed(heff, np.ascontiguousarray(gamma), jumps, cum, np.ascontiguousarray(v.T),
-                  t, kind, idx, U, protocol.times.size, protocol.rounds)
 
 
 @njit(cache=True, inline="always")
@@ -142,17 +110,64 @@ def _jump_time(heff, gamma, psi, r, span, phi):
     return tau, resid
 
 
-@njit(cache=True)
-def trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, ev_index, ev_U,
-               out_states, out_post, outcomes, jump_t, jump_k, jump_resid):
-    """Run one trajectory of the protocol; returns the number of jumps.
+@njit(cache=True, inline="always")
+def _matvec(A, v, out):
+    n = v.size
+    for i in range(n):
+        s = 0j
+        for j in range(n):
+            s += A[i, j] * v[j]
+        out[i] = s
 
-    rng: (4,) uint64 stream state. Writes out_states (n, 4) complex (normalised state at each output
-    time), out_post (n,) bool (all outcomes so far -1), outcomes (rounds,) int8 (+1/-1). The first
+
+@njit(cache=True)
+def _measure(rng, plan, k, psi, n2, phi, tmp):
+    """Round k on the unnormalised state psi (norm n2): draw, project, read out, feed back.
+
+    Leaves the normalised post-measurement state in psi; returns (true outcome index, record index),
+    index 0 for +1 and 1 for -1.
+    """
+    _matvec(plan.meas_P[k, 1], psi, phi)
+    nm = _norm2(phi)
+    _matvec(plan.meas_P[k, 0], psi, tmp)
+    npl = _norm2(tmp)
+    # nm > 0 guards the rounding case pm -> 1 with an empty -1 branch, npl == 0 the reverse
+    if nm > 0.0 and (uniform(rng) < nm / n2 or npl == 0.0):
+        m = 1
+        nrm = 1.0 / math.sqrt(nm)
+        for i in range(psi.size):
+            psi[i] = phi[i] * nrm
+    else:
+        m = 0
+        nrm = 1.0 / math.sqrt(npl)
+        for i in range(psi.size):
+            psi[i] = tmp[i] * nrm
+    r = m
+    flip = plan.meas_C[k, 1 - m, m]
+    if flip > 0.0 and uniform(rng) < flip:
+        r = 1 - m
+    if plan.meas_fb[k, r]:
+        _matvec(plan.meas_U[k, r], psi, phi)
+        for i in range(psi.size):
+            psi[i] = phi[i]
+    return m, r
+
+
+@njit(cache=True)
+def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid):
+    """Run one trajectory of the plan; returns the number of jumps.
+
+    rng: (4,) uint64 stream state. Writes out_states (n, d) complex (normalised state at each output
+    time), out_post (n,) bool (the rule's machine accepting at that time), outcomes (rounds,) int8
+    (true outcomes +1/-1) and records (rounds,) int8 (what the detector reported). The first
     len(jump_t) jumps are logged in jump_t (time), jump_k (channel) and jump_resid (root residual).
     """
+    heff, gamma, jumps = plan.heff, plan.gamma, plan.jumps
+    init_w, init_states = plan.init_w, plan.init_states
+    ev_time, ev_kind, ev_index, ev_U = plan.ev_time, plan.ev_kind, plan.ev_index, plan.ev_U
     psi = np.empty(4, np.complex128)
     phi = np.empty(4, np.complex128)
+    tmp = np.empty(4, np.complex128)
     m = init_w.size
     c = 0
     if m > 1:
@@ -165,6 +180,7 @@ def trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, e
     weights = np.empty(max(nk, 1))
     r = 1.0 - uniform(rng)  # in (0, 1]
     t = 0.0
+    state = 0
     post = True
     njump = 0
     for e in range(ev_time.size):
@@ -215,21 +231,11 @@ def trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, e
         t = te
         idx = ev_index[e]
         if ev_kind[e] == 0:
-            nm = psi[1].real ** 2 + psi[1].imag ** 2 + psi[2].real ** 2 + psi[2].imag ** 2
-            pm = nm / n2
-            # nm > 0 guards the rounding case pm -> 1 with an empty +1 branch, and vice versa
-            if nm > 0.0 and (uniform(rng) < pm or nm == n2):
-                outcomes[idx] = -1
-                psi[0] = 0j
-                psi[3] = 0j
-            else:
-                outcomes[idx] = 1
-                psi[1] = 0j
-                psi[2] = 0j
-                post = False
-            nrm = 1.0 / math.sqrt(_norm2(psi))
-            for i in range(4):
-                psi[i] *= nrm
+            mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
+            outcomes[idx] = 1 - 2 * mi
+            records[idx] = 1 - 2 * ri
+            state = plan.sel_tr[idx, state, ri]
+            post = plan.sel_acc[state]
             r = 1.0 - uniform(rng)
         else:
             nrm = 1.0 / math.sqrt(n2)
@@ -247,9 +253,9 @@ def chunk_bounds(start, ntraj, nchunks, ch):
 
 @njit(cache=True, inline="always")
 def trajectory_buffers(n_out, rounds):
-    """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, 4), post (n_out,), outcomes)."""
+    """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, 4), post (n_out,), outcomes, records)."""
     return (np.empty(4, np.uint64), np.empty((n_out, 4), np.complex128), np.empty(n_out, np.bool_),
-            np.empty(max(rounds, 1), np.int8))
+            np.empty(max(rounds, 1), np.int8), np.empty(max(rounds, 1), np.int8))
 
 
 @njit(cache=True, inline="always")
@@ -289,42 +295,67 @@ def _accumulate(acc, states, start, stop):
                 q += 1
 
 
+@njit(cache=True)
+def _accumulate_flagged(a_post, a_rest, states, post, n_out):
+    """Sum each output once, into a_post where post[o] else a_rest, in runs of equal flags."""
+    o = 0
+    while o < n_out:
+        stop = o + 1
+        while stop < n_out and post[stop] == post[o]:
+            stop += 1
+        _accumulate(a_post if post[o] else a_rest, states, o, stop)
+        o = stop
+
+
 @njit(cache=True, parallel=True)
-def ensemble_sums(seed, start, ntraj, nchunks, heff, gamma, jumps, init_w, init_states,
-                  ev_time, ev_kind, ev_index, ev_U, n_out, rounds):
+def ensemble_sums(seed, start, ntraj, nchunks, plan):
     """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL).
 
     Returns (acc (n_out, 2, N_ACC) int64 for [all, post-selected], n_post (n_out,) int64,
-    n_success (rounds,) int64, n_jumps int64). Chunks run in parallel, each with its own sums;
-    integer sums make the result independent of ``nchunks`` and of the thread count.
+    n_success (R,) int64 runs post-selected after round k, n_kept (R,) int64 runs post-selected both
+    before and after round k, record_counts (plan.n_records,) int64 runs per record string (index
+    sum_k 2**k [r_k = +1]), n_jumps int64). Chunks run in parallel, each with its own sums; integer
+    sums make the result independent of ``nchunks`` and of the thread count.
     """
+    n_out, rounds = plan.n_out, plan.rounds
     acc = np.zeros((nchunks, n_out, 2, N_ACC), np.int64)
     npost = np.zeros((nchunks, n_out), np.int64)
     nsucc = np.zeros((nchunks, max(rounds, 1)), np.int64)
+    nkept = np.zeros((nchunks, max(rounds, 1)), np.int64)
+    nrec = np.zeros((nchunks, max(plan.n_records, 1)), np.int64)
     njumps = np.zeros(nchunks, np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
-        rng, states, post, outcomes = trajectory_buffers(n_out, rounds)
+        rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds)
         no_log = np.empty(0, np.float64)
         no_k = np.empty(0, np.int64)
         a_post = np.zeros((n_out, N_ACC), np.int64)
         a_rest = np.zeros((n_out, N_ACC), np.int64)
         for traj in range(lo, hi):
             seed_state(rng, seed, traj)
-            njumps[ch] += trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind,
-                                     ev_index, ev_U, states, post, outcomes, no_log, no_k, no_log)
-            # post-selected outputs form a prefix of the grid; each output is summed once, and
-            # "all" = post + rest exactly because the sums are integers
-            npost_t = 0
-            while npost_t < n_out and post[npost_t]:
-                npost[ch, npost_t] += 1
-                npost_t += 1
-            _accumulate(a_post, states, 0, npost_t)
-            _accumulate(a_rest, states, npost_t, n_out)
-            k = 0
-            while k < rounds and outcomes[k] == -1:
-                nsucc[ch, k] += 1
-                k += 1
+            njumps[ch] += trajectory(rng, plan, states, post, outcomes, records, no_log, no_k, no_log)
+            for o in range(n_out):
+                if post[o]:
+                    npost[ch, o] += 1
+            # "all" = post + rest exactly, because the sums are integers
+            _accumulate_flagged(a_post, a_rest, states, post, n_out)
+            state = 0
+            before = True
+            code = 0
+            for k in range(rounds):
+                ri = 0 if records[k] == 1 else 1
+                state = plan.sel_tr[k, state, ri]
+                after = plan.sel_acc[state]
+                if after:
+                    nsucc[ch, k] += 1
+                    if before:
+                        nkept[ch, k] += 1
+                before = after
+                if ri == 0 and k < 62:
+                    code += 1 << k
+            if plan.n_records > 0:
+                nrec[ch, code] += 1
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
-    return acc.sum(axis=0), npost.sum(axis=0), nsucc.sum(axis=0)[:rounds], njumps.sum()
+    return (acc.sum(axis=0), npost.sum(axis=0), nsucc.sum(axis=0)[:rounds], nkept.sum(axis=0)[:rounds],
+            nrec.sum(axis=0)[:plan.n_records], njumps.sum())

@@ -1,4 +1,5 @@
-"""The measurement-and-purification protocol: initial state, tau_z x tau_z measurement times, output grid."""
+"""The measurement-and-purification protocol: initial state, measurement rounds (times and instruments),
+the post-selection rule, and the output grid."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import dataclasses
 
 import numpy as np
 
+from .measurement import Measurement
 from .operators import basis_state
+from .selection import PostSelection
 
 #: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
 STATE_TOL = 1e-10
@@ -74,20 +77,26 @@ def initial_density_matrix(initial) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Protocol:
-    """Start from ``initial`` at t = 0, measure tau_z x tau_z at ``measure_at``, record on ``times``.
+    """Start from ``initial`` at t = 0, measure at ``measure_at``, post-select on the records, output on ``times``.
 
-    initial:    a label ('uu', 'ud', 'du', 'dd', 'S', 'T2'), a normalised 4-vector or a 4 x 4 density matrix.
-    measure_at: non-decreasing measurement times, each in [0, times[-1]]; shape (rounds,). Two equal
-                times are two rounds at the same instant (the second repeats the first's outcome).
-    times:      strictly increasing output times >= 0; shape (n,); the last one is the final time.
+    initial:     a label ('uu', 'ud', 'du', 'dd', 'S', 'T2'), a normalised 4-vector or a 4 x 4 density matrix.
+    measure_at:  non-decreasing measurement times, each in [0, times[-1]]; shape (rounds,). Two equal
+                 times are two rounds at the same instant.
+    times:       strictly increasing output times >= 0; shape (n,); the last one is the final time.
+    measurement: one :class:`Measurement` for every round (default: perfect tau_z x tau_z, no
+                 feedback), or a sequence of them, one per round.
+    postselect:  the rule on the records: 'all' (every record -1 so far, default), 'last' (the latest
+                 record -1), 'none', or a pattern of '-', '+', '?' with one character per round.
 
     A measurement at an output time is applied *before* that output is recorded, so the output at
-    t_k already shows the post-measurement state.
+    t_k already shows the post-measurement state. Before the first round every run is post-selected.
     """
 
     initial: object = "ud"
     measure_at: tuple = (100.0, 200.0, 300.0, 400.0)
     times: tuple = tuple(np.linspace(0.0, 500.0, 501))
+    measurement: object = None
+    postselect: str = "all"
 
     def __post_init__(self):
         rho0 = initial_density_matrix(self.initial)
@@ -97,12 +106,16 @@ class Protocol:
         meas = _as_times("measure_at", self.measure_at, strict=False)
         if meas.size and meas[-1] > times[-1]:
             raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {times[-1]}], got {float(meas[-1])!r}")
+        measurements = _measurements(self.measurement, meas.size, rho0.shape[0])
+        selection = PostSelection(self.postselect, meas.size)
         times.setflags(write=False)
         meas.setflags(write=False)
         rho0.setflags(write=False)
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "measure_at", meas)
         object.__setattr__(self, "_rho0", rho0)
+        object.__setattr__(self, "measurements", measurements)
+        object.__setattr__(self, "selection", selection)
 
     @classmethod
     def paper(cls, n_out: int = 501) -> "Protocol":
@@ -133,11 +146,65 @@ class Protocol:
         order = np.lexsort((idx, kind, t))
         return t[order], kind[order], idx[order]
 
+    def describe(self) -> str:
+        """The instruments and the rule, in words (one line per distinct instrument)."""
+        if not self.rounds:
+            return "no measurement rounds"
+        distinct = list(dict.fromkeys(self.measurements))
+        if len(distinct) == 1:
+            inst = f"every round: {distinct[0].describe()}"
+        else:
+            inst = "; ".join(f"round {k + 1}: {m.describe()}" for k, m in enumerate(self.measurements))
+        return f"{inst}; {self.selection.describe()}"
+
     def as_dict(self) -> dict:
-        """Plain-data description (for saving): initial as a 4x4 matrix, measure_at, times."""
+        """Plain-data description (for saving): rho0 (d, d), measure_at, times, postselect and the
+        instruments as stacked arrays: observable (R, d, d), readout_error (R, 2), feedback (R, 2, d, d),
+        has_feedback (R, 2)."""
+        per = [m.as_dict() for m in self.measurements]
+        d = self.rho0.shape[0]
+        stack = {k: (np.stack([x[k] for x in per]) if per else np.zeros(shape))
+                 for k, shape in (("observable", (0, d, d)), ("readout_error", (0, 2)),
+                                  ("feedback", (0, 2, d, d)), ("has_feedback", (0, 2)))}
         return {"rho0": np.array(self.rho0), "measure_at": np.array(self.measure_at),
-                "times": np.array(self.times)}
+                "times": np.array(self.times), "postselect": np.array(self.postselect),
+                **{f"measurement_{k}": v for k, v in stack.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Protocol":
+        """Inverse of :meth:`as_dict` (files without instruments get today's defaults)."""
+        meas = None
+        if "measurement_observable" in data:
+            meas = [Measurement.from_dict({k: data[f"measurement_{k}"][i] for k in
+                                           ("observable", "readout_error", "feedback", "has_feedback")})
+                    for i in range(len(data["measurement_observable"]))]
+        return cls(data["rho0"], data["measure_at"], data["times"], measurement=meas,
+                   postselect=str(data.get("postselect", "all")))
 
     def same_as(self, other: "Protocol") -> bool:
         return (np.array_equal(self.rho0, other.rho0) and np.array_equal(self.measure_at, other.measure_at)
-                and np.array_equal(self.times, other.times))
+                and np.array_equal(self.times, other.times) and self.measurements == other.measurements
+                and self.selection == other.selection)
+
+
+def _measurements(value, rounds: int, dim: int) -> tuple:
+    """One Measurement per round from None, one Measurement, or a sequence of rounds of them."""
+    if value is None:
+        value = Measurement()
+    if isinstance(value, Measurement):
+        out = (value,) * rounds
+    else:
+        try:
+            out = tuple(value)
+        except TypeError:
+            raise ValueError(f"measurement must be a Measurement or a list of them, got {value!r}") from None
+        if len(out) != rounds:
+            raise ValueError(f"measurement must be one Measurement or a list of one per round ({rounds}), "
+                             f"got {len(out)}")
+        for m in out:
+            if not isinstance(m, Measurement):
+                raise ValueError(f"measurement list entries must be Measurement objects, got {m!r}")
+    for m in out[:1] + tuple(x for x in out[1:] if x is not out[0]):
+        if m.dim != dim:
+            raise ValueError(f"measurement acts on dimension {m.dim}, but the initial state has dimension {dim}")
+    return out

@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from .kernel import pack, trajectory
+from .kernel import trajectory
+from .plan import compile_plan
 from .model import SpinPair
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
@@ -19,7 +20,9 @@ class Trajectory:
     times (n,); states (n, 4) complex, normalised state at each output time; post (n,) bool, all
     outcomes -1 so far; jump_times (J,); jump_channels (J,) int, indices into ``labels``;
     jump_labels (J,) str; jump_residuals (J,) relative residual of each jump-time root;
-    outcomes (rounds,) int, +1 or -1; labels: every channel's name; seed, index: the stream used.
+    outcomes (rounds,) int, the true outcomes +1 or -1; labels: every channel's name; seed, index: the
+    stream used; records (rounds,) int, what the detector reported (equal to outcomes without readout
+    error); post (n,) follows the protocol's post-selection rule on the records.
     """
 
     times: np.ndarray
@@ -33,6 +36,7 @@ class Trajectory:
     labels: tuple
     seed: int
     index: int
+    records: np.ndarray
 
     @property
     def singlet(self) -> np.ndarray:
@@ -53,17 +57,18 @@ def run_trajectory(model: SpinPair, protocol: Protocol, seed: int, index: int = 
         raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
-    p = pack(model, protocol)
+    p = compile_plan(model, protocol)
     rng = np.empty(4, np.uint64)
     seed_state(rng, np.uint64(seed), np.uint64(index))
     states = np.empty((p.n_out, 4), complex)
     post = np.empty(p.n_out, bool)
     outcomes = np.zeros(max(p.rounds, 1), np.int8)
+    records = np.zeros(max(p.rounds, 1), np.int8)
     jt, jk, jr = np.empty(max_jumps), np.empty(max_jumps, np.int64), np.empty(max_jumps)
-    n = trajectory(rng, p.heff, p.gamma, p.jumps, p.init_w, p.init_states, p.ev_time, p.ev_kind,
-                   p.ev_index, p.ev_U, states, post, outcomes, jt, jk, jr)
+    n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr)
     n = min(n, max_jumps)
     labels = tuple(model.jump_labels())
     return Trajectory(protocol.times, states, post, jt[:n].copy(), jk[:n].copy(),
                       tuple(labels[k] for k in jk[:n]), jr[:n].copy(),
-                      outcomes[:p.rounds].astype(int), labels, int(seed), int(index))
+                      outcomes[:p.rounds].astype(int), labels, int(seed), int(index),
+                      records[:p.rounds].astype(int))

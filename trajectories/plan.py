@@ -1,0 +1,93 @@
+"""The step that compiles a model and a protocol into one plan: the arrays both solvers read.
+
+The trajectory kernel takes a :class:`Plan` as one value (a NamedTuple, which Numba passes as a
+struct); the exact solver reads the same instrument and rule tables from it, so the two cannot
+disagree about what a measurement or a post-selection rule means.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .propagator import block_propagator, check_block_structure
+from .protocol import Protocol
+
+#: Record strings are counted per run up to this many rounds (2**16 cells).
+MAX_RECORD_ROUNDS = 16
+
+#: Initial-mixture eigenvalues at or below this are dropped (rounding of a pure state's rho).
+INIT_TOL = 1e-14
+
+
+class Plan(NamedTuple):
+    """Model and protocol as arrays (E events, K channels, R rounds, S rule states; d = 4).
+
+    heff (d, d), gamma = sum_k L_k^dag L_k (d, d), jumps (K, d, d): the model (complex);
+    init_w (m,) cumulative weights and init_states (m, d) of the initial mixture;
+    ev_time (E,), ev_kind (E,) 0 measurement / 1 output, ev_index (E,) round or output index,
+    ev_U (E, 6) the block propagator over the interval ending at each event;
+    meas_P (R, 2, d, d) projectors P_+, P_-; meas_C (R, 2, 2) P(record r | true m) [r, m];
+    meas_U (R, 2, d, d) feedback per record; meas_fb (R, 2) bool: record r applies feedback;
+    sel_tr (R, S, 2) rule transitions per record index (0: +1, 1: -1); sel_acc (S,) accepting states;
+    n_out, rounds; n_records: 2**R record cells if R <= MAX_RECORD_ROUNDS, else 0 (not counted).
+    """
+
+    heff: np.ndarray
+    gamma: np.ndarray
+    jumps: np.ndarray
+    init_w: np.ndarray
+    init_states: np.ndarray
+    ev_time: np.ndarray
+    ev_kind: np.ndarray
+    ev_index: np.ndarray
+    ev_U: np.ndarray
+    meas_P: np.ndarray
+    meas_C: np.ndarray
+    meas_U: np.ndarray
+    meas_fb: np.ndarray
+    sel_tr: np.ndarray
+    sel_acc: np.ndarray
+    n_out: int
+    rounds: int
+    n_records: int
+
+
+def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(meas_P (R, 2, d, d), meas_C (R, 2, 2), meas_U (R, 2, d, d), meas_fb (R, 2)) of the protocol's rounds."""
+    d = protocol.rho0.shape[0]
+    R = protocol.rounds
+    P = np.zeros((max(R, 1), 2, d, d), complex)
+    C = np.zeros((max(R, 1), 2, 2))
+    U = np.zeros((max(R, 1), 2, d, d), complex)
+    fb = np.zeros((max(R, 1), 2), np.bool_)
+    for k, m in enumerate(protocol.measurements):
+        P[k] = m.projectors()
+        C[k] = m.confusion()
+        U[k], fb[k] = m.unitaries()
+    return P, C, U, fb
+
+
+def compile_plan(model, protocol: Protocol) -> Plan:
+    """Precompute what the kernels need (tens of microseconds of numpy work)."""
+    jumps = np.ascontiguousarray(model.jump_operators(), dtype=complex)
+    heff = np.ascontiguousarray(model.effective_hamiltonian(), dtype=complex)
+    check_block_structure(heff)
+    d = heff.shape[0]
+    gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps) if len(jumps) else np.zeros((d, d), complex)
+    w, v = np.linalg.eigh(protocol.rho0)
+    keep = w > INIT_TOL
+    w, v = w[keep], v[:, keep]
+    cum = np.cumsum(w / w.sum())
+    cum[-1] = 1.0
+    t, kind, idx = protocol.events()
+    prev = np.concatenate([[0.0], t[:-1]])
+    U = np.array([block_propagator(heff, float(dt)) for dt in t - prev], dtype=complex).reshape(-1, 6)
+    P, C, Ufb, fb = instrument_tables(protocol)
+    sel = protocol.selection
+    R = protocol.rounds
+    tr = np.ascontiguousarray(sel.transitions) if R else np.zeros((1, sel.n_states, 2), np.int64)
+    return Plan(heff, np.ascontiguousarray(gamma), jumps, cum, np.ascontiguousarray(v.T), t, kind, idx, U,
+                P, C, Ufb, fb, tr, np.array(sel.accepting), int(protocol.times.size), int(R),
+                2**R if R <= MAX_RECORD_ROUNDS else 0)
