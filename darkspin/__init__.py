@@ -21,9 +21,18 @@ from .ensemble import (
     trace_distance,
     wilson_interval,
 )
-from .trajectories import Protocol, SpinPair, Trajectory, exchange_from_bandwidth, phase_space, run_trajectory
+from .trajectories import (
+    Measurement,
+    PostSelection,
+    Protocol,
+    SpinPair,
+    Trajectory,
+    exchange_from_bandwidth,
+    phase_space,
+    run_trajectory,
+)
 
-__all__ = ["SpinPair", "Protocol", "Trajectory", "run_trajectory", "exchange_from_bandwidth", "phase_space",
+__all__ = ["SpinPair", "Protocol", "Measurement", "PostSelection", "Trajectory", "run_trajectory", "exchange_from_bandwidth", "phase_space",
            "simulate", "run_batch", "solve_master_equation", "steady_states", "compare", "convergence",
            "trace_distance", "load", "postselection_table", "wilson_interval", "MonteCarloResult",
            "MasterEquationResult", "EnsembleSums", "Comparison"]

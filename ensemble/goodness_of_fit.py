@@ -1,0 +1,84 @@
+"""Goodness of fit of sampled record strings to their exact probabilities (a G-test with pooling).
+
+The trajectory kernel counts how many runs produced each record string; the exact solver gives each
+string's probability. A G-test (likelihood ratio) compares them; cells whose expected count is below
+MIN_EXPECTED are pooled, smallest first, into one cell so that the chi-square approximation holds.
+A count in a cell of exactly zero probability is impossible and gives p = 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy.special import gammaincc, xlogy
+
+#: Smallest expected count of a cell after pooling (the usual rule for chi-square approximations).
+MIN_EXPECTED = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GoodnessOfFit:
+    """G statistic, degrees of freedom, p-value, and the number of cells after pooling.
+
+    p_value is NaN when there is nothing to test (fewer than two cells after pooling, or no runs).
+    """
+
+    statistic: float
+    dof: int
+    p_value: float
+    cells: int
+    impossible: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.p_value):
+            return "record counts: nothing to test"
+        extra = f", {self.impossible} runs with impossible records" if self.impossible else ""
+        return f"record counts: G = {self.statistic:.3g}, {self.dof} dof, p = {self.p_value:.3g}{extra}"
+
+
+def g_test(counts, probabilities) -> GoodnessOfFit:
+    """G-test of integer ``counts`` (m,) against ``probabilities`` (m,) (summing to 1 within 1e-9).
+
+    Cells with expected count N p < MIN_EXPECTED are merged, smallest expected first, until the merged
+    cell reaches it (or every cell is merged). Returns a :class:`GoodnessOfFit`.
+    """
+    counts = np.asarray(counts)
+    probs = np.asarray(probabilities, float)
+    if counts.shape != probs.shape or counts.ndim != 1:
+        raise ValueError(f"counts and probabilities must be 1-d arrays of one length, got shapes "
+                         f"{counts.shape} and {probs.shape}")
+    if counts.size and (counts.dtype.kind not in "iu" or np.any(counts < 0)):
+        raise ValueError("counts must be non-negative integers")
+    if np.any(~np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-9:
+        raise ValueError(f"probabilities must be finite, >= 0 and sum to 1, got sum {float(probs.sum())}")
+    n = int(counts.sum())
+    impossible = int(counts[probs == 0].sum())
+    if n == 0:
+        return GoodnessOfFit(math.nan, 0, math.nan, 0, 0)
+    if impossible:
+        return GoodnessOfFit(math.inf, 0, 0.0, int(np.count_nonzero(probs)), impossible)
+    keep = probs > 0
+    c, p = counts[keep].astype(float), probs[keep] / probs[keep].sum()
+    order = np.argsort(p, kind="stable")
+    c, p = c[order], p[order]
+    expected = n * p
+    # pool the smallest cells until the pooled cell is large enough
+    cum = np.cumsum(expected)
+    k = int(np.searchsorted(cum, MIN_EXPECTED)) + 1 if expected[0] < MIN_EXPECTED else 0
+    k = min(k, c.size)
+    if k > 0:
+        c = np.concatenate([[c[:k].sum()], c[k:]])
+        expected = np.concatenate([[expected[:k].sum()], expected[k:]])
+        # a pooled cell still too small joins the next one
+        if c.size > 1 and expected[0] < MIN_EXPECTED:
+            c = np.concatenate([[c[0] + c[1]], c[2:]])
+            expected = np.concatenate([[expected[0] + expected[1]], expected[2:]])
+    cells = int(c.size)
+    if cells < 2:
+        return GoodnessOfFit(0.0, 0, math.nan, cells, 0)
+    G = 2.0 * float(np.sum(xlogy(c, c) - xlogy(c, expected)))
+    G = max(G, 0.0)
+    dof = cells - 1
+    return GoodnessOfFit(G, dof, float(gammaincc(dof / 2.0, G / 2.0)), cells, 0)
