@@ -22,7 +22,7 @@ until at least 0.3 s have passed and its throughput is the mean over those calls
 cost stays in). The start-up time is that of a fresh ``python -c`` process, from its launch to the end
 of a 10-trajectory ``simulate`` (Numba's on-disk cache should make it well under 2 s).
 
-Run from the repository root::
+Run from the repository root, in an environment with ``pip install -e ".[test,distributed]"``::
 
     python benchmarks/throughput.py            # a few minutes
     python benchmarks/throughput.py --quick    # about half a minute
