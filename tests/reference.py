@@ -111,9 +111,11 @@ def kossakowski(p) -> list[tuple[str, np.ndarray, tuple[np.ndarray, np.ndarray]]
     p = params(p)
     c = math.cos(p["theta"] / 2)
     g12 = math.sqrt(p["lam1"] * p["lam2"])
-    table = [("lowering", SM, p["nu"], 0.5, np.exp(1j * p["phi"]) * c),
-             ("raising", SP, -p["nu"], 0.5, np.exp(-1j * p["phi"]) * c),
-             ("dephasing", SZ, 0.0, 0.25, math.cos(p["phi"]) * c)]
+    table = [
+        ("lowering", SM, p["nu"], 0.5, np.exp(1j * p["phi"]) * c),
+        ("raising", SP, -p["nu"], 0.5, np.exp(-1j * p["phi"]) * c),
+        ("dephasing", SZ, 0.0, 0.25, math.cos(p["phi"]) * c),
+    ]
     out = []
     for name, op, omega, kappa, cs in table:
         K = kappa * F(omega, p["V"], p["T"]) * np.array([[p["lam1"], g12 * cs], [g12 * np.conj(cs), p["lam2"]]])
@@ -223,10 +225,15 @@ def x_state(a: float, b: float, c: float, d: float, z: complex, w: complex) -> d
     eigs = pair(a, d, z) + pair(b, c, w)
     entropy = shannon([max(e, 0.0) for e in eigs])
     mi = shannon([a + b, c + d]) + shannon([a + c, b + d]) - entropy
-    return {"rho": rho, "concurrence": conc, "pt_eigs": pt_eigs, "entropy": entropy,
-            "log_negativity": math.log2(sum(abs(e) for e in pt_eigs)),
-            "entanglement_of_formation": binary_entropy((1 + math.sqrt(max(1 - conc**2, 0.0))) / 2),
-            "mutual_information": mi}
+    return {
+        "rho": rho,
+        "concurrence": conc,
+        "pt_eigs": pt_eigs,
+        "entropy": entropy,
+        "log_negativity": math.log2(sum(abs(e) for e in pt_eigs)),
+        "entanglement_of_formation": binary_entropy((1 + math.sqrt(max(1 - conc**2, 0.0))) / 2),
+        "mutual_information": mi,
+    }
 
 
 def random_x_state(rng: np.random.Generator) -> dict:
