@@ -1,4 +1,4 @@
-"""Peak memory of ensemble.simulate for many trajectories of the paper protocol.
+"""Peak memory of ensemble.simulate for many trajectories of the Fig. 3 right protocol (Protocol.paper()).
 
 Streaming sums mean memory should not grow with the number of trajectories: the target is a peak
 RSS increase below 200 MB for 10**7 trajectories of Protocol.paper() under SpinPair() (a few

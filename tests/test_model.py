@@ -94,6 +94,7 @@ def test_hamiltonian_matches_independent_construction():
     H = (0.4 * (k1(SZ) + k2(SZ)) + 0.13 * (np.kron(SX, SX) + np.kron(SY, SY) + np.kron(SZ, SZ))
          + 0.21 * (np.kron(SX, SY) - np.kron(SY, SX)))
     np.testing.assert_allclose(m.hamiltonian(), H, atol=1e-15)
+    np.testing.assert_allclose(hamiltonian(m), H, atol=1e-15)  # and the reference used elsewhere
 
 
 def test_singlet_eigenstate_without_dm():
@@ -373,6 +374,18 @@ def test_phase_space(omega, V):
     zero_args = sum(1 for x in (omega + V, omega - V) if x == 0)
     assert phase_space(omega, V, T) == pytest.approx(F_indep(omega, V, 0.0) + zero_args * T, abs=1e-12)
     assert phase_space(omega, V, 1e-12) == pytest.approx(F_indep(omega, V, 0.0), abs=1e-11)
+
+
+@pytest.mark.parametrize("omega", [0.3, 1.0, 4.0])
+@pytest.mark.parametrize("T", [0.05, 0.5, 2.0])
+def test_phase_space_detailed_balance_at_zero_bias(omega, T):
+    """At V = 0, F = 2 g with g(x) - g(-x) = x and g(-x) = exp(-x/T) g(x) (equilibrium detailed balance)."""
+    up, down = phase_space(-omega, 0.0, T), phase_space(omega, 0.0, T)
+    assert down - up == pytest.approx(2 * omega, rel=1e-13)
+    assert up == pytest.approx(math.exp(-omega / T) * down, rel=1e-12)
+    # the reference g obeys the same identities (both of its branches)
+    assert F_indep(omega, 0.0, T) - F_indep(-omega, 0.0, T) == pytest.approx(2 * omega, rel=1e-13)
+    assert F_indep(-omega, 0.0, T) == pytest.approx(math.exp(-omega / T) * F_indep(omega, 0.0, T), rel=1e-12)
 
 
 def test_phase_space_g0_and_extremes():
