@@ -1,9 +1,9 @@
 """Throughput of darkspin's ``ensemble.simulate`` against QuTiP 5's ``mcsolve``, and process start-up time.
 
 Workload: the Fig. 3 right protocol (``Protocol.paper()``: from |ud>, tau_z x tau_z measured at
-t = 100, 200, 300, 400 -- our choice of times, see the README -- 501 output times on [0, 500]) under ``SpinPair()`` (Fig. 3 right), on ``--threads``
-Numba threads. darkspin returns the averaged density matrix (4 x 4) at all 501 times, its standard
-errors, the post-selected averages and the success statistics.
+t = 100, 200, 300, 400 -- our choice of times, see the README -- 501 output times on [0, 500]) under
+``SpinPair()``, on ``--threads`` Numba threads. darkspin returns the averaged density matrix (4 x 4) at
+all 501 times, its standard errors, the post-selected averages and the success statistics.
 
 QuTiP runs the same evolution WITHOUT the measurements (mcsolve has no projective measurements):
 H = model.hamiltonian(), c_ops = model.jump_operators(), psi0 = |ud>, tlist = the 501 times, with
