@@ -11,7 +11,8 @@
    trajectories.kernel.trajectory with a jump log by a small Numba loop; reported: the worst relative
    root residual | ||psi(t_jump)||^2 / r - 1 | of the jump times (target < 1e-10) and the jumps examined.
 
-Usage: python benchmarks/accuracy.py [--ntraj N] [--models M] [--seed S] [--skip-ode] [--skip-jumps]
+Usage, from the repository root in an environment with ``pip install -e ".[test,distributed]"``:
+    python benchmarks/accuracy.py [--ntraj N] [--models M] [--seed S] [--skip-ode] [--skip-jumps]
 Exit status 1 if a target is missed.
 """
 

@@ -7,8 +7,10 @@ Each is warmed up first (Numba compile or cache load, cluster start, worker impo
 --repeat times; medians and the throughput ratio dask/threaded (target >= 0.8) are printed, and the
 two routes are checked to give bit-identical sums.
 
-    /work/venv/bin/python benchmarks/dask_throughput.py                 # 10**6 trajectories
-    /work/venv/bin/python benchmarks/dask_throughput.py --ntraj 200000  # quick check
+Run from the repository root, in an environment with ``pip install -e ".[test,distributed]"``::
+
+    python benchmarks/dask_throughput.py                 # 10**6 trajectories
+    python benchmarks/dask_throughput.py --ntraj 200000  # quick check
 """
 
 from __future__ import annotations

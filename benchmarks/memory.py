@@ -1,11 +1,12 @@
-"""Peak memory of ensemble.simulate for many trajectories of the paper protocol.
+"""Peak memory of ensemble.simulate for many trajectories of the Fig. 3 right protocol (Protocol.paper()).
 
 Streaming sums mean memory should not grow with the number of trajectories: the target is a peak
 RSS increase below 200 MB for 10**7 trajectories of Protocol.paper() under SpinPair() (a few
-minutes at ~1e5 trajectories/s).
+minutes at ~1e5 trajectories/s). Run from the repository root, in an environment with
+``pip install -e ".[test,distributed]"``::
 
-    /work/venv/bin/python benchmarks/memory.py                 # 10**7 trajectories
-    /work/venv/bin/python benchmarks/memory.py --ntraj 100000  # quick check
+    python benchmarks/memory.py                 # 10**7 trajectories
+    python benchmarks/memory.py --ntraj 100000  # quick check
 
 Reported (MB = 2**20 bytes):
   baseline RSS    resident set after imports and a small warm-up run (Numba compile / cache load)

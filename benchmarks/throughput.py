@@ -1,9 +1,9 @@
 """Throughput of darkspin's ``ensemble.simulate`` against QuTiP 5's ``mcsolve``, and process start-up time.
 
-Workload: the paper's protocol (``Protocol.paper()``: from |ud>, tau_z x tau_z measured at t = 100,
-200, 300, 400, 501 output times on [0, 500]) under ``SpinPair()`` (Fig. 3 right), on ``--threads``
-Numba threads. darkspin returns the averaged density matrix (4 x 4) at all 501 times, its standard
-errors, the post-selected averages and the success statistics.
+Workload: the Fig. 3 right protocol (``Protocol.paper()``: from |ud>, tau_z x tau_z measured at
+t = 100, 200, 300, 400 -- our choice of times, see the README -- 501 output times on [0, 500]) under
+``SpinPair()``, on ``--threads`` Numba threads. darkspin returns the averaged density matrix (4 x 4) at
+all 501 times, its standard errors, the post-selected averages and the success statistics.
 
 QuTiP runs the same evolution WITHOUT the measurements (mcsolve has no projective measurements):
 H = model.hamiltonian(), c_ops = model.jump_operators(), psi0 = |ud>, tlist = the 501 times, with
@@ -22,7 +22,7 @@ until at least 0.3 s have passed and its throughput is the mean over those calls
 cost stays in). The start-up time is that of a fresh ``python -c`` process, from its launch to the end
 of a 10-trajectory ``simulate`` (Numba's on-disk cache should make it well under 2 s).
 
-Run from the repository root::
+Run from the repository root, in an environment with ``pip install -e ".[test,distributed]"``::
 
     python benchmarks/throughput.py            # a few minutes
     python benchmarks/throughput.py --quick    # about half a minute

@@ -1,14 +1,14 @@
-"""ensemble.master_equation against an independent QuTiP model built from physics.md.
+"""ensemble.master_equation against an independent QuTiP model built from docs/physics.md.
 
-The QuTiP Hamiltonian and collapse operators are constructed here from the formulas of physics.md
-(Kossakowski matrices computed in this file, diagonalised into collapse operators); nothing of the
-library's model is used on the QuTiP side. Run with -s to see the measured deviations.
+The QuTiP Hamiltonian and collapse operators are constructed here from the formulas of
+docs/physics.md (Kossakowski matrices computed in this file with the phase space F of
+tests/reference.py, diagonalised into collapse operators); nothing of the library's model is used on
+the QuTiP side. Run with -s to see the measured deviations.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -18,6 +18,11 @@ import darkspin.trajectories.model as model_module
 from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning, solve_master_equation, steady_states
 from darkspin.trajectories.model import SpinPair
 from darkspin.trajectories.protocol import Protocol
+
+from reference import P_MINUS as PM
+from reference import P_PLUS as PP
+from reference import SINGLET, params, singlet_population
+from reference import F as _F
 
 QUTIP_OPTIONS = {"atol": 1e-13, "rtol": 1e-11, "nsteps": 10**6, "method": "adams"}
 TOL_QUTIP = 1e-7
@@ -31,22 +36,8 @@ _sm = qutip.sigmam()  # |1><0| = |d><u| with |0> = |u> (sigmaz eigenvalue +1)
 _sp = qutip.sigmap()
 
 
-def _g(x, T):
-    if T == 0:
-        return max(x, 0.0)
-    if x == 0:
-        return T
-    if x > 0:
-        return x / (1.0 - math.exp(-x / T))
-    return x * math.exp(x / T) / (math.exp(x / T) - 1.0)
-
-
-def _F(omega, V, T):
-    return _g(omega + V, T) + _g(omega - V, T)
-
-
 def qutip_model(p):
-    """(H, c_ops) from physics.md for a parameter dict p."""
+    """(H, c_ops) from docs/physics.md for a parameter dict p."""
     nu, V, T = p["nu"], p["V"], p["T"]
     lam1, lam2, theta, phi = p["lam1"], p["lam2"], p["theta"], p["phi"]
     H = (nu / 2) * (qutip.tensor(_sz, _id) + qutip.tensor(_id, _sz))
@@ -68,10 +59,6 @@ def qutip_model(p):
     return H, c_ops
 
 
-def _as_params(m: SpinPair) -> dict:
-    return {k: getattr(m, k) for k in ("nu", "V", "T", "lam1", "lam2", "theta", "phi", "J_ex", "J_DM")}
-
-
 def _dm(rho):
     return qutip.Qobj(np.asarray(rho), dims=[[2, 2], [2, 2]])
 
@@ -81,10 +68,6 @@ def qutip_evolve(H, c_ops, rho0, tlist):
     res = qutip.mesolve(H, _dm(rho0), np.asarray(tlist, dtype=float), c_ops, e_ops=[],
                         options=QUTIP_OPTIONS)
     return np.array([s.full() for s in res.states])
-
-
-PM = np.diag([0, 1, 1, 0]).astype(complex)  # tau_z x tau_z = -1 (success)
-PP = np.diag([1, 0, 0, 1]).astype(complex)
 
 
 def qutip_protocol(params, rho0, measure_at, times):
@@ -155,7 +138,7 @@ def test_free_evolution_matches_qutip_off_symmetric_finite_T():
 
 def test_free_evolution_matches_qutip_paper_point():
     m = SpinPair()
-    dev = _free_evolution_deviation(m, _as_params(m))
+    dev = _free_evolution_deviation(m, params(m))
     print(f"\n[qutip free evolution, paper point] max |rho - rho_qutip| = {dev:.3e}")
     assert dev < TOL_QUTIP
 
@@ -202,14 +185,16 @@ def _compare_protocol(m, params, protocol, label):
 
 def test_paper_protocol_matches_qutip():
     m = SpinPair()
-    res = _compare_protocol(m, _as_params(m), Protocol.paper(n_out=101), "paper, n_out=101")
+    res = _compare_protocol(m, params(m), Protocol.paper(n_out=101), "paper, n_out=101")
     assert res.rho.shape == res.rho_post.shape == (101, 4, 4)
     assert res.p_success.shape == res.p_cumulative.shape == (4,)
     # purification: the singlet weight of the post-selected state increases round by round
-    S = np.array([0, 1, -1, 0]) / math.sqrt(2)
-    pd = np.array([np.real(S @ r @ S) for r in res.rho_post])
+    # Protocol.paper() is our schedule (the paper does not state its measurement times, see README)
+    np.testing.assert_array_equal(res.times, np.linspace(0.0, 500.0, 101))
+    np.testing.assert_array_equal(Protocol.paper(n_out=101).measure_at, [100.0, 200.0, 300.0, 400.0])
+    pd = singlet_population(res.rho_post)
     at_meas = [0, 20, 40, 60, 80]  # t = 0, 100, ..., 400 (outputs at t_k are post-measurement)
-    assert all(pd[b] > pd[a] for a, b in zip(at_meas, at_meas[1:]))
+    assert np.all(np.diff(pd[at_meas]) > 0)
     # the dark weight is conserved between rounds and divided by p_success at each round (P_- d P_- = d)
     for k, i in enumerate(at_meas[1:]):
         np.testing.assert_allclose(pd[i - 20 + 1:i], pd[i - 20], atol=1e-12)
@@ -312,9 +297,8 @@ def test_steady_states_symmetric_point():
             assert np.linalg.eigvalsh(r)[0] >= -1e-12
             assert np.max(np.abs(L @ r.reshape(16))) < 1e-12
         # ordered by increasing singlet population; the second is |S><S|
-        S = np.array([0, 1, -1, 0]) / math.sqrt(2)
-        assert np.real(S @ ss[0] @ S) < np.real(S @ ss[1] @ S)
-        np.testing.assert_allclose(ss[1], np.outer(S, S), atol=1e-10)
+        assert singlet_population(ss[0]) < singlet_population(ss[1])
+        np.testing.assert_allclose(ss[1], np.outer(SINGLET, SINGLET.conj()), atol=1e-10)
 
 
 def test_steady_states_off_symmetric_point():

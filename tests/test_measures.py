@@ -24,6 +24,12 @@ from darkspin.analysis.measures import (
 )
 from darkspin.trajectories.operators import basis_state
 
+from reference import KET, SINGLET, T1, T2, T3, dm, random_rho, random_x_state, shannon
+from reference import binary_entropy as h
+
+#: Independent kets for the labels of darkspin.trajectories.operators.basis_state.
+STATES = {**KET, "S": SINGLET, "T1": T1, "T2": T2, "T3": T3}
+
 ATOL = 1e-10
 MEASURES = [concurrence, entanglement_of_formation, log_negativity, mutual_information]
 
@@ -32,25 +38,11 @@ BELL = {
     "phi+": np.array([s2, 0, 0, s2], dtype=complex),
     "phi-": np.array([s2, 0, 0, -s2], dtype=complex),
     "psi+": np.array([0, s2, s2, 0], dtype=complex),
-    "singlet": np.array([0, s2, -s2, 0], dtype=complex),
+    "singlet": SINGLET,
 }
 
 
-# --- helpers: states and textbook formulas -----------------------------------------------------
-
-
-def dm(psi: np.ndarray) -> np.ndarray:
-    psi = np.asarray(psi, dtype=complex)
-    return np.outer(psi, psi.conj())
-
-
-def h(x: float) -> float:
-    """Binary entropy in bits, h(0) = h(1) = 0."""
-    return float(sum(-p * np.log2(p) for p in (x, 1 - x) if p > 0))
-
-
-def shannon(p) -> float:
-    return float(sum(-q * np.log2(q) for q in p if q > 0))
+# --- helpers (more in tests/reference.py) ----------------------------------------------------------
 
 
 def random_ket(rng, n: int = 4) -> np.ndarray:
@@ -58,31 +50,9 @@ def random_ket(rng, n: int = 4) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def random_rho(rng, rank: int = 4, n: int = 4) -> np.ndarray:
-    g = rng.normal(size=(n, rank)) + 1j * rng.normal(size=(n, rank))
-    r = g @ g.conj().T
-    return r / np.trace(r).real
-
-
 def random_unitary(rng, n: int = 2) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))
     return q * (np.diag(r) / np.abs(np.diag(r)))
-
-
-def random_x_state(rng):
-    """X state with its closed-form concurrence and partial-transpose eigenvalues."""
-    a, b, c, d = rng.dirichlet(np.ones(4))
-    z = rng.uniform(0, 1) * np.sqrt(a * d) * np.exp(1j * rng.uniform(0, 2 * np.pi))  # <uu|rho|dd>
-    w = rng.uniform(0, 1) * np.sqrt(b * c) * np.exp(1j * rng.uniform(0, 2 * np.pi))  # <ud|rho|du>
-    rho = np.diag([a, b, c, d]).astype(complex)
-    rho[0, 3], rho[3, 0] = z, np.conj(z)
-    rho[1, 2], rho[2, 1] = w, np.conj(w)
-    conc = 2 * max(0.0, abs(z) - np.sqrt(b * c), abs(w) - np.sqrt(a * d))
-    # T_B moves <ud|rho|du> to <uu|.|dd> and <uu|rho|dd> to <ud|.|du>.
-    pt_eigs = [
-        (a + d) / 2 + sgn * np.sqrt(((a - d) / 2) ** 2 + abs(w) ** 2) for sgn in (1, -1)
-    ] + [(b + c) / 2 + sgn * np.sqrt(((b - c) / 2) ** 2 + abs(z) ** 2) for sgn in (1, -1)]
-    return rho, conc, pt_eigs
 
 
 def schmidt_probs(psi: np.ndarray) -> np.ndarray:
@@ -102,17 +72,22 @@ def test_bell_states_are_maximally_entangled(name):
     assert mutual_information(rho) == pytest.approx(2.0, abs=ATOL)
 
 
-def test_singlet_from_operators_module():
-    rho = dm(basis_state("S"))
+@pytest.mark.parametrize("label", ["uu", "ud", "du", "dd", "S", "T1", "T2", "T3"])
+def test_operators_basis_state_matches_reference(label):
+    np.testing.assert_array_equal(basis_state(label), STATES[label])
+
+
+def test_singlet_triplet_states():
+    rho = dm(STATES["S"])
     assert concurrence(rho) == pytest.approx(1.0, abs=ATOL)
     for label in ("T1", "T3"):
-        assert concurrence(dm(basis_state(label))) == pytest.approx(0.0, abs=ATOL)
-    assert concurrence(dm(basis_state("T2"))) == pytest.approx(1.0, abs=ATOL)
+        assert concurrence(dm(STATES[label])) == pytest.approx(0.0, abs=ATOL)
+    assert concurrence(dm(STATES["T2"])) == pytest.approx(1.0, abs=ATOL)
 
 
 @pytest.mark.parametrize("label", ["uu", "ud", "du", "dd"])
 def test_basis_product_states_are_uncorrelated(label):
-    rho = dm(basis_state(label))
+    rho = dm(STATES[label])
     for f in MEASURES:
         assert f(rho) == pytest.approx(0.0, abs=ATOL), f.__name__
 
@@ -138,7 +113,7 @@ def test_random_product_mixed_states_are_uncorrelated():
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.25, 1 / 3, 0.34, 0.5, 0.7, 0.9, 0.999, 1.0])
 def test_werner_states(p):
-    rho = p * dm(basis_state("S")) + (1 - p) * np.eye(4) / 4
+    rho = p * dm(STATES["S"]) + (1 - p) * np.eye(4) / 4
     c = max(0.0, (3 * p - 1) / 2)
     # T_B eigenvalues: (1 + p)/4 three times and (1 - 3p)/4 once, so the trace norm is
     # (1 + 3p)/2 above p = 1/3 and 1 below.
@@ -153,7 +128,7 @@ def test_werner_states(p):
 
 def test_werner_partial_transpose_spectrum():
     p = 0.6
-    rho = p * dm(basis_state("S")) + (1 - p) * np.eye(4) / 4
+    rho = p * dm(STATES["S"]) + (1 - p) * np.eye(4) / 4
     eigs = np.sort(np.linalg.eigvalsh(partial_transpose(rho)))
     np.testing.assert_allclose(eigs, sorted([(1 - 3 * p) / 4] + 3 * [(1 + p) / 4]), atol=ATOL)
 
@@ -163,7 +138,7 @@ def test_werner_partial_transpose_spectrum():
 
 @pytest.mark.parametrize("a", np.linspace(0, np.pi, 13))
 def test_pure_states_cos_ud_sin_du(a):
-    psi = np.cos(a) * basis_state("ud") + np.sin(a) * basis_state("du")
+    psi = np.cos(a) * STATES["ud"] + np.sin(a) * STATES["du"]
     rho = dm(psi)
     assert concurrence(rho) == pytest.approx(abs(np.sin(2 * a)), abs=ATOL)
     assert entanglement_of_formation(rho) == pytest.approx(h(np.cos(a) ** 2), abs=ATOL)
@@ -175,7 +150,7 @@ def test_weakly_entangled_pure_states_keep_relative_accuracy():
     # E_F = h(cos^2 a) ~ a^2 log2(e / a^2) for small a, far below pytest's default abs=1e-12:
     # check relative accuracy, with h evaluated without cancellation (log cos^2 = log1p(-sin^2)).
     for a in (1e-3, 1e-5, 1e-7, 1e-9):
-        rho = dm(np.cos(a) * basis_state("ud") + np.sin(a) * basis_state("du"))
+        rho = dm(np.cos(a) * STATES["ud"] + np.sin(a) * STATES["du"])
         assert concurrence(rho) == pytest.approx(abs(np.sin(2 * a)), rel=1e-9, abs=0)
         p, q = np.cos(a) ** 2, np.sin(a) ** 2
         expected = -(p * np.log1p(-q) + q * np.log(q)) / np.log(2)
@@ -199,24 +174,33 @@ def test_random_pure_states():
 # --- mixed states ------------------------------------------------------------------------------
 
 
+def assert_x_state_measures(values: dict, x: dict, atol: float = ATOL) -> None:
+    """values: measure name -> value computed by the library; x: closed forms from reference.x_state."""
+    for name, value in values.items():
+        assert value == pytest.approx(x[name], abs=atol), name
+
+
+def _measures(rho) -> dict:
+    return {f.__name__: f(rho) for f in MEASURES}
+
+
 def test_x_states_closed_form():
     rng = np.random.default_rng(4)
     for _ in range(50):
-        rho, c, pt_eigs = random_x_state(rng)
-        assert concurrence(rho) == pytest.approx(c, abs=ATOL)
-        assert log_negativity(rho) == pytest.approx(np.log2(np.abs(pt_eigs).sum()), abs=ATOL)
+        x = random_x_state(rng)
+        assert_x_state_measures(_measures(x["rho"]), x)
+        assert von_neumann_entropy(x["rho"]) == pytest.approx(x["entropy"], abs=ATOL)
+        np.testing.assert_allclose(np.linalg.eigvalsh(partial_transpose(x["rho"])), sorted(x["pt_eigs"]),
+                                   atol=ATOL)
 
 
 def test_local_unitaries_leave_measures_invariant():
+    # every measure is invariant under u1 x u2: the rotated state keeps the X state's closed forms
     rng = np.random.default_rng(5)
     for _ in range(30):
-        rho, c, pt_eigs = random_x_state(rng)
+        x = random_x_state(rng)
         u = np.kron(random_unitary(rng), random_unitary(rng))
-        rotated = u @ rho @ u.conj().T
-        assert concurrence(rotated) == pytest.approx(c, abs=ATOL)
-        assert log_negativity(rotated) == pytest.approx(np.log2(np.abs(pt_eigs).sum()), abs=ATOL)
-        for f in (entanglement_of_formation, mutual_information):
-            assert f(rotated) == pytest.approx(f(rho), abs=ATOL), f.__name__
+        assert_x_state_measures(_measures(u @ x["rho"] @ u.conj().T), x)
 
 
 def test_concurrence_negativity_relations_on_random_states():
@@ -256,12 +240,13 @@ def test_against_qutip():
 
 def test_anti_hermitian_part_is_ignored():
     rng = np.random.default_rng(8)
-    rho = random_rho(rng)
-    g = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
-    noisy = rho + 0.01 * (g - g.conj().T)  # anti-Hermitian
-    for f in MEASURES:
-        assert f(noisy) == pytest.approx(f(rho), abs=ATOL), f.__name__
-    np.testing.assert_allclose(populations(noisy), populations(rho), atol=ATOL)
+    for _ in range(10):
+        x = random_x_state(rng)
+        g = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+        noisy = x["rho"] + 0.01 * (g - g.conj().T)  # anti-Hermitian
+        assert_x_state_measures(_measures(noisy), x)
+        expected_pops = [np.real(np.vdot(v, x["rho"] @ v)) for v in (SINGLET, T1, T2, T3)]
+        np.testing.assert_allclose(populations(noisy), expected_pops, atol=ATOL)
 
 
 def test_slightly_non_positive_input_is_accepted():
@@ -270,20 +255,24 @@ def test_slightly_non_positive_input_is_accepted():
         warnings.simplefilter("error")
         values = [f(rho) for f in MEASURES]
     assert all(np.isfinite(values))
-    assert values[0] == pytest.approx(1.0, abs=1e-6)
+    # a 1e-9 perturbation of the singlet: C = E_F = E_N = 1 and S_12 = 2 up to ~1e-8
+    np.testing.assert_allclose(values, [1.0, 1.0, 1.0, 2.0], atol=1e-6)
 
 
 # --- stacks, NaN, validation -------------------------------------------------------------------
 
 
-def test_stacks_match_single_matrices():
+def test_stacks_give_each_matrix_its_closed_form():
     rng = np.random.default_rng(9)
-    stack = np.stack([random_rho(rng, rank=1 + k % 4) for k in range(15)]).reshape(3, 5, 4, 4)
+    xs = [random_x_state(rng) for _ in range(15)]
+    stack = np.stack([x["rho"] for x in xs]).reshape(3, 5, 4, 4)
     for f in MEASURES:
         out = f(stack)
         assert isinstance(out, np.ndarray) and out.shape == (3, 5), f.__name__
-        single = np.array([[f(stack[i, j]) for j in range(5)] for i in range(3)])
-        np.testing.assert_allclose(out, single, atol=1e-12, err_msg=f.__name__)
+        expected = np.array([x[f.__name__] for x in xs]).reshape(3, 5)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL, err_msg=f.__name__)
+    expected = np.array([x["entropy"] for x in xs]).reshape(3, 5)
+    np.testing.assert_allclose(von_neumann_entropy(stack), expected, rtol=0, atol=ATOL)
     assert von_neumann_entropy(stack).shape == (3, 5)
     assert populations(stack).shape == (3, 5, 4)
     assert partial_trace(stack, 0).shape == (3, 5, 2, 2)
@@ -302,7 +291,8 @@ def test_empty_stack():
 
 def test_nan_matrices_give_nan_silently():
     rng = np.random.default_rng(10)
-    stack = np.stack([random_rho(rng) for _ in range(4)])
+    xs = [random_x_state(rng) for _ in range(4)]
+    stack = np.stack([x["rho"] for x in xs])
     stack[1] = np.nan  # as the exact solver marks an undefined post-selected state
     stack[2, 0, 3] = np.nan  # a single NaN entry poisons its matrix only
     with warnings.catch_warnings():
@@ -311,7 +301,8 @@ def test_nan_matrices_give_nan_silently():
             out = f(stack)
             assert np.isnan(out[1]) and np.isnan(out[2]), f.__name__
             assert np.isfinite(out[0]) and np.isfinite(out[3]), f.__name__
-            assert out[0] == pytest.approx(f(stack[0]), abs=1e-12)
+            name = "entropy" if f is von_neumann_entropy else f.__name__
+            np.testing.assert_allclose(out[[0, 3]], [xs[0][name], xs[3][name]], rtol=0, atol=ATOL)
             assert np.isnan(f(np.full((4, 4), np.nan))), f.__name__
         pops = populations(stack)
     assert np.isnan(pops[1]).all() and np.isfinite(pops[0]).all()
@@ -349,11 +340,11 @@ def test_partial_trace_rejects_bad_keep(keep):
 
 
 def test_populations():
-    np.testing.assert_allclose(populations(dm(basis_state("S"))), [1, 0, 0, 0], atol=ATOL)
-    np.testing.assert_allclose(populations(dm(basis_state("ud"))), [0.5, 0, 0.5, 0], atol=ATOL)
-    np.testing.assert_allclose(populations(dm(basis_state("du"))), [0.5, 0, 0.5, 0], atol=ATOL)
-    np.testing.assert_allclose(populations(dm(basis_state("uu"))), [0, 1, 0, 0], atol=ATOL)
-    np.testing.assert_allclose(populations(dm(basis_state("dd"))), [0, 0, 0, 1], atol=ATOL)
+    np.testing.assert_allclose(populations(dm(STATES["S"])), [1, 0, 0, 0], atol=ATOL)
+    np.testing.assert_allclose(populations(dm(STATES["ud"])), [0.5, 0, 0.5, 0], atol=ATOL)
+    np.testing.assert_allclose(populations(dm(STATES["du"])), [0.5, 0, 0.5, 0], atol=ATOL)
+    np.testing.assert_allclose(populations(dm(STATES["uu"])), [0, 1, 0, 0], atol=ATOL)
+    np.testing.assert_allclose(populations(dm(STATES["dd"])), [0, 0, 0, 1], atol=ATOL)
     np.testing.assert_allclose(populations(np.eye(4) / 4), [0.25] * 4, atol=ATOL)
 
 
@@ -378,7 +369,7 @@ def test_partial_trace_and_transpose_of_products():
 
 def test_partial_trace_of_entangled_state():
     c2, s2_ = np.cos(0.3) ** 2, np.sin(0.3) ** 2
-    rho = dm(np.cos(0.3) * basis_state("ud") + np.sin(0.3) * basis_state("du"))
+    rho = dm(np.cos(0.3) * STATES["ud"] + np.sin(0.3) * STATES["du"])
     np.testing.assert_allclose(partial_trace(rho, 0), np.diag([c2, s2_]), atol=ATOL)
     np.testing.assert_allclose(partial_trace(rho, 1), np.diag([s2_, c2]), atol=ATOL)
 

@@ -1,6 +1,6 @@
-"""Closed-form checks of physics.md for trajectories.model (and its steady states).
+"""Closed-form checks of docs/physics.md for trajectories.model (and its steady states).
 
-Every expected value is computed here from the formulas of physics.md (or by an independent
+Every expected value is computed here from the formulas of docs/physics.md (or by an independent
 construction in this file), never taken from the code under test.
 """
 
@@ -13,67 +13,33 @@ import pytest
 import scipy.linalg
 from scipy.optimize import brentq
 
-from darkspin.ensemble.master_equation import steady_states
+from darkspin.ensemble.master_equation import solve_master_equation, steady_states
 from darkspin.trajectories.model import SpinPair, exchange_from_bandwidth, phase_space
+from darkspin.trajectories.protocol import Protocol
 
-# ---- independent operators (physics.md conventions) ---------------------------------------------
-I2 = np.eye(2, dtype=complex)
-SZ = np.array([[1, 0], [0, -1]], dtype=complex)
-SM = np.array([[0, 0], [1, 0]], dtype=complex)  # tau_- = |d><u|, |u> = (1, 0)
-SP = np.array([[0, 1], [0, 0]], dtype=complex)  # tau_+ = |u><d|
-SX = np.array([[0, 1], [1, 0]], dtype=complex)
-SY = np.array([[0, -1j], [1j, 0]], dtype=complex)
-UP, DN = np.array([1, 0], dtype=complex), np.array([0, 1], dtype=complex)
-
-KET = {"uu": np.kron(UP, UP), "ud": np.kron(UP, DN), "du": np.kron(DN, UP), "dd": np.kron(DN, DN)}
-S = (KET["ud"] - KET["du"]) / math.sqrt(2)
-T1, T2, T3 = KET["uu"], (KET["ud"] + KET["du"]) / math.sqrt(2), KET["dd"]
-D = np.outer(S, S.conj())  # dark-state projector
-
-
-def k1(a):
-    return np.kron(a, I2)
-
-
-def k2(a):
-    return np.kron(I2, a)
-
-
-def g_indep(x, T):
-    """g(x) = x / (1 - exp(-x/T)), g(0) = T, g = max(x, 0) at T = 0 (physics.md)."""
-    if T == 0:
-        return max(x, 0.0)
-    if x == 0:
-        return T
-    return x / (1.0 - math.exp(-x / T))
-
-
-def F_indep(omega, V, T):
-    return g_indep(omega + V, T) + g_indep(omega - V, T)
-
-
-def apply_lindblad(H, jumps, rho):
-    out = -1j * (H @ rho - rho @ H)
-    for L in jumps:
-        LdL = L.conj().T @ L
-        out += L @ rho @ L.conj().T - 0.5 * (LdL @ rho + rho @ LdL)
-    return out
-
-
-def superop_from(func):
-    """Matrix of a linear map on 4x4 matrices in the row-major vec(rho) = rho.reshape(16) convention."""
-    M = np.zeros((16, 16), dtype=complex)
-    for k in range(16):
-        E = np.zeros(16, dtype=complex)
-        E[k] = 1.0
-        M[:, k] = func(E.reshape(4, 4)).reshape(16)
-    return M
-
-
-def random_rho(rng, rank=4):
-    A = rng.normal(size=(4, rank)) + 1j * rng.normal(size=(4, rank))
-    rho = A @ A.conj().T
-    return rho / np.trace(rho).real
+from reference import (
+    KET,
+    SM,
+    SP,
+    SX,
+    SY,
+    SZ,
+    T1,
+    T2,
+    T3,
+    D,
+    decay_operator,
+    hamiltonian,
+    k1,
+    k2,
+    kossakowski_rhs,
+    lindblad_rhs,
+    partial_transpose_2,
+    random_rho,
+    superoperator,
+)
+from reference import SINGLET as S
+from reference import F as F_indep
 
 
 def kernel_dim(L, rel=1e-10):
@@ -88,11 +54,6 @@ def long_time_state(model, rho0, t=1e5):
 
 def expect(rho, op):
     return np.trace(rho @ op)
-
-
-def partial_transpose_2(rho):
-    """Transpose on spin 2: <i1 i2|rho|j1 j2> -> <i1 j2|rho|j1 i2>."""
-    return rho.reshape(2, 2, 2, 2).transpose(0, 3, 2, 1).reshape(4, 4)
 
 
 SYM = SpinPair()  # the paper's Fig. 3 right point: symmetric, T = 0, V = 1.25 nu
@@ -133,6 +94,7 @@ def test_hamiltonian_matches_independent_construction():
     H = (0.4 * (k1(SZ) + k2(SZ)) + 0.13 * (np.kron(SX, SX) + np.kron(SY, SY) + np.kron(SZ, SZ))
          + 0.21 * (np.kron(SX, SY) - np.kron(SY, SX)))
     np.testing.assert_allclose(m.hamiltonian(), H, atol=1e-15)
+    np.testing.assert_allclose(hamiltonian(m), H, atol=1e-15)  # and the reference used elsewhere
 
 
 def test_singlet_eigenstate_without_dm():
@@ -208,7 +170,7 @@ def test_symmetric_point_jump_operators(V, lam):
     for L in jumps:
         assert np.max(np.abs(L @ S)) < 1e-15
     Fp, Fm, F0 = F_indep(nu, V, 0.0), F_indep(-nu, V, 0.0), F_indep(0.0, V, 0.0)
-    assert (Fp, Fm, F0) == (V + nu, V - nu, V)  # the T = 0 values quoted in physics.md
+    assert (Fp, Fm, F0) == (V + nu, V - nu, V)  # the T = 0 values quoted in docs/physics.md
     expected = [math.sqrt(lam * Fp / 2) * (k1(SM) + k2(SM)),
                 math.sqrt(lam * Fm / 2) * (k1(SP) + k2(SP)),
                 math.sqrt(lam * F0 / 4) * (k1(SZ) + k2(SZ))]
@@ -225,30 +187,6 @@ def test_off_symmetric_point_six_channels():
     assert len(set(m.jump_labels())) == 6
 
 
-def _kossakowski_indep(m):
-    """(K, (A1, A2)) per sector from the table of physics.md."""
-    c = math.cos(m.theta / 2)
-    g12 = math.sqrt(m.lam1 * m.lam2)
-    table = [(k1(SM), k2(SM), m.nu, 0.5, np.exp(1j * m.phi) * c),
-             (k1(SP), k2(SP), -m.nu, 0.5, np.exp(-1j * m.phi) * c),
-             (k1(SZ), k2(SZ), 0.0, 0.25, math.cos(m.phi) * c)]
-    out = []
-    for A1, A2, omega, kappa, cs in table:
-        K = kappa * F_indep(omega, m.V, m.T) * np.array([[m.lam1, g12 * cs], [g12 * np.conj(cs), m.lam2]])
-        out.append((K, (A1, A2)))
-    return out
-
-
-def _lindblad_from_kossakowski(m, rho):
-    out = -1j * (m.hamiltonian() @ rho - rho @ m.hamiltonian())
-    for K, A in _kossakowski_indep(m):
-        for a in range(2):
-            for b in range(2):
-                Ab = A[b].conj().T
-                out += K[a, b] * (A[a] @ rho @ Ab - 0.5 * (Ab @ A[a] @ rho + rho @ Ab @ A[a]))
-    return out
-
-
 MODELS = [SYM, SpinPair(V=2.5, T=0.4), SpinPair(nu=1, V=1.7, T=0.3, lam1=0.05, lam2=0.02, theta=0.4,
                                                 phi=0.3, J_ex=0.05, J_DM=0.03),
           SpinPair(lam2=0.0, J_ex=0.0), SpinPair(V=0.6, theta=2.0, phi=-0.7, J_DM=-0.1),
@@ -257,17 +195,18 @@ MODELS = [SYM, SpinPair(V=2.5, T=0.4), SpinPair(nu=1, V=1.7, T=0.3, lam1=0.05, l
 
 @pytest.mark.parametrize("m", MODELS)
 def test_liouvillian_rebuilt_from_jump_operators(m):
-    jumps = m.jump_operators()
-    H = m.hamiltonian()
-    L_rebuilt = superop_from(lambda X: apply_lindblad(H, jumps, X))
     L = m.liouvillian()
     assert L.shape == (16, 16)
-    assert np.max(np.abs(L_rebuilt - L)) < 1e-13
-    # and the unraveling-independent Kossakowski form of physics.md, built here from the table
-    L_koss = superop_from(lambda X: _lindblad_from_kossakowski(m, X))
+    # the unraveling-independent Kossakowski form of docs/physics.md, built in tests/reference.py
+    L_koss = superoperator(lambda X: kossakowski_rhs(m, X))
     assert np.max(np.abs(L_koss - L)) < 1e-13
-    # effective Hamiltonian H - (i/2) sum L^dag L
-    heff = H - 0.5j * sum((J.conj().T @ J for J in jumps), np.zeros((4, 4), complex))
+    # the library's jump operators unravel that same master equation (with the independent H)
+    jumps = m.jump_operators()
+    L_jumps = superoperator(lambda X: lindblad_rhs(hamiltonian(m), jumps, X))
+    assert np.max(np.abs(L_jumps - L_koss)) < 1e-13
+    # effective Hamiltonian H - (i/2) sum L^dag L, where sum L^dag L = sum_s sum_ab K_ab A_b^dag A_a
+    # for every unraveling: expected value from the independent H and Kossakowski matrices
+    heff = hamiltonian(m) - 0.5j * decay_operator(m)
     np.testing.assert_allclose(m.effective_hamiltonian(), heff, atol=1e-14)
 
 
@@ -294,7 +233,7 @@ def _check_eq11(rho, nu_t):
     rho_pm = expect(rho, TPM)
     assert abs(rho_pm.imag) < 1e-10
     rho_pm = rho_pm.real
-    z1, z2, zz = (expect(rho, O).real for O in (TZ1, TZ2, TZZ))
+    z1, z2, zz = (expect(rho, op).real for op in (TZ1, TZ2, TZZ))
     assert z1 == pytest.approx(-nu_t * (1 + 2 * rho_pm), abs=1e-9)
     assert z2 == pytest.approx(-nu_t * (1 + 2 * rho_pm), abs=1e-9)
     assert zz == pytest.approx(nu_t**2 + 2 * (1 + nu_t**2) * rho_pm, abs=1e-9)
@@ -302,9 +241,6 @@ def _check_eq11(rho, nu_t):
 
 
 def test_eq11_from_ud_paper_point():
-    from darkspin.ensemble.master_equation import solve_master_equation
-    from darkspin.trajectories.protocol import Protocol
-
     res = solve_master_equation(SYM, Protocol("ud", (), [0.0, 1e5]))
     rho = res.rho[-1]
     assert (S.conj() @ rho @ S).real == pytest.approx(0.5, abs=1e-12)
@@ -440,6 +376,18 @@ def test_phase_space(omega, V):
     assert phase_space(omega, V, 1e-12) == pytest.approx(F_indep(omega, V, 0.0), abs=1e-11)
 
 
+@pytest.mark.parametrize("omega", [0.3, 1.0, 4.0])
+@pytest.mark.parametrize("T", [0.05, 0.5, 2.0])
+def test_phase_space_detailed_balance_at_zero_bias(omega, T):
+    """At V = 0, F = 2 g with g(x) - g(-x) = x and g(-x) = exp(-x/T) g(x) (equilibrium detailed balance)."""
+    up, down = phase_space(-omega, 0.0, T), phase_space(omega, 0.0, T)
+    assert down - up == pytest.approx(2 * omega, rel=1e-13)
+    assert up == pytest.approx(math.exp(-omega / T) * down, rel=1e-12)
+    # the reference g obeys the same identities (both of its branches)
+    assert F_indep(omega, 0.0, T) - F_indep(-omega, 0.0, T) == pytest.approx(2 * omega, rel=1e-13)
+    assert F_indep(-omega, 0.0, T) == pytest.approx(math.exp(-omega / T) * F_indep(omega, 0.0, T), rel=1e-12)
+
+
 def test_phase_space_g0_and_extremes():
     for T in (0.01, 0.5, 3.0):
         assert phase_space(0.0, 0.0, T) == pytest.approx(2 * T, rel=1e-15)  # g(0) = T twice
@@ -496,10 +444,27 @@ def test_non_finite_or_non_numeric_rejected(name, bad):
 def test_valid_values_accepted_and_presets():
     m = SpinPair(nu=0, V=0, T=0, lam1=0, lam2=0, theta=-7.0, phi=-1.0, J_ex=-2, J_DM=np.float32(0.5))
     assert isinstance(m.J_DM, float) and m.J_ex == -2.0
-    assert SpinPair.paper_fig3_right() == SpinPair()
-    assert SpinPair.paper_fig3_left().V == 2.5
-    fig2 = SpinPair.paper_fig2(with_dm=True)
-    assert fig2.J_DM == fig2.J_ex and fig2.phi == pytest.approx(math.pi / 4)
+
+
+# the paper's parameters in units of nu (Fig. 3 caption; Fig. 2 caption: nu = 0.1 V, J_ex = J_DM = 0.2 V)
+PAPER_PRESETS = {
+    "fig3_right": dict(nu=1.0, V=1.25, T=0.0, lam1=0.0126, lam2=0.0126, theta=0.0, phi=0.0, J_ex=0.024, J_DM=0.0),
+    # Fig. 3 left gives only V = 2.5 nu at the symmetric point (the steady-state family needs no more)
+    "fig3_left": dict(nu=1.0, V=2.5, T=0.0, theta=0.0, phi=0.0, J_DM=0.0),
+    "fig2": dict(nu=1.0, V=10.0, T=0.0, lam1=0.01, lam2=0.009, theta=0.0, phi=0.0, J_ex=2.0, J_DM=0.0),
+    "fig2_dm": dict(nu=1.0, V=10.0, T=0.0, lam1=0.01, lam2=0.009, theta=0.0, phi=math.pi / 4, J_ex=2.0, J_DM=2.0),
+}
+
+
+@pytest.mark.parametrize("name", list(PAPER_PRESETS))
+def test_presets_are_the_papers_parameters(name):
+    preset = {"fig3_right": SpinPair.paper_fig3_right(), "fig3_left": SpinPair.paper_fig3_left(),
+              "fig2": SpinPair.paper_fig2(), "fig2_dm": SpinPair.paper_fig2(with_dm=True)}[name]
+    for field, value in PAPER_PRESETS[name].items():
+        assert getattr(preset, field) == pytest.approx(value, abs=1e-15), field
+    if name == "fig3_left":
+        assert preset.lam1 == preset.lam2 > 0
+    assert SpinPair() == SpinPair.paper_fig3_right()  # the documented default
 
 
 @pytest.mark.parametrize("name", ["nu", "V", "T", "lam1", "lam2", "J_ex", "J_DM", "theta"])

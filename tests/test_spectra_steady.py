@@ -29,7 +29,8 @@ from darkspin.analysis.steady import (
 )
 from darkspin.ensemble.master_equation import steady_states
 from darkspin.trajectories.model import SpinPair
-from darkspin.trajectories.operators import kron
+
+from reference import SINGLET, SM, SP, SZ, k1
 
 OMEGA = np.linspace(0.0, 14.0, 2801)  # units of nu; Fig. 2 lines lie below 12
 
@@ -52,11 +53,14 @@ def paper_lines(model: SpinPair) -> dict[str, list[float]]:
 
 def test_operators_are_eq8():
     ops = correlation_operators()
-    du_ud = np.zeros((4, 4)); du_ud[2, 1] = 1  # |du><ud| = tau_- x tau_+
-    np.testing.assert_array_equal(ops["C3"][0], du_ud)
-    for A, B in ops.values():
-        np.testing.assert_array_equal(B, A.conj().T)
-    np.testing.assert_array_equal(ops["C1"][0] - ops["C2"][0], kron("z", "-"))
+    assert set(ops) == {"C1", "C2", "C3"}
+    du_ud = np.zeros((4, 4))
+    du_ud[2, 1] = 1  # |du><ud| = tau_- x tau_+
+    expected = {"C1": np.kron(SM, SZ) + np.kron(SZ, SM), "C2": np.kron(SM, SZ), "C3": np.kron(SM, SP)}
+    np.testing.assert_array_equal(expected["C3"], du_ud)
+    for name, (A, B) in ops.items():
+        np.testing.assert_array_equal(A, expected[name])
+        np.testing.assert_array_equal(B, expected[name].conj().T)
 
 
 @pytest.mark.parametrize("with_dm", [False, True], ids=["J_ex", "J_ex+J_DM"])
@@ -69,7 +73,7 @@ def test_peaks_at_eq9_lines(with_dm):
         print(f"\n{name} dm={with_dm}: found {np.round(found, 4)} expected {np.round(expected, 4)}"
               f" FWHM {np.round(widths, 4)}")
         assert len(found) == len(expected), (name, found, expected)
-        for x, e, fwhm in zip(found, sorted(expected), widths):
+        for x, e, fwhm in zip(found, sorted(expected), widths, strict=True):
             assert abs(x - e) < 0.5 * fwhm, (name, x, e, fwhm)
             assert fwhm < 1.0  # resolved lines (rates ~ lam V ~ 0.1-0.3; spacings >= 1.3 incl. mirrors)
 
@@ -87,7 +91,7 @@ def test_sign_convention_and_qutip():
     # one driven spin, weakly coupled second spin: S of (tau_-, tau_+) peaks at omega = +nu
     w = np.linspace(-3, 3, 601)
     single = SpinPair(nu=1.0, V=10.0, lam1=0.01, lam2=0.005, J_ex=0.0)
-    s1 = correlation_spectrum(single, kron("-", "1"), kron("+", "1"), w)
+    s1 = correlation_spectrum(single, k1(SM), k1(SP), w)
     assert abs(w[np.argmax(s1.real)] - 1.0) < 0.02
     # QuTiP (e^{-i w t}, exponential series, <A><B> subtracted) gives S(-w); non-even case with DM
     model = SpinPair.paper_fig2(with_dm=True)
@@ -186,7 +190,7 @@ def test_critical_weight(V, paper_value):
     nt2 = (model.nu / V) ** 2
     closed = (1 - nt2) / (2 * (1 - nt2 / 3))
     r = (V - 1) / (V + 1)
-    assert closed == pytest.approx(3 * r / (1 + 4 * r + r * r), abs=1e-14)  # physics.md check 4
+    assert closed == pytest.approx(3 * r / (1 + 4 * r + r * r), abs=1e-14)  # docs/physics.md check 4
     pc = critical_weight(model)
     print(f"\nV = {V}: p_c = {pc:.12f}, closed form {closed:.12f}")
     assert pc == pytest.approx(closed, abs=1e-10)
@@ -208,8 +212,7 @@ def test_family_end_points():
     np.testing.assert_allclose(m["log_negativity"][0], 0.0, atol=1e-9)
     np.testing.assert_allclose(m["entanglement_of_formation"][0], 0.0, atol=1e-9)
     assert m["mutual_information"][0] > 0.01  # rho_tr is correlated though separable (Fig. 3 left)
-    s = np.array([0, 1, -1, 0]) / np.sqrt(2)
-    np.testing.assert_allclose(family_states(model, 1.0), np.outer(s, s), atol=1e-9)
+    np.testing.assert_allclose(family_states(model, 1.0), np.outer(SINGLET, SINGLET.conj()), atol=1e-9)
 
 
 def test_steady_input_checks():

@@ -2,18 +2,17 @@
 
 Monte Carlo estimates are compared with the exact master-equation solution in units of their own
 standard error, with fixed seeds and a 5 sigma threshold; a deliberately wrong model is shown to fail
-the same comparison. Rates and expected values are computed here from physics.md, not taken from the
+the same comparison. Rates and expected values are computed here from docs/physics.md, not taken from the
 code under test. Runtime: ~30-40 s on a busy 2-core machine with the Numba cache warm (+~20 s per
 process for a cold cache), most of it in the ensemble comparisons, the 2000 single trajectories of the
 waiting-time test and the two thread-count subprocesses.
 
 Where the sample standard error is blind (paths too rare for any trajectory to have taken them), a
-one-trajectory resolution 1/n is added in quadrature; see element_z.
+one-trajectory resolution 1/n is added in quadrature; see element_z in tests/reference.py.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import math
@@ -30,41 +29,23 @@ from scipy import stats
 
 from darkspin import ensemble
 from darkspin.ensemble import MonteCarloResult, simulate, solve_master_equation
+from darkspin.ensemble import simulation as simulate_module
 from darkspin.ensemble.sums import EnsembleSums
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories.kernel import ensemble_sums, pack
 from darkspin.trajectories.propagator import block_propagator, propagator_matrix
 
-# the package re-exports the function simulate under the submodule's name: fetch the module itself
-simulate_module = importlib.import_module("darkspin.ensemble.simulation")
+from reference import I2, SM, SP, SZ, binomial_z, element_z, singlet_population
+from reference import SINGLET as S_VEC
+from reference import F as F_phys
 
 HERE = Path(__file__).resolve().parent
 
-# ---- independent physics (physics.md) -----------------------------------------------------------
-I2 = np.eye(2, dtype=complex)
-SZ = np.diag([1.0, -1.0]).astype(complex)
-SM = np.array([[0, 0], [1, 0]], dtype=complex)  # tau_- = |d><u|, |u> = (1, 0)
-SP = SM.T.copy()
-S_VEC = np.array([0, 1, -1, 0], dtype=complex) / math.sqrt(2)
 
-
-def g_phys(x: float, T: float) -> float:
-    """g(x) = x / (1 - exp(-x/T)); g(0) = T; T = 0: max(x, 0)."""
-    if T == 0:
-        return max(x, 0.0)
-    if x == 0:
-        return T
-    return x / (1.0 - math.exp(-x / T))
-
-
-def F_phys(omega: float, V: float, T: float) -> float:
-    """Electron phase space F(omega) = g(omega + V) + g(omega - V)."""
-    return g_phys(omega + V, T) + g_phys(omega - V, T)
-
-
+# ---- independent physics (docs/physics.md, via tests/reference.py) -------------------------------
 def local_jumps(model: SpinPair) -> np.ndarray:
     """A WRONG unraveling: one operator per spin, rate K_aa, i.e. the master equation without the
-    cross terms K_12 of physics.md (so the singlet is no longer dark). (6, 4, 4)."""
+    cross terms K_12 of docs/physics.md (so the singlet is no longer dark). (6, 4, 4)."""
     out = []
     for op, omega, kappa in ((SM, model.nu, 0.5), (SP, -model.nu, 0.5), (SZ, 0.0, 0.25)):
         f = kappa * F_phys(omega, model.V, model.T)
@@ -83,10 +64,11 @@ PSI_MIX_SECTORS = PSI_MIX_SECTORS / np.linalg.norm(PSI_MIX_SECTORS)
 RHO_MIXED = (0.3 * np.diag([1, 0, 0, 0]) + 0.5 * np.outer(PSI_MIX_SECTORS, PSI_MIX_SECTORS.conj())
              + 0.2 * np.outer(S_VEC, S_VEC.conj())).astype(complex)
 
+
 def _ep_model(detune: float, lam1: float = 0.05, lam2: float = 0.01) -> SpinPair:
     """theta = pi kills the cross terms, J_DM = 0: the S_z = 0 block of H_eff is
     [[J - i g1/2, -2J], [-2J, J - i g2/2]], defective at J = (g1 - g2)/8, where
-    g1 - g2 = (lam1 - lam2)(F(nu) - F(-nu))/2 (physics.md)."""
+    g1 - g2 = (lam1 - lam2)(F(nu) - F(-nu))/2 (docs/physics.md)."""
     nu, V = 1.0, 1.25
     dg = (lam1 - lam2) * (F_phys(nu, V, 0.0) - F_phys(-nu, V, 0.0)) / 2
     return SpinPair(nu=nu, V=V, T=0.0, lam1=lam1, lam2=lam2, theta=math.pi, phi=0.0,
@@ -113,31 +95,11 @@ AGREEMENT_CASES = {
 }
 
 
-# ---- comparison in units of the standard error -----------------------------------------------------
-FLOOR = 1e-10  # allows the 2^-40 fixed-point rounding
-
-
-def element_z(est: np.ndarray, se: np.ndarray, exact: np.ndarray, n) -> np.ndarray:
-    """|est - exact| / se_eff per element, se_eff = sqrt(se^2 + 1/n^2), n trajectories per element.
-
-    se is the sample standard error of the complex mean, so |complex deviation| / se is a fair z.
-    The 1/n term is the one-trajectory resolution: the sample se cannot see paths so rare that no
-    trajectory took them (e.g. two jumps before t = 0.5 at the paper point, probability ~1e-5, which
-    carry ~5e-6 of the exact du population while the sampled se there is 1.6e-7); a trajectory adds
-    at most 1/n to an element. z <= 5 is |dev| <= 5 se_eff + FLOOR.
-    """
-    n = np.asarray(n, float).reshape(np.shape(n) + (1,) * (np.ndim(est) - np.ndim(n)))
-    se_eff = np.sqrt(se**2 + 1.0 / n**2)
-    return np.maximum(np.abs(est - exact) - FLOOR, 0.0) / se_eff
-
-
+# ---- comparison in units of the standard error (tests/reference.py: element_z, binomial_z) ----------
 def success_z(mc: MonteCarloResult, p_exact: np.ndarray) -> np.ndarray:
     """Binomial z of the success count of each round given the previous round's count, (rounds,)."""
-    n = mc.n_success.astype(float)
-    prev = np.concatenate([[mc.ntraj], mc.n_success[:-1]]).astype(float)
-    var = prev * p_exact * (1.0 - p_exact)
-    # p = 1 (a round repeating the previous one at the same instant): the count must match exactly
-    return np.abs(n - prev * p_exact) / np.maximum(np.sqrt(var), 1e-3)
+    prev = np.concatenate([[mc.ntraj], mc.n_success[:-1]])
+    return binomial_z(mc.n_success, prev, p_exact)
 
 
 def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
@@ -145,8 +107,8 @@ def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
     post = mc.n_post >= 100  # rho_post se is meaningful; the exact rho_post is defined there too
     npost = mc.n_post[post]
     assert np.all(np.isfinite(ex.rho_post[post]))
-    s_exact = np.real(np.einsum("i,nij,j->n", S_VEC.conj(), ex.rho, S_VEC))
-    s_post_exact = np.real(np.einsum("i,nij,j->n", S_VEC.conj(), ex.rho_post[post], S_VEC))
+    s_exact = singlet_population(ex.rho)
+    s_post_exact = singlet_population(ex.rho_post[post])
     out = {
         "rho": element_z(mc.rho, mc.rho_se, ex.rho, mc.ntraj).max(),
         "rho_post": element_z(mc.rho_post[post], mc.rho_post_se[post], ex.rho_post[post], npost).max(),
@@ -190,7 +152,7 @@ def test_ensemble_agrees_with_master_equation(name):
 
 # ---- 2. a wrong model fails the same comparison --------------------------------------------------------
 def test_wrong_unraveling_fails_agreement(monkeypatch):
-    """Local (per-spin) jumps drop the cross terms of physics.md: the singlet decays, and the
+    """Local (per-spin) jumps drop the cross terms of docs/physics.md: the singlet decays, and the
     comparison with the exact (collective) master equation must fail by far."""
     model, protocol, ntraj, seed = AGREEMENT_CASES["paper_point"]
     ex = solve_master_equation(model, protocol)
