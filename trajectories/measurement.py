@@ -196,8 +196,9 @@ class Measurement:
 
     # ---- identity and display ----
     def _key(self) -> tuple:
-        fb = tuple((r, self._feedback[r].tobytes()) for r in sorted(self._feedback))
-        return (self._observable.tobytes(), self._eps, fb)
+        # adding +0 turns -0.0 into 0.0, so equal matrices have equal bytes
+        fb = tuple((r, (self._feedback[r] + 0j).tobytes()) for r in sorted(self._feedback))
+        return ((self._observable + 0j).tobytes(), self._eps, fb)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Measurement) and self._key() == other._key()

@@ -193,6 +193,8 @@ def _measurements(value, rounds: int, dim: int) -> tuple:
         value = Measurement()
     if isinstance(value, Measurement):
         out = (value,) * rounds
+    elif isinstance(value, (str, bytes, dict)):
+        raise ValueError(f"measurement must be a Measurement or a list of them, got {value!r}")
     else:
         try:
             out = tuple(value)
