@@ -115,14 +115,22 @@ def fmt_spread(xs, unit="traj/s") -> str:
 
 
 class DarkspinTimer:
-    """Times ``ensemble.simulate(model, protocol, ntraj, seed, progress=False)``."""
+    """Times ``ensemble.simulate(model, protocol, ntraj, seed, progress=False)``.
 
-    def __init__(self):
+    instruments=True: the same schedule with a readout error (eps+ 0.02, eps- 0.1), feedback (flip spin 1
+    on record +1) and the rule 'last', so every round draws a record and may apply a unitary.
+    """
+
+    def __init__(self, instruments: bool = False):
         from darkspin.ensemble import simulate
-        from darkspin.trajectories import Protocol, SpinPair
+        from darkspin.trajectories import Measurement, Protocol, SpinPair
         self.simulate = simulate
         self.model = SpinPair()
-        self.protocol = Protocol.paper()
+        paper = Protocol.paper()
+        if instruments:
+            paper = Protocol(paper.initial, paper.measure_at, paper.times,
+                             measurement=Measurement("zz", (0.02, 0.1), {1: "flip1"}), postselect="last")
+        self.protocol = paper
 
     def run(self, ntraj: int):
         return self.simulate(self.model, self.protocol, ntraj, SEED, progress=False)
@@ -219,6 +227,8 @@ def main(argv=None) -> dict:
     ds = DarkspinTimer()
     ds.run(STARTUP_NTRAJ)
     warm = time.perf_counter() - t0
+    ds_inst = DarkspinTimer(instruments=True)
+    ds_inst.run(STARTUP_NTRAJ)
     print(f"darkspin warm-up (import + Numba cache load or compile + {STARTUP_NTRAJ} traj): {warm:.2f} s; "
           f"threading layer {numba.threading_layer()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
           flush=True)
@@ -238,13 +248,15 @@ def main(argv=None) -> dict:
         print(f"QuTiP {qt.version} warm-up ({', '.join(modes)}; map={args.qutip_map}): "
               f"{time.perf_counter() - t0:.2f} s", flush=True)
 
-    small, big, starts = [], [], []
+    small, big, starts, inst = [], [], [], []
     qrate = {m: [] for m in modes}
     qpop = {m: [] for m in modes}
     for rep in range(args.repeat):
         line = [f"rep {rep + 1}/{args.repeat}:"]
         small.append(ds.throughput(args.ntraj, MIN_DARKSPIN_SECONDS))
         line.append(f"darkspin@{args.ntraj} {small[-1]:,.0f}")
+        inst.append(ds_inst.throughput(args.ntraj, MIN_DARKSPIN_SECONDS))
+        line.append(f"darkspin-instruments@{args.ntraj} {inst[-1]:,.0f}")
         for mode in modes:
             rate, p_s = qt.throughput(args.ntraj, mode)
             qrate[mode].append(rate)
@@ -261,11 +273,13 @@ def main(argv=None) -> dict:
 
     summary = {"threads": args.threads, "ntraj": args.ntraj, "big_ntraj": args.big_ntraj,
                "darkspin_small": median(small), "darkspin_big": median(big),
+               "darkspin_instruments": median(inst),
                "startup_total": median([s["total"] for s in starts]), "warmup": warm}
     for mode in modes:
         summary[f"qutip_{mode}"] = median(qrate[mode])
         summary[f"ratio_{mode}"] = median(small) / median(qrate[mode])
         summary[f"ratio_{mode}_big"] = median(big) / median(qrate[mode])
+        summary[f"ratio_{mode}_instruments"] = median(inst) / median(qrate[mode])
 
     bar = "=" * 78
     print(bar)
@@ -273,6 +287,7 @@ def main(argv=None) -> dict:
           f"no measurements)")
     print(f"  darkspin, ntraj={args.ntraj:<9} {fmt_spread(small)}")
     print(f"  darkspin, ntraj={args.big_ntraj:<9} {fmt_spread(big)}")
+    print(f"  darkspin with readout error, feedback and rule 'last', ntraj={args.ntraj}: {fmt_spread(inst)}")
     for mode in modes:
         what = "averaged density matrices" if mode == "states" else "singlet e_ops"
         print(f"  QuTiP {qt.version} mcsolve, ntraj={args.ntraj}, {what}: "
@@ -282,6 +297,8 @@ def main(argv=None) -> dict:
         what = "states" if mode == "states" else "e_ops"
         print(f"  RATIO same ntraj ({args.ntraj}), darkspin / QuTiP {what}: {summary[f'ratio_{mode}']:,.0f}x"
               + ("   <- the issue's required ratio" if mode == "states" else ""))
+        print(f"  RATIO same ntraj, darkspin with instruments / QuTiP {what}: "
+              f"{summary[f'ratio_{mode}_instruments']:,.0f}x")
         print(f"  RATIO amortised, darkspin@{args.big_ntraj} / QuTiP {what}@{args.ntraj}: "
               f"{summary[f'ratio_{mode}_big']:,.0f}x")
     st = summary["startup_total"]

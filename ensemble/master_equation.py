@@ -200,22 +200,27 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
     b = _Branches(S, q)
     b.vec[0] = sv.Q.conj().T @ protocol.rho0.reshape(-1)
     b.logm[0] = 0.0
-    out = np.empty((n, d, d), complex)
-    out_post = np.empty((n, d, d), complex)
+    # branch states at each output, mixed into rho and rho_post in one vectorised pass at the end
+    out_vec = np.zeros((n, S, q), complex)
+    out_logm = np.full((n, S), -np.inf)
+    out_defined = np.ones(n, bool)
     p_success = np.full(R, np.nan)
     log_cum = np.full(R, -np.inf)
     defined = True  # the post-selected state is trustworthy
+    steps = 0  # propagation steps since the last round: their rounding enters the probe there
     t = 0.0
     for te, kind, idx in zip(*protocol.events()):
         dt = te - t
         if dt != 0.0:
-            U = sv.propagator(dt)
-            live = np.isfinite(b.logm)
-            noise = sv.noise((int(live.sum()), q), _EPS * np.linalg.norm(b.vec[live], axis=1))
-            b.err[live] = (b.err[live] + noise) @ U.T
-            b.vec[live] = b.vec[live] @ U.T
+            U = sv.propagator(dt).T
+            b.vec = b.vec @ U
+            b.err = b.err @ U
+            steps += 1
         t = te
         if kind == 0:
+            live = np.isfinite(b.logm)
+            b.err[live] += sv.noise((int(live.sum()), q), (1 + steps) * _EPS * np.linalg.norm(b.vec[live], axis=1))
+            steps = 0
             pre = _logsumexp(b.logm[acc])
             b, lost, kept, inflow = _round(sv, b, idx, sel.transitions[idx], acc)
             after = _logsumexp(b.logm[acc])
@@ -244,13 +249,13 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
                               f"{why}; rho_post is NaN from there", PostSelectionUndefinedWarning, stacklevel=2)
                 defined = False
         else:
-            out[idx] = _mix(sv, b, np.ones(S, bool), normalise=False)
-            if not defined:
-                out_post[idx] = np.nan
-            elif np.all(acc | ~np.isfinite(b.logm)):
-                out_post[idx] = out[idx]  # every run is post-selected (before the first round, say)
-            else:
-                out_post[idx] = _mix(sv, b, acc, normalise=True)
+            out_vec[idx], out_logm[idx], out_defined[idx] = b.vec, b.logm, defined
+    out = _mix(sv, out_vec, out_logm, normalise=False)
+    out_post = _mix(sv, out_vec, np.where(acc, out_logm, -np.inf), normalise=True)
+    # every run post-selected (before the first round, say): the same state, bit for bit
+    everyone = np.all(acc | ~np.isfinite(out_logm), axis=1)
+    out_post[everyone] = out[everyone]
+    out_post[~out_defined] = np.nan
     p_cum = np.exp(log_cum)
     records = _record_probabilities(sv, protocol) if R <= MAX_RECORD_ROUNDS else np.zeros(0)
     for a in (out, out_post, p_success, p_cum, records):
@@ -274,7 +279,9 @@ def _round(sv: _Solver, b: _Branches, k: int, trans: np.ndarray,
             M = sv.maps_r[k, r]
             v = M @ b.vec[s]
             mass = float(sv.trace(v))
-            if mass <= 0.0 or not np.any(v):
+            # a PSD branch has |v| <= mass; mass at the rounding level of the input is no branch at all
+            # (dividing rounding noise by it would overflow)
+            if mass <= 4 * _EPS * np.linalg.norm(b.vec[s]) or not np.any(v):
                 continue
             e = M @ (b.err[s] + sv.noise((q,), scale))
             target = int(trans[s, r])
@@ -297,20 +304,25 @@ def _round(sv: _Solver, b: _Branches, k: int, trans: np.ndarray,
     return new, _logsumexp(np.array(lost)), _logsumexp(np.array(kept)), _logsumexp(np.array(inflow))
 
 
-def _mix(sv: _Solver, b: _Branches, which: np.ndarray, normalise: bool) -> np.ndarray:
-    """sum over the chosen branches of mass * state, (d, d); normalised to trace 1 if asked."""
-    logs = np.where(which, b.logm, -np.inf)
-    top = np.max(logs)
-    if not np.isfinite(top):
-        return np.full((sv.d, sv.d), np.nan, complex) if normalise else np.zeros((sv.d, sv.d), complex)
-    w = np.exp(logs - top)
-    vec = w @ b.vec
+def _mix(sv: _Solver, vec: np.ndarray, logm: np.ndarray, normalise: bool) -> np.ndarray:
+    """sum_s mass_s state_s for branch states vec (n, S, q) with log masses logm (n, S); (n, d, d).
+
+    normalise: divide by the trace (NaN where every mass is zero); else scale by the true masses.
+    """
+    top = np.max(logm, axis=1)
+    ok = np.isfinite(top)
+    w = np.exp(logm - np.where(ok, top, 0.0)[:, None])
+    mixed = np.einsum("ns,nsq->nq", w, vec)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if normalise:
+            mixed = mixed / (mixed @ sv.tr).real[:, None]
+        else:
+            mixed = mixed * np.exp(np.where(ok, top, -np.inf))[:, None]
+    rho = (mixed @ sv.Q.T).reshape(-1, sv.d, sv.d)
+    rho = 0.5 * (rho + np.conj(np.swapaxes(rho, -1, -2)))
     if normalise:
-        vec = vec / float(sv.trace(vec))
-    else:
-        vec = vec * math.exp(top)
-    rho = sv.state(vec)
-    return 0.5 * (rho + rho.conj().T)
+        rho[~ok] = np.nan
+    return rho
 
 
 def _post_error(sv: _Solver, b: _Branches, acc: np.ndarray) -> float:
