@@ -32,7 +32,8 @@ from numba import njit, prange
 from darkspin.ensemble import solve_master_equation
 from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories import Protocol, SpinPair
-from darkspin.trajectories.kernel import chunk_bounds, pack, trajectory, trajectory_buffers
+from darkspin.trajectories.kernel import chunk_bounds, trajectory, trajectory_buffers
+from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.protocol import INITIAL_LABELS
 from darkspin.trajectories.rng import seed_state
 
@@ -183,8 +184,7 @@ def ode_comparison(n_models: int, seed: int):
 
 
 @njit(parallel=True)
-def residual_scan(seed, start, ntraj, nchunks, heff, gamma, jumps, init_w, init_states, ev_time,
-                  ev_kind, ev_index, ev_U, n_out, rounds, log_size):
+def residual_scan(seed, start, ntraj, nchunks, plan, log_size):
     """Run trajectories start .. start + ntraj - 1 of stream ``seed`` with a jump log.
 
     Returns (worst residual, jumps examined, jumps not logged, residuals above 1e-13) over all."""
@@ -194,14 +194,13 @@ def residual_scan(seed, start, ntraj, nchunks, heff, gamma, jumps, init_w, init_
     above = np.zeros(nchunks, np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
-        rng, states, post, outcomes = trajectory_buffers(n_out, rounds)
+        rng, states, post, outcomes, records = trajectory_buffers(plan.n_out, plan.rounds)
         jt = np.empty(log_size)
         jk = np.empty(log_size, np.int64)
         jr = np.empty(log_size)
         for i in range(lo, hi):
             seed_state(rng, seed, i)
-            n = trajectory(rng, heff, gamma, jumps, init_w, init_states, ev_time, ev_kind, ev_index,
-                           ev_U, states, post, outcomes, jt, jk, jr)
+            n = trajectory(rng, plan, states, post, outcomes, records, jt, jk, jr)
             m = min(n, log_size)
             for k in range(m):
                 if jr[k] > worst[ch]:
@@ -222,10 +221,8 @@ def jump_residuals(cases, ntraj: int, seed: int):
         n = ntraj // len(cases) + (1 if i < ntraj % len(cases) else 0)
         if n == 0:
             continue
-        p = pack(model, protocol)
-        w, e, u, a = residual_scan(np.uint64(seed + i), 0, n, min(nchunks, n), p.heff, p.gamma, p.jumps,
-                                   p.init_w, p.init_states, p.ev_time, p.ev_kind, p.ev_index, p.ev_U,
-                                   p.n_out, p.rounds, LOG_SIZE)
+        w, e, u, a = residual_scan(np.uint64(seed + i), 0, n, min(nchunks, n), compile_plan(model, protocol),
+                                   LOG_SIZE)
         if w > worst:
             worst, worst_case = float(w), i
         examined, unlogged, above = examined + int(e), unlogged + int(u), above + int(a)

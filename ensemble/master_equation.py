@@ -37,7 +37,7 @@ from ..trajectories.protocol import Protocol
 #: post-selected state whose estimated relative rounding error exceeds REL_ERR_MAX, leaves rho_post
 #: undefined (NaN) from that round: the state would be dominated by rounding error.
 P_UNDEFINED = 1e-13
-REL_ERR_MAX = 1e-6
+REL_ERR_MAX = 1e-9
 
 #: Weight (relative to the norm of the operator producing it) below which a Krylov direction counts as
 #: rounding, not structure: rounding leaves ~1e-16, a physical coupling of relative size 1e-13 is kept.
