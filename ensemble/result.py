@@ -83,8 +83,9 @@ def package_version() -> str:
 def check_target(target) -> str:
     """``target`` (what target_se applies to) if it is one of TARGETS, else ValueError."""
     if not isinstance(target, str) or target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    return target
+        shown = target.item() if isinstance(target, np.generic) else target
+        raise ValueError(f"target must be one of {TARGETS}, got {shown!r}")
+    return str(target)
 
 
 def check_path(name: str, value) -> str:

@@ -67,7 +67,7 @@ def test_reference_is_nontrivial(reference):
 def test_merge_is_associative_and_order_independent(reference):
     cuts = [0, 1, 700, 701, 1500, 2222, N]
     parts = [run_batch(MODEL, PROTOCOL, SEED, a, b, threads=1 + (i % 2))
-             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
+             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
     rng = np.random.default_rng(1)
     orders = [list(range(len(parts))), list(range(len(parts)))[::-1]]
     orders += [list(rng.permutation(len(parts))) for _ in range(4)]

@@ -17,7 +17,7 @@ MAX_OUTPUTS = 100_000
 #: Most measurement rounds a protocol may have.
 MAX_ROUNDS = 100_000
 #: Latest output or measurement time, in the model's time unit (1/nu for the presets). The exact
-#: solver's propagators lose accuracy from ~1e14 and the kernel's overflow near 1e155.
+#: solver's propagators lose accuracy from ~1e14, and the kernel's propagators overflow near 1e155.
 MAX_TIME = 1e12
 
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
