@@ -1,24 +1,85 @@
-"""Monte Carlo results: estimates from the exact sums, and saving/loading them as one .npz file."""
+"""Monte Carlo results: estimates from the exact sums, and saving/loading them as one .npz file.
+
+File format ``darkspin-result-2``: an uncompressed .npz holding exactly the members of ``_MEMBERS``
+(the sums, counts, model, protocol, seed, trajectory ranges, why the run ended as JSON ``stats``,
+and a SHA-256 ``checksum`` of all the others). :func:`load` reads only those members, checks each
+one's declared dtype and shape in its .npy header before reading it, recomputes the checksum and
+checks every cross-field invariant, and refuses anything else with one line. The checksum detects
+damage and edits; it is not a signature (whoever recomputes it can forge a file), which is why the
+invariants are checked as well. ``darkspin-result-1`` files (no checksum, no stats) still load, with
+a warning, and are checked for consistency the same way.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import math
 import os
+import stat
 import tempfile
+import warnings
 import zipfile
 from importlib import metadata
 
 import numpy as np
 
-from ..trajectories.kernel import N_ACC
+from ..trajectories.kernel import FRAC_BITS, N_ACC
 from ..trajectories.model import SpinPair
 from ..trajectories.plan import MAX_RECORD_ROUNDS
-from ..trajectories.protocol import Protocol
+from ..trajectories.protocol import MAX_OUTPUTS, MAX_ROUNDS, Protocol
 
 from .sums import EnsembleSums
 
 FORMAT = "darkspin-result-2"
+#: Older formats that still load (without a checksum to verify).
+OLD_FORMATS = ("darkspin-result-1",)
+#: Why a run ended: ran its ntraj (no target_se); met target_se; stopped at max_ntraj short of
+#: target_se; interrupted (Ctrl-C, or a file saved while the run was still going).
+END_CONDITIONS = ("ntraj", "target_se", "max_ntraj", "interrupted")
+#: What target_se applies to: the figure of merit, the post-selected singlet population at the final
+#: output time ("final_post"), or the largest singlet standard error, unconditional and post-selected,
+#: over all output times ("max").
+TARGETS = ("final_post", "max")
+#: Most trajectories a run may hold (start indices and int64 sums stay far from overflow).
+MAX_NTRAJ = 2**62
+#: Most disjoint trajectory ranges a result file may list.
+MAX_RANGES = 10**6
+
 _PARAMS = [f.name for f in dataclasses.fields(SpinPair)]
+_STATS_KEYS = ("end_condition", "target", "target_se", "max_ntraj")
+#: member: (dtype kind, itemsize in bytes (for text: most characters), shape; letters are sizes
+#: bound while reading: n output times, r rounds, k ranges).
+_MEMBERS = {
+    "format": ("U", 64, ()), "version": ("U", 64, ()), "stats": ("U", 1024, ()), "checksum": ("U", 64, ()),
+    "ntraj": ("i", 8, ()), "n_jumps": ("i", 8, ()), "seed": ("u", 8, ()),
+    "params": ("f", 8, (len(_PARAMS),)), "param_names": ("U", 32, (len(_PARAMS),)),
+    "rho0": ("c", 16, (4, 4)), "times": ("f", 8, ("n",)), "measure_at": ("f", 8, ("r",)),
+    "hi": ("i", 8, ("n", 2, N_ACC)), "lo": ("i", 8, ("n", 2, N_ACC)), "n_post": ("i", 8, ("n",)),
+    "n_success": ("i", 8, ("r",)), "ranges": ("i", 8, ("k", 2)), "interrupted": ("b", 1, ()),
+    # instruments and rule (issue 11): c is 2**r record cells, or 0 beyond MAX_RECORD_ROUNDS rounds
+    "n_kept": ("i", 8, ("r",)), "record_counts": ("i", 8, ("c",)), "postselect": ("U", MAX_ROUNDS, ()),
+    "measurement_observable": ("c", 16, ("r", 4, 4)), "measurement_readout_error": ("f", 8, ("r", 2)),
+    "measurement_feedback": ("c", 16, ("r", 2, 4, 4)), "measurement_has_feedback": ("b", 1, ("r", 2)),
+}
+_INSTRUMENT_MEMBERS = {"n_kept", "record_counts", "postselect", "measurement_observable",
+                       "measurement_readout_error", "measurement_feedback", "measurement_has_feedback"}
+_BOUNDS = {"n": (1, MAX_OUTPUTS), "r": (0, MAX_ROUNDS), "k": (0, MAX_RANGES), "c": (0, 2**MAX_RECORD_ROUNDS)}
+_REQUIRED = {
+    FORMAT: set(_MEMBERS) - {"interrupted"},
+    "darkspin-result-1": set(_MEMBERS) - {"interrupted", "version", "stats", "checksum"} - _INSTRUMENT_MEMBERS,
+}
+_OPTIONAL = {FORMAT: set(), "darkspin-result-1": {"interrupted", "version"}}
+# read in this order, so that n and r are known before the arrays shaped by them
+_ORDER = ["format", "version", "stats", "checksum", "ntraj", "n_jumps", "seed", "interrupted", "params",
+          "param_names", "rho0", "times", "measure_at", "hi", "lo", "n_post", "n_success", "ranges", "n_kept",
+          "record_counts", "postselect", "measurement_observable", "measurement_readout_error",
+          "measurement_feedback", "measurement_has_feedback"]
+
+
+class _Refused(ValueError):
+    """A specific reason a file is not a loadable result (the message follows 'result file PATH ')."""
 
 
 def package_version() -> str:
@@ -28,6 +89,80 @@ def package_version() -> str:
         return "0+unknown"
 
 
+def check_target(target) -> str:
+    """``target`` (what target_se applies to) if it is one of TARGETS, else ValueError."""
+    if not isinstance(target, str) or target not in TARGETS:
+        shown = target.item() if isinstance(target, np.generic) else target
+        raise ValueError(f"target must be one of {TARGETS}, got {shown!r}")
+    return str(target)
+
+
+def check_path(name: str, value) -> str:
+    """A path given as str or os.PathLike, as a str; ValueError naming ``name`` for anything else."""
+    shown = type(value).__name__
+    if isinstance(value, os.PathLike):
+        try:
+            value = os.fspath(value)
+        except TypeError:
+            value = None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a file path (str or os.PathLike giving a str), got {shown}")
+    if not value:
+        raise ValueError(f"{name} must be a file path, got an empty string")
+    if "\x00" in value:
+        raise ValueError(f"{name} must be a file path without NUL characters")
+    return value
+
+
+def check_save_path(path, name: str = "save", probe: bool = True) -> str:
+    """Where a result saved to ``path`` goes: the real path (symbolic links followed).
+
+    ValueError naming ``name`` unless ``path`` is a str or os.PathLike, does not end in a separator,
+    and names either nothing yet or a regular file (never a device, folder, pipe or socket: saving
+    renames a temporary file over the target) in an existing folder. With ``probe``, a temporary file
+    is created in that folder and removed, so an unwritable place fails here, before any work.
+    """
+    path = check_path(name, path)
+    if path.endswith(tuple(s for s in (os.sep, os.altsep, "/") if s)):
+        raise ValueError(f"{name} path {path!r} names a folder, not a file")
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ValueError(f"{name} path {path!r} cannot be used ({exc.strerror or exc})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ValueError(f"{name} path {path!r} exists and is {what}; only a regular file is ever replaced")
+    folder = os.path.dirname(real)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} path {path!r}: folder {folder!r} does not exist")
+    if probe:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".darkspin-", suffix=".npz")
+        except OSError as exc:
+            raise ValueError(f"{name} path {path!r}: cannot create a file in {folder!r} "
+                             f"({exc.strerror or exc})") from None
+        os.close(fd)
+        os.unlink(tmp)
+    return real
+
+
+def check_exact_types(model, protocol, name: str = "save") -> None:
+    """ValueError unless model is exactly a SpinPair and protocol exactly a Protocol.
+
+    A file stores only their fields, so a subclass would come back as the base class and silently
+    become another model (until the models issue stores any model exactly).
+    """
+    if type(model) is not SpinPair:
+        raise ValueError(f"{name}: a result of a {type(model).__name__} model cannot be stored; only a plain "
+                         "SpinPair reloads exactly (a subclass would come back as a SpinPair)")
+    if type(protocol) is not Protocol:
+        raise ValueError(f"{name}: a result of a {type(protocol).__name__} protocol cannot be stored; only a "
+                         "plain Protocol reloads exactly")
+
+
 class MonteCarloResult:
     """Trajectory estimates of the protocol, shaped like :class:`MasterEquationResult`.
 
@@ -35,16 +170,25 @@ class MonteCarloResult:
         times (n,); rho, rho_post (n, 4, 4) complex estimates (rho_post NaN where no trajectory is
         post-selected); rho_se, rho_post_se (n, 4, 4) real standard errors of the complex elements;
         singlet, singlet_se, singlet_post, singlet_post_se (n,) singlet population and its standard
-        error; p_success (R,) = n_success[k] / n_success[k-1]; p_cumulative (R,) = n_success / ntraj;
-        n_success (R,); n_post (n,); ntraj; seed; n_jumps; ranges (k, 2) the trajectory index ranges
-        [start, stop) summed; interrupted (True if a KeyboardInterrupt cut the run short).
+        error; p_success (R,) = n_kept[k] / n_success[k-1] (ntraj for k = 0): of the runs post-selected
+        before round k, the fraction still post-selected after it; p_cumulative (R,) = n_success / ntraj;
+        n_success (R,) runs post-selected after round k; n_kept (R,); record_counts (2**R,) runs per
+        record string, index sum_k 2**k [r_k = +1] (empty beyond 16 rounds); n_post (n,); ntraj; seed; n_jumps; ranges (k, 2) the trajectory index ranges
+        [start, stop) summed; stats (dict, JSON-ready, see below); interrupted (True if the run was
+        cut short: ``stats["end_condition"] == "interrupted"``).
+
+    stats: ``end_condition`` (one of END_CONDITIONS: why the run ended), ``target`` (one of TARGETS:
+    what target_se applies to), ``target_se`` (float or None), ``max_ntraj`` (the cap used with
+    target_se, else None) and ``achieved_se``, the standard error ``target`` refers to in this
+    result (None where undefined, e.g. fewer than 2 post-selected trajectories). Only the first four
+    are stored; achieved_se is recomputed from the sums.
     """
 
     def __init__(self, model: SpinPair, protocol: Protocol, sums: EnsembleSums, seed: int,
-                 ranges=None, interrupted: bool = False):
+                 ranges=None, interrupted: bool = False, *, end_condition: str | None = None,
+                 target: str = "final_post", target_se: float | None = None, max_ntraj: int | None = None):
         self.model, self.protocol, self.sums, self.seed = model, protocol, sums, int(seed)
         self.ranges = np.zeros((0, 2), np.int64) if ranges is None else _normalise_ranges(ranges)
-        self.interrupted = interrupted
         self.times = protocol.times
         (self.rho, self.rho_se, self.rho_post, self.rho_post_se, self.singlet, self.singlet_se,
          self.singlet_post, self.singlet_post_se) = sums.estimates()
@@ -60,11 +204,27 @@ class MonteCarloResult:
             self.p_success = np.where(prev > 0, sums.n_kept / prev, np.nan)
             self.p_cumulative = sums.n_success / float(sums.ntraj) if sums.ntraj else \
                 np.full(sums.n_success.shape, np.nan)
+        if end_condition is None:
+            end_condition = "interrupted" if interrupted else "ntraj"
+        elif interrupted and end_condition != "interrupted":
+            raise ValueError(f"an interrupted result cannot have end_condition {end_condition!r}")
+        stats = {"end_condition": end_condition, "target": target, "target_se": target_se, "max_ntraj": max_ntraj}
+        self._stats = _check_stats(stats, self)
+
+    @property
+    def stats(self) -> dict:
+        """Why the run ended and how close it came to its target (a fresh JSON-ready dict)."""
+        achieved = self.target_error(self._stats["target"])
+        return {**self._stats, "achieved_se": achieved if math.isfinite(achieved) else None}
+
+    @property
+    def interrupted(self) -> bool:
+        """True if the run did not end by its own condition (Ctrl-C, or a file saved mid-run)."""
+        return self._stats["end_condition"] == "interrupted"
 
     def __repr__(self):
-        state = ", interrupted" if self.interrupted else ""
         return (f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
-                f"outputs={self.times.size}{state})")
+                f"outputs={self.times.size}, end_condition={self._stats['end_condition']!r})")
 
     def max_singlet_se(self) -> float:
         """Largest standard error of the singlet population, unconditional and post-selected."""
@@ -72,37 +232,65 @@ class MonteCarloResult:
         both = both[np.isfinite(both)]
         return float(both.max()) if both.size else float("inf")
 
+    def target_error(self, target: str = "final_post") -> float:
+        """The standard error that ``target_se`` applies to (inf where undefined).
+
+        target: "final_post", the post-selected singlet population at the final output time (the
+        protocol's figure of merit), or "max", :meth:`max_singlet_se`.
+        """
+        if check_target(target) == "max":
+            return self.max_singlet_se()
+        se = float(self.singlet_post_se[-1])
+        return se if math.isfinite(se) else float("inf")
+
     def postselection(self):
         """Per-round post-selection statistics (see :func:`ensemble.postselection.postselection_table`)."""
         from .postselection import postselection_table
         return postselection_table(self)
 
     # ---- persistence -----------------------------------------------------------------------------
-    def save(self, path) -> str:
-        """Write everything needed to reload or extend this run to one .npz file (atomically)."""
-        path = os.fspath(path)
+    def _arrays(self) -> dict:
         data = {
             "format": np.array(FORMAT), "version": np.array(package_version()),
             "hi": self.sums.hi, "lo": self.sums.lo, "n_post": self.sums.n_post,
             "n_success": self.sums.n_success, "ntraj": np.int64(self.sums.ntraj),
             "n_jumps": np.int64(self.sums.n_jumps),
-            "params": np.array([getattr(self.model, k) for k in _PARAMS]),
+            "params": np.array([getattr(self.model, k) for k in _PARAMS], np.float64),
             "param_names": np.array(_PARAMS), "seed": np.uint64(self.seed),
-            "n_kept": self.sums.n_kept, "record_counts": self.sums.record_counts,
             **self.protocol.as_dict(), "ranges": self.ranges,
-            "interrupted": np.bool_(self.interrupted),
+            "n_kept": self.sums.n_kept, "record_counts": self.sums.record_counts,
+            "stats": np.array(json.dumps(self._stats, sort_keys=True, allow_nan=False)),
         }
-        folder = os.path.dirname(os.path.abspath(path)) or "."
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".darkspin-", suffix=".npz")
+        data["checksum"] = np.array(_checksum(data))
+        return data
+
+    def save(self, path) -> str:
+        """Write everything needed to reload or extend this run to one .npz file (atomically).
+
+        path: str or os.PathLike; a symbolic link is followed. ValueError, with nothing written, if
+        the target exists and is not a regular file, its folder is missing, the model is not exactly
+        a SpinPair or the protocol not exactly a Protocol (they would not reload exactly), or the
+        result is inconsistent (e.g. ranges that do not add up to ntraj), since :func:`load` would
+        refuse it. Returns ``path`` as a str.
+        """
+        shown = check_path("path", path)
+        check_exact_types(self.model, self.protocol, "path")
+        real = check_save_path(shown, "path", probe=False)
+        data = self._arrays()
+        try:
+            _decode(data, FORMAT)
+        except ValueError as exc:
+            raise ValueError(f"cannot save an inconsistent result: {exc}") from None
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(real), prefix=".darkspin-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **data)
-            os.replace(tmp, path)
+            os.replace(tmp, real)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        return path
+        return shown
 
 
 def _normalise_ranges(ranges) -> np.ndarray:
@@ -119,42 +307,242 @@ def _normalise_ranges(ranges) -> np.ndarray:
     return np.array(merged, np.int64).reshape(-1, 2)
 
 
+def _checksum(arrays: dict) -> str:
+    """SHA-256 (hex) of every member but 'checksum': name, dtype, shape and little-endian bytes each."""
+    h = hashlib.sha256(b"darkspin-result checksum v1\x00")
+    for name in sorted(k for k in arrays if k != "checksum"):
+        arr = np.asarray(arrays[name])
+        if arr.dtype.kind == "U":
+            tag, body = "text", json.dumps(arr.tolist()).encode()
+        else:
+            canon = arr.dtype.newbyteorder("<")
+            tag, body = canon.str, np.ascontiguousarray(arr, dtype=canon).tobytes()
+        head = json.dumps([name, tag, list(arr.shape), len(body)]).encode()
+        h.update(len(head).to_bytes(8, "little") + head + body)
+    return h.hexdigest()
+
+
+def _check_stats(stats: dict, result: MonteCarloResult) -> dict:
+    """The stored stats if they are well-formed and agree with the result, else ValueError."""
+    if not isinstance(stats, dict) or sorted(stats) != sorted(_STATS_KEYS):
+        raise ValueError(f"stats must hold exactly the keys {_STATS_KEYS}")
+    end, target, tse, cap = (stats[k] for k in _STATS_KEYS)
+    if end not in END_CONDITIONS:
+        raise ValueError(f"stats: end_condition {end!r} is not one of {END_CONDITIONS}")
+    if target not in TARGETS:
+        raise ValueError(f"stats: target {target!r} is not one of {TARGETS}")
+    if tse is not None:
+        if isinstance(tse, bool) or not isinstance(tse, (int, float)) or not math.isfinite(tse) or tse <= 0:
+            raise ValueError(f"stats: target_se must be None or a finite number > 0, got {tse!r}")
+        tse = float(tse)
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_NTRAJ):
+        raise ValueError(f"stats: max_ntraj must be None or an integer in [1, 2**62], got {cap!r}")
+    if (tse is None) != (cap is None):
+        raise ValueError("stats: target_se and max_ntraj go together (both given or both None)")
+    if end in ("target_se", "max_ntraj") and tse is None:
+        raise ValueError(f"stats: end_condition {end!r} needs a target_se")
+    if end == "ntraj" and tse is not None:
+        raise ValueError("stats: a run with a target_se cannot end on 'ntraj'")
+    if end == "target_se" and not result.target_error(target) < tse * (1 + 1e-12):
+        raise ValueError(f"stats: end_condition 'target_se' but the standard error is not below {tse!r}")
+    if end == "max_ntraj" and result.ntraj < cap:
+        raise ValueError(f"stats: end_condition 'max_ntraj' but ntraj = {result.ntraj} < max_ntraj = {cap}")
+    return {"end_condition": end, "target": target, "target_se": tse, "max_ntraj": cap}
+
+
+def _decode(a: dict, fmt: str) -> MonteCarloResult:
+    """A result from members already checked for dtype and shape; ValueError for any broken invariant."""
+    names = [str(x) for x in a["param_names"]]
+    if names != _PARAMS:
+        raise ValueError(f"param_names are {names}, expected {_PARAMS}")
+    model = SpinPair(**{k: float(v) for k, v in zip(names, a["params"], strict=True)})
+    protocol = Protocol.from_dict(a)
+    if not np.array_equal(protocol.rho0, a["rho0"]):
+        raise ValueError("rho0 is not an exactly Hermitian density matrix")
+    ntraj, n_jumps = int(a["ntraj"]), int(a["n_jumps"])
+    if not 0 <= ntraj <= MAX_NTRAJ:
+        raise ValueError(f"ntraj must lie in [0, 2**62], got {ntraj}")
+    if n_jumps < 0 or (ntraj == 0 and n_jumps != 0):
+        raise ValueError(f"n_jumps = {n_jumps} is impossible for ntraj = {ntraj}")
+    hi, lo, n_post, n_success = a["hi"], a["lo"], a["n_post"], a["n_success"]
+    if np.any(lo < 0) or np.any(lo >= 2**FRAC_BITS):
+        raise ValueError(f"'lo' (the fractional words of the sums) must lie in [0, 2**{FRAC_BITS})")
+    # only the rule 'last' lets runs re-enter the selection
+    nested = protocol.postselect != "last"
+    if np.any(n_success < 0) or np.any(n_success > ntraj) or (nested and np.any(np.diff(n_success) > 0)):
+        raise ValueError(f"n_success must lie in [0, ntraj = {ntraj}]"
+                         + (" and not increase (the rule is nested)" if nested else ""))
+    if fmt == FORMAT:
+        n_kept, counts = a["n_kept"], a["record_counts"]
+    else:  # before instruments: the rule was 'all', and record strings were not counted
+        n_kept, counts = n_success.copy(), np.zeros(0, np.int64)
+    if np.any(n_post < 0) or np.any(n_post > ntraj):
+        raise ValueError(f"n_post must lie in [0, ntraj = {ntraj}]")
+    # post-selected at an output time = successful in every round measured at or before it
+    done = np.searchsorted(protocol.measure_at, protocol.times, side="right")
+    expect = np.where(done == 0, ntraj, n_success[np.maximum(done - 1, 0)] if n_success.size else ntraj)
+    bad = np.flatnonzero(n_post != expect)
+    if bad.size:
+        raise ValueError(f"n_post disagrees with n_success at output {int(bad[0])}")
+    # every term of a sum is at most 1 in size, so |sum| <= the number of trajectories summed
+    count = np.stack([np.full(n_post.shape, ntraj), n_post], axis=1)[..., None]
+    over = (hi < -count) | (hi + (lo > 0) > count)
+    if np.any(over):
+        where = np.argwhere(over)[0]
+        raise ValueError(f"sums 'hi' exceed their trajectory count at output {int(where[0])}")
+    ranges = a["ranges"]
+    if ranges.size:
+        starts, stops = ranges[:, 0], ranges[:, 1]
+        if (starts[0] < 0 or np.any(stops <= starts) or np.any(starts[1:] <= stops[:-1])
+                or stops[-1] > MAX_NTRAJ):
+            raise ValueError("ranges must be sorted, non-empty, disjoint, non-adjacent [start, stop) "
+                             "pairs within [0, 2**62]")
+        covered = int(np.sum(stops - starts))
+    else:
+        covered = 0
+    if covered != ntraj:
+        raise ValueError(f"ranges cover {covered} trajectories, not ntraj = {ntraj}")
+    _check_records(protocol, ntraj, n_success, n_kept, counts)
+    sums = EnsembleSums(hi, lo, n_post, n_success, ntraj, n_jumps, n_kept, counts)
+    result = MonteCarloResult(model, protocol, sums, int(a["seed"]), ranges)
+    if fmt == FORMAT:
+        try:
+            stats = json.loads(str(a["stats"]))
+        except json.JSONDecodeError:
+            raise ValueError("stats is not valid JSON") from None
+    else:
+        stats = {"end_condition": "interrupted" if bool(a.get("interrupted", False)) else "ntraj",
+                 "target": "final_post", "target_se": None, "max_ntraj": None}
+    result._stats = _check_stats(stats, result)
+    return result
+
+
+def _check_records(protocol: Protocol, ntraj: int, n_success, n_kept, counts) -> None:
+    """Cross-checks of the per-round counts and the record table against the protocol's rule."""
+    before = np.concatenate([[ntraj], n_success[:-1]])
+    if np.any(n_kept < 0) or np.any(n_kept > n_success) or np.any(n_kept > before):
+        raise ValueError("n_kept must lie in [0, min(n_success[k], n_success[k-1])]")
+    R = protocol.rounds
+    if counts.size == 0:
+        return
+    if counts.size != (2**R if R <= MAX_RECORD_ROUNDS else 0):
+        raise ValueError(f"record_counts has {counts.size} cells, expected 2**{R}")
+    if np.any(counts < 0) or int(counts.sum()) != ntraj:
+        raise ValueError(f"record_counts must be >= 0 and add up to ntraj = {ntraj}")
+    # run the rule's machine on every record string at once
+    codes = np.arange(counts.size)
+    state = np.zeros(counts.size, np.int64)
+    sel = protocol.selection
+    for k in range(R):
+        state = sel.transitions[k, state, 1 - ((codes >> k) & 1)]
+        if int(counts[sel.accepting[state]].sum()) != int(n_success[k]):
+            raise ValueError(f"n_success of round {k + 1} disagrees with record_counts")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, dims: dict) -> np.ndarray:
+    """One member, its .npy header checked against _MEMBERS (binding n, r, k in ``dims``) before reading."""
+    kind, size, template = _MEMBERS[name]
+    info = zf.getinfo(name + ".npy")
+    with zf.open(info) as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError
+        except (ValueError, TypeError, SyntaxError, EOFError):
+            raise _Refused(f"is corrupt: member {name!r} is not a valid .npy array") from None
+        want = []
+        ok = dtype.kind == kind and dtype.fields is None and dtype.subdtype is None and (
+            dtype.itemsize <= 4 * size if kind == "U" else dtype.itemsize == size) and len(shape) == len(template)
+        for got, t in zip(shape, template, strict=False):  # a length mismatch already failed
+            if isinstance(t, int):
+                ok = ok and got == t
+                want.append(str(t))
+            elif t in dims:
+                ok = ok and got == dims[t]
+                want.append(str(dims[t]))
+            else:
+                low, high = _BOUNDS[t]
+                ok = ok and low <= got <= high
+                want.append(f"{t} in [{low}, {high}]")
+                if ok:
+                    dims[t] = got
+        if not ok:
+            expected = {"U": f"text of at most {size} characters", "i": "int64", "u": "uint64", "f": "float64",
+                        "c": "complex128", "b": "bool"}[kind]
+            got_dtype = f"text of {dtype.itemsize // 4} characters" if dtype.kind == "U" else str(dtype)
+            raise _Refused(f"is inconsistent: {name!r} has dtype {got_dtype} and shape {tuple(shape)}; "
+                           f"expected {expected} of shape ({', '.join(want)}{',' if len(want) == 1 else ''})")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if info.file_size != fh.tell() + nbytes:
+            raise _Refused(f"is corrupt: member {name!r} does not hold the data its header declares")
+        data = fh.read(nbytes)
+    if len(data) != nbytes:
+        raise _Refused(f"is corrupt: member {name!r} is truncated")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return arr.astype(dtype.newbyteorder("="), order="C", copy=True)
+
+
 def load(path) -> MonteCarloResult:
-    """Read a result written by :meth:`MonteCarloResult.save`; ValueError for a corrupt or foreign file."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"result file {path!r} does not exist")
+    """Read a result written by :meth:`MonteCarloResult.save`.
+
+    path: str or os.PathLike of a regular file. Only the known members are read, each after its
+    declared dtype and shape are checked; the checksum and every cross-field invariant (counts within
+    ntraj, n_success non-increasing, n_post implied by n_success, sums bounded by their counts, ranges
+    disjoint and adding up to ntraj, exact parameter names, seed a uint64, stats consistent) are
+    verified. Anything else raises a one-line ValueError naming the file. A darkspin-result-1 file
+    loads with a UserWarning (it has no checksum, so edits to it cannot be detected).
+    """
+    path = check_path("path", path)
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise ValueError("not an .npz archive")
-        with loaded as f:
-            data = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
-        raise ValueError(f"result file {path!r} is corrupt or not a darkspin result ({exc.__class__.__name__})") from None
-    need = ["format", "hi", "lo", "n_post", "n_success", "ntraj", "n_jumps", "params", "param_names",
-            "seed", "rho0", "measure_at", "times", "ranges", "n_kept", "record_counts", "postselect",
-            "measurement_observable", "measurement_readout_error", "measurement_feedback",
-            "measurement_has_feedback"]
-    missing = [k for k in need if k not in data]
-    if missing or str(data["format"]) != FORMAT:
-        raise ValueError(f"result file {path!r} is not a {FORMAT} file (missing {missing or 'format tag'})")
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ValueError(f"result file {path!r} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"result file {path!r} cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"result file {path!r} is not a regular file")
     try:
-        names = [str(x) for x in data["param_names"]]
-        model = SpinPair(**{k: float(v) for k, v in zip(names, data["params"])})
-        protocol = Protocol.from_dict(data)
-        n, rounds = protocol.times.size, protocol.rounds
-        shapes = {"hi": (n, 2, N_ACC), "lo": (n, 2, N_ACC), "n_post": (n,), "n_success": (rounds,),
-                  "n_kept": (rounds,), "record_counts": (2**rounds if rounds <= MAX_RECORD_ROUNDS else 0,)}
-        for k, shape in shapes.items():
-            if data[k].shape != shape or data[k].dtype != np.int64:
-                raise ValueError(f"array {k!r} has shape {data[k].shape}, expected {shape}")
-        sums = EnsembleSums(data["hi"], data["lo"], data["n_post"], data["n_success"],
-                            int(data["ntraj"]), int(data["n_jumps"]), data["n_kept"], data["record_counts"])
-        ranges = data["ranges"]
-        if int(np.sum(ranges[:, 1] - ranges[:, 0])) != sums.ntraj if ranges.size else sums.ntraj != 0:
-            raise ValueError("trajectory ranges do not add up to ntraj")
-        return MonteCarloResult(model, protocol, sums, int(data["seed"]), ranges,
-                                bool(data.get("interrupted", False)))
-    except (ValueError, TypeError, IndexError) as exc:
+        with zipfile.ZipFile(path) as zf:
+            result, fmt = _load_zip(zf)
+    except _Refused as exc:
+        raise ValueError(f"result file {path!r} {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, TypeError, IndexError,
+            UnicodeError, NotImplementedError, RuntimeError) as exc:
+        raise ValueError(f"result file {path!r} is corrupt or not a darkspin result "
+                         f"({exc.__class__.__name__})") from None
+    except ValueError as exc:
         raise ValueError(f"result file {path!r} is inconsistent: {exc}") from None
+    if fmt != FORMAT:
+        warnings.warn(f"result file {path!r} is in the old format {fmt!r}, which has no checksum: edits to it "
+                      "cannot be detected (saving it again writes the current format)", UserWarning, stacklevel=2)
+    return result
+
+
+def _load_zip(zf: zipfile.ZipFile) -> tuple[MonteCarloResult, str]:
+    names = zf.namelist()
+    if len(names) != len(set(names)):
+        raise _Refused("is corrupt: it has duplicate members")
+    present = {n[:-4] for n in names if n.endswith(".npy")}
+    if "format" not in present:
+        raise _Refused("is not a darkspin result (it has no format tag)")
+    dims: dict = {}
+    fmt = str(_read_member(zf, "format", dims))
+    if fmt not in _REQUIRED:
+        raise _Refused(f"has format {fmt!r}; this darkspin reads {FORMAT!r} and {OLD_FORMATS}")
+    unknown = sorted(set(names) - {k + ".npy" for k in _REQUIRED[fmt] | _OPTIONAL[fmt]})
+    if unknown:
+        raise _Refused(f"is not a {fmt} file: unexpected members {unknown}")
+    missing = sorted(_REQUIRED[fmt] - present)
+    if missing:
+        raise _Refused(f"is not a complete {fmt} file: it lacks members {missing}")
+    a = {"format": np.array(fmt)}
+    for name in _ORDER:
+        if name != "format" and name in present:
+            a[name] = _read_member(zf, name, dims)
+    if fmt == FORMAT and str(a["checksum"]) != _checksum(a):
+        raise _Refused("fails its checksum: it was edited or damaged after it was saved")
+    return _decode(a, fmt), fmt

@@ -4,6 +4,7 @@ adaptive stopping on a target standard error, saving, resuming, and keeping work
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import math
 import os
 import secrets
@@ -18,21 +19,35 @@ from ..trajectories.model import SpinPair
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
 
-from .result import MonteCarloResult, load
+from .result import (MAX_NTRAJ, MonteCarloResult, check_exact_types, check_path, check_save_path, check_target,
+                     load)
 from .sums import EnsembleSums
 
 #: Default cap on trajectories when running to a target standard error.
 DEFAULT_MAX_NTRAJ = 10**7
+#: Smallest target_se accepted. Below it the target is beyond reach (a population with variance ~0.1
+#: needs 0.1/target_se**2 > 10**19 > MAX_NTRAJ trajectories) and approaches the fixed-point rounding
+#: of the sums (up to 2**-41 ~ 5e-13 per mean).
+MIN_TARGET_SE = 1e-10
 #: Kernel calls with fewer trajectories than this run on one thread (identical sums either way).
 SMALL_CALL = 512
 
 
-def check_count(name: str, value, minimum: int = 1) -> int:
-    """An integer >= minimum, or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+class TargetNotReachedWarning(RuntimeWarning):
+    """A run with target_se stopped at max_ntraj before its standard error reached the target."""
+
+
+def _plain(value):
+    """numpy scalars as Python numbers, so messages never print np.float64(...)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_count(name: str, value, minimum: int = 1, maximum: int = MAX_NTRAJ) -> int:
+    """An integer in [minimum, maximum], or ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or not minimum <= value <= maximum:
+        top = "2**62" if maximum == MAX_NTRAJ else str(maximum)
+        raise ValueError(f"{name} must be an integer in [{minimum}, {top}], got {_plain(value)!r}")
     return int(value)
 
 
@@ -40,22 +55,24 @@ def resolve_seed(seed) -> int:
     """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
     if seed is None:
         return secrets.randbits(64)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {seed!r}")
-    if not 0 <= int(seed) <= SEED_MAX:
-        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {seed!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {_plain(seed)!r}")
     return int(seed)
 
 
 def check_options(ntraj, batch_size=None, target_se=None, max_ntraj=None, batch_threads=None):
-    """Validate simulate's run options (before any work); returns them normalised, in the same order."""
+    """Validate simulate's run options (before any work); returns them normalised, in the same order.
+
+    ntraj, max_ntraj and batch_size are integers in [1, 2**62]; target_se a number in
+    [MIN_TARGET_SE = 1e-10, inf); max_ntraj >= ntraj.
+    """
     ntraj = check_count("ntraj", ntraj)
     if batch_size is not None:
         batch_size = check_count("batch_size", batch_size)
     if target_se is not None:
-        if isinstance(target_se, bool) or not isinstance(target_se, (int, float, np.floating)) \
-                or not math.isfinite(target_se) or target_se <= 0:
-            raise ValueError(f"target_se must be a finite number > 0, got {target_se!r}")
+        if isinstance(target_se, (bool, np.bool_)) or not isinstance(target_se, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(target_se) or target_se < MIN_TARGET_SE:
+            raise ValueError(f"target_se must be a finite number >= {MIN_TARGET_SE:g}, got {_plain(target_se)!r}")
         target_se = float(target_se)
     if max_ntraj is not None:
         max_ntraj = check_count("max_ntraj", max_ntraj)
@@ -118,46 +135,80 @@ def _as_executor(executor):
                      f"got {type(executor).__name__}")
 
 
-def _missing_ranges(done: np.ndarray, total: int, batch_size: int) -> list[tuple[int, int]]:
-    """Batches covering [0, total) minus the ranges already done."""
-    out, pos = [], 0
-    for a, b in list(map(tuple, done)) + [(total, total)]:
+def _missing_ranges(done: np.ndarray, total: int, batch_size: int):
+    """Batches (start, stop) covering [0, total) minus the ranges already done, generated lazily."""
+    pos = 0
+    for a, b in itertools.chain(((int(a), int(b)) for a, b in done), [(total, total)]):
         a = min(a, total)
         while pos < a:
-            out.append((pos, min(pos + batch_size, a)))
-            pos = out[-1][1]
+            stop = min(pos + batch_size, a)
+            yield pos, stop
+            pos = stop
         pos = max(pos, b)
-    return out
 
 
 def _default_batch_size(ntraj: int) -> int:
     return int(min(max(ntraj // 10, 20_000), MAX_CALL))
 
 
+def _in_flight(ex) -> int:
+    """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy."""
+    workers = getattr(ex, "_max_workers", None)  # concurrent.futures pools
+    if not isinstance(workers, int) or workers < 1:
+        workers = None
+        nthreads = getattr(getattr(ex, "_client", None), "nthreads", None)  # a Dask ClientExecutor
+        if callable(nthreads):
+            try:
+                workers = sum(nthreads().values()) or None
+            except Exception:  # only a sizing hint: fall back to the CPU count
+                workers = None
+    return 2 * (workers or os.cpu_count() or 1)
+
+
+def _next_goal(goal: int, cap: int, step: int, error: float, target_se: float) -> int:
+    """Trajectories to aim for next: what the current standard error says is needed (+5%), at least
+    one batch more, at most cap; doubling while the standard error is undefined (inf)."""
+    want = goal * (error / target_se) ** 2 * 1.05 if math.isfinite(error) else 2.0 * goal
+    return int(min(cap, max(goal + step, math.ceil(min(want, cap)))))
+
+
 def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None = None, *,
              batch_size: int | None = None, executor=None, progress: bool = True,
-             target_se: float | None = None, max_ntraj: int | None = None, resume=None,
-             save=None, batch_threads: int | None = None) -> MonteCarloResult:
+             target_se: float | None = None, max_ntraj: int | None = None, target: str = "final_post",
+             resume=None, save=None, batch_threads: int | None = None) -> MonteCarloResult:
     """Average ``ntraj`` quantum-jump trajectories of ``protocol`` under ``model``.
 
     Trajectory i draws from its own random stream (seed, i), and the sums are exact integers, so the
     result is bit-identical for any batch_size, thread count, executor or completion order.
 
-    ntraj:       trajectories (with target_se: the minimum number).
+    ntraj:       trajectories, an integer in [1, 2**62] (with target_se: the minimum number).
     seed:        integer in [0, 2**64); None draws one (it is stored in the result).
-    batch_size:  trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]).
+    batch_size:  trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]). Batches are
+                 generated lazily; an executor gets at most two per worker at a time.
     executor:    None (this process, Numba threads), any concurrent.futures.Executor, or a
                  dask.distributed.Client (its get_executor() is used).
-    progress:    show a tqdm bar with trajectories done and the largest singlet standard error.
-    target_se:   keep adding batches until the largest standard error of the singlet population
-                 (unconditional and post-selected, over all output times) is below it...
-    max_ntraj:   ...or until this many trajectories (default 10**7).
-    resume:      path of a saved result to extend: same model, protocol and seed (seed=None takes the
-                 file's); its trajectories are kept and only the missing ones are run.
-    save:        path to save the result to, after every batch (so an interrupted run keeps its work).
+    progress:    True or False: show a tqdm bar (stderr) with trajectories done and the standard error
+                 that target_se applies to.
+    target_se:   keep adding batches until the standard error chosen by ``target`` is below it
+                 (a number >= MIN_TARGET_SE = 1e-10)...
+    max_ntraj:   ...or until this many trajectories (default max(10**7, ntraj)); stopping there short
+                 of target_se raises a TargetNotReachedWarning (a RuntimeWarning).
+    target:      what target_se applies to: "final_post" (default), the standard error of the protocol's
+                 figure of merit, the post-selected singlet population at the final output time; or
+                 "max", the largest singlet standard error, unconditional and post-selected, over all
+                 output times.
+    resume:      path (str or os.PathLike) of a saved result to extend: same model, protocol and seed,
+                 compared bit for bit (seed=None takes the file's); its trajectories are kept and only
+                 the missing ones are run.
+    save:        path (str or os.PathLike) to save the result to, after every batch (so an interrupted
+                 run keeps its work; files saved mid-run say end_condition "interrupted") and at the end.
+                 Checked before any work: an existing target must be a regular file in a writable
+                 folder, and the model exactly a SpinPair, the protocol exactly a Protocol.
     batch_threads: Numba threads per batch (default: all in-process, 1 per batch on an executor).
 
-    On KeyboardInterrupt the finished batches are returned (and saved), with ``result.interrupted``.
+    ``result.stats["end_condition"]`` says why the run ended: "ntraj", "target_se", "max_ntraj" or
+    "interrupted". On KeyboardInterrupt the finished batches are returned (and saved), with
+    ``result.interrupted``.
     """
     if not isinstance(model, SpinPair):
         raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
@@ -165,8 +216,17 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     ntraj, batch_size, target_se, max_ntraj, batch_threads = check_options(
         ntraj, batch_size, target_se, max_ntraj, batch_threads)
+    target = check_target(target)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ValueError(f"progress must be True or False, got {_plain(progress)!r}")
     ex = _as_executor(executor)
     seed = None if seed is None and resume is not None else resolve_seed(seed)
+    if resume is not None:
+        resume = check_path("resume", resume)
+    if save is not None:
+        check_exact_types(model, protocol, "save")
+        save = check_path("save", save)
+        check_save_path(save, "save")
 
     n_out, rounds = protocol.times.size, protocol.rounds
     sums = EnsembleSums.empty(n_out, rounds, compile_plan(model, protocol).n_records)
@@ -175,51 +235,63 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
         prev = load(resume)
         _check_resume(prev, model, protocol, seed)
         seed, sums, done = prev.seed, prev.sums, prev.ranges
-    if save is not None:
-        _check_writable(save)
     cap = (max_ntraj or max(DEFAULT_MAX_NTRAJ, ntraj)) if target_se is not None else ntraj
     bsize = batch_size or _default_batch_size(ntraj)
     threads = batch_threads if batch_threads is not None else (1 if ex is not None else None)
+    limit = _in_flight(ex) if ex is not None else 1
+    settings = {"target": target, "target_se": target_se, "max_ntraj": cap if target_se is not None else None}
+
+    def make(sums: EnsembleSums, ranges, end: str) -> MonteCarloResult:
+        return MonteCarloResult(model, protocol, sums, seed, ranges, end_condition=end, **settings)
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=ntraj, initial=sums.ntraj, unit="traj", desc="darkspin", dynamic_ncols=True)
-    result = MonteCarloResult(model, protocol, sums, seed, done)
+    # until the run ends by its own condition, a result (and a file saved from it) is an interrupted one
+    result = make(sums, done, "interrupted")
     goal = ntraj
     try:
         while True:
             todo = _missing_ranges(result.ranges, goal, bsize)
-            if not todo:
-                if target_se is None or goal >= cap or result.max_singlet_se() < target_se:
+            first = next(todo, None)
+            if first is None:
+                if target_se is None or goal >= cap or result.target_error(target) < target_se:
                     break
-                # grow the goal by what the current standard error says is needed (at least a batch)
-                ratio = (result.max_singlet_se() / target_se) ** 2
-                goal = int(min(cap, max(goal + bsize, math.ceil(goal * ratio * 1.05))))
+                goal = _next_goal(goal, cap, bsize, result.target_error(target), target_se)
                 if bar is not None:
                     bar.total = goal
                     bar.refresh()
                 continue
-            for part in _run_batches(ex, model, protocol, seed, todo, threads):
-                result = MonteCarloResult(model, protocol, result.sums.merge(part[1]), seed,
-                                          np.concatenate([result.ranges, [part[0]]]))
+            batches = _run_batches(ex, model, protocol, seed, itertools.chain([first], todo), threads, limit)
+            for span, part in batches:
+                result = make(result.sums.merge(part), np.concatenate([result.ranges, [span]]), "interrupted")
                 if save is not None:
                     result.save(save)
                 if bar is not None:
-                    bar.update(part[1].ntraj)
-                    bar.set_postfix(se=f"{result.max_singlet_se():.2g}", refresh=False)
+                    bar.update(part.ntraj)
+                    bar.set_postfix(se=f"{result.target_error(target):.2g}", refresh=False)
     except (KeyboardInterrupt, SystemError) as exc:
         # a Ctrl-C that lands inside a Numba kernel surfaces as a SystemError chained to it
         if not _caused_by_interrupt(exc):
             raise
-        result.interrupted = True
         if save is not None:
             result.save(save)
         warnings.warn(f"interrupted: returning the {result.ntraj} trajectories of the finished batches"
                       + (f" (saved to {save})" if save is not None else ""), RuntimeWarning, stacklevel=2)
+        return result
     finally:
         if bar is not None:
             bar.close()
+    error = result.target_error(target)
+    end = "ntraj" if target_se is None else ("target_se" if error < target_se else "max_ntraj")
+    result = make(result.sums, result.ranges, end)
+    if save is not None:
+        result.save(save)
+    if end == "max_ntraj":
+        shown = "undefined" if not math.isfinite(error) else f"{error:.3g}"
+        warnings.warn(f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
+                      f"not below target_se = {target_se:g}", TargetNotReachedWarning, stacklevel=2)
     return result
 
 
@@ -233,29 +305,50 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
     return False
 
 
-def _run_batches(ex, model, protocol, seed, todo, threads):
-    """Yield (range, sums) per batch as they finish."""
+def _run_batches(ex, model, protocol, seed, todo, threads, limit: int):
+    """Yield (range, sums) per batch as they finish, with at most ``limit`` batches in flight."""
     if ex is None:
         for a, b in todo:
             yield (a, b), run_batch(model, protocol, seed, a, b, threads)
         return
-    futures = {ex.submit(run_batch, model, protocol, seed, a, b, threads): (a, b) for a, b in todo}
+    pending: dict = {}
+
+    def submit(n: int) -> None:
+        for a, b in itertools.islice(todo, max(n, 0)):
+            pending[ex.submit(run_batch, model, protocol, seed, a, b, threads)] = (a, b)
+
     try:
-        for fut in cf.as_completed(futures):
-            yield futures[fut], fut.result()
+        submit(limit)
+        while pending:
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            # keep every finished batch before raising a failed one's error (e.g. a KeyboardInterrupt)
+            for fut in sorted(finished, key=lambda f: f.exception() is not None):
+                span = pending.pop(fut)
+                yield span, fut.result()
+            submit(limit - len(pending))
     finally:
-        for fut in futures:
+        for fut in pending:
             fut.cancel()
 
 
+def _same_bits(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def _check_resume(prev: MonteCarloResult, model: SpinPair, protocol: Protocol, seed) -> None:
+    """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix)."""
+    if type(model) is not SpinPair or type(protocol) is not Protocol:
+        kind = type(model).__name__ if type(model) is not SpinPair else type(protocol).__name__
+        raise ValueError(f"resume: the file holds a plain SpinPair and Protocol; a {kind} cannot extend it "
+                         "(it would mix two models' trajectories)")
     diffs = [f"{k}: file {getattr(prev.model, k)!r} vs {getattr(model, k)!r}"
-             for k in model.as_dict() if getattr(prev.model, k) != getattr(model, k)]
+             for k in model.as_dict() if not _same_bits(np.float64(getattr(prev.model, k)),
+                                                        np.float64(getattr(model, k)))]
     if diffs:
         raise ValueError("resume file was made with other model parameters (" + "; ".join(diffs) + ")")
     for name in ("rho0", "measure_at", "times"):
-        a, b = getattr(prev.protocol, name), getattr(protocol, name)
-        if a.shape != b.shape or not np.array_equal(a, b):
+        if not _same_bits(getattr(prev.protocol, name), getattr(protocol, name)):
             raise ValueError(f"resume file was made with another protocol ({name} differs)")
     if prev.protocol.measurements != protocol.measurements:
         raise ValueError("resume file was made with other measurement instruments")
@@ -264,11 +357,3 @@ def _check_resume(prev: MonteCarloResult, model: SpinPair, protocol: Protocol, s
                          f"not {protocol.postselect!r}")
     if seed is not None and seed != prev.seed:
         raise ValueError(f"resume file was made with seed {prev.seed}, not {seed}")
-
-
-def _check_writable(path) -> None:
-    folder = os.path.dirname(os.path.abspath(os.fspath(path))) or "."
-    if not os.path.isdir(folder):
-        raise ValueError(f"save path {os.fspath(path)!r}: folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"save path {os.fspath(path)!r}: folder {folder!r} is not writable")

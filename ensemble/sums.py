@@ -68,11 +68,19 @@ class EnsembleSums:
     def merge(self, other: "EnsembleSums") -> "EnsembleSums":
         """Exact sum of two disjoint sets of trajectories (associative, commutative)."""
         if self.hi.shape != other.hi.shape or any(getattr(self, k).shape != getattr(other, k).shape
-                                                  for k in self._COUNTS):
-            raise ValueError("cannot merge sums of different output grids, round counts or record tables")
+                                                  for k in self._COUNTS[:3]):
+            raise ValueError("cannot merge sums of different output grids or round counts")
         lo = self.lo + other.lo
         hi = self.hi + other.hi + (lo >> FRAC_BITS)
-        counts = {k: getattr(self, k) + getattr(other, k) for k in self._COUNTS}
+        counts = {k: getattr(self, k) + getattr(other, k) for k in self._COUNTS[:3]}
+        a, b = self.record_counts, other.record_counts
+        if a.shape == b.shape:
+            counts["record_counts"] = a + b
+        elif a.size == 0 or b.size == 0:
+            # a file from before record strings were counted: the merged table is unknown
+            counts["record_counts"] = np.zeros(0, np.int64)
+        else:
+            raise ValueError("cannot merge record tables of different sizes")
         return EnsembleSums(hi, lo & _MASK, counts["n_post"], counts["n_success"], self.ntraj + other.ntraj,
                             self.n_jumps + other.n_jumps, counts["n_kept"], counts["record_counts"])
 

@@ -67,7 +67,7 @@ def test_reference_is_nontrivial(reference):
 def test_merge_is_associative_and_order_independent(reference):
     cuts = [0, 1, 700, 701, 1500, 2222, N]
     parts = [run_batch(MODEL, PROTOCOL, SEED, a, b, threads=1 + (i % 2))
-             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
+             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
     rng = np.random.default_rng(1)
     orders = [list(range(len(parts))), list(range(len(parts)))[::-1]]
     orders += [list(rng.permutation(len(parts))) for _ in range(4)]
@@ -265,7 +265,7 @@ def test_interrupt_with_thread_pool_keeps_consistent_work(reference, tmp_path, m
 def test_target_se_stops_below_target():
     target = 0.01
     r = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=500, target_se=target, max_ntraj=10**5,
-                 progress=False)
+                 target="max", progress=False)
     assert r.max_singlet_se() < target
     assert 500 < r.ntraj < 10**5 and r.ranges.tolist() == [[0, r.ntraj]]
     # it stopped within a few batches of the first point below target, not far beyond it
@@ -277,8 +277,9 @@ def test_target_se_stops_below_target():
 def test_target_se_respects_ntraj_and_max_ntraj():
     easy = simulate(MODEL, PROTOCOL, 700, SEED, target_se=1.0, progress=False)
     assert easy.ntraj == 700  # never fewer than ntraj, even if the target is met earlier
-    capped = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=400, target_se=1e-6, max_ntraj=1300,
-                      progress=False)
+    with pytest.warns(RuntimeWarning, match="max_ntraj"):
+        capped = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=400, target_se=1e-6, max_ntraj=1300,
+                          progress=False)
     assert capped.ntraj == 1300 and capped.max_singlet_se() > 1e-6
 
 

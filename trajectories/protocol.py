@@ -14,27 +14,70 @@ from .selection import PostSelection
 #: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
 STATE_TOL = 1e-10
 
+#: Most output times a protocol may have. Memory grows with it (the ensemble sums hold ~1 KB per
+#: output time per thread chunk; a loaded result ~3 KB per output time): 10**5 is far beyond any plot.
+MAX_OUTPUTS = 100_000
+#: Most measurement rounds a protocol may have.
+MAX_ROUNDS = 100_000
+#: Latest output or measurement time, in the model's time unit (1/nu for the presets). The exact
+#: solver's propagators lose accuracy from ~1e14, and the kernel's propagators overflow near 1e155.
+MAX_TIME = 1e12
+
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
+
+
+def _has_bool(values) -> bool:
+    """True if ``values`` (any nesting of sequences and arrays) holds a bool, which numpy would take for 0/1."""
+    if isinstance(values, (bool, np.bool_)):
+        return True
+    if isinstance(values, np.ndarray):
+        return values.dtype.kind == "b" or (values.dtype.kind == "O" and any(map(_has_bool, values.flat)))
+    if isinstance(values, (list, tuple)):
+        return any(map(_has_bool, values))
+    return False
 
 
 def _numeric(name: str, values) -> None:
     """Reject strings, bytes, bools and objects that numpy would silently convert."""
-    if isinstance(values, (str, bytes)) or np.asarray(values).dtype.kind not in "iufc":
-        raise ValueError(f"{name} must hold real numbers, got {values!r}")
+    if isinstance(values, (str, bytes)) or np.asarray(values).dtype.kind not in "iufc" or _has_bool(values):
+        raise ValueError(f"{name} must hold real numbers (not booleans or strings), got {_short(values)}")
 
 
-def _as_times(name: str, values, *, strict: bool) -> np.ndarray:
+def _short(values) -> str:
+    """A value for an error message: plain Python numbers, at most a few of them."""
+    if isinstance(values, np.generic):
+        return repr(values.item())
+    if isinstance(values, np.ndarray):
+        if values.size > 8:
+            return f"an array of shape {values.shape}"
+        return repr(values.tolist())
+    text = repr(values)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_times(name: str, values, *, strict: bool, max_size: int) -> np.ndarray:
     try:
-        _numeric(name, values)
-        arr = np.array(values, dtype=float)
+        raw = np.asarray(values)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-d sequence of real times, got {values!r}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d sequence of real times, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {arr!r}")
+        raise ValueError(f"{name} must be a 1-d sequence of real times, got {_short(values)}") from None
+    if raw.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d sequence of real times, got shape {raw.shape}")
+    if raw.size > max_size:
+        raise ValueError(f"{name} may hold at most {max_size} times, got {raw.size}")
+    _numeric(name, values)
+    if raw.dtype.kind == "c":
+        raise ValueError(f"{name} must hold real times, got complex numbers")
+    try:
+        arr = np.array(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-d sequence of real times, got {_short(values)}") from None
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"{name} must be finite, got {float(arr[bad[0]])!r} at index {int(bad[0])}")
     if arr.size and arr[0] < 0:
         raise ValueError(f"{name} must be >= 0, got {float(arr[0])!r}")
+    if arr.size and arr.max() > MAX_TIME:
+        raise ValueError(f"{name} must be <= MAX_TIME = {MAX_TIME:g} (model time unit), got {float(arr.max())!r}")
     d = np.diff(arr)
     if strict and np.any(d <= 0):
         raise ValueError(f"{name} must be strictly increasing")
@@ -54,23 +97,25 @@ def initial_density_matrix(initial) -> np.ndarray:
         _numeric("initial", initial)
         arr = np.array(initial, dtype=complex)
     except (TypeError, ValueError):
-        raise ValueError(f"initial must be a label, a 4-vector or a 4x4 matrix, got {initial!r}") from None
+        raise ValueError(f"initial must be a label, a 4-vector or a 4x4 matrix, got {_short(initial)}") from None
     if not np.all(np.isfinite(arr)):
         raise ValueError("initial must contain finite numbers only")
     if arr.shape == (4,):
         norm = np.linalg.norm(arr)
         if abs(norm - 1) > STATE_TOL:
-            raise ValueError(f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), got {norm!r}")
+            raise ValueError(f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), "
+                             f"got {float(norm)!r}")
         return np.outer(arr, arr.conj()) / norm**2
     if arr.shape == (4, 4):
         if np.max(np.abs(arr - arr.conj().T)) > STATE_TOL:
             raise ValueError("initial density matrix must be Hermitian")
         tr = np.trace(arr).real
         if abs(tr - 1) > STATE_TOL:
-            raise ValueError(f"initial density matrix must have trace 1 (within {STATE_TOL}), got {tr!r}")
+            raise ValueError(f"initial density matrix must have trace 1 (within {STATE_TOL}), got {float(tr)!r}")
         ev = np.linalg.eigvalsh(arr)
         if ev[0] < -STATE_TOL:
-            raise ValueError(f"initial density matrix must be positive semidefinite, lowest eigenvalue {ev[0]!r}")
+            raise ValueError(f"initial density matrix must be positive semidefinite, "
+                             f"lowest eigenvalue {float(ev[0])!r}")
         return 0.5 * (arr + arr.conj().T)
     raise ValueError(f"initial must have shape (4,) or (4, 4), got shape {arr.shape}")
 
@@ -88,6 +133,9 @@ class Protocol:
     postselect:  the rule on the records: 'all' (every record -1 so far, default), 'last' (the latest
                  record -1), 'none', or a pattern of '-', '+', '?' with one character per round.
 
+    Limits (module constants): at most MAX_OUTPUTS = 100 000 output times and MAX_ROUNDS = 100 000
+    rounds; every time <= MAX_TIME = 1e12 in the model's time unit. Booleans are not times.
+
     A measurement at an output time is applied *before* that output is recorded, so the output at
     t_k already shows the post-measurement state. Before the first round every run is post-selected.
     """
@@ -100,12 +148,13 @@ class Protocol:
 
     def __post_init__(self):
         rho0 = initial_density_matrix(self.initial)
-        times = _as_times("times", self.times, strict=True)
+        times = _as_times("times", self.times, strict=True, max_size=MAX_OUTPUTS)
         if times.size == 0:
             raise ValueError("times must hold at least one output time")
-        meas = _as_times("measure_at", self.measure_at, strict=False)
+        meas = _as_times("measure_at", self.measure_at, strict=False, max_size=MAX_ROUNDS)
         if meas.size and meas[-1] > times[-1]:
-            raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {times[-1]}], got {float(meas[-1])!r}")
+            raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {float(times[-1])!r}], "
+                             f"got {float(meas[-1])!r}")
         measurements = _measurements(self.measurement, meas.size, rho0.shape[0])
         selection = PostSelection(self.postselect, meas.size)
         times.setflags(write=False)

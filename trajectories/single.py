@@ -12,6 +12,9 @@ from .model import SpinPair
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
 
+#: Most jumps run_trajectory logs (24 bytes each: 240 MB at the limit).
+MAX_JUMPS = 10**7
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Trajectory:
@@ -48,11 +51,15 @@ def run_trajectory(model: SpinPair, protocol: Protocol, seed: int, index: int = 
                    max_jumps: int = 100_000) -> Trajectory:
     """Run trajectory ``index`` of the stream ``seed``: the same one that ``simulate`` sums with that seed.
 
-    seed: integer in [0, 2**64); index: integer >= 0; at most ``max_jumps`` jumps are logged.
+    seed: integer in [0, 2**64); index: integer in [0, 2**64); max_jumps: integer in [0, MAX_JUMPS = 10**7],
+    the most jumps logged (the trajectory itself is the same whatever the log size).
     """
-    for name, value in (("seed", seed), ("index", index)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= SEED_MAX:
-            raise ValueError(f"{name} must be an integer in [0, 2**64), got {value!r}")
+    for name, value, top, shown in (("seed", seed, SEED_MAX, "[0, 2**64)"), ("index", index, SEED_MAX, "[0, 2**64)"),
+                                    ("max_jumps", max_jumps, MAX_JUMPS, f"[0, {MAX_JUMPS}]")):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= top:
+            plain = value.item() if isinstance(value, np.generic) else value
+            raise ValueError(f"{name} must be an integer in {shown}, got {plain!r}")
+    max_jumps = int(max_jumps)
     if not isinstance(model, SpinPair):
         raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
