@@ -7,8 +7,10 @@ the sum over accepting states, normalised, is the post-selected one. A round map
 instrument's completely positive map of each record r into branch transitions[k, s, r], so any number
 of rounds costs one small matrix product per branch and round.
 
-Exactness. (1) Propagation uses exp(L dt) of the time-independent Liouvillian (scipy's scaling and
-squaring), one per distinct interval: no step-size error. (2) Everything is done in the smallest
+Exactness. (1) Propagation uses exp(L dt) of the time-independent Liouvillian, one per distinct
+interval: no step-size error. Short steps use scipy's scaling and squaring; steps many relaxation
+times long use the eigenbasis of L (when it is well conditioned), because squaring doubles the error
+of the stationary part at every step and would lose accuracy for long times. (2) Everything is done in the smallest
 subspace of operator space that contains rho0 and is invariant under L and every record's map (found
 once, by Krylov iteration). Directions outside it, such as the dark singlet when starting from a
 triplet state at the symmetric point, are then exactly zero forever instead of carrying rounding
@@ -43,6 +45,12 @@ REL_ERR_MAX = 1e-9
 #: rounding, not structure: rounding leaves ~1e-16, a physical coupling of relative size 1e-13 is kept.
 SUBSPACE_TOL = 1e-13
 _EPS = np.finfo(float).eps
+
+#: Steps with |Lr dt|_1 above this use the eigenbasis of Lr: scaling and squaring doubles the error of
+#: the stationary part at every squaring, so it loses ~1 digit per 3 decades of dt (5e-10 at 1e6).
+EXPM_NORM_MAX = 50.0
+#: Largest condition number of Lr's eigenbasis accepted for that (error ~ cond * 1e-16).
+EIG_COND_MAX = 1e5
 
 
 class PostSelectionUndefinedWarning(RuntimeWarning):
@@ -151,13 +159,42 @@ class _Solver:
         # trace functional in reduced coordinates
         self.tr = self.Q.reshape(d, d, -1)[np.arange(d), np.arange(d)].sum(axis=0)
         self._cache: dict[float, np.ndarray] = {}
+        self._eig = None
+        self._warned_long = False
         self._noise = np.random.default_rng(20211)
 
     def propagator(self, dt: float) -> np.ndarray:
+        """exp(Lr dt), (q, q): scaling and squaring for short steps, the eigenbasis for long ones."""
         U = self._cache.get(dt)
         if U is None:
-            U = self._cache[dt] = scipy.linalg.expm(self.Lr * dt)
+            U = self._cache[dt] = self._exp(dt)
         return U
+
+    def _exp(self, dt: float) -> np.ndarray:
+        A = self.Lr * dt
+        if np.linalg.norm(A, 1) <= EXPM_NORM_MAX:
+            return scipy.linalg.expm(A)
+        if self._eig is None:
+            lam, V = np.linalg.eig(self.Lr)
+            cond = np.linalg.cond(V)
+            # decay rates are <= 0; those within rounding of 0 (the stationary states, undamped
+            # coherences) are exactly 0, else exp(lam dt) would drift by eps |L| dt
+            tiny = 64 * _EPS * np.linalg.norm(self.Lr, 2)
+            re = np.minimum(lam.real, 0.0)
+            re[np.abs(re) <= tiny] = 0.0
+            lam = np.where(np.abs(lam) <= tiny, 0.0, re + 1j * lam.imag)
+            self._eig = (lam, V, np.linalg.inv(V)) if cond <= EIG_COND_MAX else False
+        if self._eig is False:
+            # nearly defective: no well-conditioned eigenbasis; squaring is all there is
+            if not self._warned_long:
+                warnings.warn(f"a step of length {dt:g} is {np.linalg.norm(A, 1):.3g} relaxation times long and the "
+                              "Liouvillian is nearly defective: the exact solution may lose accuracy there",
+                              RuntimeWarning, stacklevel=4)
+                self._warned_long = True
+            return scipy.linalg.expm(A)
+        lam, V, Vinv = self._eig
+        # modes that decayed below the smallest double are exactly zero; the kernel stays exactly one
+        return (V * np.exp(lam * dt)) @ Vinv
 
     def noise(self, shape, scale) -> np.ndarray:
         """Random vectors of norm ``scale`` (per row): the size of one rounding error."""
