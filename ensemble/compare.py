@@ -91,10 +91,13 @@ def element_p_values(est, se, exact, count, min_count: int = MIN_COUNT) -> np.nd
     sample variance s^2 = N se^2 and the exact-state bound V of :func:`variance_bound`, each element is
     tested two ways, neither of which collapses when no trajectory took a rare path:
 
-    * Bernstein: per-run values differ from their mean by at most b = 1, so the mean deviates by d with
-      probability <= exp(-N d^2 / (2 (V + b d / 3))); z1 = d / sqrt((V + d / 3) / N), normal tail.
+    * exact-state bound: per-run values differ from their mean by at most b = 1 and vary by at most V,
+      so by Bernstein's inequality the mean deviates by d with probability <= 2 exp(-z1^2 / 2),
+      z1 = d / sqrt((V + b d / 3) / N); p1 is the normal tail of z1 (a little below that bound; the
+      d / 3 term is what keeps an excess of rare runs from looking like a many-sigma event).
     * guarded sample variance: runs that were not sampled but move the mean by d add at most b d to the
-      variance, so z2 = d / sqrt((s^2 + d) / N), Student t tail with N - 1 degrees of freedom.
+      variance, so z2 = d / sqrt((s^2 + b d) / N); p2 is the Student t tail with N - 1 degrees of freedom.
+      (For a rare outcome of expected count lambda of which none was seen, z2 = sqrt(lambda).)
 
     z1 is exact-based and wins where trajectories are spread over rare outcomes; z2 wins where every
     run is close to the mean (variance far below V). The element's p-value is 2 min(p1, p2) (Bonferroni

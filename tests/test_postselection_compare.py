@@ -23,9 +23,12 @@ from darkspin.ensemble.compare import (
     SE_FLOOR,
     compare,
     convergence,
+    element_p_values,
+    sigma_from_p,
     success_p_values,
     success_z,
     trace_distance,
+    variance_bound,
 )
 from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
 from darkspin.ensemble.postselection import (
@@ -409,3 +412,55 @@ def test_mean_interval_at_the_boundary():
                        ((0.5, 0.1, 10, 1.0), "confidence")]:
         with pytest.raises(ValueError, match=match):
             mean_interval(*bad)
+
+
+# ---- the element test ----------------------------------------------------------------------------
+def test_variance_bound_holds_for_random_ensembles():
+    """variance_bound(mean of |psi><psi|) >= the per-element variance of any ensemble of pure states,
+    computed here directly; tight for populations of basis states (Bernoulli)."""
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        k = rng.integers(1, 6)
+        if trial % 4 == 0:  # basis states: populations are Bernoulli, the bound is their variance
+            psi = np.eye(4, dtype=complex)[rng.integers(0, 4, k)]
+        else:
+            psi = rng.normal(size=(k, 4)) + 1j * rng.normal(size=(k, 4))
+            psi[:, rng.random(4) < 0.3] = 0  # some sectors empty
+            psi[np.all(psi == 0, axis=1), 0] = 1
+            psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+        w = rng.dirichlet(np.ones(k))
+        x = np.einsum("ki,kj->kij", psi, psi.conj())
+        mean = np.einsum("k,kij->ij", w, x)
+        var = np.einsum("k,kij->ij", w, np.abs(x - mean) ** 2)
+        bound = variance_bound(mean)
+        assert np.all(var <= bound + 1e-12), (trial, var - bound)
+        if trial % 4 == 0:
+            np.testing.assert_allclose(np.diag(var), np.diag(bound), atol=1e-12)
+
+
+def _element_sigma(mean, se, exact_p, n):
+    est = np.diag([mean, 1 - mean, 0, 0]).astype(complex)[None]
+    ex = np.diag([exact_p, 1 - exact_p, 0, 0]).astype(complex)[None]
+    s = np.zeros((1, 4, 4))
+    s[0, 0, 0] = s[0, 1, 1] = se
+    return sigma_from_p(element_p_values(est, s, ex, n)[0, 0, 0])
+
+
+def test_element_test_of_a_rare_outcome_against_exact_binomial_tails():
+    """A population p = 3.2e-4 sampled by N = 2e4 runs that take it with certainty or not at all
+    (6.4 expected): the element's significance never exceeds the exact binomial one (scipy.stats here)
+    and stays within ~0.8 sigma of it, whether none, one or many runs were seen. The 1/N-floor
+    statistic called 0 seen a 6.4 sigma event."""
+    from scipy.stats import binom, norm
+
+    n, p = 20_000, 3.2e-4
+    for k in (0, 1, 3, 6, 12, 20, 30):
+        m = k / n
+        se = math.sqrt(m * (1 - m) / (n - 1)) if k else 0.0  # the sample se of k ones among n
+        exact_two_sided = min(1.0, 2 * min(binom.cdf(k, n, p), binom.sf(k - 1, n, p)))
+        exact_sigma = norm.isf(exact_two_sided / 2)
+        got = _element_sigma(m, se, p, n)
+        print(f"k = {k:2d}: element {got:.2f} sigma, exact binomial {exact_sigma:.2f} sigma")
+        assert got <= exact_sigma + 0.05 and got >= exact_sigma - 0.8, k
+    # a real deviation in a well-sampled element is still a many-sigma event
+    assert _element_sigma(0.50, 0.0016, 0.45, 100_000) > 20
