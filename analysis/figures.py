@@ -26,8 +26,8 @@ from .measures import concurrence, entanglement_of_formation, populations
 
 #: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
 DPI = 100
-#: Width of the error bands and bars, in standard errors (the bands' confidence is that of +-SIGMAS
-#: for a normal variable, 95.45 % for 2).
+#: The population bands are :func:`ensemble.postselection.mean_interval` at the confidence of
+#: +-SIGMAS standard errors of a normal variable (95.45 % for 2).
 SIGMAS = 2.0
 _BAND_CONFIDENCE = math.erf(SIGMAS / math.sqrt(2.0))
 
