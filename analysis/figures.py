@@ -13,6 +13,7 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -20,15 +21,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..ensemble.postselection import wilson_interval
-
-
+from ..ensemble.postselection import mean_interval, wilson_interval
 from .measures import concurrence, entanglement_of_formation, populations
 
 #: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
 DPI = 100
-#: Width of the error bands and bars, in standard errors.
+#: The population bands are :func:`ensemble.postselection.mean_interval` at the confidence of
+#: +-SIGMAS standard errors of a normal variable (95.45 % for 2).
 SIGMAS = 2.0
+_BAND_CONFIDENCE = math.erf(SIGMAS / math.sqrt(2.0))
 
 _C_S, _C_T2, _C_C, _C_EF = "tab:blue", "tab:orange", "tab:red", "tab:purple"
 
@@ -60,10 +61,17 @@ def _t2_se_bound(rho_se: np.ndarray) -> np.ndarray:
     return 0.5 * (rho_se[:, 1, 1] + rho_se[:, 2, 2] + 2.0 * rho_se[:, 1, 2])
 
 
-def _band(ax, t, mean, se, color, **kw):
-    ok = np.isfinite(mean) & np.isfinite(se)
-    ax.fill_between(t, np.where(ok, mean - SIGMAS * se, np.nan), np.where(ok, mean + SIGMAS * se, np.nan),
-                    color=color, alpha=0.35, lw=0, **kw)
+def _band(ax, t, mean, se, n, color, **kw):
+    """Band of :func:`ensemble.postselection.mean_interval` for a population (a per-run quantity in
+    [0, 1]) over n trajectories (scalar or (len(t),)): valid at 0 and 1, never of zero width."""
+    mean = np.asarray(mean, float)
+    n = np.broadcast_to(np.asarray(n), mean.shape)
+    ok = np.isfinite(mean) & (n > 0)
+    lo, hi = np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
+    if np.any(ok):
+        lo[ok], hi[ok] = mean_interval(np.clip(mean[ok], 0.0, 1.0), np.asarray(se, float)[ok], n[ok],
+                                       _BAND_CONFIDENCE)
+    ax.fill_between(t, lo, hi, color=color, alpha=0.35, lw=0, **kw)
 
 
 def _thin(n: int, target: int = 60) -> slice:
@@ -90,7 +98,8 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
 
     mc: MonteCarloResult; exact: MasterEquationResult of the same model and protocol.
     Top: S and T2 populations (unconditional dashed, post-selected solid; trajectory estimates as
-    2-sigma bands, the T2 band a conservative bound from the element errors). Bottom: ``measure``
+    95.45 % bands of :func:`ensemble.postselection.mean_interval`, valid at 0 and 1; the T2 band from a
+    conservative bound on its standard error from the element errors). Bottom: ``measure``
     ('concurrence' or 'eof') of the unconditional and post-selected states, exact lines and trajectory
     points. Vertical lines: measurements, with the per-round success percentage (MC, exact) above.
     """
@@ -109,16 +118,17 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     top.plot(t, _t2_population(exact.rho), color=_C_T2, ls="--", lw=1.2)
     top.plot(t, _t2_population(exact.rho_post), color=_C_T2, lw=1.5)
     # trajectory bands
-    _band(top, t, mc.singlet, mc.singlet_se, _C_S)
-    _band(top, t, mc.singlet_post, mc.singlet_post_se, _C_S)
-    _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), _C_T2)
-    _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), _C_T2)
+    n_post = np.asarray(mc.n_post)
+    _band(top, t, mc.singlet, mc.singlet_se, mc.ntraj, _C_S)
+    _band(top, t, mc.singlet_post, mc.singlet_post_se, n_post, _C_S)
+    _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), mc.ntraj, _C_T2)
+    _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
     top.set_ylabel("population")
     top.set_ylim(0, 1.02)
     handles = [Line2D([], [], color=_C_S, label="S"), Line2D([], [], color=_C_T2, label="T2"),
                Line2D([], [], color="k", label="post-selected (exact)"),
                Line2D([], [], color="k", ls="--", label="unconditional (exact)"),
-               _patch("0.5", f"trajectories, $\\pm{SIGMAS:g}\\sigma$")]
+               _patch("0.5", f"trajectories, {100 * _BAND_CONFIDENCE:.1f}% interval")]
     top.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
 
     bottom.plot(t, ent(exact.rho), color=_C_C, ls="--", lw=1.2, label="unconditional (exact)")

@@ -1,5 +1,10 @@
-"""Monte Carlo against the exact master equation: deviations in units of their standard errors, trace
-distances, success-probability z-scores, and the 1/sqrt(ntraj) convergence of the estimate."""
+"""Monte Carlo against the exact master equation: per-element and per-round tests whose variances do not
+collapse when a rare path was never sampled, one family-wise verdict over all of them, trace distances,
+and the 1/sqrt(ntraj) convergence of the estimate.
+
+The statistics are documented in :func:`compare`; their false-alarm rates and power are measured in
+tests/test_calibration.py and benchmarks/calibration.py.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,25 @@ from ..trajectories.model import SpinPair
 from ..trajectories.operators import BASIS_LABELS
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
-
 from .master_equation import MasterEquationResult, solve_master_equation
 from .result import MonteCarloResult
 from .simulation import resolve_seed, simulate
 
-#: Floor on a standard error when forming z = |deviation| / se. Matrix elements that are identical in
-#: every trajectory (e.g. at t = 0, or coherences a measurement has removed) have se = 0; their
-#: deviation is then only rounding: the kernel's fixed-point sums resolve 2^-40 ~ 1e-12 and expm is
-#: accurate to ~1e-13, so 1e-10 keeps such z far below 1 while any physical deviation stands out.
+#: Floor on an element's effective standard error. Elements that are identical in every trajectory and
+#: exactly known (t = 0, coherences a measurement has removed) have a variance bound of 0; their deviation
+#: is then only rounding: the kernel's fixed-point sums resolve 2^-40 ~ 1e-12 and expm is accurate to
+#: ~1e-13, so 1e-10 keeps such z far below 1 while any physical deviation stands out.
 SE_FLOOR = 1e-10
 
-#: Default minimum number of contributing trajectories for an element's z-score: with fewer the
-#: sample standard error is itself too uncertain (Student t tails) for a 5-sigma criterion.
+#: Default minimum number of contributing trajectories for an element test: with fewer, even the
+#: Student-t treatment of the sample variance is too rough for the far tails a family-wise test probes.
 MIN_COUNT = 20
+
+#: Default family-wise threshold in sigma: the verdict is "consistent" while the Bonferroni-corrected
+#: smallest p-value is >= erfc(THRESHOLD / sqrt 2) = 0.27 %. See :func:`compare`.
+THRESHOLD = 3.0
+
+_UPPER = np.triu(np.ones((4, 4), bool))  # the independent elements of a Hermitian 4 x 4 matrix
 
 
 def trace_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -41,58 +51,140 @@ def trace_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(d.shape[:-2])
 
 
-def _element_z(est, se, exact, count, min_count):
-    """|est - exact| / se_eff, (n, 4, 4), se_eff = max(sqrt(se^2 + 1/count^2), SE_FLOOR).
+def sigma_from_p(p) -> np.ndarray:
+    """Two-sided normal-equivalent significance of p-values: z with P(|N(0,1)| >= z) = p.
 
-    The 1/count term is the one-trajectory resolution: paths so rare that no trajectory took them
-    leave the sample se at 0, yet one trajectory moves an element by at most 1/count. NaN where
-    count < min_count or anything is NaN.
+    p in [0, 1] (any shape); 1 -> 0, 0 -> inf, NaN -> NaN. Returns a float array (a float for scalars).
     """
-    count = np.asarray(count, float)
+    from scipy.special import ndtri  # scipy.special costs 0.2 s to import: only when comparing
+
+    p = np.asarray(p, float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        se_eff = np.maximum(np.sqrt(se**2 + 1.0 / count**2), SE_FLOOR)
-        z = np.abs(est - exact) / se_eff
-    z = np.where(np.isfinite(se), z, np.nan)  # se NaN (fewer than 2 trajectories) -> NaN, not the floor
-    return np.where(count < min_count, np.nan, z)
+        z = np.where(p >= 1.0, 0.0, -ndtri(np.clip(p, 0.0, 1.0) / 2.0))
+    z = np.where(np.isnan(p), np.nan, z)
+    return float(z) if z.ndim == 0 else z
+
+
+def variance_bound(exact: np.ndarray) -> np.ndarray:
+    """Largest per-trajectory variance of each element consistent with the exact state; (..., 4, 4).
+
+    A trajectory contributes x_ij = psi_i psi_j^* with a_i = |psi_i|^2 in [0, 1] and a_i + a_j <= 1, and
+    the exact rho is the mean of x. Populations: Var x_ii = E a_i^2 - p_i^2 <= p_i (1 - p_i) with
+    p_i = rho_ii. Coherences: Var x_ij = E a_i a_j - |rho_ij|^2 and a_i a_j <= a_i (1 - a_i), so by
+    Jensen Var x_ij <= min(p_i (1 - p_i), p_j (1 - p_j)) - |rho_ij|^2 (>= 0 since |rho_ij|^2 <= p_i p_j).
+    NaN where exact is NaN.
+    """
+    exact = np.asarray(exact)
+    p = np.clip(np.real(np.diagonal(exact, axis1=-2, axis2=-1)), 0.0, 1.0)  # (..., 4)
+    q = p * (1.0 - p)
+    v = np.minimum(q[..., :, None], q[..., None, :]) - np.abs(exact) ** 2
+    eye = np.eye(4, dtype=bool)
+    v = np.where(eye, q[..., :, None] * np.ones(4), v)
+    return np.maximum(v, 0.0)
+
+
+def element_p_values(est, se, exact, count, min_count: int = MIN_COUNT) -> np.ndarray:
+    """Two-sided p-values of |est - exact| for each element, (n, 4, 4); NaN where not tested.
+
+    est, exact: (n, 4, 4) complex means; se: (n, 4, 4) sample standard errors of the complex means;
+    count: the contributing trajectories N, broadcasting to (n, 1, 1). With d = |est - exact|, the
+    sample variance s^2 = N se^2 and the exact-state bound V of :func:`variance_bound`, each element is
+    tested two ways, neither of which collapses when no trajectory took a rare path:
+
+    * exact-state bound: per-run values differ from their mean by at most b = 1 and vary by at most V,
+      so by Bernstein's inequality the mean deviates by d with probability <= 2 exp(-z1^2 / 2),
+      z1 = d / sqrt((V + b d / 3) / N); p1 is the normal tail of z1 (a little below that bound; the
+      d / 3 term is what keeps an excess of rare runs from looking like a many-sigma event).
+    * guarded sample variance: runs that were not sampled but move the mean by d add at most b d to the
+      variance, so z2 = d / sqrt((s^2 + b d) / N); p2 is the Student t tail with N - 1 degrees of freedom.
+      (For a rare outcome of expected count lambda of which none was seen, z2 = sqrt(lambda).)
+
+    z1 is exact-based and wins where trajectories are spread over rare outcomes; z2 wins where every
+    run is close to the mean (variance far below V). The element's p-value is 2 min(p1, p2) (Bonferroni
+    over the two), capped at 1. Effective standard errors are floored at :data:`SE_FLOOR`. NaN where
+    N < min_count or any input is NaN.
+    """
+    from scipy.special import ndtr, stdtr
+
+    est, exact = np.asarray(est), np.asarray(exact)
+    se = np.asarray(se, float)
+    count = np.broadcast_to(np.asarray(count, float), est.shape)
+    d = np.abs(est - exact)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        n = np.where(count > 0, count, np.nan)
+        s1 = np.maximum(np.sqrt((variance_bound(exact) + d / 3.0) / n), SE_FLOOR)
+        s2 = np.maximum(np.sqrt((n * se**2 + d) / n), SE_FLOOR)
+        p1 = 2.0 * ndtr(-d / s1)
+        p2 = 2.0 * stdtr(np.maximum(n - 1.0, 1.0), -d / s2)
+        p = np.minimum(1.0, 2.0 * np.minimum(p1, p2))
+    ok = (count >= min_count) & np.isfinite(d) & np.isfinite(se) & np.isfinite(p)
+    return np.where(ok, p, np.nan)
+
+
+def success_p_values(successes, attempts, p) -> np.ndarray:
+    """Exact two-sided binomial p-values of the success counts per round, shape (rounds,).
+
+    successes k of n attempts with exact conditional success probability p:
+    min(1, 2 min(P(X <= k), P(X >= k))) for X ~ Binomial(n, p), exact in the tails (no normal
+    approximation, so one rare failure where 0.02 were expected is not a 6-sigma event). For p = 0 or
+    1 an impossible count gives 0. NaN where n = 0 or p is NaN (nothing to test).
+    """
+    from scipy.special import bdtr, bdtrc
+
+    k = np.asarray(successes, float)
+    n = np.asarray(attempts, float)
+    p = np.asarray(p, float)
+    ok = (n > 0) & np.isfinite(p)
+    pp = np.where(ok, np.clip(p, 0.0, 1.0), 0.5)
+    nn = np.where(ok, n, 1.0).astype(np.int64)
+    kk = np.where(ok, k, 0.0)
+    below = bdtr(kk, nn, pp)                                                # P(X <= k)
+    above = np.where(kk >= 1, bdtrc(np.maximum(kk - 1.0, 0.0), nn, pp), 1.0)  # P(X >= k)
+    out = np.minimum(1.0, 2.0 * np.minimum(below, above))
+    return np.where(ok, out, np.nan)
+
+
+def success_z(successes, attempts, p) -> np.ndarray:
+    """Signed normal-equivalent z of the success counts per round, shape (rounds,).
+
+    sign(k - n p) times :func:`sigma_from_p` of the exact binomial p-value of :func:`success_p_values`:
+    0 where the count is as expected, +-inf for an impossible count (p = 0 or 1), NaN where n = 0 or p
+    is NaN.
+    """
+    k = np.asarray(successes, float)
+    n = np.asarray(attempts, float)
+    z = np.asarray(sigma_from_p(success_p_values(successes, attempts, p)), float)
+    with np.errstate(invalid="ignore"):
+        sign = np.sign(k - n * np.asarray(p, float))
+    return np.where(np.isnan(z), np.nan, np.where(z == 0, 0.0, sign * z))
 
 
 def _nanmax_rows(z: np.ndarray) -> np.ndarray:
     flat = z.reshape(z.shape[0], -1)
     out = np.full(z.shape[0], np.nan)
-    ok = np.any(np.isfinite(flat), axis=1)
+    ok = np.any(~np.isnan(flat), axis=1)
     out[ok] = np.nanmax(flat[ok], axis=1)
     return out
 
 
-def success_z(successes, attempts, p) -> np.ndarray:
-    """Binomial z-scores (successes - n p) / sqrt(n p (1 - p)) per round, shape (rounds,).
-
-    p is the exact conditional success probability, n the Monte Carlo attempts. For p = 0 or 1 the
-    outcome is deterministic: z = 0 if successes == n p, else +-inf (an impossible count). NaN where
-    n = 0 or p is NaN (nothing to test). The normal approximation needs n p (1 - p) >> 1.
-    """
-    s = np.asarray(successes, float)
-    n = np.asarray(attempts, float)
-    p = np.asarray(p, float)
-    dev = s - n * p
-    var = n * p * (1.0 - p)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(var > 0, dev / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
-        # p in {0, 1}: only successes == n p is possible
-        z = np.where((var <= 0) & (dev != 0), np.sign(dev) * np.inf, z)
-    return np.where((n > 0) & np.isfinite(p), z, np.nan)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Comparison:
-    """A Monte Carlo result against the exact solution of the same protocol.
+    """A Monte Carlo result against the exact solution of the same protocol (see :func:`compare`).
 
     Per output time (n,): trace_distance, trace_distance_post (NaN where undefined); z_max, z_max_post:
-    the largest |deviation| / sqrt(se^2 + 1/N^2) over the 4 x 4 complex elements (NaN where fewer than
-    min_count trajectories contribute). z_elements, z_elements_post (n, 4, 4): the per-element values.
-    Per round (R,): z_success (binomial, signed), p_success_mc, p_success_exact, attempts.
-    max_z: largest of all |z| (NaN if nothing could be compared); consistent: max_z <= threshold;
-    verdict: 'consistent' or 'inconsistent at X sigma'; worst: where max_z occurs.
+    the largest element z at that time (NaN where nothing was tested). z_elements, z_elements_post
+    (n, 4, 4): each element's normal-equivalent z = :func:`sigma_from_p` of its p-value (NaN where not
+    tested, inf where one side is NaN and the other has a value).
+    Per round (R,): z_success (exact binomial, signed normal-equivalent), p_success_mc, p_success_exact,
+    attempts.
+    Whole run: n_tests, the tests counted (independent elements at every time, rho and rho_post, except
+    those identical in every run and equal to the exact value; and rounds); p_min, the smallest
+    single-test p-value; p_value = min(1, n_tests p_min), the Bonferroni-corrected family-wise p-value;
+    sigma, its normal-equivalent (two-sided); max_z, the largest single-test |z| (= sigma_from_p(p_min));
+    threshold (sigma); consistent: sigma <= threshold (False when nothing could be tested or a value is
+    NaN); verdict: 'consistent',
+    'inconsistent at X sigma' (X = sigma; '> 37' where p underflows), 'inconsistent: ...' (NaN against a value) or
+    'inconclusive: ...'; worst: where p_min occurs (kind 'rho', 'rho_post', 'p_success' or 'nan').
     """
 
     times: np.ndarray
@@ -112,6 +204,10 @@ class Comparison:
     consistent: bool
     verdict: str
     worst: dict
+    n_tests: int = 0
+    p_min: float = math.nan
+    p_value: float = math.nan
+    sigma: float = math.nan
 
     def __str__(self) -> str:
         w = self.worst
@@ -119,9 +215,12 @@ class Comparison:
                  f"{self.z_success.size} rounds"]
         if w.get("kind") in ("rho", "rho_post"):
             lines.append(f"  worst element: {w['kind']}[{w['element']}] at t = {w['time']:.6g}: "
-                         f"{w['z']:.2f} sigma (deviation {w['deviation']:.3g})")
+                         f"{w['z']:.2f} sigma alone (deviation {w['deviation']:.3g}, {w['count']} trajectories)")
         elif w.get("kind") == "p_success":
-            lines.append(f"  worst: success probability of round {w['round']}: {w['z']:.2f} sigma")
+            lines.append(f"  worst: round {w['round']}, {w['successes']} successes of {w['attempts']} "
+                         f"({w['expected']:.6g} expected): {w['z']:.2f} sigma alone")
+        elif w.get("kind") == "nan":
+            lines.append(f"  {w['what']}")
 
         def mx(a):
             a = a[np.isfinite(a)]
@@ -131,8 +230,11 @@ class Comparison:
                      f"{mx(self.trace_distance_post)} (post-selected)")
         lines.append(f"  largest element z: {mx(self.z_max)} (unconditional), {mx(self.z_max_post)} (post-selected)")
         zs = ", ".join("-" if np.isnan(z) else f"{z:+.2f}" for z in self.z_success)
-        lines.append(f"  success z per round: {zs or 'none'}")
-        lines.append(f"  verdict (threshold {self.threshold:g} sigma): {self.verdict}")
+        lines.append(f"  success z per round (exact binomial): {zs or 'none'}")
+        if self.n_tests:
+            lines.append(f"  {self.n_tests} tests, smallest p-value {self.p_min:.3g}; Bonferroni-corrected "
+                         f"p = {self.p_value:.3g} ({self.sigma:.2f} sigma)")
+        lines.append(f"  verdict (family-wise threshold {self.threshold:g} sigma): {self.verdict}")
         return "\n".join(lines)
 
 
@@ -147,18 +249,41 @@ def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
                          f"{m1.tolist()} and {m2.tolist()}")
 
 
-def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, threshold: float = 5.0,
+def _nan_mismatch(est, se, exact, count):
+    """(n, 4, 4) bool: one side is NaN while the other has a value (count >= 1 trajectories)."""
+    has = np.broadcast_to(np.asarray(count) >= 1, est.shape)
+    bad_mc = ~np.isfinite(est) | (np.broadcast_to(np.asarray(count) >= 2, est.shape) & ~np.isfinite(se))
+    return has & (bad_mc | ~np.isfinite(exact)) & _UPPER
+
+
+def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, threshold: float = THRESHOLD,
             min_count: int = MIN_COUNT) -> Comparison:
-    """Compare a Monte Carlo result with the exact master-equation result of the same protocol.
+    """Test a Monte Carlo result against the exact master-equation result of the same protocol.
 
     Both must share output times and measurement times (ValueError otherwise); the models and initial
     states are not checked, since detecting a difference there is the point of the comparison.
-    threshold: largest |z| (in standard errors) still called consistent, > 0.
-    min_count: element z-scores need at least this many contributing trajectories (ntraj for rho,
-    n_post for rho_post), >= 2.
-    Element z = |rho_mc - rho_exact| / sqrt(se^2 + 1/N^2) with se the standard error of the complex mean
-    and N the contributing trajectories (the 1/N term covers paths too rare to have been sampled);
-    success z-scores are binomial, see :func:`success_z`. Returns a :class:`Comparison`.
+
+    Tests (each gives a two-sided p-value):
+      * every independent element (i <= j) of rho at every output time, N = ntraj, and of rho_post,
+        N = n_post at that time, when N >= min_count: :func:`element_p_values` (variances bounded by
+        the exact state, so a rare path no trajectory took is not a false alarm);
+      * every round's success count against the exact conditional probability, with attempts = the
+        previous round's successes (ntraj for the first): :func:`success_p_values` (exact binomial).
+    Elements identical in every trajectory and equal to the exact value within SE_FLOOR (coherences
+    between S_z sectors, which every run keeps at exactly 0; the initial state) are tested but not
+    counted: they cannot give a small p-value.
+    Verdict: with m tests and smallest p-value p_min, the Bonferroni-corrected p = min(1, m p_min)
+    bounds the chance that a correct simulation gives any p-value this small, whatever the correlations
+    between times and elements. The run is "consistent" while sigma_from_p(p) <= threshold, so the
+    false-alarm rate of a correct run is at most erfc(threshold / sqrt 2) (0.27 % at the default 3;
+    measured rates are lower, see tests/test_calibration.py).
+    Never "consistent" about missing data: a NaN on one side where the other has a value (e.g. a NaN in
+    the Monte Carlo rho, or an exact rho_post NaN where trajectories were post-selected) makes it
+    "inconsistent: ..."; ntraj = 0, or no matrix element with min_count trajectories (even if the success
+    counts pass), "inconclusive: ...".
+
+    threshold: family-wise threshold in sigma, a finite number > 0. min_count: integer >= 2.
+    Returns a :class:`Comparison`.
     """
     if not isinstance(mc_result, MonteCarloResult):
         raise ValueError(f"mc_result must be a MonteCarloResult, got {type(mc_result).__name__}")
@@ -166,52 +291,105 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
         raise ValueError(f"exact_result must be a MasterEquationResult, got {type(exact_result).__name__}")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
             or not math.isfinite(threshold) or threshold <= 0:
-        raise ValueError(f"threshold must be a finite number > 0 (in standard errors), got {threshold!r}")
+        raise ValueError(f"threshold must be a finite number > 0 (family-wise, in sigma), got {threshold!r}")
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 2:
         raise ValueError(f"min_count must be an integer >= 2, got {min_count!r}")
     _check_same_grid(mc_result, exact_result)
 
     n = mc_result.times.size
+    ntraj = int(mc_result.ntraj)
+    times = np.asarray(mc_result.times)
     td = trace_distance(mc_result.rho, exact_result.rho)
     td_post = trace_distance(mc_result.rho_post, exact_result.rho_post)
-    z_el = _element_z(mc_result.rho, mc_result.rho_se, exact_result.rho,
-                      np.full((n, 1, 1), mc_result.ntraj), min_count)
-    z_el_post = _element_z(mc_result.rho_post, mc_result.rho_post_se, exact_result.rho_post,
-                           np.asarray(mc_result.n_post)[:, None, None], min_count)
-    succ = np.asarray(mc_result.n_success, np.int64)
-    attempts = np.concatenate([[mc_result.ntraj], succ])[:succ.size]
-    zs = success_z(succ, attempts, exact_result.p_success)
+    kinds = {
+        "rho": (np.asarray(mc_result.rho), np.asarray(mc_result.rho_se), np.asarray(exact_result.rho),
+                np.full((n, 1, 1), ntraj)),
+        "rho_post": (np.asarray(mc_result.rho_post), np.asarray(mc_result.rho_post_se),
+                     np.asarray(exact_result.rho_post), np.asarray(mc_result.n_post)[:, None, None]),
+    }
+    p_el, z_el, counted, mismatch = {}, {}, {}, []
+    for kind, (est, se, ex, count) in kinds.items():
+        p = element_p_values(est, se, ex, count, min_count)
+        bad = _nan_mismatch(est, se, ex, count) if ntraj > 0 else np.zeros(est.shape, bool)
+        z = np.asarray(sigma_from_p(p), float)
+        z = np.where(bad | bad.swapaxes(-1, -2), np.inf, z)
+        p_el[kind], z_el[kind] = np.where(_UPPER, p, np.nan), z
+        # identical in every run and equal to the exact value: a structural zero (a coherence between S_z
+        # sectors) or an exactly known element; it cannot give a small p-value, so it is not counted
+        with np.errstate(invalid="ignore"):
+            trivial = (se == 0) & (np.abs(est - ex) <= SE_FLOOR)
+        counted[kind] = int(np.count_nonzero(~np.isnan(p_el[kind]) & ~trivial))
+        for t, i, j in zip(*np.nonzero(bad), strict=True):
+            side = "Monte Carlo" if not np.isfinite(est[t, i, j]) or not np.isfinite(se[t, i, j]) else "exact"
+            mismatch.append(f"{side} {kind}[{BASIS_LABELS[i]},{BASIS_LABELS[j]}] is NaN at t = {times[t]:.6g} "
+                            f"where the other side has a value ({int(np.ravel(count)[t if np.size(count) > 1 else 0])}"
+                            f" trajectories)")
 
-    candidates = []  # (z, description)
-    for kind, z in (("rho", z_el), ("rho_post", z_el_post)):
-        if np.any(np.isfinite(z)):
-            flat = int(np.nanargmax(np.where(np.isnan(z), -np.inf, z)))
-            t, i, j = np.unravel_index(flat, z.shape)
-            est = mc_result.rho if kind == "rho" else mc_result.rho_post
-            ref = exact_result.rho if kind == "rho" else exact_result.rho_post
-            candidates.append((float(z[t, i, j]), {
-                "kind": kind, "time": float(mc_result.times[t]), "time_index": int(t),
+    succ = np.asarray(mc_result.n_success, np.int64)
+    attempts = np.concatenate([[ntraj], succ])[:succ.size]
+    p_exact = np.asarray(exact_result.p_success, float)
+    p_succ = success_p_values(succ, attempts, p_exact)
+    zs = success_z(succ, attempts, p_exact)
+    for k in np.flatnonzero((attempts > 0) & np.isnan(p_exact)):
+        mismatch.append(f"exact p_success of round {k + 1} is NaN where the Monte Carlo has {attempts[k]} attempts")
+        zs[k] = math.inf
+
+    # the family of tests
+    candidates = []  # (p, description)
+    for kind in kinds:
+        p = p_el[kind]
+        if np.any(~np.isnan(p)):
+            flat = int(np.nanargmin(p))
+            t, i, j = np.unravel_index(flat, p.shape)
+            est, _, ex, count = kinds[kind]
+            candidates.append((float(p[t, i, j]), {
+                "kind": kind, "time": float(times[t]), "time_index": int(t),
                 "element": f"{BASIS_LABELS[i]},{BASIS_LABELS[j]}", "index": (int(i), int(j)),
-                "deviation": float(abs(est[t, i, j] - ref[t, i, j]))}))
-    if np.any(~np.isnan(zs)):
-        k = int(np.nanargmax(np.where(np.isnan(zs), -np.inf, np.abs(zs))))
-        candidates.append((float(abs(zs[k])), {"kind": "p_success", "round": k + 1}))
+                "deviation": float(abs(est[t, i, j] - ex[t, i, j])),
+                "count": int(np.broadcast_to(count, (n, 1, 1))[t, 0, 0])}))
+    if np.any(~np.isnan(p_succ)):
+        k = int(np.nanargmin(p_succ))
+        candidates.append((float(p_succ[k]), {
+            "kind": "p_success", "round": k + 1, "successes": int(succ[k]), "attempts": int(attempts[k]),
+            "expected": float(attempts[k] * p_exact[k])}))
+    n_element_tests = int(sum(np.count_nonzero(~np.isnan(p)) for p in p_el.values()))
+    n_tests = sum(counted.values()) + int(np.count_nonzero(~np.isnan(p_succ)))
+
+    p_min = p_value = sigma = max_z = math.nan
+    worst: dict = {}
     if candidates:
-        max_z, worst = max(candidates, key=lambda c: c[0])
-        worst = {**worst, "z": max_z}
-        consistent = bool(max_z <= threshold)
-        verdict = "consistent" if consistent else f"inconsistent at {max_z:.1f} sigma"
+        p_min, worst = min(candidates, key=lambda c: c[0])
+        max_z = float(sigma_from_p(p_min))
+        worst = {**worst, "z": max_z, "p_value": p_min}
+        p_value = min(1.0, max(n_tests, 1) * p_min)
+        sigma = float(sigma_from_p(p_value))
+    if mismatch:
+        consistent = False
+        verdict = f"inconsistent: {mismatch[0]}" + (f" (and {len(mismatch) - 1} more)" if len(mismatch) > 1 else "")
+        worst = {"kind": "nan", "what": mismatch[0], "count": len(mismatch)}
+        p_min = p_value = 0.0
+        sigma = max_z = math.inf
+    elif ntraj == 0:
+        consistent, verdict = False, "inconclusive: no trajectories"
+    elif candidates and sigma > threshold:
+        consistent = False
+        # p underflows to 0 beyond ~37.5 sigma
+        verdict = f"inconsistent at {sigma:.1f} sigma" if math.isfinite(sigma) else "inconsistent at > 37 sigma"
+    elif not n_element_tests:
+        consistent = False
+        verdict = f"inconclusive: no matrix element has min_count = {min_count} trajectories to test"
     else:
-        max_z, worst, consistent = math.nan, {}, False
-        verdict = "inconclusive: nothing with a standard error to compare"
-    for a in (td, td_post, z_el, z_el_post, zs):
+        consistent, verdict = True, "consistent"
+    z_success = np.asarray(zs, float)
+    for a in (td, td_post, z_el["rho"], z_el["rho_post"], z_success):
         a.setflags(write=False)
     return Comparison(
-        times=mc_result.times, ntraj=int(mc_result.ntraj), trace_distance=td, trace_distance_post=td_post,
-        z_max=_nanmax_rows(z_el), z_max_post=_nanmax_rows(z_el_post), z_elements=z_el,
-        z_elements_post=z_el_post, z_success=zs, p_success_mc=np.asarray(mc_result.p_success, float),
-        p_success_exact=np.asarray(exact_result.p_success, float), attempts=attempts,
-        threshold=float(threshold), max_z=float(max_z), consistent=consistent, verdict=verdict, worst=worst)
+        times=mc_result.times, ntraj=ntraj, trace_distance=td, trace_distance_post=td_post,
+        z_max=_nanmax_rows(z_el["rho"]), z_max_post=_nanmax_rows(z_el["rho_post"]), z_elements=z_el["rho"],
+        z_elements_post=z_el["rho_post"], z_success=z_success,
+        p_success_mc=np.asarray(mc_result.p_success, float), p_success_exact=p_exact, attempts=attempts,
+        threshold=float(threshold), max_z=float(max_z), consistent=consistent, verdict=verdict, worst=worst,
+        n_tests=n_tests, p_min=float(p_min), p_value=float(p_value), sigma=float(sigma))
 
 
 # ---- convergence -------------------------------------------------------------------------------
@@ -242,10 +420,11 @@ class Convergence:
         return int(self.seeds.shape[1])
 
     def __str__(self) -> str:
-        lines = [f"Convergence of rho to the exact solution (trace distance averaged over t > 0"
+        lines = ["Convergence of rho to the exact solution (trace distance averaged over t > 0"
                  + (f" and {self.repeats} runs per point)" if self.repeats > 1 else ")"),
                  f"{'ntraj':>10}  {'distance':>10}  {'se':>9}"]
-        lines += [f"{n:>10d}  {d:>10.4g}  {e:>9.2g}" for n, d, e in zip(self.ntraj, self.distance, self.distance_se)]
+        lines += [f"{n:>10d}  {d:>10.4g}  {e:>9.2g}"
+                  for n, d, e in zip(self.ntraj, self.distance, self.distance_se, strict=True)]
         err = f" +- {self.slope_se:.3f}" if np.isfinite(self.slope_se) else ""
         lines.append(f"slope of log distance vs log ntraj: {self.slope:+.3f}{err} (expected -0.5)")
         return "\n".join(lines)

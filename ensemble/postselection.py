@@ -16,15 +16,27 @@ import numpy as np
 
 from ..trajectories.operators import singlet_population
 from ..trajectories.protocol import Protocol
-
 from .master_equation import MasterEquationResult
 from .result import MonteCarloResult
 
 #: Default confidence level of the intervals in the table.
 CONFIDENCE = 0.95
+#: Tolerance of :func:`mean_interval` for a mean outside [0, 1]: the ensemble sums round each trajectory
+#: to 2^-40, so an estimate of a quantity in [0, 1] can miss the range by ~1e-12.
+ROUNDING = 1e-9
 
 
 # ---- Wilson score interval ---------------------------------------------------------------------
+def _num(x: float):
+    """A count for a message: 5 rather than 5.0."""
+    x = float(x)
+    return int(x) if x.is_integer() else x
+
+
+def _first(arr: np.ndarray, mask: np.ndarray):
+    return _num(arr[mask].ravel()[0])
+
+
 def wilson_interval(k, n, confidence: float = CONFIDENCE):
     """Wilson score interval for a binomial probability from k successes in n trials.
 
@@ -39,13 +51,19 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
         raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
     k_arr = np.asarray(k, dtype=float)
     n_arr = np.asarray(n, dtype=float)
-    if not (np.all(np.isfinite(k_arr)) and np.all(np.isfinite(n_arr))):
-        raise ValueError("k and n must be finite counts")
-    if np.any(n_arr < 0) or np.any(k_arr < 0):
-        raise ValueError("k and n must be >= 0")
-    if np.any(k_arr > n_arr):
-        raise ValueError("k must be <= n (successes cannot exceed trials)")
-    k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    for name, arr in (("k", k_arr), ("n", n_arr)):
+        bad = ~np.isfinite(arr) | (arr < 0)
+        if np.any(bad):
+            raise ValueError(f"{name} must be a finite count >= 0, got {name}={_first(arr, bad)!r}")
+    try:
+        k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    except ValueError:
+        raise ValueError(f"k and n must broadcast together, got shapes {k_arr.shape} and {n_arr.shape}") from None
+    over = k_arr > n_arr
+    if np.any(over):
+        i = np.flatnonzero(over.ravel())[0]
+        raise ValueError("k must be <= n (successes cannot exceed trials), got "
+                         f"k={_num(k_arr.ravel()[i])} > n={_num(n_arr.ravel()[i])}")
     z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))  # stdlib: scipy.stats costs 0.6 s to import
     z2 = z * z
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -58,6 +76,60 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
     low = np.where(k_arr == 0, 0.0, low)
     high = np.where(k_arr == n_arr, 1.0, high)
     empty = n_arr == 0
+    low = np.where(empty, np.nan, low)
+    high = np.where(empty, np.nan, high)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+# ---- interval for the mean of a per-trajectory quantity in [0, 1] ------------------------------------
+def mean_interval(mean, se, n, confidence: float = CONFIDENCE):
+    """Confidence interval for the mean of a per-trajectory quantity in [0, 1] (a population, the singlet
+    fidelity), valid at 0 and 1 and never of zero width.
+
+    mean: sample mean m over n trajectories; se: its sample standard error (sample variance
+    s^2 = n se^2; NaN for n = 1); n: trajectories (>= 0); arrays broadcast together. confidence in (0, 1).
+    Returns (low, high), floats for scalar input, else arrays; both NaN where n = 0 or mean is NaN.
+
+    With z = Phi^-1(1 - (1 - confidence)/2) the interval is {mu in [0, 1]: (m - mu)^2 <= z^2 (s^2 +
+    |m - mu|) / n}, i.e. m -+ h clipped to [0, 1] with h = z^2/(2n) + sqrt(z^4/(4 n^2) + z^2 se^2).
+    The |m - mu| term is the variance that trajectories not sampled could add: runs that move the mean
+    by |m - mu| lie within 1 of it, so they add at most |m - mu| to the variance. It keeps the interval
+    valid when the sample variance collapses, e.g. every post-selected run at singlet fidelity 1 where
+    the exact value is 0.99997: then the interval is [1 - z^2/n, 1], close to Wilson's [n/(n + z^2), 1]
+    for n successes in n. Otherwise it is the normal interval m -+ z se, slightly widened. h >= z^2/n > 0 always;
+    for n = 1 (no se) s^2 = 1/4, the largest variance of a quantity in [0, 1].
+    """
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
+            or not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    m = np.asarray(mean, dtype=float)
+    e = np.asarray(se, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    bad = ~np.isfinite(n_arr) | (n_arr < 0)
+    if np.any(bad):
+        raise ValueError(f"n must be a finite count >= 0, got n={_first(n_arr, bad)!r}")
+    try:
+        m, e, n_arr = (np.array(a) for a in np.broadcast_arrays(m, e, n_arr))
+    except ValueError:
+        raise ValueError(f"mean, se and n must broadcast together, got shapes {m.shape}, {e.shape} and "
+                         f"{n_arr.shape}") from None
+    with np.errstate(invalid="ignore"):
+        outside = (m < -ROUNDING) | (m > 1 + ROUNDING) | (e < 0)
+    if np.any(outside):
+        raise ValueError("mean must lie in [0, 1] and se be >= 0 (a per-trajectory quantity in [0, 1]), got "
+                         f"mean={float(m[outside][0])!r}, se={float(e[outside][0])!r}")
+    m = np.clip(m, 0.0, 1.0)
+    z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nn = np.where(n_arr > 0, n_arr, np.nan)
+        var = np.where(np.isfinite(e), nn * e**2, 0.25)  # sample variance; unknown for one run
+        c = z * z / nn
+        h = 0.5 * c + np.sqrt(0.25 * c * c + c * var)
+        low = np.clip(m - h, 0.0, 1.0)
+        high = np.clip(m + h, 0.0, 1.0)
+    empty = (n_arr == 0) | np.isnan(m)
     low = np.where(empty, np.nan, low)
     high = np.where(empty, np.nan, high)
     if low.ndim == 0:
@@ -126,7 +198,9 @@ class PostSelectionTable:
         end_time             output time at which the round's end state is read (see below; NaN if no
                              output time lies inside the round)
         singlet_post         post-selected singlet population <S|rho_post|S> at end_time, with
-        singlet_post_se      its standard error
+        singlet_post_low/_high  its interval from :func:`mean_interval` (valid at 0 and 1, never of
+                             zero width; NaN where no trajectory is post-selected), and
+        singlet_post_se      its sample standard error (0 when every run has the same value)
     An exact table (from the master equation) has round, time, p_success, p_cumulative,
     attempts_per_success, end_time, singlet_post only.
 
@@ -135,7 +209,8 @@ class PostSelectionTable:
     measurement belongs to the next round); for the last round, the final output time.
 
     Display: ``str(table)`` prints an aligned text table; columns X_low/X_high are shown next to X as
-    'X [low, high]' and X_se as 'X +- se'. ``meta`` holds plain scalars (kind, ntraj, confidence).
+    'X [low, high]' (then X_se, if present, in a column of its own), else X_se as 'X +- se'.
+    ``meta`` holds plain scalars (kind, ntraj, confidence).
     """
 
     def __init__(self, columns, formats=None, meta=None):
@@ -179,7 +254,7 @@ class PostSelectionTable:
         except KeyError:
             raise ColumnError(f"no column {name!r}; columns are {self.names}") from None
 
-    def add_column(self, name: str, values, fmt: str = ".4g") -> "PostSelectionTable":
+    def add_column(self, name: str, values, fmt: str = ".4g") -> PostSelectionTable:
         """A new table with one more column (values: length len(self)); ``fmt`` is a format spec."""
         if name in self._columns:
             raise ColumnError(f"column {name!r} exists already")
@@ -202,7 +277,7 @@ class PostSelectionTable:
                 "formats": dict(self._formats)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PostSelectionTable":
+    def from_dict(cls, data: dict) -> PostSelectionTable:
         """Inverse of :meth:`to_dict` (also after a JSON round trip)."""
         try:
             cols = OrderedDict((name, [_from_json_value(x) for x in values])
@@ -255,12 +330,12 @@ class PostSelectionTable:
         kind = self.meta.get("kind")
         if kind == "monte_carlo":
             lines.append(f"Post-selection statistics, {self.meta.get('ntraj')} trajectories "
-                         f"(Wilson intervals, standard errors)")
+                         f"(intervals: Wilson for counts, ensemble.postselection.mean_interval for means)")
         elif kind == "exact":
             lines.append("Post-selection statistics, exact (master equation)")
-        lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths)))
+        lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
         lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in body]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
         return "\n".join(lines)
 
     def __repr__(self):
@@ -295,7 +370,8 @@ _FORMATS = {"round": "d", "time": ".6g", "attempts": "d", "successes": "d",
             "p_cumulative": ".2%", "p_cumulative_low": ".2%", "p_cumulative_high": ".2%",
             "attempts_per_success": ".3f", "attempts_per_success_low": ".3f",
             "attempts_per_success_high": ".3f", "end_time": ".6g",
-            "singlet_post": ".5f", "singlet_post_se": ".5f"}
+            "singlet_post": ".5f", "singlet_post_low": ".5f", "singlet_post_high": ".5f",
+            "singlet_post_se": ".5f"}
 
 
 def _inverse(p) -> np.ndarray:
@@ -330,8 +406,9 @@ def exact_table(exact_result: MasterEquationResult) -> PostSelectionTable:
 def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelectionTable:
     """Per-round post-selection statistics of ``result``.
 
-    result: a :class:`MonteCarloResult` (counts with Wilson intervals at ``confidence`` and standard
-    errors) or a :class:`MasterEquationResult` (dispatches to :func:`exact_table`).
+    result: a :class:`MonteCarloResult` (counts with Wilson intervals at ``confidence``, the singlet
+    population with a :func:`mean_interval` at ``confidence`` and its standard error) or a
+    :class:`MasterEquationResult` (dispatches to :func:`exact_table`).
     Returns a :class:`PostSelectionTable` with one row per round (columns documented there).
     """
     if isinstance(result, MasterEquationResult):
@@ -350,6 +427,10 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
     p_lo, p_hi = wilson_interval(succ, attempts, confidence)
     c_lo, c_hi = wilson_interval(succ, np.full(succ.shape, ntraj), confidence)
     idx = round_end_indices(protocol)
+    s_post = _pick(np.asarray(result.singlet_post, float), idx)
+    s_se = _pick(np.asarray(result.singlet_post_se, float), idx)
+    n_post = np.where(idx >= 0, np.asarray(result.n_post)[np.maximum(idx, 0)], 0)
+    s_lo, s_hi = mean_interval(s_post, s_se, n_post, confidence)
     cols = OrderedDict([
         ("round", np.arange(1, protocol.rounds + 1)),
         ("time", np.array(protocol.measure_at, float)),
@@ -361,8 +442,8 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
         ("attempts_per_success", _inverse(pc)),
         ("attempts_per_success_low", _inverse(c_hi)), ("attempts_per_success_high", _inverse(c_lo)),
         ("end_time", _pick(protocol.times, idx)),
-        ("singlet_post", _pick(np.asarray(result.singlet_post, float), idx)),
-        ("singlet_post_se", _pick(np.asarray(result.singlet_post_se, float), idx)),
+        ("singlet_post", s_post), ("singlet_post_low", np.atleast_1d(s_lo)),
+        ("singlet_post_high", np.atleast_1d(s_hi)), ("singlet_post_se", s_se),
     ])
     meta = {"kind": "monte_carlo", "ntraj": ntraj, "confidence": float(confidence)}
     return PostSelectionTable(cols, _FORMATS, meta)

@@ -10,18 +10,31 @@ Numba cache is warm. Run with -s to see the measured numbers.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import json
 import math
 
 import numba
 import numpy as np
 import pytest
-
-from darkspin.ensemble import MonteCarloResult, run_batch, simulate, solve_master_equation
-from darkspin.ensemble.compare import SE_FLOOR, compare, convergence, success_z, trace_distance
+from darkspin.ensemble import EnsembleSums, MonteCarloResult, run_batch, simulate, solve_master_equation
+from darkspin.ensemble.compare import (
+    SE_FLOOR,
+    compare,
+    convergence,
+    element_p_values,
+    sigma_from_p,
+    success_p_values,
+    success_z,
+    trace_distance,
+    variance_bound,
+)
+from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
 from darkspin.ensemble.postselection import (
     PostSelectionTable,
     exact_table,
+    mean_interval,
     postselection_table,
     round_end_indices,
     wilson_interval,
@@ -74,9 +87,16 @@ def test_wilson_published_values():
     z2 = 1.6448536269514722**2
     centre, half = (3 + z2 / 2) / (4 + z2), 1.6448536269514722 * math.sqrt(3 / 4 + z2 / 4) / (4 + z2)
     assert lo[2] == pytest.approx(centre - half, rel=1e-12) and hi[2] == pytest.approx(centre + half, rel=1e-12)
-    for bad in [dict(k=5, n=3), dict(k=-1, n=3), dict(k=1, n=3, confidence=1.0), dict(k=1, n=3, confidence=0)]:
+    for bad in [dict(k=-1, n=3), dict(k=1, n=3, confidence=1.0), dict(k=1, n=3, confidence=0)]:
         with pytest.raises(ValueError):
             wilson_interval(**bad)
+    # the message names the parameters and the offending values
+    with pytest.raises(ValueError, match=r"k must be <= n \(successes cannot exceed trials\), got k=5 > n=3"):
+        wilson_interval(5, 3)
+    with pytest.raises(ValueError, match=r"got k=7 > n=6"):
+        wilson_interval([1, 7], [4, 6])
+    with pytest.raises(ValueError, match=r"k must be a finite count >= 0, got k=-1"):
+        wilson_interval(-1, 3)
 
 
 def test_wilson_coverage_of_exact_probabilities(exact):
@@ -130,6 +150,11 @@ def test_table_matches_counts(mc, exact):
     # the post-selected singlet population agrees with the exact one in units of its standard error
     exact_singlet = np.real(np.einsum("i,kij,j->k", SINGLET.conj(), exact.rho_post[idx], SINGLET))
     assert np.all(np.abs(table["singlet_post"] - exact_singlet) < 5 * table["singlet_post_se"])
+    # its interval: about the normal interval +-1.96 se here (the sample variance is far from collapsing)
+    lo, hi = table["singlet_post_low"], table["singlet_post_high"]
+    assert np.all(lo < table["singlet_post"]) and np.all(table["singlet_post"] < hi)
+    half = 1.959964 * table["singlet_post_se"]
+    assert np.all(hi - lo > 2 * half) and np.all(hi - lo < 2.2 * half)
 
     rows = table.rows()
     assert rows[1]["successes"] == n[1] and rows[2]["round"] == 3 and set(rows[0]) == set(table.names)
@@ -147,6 +172,8 @@ def test_table_matches_counts(mc, exact):
     assert "20000 trajectories" in lines[0] and "p_success [95%]" in lines[1] and "concurrence" in lines[1]
     assert len(lines) == 3 + 3 and len({len(line) for line in lines[1:]}) == 1  # aligned
     assert f"{100 * n[1] / n[0]:.2f}%" in lines[4] and "0.200" in lines[4]
+    assert "singlet_post [95%]" in lines[1] and "+-" not in text  # intervals, not 'value +- se'
+    assert f"{table['singlet_post'][1]:.5f} [{lo[1]:.5f}, {hi[1]:.5f}]" in lines[4]
 
 
 def test_table_json_round_trip():
@@ -195,6 +222,27 @@ def test_success_z_deterministic_probabilities():
     z = success_z([0, 5, 3, 4, 2], [5, 5, 5, 0, 4], [0.0, 1.0, 0.0, 0.5, 0.5])
     assert z[0] == 0 and z[1] == 0 and z[2] == math.inf and np.isnan(z[3])
     assert z[4] == 0.0  # 2 of 4 at p = 1/2
+    assert success_z([4], [5], [1.0])[0] == -math.inf
+
+
+def _binom_tails(k, n, p):
+    pmf = [math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(n + 1)]
+    return sum(pmf[:k + 1]), sum(pmf[k:])
+
+
+def test_success_p_values_are_exact_binomial_tails():
+    # 999 successes of 1000 where p = 1 - 2.4e-5 (0.024 failures expected): P(X <= 999) = 1 - (1 - 2.4e-5)^1000,
+    # two-sided p = 0.047, about 2 sigma, where the normal z was -6.2
+    p = 1 - 2.4e-5
+    ref = 2 * (1 - p**1000)
+    got = success_p_values([999], [1000], [p])[0]
+    assert got == pytest.approx(ref, rel=1e-9)
+    z = success_z([999], [1000], [p])[0]
+    assert z == pytest.approx(-1.983, abs=0.005)  # Phi^-1(1 - 0.0474 / 2) = 1.983, from a table
+    # small cases against tails summed here
+    for k, n, q in [(3, 10, 0.5), (0, 12, 0.2), (9, 9, 0.7), (7, 20, 0.1)]:
+        below, above = _binom_tails(k, n, q)
+        assert success_p_values([k], [n], [q])[0] == pytest.approx(min(1.0, 2 * min(below, above)), rel=1e-10)
 
 
 def test_trace_distance_closed_form():
@@ -211,6 +259,11 @@ def test_compare_correct_run_is_consistent(mc, exact):
     c = compare(mc, exact)
     print(f"\n{c}")
     assert c.consistent and c.verdict == "consistent" and c.max_z <= 5.0
+    assert c.threshold == 3.0 and c.sigma <= 3.0 and 0 < c.p_min <= c.p_value <= 1
+    # 17 times x 10 independent elements x (rho, rho_post) and 3 rounds, less the coherences between
+    # S_z sectors (uu-ud, uu-du, ud-dd, du-dd, uu-dd: 5 per matrix) and the exactly known t = 0 state
+    assert 0 < c.n_tests <= 17 * 10 * 2 + 3
+    assert c.n_tests == pytest.approx(16 * 5 * 2 + 3, abs=16)
     assert c.trace_distance.shape == c.z_max.shape == c.z_max_post.shape == (17,)
     assert c.z_success.shape == (3,) and np.all(np.abs(c.z_success) < 5)
     assert c.trace_distance[0] < 1e-9 and np.all(c.trace_distance[1:] < 0.03)  # t = 0: exact pure state
@@ -225,8 +278,10 @@ def test_compare_perturbed_model_is_inconsistent(exact, change):
     wrong = simulate(MODEL.replace(**change), PROTOCOL, 20_000, seed=12345, progress=False)
     c = compare(wrong, exact)
     print(f"\n{change}: {c.verdict}")
-    assert not c.consistent and c.max_z > 5.0
-    assert c.verdict == f"inconsistent at {c.max_z:.1f} sigma"
+    assert not c.consistent and c.max_z > 5.0 and c.sigma > 3.0
+    assert c.verdict == f"inconsistent at {c.sigma:.1f} sigma"
+    # Bonferroni: the family-wise p-value is n_tests times the smallest
+    assert c.p_value == pytest.approx(min(1.0, c.n_tests * c.p_min), rel=1e-12)
 
 
 def test_compare_bad_input(mc, exact):
@@ -273,3 +328,139 @@ def test_compare_consistent_when_a_rare_path_was_never_sampled():
     # and a 10% rate error is still caught
     bad = solve_master_equation(model.replace(lam1=0.9 * model.lam1, lam2=0.9 * model.lam2), protocol)
     assert not compare(mc, bad).consistent
+
+
+# ---- never "consistent" about missing data -----------------------------------------------------
+def _with(mc, **arrays):
+    """A shallow copy of a MonteCarloResult with some estimate arrays replaced."""
+    out = copy.copy(mc)
+    for name, value in arrays.items():
+        setattr(out, name, value)
+    return out
+
+
+def test_compare_never_consistent_about_nan_or_empty(mc, exact):
+    assert compare(mc, exact).consistent  # the unbroken run, for contrast
+    rho = mc.rho.copy()
+    rho[5, 1, 2] = rho[5, 2, 1] = np.nan
+    post_se = mc.rho_post_se.copy()
+    post_se[9, 1, 1] = np.nan
+    ex_rho = exact.rho.copy()
+    ex_rho[3, 0, 0] = np.nan
+    ex_post = exact.rho_post.copy()
+    ex_post[12] = np.nan  # as if the exact post-selection probability were 0, yet runs were post-selected
+    ex_p = exact.p_success.copy()
+    ex_p[2] = np.nan
+    cases = {
+        "Monte Carlo rho NaN": (_with(mc, rho=rho), exact),
+        "Monte Carlo se NaN": (_with(mc, rho_post_se=post_se), exact),
+        "exact rho NaN": (mc, dataclasses.replace(exact, rho=ex_rho)),
+        "exact rho_post NaN": (mc, dataclasses.replace(exact, rho_post=ex_post)),
+        "exact p_success NaN": (mc, dataclasses.replace(exact, p_success=ex_p)),
+    }
+    for label, (m, e) in cases.items():
+        c = compare(m, e)
+        print(f"\n{label}: {c.verdict}")
+        assert not c.consistent and c.verdict.startswith("inconsistent: ") and "NaN" in c.verdict, label
+        assert c.worst["kind"] == "nan" and c.sigma == math.inf
+    assert "rho[ud,du] is NaN at t = 2.5" in compare(*cases["Monte Carlo rho NaN"]).verdict
+
+    # no trajectories, or too few for any element: inconclusive, even when the few success counts pass
+    empty = MonteCarloResult(MODEL, PROTOCOL, EnsembleSums.empty(PROTOCOL.times.size, PROTOCOL.rounds), 1)
+    c = compare(empty, exact)
+    assert not c.consistent and c.verdict == "inconclusive: no trajectories"
+    few = MonteCarloResult(MODEL, PROTOCOL, run_batch(MODEL, PROTOCOL, 1, 0, 10), 1)
+    c = compare(few, exact)
+    assert not c.consistent and c.verdict.startswith("inconclusive: ")
+
+
+def test_compare_nothing_post_selected_where_nothing_can_be():
+    # |uu> measured at t = 0 always fails: rho_post is NaN on both sides, which is agreement, not a NaN
+    # against a value; the unconditional state is still tested
+    protocol = Protocol("uu", (0.0, 1.0), [0.0, 1.0, 2.0])
+    with pytest.warns(PostSelectionUndefinedWarning):
+        ex = solve_master_equation(MODEL, protocol)
+    mc = MonteCarloResult(MODEL, protocol, run_batch(MODEL, protocol, 3, 0, 2000), 3)
+    assert np.all(mc.n_post == 0) and np.all(np.isnan(mc.rho_post)) and np.all(np.isnan(ex.rho_post))
+    c = compare(mc, ex)
+    assert c.consistent and c.n_tests > 0
+
+
+# ---- the interval for a mean in [0, 1] ---------------------------------------------------------
+def test_mean_interval_at_the_boundary():
+    z = 1.959963984540054
+    # every run at 1 (se = 0): [1 - z^2/n, 1], next to Wilson's n/(n + z^2) for n successes in n
+    lo, hi = mean_interval(1.0, 0.0, 10_000)
+    assert hi == 1.0 and lo == pytest.approx(1 - z * z / 10_000, rel=1e-12)
+    assert lo == pytest.approx(wilson_interval(10_000, 10_000)[0], abs=(z * z / 10_000) ** 2)
+    lo, hi = mean_interval(0.0, 0.0, 400)
+    assert lo == 0.0 and hi == pytest.approx(z * z / 400, rel=1e-12)
+    # never zero width: identical runs anywhere in [0, 1]
+    m = np.array([0.0, 1e-9, 0.5, 1 - 1e-9, 1.0])
+    lo, hi = mean_interval(m, np.zeros(5), np.full(5, 10**6))
+    assert np.all(hi - lo > 0) and np.all(lo <= m) and np.all(m <= hi) and np.all(lo >= 0) and np.all(hi <= 1)
+    # a well-sampled spread: mean +- z se to first order in 1/n
+    lo, hi = mean_interval(0.3, 0.003, 20_000)  # widened by ~z^2 / (2 n) = 1e-4
+    assert (hi - lo) / 2 == pytest.approx(z * 0.003, rel=0.02) and (hi - lo) / 2 > z * 0.003
+    # one run (no se): the largest variance of a quantity in [0, 1]; none: NaN
+    lo, hi = mean_interval([0.7, np.nan], [np.nan, np.nan], [1, 0])
+    assert lo[0] == 0.0 and hi[0] == 1.0 and np.isnan(lo[1]) and np.isnan(hi[1])
+    # rounding of the fixed-point sums is tolerated; anything else is an error naming the parameter
+    assert mean_interval(1 + 1e-12, 0.0, 100)[1] == 1.0
+    for bad, match in [((1.5, 0.0, 10), "mean must lie in"), ((0.5, -1.0, 10), "se be >= 0"),
+                       ((0.5, 0.1, -3), "n must be a finite count >= 0, got n=-3"),
+                       ((0.5, 0.1, 10, 1.0), "confidence")]:
+        with pytest.raises(ValueError, match=match):
+            mean_interval(*bad)
+
+
+# ---- the element test ----------------------------------------------------------------------------
+def test_variance_bound_holds_for_random_ensembles():
+    """variance_bound(mean of |psi><psi|) >= the per-element variance of any ensemble of pure states,
+    computed here directly; tight for populations of basis states (Bernoulli)."""
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        k = rng.integers(1, 6)
+        if trial % 4 == 0:  # basis states: populations are Bernoulli, the bound is their variance
+            psi = np.eye(4, dtype=complex)[rng.integers(0, 4, k)]
+        else:
+            psi = rng.normal(size=(k, 4)) + 1j * rng.normal(size=(k, 4))
+            psi[:, rng.random(4) < 0.3] = 0  # some sectors empty
+            psi[np.all(psi == 0, axis=1), 0] = 1
+            psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+        w = rng.dirichlet(np.ones(k))
+        x = np.einsum("ki,kj->kij", psi, psi.conj())
+        mean = np.einsum("k,kij->ij", w, x)
+        var = np.einsum("k,kij->ij", w, np.abs(x - mean) ** 2)
+        bound = variance_bound(mean)
+        assert np.all(var <= bound + 1e-12), (trial, var - bound)
+        if trial % 4 == 0:
+            np.testing.assert_allclose(np.diag(var), np.diag(bound), atol=1e-12)
+
+
+def _element_sigma(mean, se, exact_p, n):
+    est = np.diag([mean, 1 - mean, 0, 0]).astype(complex)[None]
+    ex = np.diag([exact_p, 1 - exact_p, 0, 0]).astype(complex)[None]
+    s = np.zeros((1, 4, 4))
+    s[0, 0, 0] = s[0, 1, 1] = se
+    return sigma_from_p(element_p_values(est, s, ex, n)[0, 0, 0])
+
+
+def test_element_test_of_a_rare_outcome_against_exact_binomial_tails():
+    """A population p = 3.2e-4 sampled by N = 2e4 runs that take it with certainty or not at all
+    (6.4 expected): the element's significance never exceeds the exact binomial one (scipy.stats here)
+    and stays within ~0.8 sigma of it, whether none, one or many runs were seen. The 1/N-floor
+    statistic called 0 seen a 6.4 sigma event."""
+    from scipy.stats import binom, norm
+
+    n, p = 20_000, 3.2e-4
+    for k in (0, 1, 3, 6, 12, 20, 30):
+        m = k / n
+        se = math.sqrt(m * (1 - m) / (n - 1)) if k else 0.0  # the sample se of k ones among n
+        exact_two_sided = min(1.0, 2 * min(binom.cdf(k, n, p), binom.sf(k - 1, n, p)))
+        exact_sigma = norm.isf(exact_two_sided / 2)
+        got = _element_sigma(m, se, p, n)
+        print(f"k = {k:2d}: element {got:.2f} sigma, exact binomial {exact_sigma:.2f} sigma")
+        assert got <= exact_sigma + 0.05 and got >= exact_sigma - 0.8, k
+    # a real deviation in a well-sampled element is still a many-sigma event
+    assert _element_sigma(0.50, 0.0016, 0.45, 100_000) > 20
