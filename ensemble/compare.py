@@ -17,6 +17,7 @@ from ..trajectories.model import SpinPair
 from ..trajectories.operators import BASIS_LABELS
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
+from .goodness_of_fit import GoodnessOfFit, g_test
 from .master_equation import MasterEquationResult, solve_master_equation
 from .result import MonteCarloResult
 from .simulation import resolve_seed, simulate
@@ -178,7 +179,8 @@ class Comparison:
     Per round (R,): z_success (exact binomial, signed normal-equivalent), p_success_mc, p_success_exact,
     attempts.
     Whole run: n_tests, the tests counted (independent elements at every time, rho and rho_post, except
-    those identical in every run and equal to the exact value; and rounds); p_min, the smallest
+    those identical in every run and equal to the exact value; rounds; the record-string G-test);
+    records: that G-test (:class:`GoodnessOfFit`, None without record tables); p_min, the smallest
     single-test p-value; p_value = min(1, n_tests p_min), the Bonferroni-corrected family-wise p-value;
     sigma, its normal-equivalent (two-sided); max_z, the largest single-test |z| (= sigma_from_p(p_min));
     threshold (sigma); consistent: sigma <= threshold (False when nothing could be tested or a value is
@@ -208,6 +210,7 @@ class Comparison:
     p_min: float = math.nan
     p_value: float = math.nan
     sigma: float = math.nan
+    records: GoodnessOfFit | None = None
 
     def __str__(self) -> str:
         w = self.worst
@@ -221,6 +224,8 @@ class Comparison:
                          f"({w['expected']:.6g} expected): {w['z']:.2f} sigma alone")
         elif w.get("kind") == "nan":
             lines.append(f"  {w['what']}")
+        elif w.get("kind") == "records":
+            lines.append(f"  worst: the record strings (G-test), {w['z']:.2f} sigma alone")
 
         def mx(a):
             a = a[np.isfinite(a)]
@@ -231,6 +236,8 @@ class Comparison:
         lines.append(f"  largest element z: {mx(self.z_max)} (unconditional), {mx(self.z_max_post)} (post-selected)")
         zs = ", ".join("-" if np.isnan(z) else f"{z:+.2f}" for z in self.z_success)
         lines.append(f"  success z per round (exact binomial): {zs or 'none'}")
+        if self.records is not None:
+            lines.append(f"  {self.records}")
         if self.n_tests:
             lines.append(f"  {self.n_tests} tests, smallest p-value {self.p_min:.3g}; Bonferroni-corrected "
                          f"p = {self.p_value:.3g} ({self.sigma:.2f} sigma)")
@@ -268,7 +275,10 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
         N = n_post at that time, when N >= min_count: :func:`element_p_values` (variances bounded by
         the exact state, so a rare path no trajectory took is not a false alarm);
       * every round's success count against the exact conditional probability, with attempts = the
-        previous round's successes (ntraj for the first): :func:`success_p_values` (exact binomial).
+        runs post-selected after the previous round (ntraj for the first) and successes = those still
+        post-selected after this one: :func:`success_p_values` (exact binomial);
+      * the counts of the record strings (R <= 16 rounds) against their exact probabilities: a G-test
+        with sparse cells pooled (:func:`darkspin.ensemble.goodness_of_fit.g_test`), one more test.
     Elements identical in every trajectory and equal to the exact value within SE_FLOOR (coherences
     between S_z sectors, which every run keeps at exactly 0; the initial state) are tested but not
     counted: they cannot give a small p-value.
@@ -325,8 +335,9 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
                             f"where the other side has a value ({int(np.ravel(count)[t if np.size(count) > 1 else 0])}"
                             f" trajectories)")
 
-    succ = np.asarray(mc_result.n_success, np.int64)
-    attempts = np.concatenate([[ntraj], succ])[:succ.size]
+    # of the runs post-selected before round k (all runs for k = 0), those still post-selected after it
+    succ = np.asarray(mc_result.n_kept, np.int64)
+    attempts = np.concatenate([[ntraj], np.asarray(mc_result.n_success, np.int64)])[:succ.size]
     p_exact = np.asarray(exact_result.p_success, float)
     p_succ = success_p_values(succ, attempts, p_exact)
     zs = success_z(succ, attempts, p_exact)
@@ -352,8 +363,16 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
         candidates.append((float(p_succ[k]), {
             "kind": "p_success", "round": k + 1, "successes": int(succ[k]), "attempts": int(attempts[k]),
             "expected": float(attempts[k] * p_exact[k])}))
+    records = None
+    counts, probs = np.asarray(mc_result.record_counts), np.asarray(exact_result.record_probabilities)
+    if ntraj > 0 and counts.size and counts.shape == probs.shape:
+        records = g_test(counts, probs / probs.sum())
+        if not math.isnan(records.p_value):
+            candidates.append((records.p_value, {"kind": "records", "statistic": records.statistic,
+                                                 "dof": records.dof, "impossible": records.impossible}))
     n_element_tests = int(sum(np.count_nonzero(~np.isnan(p)) for p in p_el.values()))
-    n_tests = sum(counted.values()) + int(np.count_nonzero(~np.isnan(p_succ)))
+    n_tests = (sum(counted.values()) + int(np.count_nonzero(~np.isnan(p_succ)))
+               + int(records is not None and not math.isnan(records.p_value)))
 
     p_min = p_value = sigma = max_z = math.nan
     worst: dict = {}
@@ -389,7 +408,7 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
         z_elements_post=z_el["rho_post"], z_success=z_success,
         p_success_mc=np.asarray(mc_result.p_success, float), p_success_exact=p_exact, attempts=attempts,
         threshold=float(threshold), max_z=float(max_z), consistent=consistent, verdict=verdict, worst=worst,
-        n_tests=n_tests, p_min=float(p_min), p_value=float(p_value), sigma=float(sigma))
+        n_tests=n_tests, p_min=float(p_min), p_value=float(p_value), sigma=float(sigma), records=records)
 
 
 # ---- convergence -------------------------------------------------------------------------------

@@ -185,12 +185,13 @@ class PostSelectionTable:
     Columns of a Monte Carlo table (R rounds; times in the model's inverse energy unit):
         round                1-based round number (int)
         time                 measurement time measure_at[k]
-        attempts             trajectories entering the round: ntraj for the first, else successes of
-                             the previous round (int)
-        successes            trajectories with outcome -1 in this and every earlier round (int)
+        attempts             trajectories post-selected when the round starts: ntraj for the first, else
+                             those post-selected after the previous round (int)
+        successes            of those, the trajectories still post-selected after this round (int; for
+                             the paper's rule 'all': record -1 in this and every earlier round)
         p_success            conditional success probability successes / attempts, with
         p_success_low/_high  its Wilson interval (confidence in ``meta['confidence']``)
-        p_cumulative         successes / ntraj: probability that rounds 1..k all succeed, with
+        p_cumulative         post-selected after round k / ntraj (for 'all': rounds 1..k all succeed), with
         p_cumulative_low/_high  its Wilson interval
         attempts_per_success 1 / p_cumulative: expected full protocol runs per run that passes rounds
                              1..k (inf if p_cumulative = 0), with the interval
@@ -333,6 +334,8 @@ class PostSelectionTable:
                          f"(intervals: Wilson for counts, ensemble.postselection.mean_interval for means)")
         elif kind == "exact":
             lines.append("Post-selection statistics, exact (master equation)")
+        if self.meta.get("instruments"):
+            lines.append(f"  {self.meta['instruments']}")
         lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
@@ -400,7 +403,8 @@ def exact_table(exact_result: MasterEquationResult) -> PostSelectionTable:
         ("end_time", _pick(protocol.times, idx)),
         ("singlet_post", _pick(singlet_population(exact_result.rho_post), idx)),
     ])
-    return PostSelectionTable(cols, _FORMATS, {"kind": "exact"})
+    return PostSelectionTable(cols, _FORMATS, {"kind": "exact", "rule": protocol.postselect,
+                                               "instruments": protocol.describe()})
 
 
 def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelectionTable:
@@ -419,13 +423,14 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
     wilson_interval(0, 1, confidence)  # validates confidence before any work
     protocol = result.protocol
     ntraj = int(result.ntraj)
-    succ = np.asarray(result.n_success, np.int64)
-    attempts = np.concatenate([[ntraj], succ])[:succ.size].astype(np.int64)
+    selected = np.asarray(result.n_success, np.int64)
+    succ = np.asarray(result.n_kept, np.int64)  # equal to n_success for nested rules such as 'all'
+    attempts = np.concatenate([[ntraj], selected])[:succ.size].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(attempts > 0, succ / np.maximum(attempts, 1), np.nan)
-        pc = succ / ntraj if ntraj else np.full(succ.shape, np.nan)
+        pc = selected / ntraj if ntraj else np.full(succ.shape, np.nan)
     p_lo, p_hi = wilson_interval(succ, attempts, confidence)
-    c_lo, c_hi = wilson_interval(succ, np.full(succ.shape, ntraj), confidence)
+    c_lo, c_hi = wilson_interval(selected, np.full(succ.shape, ntraj), confidence)
     idx = round_end_indices(protocol)
     s_post = _pick(np.asarray(result.singlet_post, float), idx)
     s_se = _pick(np.asarray(result.singlet_post_se, float), idx)
@@ -445,5 +450,6 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
         ("singlet_post", s_post), ("singlet_post_low", np.atleast_1d(s_lo)),
         ("singlet_post_high", np.atleast_1d(s_hi)), ("singlet_post_se", s_se),
     ])
-    meta = {"kind": "monte_carlo", "ntraj": ntraj, "confidence": float(confidence)}
+    meta = {"kind": "monte_carlo", "ntraj": ntraj, "confidence": float(confidence),
+            "rule": protocol.postselect, "instruments": protocol.describe()}
     return PostSelectionTable(cols, _FORMATS, meta)
