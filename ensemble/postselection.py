@@ -334,11 +334,11 @@ class PostSelectionTable:
                          f"(intervals: Wilson for counts, ensemble.postselection.mean_interval for means)")
         elif kind == "exact":
             lines.append("Post-selection statistics, exact (master equation)")
-        if self.meta.get("instruments"):
-            lines.append(f"  {self.meta['instruments']}")
         lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+        if self.meta.get("instruments"):
+            lines.append(f"Rounds: {self.meta['instruments']}")
         return "\n".join(lines)
 
     def __repr__(self):
