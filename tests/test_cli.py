@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import importlib
-from darkspin.analysis.cli import SUMMARY_KEYS, main
+import darkspin.ensemble
+from darkspin.analysis.cli import main
+from darkspin.analysis.report import SUMMARY_KEYS
 from darkspin.ensemble import load
+from darkspin.ensemble import master_equation as master_equation_module
+from darkspin.ensemble import simulation as simulate_module
 from darkspin.ensemble.result import MonteCarloResult
-
-# the package re-exports the function ``simulate``, which shadows the submodule as an attribute
-simulate_module = importlib.import_module("darkspin.ensemble.simulation")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = """
@@ -236,14 +236,28 @@ def test_unwritable_output_fails_before_simulating(small_config, tmp_path, monke
     # we may be root (permission bits ignored), so use a path below a regular file
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
+    work = []
 
-    def must_not_run(*args, **kwargs):
-        raise AssertionError("simulate was called although the output directory is unusable")
+    def spy(name, real):
+        def call(*args, **kwargs):
+            work.append(name)
+            return real(*args, **kwargs)
+        return call
 
-    monkeypatch.setattr(simulate_module, "simulate", must_not_run)
+    # what the command really calls, looked up at call time: the exact solver, simulate (as the package
+    # exports it) and run_batch (every batch, and the kernels' warm-up)
+    monkeypatch.setattr(master_equation_module, "solve_master_equation",
+                        spy("solve_master_equation", master_equation_module.solve_master_equation))
+    monkeypatch.setattr(darkspin.ensemble, "simulate", spy("simulate", darkspin.ensemble.simulate))
+    monkeypatch.setattr(simulate_module, "run_batch", spy("run_batch", simulate_module.run_batch))
     status, _, stderr = _call(["run", small_config, "--out", blocker / "sub", "--no-progress"])
     assert status == 2
     assert "file.txt" in _one_error_line(stderr)
+    assert work == []
+    # the spies do see a run that gets going
+    status, _, stderr = _call(["run", small_config, "--ntraj", 500, "--out", tmp_path / "ok", "--no-progress"])
+    assert status == 0, stderr
+    assert {"solve_master_equation", "simulate", "run_batch"} <= set(work)
 
 
 def test_disk_full_keeps_finished_batches(small_config, tmp_path, monkeypatch):
@@ -266,11 +280,9 @@ def test_disk_full_keeps_finished_batches(small_config, tmp_path, monkeypatch):
 
 def test_ctrl_c_saves_finished_batches(small_config, tmp_path, monkeypatch):
     real_run_batch = simulate_module.run_batch
-    calls = []
 
     def run_batch(*args, **kwargs):
-        calls.append(args[3:5])
-        if len(calls) == 3:
+        if args[3:5] == (1000, 1500):  # the third batch
             raise KeyboardInterrupt
         return real_run_batch(*args, **kwargs)
 
