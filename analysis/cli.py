@@ -1,51 +1,61 @@
-"""The ``darkspin`` command line.
+"""The ``darkspin`` command line: argument parsing and the commands (the report itself: analysis.report).
 
     darkspin run [CONFIG.toml] [--ntraj N] [--seed S] [--out DIR] [--workers K | --scheduler ADDRESS]
-                 [--format png|pdf|svg] [--no-progress]
+                 [--timeout SECONDS] [--format png|pdf|svg] [--no-progress]
     darkspin show RESULT.npz [--out DIR] [--format ...]
-    darkspin exact [CONFIG.toml]
+    darkspin exact [CONFIG.toml] [--figures] [--out DIR] [--format ...]
     darkspin steady [--V V] [--out DIR] [--format ...]
     darkspin spectra [--out DIR] [--format ...]
 
 ``run`` simulates the protocol of the config (default: the embedded ``analysis/default.toml``, the
 paper's Fig. 3 right run with 100 000 trajectories, seed 2021), compares it with the exact master
-equation, and writes to DIR (default ./darkspin-out/<timestamp>/):
+equation, and writes result.npz, summary.json, postselection.txt and figures to DIR (default
+./darkspin-out/<timestamp>/; the files are described in analysis.report).
 
-    result.npz         the MonteCarloResult (ensemble.load reads it; saved after every batch)
-    summary.json       model (SpinPair parameters), bandwidth (or null), protocol (initial,
-                       measure_at, t_final, n_out), ntraj, seed, n_jumps, postselection (the table's
-                       to_dict(): trajectory and exact columns, see full_table), comparison (verdict,
-                       consistent, max_z, threshold, max_trace_distance, max_trace_distance_post,
-                       worst), elapsed_s, version, interrupted, config (file or '<default>'), files
-    postselection.txt  the per-round table, trajectories and exact, with entanglement columns
-    protocol.png, trajectories.png, postselection.png   (or .pdf / .svg)
+Resuming. result.npz is saved after every batch. ``run`` into a folder that already holds a result.npz
+continues it: the file must come from the same model, protocol and seed (otherwise exit 2 and the file
+is left alone); its trajectories are kept, only the missing ones are run, and the final sums are
+bit-identical to an uninterrupted run with the same seed. The saved count never goes down: a file with
+more trajectories than asked is kept whole.
+
+One command per folder. A command writing to DIR holds an exclusive lock on DIR/.darkspin.lock (flock)
+while it runs; a second one on the same folder stops at once (exit 2).
+
+Dask. ``--scheduler`` must answer the Dask handshake and show at least one worker within --timeout
+seconds (default 20), else exit 2. ``--workers K`` starts a local cluster whose worker processes ignore
+Ctrl-C, so a Ctrl-C to the whole process group stops only this process, which closes the cluster.
 
 Errors print one line ``darkspin: <message>`` on stderr, never a traceback. Exit status: 0 success;
 2 bad usage, config, input file or output directory (and any ValueError of the library); 1 an I/O
-failure while writing (e.g. disk full; the batches finished before stay in result.npz) or an internal
-error (DARKSPIN_DEBUG=1 shows its traceback); 130 Ctrl-C (the finished batches are kept in result.npz,
-summary.json and postselection.txt are written, figures are not).
+failure while writing (e.g. disk full: the message names the file; the batches finished before stay in
+result.npz, no figure is left half-written) or an internal error (DARKSPIN_DEBUG=1 shows its traceback);
+130 Ctrl-C (while the kernels compile or load at the start: at once, nothing written; later: the
+finished batches are kept in result.npz, summary.json and postselection.txt are written, figures are
+not); 141 (128 + SIGPIPE, what a shell reports for tools stopped by a closed pipe) when stdout is a pipe
+closed early, e.g. ``darkspin exact | head -3``, silently (files written before stay).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import gc
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
 
-#: Keys of summary.json (``run``; ``show`` writes the same when given --out).
-SUMMARY_KEYS = ("model", "bandwidth", "protocol", "ntraj", "seed", "n_jumps", "postselection", "comparison",
-                "elapsed_s", "version", "interrupted", "config", "files")
-#: Single runs drawn in trajectories.png (indices 0 .. N-1 of the run's seed).
-N_TRAJECTORIES_SHOWN = 5
 FORMATS = ("png", "pdf", "svg")
-EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED, EXIT_PIPE = 2, 1, 130, 141
+#: Lock file of an output folder (an exclusive flock while a command writes there).
+LOCK_NAME = ".darkspin.lock"
+#: Default seconds to reach a Dask scheduler and to wait for its first worker.
+DASK_TIMEOUT = 20.0
 
 
 class CLIError(Exception):
@@ -68,13 +78,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _int_in(low: int, high: int | None, accepted: str):
-    """An argparse type: an integer in [low, high) (high None: no upper bound)."""
+    """An argparse type: an integer in [low, high) (high None: no upper bound); 1e5 is accepted too."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {accepted}, got {text!r}") from None
+            try:
+                number = float(text)
+            except ValueError:
+                number = math.nan
+            if not (math.isfinite(number) and number.is_integer() and abs(number) <= 2**53):
+                raise argparse.ArgumentTypeError(f"must be {accepted}, got {text!r}") from None
+            value = int(number)
         if value < low or (high is not None and value >= high):
             raise argparse.ArgumentTypeError(f"must be {accepted}, got {text!r}")
         return value
@@ -96,6 +112,13 @@ def _real(text: str) -> float:
     return value
 
 
+def _positive_real(text: str) -> float:
+    value = _real(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``darkspin`` (subcommands run, show, exact, steady, spectra)."""
     p = _Parser(prog="darkspin", description="Quantum-jump trajectories of two spins in an STM: "
@@ -111,10 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run config (default: the paper's Fig. 3 right)")
     r.add_argument("--ntraj", type=_positive_int, metavar="N", help="trajectories (overrides [run] ntraj)")
     r.add_argument("--seed", type=_seed, metavar="S", help="random seed (overrides [run] seed)")
-    outputs(r, "result.npz, summary.json, postselection.txt and figures")
+    outputs(r, "result.npz, summary.json, postselection.txt and figures; a result.npz there is resumed")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--workers", type=_positive_int, metavar="K", help="run on a local Dask cluster of K workers")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
+    r.add_argument("--timeout", type=_positive_real, default=DASK_TIMEOUT, metavar="SECONDS",
+                   help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("show", help="reload a saved run; print its table and comparison")
@@ -124,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("exact", help="exact protocol table from the master equation (no trajectories)")
     e.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run config (default: the paper's Fig. 3 right)")
+    e.add_argument("--figures", action="store_true", help="also draw protocol.png (Fig. 3 right, exact curves)")
+    outputs(e, "the figure (implies --figures)")
 
     st = sub.add_parser("steady", help="Fig. 3 left: entanglement of the steady-state family, p_c")
     st.add_argument("--V", type=_real, default=2.5, help="bias voltage in units of nu (default 2.5)")
@@ -157,13 +184,20 @@ def main(argv=None) -> int:
     show_before = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at interpreter exit
+        return status
     except CLIError as exc:
         return _fail(str(exc), exc.status)
     except ValueError as exc:  # the library's bad-input errors (ConfigError included)
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError as exc:
+        if _stdout_closed():  # the reader of our output left (`| head`): stop quietly
+            _discard_stdout()
+            return EXIT_PIPE
+        return _fail(_os_message(exc), EXIT_IO)
     except OSError as exc:
         return _fail(_os_message(exc), EXIT_IO)
     except Exception as exc:  # a bug: one line, unless asked for the traceback
@@ -176,12 +210,15 @@ def main(argv=None) -> int:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"darkspin: {_one_line(message)}", file=sys.stderr)
+    with contextlib.suppress(OSError, ValueError):
+        print(f"darkspin: {_one_line(message)}", file=sys.stderr)
     return status
 
 
 def _one_line(text) -> str:
-    return " ".join(str(text).split())
+    from .config import plain_numbers
+
+    return plain_numbers(" ".join(str(text).split()))
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -193,9 +230,113 @@ def _os_message(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename is not None else f"I/O error: {reason}"
 
 
-# ---- shared helpers ----------------------------------------------------------------------------
-def _out_dir(path) -> Path:
-    """Create (if needed) and check the output folder before any work; CLIError (exit 2) if unusable."""
+def _stdout_closed() -> bool:
+    """True if stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation (StringIO) is both
+        return False
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+# ---- Ctrl-C ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _exit_on_interrupt(what: str):
+    """Within the block, Ctrl-C ends the process at once: one line, exit 130.
+
+    For the kernels' compilation (or loading from Numba's cache): a KeyboardInterrupt raised there lands
+    in llvmlite's ctypes callbacks and finalizers, which print a traceback and swallow it (the run then
+    goes on and exits 0), or it leaves the compiler half-done ("no compiled object yet"). Nothing of the
+    command is written yet, and Numba writes its cache files by renaming, so ending at once loses nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum, frame):
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"darkspin: interrupted ({what})\n")
+            sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _noticing_interrupts():
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered (``state['seen']``), so one that
+    a library swallowed still ends the command with exit 130."""
+    state = {"seen": False}
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield state
+        return
+
+    def handler(signum, frame):
+        state["seen"] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """SIGINT ignored within the block (processes started here inherit that), when we may change it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _compile_kernels(model, protocol, seed: int, ensemble: bool = True) -> None:
+    """Compile (or load from Numba's cache) the trajectory kernels before any work, Ctrl-C ending at once.
+
+    ensemble: also the ensemble kernel (not needed in this process when Dask workers run the batches).
+    """
+    from ..ensemble.simulation import run_batch
+    from ..trajectories.single import run_trajectory
+
+    with _exit_on_interrupt("while compiling the kernels; nothing was written"):
+        if ensemble:
+            run_batch(model, protocol, seed, 0, 1, threads=1)
+        run_trajectory(model, protocol, seed, 0)
+        gc.collect()  # llvmlite's finalizers run now, not under a later Ctrl-C
+
+
+# ---- output folders ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _output_folder(path):
+    """Create (if needed), check and lock the output folder before any work; yields its Path.
+
+    CLIError (exit 2) if it is unusable or another darkspin command holds its lock.
+    """
     if path is None:
         base = Path("darkspin-out") / time.strftime("%Y%m%d-%H%M%S")
         path, k = base, 1
@@ -210,182 +351,91 @@ def _out_dir(path) -> Path:
             pass
     except OSError as exc:
         raise CLIError(f"output directory {str(path)!r} is not usable: {exc.strerror or exc}") from None
-    return path
+    lock = _lock(path)
+    try:
+        yield path
+    finally:
+        if lock is not None:
+            lock.close()  # releases the flock
 
 
-def _figure_writer(out: Path, fmt: str):
-    from . import figures
+def _lock(folder: Path):
+    """An open file holding an exclusive flock on folder/LOCK_NAME (None where flock does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    try:
+        fh = open(folder / LOCK_NAME, "a")
+    except OSError as exc:
+        raise CLIError(f"output directory {str(folder)!r} is not usable: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise CLIError(f"output directory {str(folder)!r} is in use by another darkspin command (it holds "
+                       f"{LOCK_NAME}): wait for it to end, or choose another --out") from None
+    except OSError as exc:  # a file system without locks (some NFS): go on, and say so
+        warnings.warn(f"cannot lock {folder / LOCK_NAME} ({exc.strerror or exc}): nothing stops another "
+                      "darkspin command from writing to the same folder", RuntimeWarning, stacklevel=2)
+    return fh
 
-    written = []
 
-    def write(name: str, fig) -> None:
-        path = out / f"{name}.{fmt}"
-        figures.save(fig, path)
-        written.append(path.name)
-
-    return write, written
-
-
-def _round_end_measures(rho_post, protocol):
-    """Concurrence and E_F of rho_post at each round's end; two (rounds,) arrays (NaN: undefined)."""
+# ---- resuming ----------------------------------------------------------------------------------
+def _differences(prev, cfg) -> list[str]:
+    """How the saved run ``prev`` differs from the config (keys as the config spells them)."""
     import numpy as np
 
-    from ..ensemble.postselection import round_end_indices
-
-    from .measures import concurrence, entanglement_of_formation
-
-    idx = round_end_indices(protocol)
-    rho = np.full((idx.size, 4, 4), np.nan, complex)
-    ok = idx >= 0
-    rho[ok] = np.asarray(rho_post)[idx[ok]]
-    if idx.size == 0:
-        return np.zeros(0), np.zeros(0)
-    return np.atleast_1d(concurrence(rho)), np.atleast_1d(entanglement_of_formation(rho))
-
-
-def full_table(mc, exact):
-    """The Monte Carlo post-selection table with exact columns and round-end entanglement.
-
-    Added columns (rounds,): p_success_exact, p_cumulative_exact, singlet_post_exact; concurrence_post,
-    eof_post (trajectories) and concurrence_post_exact, eof_post_exact, of the post-selected state at
-    each round's end (see ensemble.postselection.round_end_indices).
-    """
-    from ..ensemble.postselection import exact_table, postselection_table
-
-    table = postselection_table(mc)
-    ex = exact_table(exact)
-    c_mc, ef_mc = _round_end_measures(mc.rho_post, mc.protocol)
-    c_ex, ef_ex = _round_end_measures(exact.rho_post, exact.protocol)
-    for name, values, fmt in (
-            ("p_success_exact", ex["p_success"], ".2%"), ("p_cumulative_exact", ex["p_cumulative"], ".2%"),
-            ("singlet_post_exact", ex["singlet_post"], ".5f"),
-            ("concurrence_post", c_mc, ".4f"), ("concurrence_post_exact", c_ex, ".4f"),
-            ("eof_post", ef_mc, ".4f"), ("eof_post_exact", ef_ex, ".4f")):
-        table = table.add_column(name, values, fmt)
-    return table
+    out = []
+    here = cfg.model.as_dict()
+    for key, value in prev.model.as_dict().items():
+        if value != here[key]:
+            via = " (from model.bandwidth)" if cfg.bandwidth is not None and key in ("J_ex", "J_DM") else ""
+            out.append(f"model.{key}{via} is {value!r} there, {here[key]!r} here")
+    if not np.array_equal(prev.protocol.rho0, cfg.protocol.rho0):
+        out.append("protocol.initial differs")
+    if not np.array_equal(prev.protocol.measure_at, cfg.protocol.measure_at):
+        out.append(f"protocol.measure_at is {[float(t) for t in prev.protocol.measure_at]!r} there, "
+                   f"{list(cfg.measure_at)!r} here")
+    if not np.array_equal(prev.protocol.times, cfg.protocol.times):
+        if cfg.times is not None:
+            out.append("protocol.times differs")
+        else:
+            t = prev.protocol.times
+            out.append(f"the output times differ (there: {t.size} from {float(t[0])!r} to {float(t[-1])!r}; "
+                       f"here: protocol.t_final = {cfg.t_final!r}, protocol.n_out = {cfg.n_out})")
+    if prev.seed != cfg.seed:
+        out.append(f"run.seed (or --seed) is {prev.seed} there, {cfg.seed} here")
+    return out
 
 
-def _table_text(table) -> str:
-    """Two aligned blocks (the full table is too wide for a terminal): counts and probabilities, then
-    the post-selected state at each round's end."""
-    from ..ensemble.postselection import PostSelectionTable
+def _resume_point(result_path: Path, cfg) -> int | None:
+    """Trajectories already in result_path (None: no file); CLIError if it is not this run's."""
+    from ..ensemble.result import load
 
-    def block(names):
-        return PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names},
-                                  table.meta)
-
-    first = ["round", "time", "attempts", "successes", "p_success", "p_success_low", "p_success_high",
-             "p_success_exact", "p_cumulative", "p_cumulative_low", "p_cumulative_high", "p_cumulative_exact"]
-    second = ["round", "end_time", "singlet_post", "singlet_post_se", "singlet_post_exact", "concurrence_post",
-              "concurrence_post_exact", "eof_post", "eof_post_exact"]
-    b2 = str(block(second)).splitlines()
-    return "\n".join([str(block(first)), "", "Post-selected state at the end of each round "
-                      "(trajectories and exact)"] + b2[1:])
-
-
-def _comparison_dict(cmp) -> dict:
-    import numpy as np
-
-    def mx(a):
-        a = np.asarray(a, float)
-        a = a[np.isfinite(a)]
-        return float(a.max()) if a.size else None
-
-    return {"verdict": cmp.verdict, "consistent": bool(cmp.consistent),
-            "max_z": None if not math.isfinite(cmp.max_z) else float(cmp.max_z), "threshold": cmp.threshold,
-            "max_trace_distance": mx(cmp.trace_distance),
-            "max_trace_distance_post": mx(cmp.trace_distance_post),
-            "worst": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cmp.worst.items()}}
+    if not result_path.exists():
+        return None
+    advice = "use another --out, or delete it to start over"
+    try:
+        prev = load(result_path)
+    except ValueError as exc:
+        raise CLIError(f"{result_path} exists but cannot be resumed ({exc}): {advice}") from None
+    diffs = _differences(prev, cfg)
+    if diffs:
+        raise CLIError(f"{result_path} holds another run ({'; '.join(diffs)}): {advice}")
+    inside = sum(max(0, min(int(b), cfg.ntraj) - int(a)) for a, b in prev.ranges)
+    extra = prev.ntraj - inside
+    beyond = f" (and {extra} beyond, kept)" if extra else ""
+    if inside >= cfg.ntraj and cfg.target_se is None:
+        print(f"{result_path.name} already holds {prev.ntraj} trajectories ({cfg.ntraj} asked): "
+              "nothing left to run")
+    else:
+        print(f"resuming from {result_path.name}: {inside} of {cfg.ntraj} trajectories done{beyond}")
+    return prev.ntraj
 
 
-def _summary(mc, exact, table, cmp, *, elapsed, config_source, bandwidth, files) -> dict:
-    from ..ensemble.result import package_version
-
-    meas = [float(t) for t in mc.protocol.measure_at]
-    times = mc.protocol.times
-    return {
-        "model": mc.model.as_dict(),
-        "bandwidth": bandwidth,
-        "protocol": {"initial": _initial_json(mc.protocol), "measure_at": meas,
-                     "t_final": float(times[-1]), "n_out": int(times.size)},
-        "ntraj": int(mc.ntraj),
-        "seed": int(mc.seed),
-        "n_jumps": int(mc.n_jumps),
-        "postselection": None if table is None else table.to_dict(),
-        "comparison": None if cmp is None else _comparison_dict(cmp),
-        "elapsed_s": None if elapsed is None else round(float(elapsed), 3),
-        "version": package_version(),
-        "interrupted": bool(mc.interrupted),
-        "config": config_source,
-        "files": files,
-    }
-
-
-def _initial_json(protocol):
-    """A basis label if rho0 is one of the named pure states, else the 4x4 matrix as [re, im] pairs."""
-    import numpy as np
-
-    from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
-
-    for label in INITIAL_LABELS:
-        if np.allclose(protocol.rho0, initial_density_matrix(label), atol=1e-12):
-            return label
-    return [[[float(x.real), float(x.imag)] for x in row] for row in protocol.rho0]
-
-
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-def _report(mc, exact, out: Path | None, fmt: str, *, elapsed, config_source, bandwidth,
-            figures: bool, result_name: str | None) -> tuple:
-    """Table and comparison of a finished (or interrupted) run; writes the files to ``out`` if given."""
-    from ..ensemble.compare import compare
-
-    table = cmp = None
-    if mc.ntraj > 0:
-        table = full_table(mc, exact)
-        cmp = compare(mc, exact)
-    files = [result_name] if result_name else []
-    if out is not None:
-        if table is not None:
-            _write_text(out / "postselection.txt", _table_text(table) + "\n\n" + str(cmp) + "\n")
-            files.append("postselection.txt")
-        if figures and mc.ntraj > 0:
-            files += _run_figures(mc, exact, out, fmt)
-        files.append("summary.json")
-        summary = _summary(mc, exact, table, cmp, elapsed=elapsed, config_source=config_source,
-                           bandwidth=bandwidth, files=files)
-        _write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return table, cmp
-
-
-def _run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
-    from ..trajectories.single import run_trajectory
-
-    from . import figures
-
-    write, written = _figure_writer(out, fmt)
-    write("protocol", figures.protocol_figure(mc, exact))
-    if mc.protocol.rounds:
-        write("postselection", figures.postselection_figure(mc, exact))
-    trajs = [run_trajectory(mc.model, mc.protocol, mc.seed, i) for i in range(N_TRAJECTORIES_SHOWN)]
-    write("trajectories", figures.trajectories_figure(trajs, mc.protocol.measure_at, exact))
-    return written
-
-
-def _print_results(table, cmp) -> None:
-    if table is None:
-        print("no finished trajectories: nothing to tabulate")
-        return
-    print(_table_text(table))
-    print()
-    print(cmp)
-
-
-# ---- commands ----------------------------------------------------------------------------------
-def _executor(workers, scheduler):
+# ---- Dask --------------------------------------------------------------------------------------
+def _executor(workers, scheduler, timeout: float):
     """(executor or None, close function) for --workers / --scheduler."""
     if workers is None and scheduler is None:
         return None, lambda: None
@@ -396,8 +446,11 @@ def _executor(workers, scheduler):
     except ImportError:
         raise CLIError("--workers/--scheduler need Dask: pip install darkspin[distributed]") from None
     if workers is not None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        # the worker processes inherit an ignored SIGINT: a Ctrl-C to the process group then reaches only
+        # this process, which keeps its work and closes the cluster (no tracebacks from every worker)
+        with _interrupts_ignored():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
 
         def close():
@@ -405,51 +458,93 @@ def _executor(workers, scheduler):
             cluster.close()
 
         return client, close
+    _handshake(scheduler, timeout)
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise CLIError(f"cannot connect to the Dask scheduler {scheduler!r}: {_one_line(exc)}") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        client.close()
+        raise CLIError(f"the Dask scheduler {scheduler!r} has no workers (waited {timeout:g} s; "
+                       "see --timeout)") from None
+    except BaseException:
+        client.close()
+        raise
     return client, client.close
 
 
+def _handshake(address: str, timeout: float) -> None:
+    """Open and close one Dask connection to ``address`` within ``timeout`` s; CLIError otherwise.
+
+    Client(timeout=...) bounds the TCP connect, not the handshake after it: a server that accepts and
+    stays silent would hang it for minutes, and one that answers garbage can raise MemoryError.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except TimeoutError:
+        raise CLIError(f"no Dask scheduler answered at {address!r} within {timeout:g} s (see --timeout)") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise CLIError(f"cannot connect to the Dask scheduler {address!r}: {_one_line(exc)}") from None
+    except Exception as exc:  # e.g. MemoryError from a length field of garbage
+        raise CLIError(f"{address!r} does not answer as a Dask scheduler ({exc.__class__.__name__})") from None
+
+
+# ---- commands ----------------------------------------------------------------------------------
 def cmd_run(args) -> int:
     """``darkspin run``: see the module docstring."""
+    from ..ensemble import simulate
     from ..ensemble.master_equation import solve_master_equation
     from ..ensemble.result import load
-    from ..ensemble import simulate
-
+    from . import report
     from .config import load_config
 
     cfg = load_config(args.config)
     changes = {k: v for k, v in (("ntraj", args.ntraj), ("seed", args.seed)) if v is not None}
     if changes:
         cfg = cfg.replace(**changes)
-    out = _out_dir(args.out)
-    result_path = out / "result.npz"
-    exact = solve_master_equation(cfg.model, cfg.protocol)
-    executor, close = _executor(args.workers, args.scheduler)
-    t0 = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            # simulate warns on Ctrl-C; the CLI prints its own line below
-            warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
-            mc = simulate(cfg.model, cfg.protocol, cfg.ntraj, cfg.seed, batch_size=cfg.batch_size,
-                          executor=executor, progress=not args.no_progress, target_se=cfg.target_se,
-                          max_ntraj=cfg.max_ntraj, save=result_path)
-    except OSError as exc:
+    with _output_folder(args.out) as out:
+        result_path = out / "result.npz"
+        resumed_from = _resume_point(result_path, cfg)
+        exact = solve_master_equation(cfg.model, cfg.protocol)
+        in_process = args.workers is None and args.scheduler is None
+        _compile_kernels(cfg.model, cfg.protocol, cfg.seed, ensemble=in_process)
+        executor, close = _executor(args.workers, args.scheduler, args.timeout)
+        t0 = time.perf_counter()
         try:
-            kept = f"{load(result_path).ntraj} trajectories of the finished batches are in {result_path}"
-        except ValueError:
-            kept = "no batch was saved"
-        raise CLIError(f"cannot save {result_path}: {exc.strerror or exc} ({kept})", EXIT_IO) from None
-    finally:
-        close()
-    elapsed = time.perf_counter() - t0
-    table, cmp = _report(mc, exact, out, args.format, elapsed=elapsed, config_source=cfg.source,
-                         bandwidth=cfg.bandwidth, figures=not mc.interrupted, result_name="result.npz")
-    _print_results(table, cmp)
+            with _noticing_interrupts() as sigint, warnings.catch_warnings():
+                # simulate warns on Ctrl-C; the CLI prints its own line below
+                warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
+                mc = simulate(cfg.model, cfg.protocol, cfg.ntraj, cfg.seed, batch_size=cfg.batch_size,
+                              executor=executor, progress=not args.no_progress, target_se=cfg.target_se,
+                              max_ntraj=cfg.max_ntraj, resume=None if resumed_from is None else result_path,
+                              save=result_path)
+        except OSError as exc:
+            try:
+                kept = f"{load(result_path).ntraj} trajectories of the finished batches are in {result_path}"
+            except ValueError:
+                kept = "no batch was saved"
+            raise CLIError(f"cannot save {result_path}: {exc.strerror or exc} ({kept})", EXIT_IO) from None
+        finally:
+            close()
+        elapsed = time.perf_counter() - t0
+        interrupted = bool(mc.interrupted or sigint["seen"])
+        table, cmp = report.write_run_report(
+            mc, exact, out, args.format, elapsed=elapsed, config_source=cfg.source, bandwidth=cfg.bandwidth,
+            figures=not interrupted, result_name="result.npz", resumed_from=resumed_from or 0,
+            interrupted=interrupted)
+    print(report.results_text(table, cmp))
     print(f"\nwrote {out}/ ({mc.ntraj} trajectories in {elapsed:.1f} s)")
-    if mc.interrupted:
+    if interrupted:
         return _fail(f"interrupted: {mc.ntraj} trajectories saved to {result_path}", EXIT_INTERRUPTED)
     return 0
 
@@ -458,41 +553,48 @@ def cmd_show(args) -> int:
     """``darkspin show RESULT.npz``: reload a run, print its table and the comparison."""
     from ..ensemble.master_equation import solve_master_equation
     from ..ensemble.result import load
+    from . import report
 
     mc = load(args.result)  # ValueError (exit 2) for a missing, corrupt or foreign file
-    out = _out_dir(args.out) if args.out is not None else None
-    exact = solve_master_equation(mc.model, mc.protocol)
-    state = " (interrupted run)" if mc.interrupted else ""
-    print(f"{args.result}: {mc.ntraj} trajectories, seed {mc.seed}{state}")
-    table, cmp = _report(mc, exact, out, args.format, elapsed=None, config_source=os.fspath(args.result),
-                         bandwidth=None, figures=True, result_name=None)
-    _print_results(table, cmp)
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(_output_folder(args.out)) if args.out is not None else None
+        exact = solve_master_equation(mc.model, mc.protocol)
+        state = " (interrupted run)" if mc.interrupted else ""
+        print(f"{args.result}: {mc.ntraj} trajectories, seed {mc.seed}{state}")
+        if out is not None and mc.ntraj > 0:
+            _compile_kernels(mc.model, mc.protocol, mc.seed, ensemble=False)  # for trajectories.png
+        table, cmp = report.write_run_report(mc, exact, out, args.format, config_source=os.fspath(args.result),
+                                             figures=True)
+    print(report.results_text(table, cmp))
     if out is not None:
         print(f"\nwrote {out}/")
     return 0
 
 
 def cmd_exact(args) -> int:
-    """``darkspin exact``: the protocol table from the master equation alone (no kernels compiled)."""
+    """``darkspin exact``: the protocol table from the master equation alone (no kernels compiled);
+    with --figures (or --out), also protocol.png, Fig. 3 right from the exact solution."""
     from ..ensemble.master_equation import solve_master_equation
-    from ..ensemble.postselection import PostSelectionTable, exact_table
-
+    from . import report
     from .config import load_config
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
     exact = solve_master_equation(cfg.model, cfg.protocol)
-    table = exact_table(exact)
-    conc, eof = _round_end_measures(exact.rho_post, cfg.protocol)
-    names = ["round", "time", "p_success", "p_cumulative", "end_time", "singlet_post"]
-    table = PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names}, table.meta)
-    table = table.add_column("concurrence_post", conc, ".4f").add_column("eof_post", eof, ".4f")
+    table = report.exact_protocol_table(exact)
     elapsed = time.perf_counter() - t0
     print(f"model: {_params_text(cfg.model)}")
-    print(f"protocol: initial {cfg.initial}, measure at {list(cfg.measure_at)}, t_final {cfg.t_final:g}, "
-          f"{cfg.n_out} outputs")
+    grid = f"{cfg.n_out} listed output times up to {cfg.t_final:g}" if cfg.times is not None \
+        else f"t_final {cfg.t_final:g}, {cfg.n_out} outputs"
+    print(f"protocol: initial {cfg.initial}, measure at {list(cfg.measure_at)}, {grid}")
     print(table)
     print(f"({elapsed * 1e3:.0f} ms)")
+    if args.figures or args.out is not None:
+        from . import figures
+
+        with _output_folder(args.out) as out:
+            name = report.save_figure(out, "protocol", args.format, figures.protocol_figure(None, exact))
+        print(f"wrote {out / name}")
     return 0
 
 
@@ -505,8 +607,7 @@ def cmd_steady(args) -> int:
     import numpy as np
 
     from ..trajectories.model import SpinPair
-
-    from . import figures
+    from . import figures, report
     from .steady import critical_weight, critical_weight_closed_form, family_measures
 
     model = SpinPair.paper_fig3_left().replace(V=args.V)
@@ -516,15 +617,14 @@ def cmd_steady(args) -> int:
         closed_text = f"{closed:.6f}"
     except ValueError as exc:
         closed, closed_text = None, f"n/a ({_one_line(exc)})"
-    out = _out_dir(args.out)
-    p = np.linspace(0.0, 1.0, 401)
-    m = family_measures(model, p)
-    write, written = _figure_writer(out, args.format)
-    write("steady", figures.steady_figure(m, p_c, closed, V=model.V))
+    with _output_folder(args.out) as out:
+        p = np.linspace(0.0, 1.0, 401)
+        m = family_measures(model, p)
+        name = report.save_figure(out, "steady", args.format, figures.steady_figure(m, p_c, closed, V=model.V))
     print(f"model: {_params_text(model)}")
     print(f"p_c from the states:    {p_c:.6f}")
     print(f"p_c closed form:        {closed_text}")
-    print(f"wrote {out / written[0]}")
+    print(f"wrote {out / name}")
     return 0
 
 
@@ -533,30 +633,28 @@ def cmd_spectra(args) -> int:
     import numpy as np
 
     from ..trajectories.model import SpinPair
-
-    from . import figures
+    from . import figures, report
     from .spectra import find_peaks, spectra, transition_lines
 
     if args.omega_max <= 0:
         raise CLIError(f"--omega-max must be > 0, got {args.omega_max:g}")
-    out = _out_dir(args.out)
-    omega = np.linspace(0.0, args.omega_max, 4001)
-    panels, lines = {}, {}
-    print(f"{'point':<14} {'C':<3} {'predicted (Eq. 9)':<40} found peaks")
-    for label, dm in (("exchange only", False), ("with DM", True)):
-        model = SpinPair.paper_fig2(with_dm=dm)
-        panels[label] = spectra(model, omega)
-        lines[label] = transition_lines(model)
-        for name in ("C1", "C2", "C3"):
-            pred = lines[label][name]
-            found = find_peaks(omega, panels[label][name])
-            fmt = lambda a: " ".join(f"{x:.4f}" for x in a) or "-"  # noqa: E731
-            print(f"{label:<14} {name:<3} {fmt(pred):<40} {fmt(found)}")
-    write, written = _figure_writer(out, args.format)
-    write("spectra", figures.spectra_figure(omega, panels, lines))
+    with _output_folder(args.out) as out:
+        omega = np.linspace(0.0, args.omega_max, 4001)
+        panels, lines = {}, {}
+        print(f"{'point':<14} {'C':<3} {'predicted (Eq. 9)':<40} found peaks")
+        for label, dm in (("exchange only", False), ("with DM", True)):
+            model = SpinPair.paper_fig2(with_dm=dm)
+            panels[label] = spectra(model, omega)
+            lines[label] = transition_lines(model)
+            for c in ("C1", "C2", "C3"):
+                pred = lines[label][c]
+                found = find_peaks(omega, panels[label][c])
+                fmt = lambda a: " ".join(f"{x:.4f}" for x in a) or "-"  # noqa: E731
+                print(f"{label:<14} {c:<3} {fmt(pred):<40} {fmt(found)}")
+        name = report.save_figure(out, "spectra", args.format, figures.spectra_figure(omega, panels, lines))
     print("(frequencies in units of nu; SpinPair.paper_fig2: V = 10 nu, J_ex = 2 nu; with DM also "
           "J_DM = 2 nu, phi = pi/4)")
-    print(f"wrote {out / written[0]}")
+    print(f"wrote {out / name}")
     return 0
 
 

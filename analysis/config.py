@@ -2,15 +2,20 @@
 
 Every key is optional; missing keys take the embedded default (``analysis/default.toml``, the paper's
 Fig. 3 right run). Unknown keys and bad values raise :class:`ConfigError` (a ValueError) with a one-line
-message naming the key, e.g. ``config: unknown key 'model.lamda1' (accepted: nu, V, ...)``.
+message naming the key as the file spells it, e.g. ``config: unknown key 'model.lamda1' (accepted: nu,
+V, ...)``, and printing numbers plainly.
 
 Keys (energies in one unit, the Larmor frequency nu by default; times in its inverse):
     [model]    nu, V, T, lam1, lam2, theta, phi, J_ex, J_DM (see trajectories.SpinPair), or
-               bandwidth (> 0, != |V|) to compute J_ex, J_DM from Eq. 6-7 instead of giving them.
+               bandwidth (in (0, 1e12], != |V|) to compute J_ex, J_DM from Eq. 6-7 instead of giving them.
     [protocol] initial: 'uu', 'ud', 'du', 'dd', 'S', 'T2', a 4-vector or a 4x4 matrix (entries real
                numbers or [re, im] pairs); measure_at: list of times in [0, t_final];
-               t_final > 0; n_out >= 2 output times evenly spaced on [0, t_final].
+               either t_final > 0 and n_out in [2, 10**6] output times evenly spaced on [0, t_final],
+               or times: an explicit list of 2 to 10**6 strictly increasing output times >= 0 (then
+               t_final is its last entry).
     [run]      ntraj >= 1; seed in [0, 2**64); batch_size >= 1; target_se > 0; max_ntraj >= ntraj.
+Integer keys (n_out, ntraj, seed, batch_size, max_ntraj) also accept integral floats such as 1e5, up to
+2**53 (beyond that a float does not hold every integer exactly).
 """
 
 from __future__ import annotations
@@ -18,33 +23,48 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from importlib import resources
 
 import numpy as np
 
-from ..ensemble.simulation import check_options, resolve_seed
-from ..trajectories.model import SpinPair, exchange_from_bandwidth
+from ..ensemble.simulation import check_options
+from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
 
 MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",)
-PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out")
+PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out", "times")
 RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
+#: Most output times a config may ask for (checked before any array is allocated).
+MAX_N_OUT = 10**6
+#: Largest integer a float key may give (every integer up to here is exact in a double).
+MAX_FLOAT_INT = 2**53
+_SEED_END = 2**64
 
 
 class ConfigError(ValueError):
     """A bad configuration; the message is one line and names the offending key."""
 
     def __init__(self, message: str):
-        super().__init__(f"config: {message}")
+        super().__init__(f"config: {plain_numbers(message)}")
+
+
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:float|int|uint|complex|bool)\w*\(([^()]*)\)")
+
+
+def plain_numbers(message: str) -> str:
+    """``message`` with numpy scalar reprs such as ``np.float64(1.5)`` written as plain ``1.5``."""
+    return _NUMPY_SCALAR.sub(r"\1", str(message))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class RunConfig:
     """A validated run: the model, the protocol, and how many trajectories with which seed.
 
-    initial, measure_at, t_final, n_out: the protocol as written (for summaries);
+    initial, measure_at, t_final, n_out: the protocol as written (for summaries); times: the explicit
+    output times if the config listed them (else None: n_out evenly spaced on [0, t_final]);
     batch_size, target_se, max_ntraj: passed to ensemble.simulate (None: its defaults);
     bandwidth: the electron bandwidth used for J_ex/J_DM, or None; source: the file, or '<default>'.
     """
@@ -62,18 +82,22 @@ class RunConfig:
     max_ntraj: int | None = None
     bandwidth: float | None = None
     source: str = "<default>"
+    times: tuple | None = None
 
     def protocol_dict(self) -> dict:
-        """JSON-ready {'initial', 'measure_at', 't_final', 'n_out'}."""
-        return {"initial": self.initial, "measure_at": list(self.measure_at),
-                "t_final": self.t_final, "n_out": self.n_out}
+        """JSON-ready {'initial', 'measure_at', 't_final', 'n_out'} (and 'times' if the config listed them)."""
+        out = {"initial": self.initial, "measure_at": list(self.measure_at), "t_final": self.t_final,
+               "n_out": self.n_out}
+        if self.times is not None:
+            out["times"] = list(self.times)
+        return out
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         """A copy with some run settings changed (ntraj, seed, ...), validated again."""
         new = dataclasses.replace(self, **changes)
         run = {k: getattr(new, k) for k in RUN_KEYS if getattr(new, k) is not None}
         _check_run(run)
-        return new
+        return dataclasses.replace(new, **{k: run.get(k) for k in RUN_KEYS})
 
 
 def default_text() -> str:
@@ -118,17 +142,20 @@ def parse_config(data: dict, source: str = "<memory>") -> RunConfig:
                 raise ConfigError(f"unknown key '{key}.{sub}' (accepted: {', '.join(SECTIONS[key])})")
     defaults = _default_data()
     model, bandwidth = _parse_model(defaults["model"], data.get("model", {}))
-    proto = {**defaults["protocol"], **data.get("protocol", {})}
-    protocol, initial, measure_at, t_final, n_out = _parse_protocol(proto)
+    given = data.get("protocol", {})
+    proto = {**defaults["protocol"], **given}
+    if "times" in given:
+        for k in ("t_final", "n_out"):
+            if k in given:
+                raise ConfigError(f"protocol.times and protocol.{k} exclude each other "
+                                  "(times lists every output time; t_final and n_out space them evenly)")
+            proto.pop(k, None)
+    protocol, initial, measure_at, times = _parse_protocol(proto)
     run = {**defaults["run"], **data.get("run", {})}
     _check_run(run)
-    return RunConfig(model, protocol, initial, measure_at, t_final, n_out, run["ntraj"], run["seed"],
-                     run.get("batch_size"), _float_or_none(run.get("target_se")), run.get("max_ntraj"),
-                     bandwidth, source)
-
-
-def _float_or_none(x):
-    return None if x is None else float(x)
+    return RunConfig(model, protocol, initial, measure_at, protocol.t_final, int(protocol.times.size),
+                     run["ntraj"], run["seed"], run.get("batch_size"), run.get("target_se"),
+                     run.get("max_ntraj"), bandwidth, source, times)
 
 
 def _real(key: str, value) -> float:
@@ -139,11 +166,18 @@ def _real(key: str, value) -> float:
     return float(value)
 
 
-def _int(key: str, value, minimum: int, maximum: int | None = None) -> int:
+def _int(key: str, value, minimum: int, maximum: int | None = None, accepted: str | None = None) -> int:
+    """An integer key: an int, or an integral float up to 2**53 (``ntraj = 1e5``), in [minimum, maximum]."""
+    if accepted is None:
+        accepted = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        if abs(value) > MAX_FLOAT_INT:
+            raise ConfigError(f"{key} must be {accepted}, got the float {value!r}, too large to hold an "
+                              "integer exactly: write it out in digits")
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
             or (maximum is not None and value > maximum):
-        bound = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-        raise ConfigError(f"{key} must be {bound}, got {value!r}")
+        raise ConfigError(f"{key} must be {accepted}, got {value!r}")
     return value
 
 
@@ -156,12 +190,18 @@ def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
             if k in given:
                 raise ConfigError(f"model.bandwidth and model.{k} exclude each other "
                                   "(bandwidth computes J_ex and J_DM)")
-        bandwidth = given["bandwidth"]
+        bandwidth = _real("model.bandwidth", given["bandwidth"])
         try:
+            for k in ("lam1", "lam2", "V", "theta", "phi"):  # checked here so errors name the key
+                SpinPair(**{k: params[k]})
             params["J_ex"], params["J_DM"] = exchange_from_bandwidth(
                 params["lam1"], params["lam2"], params["V"], bandwidth, params["theta"], params["phi"])
         except ValueError as exc:
             raise ConfigError(f"model.{exc}") from None
+        for k in ("J_ex", "J_DM"):
+            if abs(params[k]) > MAX_PARAM:
+                raise ConfigError(f"model.bandwidth = {bandwidth!r} gives {k} = {params[k]!r}, outside "
+                                  f"+-{MAX_PARAM:g}")
     try:
         return SpinPair(**params), bandwidth
     except ValueError as exc:  # messages start with the field name
@@ -193,27 +233,65 @@ def _parse_initial(value):
                       f"got {value!r}")
 
 
+def _parse_times(value) -> tuple[float, ...]:
+    key = "protocol.times"
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of output times, got {value!r}")
+    if not 2 <= len(value) <= MAX_N_OUT:
+        raise ConfigError(f"{key} must list 2 to {MAX_N_OUT} output times, got {len(value)}")
+    times = tuple(_real(key, t) for t in value)
+    if times[0] < 0:
+        raise ConfigError(f"{key} must be >= 0, got {times[0]!r} first")
+    for k in range(1, len(times)):
+        if times[k] <= times[k - 1]:
+            raise ConfigError(f"{key} must be strictly increasing, got {times[k - 1]!r} then {times[k]!r} "
+                              f"(entries {k} and {k + 1})")
+    return times
+
+
 def _parse_protocol(proto: dict):
     initial, initial_raw = _parse_initial(proto["initial"])
     meas = proto["measure_at"]
     if not isinstance(meas, list):
         raise ConfigError(f"protocol.measure_at must be a list of times, got {meas!r}")
     measure_at = tuple(_real("protocol.measure_at", t) for t in meas)
-    t_final = _real("protocol.t_final", proto["t_final"])
-    if t_final <= 0:
-        raise ConfigError(f"protocol.t_final must be > 0, got {t_final!r}")
-    n_out = _int("protocol.n_out", proto["n_out"], 2)
+    if "times" in proto:
+        times = _parse_times(proto["times"])
+        grid, last = np.array(times), "the last of protocol.times"
+        t_final = times[-1]
+    else:
+        times = None
+        t_final = _real("protocol.t_final", proto["t_final"])
+        if t_final <= 0:
+            raise ConfigError(f"protocol.t_final must be > 0, got {t_final!r}")
+        n_out = _int("protocol.n_out", proto["n_out"], 2, MAX_N_OUT)  # before linspace allocates
+        grid, last = np.linspace(0.0, t_final, n_out), "protocol.t_final"
+    for t in measure_at:
+        if not 0 <= t <= t_final:
+            raise ConfigError(f"protocol.measure_at must lie in [0, {last}] = [0, {t_final!r}], got {t!r}")
+    if any(b < a for a, b in zip(measure_at, measure_at[1:], strict=False)):
+        raise ConfigError(f"protocol.measure_at must be sorted (non-decreasing), got {list(measure_at)!r}")
     try:
-        protocol = Protocol(initial, measure_at, np.linspace(0.0, t_final, n_out))
+        protocol = Protocol(initial, measure_at, grid)
     except ValueError as exc:
         raise ConfigError(f"protocol.{exc}") from None
-    return protocol, initial_raw, measure_at, t_final, n_out
+    return protocol, initial_raw, measure_at, times
 
 
 def _check_run(run: dict) -> None:
-    try:
-        (run["ntraj"], run["batch_size"], run["target_se"], run["max_ntraj"], _) = check_options(
-            run["ntraj"], run.get("batch_size"), run.get("target_se"), run.get("max_ntraj"))
-        run["seed"] = resolve_seed(run["seed"])
-    except ValueError as exc:  # messages start with the option's name
+    """Validate and normalise the [run] keys in place (integral floats become ints)."""
+    run["ntraj"] = _int("run.ntraj", run["ntraj"], 1)
+    run["seed"] = _int("run.seed", run["seed"], 0, _SEED_END - 1, "an integer in [0, 2**64)")
+    for k in ("batch_size", "max_ntraj"):
+        if run.get(k) is not None:
+            run[k] = _int(f"run.{k}", run[k], 1)
+    if run.get("target_se") is not None:
+        run["target_se"] = _real("run.target_se", run["target_se"])
+        if run["target_se"] <= 0:
+            raise ConfigError(f"run.target_se must be > 0, got {run['target_se']!r}")
+    if run.get("max_ntraj") is not None and run["max_ntraj"] < run["ntraj"]:
+        raise ConfigError(f"run.max_ntraj must be >= run.ntraj = {run['ntraj']}, got {run['max_ntraj']}")
+    try:  # the library's own checks, so config and simulate never disagree
+        check_options(run["ntraj"], run.get("batch_size"), run.get("target_se"), run.get("max_ntraj"))
+    except ValueError as exc:
         raise ConfigError(f"run.{exc}") from None

@@ -5,6 +5,7 @@ Every function takes results and returns a :class:`matplotlib.figure.Figure`; :f
 inverse energy unit of the model (1/nu by default), frequencies in its energy unit.
 
     protocol_figure(mc, exact)            the paper's Fig. 3 right: populations and entanglement in time
+                                          (mc None: the exact solution alone)
     trajectories_figure(trajs, measure_at)  a handful of single runs with their jumps and outcomes
     postselection_figure(mc, exact)       per-round and cumulative success with Wilson intervals
     steady_figure(measures, p_c)          the paper's Fig. 3 left: the steady-state family
@@ -13,8 +14,10 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import secrets
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -41,9 +44,30 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, path, dpi: int = DPI) -> str:
-    """Write ``fig`` to ``path`` (format from the extension: png, pdf, svg); returns the path."""
+    """Write ``fig`` to ``path`` (format from the extension: png, pdf, svg); returns the path.
+
+    The figure goes to a temporary file in the same folder, renamed over ``path`` once complete, so a
+    failure (disk full) never leaves a truncated or empty figure; an OSError names ``path``.
+    """
     path = os.fspath(path)
-    fig.savefig(path, dpi=dpi)
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    # not mkstemp: its 0600 mode would stick to the figure; "x" fails rather than reuse a name
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       f".{os.path.basename(path)}.{secrets.token_hex(4)}.part")
+    try:
+        fh = open(tmp, "xb")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
+    try:
+        with fh:
+            fig.savefig(fh, format=fmt, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
+        raise
     return path
 
 
@@ -85,18 +109,22 @@ def _mark_rounds(axes, times, p_mc, p_exact, top_ax):
             ax.axvline(t, color="0.55", lw=1.0, zorder=0)
     tr = top_ax.get_xaxis_transform()
     for k, t in enumerate(times):
-        mc = p_mc[k] if k < len(p_mc) else np.nan
         ex = p_exact[k] if k < len(p_exact) else np.nan
-        text = f"{100 * mc:.1f}%" if np.isfinite(mc) else "n/a"
-        if np.isfinite(ex):
-            text += f"\n(exact {100 * ex:.1f}%)"
+        if p_mc is None:  # the exact solution alone
+            text = f"exact {100 * ex:.1f}%" if np.isfinite(ex) else "n/a"
+        else:
+            mc = p_mc[k] if k < len(p_mc) else np.nan
+            text = f"{100 * mc:.1f}%" if np.isfinite(mc) else "n/a"
+            if np.isfinite(ex):
+                text += f"\n(exact {100 * ex:.1f}%)"
         top_ax.text(t, 1.02, text, transform=tr, ha="center", va="bottom", fontsize=8)
 
 
 def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     """The paper's Fig. 3 right, trajectories over the exact master equation.
 
-    mc: MonteCarloResult; exact: MasterEquationResult of the same model and protocol.
+    mc: MonteCarloResult, or None to draw the exact solution alone (``darkspin exact --figures``);
+    exact: MasterEquationResult of the same model and protocol.
     Top: S and T2 populations (unconditional dashed, post-selected solid; trajectory estimates as
     95.45 % bands of :func:`ensemble.postselection.mean_interval`, valid at 0 and 1; the T2 band from a
     conservative bound on its standard error from the element errors). Bottom: ``measure``
@@ -107,7 +135,7 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
         raise ValueError(f"measure must be 'concurrence' or 'eof', got {measure!r}")
     ent = concurrence if measure == "concurrence" else entanglement_of_formation
     ent_name = "concurrence $C$" if measure == "concurrence" else r"$\mathcal{E}_F$ (ebit)"
-    t = np.asarray(mc.times)
+    t = np.asarray(exact.times if mc is None else mc.times)
     fig = _figure(7.5, 6.0)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
 
@@ -117,36 +145,42 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     top.plot(t, s_ex_post, color=_C_S, lw=1.5)
     top.plot(t, _t2_population(exact.rho), color=_C_T2, ls="--", lw=1.2)
     top.plot(t, _t2_population(exact.rho_post), color=_C_T2, lw=1.5)
-    # trajectory bands
-    n_post = np.asarray(mc.n_post)
-    _band(top, t, mc.singlet, mc.singlet_se, mc.ntraj, _C_S)
-    _band(top, t, mc.singlet_post, mc.singlet_post_se, n_post, _C_S)
-    _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), mc.ntraj, _C_T2)
-    _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
+    if mc is not None:  # trajectory bands
+        n_post = np.asarray(mc.n_post)
+        _band(top, t, mc.singlet, mc.singlet_se, mc.ntraj, _C_S)
+        _band(top, t, mc.singlet_post, mc.singlet_post_se, n_post, _C_S)
+        _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), mc.ntraj, _C_T2)
+        _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
     top.set_ylabel("population")
     top.set_ylim(0, 1.02)
     handles = [Line2D([], [], color=_C_S, label="S"), Line2D([], [], color=_C_T2, label="T2"),
                Line2D([], [], color="k", label="post-selected (exact)"),
-               Line2D([], [], color="k", ls="--", label="unconditional (exact)"),
-               _patch("0.5", f"trajectories, {100 * _BAND_CONFIDENCE:.1f}% interval")]
+               Line2D([], [], color="k", ls="--", label="unconditional (exact)")]
+    if mc is not None:
+        handles.append(_patch("0.5", f"trajectories, {100 * _BAND_CONFIDENCE:.1f}% interval"))
     top.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
 
     bottom.plot(t, ent(exact.rho), color=_C_C, ls="--", lw=1.2, label="unconditional (exact)")
     bottom.plot(t, ent(exact.rho_post), color=_C_C, lw=1.5, label="post-selected (exact)")
-    sl = _thin(t.size)
-    bottom.plot(t[sl], ent(mc.rho)[sl], "o", color=_C_C, ms=3, mfc="none", mew=0.8,
-                label="unconditional (trajectories)")
-    bottom.plot(t[sl], ent(mc.rho_post)[sl], "o", color=_C_C, ms=3, label="post-selected (trajectories)")
+    if mc is not None:
+        sl = _thin(t.size)
+        bottom.plot(t[sl], ent(mc.rho)[sl], "o", color=_C_C, ms=3, mfc="none", mew=0.8,
+                    label="unconditional (trajectories)")
+        bottom.plot(t[sl], ent(mc.rho_post)[sl], "o", color=_C_C, ms=3, label="post-selected (trajectories)")
     bottom.set_ylabel(ent_name)
     bottom.set_xlabel(r"time $t$ ($1/\nu$)")
     bottom.set_ylim(0, 1.3)  # room for the legend above C <= 1
     bottom.legend(fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
     bottom.set_xlim(t[0], t[-1])
 
-    meas = np.asarray(mc.protocol.measure_at)
-    _mark_rounds((top, bottom), meas, np.asarray(mc.p_success), np.asarray(exact.p_success), top)
-    fig.suptitle(f"Purification by $\\tau_z\\otimes\\tau_z$ measurements ({mc.ntraj:,} trajectories"
-                 f"{', interrupted' if getattr(mc, 'interrupted', False) else ''})", fontsize=10)
+    meas = np.asarray(exact.protocol.measure_at if mc is None else mc.protocol.measure_at)
+    _mark_rounds((top, bottom), meas, None if mc is None else np.asarray(mc.p_success),
+                 np.asarray(exact.p_success), top)
+    if mc is None:
+        what = "exact master equation"
+    else:
+        what = f"{mc.ntraj:,} trajectories{', interrupted' if getattr(mc, 'interrupted', False) else ''}"
+    fig.suptitle(f"Purification by $\\tau_z\\otimes\\tau_z$ measurements ({what})", fontsize=10)
     return fig
 
 

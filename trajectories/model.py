@@ -29,12 +29,13 @@ def phase_space(omega: float, V: float, T: float) -> float:
     """Electron phase space F(omega) = g(omega + V) + g(omega - V), g(x) = x / (1 - exp(-x/T)).
 
     omega: energy released to the electrons; V: bias; T: temperature (T = 0 gives g(x) = max(x, 0)).
-    Returns a rate per unit coupling, in the same unit as omega.
+    Each within +-MAX_PARAM (T >= 0), else ValueError naming it. Returns a rate per unit coupling, in
+    the same unit as omega (finite).
     """
 
-    omega = _check_finite("omega", omega)
-    V = abs(_check_finite("V", V))
-    T = _check_finite("T", T)
+    omega = _check_bounded("omega", omega)
+    V = abs(_check_bounded("V", V))
+    T = _check_bounded("T", T)
     if T < 0:
         raise ValueError(f"T must be >= 0, got {T!r}")
 
@@ -58,25 +59,31 @@ def exchange_from_bandwidth(lam1: float, lam2: float, V: float, bandwidth: float
 
     J_ex = sqrt(lam1 lam2)/(4 pi) Delta cos(theta/2) cos(phi), J_DM the same with sin(phi), and
     Delta = Lambda ln(16 Lambda^2/|Lambda^2 - V^2|) - V ln|(Lambda + V)/(Lambda - V)|.
-    All energies in one unit; requires Lambda > 0 and Lambda != |V|.
+    All energies in one unit. Requires 0 < Lambda <= MAX_PARAM, Lambda != |V|, lam1, lam2 in
+    [0, MAX_PARAM], |V| <= MAX_PARAM, theta and phi finite; ValueError naming the parameter otherwise.
+    Returns two finite floats.
     """
-    for name, value in (("lam1", lam1), ("lam2", lam2), ("V", V), ("theta", theta), ("phi", phi)):
+    for name, value in (("theta", theta), ("phi", phi)):
         _check_finite(name, value)
+    V = abs(_check_bounded("V", V))
     for name, value in (("lam1", lam1), ("lam2", lam2)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
-    _check_finite("bandwidth", bandwidth)
-    if bandwidth <= 0:
-        raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
-    V = abs(V)
-    if bandwidth == V:
+        if _check_bounded(name, value) < 0:
+            raise ValueError(f"{name} must be >= 0, got {float(value)!r}")
+    lam = _check_finite("bandwidth", bandwidth)
+    if not 0 < lam <= MAX_PARAM:
+        raise ValueError(f"bandwidth must be > 0 and <= {MAX_PARAM:g}, got {lam!r}")
+    if lam == V:
         raise ValueError("bandwidth must differ from |V| (Delta diverges at Lambda = |V|)")
-    lam = bandwidth
-    delta = lam * math.log(16 * lam**2 / abs(lam**2 - V**2))
+    # logarithms of each factor: Lambda^2 neither overflows nor underflows for any accepted Lambda
+    log_gap = math.log(abs(lam - V))
+    delta = lam * (math.log(16.0) + 2.0 * math.log(lam) - log_gap - math.log(lam + V))
     if V > 0:
-        delta -= V * math.log(abs((lam + V) / (lam - V)))
-    pref = math.sqrt(lam1 * lam2) / (4 * math.pi) * delta * math.cos(theta / 2)
-    return pref * math.cos(phi), pref * math.sin(phi)
+        delta -= V * (math.log(lam + V) - log_gap)
+    pref = math.sqrt(float(lam1) * float(lam2)) / (4 * math.pi) * delta * math.cos(theta / 2)
+    J_ex, J_DM = pref * math.cos(phi) + 0.0, pref * math.sin(phi) + 0.0  # + 0.0: no -0.0
+    if not (math.isfinite(J_ex) and math.isfinite(J_DM)):  # cannot happen within the bounds; stay loud
+        raise ValueError(f"bandwidth = {lam!r} gives non-finite couplings J_ex = {J_ex!r}, J_DM = {J_DM!r}")
+    return J_ex, J_DM
 
 
 def _check_finite(name: str, value) -> float:
@@ -85,6 +92,14 @@ def _check_finite(name: str, value) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def _check_bounded(name: str, value) -> float:
+    """A finite real within +-MAX_PARAM, as a Python float (so messages print plain numbers)."""
+    value = _check_finite(name, value)
+    if abs(value) > MAX_PARAM:
+        raise ValueError(f"{name} must lie within +-{MAX_PARAM:g}, got {value!r}")
     return value
 
 

@@ -1,0 +1,257 @@
+"""The run report: the per-round table (trajectories next to the exact solution), the comparison, and
+the files a run leaves in its folder.
+
+    full_table(mc, exact)        post-selection table with exact and round-end entanglement columns
+    exact_protocol_table(exact)  the same per-round table from the exact solution alone
+    table_text(table)            the full table as two terminal-width blocks
+    summary(...)                 the contents of summary.json (keys: SUMMARY_KEYS)
+    write_run_report(...)        postselection.txt, figures and summary.json of a run, into a folder
+    save_figure(out, name, fmt, fig), write_text(path, text)   files written whole or not at all
+
+Files of a run folder:
+    result.npz         the MonteCarloResult (ensemble.load reads it; saved after every batch)
+    summary.json       SUMMARY_KEYS: model (SpinPair parameters), bandwidth (or null), protocol (initial,
+                       measure_at, t_final, n_out, and times when the outputs are not n_out evenly spaced
+                       times on [0, t_final]), ntraj, seed, n_jumps, postselection (the table's to_dict():
+                       trajectory and exact columns, see full_table), comparison (verdict, consistent,
+                       max_z, threshold, max_trace_distance, max_trace_distance_post, worst), elapsed_s
+                       (this session), resumed_from (trajectories already saved when this session
+                       started; null for ``show``), end_condition (why the run stopped, from the
+                       library, or null), version, interrupted, config (file or '<default>'), files
+    postselection.txt  the per-round table, trajectories and exact, with entanglement columns
+    protocol.png, trajectories.png, postselection.png   (or .pdf / .svg)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from ..ensemble.compare import compare
+from ..ensemble.postselection import PostSelectionTable, exact_table, postselection_table, round_end_indices
+from ..ensemble.result import package_version
+from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
+from .measures import concurrence, entanglement_of_formation
+
+#: Keys of summary.json (``run``; ``show`` writes the same when given --out).
+SUMMARY_KEYS = ("model", "bandwidth", "protocol", "ntraj", "seed", "n_jumps", "postselection", "comparison",
+                "elapsed_s", "resumed_from", "end_condition", "version", "interrupted", "config", "files")
+#: Single runs drawn in trajectories.png (indices 0 .. N-1 of the run's seed).
+N_TRAJECTORIES_SHOWN = 5
+
+
+# ---- tables ------------------------------------------------------------------------------------
+def round_end_measures(rho_post, protocol) -> tuple[np.ndarray, np.ndarray]:
+    """Concurrence and E_F of rho_post (n, 4, 4) at each round's end; two (rounds,) arrays (NaN: undefined)."""
+    idx = round_end_indices(protocol)
+    if idx.size == 0:
+        return np.zeros(0), np.zeros(0)
+    rho = np.full((idx.size, 4, 4), np.nan, complex)
+    ok = idx >= 0
+    rho[ok] = np.asarray(rho_post)[idx[ok]]
+    return np.atleast_1d(concurrence(rho)), np.atleast_1d(entanglement_of_formation(rho))
+
+
+def full_table(mc, exact) -> PostSelectionTable:
+    """The Monte Carlo post-selection table with exact columns and round-end entanglement.
+
+    Added columns (rounds,): p_success_exact, p_cumulative_exact, singlet_post_exact; concurrence_post,
+    eof_post (trajectories) and concurrence_post_exact, eof_post_exact, of the post-selected state at
+    each round's end (see ensemble.postselection.round_end_indices).
+    """
+    table = postselection_table(mc)
+    ex = exact_table(exact)
+    c_mc, ef_mc = round_end_measures(mc.rho_post, mc.protocol)
+    c_ex, ef_ex = round_end_measures(exact.rho_post, exact.protocol)
+    for name, values, fmt in (
+            ("p_success_exact", ex["p_success"], ".2%"), ("p_cumulative_exact", ex["p_cumulative"], ".2%"),
+            ("singlet_post_exact", ex["singlet_post"], ".5f"),
+            ("concurrence_post", c_mc, ".4f"), ("concurrence_post_exact", c_ex, ".4f"),
+            ("eof_post", ef_mc, ".4f"), ("eof_post_exact", ef_ex, ".4f")):
+        table = table.add_column(name, values, fmt)
+    return table
+
+
+def exact_protocol_table(exact) -> PostSelectionTable:
+    """Per-round table of the exact solution: round, time, p_success, p_cumulative, end_time,
+    singlet_post, concurrence_post, eof_post (the post-selected state at each round's end)."""
+    table = exact_table(exact)
+    conc, eof = round_end_measures(exact.rho_post, exact.protocol)
+    names = ["round", "time", "p_success", "p_cumulative", "end_time", "singlet_post"]
+    table = PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names}, table.meta)
+    return table.add_column("concurrence_post", conc, ".4f").add_column("eof_post", eof, ".4f")
+
+
+def _block(table, names) -> PostSelectionTable:
+    return PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names}, table.meta)
+
+
+def table_text(table) -> str:
+    """Two aligned blocks (the full table is too wide for a terminal): counts and probabilities, then
+    the post-selected state at each round's end."""
+    first = ["round", "time", "attempts", "successes", "p_success", "p_success_low", "p_success_high",
+             "p_success_exact", "p_cumulative", "p_cumulative_low", "p_cumulative_high", "p_cumulative_exact"]
+    second = ["round", "end_time", "singlet_post", "singlet_post_low", "singlet_post_high", "singlet_post_exact",
+              "concurrence_post", "concurrence_post_exact", "eof_post", "eof_post_exact"]
+    b1 = str(_block(table, first)).splitlines()
+    b2 = str(_block(table, second)).splitlines()
+    # the rule and instruments line closes the first block only
+    rule = [line for line in b1 if line.startswith("Rounds:")]
+    b1 = [line for line in b1 if not line.startswith("Rounds:")]
+    b2 = [line for line in b2 if not line.startswith("Rounds:")]
+    return "\n".join(b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"]
+                     + b2[1:])
+
+
+def results_text(table, cmp) -> str:
+    """What ``run`` and ``show`` print: the table and the comparison (or why there is none)."""
+    if table is None:
+        return "no finished trajectories: nothing to tabulate"
+    return f"{table_text(table)}\n\n{cmp}"
+
+
+# ---- summary.json ------------------------------------------------------------------------------
+def comparison_dict(cmp) -> dict:
+    """JSON-ready verdict, consistent, max_z (largest single test), threshold and sigma (family-wise),
+    p_value, n_tests, records (the G-test of the record strings, or None), max_trace_distance(_post),
+    worst of a Comparison."""
+    def mx(a):
+        a = np.asarray(a, float)
+        a = a[np.isfinite(a)]
+        return float(a.max()) if a.size else None
+
+    def num(x):
+        return float(x) if math.isfinite(x) else None
+
+    records = None if getattr(cmp, "records", None) is None else {
+        "statistic": num(cmp.records.statistic), "dof": int(cmp.records.dof), "p_value": num(cmp.records.p_value),
+        "cells": int(cmp.records.cells)}
+    return {"verdict": cmp.verdict, "consistent": bool(cmp.consistent),
+            "max_z": num(cmp.max_z), "threshold": cmp.threshold,
+            "sigma": num(cmp.sigma), "p_value": num(cmp.p_value), "n_tests": int(cmp.n_tests),
+            "records": records,
+            "max_trace_distance": mx(cmp.trace_distance),
+            "max_trace_distance_post": mx(cmp.trace_distance_post),
+            "worst": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cmp.worst.items()}}
+
+
+def initial_json(protocol):
+    """A basis label if rho0 is one of the named pure states, else the 4x4 matrix as [re, im] pairs."""
+    for label in INITIAL_LABELS:
+        if np.allclose(protocol.rho0, initial_density_matrix(label), atol=1e-12):
+            return label
+    return [[[float(x.real), float(x.imag)] for x in row] for row in protocol.rho0]
+
+
+def protocol_json(protocol) -> dict:
+    """initial, measure_at, t_final, n_out; and times, unless they are np.linspace(0, t_final, n_out)."""
+    times = np.asarray(protocol.times, float)
+    out = {"initial": initial_json(protocol), "measure_at": [float(t) for t in protocol.measure_at],
+           "t_final": float(times[-1]), "n_out": int(times.size)}
+    if not np.array_equal(times, np.linspace(0.0, times[-1], times.size)):
+        out["times"] = [float(t) for t in times]
+    return out
+
+
+def summary(mc, exact, table, cmp, *, elapsed, config_source, bandwidth, files, resumed_from=None,
+            interrupted=None) -> dict:
+    """The contents of summary.json (keys SUMMARY_KEYS; see the module docstring).
+
+    interrupted: override of mc.interrupted (the command line counts a Ctrl-C the library did not see).
+    """
+    stats = getattr(mc, "stats", None) or {}
+    return {
+        "model": mc.model.as_dict(),
+        "bandwidth": bandwidth,
+        "protocol": protocol_json(mc.protocol),
+        "ntraj": int(mc.ntraj),
+        "seed": int(mc.seed),
+        "n_jumps": int(mc.n_jumps),
+        "postselection": None if table is None else table.to_dict(),
+        "comparison": None if cmp is None else comparison_dict(cmp),
+        "elapsed_s": None if elapsed is None else round(float(elapsed), 3),
+        "resumed_from": None if resumed_from is None else int(resumed_from),
+        "end_condition": stats.get("end_condition"),
+        "version": package_version(),
+        "interrupted": bool(mc.interrupted if interrupted is None else interrupted),
+        "config": config_source,
+        "files": files,
+    }
+
+
+# ---- files -------------------------------------------------------------------------------------
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all; an OSError names ``path``."""
+    path = Path(path)
+    tmp = _temporary_name(path)
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+        raise
+
+
+def save_figure(out: Path, name: str, fmt: str, fig) -> str:
+    """Save ``fig`` as out/name.fmt (see figures.save: whole or not at all); returns the file name."""
+    from . import figures
+
+    path = Path(out) / f"{name}.{fmt}"
+    figures.save(fig, path)
+    return path.name
+
+
+def run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
+    """protocol, postselection (if the protocol has rounds) and trajectories figures; their file names."""
+    from ..trajectories.single import run_trajectory
+    from . import figures
+
+    written = [save_figure(out, "protocol", fmt, figures.protocol_figure(mc, exact))]
+    if mc.protocol.rounds:
+        written.append(save_figure(out, "postselection", fmt, figures.postselection_figure(mc, exact)))
+    trajs = [run_trajectory(mc.model, mc.protocol, mc.seed, i) for i in range(N_TRAJECTORIES_SHOWN)]
+    written.append(save_figure(out, "trajectories", fmt,
+                               figures.trajectories_figure(trajs, mc.protocol.measure_at, exact)))
+    return written
+
+
+def write_run_report(mc, exact, out: Path | None, fmt: str = "png", *, elapsed=None, config_source=None,
+                     bandwidth=None, figures: bool = True, result_name: str | None = None,
+                     resumed_from=None, interrupted=None) -> tuple:
+    """Table and comparison of a finished (or interrupted) run; (table, cmp), both None without trajectories.
+
+    With ``out``: writes postselection.txt, the figures (if ``figures`` and there are trajectories) and
+    summary.json, in that order (summary.json last, listing the files written).
+    """
+    table = cmp = None
+    if mc.ntraj > 0:
+        table = full_table(mc, exact)
+        cmp = compare(mc, exact)
+    if out is None:
+        return table, cmp
+    out = Path(out)
+    files = [result_name] if result_name else []
+    if table is not None:
+        write_text(out / "postselection.txt", f"{table_text(table)}\n\n{cmp}\n")
+        files.append("postselection.txt")
+    if figures and mc.ntraj > 0:
+        files += run_figures(mc, exact, out, fmt)
+    files.append("summary.json")
+    data = summary(mc, exact, table, cmp, elapsed=elapsed, config_source=config_source, bandwidth=bandwidth,
+                   files=files, resumed_from=resumed_from, interrupted=interrupted)
+    write_text(out / "summary.json", json.dumps(data, indent=2) + "\n")
+    return table, cmp
