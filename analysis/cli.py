@@ -404,6 +404,10 @@ def _differences(prev, cfg) -> list[str]:
             t = prev.protocol.times
             out.append(f"the output times differ (there: {t.size} from {float(t[0])!r} to {float(t[-1])!r}; "
                        f"here: protocol.t_final = {cfg.t_final!r}, protocol.n_out = {cfg.n_out})")
+    if prev.protocol.selection != cfg.protocol.selection:
+        out.append(f"protocol.postselect is {prev.protocol.postselect!r} there, {cfg.protocol.postselect!r} here")
+    if prev.protocol.measurements != cfg.protocol.measurements:
+        out.append(f"the instruments differ (there: {prev.protocol.describe()}; here: {cfg.protocol.describe()})")
     if prev.seed != cfg.seed:
         out.append(f"run.seed (or --seed) is {prev.seed} there, {cfg.seed} here")
     return out

@@ -12,7 +12,11 @@ Keys (energies in one unit, the Larmor frequency nu by default; times in its inv
                numbers or [re, im] pairs); measure_at: list of times in [0, t_final];
                either t_final > 0 and n_out in [2, 10**6] output times evenly spaced on [0, t_final],
                or times: an explicit list of 2 to 10**6 strictly increasing output times >= 0 (then
-               t_final is its last entry).
+               t_final is its last entry). The instrument of every round: observable ('zz', 'xx', 'yy',
+               'z1', 'z2' or a matrix), readout_error (a probability or [eps_plus, eps_minus]),
+               feedback (a table {"+1" = "flip1", "-1" = ...}, unitaries by name or as matrices);
+               rounds: a list of tables, one per measurement time, whose keys override those for that
+               round; postselect: 'all', 'last', 'none' or a pattern of '-', '+', '?' per round.
     [run]      ntraj >= 1; seed in [0, 2**64); batch_size >= 1; target_se > 0; max_ntraj >= ntraj.
 Integer keys (n_out, ntraj, seed, batch_size, max_ntraj) also accept integral floats such as 1e5, up to
 2**53 (beyond that a float does not hold every integer exactly).
@@ -31,10 +35,12 @@ import numpy as np
 
 from ..ensemble.simulation import check_options
 from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
+from ..trajectories.measurement import Measurement
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
 
 MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",)
-PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out", "times")
+INSTRUMENT_KEYS = ("observable", "readout_error", "feedback")
+PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out", "times", *INSTRUMENT_KEYS, "postselect", "rounds")
 RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
 #: Most output times a config may ask for (checked before any array is allocated).
@@ -271,11 +277,73 @@ def _parse_protocol(proto: dict):
             raise ConfigError(f"protocol.measure_at must lie in [0, {last}] = [0, {t_final!r}], got {t!r}")
     if any(b < a for a, b in zip(measure_at, measure_at[1:], strict=False)):
         raise ConfigError(f"protocol.measure_at must be sorted (non-decreasing), got {list(measure_at)!r}")
+    measurement = _parse_instruments(proto, len(measure_at))
+    postselect = proto.get("postselect", "all")
+    if not isinstance(postselect, str):
+        raise ConfigError(f"protocol.postselect must be 'all', 'last', 'none' or a pattern of '-', '+', '?', "
+                          f"got {postselect!r}")
     try:
-        protocol = Protocol(initial, measure_at, grid)
+        protocol = Protocol(initial, measure_at, grid, measurement=measurement, postselect=postselect)
     except ValueError as exc:
         raise ConfigError(f"protocol.{exc}") from None
     return protocol, initial_raw, measure_at, times
+
+
+def _parse_matrix(key: str, value) -> np.ndarray:
+    """A square matrix from a list of rows of real numbers or [re, im] pairs."""
+    if not (isinstance(value, list) and value and all(isinstance(r, list) and len(r) == len(value) for r in value)):
+        raise ConfigError(f"{key} must be a name or a square matrix (a list of rows), got {value!r}")
+    return np.array([[_complex(key, x) for x in row] for row in value])
+
+
+def _parse_measurement(where: str, spec: dict) -> Measurement:
+    """One instrument from the keys observable, readout_error, feedback (messages name ``where``.key)."""
+    obs = spec.get("observable", "zz")
+    if not isinstance(obs, str):
+        obs = _parse_matrix(f"{where}.observable", obs)
+    err = spec.get("readout_error", 0.0)
+    if isinstance(err, list):
+        if len(err) != 2:
+            raise ConfigError(f"{where}.readout_error must be a probability or a pair [eps_plus, eps_minus], "
+                              f"got {err!r}")
+        err = (_real(f"{where}.readout_error", err[0]), _real(f"{where}.readout_error", err[1]))
+    else:
+        err = _real(f"{where}.readout_error", err)
+    fb = spec.get("feedback")
+    feedback = None
+    if fb is not None:
+        if not isinstance(fb, dict):
+            raise ConfigError(f"{where}.feedback must be a table {{\"+1\" = \"flip1\", ...}}, got {fb!r}")
+        feedback = {}
+        for record, U in fb.items():
+            r = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1}.get(str(record).strip())
+            if r is None:
+                raise ConfigError(f"{where}.feedback keys must be records \"+1\" or \"-1\", got {record!r}")
+            feedback[r] = U if isinstance(U, str) else _parse_matrix(f"{where}.feedback.{record}", U)
+    try:
+        return Measurement(obs, err, feedback)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
+
+
+def _parse_instruments(proto: dict, rounds: int):
+    """One Measurement for every round from the [protocol] keys, or a list from protocol.rounds (each
+    entry's keys override the section's)."""
+    base = {k: proto[k] for k in INSTRUMENT_KEYS if k in proto}
+    per = proto.get("rounds")
+    if per is None:
+        return _parse_measurement("protocol", base)
+    if not isinstance(per, list) or not all(isinstance(x, dict) for x in per):
+        raise ConfigError(f"protocol.rounds must be a list of tables, one per round, got {per!r}")
+    if len(per) != rounds:
+        raise ConfigError(f"protocol.rounds must have one entry per measurement time ({rounds}), got {len(per)}")
+    out = []
+    for k, entry in enumerate(per):
+        for key in entry:
+            if key not in INSTRUMENT_KEYS:
+                raise ConfigError(f"unknown key 'protocol.rounds[{k}].{key}' (accepted: {', '.join(INSTRUMENT_KEYS)})")
+        out.append(_parse_measurement(f"protocol.rounds[{k}]", {**base, **entry}))
+    return out
 
 
 def _check_run(run: dict) -> None:

@@ -258,7 +258,10 @@ def trajectories_figure(trajectories, measure_at=(), exact=None) -> Figure:
 
 # ---- post-selection statistics -------------------------------------------------------------------
 def postselection_figure(mc, exact=None) -> Figure:
-    """Per-round (conditional) and cumulative success probability against the round number.
+    """Per-round (conditional) and cumulative post-selection probability against the round number.
+
+    Per round: of the runs post-selected before round k, the fraction still post-selected after it
+    (for the rule 'all': P(-1 | all -1 before)); cumulative: the fraction post-selected after round k.
 
     mc: MonteCarloResult; exact: optional MasterEquationResult. Trajectory estimates with 95% Wilson
     intervals (error bars), exact values as open markers joined by lines.
@@ -267,17 +270,17 @@ def postselection_figure(mc, exact=None) -> Figure:
     if rounds == 0:
         raise ValueError("the protocol has no measurement rounds to show")
     k = np.arange(1, rounds + 1)
-    n_succ = np.asarray(mc.n_success, float)
-    trials = np.concatenate([[mc.ntraj], n_succ[:-1]])
-    lo_r, hi_r = wilson_interval(n_succ, trials)
-    lo_c, hi_c = wilson_interval(n_succ, np.full(rounds, mc.ntraj))
+    n_sel = np.asarray(mc.n_success, float)
+    trials = np.concatenate([[mc.ntraj], n_sel[:-1]])
+    lo_r, hi_r = wilson_interval(np.asarray(mc.n_kept, float), trials)
+    lo_c, hi_c = wilson_interval(n_sel, np.full(rounds, mc.ntraj))
     fig = _figure(7.5, 3.4)
     a1, a2 = fig.subplots(1, 2)
     for ax, p, lo, hi, ex, title in (
             (a1, mc.p_success, lo_r, hi_r, None if exact is None else exact.p_success,
-             "per round: P(-1 | all -1 before)"),
+             "per round: P(selected after | selected before)"),
             (a2, mc.p_cumulative, lo_c, hi_c, None if exact is None else exact.p_cumulative,
-             "cumulative: P(all -1 up to round k)")):
+             "cumulative: P(selected after round k)")):
         p = np.asarray(p, float)
         if ex is not None:
             ax.plot(k, ex, "s-", color="0.3", mfc="white", ms=8, lw=1, label="exact", zorder=1)
@@ -289,7 +292,7 @@ def postselection_figure(mc, exact=None) -> Figure:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     a1.set_ylabel("success probability")
-    fig.suptitle(f"Post-selection on outcome -1 ({mc.ntraj:,} trajectories)", fontsize=10)
+    fig.suptitle(f"Post-selection, rule {mc.protocol.postselect!r} ({mc.ntraj:,} trajectories)", fontsize=10)
     return fig
 
 

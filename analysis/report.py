@@ -150,12 +150,16 @@ def initial_json(protocol):
 
 
 def protocol_json(protocol) -> dict:
-    """initial, measure_at, t_final, n_out; and times, unless they are np.linspace(0, t_final, n_out)."""
+    """initial, measure_at, t_final, n_out; times, unless they are np.linspace(0, t_final, n_out);
+    postselect, instruments (in words) and readout_error ([eps_plus, eps_minus] per round)."""
     times = np.asarray(protocol.times, float)
     out = {"initial": initial_json(protocol), "measure_at": [float(t) for t in protocol.measure_at],
            "t_final": float(times[-1]), "n_out": int(times.size)}
     if not np.array_equal(times, np.linspace(0.0, times[-1], times.size)):
         out["times"] = [float(t) for t in times]
+    out["postselect"] = protocol.postselect
+    out["instruments"] = protocol.describe()
+    out["readout_error"] = [list(m.readout_error) for m in protocol.measurements]
     return out
 
 

@@ -97,7 +97,10 @@ def test_run_summary_has_documented_keys(small_run):
     *_, out = small_run
     summary = json.loads((out / "summary.json").read_text())
     assert set(SUMMARY_KEYS) <= set(summary)
-    assert summary["protocol"] == {"initial": "ud", "measure_at": [20.0, 40.0], "t_final": 60.0, "n_out": 61}
+    assert summary["protocol"] == {
+        "initial": "ud", "measure_at": [20.0, 40.0], "t_final": 60.0, "n_out": 61, "postselect": "all",
+        "instruments": "every round: zz, perfect readout; post-select runs whose every record is -1",
+        "readout_error": [[0.0, 0.0], [0.0, 0.0]]}
     assert summary["model"]["V"] == 1.25 and summary["ntraj"] == 2000 and summary["seed"] == 7
     assert summary["interrupted"] is False and summary["n_jumps"] > 0
     assert {"verdict", "max_z", "max_trace_distance"} <= set(summary["comparison"])
@@ -563,3 +566,40 @@ def test_exact_figures_from_the_exact_solution_alone(tmp_path):
     assert status == 0, stderr
     _check_png(tmp_path / "ex" / "protocol.png")
     assert f"wrote {tmp_path / 'ex' / 'protocol.png'}" in stdout
+
+
+# ---- instruments and rules ---------------------------------------------------------------------------
+INSTRUMENTS = SMALL.replace("[run]", """readout_error = [0.0, 0.1]
+feedback = { "+1" = "flip1" }
+postselect = "last"
+rounds = [{ observable = "xx" }, {}]
+
+[run]""")
+
+
+def test_run_with_instruments_prints_and_saves_them(tmp_path):
+    cfg = tmp_path / "inst.toml"
+    cfg.write_text(INSTRUMENTS)
+    out = tmp_path / "out"
+    status, stdout, stderr = _call(["run", cfg, "--out", out, "--no-progress"])
+    assert status == 0, stderr
+    rule = ("Rounds: round 1: xx, readout error eps+ 0, eps- 0.1, on +1 apply flip1; round 2: zz, readout error "
+            "eps+ 0, eps- 0.1, on +1 apply flip1; post-select runs whose latest record is -1")
+    assert rule in stdout and "record counts: G =" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"]["postselect"] == "last"
+    assert summary["comparison"]["records"]["dof"] >= 1
+    saved = load(out / "result.npz")
+    assert saved.protocol.postselect == "last" and saved.record_counts.sum() == saved.ntraj
+    assert saved.protocol.measurements[0].readout_error == (0.0, 0.1)
+    status, stdout, _ = _call(["exact", cfg])
+    assert status == 0 and rule in stdout
+    # the same folder with another rule or another readout error: refused, nothing run, file untouched
+    before = (out / "result.npz").read_bytes()
+    for change in (('postselect = "last"', 'postselect = "all"'), ("[0.0, 0.1]", "[0.0, 0.2]")):
+        other = tmp_path / "other.toml"
+        other.write_text(INSTRUMENTS.replace(*change))
+        status, stdout, stderr = _call(["run", other, "--out", out, "--no-progress"])
+        line = _one_error_line(stderr)
+        assert status == 2 and "holds another run" in line and ("postselect" in line or "instruments" in line)
+        assert (out / "result.npz").read_bytes() == before

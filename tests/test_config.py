@@ -154,3 +154,42 @@ def test_messages_print_plain_numbers():
     message = _error({"protocol": {"initial": [1.0, 1.0, 0.0, 0.0]}})  # not normalised: numpy computes the norm
     assert "protocol.initial" in message and "1.414" in message
     assert plain_numbers("got np.float64(1.5) and np.int64(3), np.True_") == "got 1.5 and 3, np.True_"
+
+
+# ---- instruments and post-selection rules ---------------------------------------------------------
+def test_instruments_from_the_protocol_section():
+    import darkspin as ds
+
+    cfg = parse_config({"protocol": {
+        "measure_at": [20.0, 40.0], "t_final": 60.0, "n_out": 7, "readout_error": [0.0, 0.1],
+        "feedback": {"+1": "flip1"}, "postselect": "last", "rounds": [{"observable": "xx"}, {}]}})
+    m1, m2 = cfg.protocol.measurements
+    assert m1 == ds.Measurement("xx", (0.0, 0.1), {1: "flip1"})
+    assert m2 == ds.Measurement("zz", (0.0, 0.1), {1: "flip1"})
+    assert cfg.protocol.postselect == "last"
+    # a matrix observable with [re, im] entries, and a matrix feedback
+    cfg = parse_config({"protocol": {"measure_at": [20.0], "observable": [
+        [1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]],
+        "feedback": {"-1": [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]}}})
+    assert cfg.protocol.measurements[0] == ds.Measurement("zz", 0.0, {-1: "flip2"})
+    assert "xx" not in cfg.protocol.describe() and "flip2" in cfg.protocol.describe()
+
+
+@pytest.mark.parametrize("protocol, needle", [
+    ({"observable": "zx"}, "protocol.observable must be one of"),
+    ({"observable": [[1, 0], [0, 2]]}, "protocol.observable must have eigenvalues +1 and -1 only, found 2"),
+    ({"readout_error": 1.5}, "protocol.readout_error must be a probability in [0, 1], got 1.5"),
+    ({"readout_error": [0.1, 0.2, 0.3]}, "protocol.readout_error must be a probability or a pair"),
+    ({"feedback": {"+2": "flip1"}}, 'protocol.feedback keys must be records "+1" or "-1"'),
+    ({"feedback": {"+1": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]]}}, "must be unitary"),
+    ({"feedback": "flip1"}, "protocol.feedback must be a table"),
+    ({"postselect": "-+-"}, "protocol.postselect pattern must have one character per round (2)"),
+    ({"postselect": "-x"}, "protocol.postselect pattern may only contain"),
+    ({"postselect": 3}, "protocol.postselect must be"),
+    ({"rounds": [{}]}, "protocol.rounds must have one entry per measurement time (2), got 1"),
+    ({"rounds": [{"observable": "xx"}, {"readout": 0.1}]}, "unknown key 'protocol.rounds[1].readout'"),
+    ({"rounds": [{}, {"readout_error": -0.1}]}, "protocol.rounds[1].readout_error must be a probability"),
+])
+def test_bad_instruments_name_the_key(protocol, needle):
+    message = _error({"protocol": {"measure_at": [20.0, 40.0], "t_final": 60.0, **protocol}})
+    assert needle in message, message

@@ -94,6 +94,13 @@ def check_unitary(name: str, value, dim: int | None = None) -> np.ndarray:
     return arr
 
 
+def _name_of(matrix: np.ndarray, named: dict) -> str | None:
+    """The name of a named two-spin operator equal to ``matrix``, or None."""
+    if matrix.shape != (4, 4):
+        return None
+    return next((n for n, ops in named.items() if np.array_equal(matrix, kron(*ops))), None)
+
+
 class Measurement:
     """A projective +-1 measurement with readout error and feedback; immutable.
 
@@ -136,8 +143,10 @@ class Measurement:
         for a in [A, *fb.values()]:
             a.setflags(write=False)
         self._observable, self._eps, self._feedback, self._dim = A, eps, fb, dim
-        self._name = observable if isinstance(observable, str) else None
-        self._feedback_names = names
+        self._name = observable if isinstance(observable, str) else _name_of(A, NAMED_OBSERVABLES)
+        for r, U in fb.items():  # a reloaded instrument keeps its names
+            names.setdefault(r, _name_of(U, NAMED_FEEDBACK))
+        self._feedback_names = {r: n for r, n in names.items() if n is not None}
 
     # ---- read-only view ----
     @property
