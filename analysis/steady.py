@@ -1,7 +1,7 @@
 """The one-parameter family of steady states at the symmetric point (Fig. 3 left) and its entanglement.
 
 At lam1 = lam2, theta = phi = 0 the stationary states are rho(p) = p d + (1 - p) rho_tr, p in [0, 1],
-with d the dark singlet and rho_tr the triplet steady state (physics.md, Eq. 10-11). Measures are in
+with d the dark singlet and rho_tr the triplet steady state (docs/physics.md, Eq. 10-11). Measures are in
 bits / ebits (logarithms base 2), as in :mod:`analysis.measures`.
 """
 
@@ -105,7 +105,7 @@ def critical_weight(model: SpinPair, xtol: float = 1e-12) -> float:
 
 
 def critical_weight_closed_form(model: SpinPair) -> float:
-    """p_c = (1 - nu~^2) / (2 (1 - nu~^2 / 3)), nu~ = nu / V (paper, after Eq. 11; physics.md check 4).
+    """p_c = (1 - nu~^2) / (2 (1 - nu~^2 / 3)), nu~ = nu / V (paper, after Eq. 11; docs/physics.md check 4).
 
     Valid at the symmetric point, T = 0 and V > nu (the triplet then relaxes to populations
     r^2 : r : 1 with r = (V - nu)/(V + nu)); ValueError otherwise. Dimensionless.

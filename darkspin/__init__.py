@@ -1,46 +1,76 @@
 """darkspin: quantum-jump trajectories of two spins in an STM, checked against the exact master equation.
 
 ``import darkspin as ds`` gives the public API; the three layers are ``darkspin.trajectories`` (what is
-simulated: model, protocol, kernels), ``darkspin.ensemble`` (many runs, the exact solver, comparison) and
-``darkspin.analysis`` (measures, spectra, figures, the command line). The physics is in docs/physics.md.
+simulated: model, instruments, rules, protocol, kernels), ``darkspin.ensemble`` (many runs, the exact
+solver, comparison) and ``darkspin.analysis`` (measures, spectra, figures, the command line). The physics
+is in docs/physics.md.
+
+Names are imported on first use, so ``import darkspin`` is instant and a Ctrl-C at start-up never lands
+inside numpy's or scipy's import machinery.
 """
 
-from .ensemble import (
-    Comparison,
-    EnsembleSums,
-    MasterEquationResult,
-    MonteCarloResult,
-    compare,
-    convergence,
-    load,
-    postselection_table,
-    run_batch,
-    simulate,
-    solve_master_equation,
-    steady_states,
-    trace_distance,
-    wilson_interval,
-)
-from .trajectories import (
-    Measurement,
-    PostSelection,
-    Protocol,
-    SpinPair,
-    Trajectory,
-    exchange_from_bandwidth,
-    phase_space,
-    run_trajectory,
-)
+from __future__ import annotations
 
-__all__ = ["SpinPair", "Protocol", "Measurement", "PostSelection", "Trajectory", "run_trajectory", "exchange_from_bandwidth", "phase_space",
-           "simulate", "run_batch", "solve_master_equation", "steady_states", "compare", "convergence",
-           "trace_distance", "load", "postselection_table", "wilson_interval", "MonteCarloResult",
-           "MasterEquationResult", "EnsembleSums", "Comparison"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the subpackage that defines it
+_API = {
+    **{name: "trajectories" for name in (
+        "SpinPair", "Protocol", "Measurement", "PostSelection", "Trajectory", "run_trajectory",
+        "exchange_from_bandwidth", "phase_space")},
+    **{name: "ensemble" for name in (
+        "simulate", "run_batch", "solve_master_equation", "steady_states", "compare", "convergence",
+        "trace_distance", "load", "postselection_table", "wilson_interval", "mean_interval",
+        "MonteCarloResult", "MasterEquationResult", "EnsembleSums", "Comparison", "g_test")},
+}
+
+__all__ = sorted(_API)
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports lazily
+    from .ensemble import (  # noqa: F401
+        Comparison,
+        EnsembleSums,
+        MasterEquationResult,
+        MonteCarloResult,
+        compare,
+        convergence,
+        g_test,
+        load,
+        mean_interval,
+        postselection_table,
+        run_batch,
+        simulate,
+        solve_master_equation,
+        steady_states,
+        trace_distance,
+        wilson_interval,
+    )
+    from .trajectories import (  # noqa: F401
+        Measurement,
+        PostSelection,
+        Protocol,
+        SpinPair,
+        Trajectory,
+        exchange_from_bandwidth,
+        phase_space,
+        run_trajectory,
+    )
 
 
-def __getattr__(name: str):
-    from .ensemble.result import package_version
-
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in ("trajectories", "ensemble", "analysis"):
+        return importlib.import_module(f".{name}", __name__)
     if name == "__version__":
+        from .ensemble.result import package_version
+
         return package_version()
     raise AttributeError(f"module 'darkspin' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API) | {"trajectories", "ensemble", "analysis", "__version__"})

@@ -169,7 +169,7 @@ def test_steady_critical_weight(V, tmp_path):
     status, stdout, stderr = _call(["steady", "--V", V, "--out", tmp_path])
     assert status == 0, stderr
     x2 = (1.0 / V) ** 2
-    expected = (1 - x2) / (2 * (1 - x2 / 3))  # physics.md check 4, written out independently
+    expected = (1 - x2) / (2 * (1 - x2 / 3))  # docs/physics.md check 4, written out independently
     assert _p_c(stdout, "from the states") == pytest.approx(expected, abs=1e-5)
     assert _p_c(stdout, "closed form") == pytest.approx(expected, abs=1e-5)
     if V == 1.25:

@@ -4,7 +4,7 @@
 Statistical comparisons: every estimate must lie within 5 of its own standard errors (+ 1e-10 for the
 fixed-point rounding) of the exact value, with fixed seeds; where the sample standard error is exactly
 0 (no trajectory reached a state of exact weight << 1/ntraj) a bound from the exact weight is used
-instead (see _check). Closed forms are derived in the test docstrings from physics.md, with a
+instead (see _check). Closed forms are derived in the test docstrings from docs/physics.md, with a
 phase-space function written here. Run with -s to see the largest deviations in units of the
 standard error. The whole file takes 5-25 s on 2 cores (load-dependent; Numba cache warm).
 """

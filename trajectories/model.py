@@ -1,4 +1,4 @@
-"""The two-spin STM model of physics.md: parameters, Hamiltonian, Kossakowski matrices, jumps, Liouvillian.
+"""The two-spin STM model of docs/physics.md: parameters, Hamiltonian, Kossakowski matrices, jumps, Liouvillian.
 
 Units: hbar = k_B = 1. Energies, rates and temperature share one unit (the Larmor frequency nu in the
 presets); times are in its inverse.
@@ -105,7 +105,7 @@ def _check_bounded(name: str, value) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class SpinPair:
-    """Immutable, validated parameters of two spins under an STM bias (physics.md).
+    """Immutable, validated parameters of two spins under an STM bias (docs/physics.md).
 
     Fields (floats, one energy unit, each within +-1e12; defaults: the paper's Fig. 3 right point in
     units of nu):

@@ -1,6 +1,6 @@
 """Two-spin operators and states in the basis |uu>, |ud>, |du>, |dd> (first spin first).
 
-Conventions (physics.md): tau_z|u> = +|u>, tau_- = |d><u|, tau_+ = |u><d|.
+Conventions (docs/physics.md): tau_z|u> = +|u>, tau_- = |d><u|, tau_+ = |u><d|.
 Every array here is a fresh numpy array, so callers may modify what they get.
 """
 

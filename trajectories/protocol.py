@@ -168,7 +168,8 @@ class Protocol:
 
     @classmethod
     def paper(cls, n_out: int = 501) -> "Protocol":
-        """The paper's protocol: |ud>, measurements at t = 100, 200, 300, 400, output on [0, 500]."""
+        """Fig. 3 right: |ud>, measurements at t = 100, 200, 300, 400 (our choice: the paper does not state
+        the times), output on [0, 500]."""
         return cls("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0.0, 500.0, n_out))
 
     @property
