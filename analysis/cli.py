@@ -121,8 +121,11 @@ def _positive_real(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``darkspin`` (subcommands run, show, exact, steady, spectra)."""
-    p = _Parser(prog="darkspin", description="Quantum-jump trajectories of two spins in an STM: "
-                "dark-state purification by repeated tau_z x tau_z measurements.")
+    p = _Parser(
+        prog="darkspin",
+        description="Quantum-jump trajectories of two spins in an STM: "
+        "dark-state purification by repeated tau_z x tau_z measurements.",
+    )
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -138,8 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = r.add_mutually_exclusive_group()
     g.add_argument("--workers", type=_positive_int, metavar="K", help="run on a local Dask cluster of K workers")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
-    r.add_argument("--timeout", type=_positive_real, default=DASK_TIMEOUT, metavar="SECONDS",
-                   help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})")
+    r.add_argument(
+        "--timeout",
+        type=_positive_real,
+        default=DASK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("show", help="reload a saved run; print its table and comparison")
@@ -174,13 +182,14 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     if args.version:
         from ..ensemble.result import package_version
+
         print(f"darkspin {package_version()}")
         return 0
     if args.command is None:
-        return _fail("error: choose a command: run, show, exact, steady, spectra (see darkspin --help)",
-                     EXIT_USAGE)
-    handler = {"run": cmd_run, "show": cmd_show, "exact": cmd_exact, "steady": cmd_steady,
-               "spectra": cmd_spectra}[args.command]
+        return _fail("error: choose a command: run, show, exact, steady, spectra (see darkspin --help)", EXIT_USAGE)
+    handler = {"run": cmd_run, "show": cmd_show, "exact": cmd_exact, "steady": cmd_steady, "spectra": cmd_spectra}[
+        args.command
+    ]
     show_before = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:
@@ -203,8 +212,9 @@ def main(argv=None) -> int:
     except Exception as exc:  # a bug: one line, unless asked for the traceback
         if os.environ.get("DARKSPIN_DEBUG"):
             raise
-        return _fail(f"internal error: {exc.__class__.__name__}: {exc} (set DARKSPIN_DEBUG=1 for the traceback)",
-                     EXIT_IO)
+        return _fail(
+            f"internal error: {exc.__class__.__name__}: {exc} (set DARKSPIN_DEBUG=1 for the traceback)", EXIT_IO
+        )
     finally:
         warnings.showwarning = show_before
 
@@ -261,8 +271,7 @@ def _exit_on_interrupt(what: str):
     goes on and exits 0), or it leaves the compiler half-done ("no compiled object yet"). Nothing of the
     command is written yet, and Numba writes its cache files by renaming, so ending at once loses nothing.
     """
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
 
@@ -286,8 +295,7 @@ def _noticing_interrupts():
     """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered (``state['seen']``), so one that
     a library swallowed still ends the command with exit 130."""
     state = {"seen": False}
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield state
         return
 
@@ -373,11 +381,17 @@ def _lock(folder: Path):
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise CLIError(f"output directory {str(folder)!r} is in use by another darkspin command (it holds "
-                       f"{LOCK_NAME}): wait for it to end, or choose another --out") from None
+        raise CLIError(
+            f"output directory {str(folder)!r} is in use by another darkspin command (it holds "
+            f"{LOCK_NAME}): wait for it to end, or choose another --out"
+        ) from None
     except OSError as exc:  # a file system without locks (some NFS): go on, and say so
-        warnings.warn(f"cannot lock {folder / LOCK_NAME} ({exc.strerror or exc}): nothing stops another "
-                      "darkspin command from writing to the same folder", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"cannot lock {folder / LOCK_NAME} ({exc.strerror or exc}): nothing stops another "
+            "darkspin command from writing to the same folder",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return fh
 
 
@@ -395,15 +409,19 @@ def _differences(prev, cfg) -> list[str]:
     if not np.array_equal(prev.protocol.rho0, cfg.protocol.rho0):
         out.append("protocol.initial differs")
     if not np.array_equal(prev.protocol.measure_at, cfg.protocol.measure_at):
-        out.append(f"protocol.measure_at is {[float(t) for t in prev.protocol.measure_at]!r} there, "
-                   f"{list(cfg.measure_at)!r} here")
+        out.append(
+            f"protocol.measure_at is {[float(t) for t in prev.protocol.measure_at]!r} there, "
+            f"{list(cfg.measure_at)!r} here"
+        )
     if not np.array_equal(prev.protocol.times, cfg.protocol.times):
         if cfg.times is not None:
             out.append("protocol.times differs")
         else:
             t = prev.protocol.times
-            out.append(f"the output times differ (there: {t.size} from {float(t[0])!r} to {float(t[-1])!r}; "
-                       f"here: protocol.t_final = {cfg.t_final!r}, protocol.n_out = {cfg.n_out})")
+            out.append(
+                f"the output times differ (there: {t.size} from {float(t[0])!r} to {float(t[-1])!r}; "
+                f"here: protocol.t_final = {cfg.t_final!r}, protocol.n_out = {cfg.n_out})"
+            )
     if prev.protocol.selection != cfg.protocol.selection:
         out.append(f"protocol.postselect is {prev.protocol.postselect!r} there, {cfg.protocol.postselect!r} here")
     if prev.protocol.measurements != cfg.protocol.measurements:
@@ -431,8 +449,7 @@ def _resume_point(result_path: Path, cfg) -> int | None:
     extra = prev.ntraj - inside
     beyond = f" (and {extra} beyond, kept)" if extra else ""
     if inside >= cfg.ntraj and cfg.target_se is None:
-        print(f"{result_path.name} already holds {prev.ntraj} trajectories ({cfg.ntraj} asked): "
-              "nothing left to run")
+        print(f"{result_path.name} already holds {prev.ntraj} trajectories ({cfg.ntraj} asked): nothing left to run")
     else:
         print(f"resuming from {result_path.name}: {inside} of {cfg.ntraj} trajectories done{beyond}")
     return prev.ntraj
@@ -453,8 +470,13 @@ def _executor(workers, scheduler, timeout: float):
         # the worker processes inherit an ignored SIGINT: a Ctrl-C to the process group then reaches only
         # this process, which keeps its work and closes the cluster (no tracebacks from every worker)
         with _interrupts_ignored():
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.CRITICAL)
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            )
         client = Client(cluster)
 
         def close():
@@ -471,8 +493,9 @@ def _executor(workers, scheduler, timeout: float):
         client.wait_for_workers(1, timeout=timeout)
     except TimeoutError:
         client.close()
-        raise CLIError(f"the Dask scheduler {scheduler!r} has no workers (waited {timeout:g} s; "
-                       "see --timeout)") from None
+        raise CLIError(
+            f"the Dask scheduler {scheduler!r} has no workers (waited {timeout:g} s; see --timeout)"
+        ) from None
     except BaseException:
         client.close()
         raise
@@ -528,10 +551,19 @@ def cmd_run(args) -> int:
             with _noticing_interrupts() as sigint, warnings.catch_warnings():
                 # simulate warns on Ctrl-C; the CLI prints its own line below
                 warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
-                mc = simulate(cfg.model, cfg.protocol, cfg.ntraj, cfg.seed, batch_size=cfg.batch_size,
-                              executor=executor, progress=not args.no_progress, target_se=cfg.target_se,
-                              max_ntraj=cfg.max_ntraj, resume=None if resumed_from is None else result_path,
-                              save=result_path)
+                mc = simulate(
+                    cfg.model,
+                    cfg.protocol,
+                    cfg.ntraj,
+                    cfg.seed,
+                    batch_size=cfg.batch_size,
+                    executor=executor,
+                    progress=not args.no_progress,
+                    target_se=cfg.target_se,
+                    max_ntraj=cfg.max_ntraj,
+                    resume=None if resumed_from is None else result_path,
+                    save=result_path,
+                )
         except OSError as exc:
             try:
                 kept = f"{load(result_path).ntraj} trajectories of the finished batches are in {result_path}"
@@ -543,9 +575,18 @@ def cmd_run(args) -> int:
         elapsed = time.perf_counter() - t0
         interrupted = bool(mc.interrupted or sigint["seen"])
         table, cmp = report.write_run_report(
-            mc, exact, out, args.format, elapsed=elapsed, config_source=cfg.source, bandwidth=cfg.bandwidth,
-            figures=not interrupted, result_name="result.npz", resumed_from=resumed_from or 0,
-            interrupted=interrupted)
+            mc,
+            exact,
+            out,
+            args.format,
+            elapsed=elapsed,
+            config_source=cfg.source,
+            bandwidth=cfg.bandwidth,
+            figures=not interrupted,
+            result_name="result.npz",
+            resumed_from=resumed_from or 0,
+            interrupted=interrupted,
+        )
     print(report.results_text(table, cmp))
     print(f"\nwrote {out}/ ({mc.ntraj} trajectories in {elapsed:.1f} s)")
     if interrupted:
@@ -567,8 +608,9 @@ def cmd_show(args) -> int:
         print(f"{args.result}: {mc.ntraj} trajectories, seed {mc.seed}{state}")
         if out is not None and mc.ntraj > 0:
             _compile_kernels(mc.model, mc.protocol, mc.seed, ensemble=False)  # for trajectories.png
-        table, cmp = report.write_run_report(mc, exact, out, args.format, config_source=os.fspath(args.result),
-                                             figures=True)
+        table, cmp = report.write_run_report(
+            mc, exact, out, args.format, config_source=os.fspath(args.result), figures=True
+        )
     print(report.results_text(table, cmp))
     if out is not None:
         print(f"\nwrote {out}/")
@@ -588,8 +630,11 @@ def cmd_exact(args) -> int:
     table = report.exact_protocol_table(exact)
     elapsed = time.perf_counter() - t0
     print(f"model: {_params_text(cfg.model)}")
-    grid = f"{cfg.n_out} listed output times up to {cfg.t_final:g}" if cfg.times is not None \
+    grid = (
+        f"{cfg.n_out} listed output times up to {cfg.t_final:g}"
+        if cfg.times is not None
         else f"t_final {cfg.t_final:g}, {cfg.n_out} outputs"
+    )
     print(f"protocol: initial {cfg.initial}, measure at {list(cfg.measure_at)}, {grid}")
     print(table)
     print(f"({elapsed * 1e3:.0f} ms)")
@@ -656,8 +701,10 @@ def cmd_spectra(args) -> int:
                 fmt = lambda a: " ".join(f"{x:.4f}" for x in a) or "-"  # noqa: E731
                 print(f"{label:<14} {c:<3} {fmt(pred):<40} {fmt(found)}")
         name = report.save_figure(out, "spectra", args.format, figures.spectra_figure(omega, panels, lines))
-    print("(frequencies in units of nu; SpinPair.paper_fig2: V = 10 nu, J_ex = 2 nu; with DM also "
-          "J_DM = 2 nu, phi = pi/4)")
+    print(
+        "(frequencies in units of nu; SpinPair.paper_fig2: V = 10 nu, J_ex = 2 nu; with DM also "
+        "J_DM = 2 nu, phi = pi/4)"
+    )
     print(f"wrote {out / name}")
     return 0
 

@@ -34,8 +34,8 @@ from importlib import resources
 import numpy as np
 
 from ..ensemble.simulation import check_options
-from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.measurement import Measurement
+from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
 
 MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",)
@@ -92,8 +92,12 @@ class RunConfig:
 
     def protocol_dict(self) -> dict:
         """JSON-ready {'initial', 'measure_at', 't_final', 'n_out'} (and 'times' if the config listed them)."""
-        out = {"initial": self.initial, "measure_at": list(self.measure_at), "t_final": self.t_final,
-               "n_out": self.n_out}
+        out = {
+            "initial": self.initial,
+            "measure_at": list(self.measure_at),
+            "t_final": self.t_final,
+            "n_out": self.n_out,
+        }
         if self.times is not None:
             out["times"] = list(self.times)
         return out
@@ -153,15 +157,30 @@ def parse_config(data: dict, source: str = "<memory>") -> RunConfig:
     if "times" in given:
         for k in ("t_final", "n_out"):
             if k in given:
-                raise ConfigError(f"protocol.times and protocol.{k} exclude each other "
-                                  "(times lists every output time; t_final and n_out space them evenly)")
+                raise ConfigError(
+                    f"protocol.times and protocol.{k} exclude each other "
+                    "(times lists every output time; t_final and n_out space them evenly)"
+                )
             proto.pop(k, None)
     protocol, initial, measure_at, times = _parse_protocol(proto)
     run = {**defaults["run"], **data.get("run", {})}
     _check_run(run)
-    return RunConfig(model, protocol, initial, measure_at, protocol.t_final, int(protocol.times.size),
-                     run["ntraj"], run["seed"], run.get("batch_size"), run.get("target_se"),
-                     run.get("max_ntraj"), bandwidth, source, times)
+    return RunConfig(
+        model,
+        protocol,
+        initial,
+        measure_at,
+        protocol.t_final,
+        int(protocol.times.size),
+        run["ntraj"],
+        run["seed"],
+        run.get("batch_size"),
+        run.get("target_se"),
+        run.get("max_ntraj"),
+        bandwidth,
+        source,
+        times,
+    )
 
 
 def _real(key: str, value) -> float:
@@ -178,11 +197,17 @@ def _int(key: str, value, minimum: int, maximum: int | None = None, accepted: st
         accepted = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         if abs(value) > MAX_FLOAT_INT:
-            raise ConfigError(f"{key} must be {accepted}, got the float {value!r}, too large to hold an "
-                              "integer exactly: write it out in digits")
+            raise ConfigError(
+                f"{key} must be {accepted}, got the float {value!r}, too large to hold an "
+                "integer exactly: write it out in digits"
+            )
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
-            or (maximum is not None and value > maximum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
         raise ConfigError(f"{key} must be {accepted}, got {value!r}")
     return value
 
@@ -194,20 +219,21 @@ def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
     if "bandwidth" in given:
         for k in ("J_ex", "J_DM"):
             if k in given:
-                raise ConfigError(f"model.bandwidth and model.{k} exclude each other "
-                                  "(bandwidth computes J_ex and J_DM)")
+                raise ConfigError(
+                    f"model.bandwidth and model.{k} exclude each other (bandwidth computes J_ex and J_DM)"
+                )
         bandwidth = _real("model.bandwidth", given["bandwidth"])
         try:
             for k in ("lam1", "lam2", "V", "theta", "phi"):  # checked here so errors name the key
                 SpinPair(**{k: params[k]})
             params["J_ex"], params["J_DM"] = exchange_from_bandwidth(
-                params["lam1"], params["lam2"], params["V"], bandwidth, params["theta"], params["phi"])
+                params["lam1"], params["lam2"], params["V"], bandwidth, params["theta"], params["phi"]
+            )
         except ValueError as exc:
             raise ConfigError(f"model.{exc}") from None
         for k in ("J_ex", "J_DM"):
             if abs(params[k]) > MAX_PARAM:
-                raise ConfigError(f"model.bandwidth = {bandwidth!r} gives {k} = {params[k]!r}, outside "
-                                  f"+-{MAX_PARAM:g}")
+                raise ConfigError(f"model.bandwidth = {bandwidth!r} gives {k} = {params[k]!r}, outside +-{MAX_PARAM:g}")
     try:
         return SpinPair(**params), bandwidth
     except ValueError as exc:  # messages start with the field name
@@ -226,8 +252,9 @@ def _parse_initial(value):
     key = "protocol.initial"
     if isinstance(value, str):
         if value not in INITIAL_LABELS:
-            raise ConfigError(f"{key} must be one of {', '.join(INITIAL_LABELS)}, a 4-vector or a 4x4 "
-                              f"matrix, got {value!r}")
+            raise ConfigError(
+                f"{key} must be one of {', '.join(INITIAL_LABELS)}, a 4-vector or a 4x4 matrix, got {value!r}"
+            )
         return value, value
     if isinstance(value, list) and len(value) == 4:
         if all(isinstance(row, list) and len(row) == 4 for row in value):
@@ -235,8 +262,7 @@ def _parse_initial(value):
         else:
             arr = np.array([_complex(key, x) for x in value])
         return arr, value
-    raise ConfigError(f"{key} must be one of {', '.join(INITIAL_LABELS)}, a 4-vector or a 4x4 matrix, "
-                      f"got {value!r}")
+    raise ConfigError(f"{key} must be one of {', '.join(INITIAL_LABELS)}, a 4-vector or a 4x4 matrix, got {value!r}")
 
 
 def _parse_times(value) -> tuple[float, ...]:
@@ -250,8 +276,9 @@ def _parse_times(value) -> tuple[float, ...]:
         raise ConfigError(f"{key} must be >= 0, got {times[0]!r} first")
     for k in range(1, len(times)):
         if times[k] <= times[k - 1]:
-            raise ConfigError(f"{key} must be strictly increasing, got {times[k - 1]!r} then {times[k]!r} "
-                              f"(entries {k} and {k + 1})")
+            raise ConfigError(
+                f"{key} must be strictly increasing, got {times[k - 1]!r} then {times[k]!r} (entries {k} and {k + 1})"
+            )
     return times
 
 
@@ -280,8 +307,9 @@ def _parse_protocol(proto: dict):
     measurement = _parse_instruments(proto, len(measure_at))
     postselect = proto.get("postselect", "all")
     if not isinstance(postselect, str):
-        raise ConfigError(f"protocol.postselect must be 'all', 'last', 'none' or a pattern of '-', '+', '?', "
-                          f"got {postselect!r}")
+        raise ConfigError(
+            f"protocol.postselect must be 'all', 'last', 'none' or a pattern of '-', '+', '?', got {postselect!r}"
+        )
     try:
         protocol = Protocol(initial, measure_at, grid, measurement=measurement, postselect=postselect)
     except ValueError as exc:
@@ -304,8 +332,9 @@ def _parse_measurement(where: str, spec: dict) -> Measurement:
     err = spec.get("readout_error", 0.0)
     if isinstance(err, list):
         if len(err) != 2:
-            raise ConfigError(f"{where}.readout_error must be a probability or a pair [eps_plus, eps_minus], "
-                              f"got {err!r}")
+            raise ConfigError(
+                f"{where}.readout_error must be a probability or a pair [eps_plus, eps_minus], got {err!r}"
+            )
         err = (_real(f"{where}.readout_error", err[0]), _real(f"{where}.readout_error", err[1]))
     else:
         err = _real(f"{where}.readout_error", err)
@@ -313,12 +342,12 @@ def _parse_measurement(where: str, spec: dict) -> Measurement:
     feedback = None
     if fb is not None:
         if not isinstance(fb, dict):
-            raise ConfigError(f"{where}.feedback must be a table {{\"+1\" = \"flip1\", ...}}, got {fb!r}")
+            raise ConfigError(f'{where}.feedback must be a table {{"+1" = "flip1", ...}}, got {fb!r}')
         feedback = {}
         for record, U in fb.items():
             r = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1}.get(str(record).strip())
             if r is None:
-                raise ConfigError(f"{where}.feedback keys must be records \"+1\" or \"-1\", got {record!r}")
+                raise ConfigError(f'{where}.feedback keys must be records "+1" or "-1", got {record!r}')
             feedback[r] = U if isinstance(U, str) else _parse_matrix(f"{where}.feedback.{record}", U)
     try:
         return Measurement(obs, err, feedback)

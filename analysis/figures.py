@@ -52,8 +52,7 @@ def save(fig: Figure, path, dpi: int = DPI) -> str:
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     # not mkstemp: its 0600 mode would stick to the figure; "x" fails rather than reuse a name
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f".{os.path.basename(path)}.{secrets.token_hex(4)}.part")
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{secrets.token_hex(4)}.part")
     try:
         fh = open(tmp, "xb")
     except OSError as exc:
@@ -93,8 +92,7 @@ def _band(ax, t, mean, se, n, color, **kw):
     ok = np.isfinite(mean) & (n > 0)
     lo, hi = np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
     if np.any(ok):
-        lo[ok], hi[ok] = mean_interval(np.clip(mean[ok], 0.0, 1.0), np.asarray(se, float)[ok], n[ok],
-                                       _BAND_CONFIDENCE)
+        lo[ok], hi[ok] = mean_interval(np.clip(mean[ok], 0.0, 1.0), np.asarray(se, float)[ok], n[ok], _BAND_CONFIDENCE)
     ax.fill_between(t, lo, hi, color=color, alpha=0.35, lw=0, **kw)
 
 
@@ -153,9 +151,12 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
         _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
     top.set_ylabel("population")
     top.set_ylim(0, 1.02)
-    handles = [Line2D([], [], color=_C_S, label="S"), Line2D([], [], color=_C_T2, label="T2"),
-               Line2D([], [], color="k", label="post-selected (exact)"),
-               Line2D([], [], color="k", ls="--", label="unconditional (exact)")]
+    handles = [
+        Line2D([], [], color=_C_S, label="S"),
+        Line2D([], [], color=_C_T2, label="T2"),
+        Line2D([], [], color="k", label="post-selected (exact)"),
+        Line2D([], [], color="k", ls="--", label="unconditional (exact)"),
+    ]
     if mc is not None:
         handles.append(_patch("0.5", f"trajectories, {100 * _BAND_CONFIDENCE:.1f}% interval"))
     top.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
@@ -164,8 +165,9 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     bottom.plot(t, ent(exact.rho_post), color=_C_C, lw=1.5, label="post-selected (exact)")
     if mc is not None:
         sl = _thin(t.size)
-        bottom.plot(t[sl], ent(mc.rho)[sl], "o", color=_C_C, ms=3, mfc="none", mew=0.8,
-                    label="unconditional (trajectories)")
+        bottom.plot(
+            t[sl], ent(mc.rho)[sl], "o", color=_C_C, ms=3, mfc="none", mew=0.8, label="unconditional (trajectories)"
+        )
         bottom.plot(t[sl], ent(mc.rho_post)[sl], "o", color=_C_C, ms=3, label="post-selected (trajectories)")
     bottom.set_ylabel(ent_name)
     bottom.set_xlabel(r"time $t$ ($1/\nu$)")
@@ -174,8 +176,9 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     bottom.set_xlim(t[0], t[-1])
 
     meas = np.asarray(exact.protocol.measure_at if mc is None else mc.protocol.measure_at)
-    _mark_rounds((top, bottom), meas, None if mc is None else np.asarray(mc.p_success),
-                 np.asarray(exact.p_success), top)
+    _mark_rounds(
+        (top, bottom), meas, None if mc is None else np.asarray(mc.p_success), np.asarray(exact.p_success), top
+    )
     if mc is None:
         what = "exact master equation"
     else:
@@ -190,6 +193,7 @@ def _singlet(rho: np.ndarray) -> np.ndarray:
 
 def _patch(color, label):
     from matplotlib.patches import Patch
+
     return Patch(facecolor=color, alpha=0.35, label=label)
 
 
@@ -215,20 +219,19 @@ def trajectories_figure(trajectories, measure_at=(), exact=None) -> Figure:
     fig = _figure(7.5, 1.25 * n + 1.0)
     axes = np.atleast_1d(fig.subplots(n, 1, sharex=True, sharey=True))
     used = set()
-    for ax, tr in zip(axes, trajs):
+    for ax, tr in zip(axes, trajs, strict=False):
         t, s = np.asarray(tr.times), tr.singlet
         if exact is not None:
             ax.plot(exact.times, _singlet(exact.rho), color="0.6", lw=1, ls=":")
         ax.plot(t, np.where(tr.post, s, np.nan), color=_C_S, lw=1.4)
         ax.plot(t, np.where(tr.post, np.nan, s), color="0.45", lw=1.2)
-        for jt, lab in zip(tr.jump_times, tr.jump_labels):
+        for jt, lab in zip(tr.jump_times, tr.jump_labels, strict=True):
             sector = lab.split("[")[0]
             used.add(sector)
             # the first output after the jump shows the post-jump weight
             y = s[min(np.searchsorted(t, jt), t.size - 1)]
-            ax.plot(jt, y, _SECTOR_MARKER.get(sector, "x"), color=_SECTOR_COLOR.get(sector, "k"),
-                    ms=5, zorder=3)
-        for t_m, out in zip(np.asarray(measure_at, float), tr.outcomes):
+            ax.plot(jt, y, _SECTOR_MARKER.get(sector, "x"), color=_SECTOR_COLOR.get(sector, "k"), ms=5, zorder=3)
+        for t_m, out in zip(np.asarray(measure_at, float), tr.outcomes, strict=True):
             ax.axvline(t_m, color="0.8", lw=0.8, zorder=0)
             if out == -1:
                 ax.plot(t_m, 1.08, "o", color="tab:green", ms=6, clip_on=False)
@@ -236,23 +239,34 @@ def trajectories_figure(trajectories, measure_at=(), exact=None) -> Figure:
                 ax.plot(t_m, 1.08, "x", color="tab:red", ms=7, mew=2, clip_on=False)
         ax.set_ylim(-0.05, 1.15)
         ax.set_yticks([0, 0.5, 1])
-        ax.text(0.005, 0.93, f"#{tr.index}: {len(tr.jump_times)} jumps", transform=ax.transAxes,
-                fontsize=7, va="top")
+        ax.text(0.005, 0.93, f"#{tr.index}: {len(tr.jump_times)} jumps", transform=ax.transAxes, fontsize=7, va="top")
     axes[-1].set_xlabel(r"time $t$ ($1/\nu$)")
     axes[-1].set_xlim(trajs[0].times[0], trajs[0].times[-1])
     fig.supylabel(r"singlet weight $|\langle S|\psi(t)\rangle|^2$", fontsize=10)
-    handles = [Line2D([], [], color=_C_S, label="post-selected so far"),
-               Line2D([], [], color="0.45", label="after a +1 outcome")]
+    handles = [
+        Line2D([], [], color=_C_S, label="post-selected so far"),
+        Line2D([], [], color="0.45", label="after a +1 outcome"),
+    ]
     if exact is not None:
         handles.append(Line2D([], [], color="0.6", ls=":", label="ensemble (exact)"))
-    handles += [Line2D([], [], ls="", marker=_SECTOR_MARKER.get(s, "x"), color=_SECTOR_COLOR.get(s, "k"),
-                       label=f"jump: {s}") for s in sorted(used)]
-    handles += [Line2D([], [], ls="", marker="o", color="tab:green", label="outcome -1"),
-                Line2D([], [], ls="", marker="x", mew=2, color="tab:red", label="outcome +1")]
+    handles += [
+        Line2D([], [], ls="", marker=_SECTOR_MARKER.get(s, "x"), color=_SECTOR_COLOR.get(s, "k"), label=f"jump: {s}")
+        for s in sorted(used)
+    ]
+    handles += [
+        Line2D([], [], ls="", marker="o", color="tab:green", label="outcome -1"),
+        Line2D([], [], ls="", marker="x", mew=2, color="tab:red", label="outcome +1"),
+    ]
     # the title goes into the legend: a suptitle and an 'outside' legend overlap in constrained layout
-    fig.legend(handles=handles, loc="outside upper center", ncol=4, fontsize=8, frameon=False,
-               title=f"Single trajectories (seed {trajs[0].seed}, indices "
-                     f"{', '.join(str(tr.index) for tr in trajs)})", title_fontsize=10)
+    fig.legend(
+        handles=handles,
+        loc="outside upper center",
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+        title=f"Single trajectories (seed {trajs[0].seed}, indices {', '.join(str(tr.index) for tr in trajs)})",
+        title_fontsize=10,
+    )
     return fig
 
 
@@ -277,15 +291,37 @@ def postselection_figure(mc, exact=None) -> Figure:
     fig = _figure(7.5, 3.4)
     a1, a2 = fig.subplots(1, 2)
     for ax, p, lo, hi, ex, title in (
-            (a1, mc.p_success, lo_r, hi_r, None if exact is None else exact.p_success,
-             "per round: P(selected after | selected before)"),
-            (a2, mc.p_cumulative, lo_c, hi_c, None if exact is None else exact.p_cumulative,
-             "cumulative: P(selected after round k)")):
+        (
+            a1,
+            mc.p_success,
+            lo_r,
+            hi_r,
+            None if exact is None else exact.p_success,
+            "per round: P(selected after | selected before)",
+        ),
+        (
+            a2,
+            mc.p_cumulative,
+            lo_c,
+            hi_c,
+            None if exact is None else exact.p_cumulative,
+            "cumulative: P(selected after round k)",
+        ),
+    ):
         p = np.asarray(p, float)
         if ex is not None:
             ax.plot(k, ex, "s-", color="0.3", mfc="white", ms=8, lw=1, label="exact", zorder=1)
-        ax.errorbar(k, p, yerr=[p - lo, hi - p], fmt="o", color="tab:red", ms=4, capsize=4,
-                    label="trajectories (95% Wilson)", zorder=2)
+        ax.errorbar(
+            k,
+            p,
+            yerr=[p - lo, hi - p],
+            fmt="o",
+            color="tab:red",
+            ms=4,
+            capsize=4,
+            label="trajectories (95% Wilson)",
+            zorder=2,
+        )
         ax.set_xticks(k)
         ax.set_xlabel("measurement round $k$")
         ax.set_title(title, fontsize=9)
@@ -350,8 +386,9 @@ def spectra_figure(omega, panels: dict, lines: dict | None = None, log: bool = T
     omega = np.asarray(omega, float)
     fig = _figure(9.0, 4.2)
     left, right = fig.subplots(1, 2, sharex=True)
-    styles = [dict(color="k", lw=1.0)] + [dict(color=c, lw=2.2, alpha=0.8)
-                                           for c in ("tab:red", "tab:blue", "tab:green")]
+    styles = [dict(color="k", lw=1.0)] + [
+        dict(color=c, lw=2.2, alpha=0.8) for c in ("tab:red", "tab:blue", "tab:green")
+    ]
     shift = {"C1": 0, "C3": 1, "C2": 0}
     for j, (label, curves) in enumerate(panels.items()):
         st = styles[min(j, len(styles) - 1)]
@@ -362,7 +399,7 @@ def spectra_figure(omega, panels: dict, lines: dict | None = None, log: bool = T
             else:
                 y = y / np.nanmax(np.abs(y)) + 1.2 * shift[name]
             ax.plot(omega, y, label=f"{name}, {label}", **st)
-    for j, (label, pos) in enumerate((lines or {}).items()):
+    for j, (_label, pos) in enumerate((lines or {}).items()):
         ls = "--" if j == 0 else ":"
         color = styles[min(j, len(styles) - 1)]["color"]
         for name, ax in (("C1", left), ("C3", left), ("C2", right)):

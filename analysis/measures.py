@@ -169,11 +169,7 @@ def mutual_information(rho):
     rho: (..., 4, 4); returns a float or an array (...) in [0, 2] for a valid state.
     """
     herm, bad = _prepare(rho)
-    total = (
-        _entropy_bits(partial_trace(herm, 0))
-        + _entropy_bits(partial_trace(herm, 1))
-        - _entropy_bits(herm)
-    )
+    total = _entropy_bits(partial_trace(herm, 0)) + _entropy_bits(partial_trace(herm, 1)) - _entropy_bits(herm)
     return _finish(total, bad)
 
 

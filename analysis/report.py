@@ -40,8 +40,23 @@ from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
 from .measures import concurrence, entanglement_of_formation
 
 #: Keys of summary.json (``run``; ``show`` writes the same when given --out).
-SUMMARY_KEYS = ("model", "bandwidth", "protocol", "ntraj", "seed", "n_jumps", "postselection", "comparison",
-                "elapsed_s", "resumed_from", "end_condition", "version", "interrupted", "config", "files")
+SUMMARY_KEYS = (
+    "model",
+    "bandwidth",
+    "protocol",
+    "ntraj",
+    "seed",
+    "n_jumps",
+    "postselection",
+    "comparison",
+    "elapsed_s",
+    "resumed_from",
+    "end_condition",
+    "version",
+    "interrupted",
+    "config",
+    "files",
+)
 #: Single runs drawn in trajectories.png (indices 0 .. N-1 of the run's seed).
 N_TRAJECTORIES_SHOWN = 5
 
@@ -70,10 +85,14 @@ def full_table(mc, exact) -> PostSelectionTable:
     c_mc, ef_mc = round_end_measures(mc.rho_post, mc.protocol)
     c_ex, ef_ex = round_end_measures(exact.rho_post, exact.protocol)
     for name, values, fmt in (
-            ("p_success_exact", ex["p_success"], ".2%"), ("p_cumulative_exact", ex["p_cumulative"], ".2%"),
-            ("singlet_post_exact", ex["singlet_post"], ".5f"),
-            ("concurrence_post", c_mc, ".4f"), ("concurrence_post_exact", c_ex, ".4f"),
-            ("eof_post", ef_mc, ".4f"), ("eof_post_exact", ef_ex, ".4f")):
+        ("p_success_exact", ex["p_success"], ".2%"),
+        ("p_cumulative_exact", ex["p_cumulative"], ".2%"),
+        ("singlet_post_exact", ex["singlet_post"], ".5f"),
+        ("concurrence_post", c_mc, ".4f"),
+        ("concurrence_post_exact", c_ex, ".4f"),
+        ("eof_post", ef_mc, ".4f"),
+        ("eof_post_exact", ef_ex, ".4f"),
+    ):
         table = table.add_column(name, values, fmt)
     return table
 
@@ -95,18 +114,39 @@ def _block(table, names) -> PostSelectionTable:
 def table_text(table) -> str:
     """Two aligned blocks (the full table is too wide for a terminal): counts and probabilities, then
     the post-selected state at each round's end."""
-    first = ["round", "time", "attempts", "successes", "p_success", "p_success_low", "p_success_high",
-             "p_success_exact", "p_cumulative", "p_cumulative_low", "p_cumulative_high", "p_cumulative_exact"]
-    second = ["round", "end_time", "singlet_post", "singlet_post_low", "singlet_post_high", "singlet_post_exact",
-              "concurrence_post", "concurrence_post_exact", "eof_post", "eof_post_exact"]
+    first = [
+        "round",
+        "time",
+        "attempts",
+        "successes",
+        "p_success",
+        "p_success_low",
+        "p_success_high",
+        "p_success_exact",
+        "p_cumulative",
+        "p_cumulative_low",
+        "p_cumulative_high",
+        "p_cumulative_exact",
+    ]
+    second = [
+        "round",
+        "end_time",
+        "singlet_post",
+        "singlet_post_low",
+        "singlet_post_high",
+        "singlet_post_exact",
+        "concurrence_post",
+        "concurrence_post_exact",
+        "eof_post",
+        "eof_post_exact",
+    ]
     b1 = str(_block(table, first)).splitlines()
     b2 = str(_block(table, second)).splitlines()
     # the rule and instruments line closes the first block only
     rule = [line for line in b1 if line.startswith("Rounds:")]
     b1 = [line for line in b1 if not line.startswith("Rounds:")]
     b2 = [line for line in b2 if not line.startswith("Rounds:")]
-    return "\n".join(b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"]
-                     + b2[1:])
+    return "\n".join(b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"] + b2[1:])
 
 
 def results_text(table, cmp) -> str:
@@ -121,6 +161,7 @@ def comparison_dict(cmp) -> dict:
     """JSON-ready verdict, consistent, max_z (largest single test), threshold and sigma (family-wise),
     p_value, n_tests, records (the G-test of the record strings, or None), max_trace_distance(_post),
     worst of a Comparison."""
+
     def mx(a):
         a = np.asarray(a, float)
         a = a[np.isfinite(a)]
@@ -129,16 +170,29 @@ def comparison_dict(cmp) -> dict:
     def num(x):
         return float(x) if math.isfinite(x) else None
 
-    records = None if getattr(cmp, "records", None) is None else {
-        "statistic": num(cmp.records.statistic), "dof": int(cmp.records.dof), "p_value": num(cmp.records.p_value),
-        "cells": int(cmp.records.cells)}
-    return {"verdict": cmp.verdict, "consistent": bool(cmp.consistent),
-            "max_z": num(cmp.max_z), "threshold": cmp.threshold,
-            "sigma": num(cmp.sigma), "p_value": num(cmp.p_value), "n_tests": int(cmp.n_tests),
-            "records": records,
-            "max_trace_distance": mx(cmp.trace_distance),
-            "max_trace_distance_post": mx(cmp.trace_distance_post),
-            "worst": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cmp.worst.items()}}
+    records = (
+        None
+        if getattr(cmp, "records", None) is None
+        else {
+            "statistic": num(cmp.records.statistic),
+            "dof": int(cmp.records.dof),
+            "p_value": num(cmp.records.p_value),
+            "cells": int(cmp.records.cells),
+        }
+    )
+    return {
+        "verdict": cmp.verdict,
+        "consistent": bool(cmp.consistent),
+        "max_z": num(cmp.max_z),
+        "threshold": cmp.threshold,
+        "sigma": num(cmp.sigma),
+        "p_value": num(cmp.p_value),
+        "n_tests": int(cmp.n_tests),
+        "records": records,
+        "max_trace_distance": mx(cmp.trace_distance),
+        "max_trace_distance_post": mx(cmp.trace_distance_post),
+        "worst": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cmp.worst.items()},
+    }
 
 
 def initial_json(protocol):
@@ -153,8 +207,12 @@ def protocol_json(protocol) -> dict:
     """initial, measure_at, t_final, n_out; times, unless they are np.linspace(0, t_final, n_out);
     postselect, instruments (in words) and readout_error ([eps_plus, eps_minus] per round)."""
     times = np.asarray(protocol.times, float)
-    out = {"initial": initial_json(protocol), "measure_at": [float(t) for t in protocol.measure_at],
-           "t_final": float(times[-1]), "n_out": int(times.size)}
+    out = {
+        "initial": initial_json(protocol),
+        "measure_at": [float(t) for t in protocol.measure_at],
+        "t_final": float(times[-1]),
+        "n_out": int(times.size),
+    }
     if not np.array_equal(times, np.linspace(0.0, times[-1], times.size)):
         out["times"] = [float(t) for t in times]
     out["postselect"] = protocol.postselect
@@ -163,8 +221,9 @@ def protocol_json(protocol) -> dict:
     return out
 
 
-def summary(mc, exact, table, cmp, *, elapsed, config_source, bandwidth, files, resumed_from=None,
-            interrupted=None) -> dict:
+def summary(
+    mc, exact, table, cmp, *, elapsed, config_source, bandwidth, files, resumed_from=None, interrupted=None
+) -> dict:
     """The contents of summary.json (keys SUMMARY_KEYS; see the module docstring).
 
     interrupted: override of mc.interrupted (the command line counts a Ctrl-C the library did not see).
@@ -228,14 +287,26 @@ def run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
     if mc.protocol.rounds:
         written.append(save_figure(out, "postselection", fmt, figures.postselection_figure(mc, exact)))
     trajs = [run_trajectory(mc.model, mc.protocol, mc.seed, i) for i in range(N_TRAJECTORIES_SHOWN)]
-    written.append(save_figure(out, "trajectories", fmt,
-                               figures.trajectories_figure(trajs, mc.protocol.measure_at, exact)))
+    written.append(
+        save_figure(out, "trajectories", fmt, figures.trajectories_figure(trajs, mc.protocol.measure_at, exact))
+    )
     return written
 
 
-def write_run_report(mc, exact, out: Path | None, fmt: str = "png", *, elapsed=None, config_source=None,
-                     bandwidth=None, figures: bool = True, result_name: str | None = None,
-                     resumed_from=None, interrupted=None) -> tuple:
+def write_run_report(
+    mc,
+    exact,
+    out: Path | None,
+    fmt: str = "png",
+    *,
+    elapsed=None,
+    config_source=None,
+    bandwidth=None,
+    figures: bool = True,
+    result_name: str | None = None,
+    resumed_from=None,
+    interrupted=None,
+) -> tuple:
     """Table and comparison of a finished (or interrupted) run; (table, cmp), both None without trajectories.
 
     With ``out``: writes postselection.txt, the figures (if ``figures`` and there are trajectories) and
@@ -255,7 +326,17 @@ def write_run_report(mc, exact, out: Path | None, fmt: str = "png", *, elapsed=N
     if figures and mc.ntraj > 0:
         files += run_figures(mc, exact, out, fmt)
     files.append("summary.json")
-    data = summary(mc, exact, table, cmp, elapsed=elapsed, config_source=config_source, bandwidth=bandwidth,
-                   files=files, resumed_from=resumed_from, interrupted=interrupted)
+    data = summary(
+        mc,
+        exact,
+        table,
+        cmp,
+        elapsed=elapsed,
+        config_source=config_source,
+        bandwidth=bandwidth,
+        files=files,
+        resumed_from=resumed_from,
+        interrupted=interrupted,
+    )
     write_text(out / "summary.json", json.dumps(data, indent=2) + "\n")
     return table, cmp

@@ -126,7 +126,8 @@ class _Resolvent:
                     f"steady_state: the Liouvillian has a {k}-dimensional kernel (relative tolerance"
                     f" {KERNEL_TOL:g}), so the stationary state is not unique (at the symmetric point it is"
                     " the family p d + (1 - p) rho_tr, see analysis.steady.steady_family); pass"
-                    " steady_state, a stationary (4, 4) density matrix")
+                    " steady_state, a stationary (4, 4) density matrix"
+                )
             rho = steady_states(model, tol=KERNEL_TOL)[0]
         else:
             rho = self._check_state(steady_state, L, scale)
@@ -161,10 +162,10 @@ class _Resolvent:
         out = np.empty((omega.size, len(ops)), complex)
         eye = np.eye(16)
         for start in range(0, omega.size, _BLOCK):
-            w = omega[start:start + _BLOCK]
+            w = omega[start : start + _BLOCK]
             M = self.M0[None] + 1j * w[:, None, None] * eye
             Y = np.linalg.solve(M, np.broadcast_to(rhs, (w.size, 16, len(ops))))
-            out[start:start + w.size] = -np.einsum("jk,nkj->nj", bra, Y)
+            out[start : start + w.size] = -np.einsum("jk,nkj->nj", bra, Y)
         return out
 
     def full_line(self, omega: np.ndarray, A: np.ndarray, B: np.ndarray, symmetrise: bool) -> np.ndarray:
@@ -254,9 +255,12 @@ def transition_lines(model: SpinPair, which=NAMES, tol: float = 1e-9) -> dict[st
     out = {}
     for name in names:
         A = pairs[name][0]
-        lines = {round(abs(levels[a] - levels[b]), 12)
-                 for a in range(len(groups)) for b in range(len(groups))
-                 if np.linalg.norm(proj[a] @ A @ proj[b], 2) > tol}
+        lines = {
+            round(abs(levels[a] - levels[b]), 12)
+            for a in range(len(groups))
+            for b in range(len(groups))
+            if np.linalg.norm(proj[a] @ A @ proj[b], 2) > tol
+        }
         out[name] = np.array(sorted(lines))
     return out
 

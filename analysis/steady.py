@@ -12,7 +12,6 @@ from scipy.optimize import brentq
 
 from ..ensemble.master_equation import steady_states
 from ..trajectories.model import SpinPair
-
 from .measures import concurrence, entanglement_of_formation, log_negativity, mutual_information, partial_transpose
 
 __all__ = ["steady_family", "family_states", "family_measures", "critical_weight", "critical_weight_closed_form"]
@@ -25,7 +24,8 @@ def _check_symmetric(model) -> SpinPair:
         raise ValueError(
             "model must be at the symmetric point (lam1 == lam2, theta == phi == 0): elsewhere the singlet"
             f" decays and the steady state is unique; got lam1={model.lam1}, lam2={model.lam2},"
-            f" theta={model.theta}, phi={model.phi}")
+            f" theta={model.theta}, phi={model.phi}"
+        )
     return model
 
 
@@ -40,8 +40,10 @@ def steady_family(model: SpinPair) -> tuple[np.ndarray, np.ndarray]:
     _check_symmetric(model)
     states = steady_states(model)
     if len(states) != 2:
-        raise ValueError(f"model: the Liouvillian kernel is {len(states)}-dimensional, not 2 (no coupling"
-                         " lam1 = lam2 = 0?), so the steady states are not a one-parameter family")
+        raise ValueError(
+            f"model: the Liouvillian kernel is {len(states)}-dimensional, not 2 (no coupling"
+            " lam1 = lam2 = 0?), so the steady states are not a one-parameter family"
+        )
     return states[0], states[1]
 
 
@@ -114,7 +116,9 @@ def critical_weight_closed_form(model: SpinPair) -> float:
     if model.T != 0.0:
         raise ValueError(f"T must be 0 for the closed form (it assumes exp(-(V - nu)/T) -> 0), got {model.T}")
     if not model.V > model.nu:
-        raise ValueError(f"V must exceed nu for the closed form (triplet populations r^2 : r : 1, r > 0),"
-                         f" got V={model.V}, nu={model.nu}")
+        raise ValueError(
+            f"V must exceed nu for the closed form (triplet populations r^2 : r : 1, r > 0),"
+            f" got V={model.V}, nu={model.nu}"
+        )
     x2 = (model.nu / model.V) ** 2
     return (1 - x2) / (2 * (1 - x2 / 3))

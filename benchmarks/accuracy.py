@@ -60,9 +60,17 @@ P_PLUS = np.diag([1.0, 0.0, 0.0, 1.0]).astype(complex)
 def random_model(rng: np.random.Generator) -> SpinPair:
     """A SpinPair with every parameter uniform in its range."""
     u = rng.uniform
-    return SpinPair(nu=u(*NU_RANGE), V=u(*V_RANGE), T=u(*T_RANGE), lam1=u(*LAM_RANGE),
-                    lam2=u(*LAM_RANGE), theta=u(*ANGLE_RANGE), phi=u(*ANGLE_RANGE),
-                    J_ex=u(*J_RANGE), J_DM=u(*J_RANGE))
+    return SpinPair(
+        nu=u(*NU_RANGE),
+        V=u(*V_RANGE),
+        T=u(*T_RANGE),
+        lam1=u(*LAM_RANGE),
+        lam2=u(*LAM_RANGE),
+        theta=u(*ANGLE_RANGE),
+        phi=u(*ANGLE_RANGE),
+        J_ex=u(*J_RANGE),
+        J_DM=u(*J_RANGE),
+    )
 
 
 def random_initial(rng: np.random.Generator):
@@ -110,7 +118,7 @@ def lindblad_rhs(H: np.ndarray, jumps: np.ndarray):
         half = y.size // 2
         rho = (y[:half] + 1j * y[half:]).reshape(-1, 4, 4)
         d = -1j * (heff @ rho - rho @ heff.conj().T)
-        for L, Lh in zip(jumps, Ld):
+        for L, Lh in zip(jumps, Ld, strict=True):
             d += L @ rho @ Lh
         d = d.reshape(-1)
         return np.concatenate([d.real, d.imag])
@@ -127,7 +135,7 @@ def ode_protocol(model: SpinPair, protocol: Protocol):
     p_success = np.full(protocol.rounds, np.nan)
     state = np.stack([protocol.rho0, protocol.rho0]).astype(complex)  # [rho, post]
     post_ok, t = True, 0.0
-    for te, kind, idx in zip(*protocol.events()):
+    for te, kind, idx in zip(*protocol.events(), strict=True):
         if te > t:
             y0 = np.concatenate([state.reshape(-1).real, state.reshape(-1).imag])
             sol = scipy.integrate.solve_ivp(f, (t, te), y0, **ODE_OPTIONS)
@@ -221,8 +229,7 @@ def jump_residuals(cases, ntraj: int, seed: int):
         n = ntraj // len(cases) + (1 if i < ntraj % len(cases) else 0)
         if n == 0:
             continue
-        w, e, u, a = residual_scan(np.uint64(seed + i), 0, n, min(nchunks, n), compile_plan(model, protocol),
-                                   LOG_SIZE)
+        w, e, u, a = residual_scan(np.uint64(seed + i), 0, n, min(nchunks, n), compile_plan(model, protocol), LOG_SIZE)
         if w > worst:
             worst, worst_case = float(w), i
         examined, unlogged, above = examined + int(e), unlogged + int(u), above + int(a)
@@ -243,8 +250,7 @@ def main(argv=None) -> int:
     cases = None
     if not args.skip_ode:
         worst, cases, n_post, dt = ode_comparison(args.models, args.seed)
-        print(f"exact solver vs solve_ivp DOP853 (rtol=1e-12, atol=1e-14): {args.models} random models, "
-              f"{dt:.1f} s")
+        print(f"exact solver vs solve_ivp DOP853 (rtol=1e-12, atol=1e-14): {args.models} random models, {dt:.1f} s")
         for k, (v, i) in worst.items():
             print(f"  worst max|{k} - reference| = {v:.3e}  (model {i})")
         print(f"  ({n_post} post-selected output states compared)")
@@ -256,10 +262,11 @@ def main(argv=None) -> int:
             rng = np.random.default_rng(args.seed)
             cases = [(random_model(rng), random_protocol(rng)) for _ in range(args.models)]
         worst, wi, examined, unlogged, above, dt = jump_residuals(cases, args.ntraj, args.seed)
-        print(f"jump-time roots: {args.ntraj} trajectories over {len(cases)} models, {dt:.1f} s "
-              f"(incl. compilation)")
-        print(f"  jumps examined: {examined}" + (f" ({unlogged} beyond the log of {LOG_SIZE} not examined)"
-                                                  if unlogged else ""))
+        print(f"jump-time roots: {args.ntraj} trajectories over {len(cases)} models, {dt:.1f} s (incl. compilation)")
+        print(
+            f"  jumps examined: {examined}"
+            + (f" ({unlogged} beyond the log of {LOG_SIZE} not examined)" if unlogged else "")
+        )
         print(f"  worst relative residual = {worst:.3e}  (model {wi}); residuals > 1e-13: {above}")
         passed = worst < TARGET_RESIDUAL
         ok &= passed

@@ -46,13 +46,17 @@ import time
 
 import numpy as np
 import scipy.stats
+
 from darkspin.ensemble import MonteCarloResult, compare, run_batch, solve_master_equation
 from darkspin.ensemble.postselection import exact_table, postselection_table
 from darkspin.trajectories import Protocol, SpinPair
 
 CASES = {
-    "rare": (SpinPair(lam2=0.8 * 0.0126), Protocol("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0, 500, 201)),
-             20_000),
+    "rare": (
+        SpinPair(lam2=0.8 * 0.0126),
+        Protocol("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0, 500, 201)),
+        20_000,
+    ),
     "default": (SpinPair(), Protocol.paper(n_out=501), 100_000),
     "small": (SpinPair(lam1=0.2, lam2=0.2), Protocol("ud", (2.0, 4.0, 6.0), np.linspace(0.0, 8.0, 17)), 2_000),
     "eight": (SpinPair(), Protocol("ud", tuple(50.0 * k for k in range(1, 9)), np.linspace(0, 450, 91)), 20_000),
@@ -96,15 +100,22 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
     sigma, max_z, covered, widths = map(np.array, (sigma, max_z, covered, widths))
     alarms = int(np.sum(sigma > threshold))
     upper = scipy.stats.beta.ppf(0.95, alarms + 1, replicas - alarms)  # one-sided 95 % Clopper-Pearson
-    print(f"[{name}] {replicas} independent runs of {n} trajectories, {protocol.times.size} outputs, "
-          f"{protocol.rounds} rounds; {dt:.0f} s ({replicas * n / dt:.0f} trajectories/s)")
+    print(
+        f"[{name}] {replicas} independent runs of {n} trajectories, {protocol.times.size} outputs, "
+        f"{protocol.rounds} rounds; {dt:.0f} s ({replicas * n / dt:.0f} trajectories/s)"
+    )
     print(f"  tests counted per run: {n_tests}")
-    print(f"  inconsistent at {threshold:g} sigma (family-wise): {alarms} of {replicas} = {alarms / replicas:.2%} "
-          f"(95 % upper bound {upper:.2%}); largest family-wise sigma {np.nanmax(sigma):.2f}")
+    print(
+        f"  inconsistent at {threshold:g} sigma (family-wise): {alarms} of {replicas} = {alarms / replicas:.2%} "
+        f"(95 % upper bound {upper:.2%}); largest family-wise sigma {np.nanmax(sigma):.2f}"
+    )
     q = np.quantile(max_z, [0.5, 0.9, 0.99, 1.0])
     print(f"  largest single-test z per run: median {q[0]:.2f}, 90 % {q[1]:.2f}, 99 % {q[2]:.2f}, max {q[3]:.2f}")
-    print("  singlet_post 95 % interval coverage per round: "
-          + ", ".join(f"{v:.3f}" for v in covered.mean(axis=0)) + f"; exact {np.round(s_exact, 5).tolist()}")
+    print(
+        "  singlet_post 95 % interval coverage per round: "
+        + ", ".join(f"{v:.3f}" for v in covered.mean(axis=0))
+        + f"; exact {np.round(s_exact, 5).tolist()}"
+    )
     print(f"  smallest interval width: {np.nanmin(widths):.3g}")
     ok = alarms / replicas <= TARGET_RATE and np.nanmin(widths) > 0
     print(f"  target rate <= {TARGET_RATE:.0%} and width > 0: {'PASS' if ok else 'FAIL'}")
@@ -124,8 +135,13 @@ def power(name: str, ntraj: int, seed: int, threshold: float) -> bool:
         mc = MonteCarloResult(model, protocol, run_batch(m, protocol, seed, 0, ntraj), seed)
         c = compare(mc, exact, threshold=threshold)
         w = c.worst
-        where = (f"{w['kind']}[{w['element']}] t = {w['time']:g}" if w.get("kind") in ("rho", "rho_post")
-                 else f"round {w.get('round')}" if w.get("kind") == "p_success" else "")
+        where = (
+            f"{w['kind']}[{w['element']}] t = {w['time']:g}"
+            if w.get("kind") in ("rho", "rho_post")
+            else f"round {w.get('round')}"
+            if w.get("kind") == "p_success"
+            else ""
+        )
         print(f"  {label:26s} {c.verdict:30s} (largest single z {c.max_z:.1f}; {where})")
         if label == "correct":
             ok &= c.consistent
@@ -137,8 +153,7 @@ def power(name: str, ntraj: int, seed: int, threshold: float) -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", default="rare,default,small,eight", help="comma-separated subset of "
-                    + ",".join(CASES))
+    ap.add_argument("--cases", default="rare,default,small,eight", help="comma-separated subset of " + ",".join(CASES))
     ap.add_argument("--replicas", type=int, default=200, help="independent runs per case (default 200)")
     ap.add_argument("--ntraj", type=int, default=None, help="trajectories per run (default: per case)")
     ap.add_argument("--threshold", type=float, default=3.0, help="family-wise threshold in sigma (default 3)")

@@ -65,28 +65,40 @@ def main(argv=None) -> int:
     t_thr, r_thr = timed(args.repeat, lambda: simulate(model, protocol, n, seed=args.seed, progress=False))
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         start = time.perf_counter() - t0
         # warm-up: one small batch per worker slot, so each worker imports and loads the kernels
         warm = 2 * args.workers
-        simulate(model, protocol, warm * 1000, seed=0, batch_size=1000, executor=client,
-                 batch_threads=1, progress=False)
-        t_dask, r_dask = timed(args.repeat, lambda: simulate(
-            model, protocol, n, seed=args.seed, batch_size=batch, executor=client, batch_threads=1,
-            progress=False))
+        simulate(
+            model, protocol, warm * 1000, seed=0, batch_size=1000, executor=client, batch_threads=1, progress=False
+        )
+        t_dask, r_dask = timed(
+            args.repeat,
+            lambda: simulate(
+                model, protocol, n, seed=args.seed, batch_size=batch, executor=client, batch_threads=1, progress=False
+            ),
+        )
 
     med_thr, med_dask = statistics.median(t_thr), statistics.median(t_dask)
     ratio = med_thr / med_dask  # throughput ratio dask / threaded
     same = r_thr.sums.identical(r_dask.sums)
     print(f"paper protocol, ntraj = {n}, {args.repeat} timed runs each, {os.cpu_count()} CPUs")
-    print(f"threaded  numba {numba.get_num_threads()} threads: median {med_thr:.2f} s "
-          f"({n / med_thr:.3g} traj/s)  runs {', '.join(f'{t:.2f}' for t in t_thr)}")
-    print(f"dask      {args.workers} workers x 1 thread, batch {batch}: median {med_dask:.2f} s "
-          f"({n / med_dask:.3g} traj/s)  runs {', '.join(f'{t:.2f}' for t in t_dask)}  "
-          f"(cluster start {start:.1f} s, excluded)")
-    print(f"ratio     dask/threaded throughput {ratio:.2f} (target >= {TARGET_RATIO}): "
-          f"{'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}")
+    print(
+        f"threaded  numba {numba.get_num_threads()} threads: median {med_thr:.2f} s "
+        f"({n / med_thr:.3g} traj/s)  runs {', '.join(f'{t:.2f}' for t in t_thr)}"
+    )
+    print(
+        f"dask      {args.workers} workers x 1 thread, batch {batch}: median {med_dask:.2f} s "
+        f"({n / med_dask:.3g} traj/s)  runs {', '.join(f'{t:.2f}' for t in t_dask)}  "
+        f"(cluster start {start:.1f} s, excluded)"
+    )
+    print(
+        f"ratio     dask/threaded throughput {ratio:.2f} (target >= {TARGET_RATIO}): "
+        f"{'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}"
+    )
     print(f"sums      bit-identical between the two routes: {same}")
     return 0 if same else 1
 

@@ -79,8 +79,7 @@ def main(argv=None) -> int:
         tracemalloc.start()
 
     t0 = time.perf_counter()
-    result = simulate(model, protocol, args.ntraj, seed=args.seed, batch_size=args.batch_size,
-                      progress=args.progress)
+    result = simulate(model, protocol, args.ntraj, seed=args.seed, batch_size=args.batch_size, progress=args.progress)
     elapsed = time.perf_counter() - t0
 
     traced = tracemalloc.get_traced_memory()[1] / MB if args.tracemalloc else None
@@ -90,15 +89,15 @@ def main(argv=None) -> int:
     increase = peak - base_peak
     own = (hwm - base_rss) if hwm is not None and base_rss is not None else None
 
-    print(f"ntraj            {result.ntraj} in {elapsed:.1f} s ({result.ntraj / elapsed:.3g} traj/s), "
-          f"{result.n_jumps} jumps, max singlet se {result.max_singlet_se():.2g}")
+    print(
+        f"ntraj            {result.ntraj} in {elapsed:.1f} s ({result.ntraj / elapsed:.3g} traj/s), "
+        f"{result.n_jumps} jumps, max singlet se {result.max_singlet_se():.2g}"
+    )
     if base_rss is not None:
         print(f"baseline RSS     {base_rss:.1f} MB (after imports, compile and a warm-up run)")
-    print(f"ru_maxrss        {base_peak:.1f} MB before, {peak:.1f} MB after: "
-          f"peak increase {increase:.1f} MB")
+    print(f"ru_maxrss        {base_peak:.1f} MB before, {peak:.1f} MB after: peak increase {increase:.1f} MB")
     if own is not None:
-        print(f"VmHWM increase   {own:.1f} MB above the baseline during the run "
-              f"(RSS at the end {rss:.1f} MB)")
+        print(f"VmHWM increase   {own:.1f} MB above the baseline during the run (RSS at the end {rss:.1f} MB)")
     if traced is not None:
         print(f"tracemalloc      {traced:.1f} MB peak of Python/NumPy allocations during the run")
     worst = max(increase, own if own is not None else increase)

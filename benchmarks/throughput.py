@@ -63,24 +63,47 @@ print('{"launch": %r, "start": %r, "import": %r, "end": %r}' % (float(sys.argv[1
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options; ValueError for counts below their minimum."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ntraj", type=int, default=None,
-                    help=f"trajectories of the same-ntraj comparison, both solvers (default {DEFAULTS['ntraj']}; "
-                         "QuTiP takes ~10-30 s per repetition at 200 on 2 busy cores)")
-    ap.add_argument("--repeat", type=int, default=None,
-                    help=f"alternating repetitions of every timing (default {DEFAULTS['repeat']})")
-    ap.add_argument("--big-ntraj", type=int, default=None,
-                    help=f"trajectories of darkspin's amortised run (default {DEFAULTS['big_ntraj']})")
-    ap.add_argument("--threads", type=int, default=2,
-                    help="Numba threads for darkspin and QuTiP num_cpus (default 2)")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"small run: ntraj {QUICK['ntraj']}, repeat {QUICK['repeat']}, "
-                         f"big-ntraj {QUICK['big_ntraj']} (explicit flags still win)")
-    ap.add_argument("--qutip-output", choices=("both", "states", "expect"), default="both",
-                    help="QuTiP output modes to time (default both)")
-    ap.add_argument("--qutip-map", choices=("parallel", "serial", "loky"), default="parallel",
-                    help="QuTiP's map option (default parallel, num_cpus = --threads)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--ntraj",
+        type=int,
+        default=None,
+        help=f"trajectories of the same-ntraj comparison, both solvers (default {DEFAULTS['ntraj']}; "
+        "QuTiP takes ~10-30 s per repetition at 200 on 2 busy cores)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help=f"alternating repetitions of every timing (default {DEFAULTS['repeat']})",
+    )
+    ap.add_argument(
+        "--big-ntraj",
+        type=int,
+        default=None,
+        help=f"trajectories of darkspin's amortised run (default {DEFAULTS['big_ntraj']})",
+    )
+    ap.add_argument("--threads", type=int, default=2, help="Numba threads for darkspin and QuTiP num_cpus (default 2)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small run: ntraj {QUICK['ntraj']}, repeat {QUICK['repeat']}, "
+        f"big-ntraj {QUICK['big_ntraj']} (explicit flags still win)",
+    )
+    ap.add_argument(
+        "--qutip-output",
+        choices=("both", "states", "expect"),
+        default="both",
+        help="QuTiP output modes to time (default both)",
+    )
+    ap.add_argument(
+        "--qutip-map",
+        choices=("parallel", "serial", "loky"),
+        default="parallel",
+        help="QuTiP's map option (default parallel, num_cpus = --threads)",
+    )
     ap.add_argument("--no-qutip", action="store_true", help="time darkspin only")
     args = ap.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
@@ -102,6 +125,7 @@ def set_threads(threads: int) -> None:
     elif int(have) < threads:
         raise ValueError(f"--threads must be <= NUMBA_NUM_THREADS = {have}, got {threads}")
     import numba
+
     numba.set_num_threads(threads)
 
 
@@ -124,12 +148,18 @@ class DarkspinTimer:
     def __init__(self, instruments: bool = False):
         from darkspin.ensemble import simulate
         from darkspin.trajectories import Measurement, Protocol, SpinPair
+
         self.simulate = simulate
         self.model = SpinPair()
         paper = Protocol.paper()
         if instruments:
-            paper = Protocol(paper.initial, paper.measure_at, paper.times,
-                             measurement=Measurement("zz", (0.02, 0.1), {1: "flip1"}), postselect="last")
+            paper = Protocol(
+                paper.initial,
+                paper.measure_at,
+                paper.times,
+                measurement=Measurement("zz", (0.02, 0.1), {1: "flip1"}),
+                postselect="last",
+            )
         self.protocol = paper
 
     def run(self, ntraj: int):
@@ -153,7 +183,9 @@ class QutipTimer:
     def __init__(self, model, protocol, threads: int, map_kind: str):
         import numpy as np
         import qutip
+
         from darkspin.trajectories.operators import basis_state, projector
+
         self.qutip = qutip
         self.version = qutip.__version__
         dims = [[2, 2], [2, 2]]
@@ -162,8 +194,7 @@ class QutipTimer:
         self.psi0 = qutip.Qobj(basis_state("ud").reshape(4, 1), dims=[[2, 2], [1, 1]])
         self.singlet = qutip.Qobj(projector("S"), dims=dims)
         self.tlist = np.asarray(protocol.times)
-        self.options = {"map": map_kind, "progress_bar": False, "keep_runs_results": False,
-                        "store_final_state": False}
+        self.options = {"map": map_kind, "progress_bar": False, "keep_runs_results": False, "store_final_state": False}
         if map_kind != "serial":
             self.options["num_cpus"] = threads
 
@@ -171,8 +202,9 @@ class QutipTimer:
         """One mcsolve call; mode 'states' (averaged density matrices) or 'expect' (singlet e_ops)."""
         opts = dict(self.options, store_states=(mode == "states"))
         e_ops = [self.singlet] if mode == "expect" else None
-        return self.qutip.mcsolve(self.H, self.psi0, self.tlist, self.c_ops, e_ops=e_ops, ntraj=ntraj,
-                                  options=opts, seeds=SEED)
+        return self.qutip.mcsolve(
+            self.H, self.psi0, self.tlist, self.c_ops, e_ops=e_ops, ntraj=ntraj, options=opts, seeds=SEED
+        )
 
     def throughput(self, ntraj: int, mode: str) -> tuple[float, float]:
         """(trajectories per second, singlet population at the final time) of one call."""
@@ -198,15 +230,25 @@ def startup_time(threads: int, ntraj: int = STARTUP_NTRAJ) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     t_launch = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _CHILD, repr(t_launch), str(threads), str(ntraj)],
-                         capture_output=True, text=True, env=env, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, repr(t_launch), str(threads), str(ntraj)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     wall = time.perf_counter() - t_launch
     if out.returncode != 0:
         raise RuntimeError(f"start-up child failed:\n{out.stderr}")
     t = json.loads(out.stdout.strip().splitlines()[-1])
     origin = t["launch"] if system_clock else t["start"]
-    return {"total": t["end"] - origin, "interpreter": t["start"] - t["launch"] if system_clock else float("nan"),
-            "import": t["import"] - t["start"], "simulate": t["end"] - t["import"], "wall": wall}
+    return {
+        "total": t["end"] - origin,
+        "interpreter": t["start"] - t["launch"] if system_clock else float("nan"),
+        "import": t["import"] - t["start"],
+        "simulate": t["end"] - t["import"],
+        "wall": wall,
+    }
 
 
 def main(argv=None) -> dict:
@@ -218,10 +260,12 @@ def main(argv=None) -> dict:
         sys.path.insert(0, root)
     import numba
 
-    print(f"darkspin throughput benchmark: paper protocol, SpinPair() (Fig. 3 right), "
-          f"{numba.get_num_threads()} Numba threads, ntraj {args.ntraj}, big ntraj {args.big_ntraj}, "
-          f"{args.repeat} repetition(s); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
-          flush=True)
+    print(
+        f"darkspin throughput benchmark: paper protocol, SpinPair() (Fig. 3 right), "
+        f"{numba.get_num_threads()} Numba threads, ntraj {args.ntraj}, big ntraj {args.big_ntraj}, "
+        f"{args.repeat} repetition(s); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     ds = DarkspinTimer()
@@ -229,9 +273,11 @@ def main(argv=None) -> dict:
     warm = time.perf_counter() - t0
     ds_inst = DarkspinTimer(instruments=True)
     ds_inst.run(STARTUP_NTRAJ)
-    print(f"darkspin warm-up (import + Numba cache load or compile + {STARTUP_NTRAJ} traj): {warm:.2f} s; "
-          f"threading layer {numba.threading_layer()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
-          flush=True)
+    print(
+        f"darkspin warm-up (import + Numba cache load or compile + {STARTUP_NTRAJ} traj): {warm:.2f} s; "
+        f"threading layer {numba.threading_layer()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
+        flush=True,
+    )
 
     modes = [] if args.no_qutip else (["states", "expect"] if args.qutip_output == "both" else [args.qutip_output])
     qt = None
@@ -245,8 +291,10 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         for mode in modes:
             qt.run(min(4, args.ntraj), mode)
-        print(f"QuTiP {qt.version} warm-up ({', '.join(modes)}; map={args.qutip_map}): "
-              f"{time.perf_counter() - t0:.2f} s", flush=True)
+        print(
+            f"QuTiP {qt.version} warm-up ({', '.join(modes)}; map={args.qutip_map}): {time.perf_counter() - t0:.2f} s",
+            flush=True,
+        )
 
     small, big, starts, inst = [], [], [], []
     qrate = {m: [] for m in modes}
@@ -267,14 +315,23 @@ def main(argv=None) -> dict:
         print("  ".join(line), flush=True)
         s = startup_time(args.threads)
         starts.append(s)
-        print(f"         start-up {s['total']:.2f} s to end of simulate({STARTUP_NTRAJ}) (interpreter "
-              f"{s['interpreter']:.2f}, imports {s['import']:.2f}, simulate {s['simulate']:.2f}; "
-              f"process exit at {s['wall']:.2f} s)", flush=True)
+        print(
+            f"         start-up {s['total']:.2f} s to end of simulate({STARTUP_NTRAJ}) (interpreter "
+            f"{s['interpreter']:.2f}, imports {s['import']:.2f}, simulate {s['simulate']:.2f}; "
+            f"process exit at {s['wall']:.2f} s)",
+            flush=True,
+        )
 
-    summary = {"threads": args.threads, "ntraj": args.ntraj, "big_ntraj": args.big_ntraj,
-               "darkspin_small": median(small), "darkspin_big": median(big),
-               "darkspin_instruments": median(inst),
-               "startup_total": median([s["total"] for s in starts]), "warmup": warm}
+    summary = {
+        "threads": args.threads,
+        "ntraj": args.ntraj,
+        "big_ntraj": args.big_ntraj,
+        "darkspin_small": median(small),
+        "darkspin_big": median(big),
+        "darkspin_instruments": median(inst),
+        "startup_total": median([s["total"] for s in starts]),
+        "warmup": warm,
+    }
     for mode in modes:
         summary[f"qutip_{mode}"] = median(qrate[mode])
         summary[f"ratio_{mode}"] = median(small) / median(qrate[mode])
@@ -283,27 +340,36 @@ def main(argv=None) -> dict:
 
     bar = "=" * 78
     print(bar)
-    print(f"SUMMARY (medians of {args.repeat}; {args.threads} threads; QuTiP map={args.qutip_map}, "
-          f"no measurements)")
+    print(f"SUMMARY (medians of {args.repeat}; {args.threads} threads; QuTiP map={args.qutip_map}, no measurements)")
     print(f"  darkspin, ntraj={args.ntraj:<9} {fmt_spread(small)}")
     print(f"  darkspin, ntraj={args.big_ntraj:<9} {fmt_spread(big)}")
     print(f"  darkspin with readout error, feedback and rule 'last', ntraj={args.ntraj}: {fmt_spread(inst)}")
     for mode in modes:
         what = "averaged density matrices" if mode == "states" else "singlet e_ops"
-        print(f"  QuTiP {qt.version} mcsolve, ntraj={args.ntraj}, {what}: "
-              f"{median(qrate[mode]):,.2f} traj/s (min {min(qrate[mode]):,.2f}, max {max(qrate[mode]):,.2f}); "
-              f"singlet(t=500) = {median(qpop[mode]):.3f} (exact without measurements 0.5)")
+        print(
+            f"  QuTiP {qt.version} mcsolve, ntraj={args.ntraj}, {what}: "
+            f"{median(qrate[mode]):,.2f} traj/s (min {min(qrate[mode]):,.2f}, max {max(qrate[mode]):,.2f}); "
+            f"singlet(t=500) = {median(qpop[mode]):.3f} (exact without measurements 0.5)"
+        )
     for mode in modes:
         what = "states" if mode == "states" else "e_ops"
-        print(f"  RATIO same ntraj ({args.ntraj}), darkspin / QuTiP {what}: {summary[f'ratio_{mode}']:,.0f}x"
-              + ("   <- the issue's required ratio" if mode == "states" else ""))
-        print(f"  RATIO same ntraj, darkspin with instruments / QuTiP {what}: "
-              f"{summary[f'ratio_{mode}_instruments']:,.0f}x")
-        print(f"  RATIO amortised, darkspin@{args.big_ntraj} / QuTiP {what}@{args.ntraj}: "
-              f"{summary[f'ratio_{mode}_big']:,.0f}x")
+        print(
+            f"  RATIO same ntraj ({args.ntraj}), darkspin / QuTiP {what}: {summary[f'ratio_{mode}']:,.0f}x"
+            + ("   <- the issue's required ratio" if mode == "states" else "")
+        )
+        print(
+            f"  RATIO same ntraj, darkspin with instruments / QuTiP {what}: "
+            f"{summary[f'ratio_{mode}_instruments']:,.0f}x"
+        )
+        print(
+            f"  RATIO amortised, darkspin@{args.big_ntraj} / QuTiP {what}@{args.ntraj}: "
+            f"{summary[f'ratio_{mode}_big']:,.0f}x"
+        )
     st = summary["startup_total"]
-    print(f"  start-up of a fresh process to end of simulate({STARTUP_NTRAJ}): {st:.2f} s "
-          f"({'meets' if st < 2.0 else 'MISSES'} the < 2 s target)")
+    print(
+        f"  start-up of a fresh process to end of simulate({STARTUP_NTRAJ}): {st:.2f} s "
+        f"({'meets' if st < 2.0 else 'MISSES'} the < 2 s target)"
+    )
     print(f"  load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (timings on a shared machine)")
     print(bar)
     return summary

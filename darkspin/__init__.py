@@ -16,13 +16,40 @@ from typing import TYPE_CHECKING, Any
 
 #: public name -> the subpackage that defines it
 _API = {
-    **{name: "trajectories" for name in (
-        "SpinPair", "Protocol", "Measurement", "PostSelection", "Trajectory", "run_trajectory",
-        "exchange_from_bandwidth", "phase_space")},
-    **{name: "ensemble" for name in (
-        "simulate", "run_batch", "solve_master_equation", "steady_states", "compare", "convergence",
-        "trace_distance", "load", "postselection_table", "wilson_interval", "mean_interval",
-        "MonteCarloResult", "MasterEquationResult", "EnsembleSums", "Comparison", "g_test")},
+    **{
+        name: "trajectories"
+        for name in (
+            "SpinPair",
+            "Protocol",
+            "Measurement",
+            "PostSelection",
+            "Trajectory",
+            "run_trajectory",
+            "exchange_from_bandwidth",
+            "phase_space",
+        )
+    },
+    **{
+        name: "ensemble"
+        for name in (
+            "simulate",
+            "run_batch",
+            "solve_master_equation",
+            "steady_states",
+            "compare",
+            "convergence",
+            "trace_distance",
+            "load",
+            "postselection_table",
+            "wilson_interval",
+            "mean_interval",
+            "MonteCarloResult",
+            "MasterEquationResult",
+            "EnsembleSums",
+            "Comparison",
+            "g_test",
+        )
+    },
 }
 
 __all__ = sorted(_API)

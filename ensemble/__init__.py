@@ -1,13 +1,32 @@
 """darkspin.ensemble: many trajectories, the exact master equation, and the comparison of the two."""
+
 from .compare import Comparison, Convergence, compare, convergence, trace_distance
-from .master_equation import MasterEquationResult, solve_master_equation, steady_states
 from .goodness_of_fit import GoodnessOfFit, g_test
+from .master_equation import MasterEquationResult, solve_master_equation, steady_states
 from .postselection import PostSelectionTable, exact_table, mean_interval, postselection_table, wilson_interval
 from .result import MonteCarloResult, load
 from .simulation import run_batch, simulate
 from .sums import EnsembleSums
 
-__all__ = ["MasterEquationResult", "MonteCarloResult", "EnsembleSums", "solve_master_equation",
-           "steady_states", "simulate", "run_batch", "load", "Comparison", "Convergence", "compare",
-           "convergence", "trace_distance", "PostSelectionTable", "exact_table", "postselection_table",
-           "wilson_interval", "mean_interval", "GoodnessOfFit", "g_test"]
+__all__ = [
+    "MasterEquationResult",
+    "MonteCarloResult",
+    "EnsembleSums",
+    "solve_master_equation",
+    "steady_states",
+    "simulate",
+    "run_batch",
+    "load",
+    "Comparison",
+    "Convergence",
+    "compare",
+    "convergence",
+    "trace_distance",
+    "PostSelectionTable",
+    "exact_table",
+    "postselection_table",
+    "wilson_interval",
+    "mean_interval",
+    "GoodnessOfFit",
+    "g_test",
+]

@@ -139,7 +139,7 @@ def success_p_values(successes, attempts, p) -> np.ndarray:
     pp = np.where(ok, np.clip(p, 0.0, 1.0), 0.5)
     nn = np.where(ok, n, 1.0).astype(np.int64)
     kk = np.where(ok, k, 0.0)
-    below = bdtr(kk, nn, pp)                                                # P(X <= k)
+    below = bdtr(kk, nn, pp)  # P(X <= k)
     above = np.where(kk >= 1, bdtrc(np.maximum(kk - 1.0, 0.0), nn, pp), 1.0)  # P(X >= k)
     out = np.minimum(1.0, 2.0 * np.minimum(below, above))
     return np.where(ok, out, np.nan)
@@ -214,14 +214,20 @@ class Comparison:
 
     def __str__(self) -> str:
         w = self.worst
-        lines = [f"Monte Carlo ({self.ntraj} trajectories) vs master equation, {self.times.size} output times, "
-                 f"{self.z_success.size} rounds"]
+        lines = [
+            f"Monte Carlo ({self.ntraj} trajectories) vs master equation, {self.times.size} output times, "
+            f"{self.z_success.size} rounds"
+        ]
         if w.get("kind") in ("rho", "rho_post"):
-            lines.append(f"  worst element: {w['kind']}[{w['element']}] at t = {w['time']:.6g}: "
-                         f"{w['z']:.2f} sigma alone (deviation {w['deviation']:.3g}, {w['count']} trajectories)")
+            lines.append(
+                f"  worst element: {w['kind']}[{w['element']}] at t = {w['time']:.6g}: "
+                f"{w['z']:.2f} sigma alone (deviation {w['deviation']:.3g}, {w['count']} trajectories)"
+            )
         elif w.get("kind") == "p_success":
-            lines.append(f"  worst: round {w['round']}, {w['successes']} successes of {w['attempts']} "
-                         f"({w['expected']:.6g} expected): {w['z']:.2f} sigma alone")
+            lines.append(
+                f"  worst: round {w['round']}, {w['successes']} successes of {w['attempts']} "
+                f"({w['expected']:.6g} expected): {w['z']:.2f} sigma alone"
+            )
         elif w.get("kind") == "nan":
             lines.append(f"  {w['what']}")
         elif w.get("kind") == "records":
@@ -231,16 +237,20 @@ class Comparison:
             a = a[np.isfinite(a)]
             return f"{a.max():.3g}" if a.size else "n/a"
 
-        lines.append(f"  trace distance: max {mx(self.trace_distance)} (unconditional), "
-                     f"{mx(self.trace_distance_post)} (post-selected)")
+        lines.append(
+            f"  trace distance: max {mx(self.trace_distance)} (unconditional), "
+            f"{mx(self.trace_distance_post)} (post-selected)"
+        )
         lines.append(f"  largest element z: {mx(self.z_max)} (unconditional), {mx(self.z_max_post)} (post-selected)")
         zs = ", ".join("-" if np.isnan(z) else f"{z:+.2f}" for z in self.z_success)
         lines.append(f"  success z per round (exact binomial): {zs or 'none'}")
         if self.records is not None:
             lines.append(f"  {self.records}")
         if self.n_tests:
-            lines.append(f"  {self.n_tests} tests, smallest p-value {self.p_min:.3g}; Bonferroni-corrected "
-                         f"p = {self.p_value:.3g} ({self.sigma:.2f} sigma)")
+            lines.append(
+                f"  {self.n_tests} tests, smallest p-value {self.p_min:.3g}; Bonferroni-corrected "
+                f"p = {self.p_value:.3g} ({self.sigma:.2f} sigma)"
+            )
         lines.append(f"  verdict (family-wise threshold {self.threshold:g} sigma): {self.verdict}")
         return "\n".join(lines)
 
@@ -248,12 +258,15 @@ class Comparison:
 def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
     t1, t2 = np.asarray(mc.protocol.times), np.asarray(exact.protocol.times)
     if t1.shape != t2.shape or not np.array_equal(t1, t2):
-        raise ValueError(f"mc_result and exact_result must share the output times; got {t1.size} and "
-                         f"{t2.size} times that differ")
+        raise ValueError(
+            f"mc_result and exact_result must share the output times; got {t1.size} and {t2.size} times that differ"
+        )
     m1, m2 = np.asarray(mc.protocol.measure_at), np.asarray(exact.protocol.measure_at)
     if m1.shape != m2.shape or not np.array_equal(m1, m2):
-        raise ValueError(f"mc_result and exact_result must share the measurement rounds; got measure_at "
-                         f"{m1.tolist()} and {m2.tolist()}")
+        raise ValueError(
+            f"mc_result and exact_result must share the measurement rounds; got measure_at "
+            f"{m1.tolist()} and {m2.tolist()}"
+        )
 
 
 def _nan_mismatch(est, se, exact, count):
@@ -263,8 +276,12 @@ def _nan_mismatch(est, se, exact, count):
     return has & (bad_mc | ~np.isfinite(exact)) & _UPPER
 
 
-def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, threshold: float = THRESHOLD,
-            min_count: int = MIN_COUNT) -> Comparison:
+def compare(
+    mc_result: MonteCarloResult,
+    exact_result: MasterEquationResult,
+    threshold: float = THRESHOLD,
+    min_count: int = MIN_COUNT,
+) -> Comparison:
     """Test a Monte Carlo result against the exact master-equation result of the same protocol.
 
     Both must share output times and measurement times (ValueError otherwise); the models and initial
@@ -299,8 +316,12 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
         raise ValueError(f"mc_result must be a MonteCarloResult, got {type(mc_result).__name__}")
     if not isinstance(exact_result, MasterEquationResult):
         raise ValueError(f"exact_result must be a MasterEquationResult, got {type(exact_result).__name__}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
-            or not math.isfinite(threshold) or threshold <= 0:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.floating))
+        or not math.isfinite(threshold)
+        or threshold <= 0
+    ):
         raise ValueError(f"threshold must be a finite number > 0 (family-wise, in sigma), got {threshold!r}")
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 2:
         raise ValueError(f"min_count must be an integer >= 2, got {min_count!r}")
@@ -312,10 +333,18 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
     td = trace_distance(mc_result.rho, exact_result.rho)
     td_post = trace_distance(mc_result.rho_post, exact_result.rho_post)
     kinds = {
-        "rho": (np.asarray(mc_result.rho), np.asarray(mc_result.rho_se), np.asarray(exact_result.rho),
-                np.full((n, 1, 1), ntraj)),
-        "rho_post": (np.asarray(mc_result.rho_post), np.asarray(mc_result.rho_post_se),
-                     np.asarray(exact_result.rho_post), np.asarray(mc_result.n_post)[:, None, None]),
+        "rho": (
+            np.asarray(mc_result.rho),
+            np.asarray(mc_result.rho_se),
+            np.asarray(exact_result.rho),
+            np.full((n, 1, 1), ntraj),
+        ),
+        "rho_post": (
+            np.asarray(mc_result.rho_post),
+            np.asarray(mc_result.rho_post_se),
+            np.asarray(exact_result.rho_post),
+            np.asarray(mc_result.n_post)[:, None, None],
+        ),
     }
     p_el, z_el, counted, mismatch = {}, {}, {}, []
     for kind, (est, se, ex, count) in kinds.items():
@@ -331,13 +360,15 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
         counted[kind] = int(np.count_nonzero(~np.isnan(p_el[kind]) & ~trivial))
         for t, i, j in zip(*np.nonzero(bad), strict=True):
             side = "Monte Carlo" if not np.isfinite(est[t, i, j]) or not np.isfinite(se[t, i, j]) else "exact"
-            mismatch.append(f"{side} {kind}[{BASIS_LABELS[i]},{BASIS_LABELS[j]}] is NaN at t = {times[t]:.6g} "
-                            f"where the other side has a value ({int(np.ravel(count)[t if np.size(count) > 1 else 0])}"
-                            f" trajectories)")
+            mismatch.append(
+                f"{side} {kind}[{BASIS_LABELS[i]},{BASIS_LABELS[j]}] is NaN at t = {times[t]:.6g} "
+                f"where the other side has a value ({int(np.ravel(count)[t if np.size(count) > 1 else 0])}"
+                f" trajectories)"
+            )
 
     # of the runs post-selected before round k (all runs for k = 0), those still post-selected after it
     succ = np.asarray(mc_result.n_kept, np.int64)
-    attempts = np.concatenate([[ntraj], np.asarray(mc_result.n_success, np.int64)])[:succ.size]
+    attempts = np.concatenate([[ntraj], np.asarray(mc_result.n_success, np.int64)])[: succ.size]
     p_exact = np.asarray(exact_result.p_success, float)
     p_succ = success_p_values(succ, attempts, p_exact)
     zs = success_z(succ, attempts, p_exact)
@@ -353,26 +384,56 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
             flat = int(np.nanargmin(p))
             t, i, j = np.unravel_index(flat, p.shape)
             est, _, ex, count = kinds[kind]
-            candidates.append((float(p[t, i, j]), {
-                "kind": kind, "time": float(times[t]), "time_index": int(t),
-                "element": f"{BASIS_LABELS[i]},{BASIS_LABELS[j]}", "index": (int(i), int(j)),
-                "deviation": float(abs(est[t, i, j] - ex[t, i, j])),
-                "count": int(np.broadcast_to(count, (n, 1, 1))[t, 0, 0])}))
+            candidates.append(
+                (
+                    float(p[t, i, j]),
+                    {
+                        "kind": kind,
+                        "time": float(times[t]),
+                        "time_index": int(t),
+                        "element": f"{BASIS_LABELS[i]},{BASIS_LABELS[j]}",
+                        "index": (int(i), int(j)),
+                        "deviation": float(abs(est[t, i, j] - ex[t, i, j])),
+                        "count": int(np.broadcast_to(count, (n, 1, 1))[t, 0, 0]),
+                    },
+                )
+            )
     if np.any(~np.isnan(p_succ)):
         k = int(np.nanargmin(p_succ))
-        candidates.append((float(p_succ[k]), {
-            "kind": "p_success", "round": k + 1, "successes": int(succ[k]), "attempts": int(attempts[k]),
-            "expected": float(attempts[k] * p_exact[k])}))
+        candidates.append(
+            (
+                float(p_succ[k]),
+                {
+                    "kind": "p_success",
+                    "round": k + 1,
+                    "successes": int(succ[k]),
+                    "attempts": int(attempts[k]),
+                    "expected": float(attempts[k] * p_exact[k]),
+                },
+            )
+        )
     records = None
     counts, probs = np.asarray(mc_result.record_counts), np.asarray(exact_result.record_probabilities)
     if ntraj > 0 and counts.size and counts.shape == probs.shape:
         records = g_test(counts, probs / probs.sum())
         if not math.isnan(records.p_value):
-            candidates.append((records.p_value, {"kind": "records", "statistic": records.statistic,
-                                                 "dof": records.dof, "impossible": records.impossible}))
+            candidates.append(
+                (
+                    records.p_value,
+                    {
+                        "kind": "records",
+                        "statistic": records.statistic,
+                        "dof": records.dof,
+                        "impossible": records.impossible,
+                    },
+                )
+            )
     n_element_tests = int(sum(np.count_nonzero(~np.isnan(p)) for p in p_el.values()))
-    n_tests = (sum(counted.values()) + int(np.count_nonzero(~np.isnan(p_succ)))
-               + int(records is not None and not math.isnan(records.p_value)))
+    n_tests = (
+        sum(counted.values())
+        + int(np.count_nonzero(~np.isnan(p_succ)))
+        + int(records is not None and not math.isnan(records.p_value))
+    )
 
     p_min = p_value = sigma = max_z = math.nan
     worst: dict = {}
@@ -403,12 +464,29 @@ def compare(mc_result: MonteCarloResult, exact_result: MasterEquationResult, thr
     for a in (td, td_post, z_el["rho"], z_el["rho_post"], z_success):
         a.setflags(write=False)
     return Comparison(
-        times=mc_result.times, ntraj=ntraj, trace_distance=td, trace_distance_post=td_post,
-        z_max=_nanmax_rows(z_el["rho"]), z_max_post=_nanmax_rows(z_el["rho_post"]), z_elements=z_el["rho"],
-        z_elements_post=z_el["rho_post"], z_success=z_success,
-        p_success_mc=np.asarray(mc_result.p_success, float), p_success_exact=p_exact, attempts=attempts,
-        threshold=float(threshold), max_z=float(max_z), consistent=consistent, verdict=verdict, worst=worst,
-        n_tests=n_tests, p_min=float(p_min), p_value=float(p_value), sigma=float(sigma), records=records)
+        times=mc_result.times,
+        ntraj=ntraj,
+        trace_distance=td,
+        trace_distance_post=td_post,
+        z_max=_nanmax_rows(z_el["rho"]),
+        z_max_post=_nanmax_rows(z_el["rho_post"]),
+        z_elements=z_el["rho"],
+        z_elements_post=z_el["rho_post"],
+        z_success=z_success,
+        p_success_mc=np.asarray(mc_result.p_success, float),
+        p_success_exact=p_exact,
+        attempts=attempts,
+        threshold=float(threshold),
+        max_z=float(max_z),
+        consistent=consistent,
+        verdict=verdict,
+        worst=worst,
+        n_tests=n_tests,
+        p_min=float(p_min),
+        p_value=float(p_value),
+        sigma=float(sigma),
+        records=records,
+    )
 
 
 # ---- convergence -------------------------------------------------------------------------------
@@ -439,18 +517,23 @@ class Convergence:
         return int(self.seeds.shape[1])
 
     def __str__(self) -> str:
-        lines = ["Convergence of rho to the exact solution (trace distance averaged over t > 0"
-                 + (f" and {self.repeats} runs per point)" if self.repeats > 1 else ")"),
-                 f"{'ntraj':>10}  {'distance':>10}  {'se':>9}"]
-        lines += [f"{n:>10d}  {d:>10.4g}  {e:>9.2g}"
-                  for n, d, e in zip(self.ntraj, self.distance, self.distance_se, strict=True)]
+        lines = [
+            "Convergence of rho to the exact solution (trace distance averaged over t > 0"
+            + (f" and {self.repeats} runs per point)" if self.repeats > 1 else ")"),
+            f"{'ntraj':>10}  {'distance':>10}  {'se':>9}",
+        ]
+        lines += [
+            f"{n:>10d}  {d:>10.4g}  {e:>9.2g}"
+            for n, d, e in zip(self.ntraj, self.distance, self.distance_se, strict=True)
+        ]
         err = f" +- {self.slope_se:.3f}" if np.isfinite(self.slope_se) else ""
         lines.append(f"slope of log distance vs log ntraj: {self.slope:+.3f}{err} (expected -0.5)")
         return "\n".join(lines)
 
 
-def convergence(model: SpinPair, protocol: Protocol, ntraj_list, seed: int | None = None, *,
-                repeats: int = 1, **simulate_kwargs) -> Convergence:
+def convergence(
+    model: SpinPair, protocol: Protocol, ntraj_list, seed: int | None = None, *, repeats: int = 1, **simulate_kwargs
+) -> Convergence:
     """Run :func:`ensemble.simulate` ``repeats`` times for each ntraj in ``ntraj_list`` and measure the
     distance of rho to the exact solution.
 
@@ -479,23 +562,28 @@ def convergence(model: SpinPair, protocol: Protocol, ntraj_list, seed: int | Non
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
     seed = resolve_seed(seed)
     if seed + len(ntraj) * repeats - 1 > SEED_MAX:
-        raise ValueError(f"seed must be <= 2**64 - len(ntraj_list) * repeats so that every run's seed fits, "
-                         f"got {seed}")
+        raise ValueError(f"seed must be <= 2**64 - len(ntraj_list) * repeats so that every run's seed fits, got {seed}")
     keep = np.asarray(protocol.times) > 0
     if not np.any(keep):
         raise ValueError("protocol must have at least one output time > 0")
     simulate_kwargs.setdefault("progress", False)
 
     exact = solve_master_equation(model, protocol)
-    seeds = np.array([[seed + i * repeats + r for r in range(repeats)] for i in range(len(ntraj))],
-                     dtype=np.uint64)
-    distances = np.array([[trace_distance(simulate(model, protocol, int(n), int(seeds[i, r]),
-                                                   **simulate_kwargs).rho, exact.rho)[keep]
-                           for r in range(repeats)] for i, n in enumerate(ntraj)])
+    seeds = np.array([[seed + i * repeats + r for r in range(repeats)] for i in range(len(ntraj))], dtype=np.uint64)
+    distances = np.array(
+        [
+            [
+                trace_distance(simulate(model, protocol, int(n), int(seeds[i, r]), **simulate_kwargs).rho, exact.rho)[
+                    keep
+                ]
+                for r in range(repeats)
+            ]
+            for i, n in enumerate(ntraj)
+        ]
+    )
     per_run = distances.mean(axis=2)  # (k, repeats)
     distance = per_run.mean(axis=1)
-    distance_se = per_run.std(axis=1, ddof=1) / math.sqrt(repeats) if repeats > 1 \
-        else np.full(len(ntraj), np.nan)
+    distance_se = per_run.std(axis=1, ddof=1) / math.sqrt(repeats) if repeats > 1 else np.full(len(ntraj), np.nan)
     x = np.log(np.array(ntraj, float))
     with np.errstate(divide="ignore"):
         y = np.log(distance)
@@ -506,5 +594,14 @@ def convergence(model: SpinPair, protocol: Protocol, ntraj_list, seed: int | Non
         slope_se = math.sqrt(float(np.sum(dx**2 * (distance_se / distance) ** 2))) / float(np.sum(dx**2))
     else:
         slope = intercept = slope_se = math.nan
-    return Convergence(np.array(ntraj, np.int64), seeds, np.asarray(protocol.times)[keep], distances,
-                       distance, distance_se, float(slope), float(intercept), float(slope_se))
+    return Convergence(
+        np.array(ntraj, np.int64),
+        seeds,
+        np.asarray(protocol.times)[keep],
+        distances,
+        distance,
+        distance_se,
+        float(slope),
+        float(intercept),
+        float(slope_se),
+    )

@@ -47,8 +47,9 @@ def g_test(counts, probabilities) -> GoodnessOfFit:
     counts = np.asarray(counts)
     probs = np.asarray(probabilities, float)
     if counts.shape != probs.shape or counts.ndim != 1:
-        raise ValueError(f"counts and probabilities must be 1-d arrays of one length, got shapes "
-                         f"{counts.shape} and {probs.shape}")
+        raise ValueError(
+            f"counts and probabilities must be 1-d arrays of one length, got shapes {counts.shape} and {probs.shape}"
+        )
     if counts.size and (counts.dtype.kind not in "iu" or np.any(counts < 0)):
         raise ValueError("counts must be non-negative integers")
     if np.any(~np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-9:

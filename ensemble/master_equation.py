@@ -118,7 +118,7 @@ def reachable_subspace(L: np.ndarray, maps, v0: np.ndarray, tol: float = SUBSPAC
     Q = (v0 / np.linalg.norm(v0))[:, None]
     frontier = Q
     while frontier.shape[1] and Q.shape[1] < v0.size:
-        cand = np.concatenate([op @ frontier / a for op, a in zip(ops, scale)], axis=1)
+        cand = np.concatenate([op @ frontier / a for op, a in zip(ops, scale, strict=True)], axis=1)
         cand = cand - Q @ (Q.conj().T @ cand)
         cand = cand - Q @ (Q.conj().T @ cand)  # twice is enough (Kahan-Parlett)
         u, sv, _ = np.linalg.svd(cand, full_matrices=False)
@@ -150,8 +150,7 @@ class _Solver:
         self.d = d
         self.L = np.asarray(model.liouvillian(), complex)
         maps, which = record_superops(protocol)
-        self.Q = reachable_subspace(self.L, maps.reshape(-1, d * d, d * d),
-                                    protocol.rho0.reshape(-1).astype(complex))
+        self.Q = reachable_subspace(self.L, maps.reshape(-1, d * d, d * d), protocol.rho0.reshape(-1).astype(complex))
         Qh = self.Q.conj().T
         self.Lr = Qh @ self.L @ self.Q
         # reduced record maps of each round, (R, 2, q, q), shared between rounds with one instrument
@@ -187,9 +186,12 @@ class _Solver:
         if self._eig is False:
             # nearly defective: no well-conditioned eigenbasis; squaring is all there is
             if not self._warned_long:
-                warnings.warn(f"a step of length {dt:g} is {np.linalg.norm(A, 1):.3g} relaxation times long and the "
-                              "Liouvillian is nearly defective: the exact solution may lose accuracy there",
-                              RuntimeWarning, stacklevel=4)
+                warnings.warn(
+                    f"a step of length {dt:g} is {np.linalg.norm(A, 1):.3g} relaxation times long and the "
+                    "Liouvillian is nearly defective: the exact solution may lose accuracy there",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
                 self._warned_long = True
             return scipy.linalg.expm(A)
         lam, V, Vinv = self._eig
@@ -232,7 +234,7 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
     sv = _Solver(model, protocol)
     sel = protocol.selection
     acc = np.asarray(sel.accepting)
-    S, q, d = sel.n_states, sv.Q.shape[1], sv.d
+    S, q = sel.n_states, sv.Q.shape[1]
     n, R = protocol.times.size, protocol.rounds
     b = _Branches(S, q)
     b.vec[0] = sv.Q.conj().T @ protocol.rho0.reshape(-1)
@@ -246,7 +248,7 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
     defined = True  # the post-selected state is trustworthy
     steps = 0  # propagation steps since the last round: their rounding enters the probe there
     t = 0.0
-    for te, kind, idx in zip(*protocol.events()):
+    for te, kind, idx in zip(*protocol.events(), strict=True):
         dt = te - t
         if dt != 0.0:
             U = sv.propagator(dt).T
@@ -282,8 +284,12 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
             elif rel > REL_ERR_MAX:
                 why = f"its estimated relative rounding error is {rel:.2g} > {REL_ERR_MAX:g}"
             if why is not None:
-                warnings.warn(f"the post-selected state is undefined from round {idx + 1} (t = {te:g}) on: "
-                              f"{why}; rho_post is NaN from there", PostSelectionUndefinedWarning, stacklevel=2)
+                warnings.warn(
+                    f"the post-selected state is undefined from round {idx + 1} (t = {te:g}) on: "
+                    f"{why}; rho_post is NaN from there",
+                    PostSelectionUndefinedWarning,
+                    stacklevel=2,
+                )
                 defined = False
         else:
             out_vec[idx], out_logm[idx], out_defined[idx] = b.vec, b.logm, defined
@@ -300,8 +306,9 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
     return MasterEquationResult(model, protocol, protocol.times, out, out_post, p_success, p_cum, records)
 
 
-def _round(sv: _Solver, b: _Branches, k: int, trans: np.ndarray,
-           acc: np.ndarray) -> tuple[_Branches, float, float, float]:
+def _round(
+    sv: _Solver, b: _Branches, k: int, trans: np.ndarray, acc: np.ndarray
+) -> tuple[_Branches, float, float, float]:
     """Apply round k's record maps to every branch and move them along the rule; returns the new
     branches and the logs of the mass that left the accepting states, of the mass that stayed, and of
     the mass that entered them from rejected states."""
@@ -334,8 +341,8 @@ def _round(sv: _Solver, b: _Branches, k: int, trans: np.ndarray,
         logs = np.array([p[2] for p in parts])
         top = logs.max()
         w = np.exp(logs - top)
-        v = sum(wi * p[0] for wi, p in zip(w, parts))
-        e = sum(wi * p[1] for wi, p in zip(w, parts))
+        v = sum(wi * p[0] for wi, p in zip(w, parts, strict=True))
+        e = sum(wi * p[1] for wi, p in zip(w, parts, strict=True))
         tot = float(np.sum(w))
         new.vec[s2], new.err[s2], new.logm[s2] = v / tot, e / tot, top + math.log(tot)
     return new, _logsumexp(np.array(lost)), _logsumexp(np.array(kept)), _logsumexp(np.array(inflow))

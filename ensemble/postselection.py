@@ -46,8 +46,11 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
     (k + z^2/2)/(n + z^2) -+ z sqrt(k (n - k)/n + z^2/4)/(n + z^2); low = 0 exactly at k = 0 and
     high = 1 exactly at k = n.
     """
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
-            or not 0.0 < float(confidence) < 1.0:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0.0 < float(confidence) < 1.0
+    ):
         raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
     k_arr = np.asarray(k, dtype=float)
     n_arr = np.asarray(n, dtype=float)
@@ -62,8 +65,10 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
     over = k_arr > n_arr
     if np.any(over):
         i = np.flatnonzero(over.ravel())[0]
-        raise ValueError("k must be <= n (successes cannot exceed trials), got "
-                         f"k={_num(k_arr.ravel()[i])} > n={_num(n_arr.ravel()[i])}")
+        raise ValueError(
+            "k must be <= n (successes cannot exceed trials), got "
+            f"k={_num(k_arr.ravel()[i])} > n={_num(n_arr.ravel()[i])}"
+        )
     z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))  # stdlib: scipy.stats costs 0.6 s to import
     z2 = z * z
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -101,8 +106,11 @@ def mean_interval(mean, se, n, confidence: float = CONFIDENCE):
     for n successes in n. Otherwise it is the normal interval m -+ z se, slightly widened. h >= z^2/n > 0 always;
     for n = 1 (no se) s^2 = 1/4, the largest variance of a quantity in [0, 1].
     """
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
-            or not 0.0 < float(confidence) < 1.0:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0.0 < float(confidence) < 1.0
+    ):
         raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
     m = np.asarray(mean, dtype=float)
     e = np.asarray(se, dtype=float)
@@ -113,13 +121,16 @@ def mean_interval(mean, se, n, confidence: float = CONFIDENCE):
     try:
         m, e, n_arr = (np.array(a) for a in np.broadcast_arrays(m, e, n_arr))
     except ValueError:
-        raise ValueError(f"mean, se and n must broadcast together, got shapes {m.shape}, {e.shape} and "
-                         f"{n_arr.shape}") from None
+        raise ValueError(
+            f"mean, se and n must broadcast together, got shapes {m.shape}, {e.shape} and {n_arr.shape}"
+        ) from None
     with np.errstate(invalid="ignore"):
         outside = (m < -ROUNDING) | (m > 1 + ROUNDING) | (e < 0)
     if np.any(outside):
-        raise ValueError("mean must lie in [0, 1] and se be >= 0 (a per-trajectory quantity in [0, 1]), got "
-                         f"mean={float(m[outside][0])!r}, se={float(e[outside][0])!r}")
+        raise ValueError(
+            "mean must lie in [0, 1] and se be >= 0 (a per-trajectory quantity in [0, 1]), got "
+            f"mean={float(m[outside][0])!r}, se={float(e[outside][0])!r}"
+        )
     m = np.clip(m, 0.0, 1.0)
     z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -273,18 +284,23 @@ class PostSelectionTable:
     # ---- serialisation ----
     def to_dict(self) -> dict:
         """JSON-serialisable form: {'meta', 'columns': {name: list}, 'formats'}; NaN -> None, inf -> 'inf'."""
-        return {"meta": {k: _json_value(v) if not isinstance(v, str) else v for k, v in self.meta.items()},
-                "columns": {name: [_json_value(x) for x in col.tolist()] for name, col in self._columns.items()},
-                "formats": dict(self._formats)}
+        return {
+            "meta": {k: _json_value(v) if not isinstance(v, str) else v for k, v in self.meta.items()},
+            "columns": {name: [_json_value(x) for x in col.tolist()] for name, col in self._columns.items()},
+            "formats": dict(self._formats),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> PostSelectionTable:
         """Inverse of :meth:`to_dict` (also after a JSON round trip)."""
         try:
-            cols = OrderedDict((name, [_from_json_value(x) for x in values])
-                               for name, values in data["columns"].items())
-            meta = {k: _from_json_value(v) if v is None or v in ("inf", "-inf") else v
-                    for k, v in data.get("meta", {}).items()}
+            cols = OrderedDict(
+                (name, [_from_json_value(x) for x in values]) for name, values in data["columns"].items()
+            )
+            meta = {
+                k: _from_json_value(v) if v is None or v in ("inf", "-inf") else v
+                for k, v in data.get("meta", {}).items()
+            }
             return cls(cols, data.get("formats"), meta)
         except (KeyError, AttributeError, TypeError) as exc:
             raise ValueError(f"data is not a PostSelectionTable dict ({exc!r})") from None
@@ -330,8 +346,10 @@ class PostSelectionTable:
         lines = []
         kind = self.meta.get("kind")
         if kind == "monte_carlo":
-            lines.append(f"Post-selection statistics, {self.meta.get('ntraj')} trajectories "
-                         f"(intervals: Wilson for counts, ensemble.postselection.mean_interval for means)")
+            lines.append(
+                f"Post-selection statistics, {self.meta.get('ntraj')} trajectories "
+                f"(intervals: Wilson for counts, ensemble.postselection.mean_interval for means)"
+            )
         elif kind == "exact":
             lines.append("Post-selection statistics, exact (master equation)")
         lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
@@ -368,13 +386,26 @@ def _pick(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-_FORMATS = {"round": "d", "time": ".6g", "attempts": "d", "successes": "d",
-            "p_success": ".2%", "p_success_low": ".2%", "p_success_high": ".2%",
-            "p_cumulative": ".2%", "p_cumulative_low": ".2%", "p_cumulative_high": ".2%",
-            "attempts_per_success": ".3f", "attempts_per_success_low": ".3f",
-            "attempts_per_success_high": ".3f", "end_time": ".6g",
-            "singlet_post": ".5f", "singlet_post_low": ".5f", "singlet_post_high": ".5f",
-            "singlet_post_se": ".5f"}
+_FORMATS = {
+    "round": "d",
+    "time": ".6g",
+    "attempts": "d",
+    "successes": "d",
+    "p_success": ".2%",
+    "p_success_low": ".2%",
+    "p_success_high": ".2%",
+    "p_cumulative": ".2%",
+    "p_cumulative_low": ".2%",
+    "p_cumulative_high": ".2%",
+    "attempts_per_success": ".3f",
+    "attempts_per_success_low": ".3f",
+    "attempts_per_success_high": ".3f",
+    "end_time": ".6g",
+    "singlet_post": ".5f",
+    "singlet_post_low": ".5f",
+    "singlet_post_high": ".5f",
+    "singlet_post_se": ".5f",
+}
 
 
 def _inverse(p) -> np.ndarray:
@@ -394,17 +425,20 @@ def exact_table(exact_result: MasterEquationResult) -> PostSelectionTable:
     protocol = exact_result.protocol
     idx = round_end_indices(protocol)
     pc = np.asarray(exact_result.p_cumulative, float)
-    cols = OrderedDict([
-        ("round", np.arange(1, protocol.rounds + 1)),
-        ("time", np.array(protocol.measure_at, float)),
-        ("p_success", np.asarray(exact_result.p_success, float)),
-        ("p_cumulative", pc),
-        ("attempts_per_success", _inverse(pc)),
-        ("end_time", _pick(protocol.times, idx)),
-        ("singlet_post", _pick(singlet_population(exact_result.rho_post), idx)),
-    ])
-    return PostSelectionTable(cols, _FORMATS, {"kind": "exact", "rule": protocol.postselect,
-                                               "instruments": protocol.describe()})
+    cols = OrderedDict(
+        [
+            ("round", np.arange(1, protocol.rounds + 1)),
+            ("time", np.array(protocol.measure_at, float)),
+            ("p_success", np.asarray(exact_result.p_success, float)),
+            ("p_cumulative", pc),
+            ("attempts_per_success", _inverse(pc)),
+            ("end_time", _pick(protocol.times, idx)),
+            ("singlet_post", _pick(singlet_population(exact_result.rho_post), idx)),
+        ]
+    )
+    return PostSelectionTable(
+        cols, _FORMATS, {"kind": "exact", "rule": protocol.postselect, "instruments": protocol.describe()}
+    )
 
 
 def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelectionTable:
@@ -418,14 +452,13 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
     if isinstance(result, MasterEquationResult):
         return exact_table(result)
     if not isinstance(result, MonteCarloResult):
-        raise ValueError("result must be a MonteCarloResult or a MasterEquationResult, "
-                         f"got {type(result).__name__}")
+        raise ValueError(f"result must be a MonteCarloResult or a MasterEquationResult, got {type(result).__name__}")
     wilson_interval(0, 1, confidence)  # validates confidence before any work
     protocol = result.protocol
     ntraj = int(result.ntraj)
     selected = np.asarray(result.n_success, np.int64)
     succ = np.asarray(result.n_kept, np.int64)  # equal to n_success for nested rules such as 'all'
-    attempts = np.concatenate([[ntraj], selected])[:succ.size].astype(np.int64)
+    attempts = np.concatenate([[ntraj], selected])[: succ.size].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(attempts > 0, succ / np.maximum(attempts, 1), np.nan)
         pc = selected / ntraj if ntraj else np.full(succ.shape, np.nan)
@@ -436,20 +469,33 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
     s_se = _pick(np.asarray(result.singlet_post_se, float), idx)
     n_post = np.where(idx >= 0, np.asarray(result.n_post)[np.maximum(idx, 0)], 0)
     s_lo, s_hi = mean_interval(s_post, s_se, n_post, confidence)
-    cols = OrderedDict([
-        ("round", np.arange(1, protocol.rounds + 1)),
-        ("time", np.array(protocol.measure_at, float)),
-        ("attempts", attempts),
-        ("successes", succ.copy()),
-        ("p_success", p), ("p_success_low", np.atleast_1d(p_lo)), ("p_success_high", np.atleast_1d(p_hi)),
-        ("p_cumulative", np.asarray(pc, float)),
-        ("p_cumulative_low", np.atleast_1d(c_lo)), ("p_cumulative_high", np.atleast_1d(c_hi)),
-        ("attempts_per_success", _inverse(pc)),
-        ("attempts_per_success_low", _inverse(c_hi)), ("attempts_per_success_high", _inverse(c_lo)),
-        ("end_time", _pick(protocol.times, idx)),
-        ("singlet_post", s_post), ("singlet_post_low", np.atleast_1d(s_lo)),
-        ("singlet_post_high", np.atleast_1d(s_hi)), ("singlet_post_se", s_se),
-    ])
-    meta = {"kind": "monte_carlo", "ntraj": ntraj, "confidence": float(confidence),
-            "rule": protocol.postselect, "instruments": protocol.describe()}
+    cols = OrderedDict(
+        [
+            ("round", np.arange(1, protocol.rounds + 1)),
+            ("time", np.array(protocol.measure_at, float)),
+            ("attempts", attempts),
+            ("successes", succ.copy()),
+            ("p_success", p),
+            ("p_success_low", np.atleast_1d(p_lo)),
+            ("p_success_high", np.atleast_1d(p_hi)),
+            ("p_cumulative", np.asarray(pc, float)),
+            ("p_cumulative_low", np.atleast_1d(c_lo)),
+            ("p_cumulative_high", np.atleast_1d(c_hi)),
+            ("attempts_per_success", _inverse(pc)),
+            ("attempts_per_success_low", _inverse(c_hi)),
+            ("attempts_per_success_high", _inverse(c_lo)),
+            ("end_time", _pick(protocol.times, idx)),
+            ("singlet_post", s_post),
+            ("singlet_post_low", np.atleast_1d(s_lo)),
+            ("singlet_post_high", np.atleast_1d(s_hi)),
+            ("singlet_post_se", s_se),
+        ]
+    )
+    meta = {
+        "kind": "monte_carlo",
+        "ntraj": ntraj,
+        "confidence": float(confidence),
+        "rule": protocol.postselect,
+        "instruments": protocol.describe(),
+    }
     return PostSelectionTable(cols, _FORMATS, meta)

@@ -29,7 +29,6 @@ from ..trajectories.kernel import FRAC_BITS, N_ACC
 from ..trajectories.model import SpinPair
 from ..trajectories.plan import MAX_RECORD_ROUNDS
 from ..trajectories.protocol import MAX_OUTPUTS, MAX_ROUNDS, Protocol
-
 from .sums import EnsembleSums
 
 FORMAT = "darkspin-result-2"
@@ -52,19 +51,42 @@ _STATS_KEYS = ("end_condition", "target", "target_se", "max_ntraj")
 #: member: (dtype kind, itemsize in bytes (for text: most characters), shape; letters are sizes
 #: bound while reading: n output times, r rounds, k ranges).
 _MEMBERS = {
-    "format": ("U", 64, ()), "version": ("U", 64, ()), "stats": ("U", 1024, ()), "checksum": ("U", 64, ()),
-    "ntraj": ("i", 8, ()), "n_jumps": ("i", 8, ()), "seed": ("u", 8, ()),
-    "params": ("f", 8, (len(_PARAMS),)), "param_names": ("U", 32, (len(_PARAMS),)),
-    "rho0": ("c", 16, (4, 4)), "times": ("f", 8, ("n",)), "measure_at": ("f", 8, ("r",)),
-    "hi": ("i", 8, ("n", 2, N_ACC)), "lo": ("i", 8, ("n", 2, N_ACC)), "n_post": ("i", 8, ("n",)),
-    "n_success": ("i", 8, ("r",)), "ranges": ("i", 8, ("k", 2)), "interrupted": ("b", 1, ()),
+    "format": ("U", 64, ()),
+    "version": ("U", 64, ()),
+    "stats": ("U", 1024, ()),
+    "checksum": ("U", 64, ()),
+    "ntraj": ("i", 8, ()),
+    "n_jumps": ("i", 8, ()),
+    "seed": ("u", 8, ()),
+    "params": ("f", 8, (len(_PARAMS),)),
+    "param_names": ("U", 32, (len(_PARAMS),)),
+    "rho0": ("c", 16, (4, 4)),
+    "times": ("f", 8, ("n",)),
+    "measure_at": ("f", 8, ("r",)),
+    "hi": ("i", 8, ("n", 2, N_ACC)),
+    "lo": ("i", 8, ("n", 2, N_ACC)),
+    "n_post": ("i", 8, ("n",)),
+    "n_success": ("i", 8, ("r",)),
+    "ranges": ("i", 8, ("k", 2)),
+    "interrupted": ("b", 1, ()),
     # instruments and rule (issue 11): c is 2**r record cells, or 0 beyond MAX_RECORD_ROUNDS rounds
-    "n_kept": ("i", 8, ("r",)), "record_counts": ("i", 8, ("c",)), "postselect": ("U", MAX_ROUNDS, ()),
-    "measurement_observable": ("c", 16, ("r", 4, 4)), "measurement_readout_error": ("f", 8, ("r", 2)),
-    "measurement_feedback": ("c", 16, ("r", 2, 4, 4)), "measurement_has_feedback": ("b", 1, ("r", 2)),
+    "n_kept": ("i", 8, ("r",)),
+    "record_counts": ("i", 8, ("c",)),
+    "postselect": ("U", MAX_ROUNDS, ()),
+    "measurement_observable": ("c", 16, ("r", 4, 4)),
+    "measurement_readout_error": ("f", 8, ("r", 2)),
+    "measurement_feedback": ("c", 16, ("r", 2, 4, 4)),
+    "measurement_has_feedback": ("b", 1, ("r", 2)),
 }
-_INSTRUMENT_MEMBERS = {"n_kept", "record_counts", "postselect", "measurement_observable",
-                       "measurement_readout_error", "measurement_feedback", "measurement_has_feedback"}
+_INSTRUMENT_MEMBERS = {
+    "n_kept",
+    "record_counts",
+    "postselect",
+    "measurement_observable",
+    "measurement_readout_error",
+    "measurement_feedback",
+    "measurement_has_feedback",
+}
 _BOUNDS = {"n": (1, MAX_OUTPUTS), "r": (0, MAX_ROUNDS), "k": (0, MAX_RANGES), "c": (0, 2**MAX_RECORD_ROUNDS)}
 _REQUIRED = {
     FORMAT: set(_MEMBERS) - {"interrupted"},
@@ -72,10 +94,33 @@ _REQUIRED = {
 }
 _OPTIONAL = {FORMAT: set(), "darkspin-result-1": {"interrupted", "version"}}
 # read in this order, so that n and r are known before the arrays shaped by them
-_ORDER = ["format", "version", "stats", "checksum", "ntraj", "n_jumps", "seed", "interrupted", "params",
-          "param_names", "rho0", "times", "measure_at", "hi", "lo", "n_post", "n_success", "ranges", "n_kept",
-          "record_counts", "postselect", "measurement_observable", "measurement_readout_error",
-          "measurement_feedback", "measurement_has_feedback"]
+_ORDER = [
+    "format",
+    "version",
+    "stats",
+    "checksum",
+    "ntraj",
+    "n_jumps",
+    "seed",
+    "interrupted",
+    "params",
+    "param_names",
+    "rho0",
+    "times",
+    "measure_at",
+    "hi",
+    "lo",
+    "n_post",
+    "n_success",
+    "ranges",
+    "n_kept",
+    "record_counts",
+    "postselect",
+    "measurement_observable",
+    "measurement_readout_error",
+    "measurement_feedback",
+    "measurement_has_feedback",
+]
 
 
 class _Refused(ValueError):
@@ -142,8 +187,9 @@ def check_save_path(path, name: str = "save", probe: bool = True) -> str:
         try:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".darkspin-", suffix=".npz")
         except OSError as exc:
-            raise ValueError(f"{name} path {path!r}: cannot create a file in {folder!r} "
-                             f"({exc.strerror or exc})") from None
+            raise ValueError(
+                f"{name} path {path!r}: cannot create a file in {folder!r} ({exc.strerror or exc})"
+            ) from None
         os.close(fd)
         os.unlink(tmp)
     return real
@@ -156,11 +202,15 @@ def check_exact_types(model, protocol, name: str = "save") -> None:
     become another model (until the models issue stores any model exactly).
     """
     if type(model) is not SpinPair:
-        raise ValueError(f"{name}: a result of a {type(model).__name__} model cannot be stored; only a plain "
-                         "SpinPair reloads exactly (a subclass would come back as a SpinPair)")
+        raise ValueError(
+            f"{name}: a result of a {type(model).__name__} model cannot be stored; only a plain "
+            "SpinPair reloads exactly (a subclass would come back as a SpinPair)"
+        )
     if type(protocol) is not Protocol:
-        raise ValueError(f"{name}: a result of a {type(protocol).__name__} protocol cannot be stored; only a "
-                         "plain Protocol reloads exactly")
+        raise ValueError(
+            f"{name}: a result of a {type(protocol).__name__} protocol cannot be stored; only a "
+            "plain Protocol reloads exactly"
+        )
 
 
 class MonteCarloResult:
@@ -173,7 +223,8 @@ class MonteCarloResult:
         error; p_success (R,) = n_kept[k] / n_success[k-1] (ntraj for k = 0): of the runs post-selected
         before round k, the fraction still post-selected after it; p_cumulative (R,) = n_success / ntraj;
         n_success (R,) runs post-selected after round k; n_kept (R,); record_counts (2**R,) runs per
-        record string, index sum_k 2**k [r_k = +1] (empty beyond 16 rounds); n_post (n,); ntraj; seed; n_jumps; ranges (k, 2) the trajectory index ranges
+        record string, index sum_k 2**k [r_k = +1] (empty beyond 16 rounds); n_post (n,); ntraj; seed;
+        n_jumps; ranges (k, 2) the trajectory index ranges
         [start, stop) summed; stats (dict, JSON-ready, see below); interrupted (True if the run was
         cut short: ``stats["end_condition"] == "interrupted"``).
 
@@ -184,14 +235,33 @@ class MonteCarloResult:
     are stored; achieved_se is recomputed from the sums.
     """
 
-    def __init__(self, model: SpinPair, protocol: Protocol, sums: EnsembleSums, seed: int,
-                 ranges=None, interrupted: bool = False, *, end_condition: str | None = None,
-                 target: str = "final_post", target_se: float | None = None, max_ntraj: int | None = None):
+    def __init__(
+        self,
+        model: SpinPair,
+        protocol: Protocol,
+        sums: EnsembleSums,
+        seed: int,
+        ranges=None,
+        interrupted: bool = False,
+        *,
+        end_condition: str | None = None,
+        target: str = "final_post",
+        target_se: float | None = None,
+        max_ntraj: int | None = None,
+    ):
         self.model, self.protocol, self.sums, self.seed = model, protocol, sums, int(seed)
         self.ranges = np.zeros((0, 2), np.int64) if ranges is None else _normalise_ranges(ranges)
         self.times = protocol.times
-        (self.rho, self.rho_se, self.rho_post, self.rho_post_se, self.singlet, self.singlet_se,
-         self.singlet_post, self.singlet_post_se) = sums.estimates()
+        (
+            self.rho,
+            self.rho_se,
+            self.rho_post,
+            self.rho_post_se,
+            self.singlet,
+            self.singlet_se,
+            self.singlet_post,
+            self.singlet_post_se,
+        ) = sums.estimates()
         self.ntraj = sums.ntraj
         self.n_jumps = sums.n_jumps
         self.n_post = sums.n_post
@@ -202,8 +272,9 @@ class MonteCarloResult:
         with np.errstate(invalid="ignore", divide="ignore"):
             # of the runs post-selected before round k, the fraction still post-selected after it
             self.p_success = np.where(prev > 0, sums.n_kept / prev, np.nan)
-            self.p_cumulative = sums.n_success / float(sums.ntraj) if sums.ntraj else \
-                np.full(sums.n_success.shape, np.nan)
+            self.p_cumulative = (
+                sums.n_success / float(sums.ntraj) if sums.ntraj else np.full(sums.n_success.shape, np.nan)
+            )
         if end_condition is None:
             end_condition = "interrupted" if interrupted else "ntraj"
         elif interrupted and end_condition != "interrupted":
@@ -223,8 +294,10 @@ class MonteCarloResult:
         return self._stats["end_condition"] == "interrupted"
 
     def __repr__(self):
-        return (f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
-                f"outputs={self.times.size}, end_condition={self._stats['end_condition']!r})")
+        return (
+            f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
+            f"outputs={self.times.size}, end_condition={self._stats['end_condition']!r})"
+        )
 
     def max_singlet_se(self) -> float:
         """Largest standard error of the singlet population, unconditional and post-selected."""
@@ -246,19 +319,27 @@ class MonteCarloResult:
     def postselection(self):
         """Per-round post-selection statistics (see :func:`ensemble.postselection.postselection_table`)."""
         from .postselection import postselection_table
+
         return postselection_table(self)
 
     # ---- persistence -----------------------------------------------------------------------------
     def _arrays(self) -> dict:
         data = {
-            "format": np.array(FORMAT), "version": np.array(package_version()),
-            "hi": self.sums.hi, "lo": self.sums.lo, "n_post": self.sums.n_post,
-            "n_success": self.sums.n_success, "ntraj": np.int64(self.sums.ntraj),
+            "format": np.array(FORMAT),
+            "version": np.array(package_version()),
+            "hi": self.sums.hi,
+            "lo": self.sums.lo,
+            "n_post": self.sums.n_post,
+            "n_success": self.sums.n_success,
+            "ntraj": np.int64(self.sums.ntraj),
             "n_jumps": np.int64(self.sums.n_jumps),
             "params": np.array([getattr(self.model, k) for k in _PARAMS], np.float64),
-            "param_names": np.array(_PARAMS), "seed": np.uint64(self.seed),
-            **self.protocol.as_dict(), "ranges": self.ranges,
-            "n_kept": self.sums.n_kept, "record_counts": self.sums.record_counts,
+            "param_names": np.array(_PARAMS),
+            "seed": np.uint64(self.seed),
+            **self.protocol.as_dict(),
+            "ranges": self.ranges,
+            "n_kept": self.sums.n_kept,
+            "record_counts": self.sums.record_counts,
             "stats": np.array(json.dumps(self._stats, sort_keys=True, allow_nan=False)),
         }
         data["checksum"] = np.array(_checksum(data))
@@ -370,8 +451,9 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
     # only the rule 'last' lets runs re-enter the selection
     nested = protocol.postselect != "last"
     if np.any(n_success < 0) or np.any(n_success > ntraj) or (nested and np.any(np.diff(n_success) > 0)):
-        raise ValueError(f"n_success must lie in [0, ntraj = {ntraj}]"
-                         + (" and not increase (the rule is nested)" if nested else ""))
+        raise ValueError(
+            f"n_success must lie in [0, ntraj = {ntraj}]" + (" and not increase (the rule is nested)" if nested else "")
+        )
     if fmt == FORMAT:
         n_kept, counts = a["n_kept"], a["record_counts"]
     else:  # before instruments: the rule was 'all', and record strings were not counted
@@ -393,10 +475,10 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
     ranges = a["ranges"]
     if ranges.size:
         starts, stops = ranges[:, 0], ranges[:, 1]
-        if (starts[0] < 0 or np.any(stops <= starts) or np.any(starts[1:] <= stops[:-1])
-                or stops[-1] > MAX_NTRAJ):
-            raise ValueError("ranges must be sorted, non-empty, disjoint, non-adjacent [start, stop) "
-                             "pairs within [0, 2**62]")
+        if starts[0] < 0 or np.any(stops <= starts) or np.any(starts[1:] <= stops[:-1]) or stops[-1] > MAX_NTRAJ:
+            raise ValueError(
+                "ranges must be sorted, non-empty, disjoint, non-adjacent [start, stop) pairs within [0, 2**62]"
+            )
         covered = int(np.sum(stops - starts))
     else:
         covered = 0
@@ -411,8 +493,12 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
         except json.JSONDecodeError:
             raise ValueError("stats is not valid JSON") from None
     else:
-        stats = {"end_condition": "interrupted" if bool(a.get("interrupted", False)) else "ntraj",
-                 "target": "final_post", "target_se": None, "max_ntraj": None}
+        stats = {
+            "end_condition": "interrupted" if bool(a.get("interrupted", False)) else "ntraj",
+            "target": "final_post",
+            "target_se": None,
+            "max_ntraj": None,
+        }
     result._stats = _check_stats(stats, result)
     return result
 
@@ -455,8 +541,13 @@ def _read_member(zf: zipfile.ZipFile, name: str, dims: dict) -> np.ndarray:
         except (ValueError, TypeError, SyntaxError, EOFError):
             raise _Refused(f"is corrupt: member {name!r} is not a valid .npy array") from None
         want = []
-        ok = dtype.kind == kind and dtype.fields is None and dtype.subdtype is None and (
-            dtype.itemsize <= 4 * size if kind == "U" else dtype.itemsize == size) and len(shape) == len(template)
+        ok = (
+            dtype.kind == kind
+            and dtype.fields is None
+            and dtype.subdtype is None
+            and (dtype.itemsize <= 4 * size if kind == "U" else dtype.itemsize == size)
+            and len(shape) == len(template)
+        )
         for got, t in zip(shape, template, strict=False):  # a length mismatch already failed
             if isinstance(t, int):
                 ok = ok and got == t
@@ -471,11 +562,19 @@ def _read_member(zf: zipfile.ZipFile, name: str, dims: dict) -> np.ndarray:
                 if ok:
                     dims[t] = got
         if not ok:
-            expected = {"U": f"text of at most {size} characters", "i": "int64", "u": "uint64", "f": "float64",
-                        "c": "complex128", "b": "bool"}[kind]
+            expected = {
+                "U": f"text of at most {size} characters",
+                "i": "int64",
+                "u": "uint64",
+                "f": "float64",
+                "c": "complex128",
+                "b": "bool",
+            }[kind]
             got_dtype = f"text of {dtype.itemsize // 4} characters" if dtype.kind == "U" else str(dtype)
-            raise _Refused(f"is inconsistent: {name!r} has dtype {got_dtype} and shape {tuple(shape)}; "
-                           f"expected {expected} of shape ({', '.join(want)}{',' if len(want) == 1 else ''})")
+            raise _Refused(
+                f"is inconsistent: {name!r} has dtype {got_dtype} and shape {tuple(shape)}; "
+                f"expected {expected} of shape ({', '.join(want)}{',' if len(want) == 1 else ''})"
+            )
         nbytes = math.prod(shape) * dtype.itemsize
         if info.file_size != fh.tell() + nbytes:
             raise _Refused(f"is corrupt: member {name!r} does not hold the data its header declares")
@@ -510,15 +609,30 @@ def load(path) -> MonteCarloResult:
             result, fmt = _load_zip(zf)
     except _Refused as exc:
         raise ValueError(f"result file {path!r} {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, TypeError, IndexError,
-            UnicodeError, NotImplementedError, RuntimeError) as exc:
-        raise ValueError(f"result file {path!r} is corrupt or not a darkspin result "
-                         f"({exc.__class__.__name__})") from None
+    except (
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        KeyError,
+        TypeError,
+        IndexError,
+        UnicodeError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
+        raise ValueError(
+            f"result file {path!r} is corrupt or not a darkspin result ({exc.__class__.__name__})"
+        ) from None
     except ValueError as exc:
         raise ValueError(f"result file {path!r} is inconsistent: {exc}") from None
     if fmt != FORMAT:
-        warnings.warn(f"result file {path!r} is in the old format {fmt!r}, which has no checksum: edits to it "
-                      "cannot be detected (saving it again writes the current format)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"result file {path!r} is in the old format {fmt!r}, which has no checksum: edits to it "
+            "cannot be detected (saving it again writes the current format)",
+            UserWarning,
+            stacklevel=2,
+        )
     return result
 
 

@@ -14,13 +14,11 @@ import numba
 import numpy as np
 
 from ..trajectories.kernel import MAX_CALL, ensemble_sums
-from ..trajectories.plan import compile_plan
 from ..trajectories.model import SpinPair
+from ..trajectories.plan import compile_plan
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
-
-from .result import (MAX_NTRAJ, MonteCarloResult, check_exact_types, check_path, check_save_path, check_target,
-                     load)
+from .result import MAX_NTRAJ, MonteCarloResult, check_exact_types, check_path, check_save_path, check_target, load
 from .sums import EnsembleSums
 
 #: Default cap on trajectories when running to a target standard error.
@@ -44,8 +42,11 @@ def _plain(value):
 
 def check_count(name: str, value, minimum: int = 1, maximum: int = MAX_NTRAJ) -> int:
     """An integer in [minimum, maximum], or ValueError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or not minimum <= value <= maximum:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or not minimum <= value <= maximum
+    ):
         top = "2**62" if maximum == MAX_NTRAJ else str(maximum)
         raise ValueError(f"{name} must be an integer in [{minimum}, {top}], got {_plain(value)!r}")
     return int(value)
@@ -70,8 +71,12 @@ def check_options(ntraj, batch_size=None, target_se=None, max_ntraj=None, batch_
     if batch_size is not None:
         batch_size = check_count("batch_size", batch_size)
     if target_se is not None:
-        if isinstance(target_se, (bool, np.bool_)) or not isinstance(target_se, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(target_se) or target_se < MIN_TARGET_SE:
+        if (
+            isinstance(target_se, (bool, np.bool_))
+            or not isinstance(target_se, (int, float, np.integer, np.floating))
+            or not math.isfinite(target_se)
+            or target_se < MIN_TARGET_SE
+        ):
             raise ValueError(f"target_se must be a finite number >= {MIN_TARGET_SE:g}, got {_plain(target_se)!r}")
         target_se = float(target_se)
     if max_ntraj is not None:
@@ -93,8 +98,9 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def run_batch(model: SpinPair, protocol: Protocol, seed: int, start: int, stop: int,
-              threads: int | None = None) -> EnsembleSums:
+def run_batch(
+    model: SpinPair, protocol: Protocol, seed: int, start: int, stop: int, threads: int | None = None
+) -> EnsembleSums:
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
 
     threads: Numba threads for this batch (None: all available).
@@ -122,8 +128,10 @@ def _as_executor(executor):
         ctx = getattr(executor, "_mp_context", None)
         if ctx is not None and ctx.get_start_method() == "fork":
             # a forked child inherits a running OpenMP runtime and aborts
-            raise ValueError("executor: a ProcessPoolExecutor must use the 'spawn' or 'forkserver' start "
-                             "method (mp_context=multiprocessing.get_context('spawn')), not 'fork'")
+            raise ValueError(
+                "executor: a ProcessPoolExecutor must use the 'spawn' or 'forkserver' start "
+                "method (mp_context=multiprocessing.get_context('spawn')), not 'fork'"
+            )
     if executor is None or isinstance(executor, cf.Executor):
         return executor
     get = getattr(executor, "get_executor", None)  # a dask.distributed.Client
@@ -131,8 +139,10 @@ def _as_executor(executor):
         ex = get()
         if isinstance(ex, cf.Executor):
             return ex
-    raise ValueError("executor must be None, a concurrent.futures.Executor or a dask.distributed.Client, "
-                     f"got {type(executor).__name__}")
+    raise ValueError(
+        "executor must be None, a concurrent.futures.Executor or a dask.distributed.Client, "
+        f"got {type(executor).__name__}"
+    )
 
 
 def _missing_ranges(done: np.ndarray, total: int, batch_size: int):
@@ -172,10 +182,22 @@ def _next_goal(goal: int, cap: int, step: int, error: float, target_se: float) -
     return int(min(cap, max(goal + step, math.ceil(min(want, cap)))))
 
 
-def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None = None, *,
-             batch_size: int | None = None, executor=None, progress: bool = True,
-             target_se: float | None = None, max_ntraj: int | None = None, target: str = "final_post",
-             resume=None, save=None, batch_threads: int | None = None) -> MonteCarloResult:
+def simulate(
+    model: SpinPair,
+    protocol: Protocol,
+    ntraj: int,
+    seed: int | None = None,
+    *,
+    batch_size: int | None = None,
+    executor=None,
+    progress: bool = True,
+    target_se: float | None = None,
+    max_ntraj: int | None = None,
+    target: str = "final_post",
+    resume=None,
+    save=None,
+    batch_threads: int | None = None,
+) -> MonteCarloResult:
     """Average ``ntraj`` quantum-jump trajectories of ``protocol`` under ``model``.
 
     Trajectory i draws from its own random stream (seed, i), and the sums are exact integers, so the
@@ -215,7 +237,8 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     ntraj, batch_size, target_se, max_ntraj, batch_threads = check_options(
-        ntraj, batch_size, target_se, max_ntraj, batch_threads)
+        ntraj, batch_size, target_se, max_ntraj, batch_threads
+    )
     target = check_target(target)
     if not isinstance(progress, (bool, np.bool_)):
         raise ValueError(f"progress must be True or False, got {_plain(progress)!r}")
@@ -247,6 +270,7 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=ntraj, initial=sums.ntraj, unit="traj", desc="darkspin", dynamic_ncols=True)
     # until the run ends by its own condition, a result (and a file saved from it) is an interrupted one
     result = make(sums, done, "interrupted")
@@ -277,8 +301,12 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
             raise
         if save is not None:
             result.save(save)
-        warnings.warn(f"interrupted: returning the {result.ntraj} trajectories of the finished batches"
-                      + (f" (saved to {save})" if save is not None else ""), RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"interrupted: returning the {result.ntraj} trajectories of the finished batches"
+            + (f" (saved to {save})" if save is not None else ""),
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return result
     finally:
         if bar is not None:
@@ -290,8 +318,12 @@ def simulate(model: SpinPair, protocol: Protocol, ntraj: int, seed: int | None =
         result.save(save)
     if end == "max_ntraj":
         shown = "undefined" if not math.isfinite(error) else f"{error:.3g}"
-        warnings.warn(f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
-                      f"not below target_se = {target_se:g}", TargetNotReachedWarning, stacklevel=2)
+        warnings.warn(
+            f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
+            f"not below target_se = {target_se:g}",
+            TargetNotReachedWarning,
+            stacklevel=2,
+        )
     return result
 
 
@@ -340,11 +372,15 @@ def _check_resume(prev: MonteCarloResult, model: SpinPair, protocol: Protocol, s
     """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix)."""
     if type(model) is not SpinPair or type(protocol) is not Protocol:
         kind = type(model).__name__ if type(model) is not SpinPair else type(protocol).__name__
-        raise ValueError(f"resume: the file holds a plain SpinPair and Protocol; a {kind} cannot extend it "
-                         "(it would mix two models' trajectories)")
-    diffs = [f"{k}: file {getattr(prev.model, k)!r} vs {getattr(model, k)!r}"
-             for k in model.as_dict() if not _same_bits(np.float64(getattr(prev.model, k)),
-                                                        np.float64(getattr(model, k)))]
+        raise ValueError(
+            f"resume: the file holds a plain SpinPair and Protocol; a {kind} cannot extend it "
+            "(it would mix two models' trajectories)"
+        )
+    diffs = [
+        f"{k}: file {getattr(prev.model, k)!r} vs {getattr(model, k)!r}"
+        for k in model.as_dict()
+        if not _same_bits(np.float64(getattr(prev.model, k)), np.float64(getattr(model, k)))
+    ]
     if diffs:
         raise ValueError("resume file was made with other model parameters (" + "; ".join(diffs) + ")")
     for name in ("rho0", "measure_at", "times"):
@@ -353,7 +389,9 @@ def _check_resume(prev: MonteCarloResult, model: SpinPair, protocol: Protocol, s
     if prev.protocol.measurements != protocol.measurements:
         raise ValueError("resume file was made with other measurement instruments")
     if prev.protocol.selection != protocol.selection:
-        raise ValueError(f"resume file was made with the post-selection rule {prev.protocol.postselect!r}, "
-                         f"not {protocol.postselect!r}")
+        raise ValueError(
+            f"resume file was made with the post-selection rule {prev.protocol.postselect!r}, "
+            f"not {protocol.postselect!r}"
+        )
     if seed is not None and seed != prev.seed:
         raise ValueError(f"resume file was made with seed {prev.seed}, not {seed}")

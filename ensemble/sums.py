@@ -16,7 +16,7 @@ from ..trajectories.kernel import FRAC_BITS, I_POP, N_ACC, N_IM, N_RE, PAIRS
 from ..trajectories.plan import MAX_RECORD_ROUNDS
 
 _MASK = np.int64(2**FRAC_BITS - 1)
-_UNIT = 2.0 ** -FRAC_BITS
+_UNIT = 2.0**-FRAC_BITS
 #: Off-diagonal PAIRS (i < j), in the order of the imaginary-part block.
 _OFF = np.array([k for k, (i, j) in enumerate(PAIRS) if i < j])
 
@@ -46,29 +46,45 @@ class EnsembleSums:
     record_counts: np.ndarray
 
     @classmethod
-    def empty(cls, n_out: int, rounds: int, n_records: int | None = None) -> "EnsembleSums":
+    def empty(cls, n_out: int, rounds: int, n_records: int | None = None) -> EnsembleSums:
         """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS)."""
         if n_records is None:
             n_records = 2**rounds if rounds <= MAX_RECORD_ROUNDS else 0
         z = np.zeros((n_out, 2, N_ACC), np.int64)
-        return cls(z, z.copy(), np.zeros(n_out, np.int64), np.zeros(rounds, np.int64), 0, 0,
-                   np.zeros(rounds, np.int64), np.zeros(n_records, np.int64))
+        return cls(
+            z,
+            z.copy(),
+            np.zeros(n_out, np.int64),
+            np.zeros(rounds, np.int64),
+            0,
+            0,
+            np.zeros(rounds, np.int64),
+            np.zeros(n_records, np.int64),
+        )
 
     @classmethod
-    def from_kernel(cls, acc, n_post, n_success, n_kept, record_counts, n_jumps, ntraj) -> "EnsembleSums":
+    def from_kernel(cls, acc, n_post, n_success, n_kept, record_counts, n_jumps, ntraj) -> EnsembleSums:
         """From :func:`darkspin.trajectories.kernel.ensemble_sums`' outputs (in its order) and ntraj."""
         acc = np.asarray(acc, np.int64)
         # arithmetic shift floors, so negative sums split correctly too
-        return cls(acc >> FRAC_BITS, acc & _MASK, np.asarray(n_post, np.int64),
-                   np.asarray(n_success, np.int64), int(ntraj), int(n_jumps),
-                   np.asarray(n_kept, np.int64), np.asarray(record_counts, np.int64))
+        return cls(
+            acc >> FRAC_BITS,
+            acc & _MASK,
+            np.asarray(n_post, np.int64),
+            np.asarray(n_success, np.int64),
+            int(ntraj),
+            int(n_jumps),
+            np.asarray(n_kept, np.int64),
+            np.asarray(record_counts, np.int64),
+        )
 
     _COUNTS = ("n_post", "n_success", "n_kept", "record_counts")
 
-    def merge(self, other: "EnsembleSums") -> "EnsembleSums":
+    def merge(self, other: EnsembleSums) -> EnsembleSums:
         """Exact sum of two disjoint sets of trajectories (associative, commutative)."""
-        if self.hi.shape != other.hi.shape or any(getattr(self, k).shape != getattr(other, k).shape
-                                                  for k in self._COUNTS[:3]):
+        if self.hi.shape != other.hi.shape or any(
+            getattr(self, k).shape != getattr(other, k).shape for k in self._COUNTS[:3]
+        ):
             raise ValueError("cannot merge sums of different output grids or round counts")
         lo = self.lo + other.lo
         hi = self.hi + other.hi + (lo >> FRAC_BITS)
@@ -81,16 +97,28 @@ class EnsembleSums:
             counts["record_counts"] = np.zeros(0, np.int64)
         else:
             raise ValueError("cannot merge record tables of different sizes")
-        return EnsembleSums(hi, lo & _MASK, counts["n_post"], counts["n_success"], self.ntraj + other.ntraj,
-                            self.n_jumps + other.n_jumps, counts["n_kept"], counts["record_counts"])
+        return EnsembleSums(
+            hi,
+            lo & _MASK,
+            counts["n_post"],
+            counts["n_success"],
+            self.ntraj + other.ntraj,
+            self.n_jumps + other.n_jumps,
+            counts["n_kept"],
+            counts["record_counts"],
+        )
 
     __add__ = merge
 
-    def identical(self, other: "EnsembleSums") -> bool:
+    def identical(self, other: EnsembleSums) -> bool:
         """Bit-for-bit equality of every sum and count."""
-        return (np.array_equal(self.hi, other.hi) and np.array_equal(self.lo, other.lo)
-                and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)
-                and self.ntraj == other.ntraj and self.n_jumps == other.n_jumps)
+        return (
+            np.array_equal(self.hi, other.hi)
+            and np.array_equal(self.lo, other.lo)
+            and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)
+            and self.ntraj == other.ntraj
+            and self.n_jumps == other.n_jumps
+        )
 
     def values(self) -> np.ndarray:
         """The sums as floats, (n, 2, N_ACC)."""
@@ -110,8 +138,8 @@ class EnsembleSums:
             dof = np.where(counts > 1, counts - 1, np.nan)
             re = mean[..., :N_RE]
             im = np.zeros_like(re)
-            im[..., _OFF] = mean[..., N_RE:N_RE + N_IM]
-            sq = mean[..., N_RE + N_IM:I_POP]
+            im[..., _OFF] = mean[..., N_RE : N_RE + N_IM]
+            sq = mean[..., N_RE + N_IM : I_POP]
             var = np.maximum(sq - re**2 - im**2, 0.0) / dof[..., None]
             pop = mean[..., I_POP]
             pop_se = np.sqrt(np.maximum(mean[..., I_POP + 1] - pop**2, 0.0) / dof)

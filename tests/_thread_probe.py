@@ -21,8 +21,7 @@ from darkspin.trajectories import Protocol, SpinPair
 def build(spec: dict):
     """(model, protocol, ntraj, seed, batch_size) from the JSON spec."""
     model = SpinPair(**spec["model"])
-    protocol = Protocol(spec["initial"], tuple(spec["measure_at"]),
-                        np.linspace(0.0, spec["t_final"], spec["n_out"]))
+    protocol = Protocol(spec["initial"], tuple(spec["measure_at"]), np.linspace(0.0, spec["t_final"], spec["n_out"]))
     return model, protocol, int(spec["ntraj"]), int(spec["seed"]), spec.get("batch_size")
 
 

@@ -11,10 +11,12 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=100, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
-settings.register_profile("dev", max_examples=1000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile(
+    "dev", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
 
 _requested = os.environ.get("HYPOTHESIS_PROFILE")
 settings.load_profile("ci" if os.environ.get("CI") or _requested not in ("ci", "dev") else _requested)

@@ -16,6 +16,7 @@ import contextlib
 import numba
 import numpy as np
 import pytest
+
 from darkspin.ensemble import MonteCarloResult, compare, run_batch, simulate, solve_master_equation
 from darkspin.ensemble.postselection import exact_table, postselection_table
 from darkspin.trajectories.model import SpinPair
@@ -48,16 +49,20 @@ def numba_threads_restored():
 def replicas(case, seed: int, count: int = REPLICAS) -> list[MonteCarloResult]:
     model, protocol, n = case
     with numba_threads_restored():
-        return [MonteCarloResult(model, protocol, run_batch(model, protocol, seed, r * n, (r + 1) * n), seed)
-                for r in range(count)]
+        return [
+            MonteCarloResult(model, protocol, run_batch(model, protocol, seed, r * n, (r + 1) * n), seed)
+            for r in range(count)
+        ]
 
 
 def floor_statistic(mc: MonteCarloResult, exact) -> float:
     """The discredited statistic, for contrast: largest |mc - exact| / sqrt(se^2 + 1/N^2) over the elements
     (N >= 20) and the normal z of the success counts. Written here, independently of ensemble.compare."""
     zs = []
-    for est, se, ex, count in ((mc.rho, mc.rho_se, exact.rho, np.full(mc.times.size, mc.ntraj)),
-                               (mc.rho_post, mc.rho_post_se, exact.rho_post, np.asarray(mc.n_post))):
+    for est, se, ex, count in (
+        (mc.rho, mc.rho_se, exact.rho, np.full(mc.times.size, mc.ntraj)),
+        (mc.rho_post, mc.rho_post_se, exact.rho_post, np.asarray(mc.n_post)),
+    ):
         n = np.asarray(count, float)[:, None, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.abs(est - ex) / np.maximum(np.sqrt(se**2 + 1.0 / n**2), 1e-10)
@@ -65,7 +70,7 @@ def floor_statistic(mc: MonteCarloResult, exact) -> float:
         if np.any(np.isfinite(z)):
             zs.append(np.nanmax(z))
     succ = np.asarray(mc.n_success, float)
-    att = np.concatenate([[mc.ntraj], succ])[:succ.size]
+    att = np.concatenate([[mc.ntraj], succ])[: succ.size]
     with np.errstate(invalid="ignore", divide="ignore"):
         zsucc = np.abs(succ - att * exact.p_success) / np.sqrt(att * exact.p_success * (1 - exact.p_success))
     zs += list(zsucc[np.isfinite(zsucc)])
@@ -86,9 +91,11 @@ def test_false_alarm_rate_at_the_documented_threshold(name, case, seed):
     assert all(c.threshold == THRESHOLD for c in comps)
     assert alarms == int(np.sum([not c.consistent for c in comps]))
     old = np.array([floor_statistic(mc, exact) for mc in runs])
-    print(f"\n[{name}] {REPLICAS} runs of {n}: {alarms} inconsistent at {THRESHOLD:g} sigma (largest family-wise "
-          f"sigma {sigma.max():.2f}, largest single z {max(c.max_z for c in comps):.2f}); the 1/N-floor "
-          f"statistic exceeds 5 in {int(np.sum(old > 5))}")
+    print(
+        f"\n[{name}] {REPLICAS} runs of {n}: {alarms} inconsistent at {THRESHOLD:g} sigma (largest family-wise "
+        f"sigma {sigma.max():.2f}, largest single z {max(c.max_z for c in comps):.2f}); the 1/N-floor "
+        f"statistic exceeds 5 in {int(np.sum(old > 5))}"
+    )
     assert alarms <= MAX_RATE * REPLICAS
     if name == "rare":
         # the case is hard: the old statistic, with its 1/N floor, cries wolf here
@@ -118,8 +125,10 @@ def small_exact():
     return solve_master_equation(model, protocol)
 
 
-@pytest.mark.parametrize("label", ["correct", "lam2 * 1.05", "lowering rate * 1.05", "raising rate * 1.05",
-                                   "raising dropped", "lowering dropped"])
+@pytest.mark.parametrize(
+    "label",
+    ["correct", "lam2 * 1.05", "lowering rate * 1.05", "raising rate * 1.05", "raising dropped", "lowering dropped"],
+)
 def test_power_against_small_model_errors(small_exact, label):
     """At 10^5 trajectories of SMALL (seed 7): a 5 % change of lam2, a 5 % rate error in one channel and a
     dropped channel are each flagged at the default threshold, and the correct model is not. (Measured
@@ -129,11 +138,14 @@ def test_power_against_small_model_errors(small_exact, label):
     changes nothing (off the symmetric point, benchmarks/calibration.py's rare case, dropping it is flagged)."""
     model, protocol, _ = SMALL
     assert model.jump_labels() == ["lowering[0]", "raising[0]", "dephasing[0]"]
-    wrong = {"correct": model, "lam2 * 1.05": model.replace(lam2=1.05 * model.lam2),
-             "lowering rate * 1.05": channel_scaled(model, "lowering[0]", 1.05),
-             "raising rate * 1.05": channel_scaled(model, "raising[0]", 1.05),
-             "raising dropped": channel_scaled(model, "raising[0]", 0.0),
-             "lowering dropped": channel_scaled(model, "lowering[0]", 0.0)}[label]
+    wrong = {
+        "correct": model,
+        "lam2 * 1.05": model.replace(lam2=1.05 * model.lam2),
+        "lowering rate * 1.05": channel_scaled(model, "lowering[0]", 1.05),
+        "raising rate * 1.05": channel_scaled(model, "raising[0]", 1.05),
+        "raising dropped": channel_scaled(model, "raising[0]", 0.0),
+        "lowering dropped": channel_scaled(model, "lowering[0]", 0.0),
+    }[label]
     mc = simulate(wrong, protocol, POWER_NTRAJ, seed=7, progress=False)
     c = compare(mc, small_exact)
     print(f"\n{label}: {c.verdict} (largest single z {c.max_z:.1f})")
@@ -163,9 +175,11 @@ def test_singlet_interval_covers_near_one():
         zero_se.append(se == 0)
         widths.append(hi - lo)
     cover, naive_cover = np.mean(hits, axis=0), np.mean(naive, axis=0)
-    print(f"\ncoverage per round: {np.round(cover, 3).tolist()}"
-          f"\nnaive +-1.96 se:    {np.round(naive_cover, 3).tolist()}"
-          f"\nse == 0 in {np.round(np.mean(zero_se, axis=0), 3).tolist()}")
+    print(
+        f"\ncoverage per round: {np.round(cover, 3).tolist()}"
+        f"\nnaive +-1.96 se:    {np.round(naive_cover, 3).tolist()}"
+        f"\nse == 0 in {np.round(np.mean(zero_se, axis=0), 3).tolist()}"
+    )
     assert np.min(widths) > 0
     near_one = 1 - exact < 2e-3  # rounds 5-8
     assert near_one.sum() == 4

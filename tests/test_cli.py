@@ -98,15 +98,26 @@ def test_run_summary_has_documented_keys(small_run):
     summary = json.loads((out / "summary.json").read_text())
     assert set(SUMMARY_KEYS) <= set(summary)
     assert summary["protocol"] == {
-        "initial": "ud", "measure_at": [20.0, 40.0], "t_final": 60.0, "n_out": 61, "postselect": "all",
+        "initial": "ud",
+        "measure_at": [20.0, 40.0],
+        "t_final": 60.0,
+        "n_out": 61,
+        "postselect": "all",
         "instruments": "every round: zz, perfect readout; post-select runs whose every record is -1",
-        "readout_error": [[0.0, 0.0], [0.0, 0.0]]}
+        "readout_error": [[0.0, 0.0], [0.0, 0.0]],
+    }
     assert summary["model"]["V"] == 1.25 and summary["ntraj"] == 2000 and summary["seed"] == 7
     assert summary["interrupted"] is False and summary["n_jumps"] > 0
     assert {"verdict", "max_z", "max_trace_distance"} <= set(summary["comparison"])
     cols = summary["postselection"]["columns"]
-    for name in ("p_success", "p_success_exact", "concurrence_post", "concurrence_post_exact",
-                 "eof_post", "eof_post_exact"):
+    for name in (
+        "p_success",
+        "p_success_exact",
+        "concurrence_post",
+        "concurrence_post_exact",
+        "eof_post",
+        "eof_post_exact",
+    ):
         assert len(cols[name]) == 2, name
     # trajectories and master equation of the same protocol: binomial z of each round below 5
     for k, n, p in zip(cols["successes"], cols["attempts"], cols["p_success_exact"], strict=True):
@@ -116,9 +127,25 @@ def test_run_summary_has_documented_keys(small_run):
 def test_run_pdf_and_python_m(small_config, tmp_path):
     """A real process (python -m analysis.cli): exit 0, no traceback, figures in the asked format."""
     out = tmp_path / "pdf"
-    proc = subprocess.run([sys.executable, "-m", "darkspin.analysis.cli", "run", str(small_config), "--ntraj", "1000",
-                           "--out", str(out), "--format", "pdf", "--no-progress"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "darkspin.analysis.cli",
+            "run",
+            str(small_config),
+            "--ntraj",
+            "1000",
+            "--out",
+            str(out),
+            "--format",
+            "pdf",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     for name in ("protocol.pdf", "trajectories.pdf", "postselection.pdf"):
@@ -188,13 +215,16 @@ def test_spectra_peaks_at_predicted_lines(tmp_path):
 
 
 # ---- bad input: one line, exit 2, no traceback -----------------------------------------------------
-@pytest.mark.parametrize("text, needle", [
-    ("[model]\nlamda1 = 0.01\n", "model.lamda1"),
-    ("[run]\nntraj = -5\n", "run.ntraj"),
-    ("[model]\nV = -1.0\n", "model.V"),
-    ("[protocol]\nmeasure_at = [600.0]\n", "protocol.measure_at"),
-    ("[model\nV = 1\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[model]\nlamda1 = 0.01\n", "model.lamda1"),
+        ("[run]\nntraj = -5\n", "run.ntraj"),
+        ("[model]\nV = -1.0\n", "model.V"),
+        ("[protocol]\nmeasure_at = [600.0]\n", "protocol.measure_at"),
+        ("[model\nV = 1\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_one_line(text, needle, tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
@@ -208,8 +238,7 @@ def test_bad_config_is_one_line(text, needle, tmp_path):
 def test_missing_config_and_bad_arguments(tmp_path):
     status, _, stderr = _call(["run", tmp_path / "nope.toml"])
     assert status == 2 and "nope.toml" in _one_error_line(stderr)
-    for argv in (["run", "--ntraj", "-3"], ["run", "--ntraj", "many"], ["run", "--seed", "-1"],
-                 ["frobnicate"], []):
+    for argv in (["run", "--ntraj", "-3"], ["run", "--ntraj", "many"], ["run", "--seed", "-1"], ["frobnicate"], []):
         status, _, stderr = _call(argv)
         assert status == 2, argv
         _one_error_line(stderr)
@@ -245,12 +274,16 @@ def test_unwritable_output_fails_before_simulating(small_config, tmp_path, monke
         def call(*args, **kwargs):
             work.append(name)
             return real(*args, **kwargs)
+
         return call
 
     # what the command really calls, looked up at call time: the exact solver, simulate (as the package
     # exports it) and run_batch (every batch, and the kernels' warm-up)
-    monkeypatch.setattr(master_equation_module, "solve_master_equation",
-                        spy("solve_master_equation", master_equation_module.solve_master_equation))
+    monkeypatch.setattr(
+        master_equation_module,
+        "solve_master_equation",
+        spy("solve_master_equation", master_equation_module.solve_master_equation),
+    )
     monkeypatch.setattr(darkspin.ensemble, "simulate", spy("simulate", darkspin.ensemble.simulate))
     monkeypatch.setattr(simulate_module, "run_batch", spy("run_batch", simulate_module.run_batch))
     status, _, stderr = _call(["run", small_config, "--out", blocker / "sub", "--no-progress"])
@@ -317,11 +350,24 @@ batch_size = 20000
 
 def _start_run(cfg: Path, out: Path, *extra, env=None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "darkspin.analysis.cli", "run", str(cfg), "--out", str(out), "--no-progress",
-         *map(str, extra)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "darkspin.analysis.cli",
+            "run",
+            str(cfg),
+            "--out",
+            str(out),
+            "--no-progress",
+            *map(str, extra),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         # a background shell may hand us SIGINT ignored; the child must see the default
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _saved_count(path: Path) -> int:
@@ -379,8 +425,9 @@ def test_sigint_then_rerun_resumes_bit_identical(tmp_path, monkeypatch):
     assert summary["resumed_from"] == n and summary["ntraj"] == 1_000_000 and summary["interrupted"] is False
 
     monkeypatch.setattr(simulate_module, "run_batch", real_run_batch)
-    reference = darkspin.ensemble.simulate(resumed.model, resumed.protocol, 1_000_000, 11, batch_size=50000,
-                                           progress=False)
+    reference = darkspin.ensemble.simulate(
+        resumed.model, resumed.protocol, 1_000_000, 11, batch_size=50000, progress=False
+    )
     assert resumed.sums.identical(reference.sums)
 
 
@@ -395,8 +442,7 @@ def _copy_result(small_run, folder: Path) -> Path:
 def test_rerun_with_fewer_trajectories_keeps_the_saved_ones(small_run, small_config, tmp_path):
     path = _copy_result(small_run, tmp_path / "more")
     before = load(path)
-    status, stdout, stderr = _call(["run", small_config, "--ntraj", 1000, "--out", tmp_path / "more",
-                                    "--no-progress"])
+    status, stdout, stderr = _call(["run", small_config, "--ntraj", 1000, "--out", tmp_path / "more", "--no-progress"])
     assert status == 0, stderr
     assert "already holds 2000 trajectories (1000 asked): nothing left to run" in stdout
     after = load(path)
@@ -424,12 +470,15 @@ def test_second_ctrl_c_never_lowers_the_saved_count(small_run, small_config, tmp
     assert after.ntraj == 2000 and after.sums.identical(before.sums) and after.interrupted
 
 
-@pytest.mark.parametrize("config_text, extra, needle", [
-    (SMALL, ["--seed", 8], "run.seed (or --seed) is 7 there, 8 here"),
-    (SMALL + "[model]\nV = 1.3\n", [], "model.V is 1.25 there, 1.3 here"),
-    (SMALL.replace("n_out = 61", "n_out = 31"), [], "the output times differ"),
-    (SMALL.replace("[20.0, 40.0]", "[20.0, 50.0]"), [], "protocol.measure_at is [20.0, 40.0] there"),
-])
+@pytest.mark.parametrize(
+    "config_text, extra, needle",
+    [
+        (SMALL, ["--seed", 8], "run.seed (or --seed) is 7 there, 8 here"),
+        (SMALL + "[model]\nV = 1.3\n", [], "model.V is 1.25 there, 1.3 here"),
+        (SMALL.replace("n_out = 61", "n_out = 31"), [], "the output times differ"),
+        (SMALL.replace("[20.0, 40.0]", "[20.0, 50.0]"), [], "protocol.measure_at is [20.0, 40.0] there"),
+    ],
+)
 def test_rerun_with_another_config_is_refused(small_run, tmp_path, config_text, extra, needle):
     path = _copy_result(small_run, tmp_path / "other")
     data = path.read_bytes()
@@ -460,8 +509,10 @@ def test_locked_folder_is_refused(small_run, small_config, tmp_path):
     out.mkdir()
     with open(out / ".darkspin.lock", "a") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        for argv in (["run", small_config, "--out", out, "--no-progress"],
-                     ["show", small_run[3] / "result.npz", "--out", out]):
+        for argv in (
+            ["run", small_config, "--out", out, "--no-progress"],
+            ["show", small_run[3] / "result.npz", "--out", out],
+        ):
             status, _, stderr = _call(argv)
             assert status == 2, argv
             assert "in use by another darkspin command" in _one_error_line(stderr)
@@ -498,9 +549,14 @@ def _sigint_default():
 def test_ctrl_c_inside_compilation_callback_exits_130(small_config, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-    proc = subprocess.run([sys.executable, "-c", _INJECT, "run", str(small_config), "--out", str(out),
-                           "--no-progress"], capture_output=True, text=True, timeout=300, env=env,
-                          preexec_fn=_sigint_default)
+    proc = subprocess.run(
+        [sys.executable, "-c", _INJECT, "run", str(small_config), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        preexec_fn=_sigint_default,
+    )
     assert proc.returncode == 130, proc.stderr
     assert _one_error_line(proc.stderr) == "darkspin: interrupted (while compiling the kernels; nothing was written)"
     assert not (out / "result.npz").exists()
@@ -552,8 +608,9 @@ def test_disk_full_while_saving_a_figure_names_it(tmp_path, monkeypatch):
 
 def test_closed_stdout_pipe_ends_quietly():
     """`darkspin exact | head -0`: the reader is gone before the first line; no message, exit 141."""
-    proc = subprocess.Popen([sys.executable, "-m", "darkspin.analysis.cli", "exact"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "darkspin.analysis.cli", "exact"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()
     stderr = proc.stderr.read()
     proc.wait(timeout=120)
@@ -569,12 +626,15 @@ def test_exact_figures_from_the_exact_solution_alone(tmp_path):
 
 
 # ---- instruments and rules ---------------------------------------------------------------------------
-INSTRUMENTS = SMALL.replace("[run]", """readout_error = [0.0, 0.1]
+INSTRUMENTS = SMALL.replace(
+    "[run]",
+    """readout_error = [0.0, 0.1]
 feedback = { "+1" = "flip1" }
 postselect = "last"
 rounds = [{ observable = "xx" }, {}]
 
-[run]""")
+[run]""",
+)
 
 
 def test_run_with_instruments_prints_and_saves_them(tmp_path):
@@ -583,8 +643,10 @@ def test_run_with_instruments_prints_and_saves_them(tmp_path):
     out = tmp_path / "out"
     status, stdout, stderr = _call(["run", cfg, "--out", out, "--no-progress"])
     assert status == 0, stderr
-    rule = ("Rounds: round 1: xx, readout error eps+ 0, eps- 0.1, on +1 apply flip1; round 2: zz, readout error "
-            "eps+ 0, eps- 0.1, on +1 apply flip1; post-select runs whose latest record is -1")
+    rule = (
+        "Rounds: round 1: xx, readout error eps+ 0, eps- 0.1, on +1 apply flip1; round 2: zz, readout error "
+        "eps+ 0, eps- 0.1, on +1 apply flip1; post-select runs whose latest record is -1"
+    )
     assert rule in stdout and "record counts: G =" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"]["postselect"] == "last"

@@ -44,8 +44,12 @@ def config(tmp_path) -> Path:
 
 
 def _run(argv, timeout=90):
-    return subprocess.run([sys.executable, "-m", "darkspin.analysis.cli", *map(str, argv)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "darkspin.analysis.cli", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _one_error_line(err: str) -> str:
@@ -82,16 +86,20 @@ class _FakeServer:
             c.close()
 
 
-@pytest.mark.parametrize("reply, needle", [
-    (None, "no Dask scheduler answered at"),  # once a hang of minutes: Client's timeout misses the handshake
-    (b"HTTP/1.1 200 OK\r\n\r\nhello" * 10, "does not answer as a Dask scheduler"),  # once a MemoryError
-])
+@pytest.mark.parametrize(
+    "reply, needle",
+    [
+        (None, "no Dask scheduler answered at"),  # once a hang of minutes: Client's timeout misses the handshake
+        (b"HTTP/1.1 200 OK\r\n\r\nhello" * 10, "does not answer as a Dask scheduler"),  # once a MemoryError
+    ],
+)
 def test_scheduler_that_is_not_dask(config, tmp_path, reply, needle):
     server = _FakeServer(reply)
     try:
         t0 = time.monotonic()
-        proc = _run(["run", config, "--scheduler", server.address, "--timeout", 2, "--out", tmp_path / "o",
-                     "--no-progress"])
+        proc = _run(
+            ["run", config, "--scheduler", server.address, "--timeout", 2, "--out", tmp_path / "o", "--no-progress"]
+        )
         elapsed = time.monotonic() - t0
     finally:
         server.close()
@@ -106,8 +114,19 @@ def test_scheduler_without_workers(config, tmp_path):
 
     cluster = distributed.LocalCluster(n_workers=0, dashboard_address=None, silence_logs=logging.ERROR)
     try:
-        proc = _run(["run", config, "--scheduler", cluster.scheduler_address, "--timeout", 2,
-                     "--out", tmp_path / "o", "--no-progress"])
+        proc = _run(
+            [
+                "run",
+                config,
+                "--scheduler",
+                cluster.scheduler_address,
+                "--timeout",
+                2,
+                "--out",
+                tmp_path / "o",
+                "--no-progress",
+            ]
+        )
     finally:
         cluster.close()
     assert proc.returncode == 2, proc.stderr
@@ -118,10 +137,25 @@ def test_ctrl_c_to_the_process_group_with_workers(config, tmp_path):
     """Ctrl-C in a terminal signals the whole process group: the workers too. One line, exit 130, the
     finished batches kept."""
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "darkspin.analysis.cli", "run", str(config), "--workers", "2",
-                             "--out", str(out), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "darkspin.analysis.cli",
+            "run",
+            str(config),
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:

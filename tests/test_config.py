@@ -30,23 +30,29 @@ def test_explicit_times():
     assert cfg.t_final == 60.0 and cfg.n_out == 4 and cfg.times == (0.0, 5.0, 20.0, 60.0)
     assert cfg.protocol_dict()["times"] == [0.0, 5.0, 20.0, 60.0]
     # integers are times too
-    assert np.array_equal(parse_config({"protocol": {"times": [0, 1, 2], "measure_at": [1]}}).protocol.times,
-                          [0.0, 1.0, 2.0])
+    assert np.array_equal(
+        parse_config({"protocol": {"times": [0, 1, 2], "measure_at": [1]}}).protocol.times, [0.0, 1.0, 2.0]
+    )
 
 
-@pytest.mark.parametrize("protocol, needles", [
-    ({"times": [0.0, 1.0], "t_final": 1.0}, ["protocol.times and protocol.t_final exclude each other"]),
-    ({"times": [0.0, 1.0], "n_out": 2}, ["protocol.times and protocol.n_out exclude each other"]),
-    ({"times": [0.0, 2.0, 2.0], "measure_at": []}, ["protocol.times must be strictly increasing", "2.0 then 2.0"]),
-    ({"times": [-1.0, 2.0], "measure_at": []}, ["protocol.times must be >= 0", "-1.0"]),
-    ({"times": [5.0], "measure_at": []}, ["protocol.times must list 2 to"]),
-    ({"times": "0..10", "measure_at": []}, ["protocol.times must be a list"]),
-    ({"times": [0.0, 10.0], "measure_at": [20.0]}, ["protocol.measure_at", "the last of protocol.times", "20.0"]),
-    # the key the user wrote, not the library's times[-1]
-    ({"t_final": 60.0, "measure_at": [100.0]}, ["protocol.measure_at must lie in [0, protocol.t_final] = [0, 60.0]",
-                                               "got 100.0"]),
-    ({"measure_at": [300.0, 200.0]}, ["protocol.measure_at must be sorted"]),
-])
+@pytest.mark.parametrize(
+    "protocol, needles",
+    [
+        ({"times": [0.0, 1.0], "t_final": 1.0}, ["protocol.times and protocol.t_final exclude each other"]),
+        ({"times": [0.0, 1.0], "n_out": 2}, ["protocol.times and protocol.n_out exclude each other"]),
+        ({"times": [0.0, 2.0, 2.0], "measure_at": []}, ["protocol.times must be strictly increasing", "2.0 then 2.0"]),
+        ({"times": [-1.0, 2.0], "measure_at": []}, ["protocol.times must be >= 0", "-1.0"]),
+        ({"times": [5.0], "measure_at": []}, ["protocol.times must list 2 to"]),
+        ({"times": "0..10", "measure_at": []}, ["protocol.times must be a list"]),
+        ({"times": [0.0, 10.0], "measure_at": [20.0]}, ["protocol.measure_at", "the last of protocol.times", "20.0"]),
+        # the key the user wrote, not the library's times[-1]
+        (
+            {"t_final": 60.0, "measure_at": [100.0]},
+            ["protocol.measure_at must lie in [0, protocol.t_final] = [0, 60.0]", "got 100.0"],
+        ),
+        ({"measure_at": [300.0, 200.0]}, ["protocol.measure_at must be sorted"]),
+    ],
+)
 def test_bad_times_name_the_key(protocol, needles):
     message = _error({"protocol": protocol})
     for needle in needles:
@@ -56,6 +62,7 @@ def test_bad_times_name_the_key(protocol, needles):
 
 def test_n_out_limit_checked_before_allocating(monkeypatch):
     """n_out = 10**10 once ended in a MemoryError from np.linspace: now a message, and no array."""
+
     def no_linspace(*args, **kwargs):
         raise AssertionError("np.linspace called for a rejected n_out")
 
@@ -69,29 +76,35 @@ def test_n_out_limit_checked_before_allocating(monkeypatch):
 
 # ---- integer keys ----------------------------------------------------------------------------------
 def test_integral_floats_are_integers():
-    cfg = parse_config({"run": {"ntraj": 1e5, "seed": 7.0, "batch_size": 2e4, "max_ntraj": 1e6,
-                                "target_se": 0.01},
-                        "protocol": {"n_out": 101.0}})
+    cfg = parse_config(
+        {
+            "run": {"ntraj": 1e5, "seed": 7.0, "batch_size": 2e4, "max_ntraj": 1e6, "target_se": 0.01},
+            "protocol": {"n_out": 101.0},
+        }
+    )
     assert (cfg.ntraj, cfg.seed, cfg.batch_size, cfg.max_ntraj, cfg.n_out) == (100000, 7, 20000, 1000000, 101)
     for value in (cfg.ntraj, cfg.seed, cfg.batch_size, cfg.max_ntraj, cfg.n_out):
         assert type(value) is int
     assert cfg.replace(ntraj=2e5).ntraj == 200000
 
 
-@pytest.mark.parametrize("run, needle", [
-    ({"ntraj": 1.5}, "run.ntraj must be an integer >= 1, got 1.5"),
-    ({"ntraj": 0}, "run.ntraj must be an integer >= 1, got 0"),
-    ({"ntraj": True}, "run.ntraj must be an integer >= 1, got True"),
-    ({"ntraj": "100"}, "run.ntraj must be an integer >= 1, got '100'"),
-    ({"ntraj": math.inf}, "run.ntraj must be an integer >= 1, got inf"),
-    ({"seed": -1}, "run.seed must be an integer in [0, 2**64), got -1"),
-    ({"seed": 2**64}, "run.seed must be an integer in [0, 2**64)"),
-    # a float that large cannot hold the integer the user typed: refuse rather than change the seed
-    ({"seed": 1.2345678901234567e19}, "too large to hold an integer exactly"),
-    ({"batch_size": 0.5}, "run.batch_size must be an integer >= 1, got 0.5"),
-    ({"ntraj": 1000, "max_ntraj": 10}, "run.max_ntraj must be >= run.ntraj = 1000, got 10"),
-    ({"target_se": 0.0}, "run.target_se must be > 0, got 0.0"),
-])
+@pytest.mark.parametrize(
+    "run, needle",
+    [
+        ({"ntraj": 1.5}, "run.ntraj must be an integer >= 1, got 1.5"),
+        ({"ntraj": 0}, "run.ntraj must be an integer >= 1, got 0"),
+        ({"ntraj": True}, "run.ntraj must be an integer >= 1, got True"),
+        ({"ntraj": "100"}, "run.ntraj must be an integer >= 1, got '100'"),
+        ({"ntraj": math.inf}, "run.ntraj must be an integer >= 1, got inf"),
+        ({"seed": -1}, "run.seed must be an integer in [0, 2**64), got -1"),
+        ({"seed": 2**64}, "run.seed must be an integer in [0, 2**64)"),
+        # a float that large cannot hold the integer the user typed: refuse rather than change the seed
+        ({"seed": 1.2345678901234567e19}, "too large to hold an integer exactly"),
+        ({"batch_size": 0.5}, "run.batch_size must be an integer >= 1, got 0.5"),
+        ({"ntraj": 1000, "max_ntraj": 10}, "run.max_ntraj must be >= run.ntraj = 1000, got 10"),
+        ({"target_se": 0.0}, "run.target_se must be > 0, got 0.0"),
+    ],
+)
 def test_bad_run_keys(run, needle):
     assert needle in _error({"run": run})
 
@@ -103,15 +116,18 @@ def test_command_line_counts_accept_integral_floats(tmp_path):
 
 
 # ---- model and bandwidth -----------------------------------------------------------------------------
-@pytest.mark.parametrize("model, needle", [
-    ({"bandwidth": 1e300}, "model.bandwidth must be > 0 and <= 1e+12, got 1e+300"),  # once an OverflowError
-    ({"bandwidth": 0.0}, "model.bandwidth must be > 0"),
-    ({"bandwidth": 1.25}, "model.bandwidth must differ from |V|"),
-    ({"bandwidth": 1e12, "lam1": 10.0, "lam2": 10.0}, "model.bandwidth = 1000000000000.0 gives J_ex ="),
-    ({"bandwidth": 100.0, "J_ex": 0.1}, "model.bandwidth and model.J_ex exclude each other"),
-    ({"bandwidth": 100.0, "lam1": 1e308}, "model.lam1 must lie within +-1e+12, got 1e+308"),
-    ({"V": -1.0}, "model.V must be >= 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "model, needle",
+    [
+        ({"bandwidth": 1e300}, "model.bandwidth must be > 0 and <= 1e+12, got 1e+300"),  # once an OverflowError
+        ({"bandwidth": 0.0}, "model.bandwidth must be > 0"),
+        ({"bandwidth": 1.25}, "model.bandwidth must differ from |V|"),
+        ({"bandwidth": 1e12, "lam1": 10.0, "lam2": 10.0}, "model.bandwidth = 1000000000000.0 gives J_ex ="),
+        ({"bandwidth": 100.0, "J_ex": 0.1}, "model.bandwidth and model.J_ex exclude each other"),
+        ({"bandwidth": 100.0, "lam1": 1e308}, "model.lam1 must lie within +-1e+12, got 1e+308"),
+        ({"V": -1.0}, "model.V must be >= 0, got -1.0"),
+    ],
+)
 def test_bad_model_keys(model, needle):
     assert needle in _error({"model": model})
 
@@ -128,13 +144,16 @@ def test_tiny_bandwidth_is_finite_and_right():
     assert cfg.model.J_ex == J_ex and cfg.bandwidth == lam
 
 
-@pytest.mark.parametrize("args, needle", [
-    ((1e308, 0.01, 1.0, 10.0), "lam1 must lie within"),  # once (inf, nan)
-    ((0.01, 0.01, 1e300, 10.0), "V must lie within"),
-    ((0.01, 0.01, 1.0, 1e300), "bandwidth must be > 0 and <= 1e+12"),
-    ((0.01, 0.01, 1.0, -5.0), "bandwidth must be > 0"),
-    ((np.float64(-1.0), 0.01, 1.0, 10.0), "lam1 must be >= 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        ((1e308, 0.01, 1.0, 10.0), "lam1 must lie within"),  # once (inf, nan)
+        ((0.01, 0.01, 1e300, 10.0), "V must lie within"),
+        ((0.01, 0.01, 1.0, 1e300), "bandwidth must be > 0 and <= 1e+12"),
+        ((0.01, 0.01, 1.0, -5.0), "bandwidth must be > 0"),
+        ((np.float64(-1.0), 0.01, 1.0, 10.0), "lam1 must be >= 0, got -1.0"),
+    ],
+)
 def test_exchange_from_bandwidth_bounds(args, needle):
     with pytest.raises(ValueError, match=None) as info:
         exchange_from_bandwidth(*args)
@@ -160,36 +179,55 @@ def test_messages_print_plain_numbers():
 def test_instruments_from_the_protocol_section():
     import darkspin as ds
 
-    cfg = parse_config({"protocol": {
-        "measure_at": [20.0, 40.0], "t_final": 60.0, "n_out": 7, "readout_error": [0.0, 0.1],
-        "feedback": {"+1": "flip1"}, "postselect": "last", "rounds": [{"observable": "xx"}, {}]}})
+    cfg = parse_config(
+        {
+            "protocol": {
+                "measure_at": [20.0, 40.0],
+                "t_final": 60.0,
+                "n_out": 7,
+                "readout_error": [0.0, 0.1],
+                "feedback": {"+1": "flip1"},
+                "postselect": "last",
+                "rounds": [{"observable": "xx"}, {}],
+            }
+        }
+    )
     m1, m2 = cfg.protocol.measurements
     assert m1 == ds.Measurement("xx", (0.0, 0.1), {1: "flip1"})
     assert m2 == ds.Measurement("zz", (0.0, 0.1), {1: "flip1"})
     assert cfg.protocol.postselect == "last"
     # a matrix observable with [re, im] entries, and a matrix feedback
-    cfg = parse_config({"protocol": {"measure_at": [20.0], "observable": [
-        [1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]],
-        "feedback": {"-1": [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]}}})
+    cfg = parse_config(
+        {
+            "protocol": {
+                "measure_at": [20.0],
+                "observable": [[1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]],
+                "feedback": {"-1": [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]},
+            }
+        }
+    )
     assert cfg.protocol.measurements[0] == ds.Measurement("zz", 0.0, {-1: "flip2"})
     assert "xx" not in cfg.protocol.describe() and "flip2" in cfg.protocol.describe()
 
 
-@pytest.mark.parametrize("protocol, needle", [
-    ({"observable": "zx"}, "protocol.observable must be one of"),
-    ({"observable": [[1, 0], [0, 2]]}, "protocol.observable must have eigenvalues +1 and -1 only, found 2"),
-    ({"readout_error": 1.5}, "protocol.readout_error must be a probability in [0, 1], got 1.5"),
-    ({"readout_error": [0.1, 0.2, 0.3]}, "protocol.readout_error must be a probability or a pair"),
-    ({"feedback": {"+2": "flip1"}}, 'protocol.feedback keys must be records "+1" or "-1"'),
-    ({"feedback": {"+1": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]]}}, "must be unitary"),
-    ({"feedback": "flip1"}, "protocol.feedback must be a table"),
-    ({"postselect": "-+-"}, "protocol.postselect pattern must have one character per round (2)"),
-    ({"postselect": "-x"}, "protocol.postselect pattern may only contain"),
-    ({"postselect": 3}, "protocol.postselect must be"),
-    ({"rounds": [{}]}, "protocol.rounds must have one entry per measurement time (2), got 1"),
-    ({"rounds": [{"observable": "xx"}, {"readout": 0.1}]}, "unknown key 'protocol.rounds[1].readout'"),
-    ({"rounds": [{}, {"readout_error": -0.1}]}, "protocol.rounds[1].readout_error must be a probability"),
-])
+@pytest.mark.parametrize(
+    "protocol, needle",
+    [
+        ({"observable": "zx"}, "protocol.observable must be one of"),
+        ({"observable": [[1, 0], [0, 2]]}, "protocol.observable must have eigenvalues +1 and -1 only, found 2"),
+        ({"readout_error": 1.5}, "protocol.readout_error must be a probability in [0, 1], got 1.5"),
+        ({"readout_error": [0.1, 0.2, 0.3]}, "protocol.readout_error must be a probability or a pair"),
+        ({"feedback": {"+2": "flip1"}}, 'protocol.feedback keys must be records "+1" or "-1"'),
+        ({"feedback": {"+1": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]]}}, "must be unitary"),
+        ({"feedback": "flip1"}, "protocol.feedback must be a table"),
+        ({"postselect": "-+-"}, "protocol.postselect pattern must have one character per round (2)"),
+        ({"postselect": "-x"}, "protocol.postselect pattern may only contain"),
+        ({"postselect": 3}, "protocol.postselect must be"),
+        ({"rounds": [{}]}, "protocol.rounds must have one entry per measurement time (2), got 1"),
+        ({"rounds": [{"observable": "xx"}, {"readout": 0.1}]}, "unknown key 'protocol.rounds[1].readout'"),
+        ({"rounds": [{}, {"readout_error": -0.1}]}, "protocol.rounds[1].readout_error must be a probability"),
+    ],
+)
 def test_bad_instruments_name_the_key(protocol, needle):
     message = _error({"protocol": {"measure_at": [20.0, 40.0], "t_final": 60.0, **protocol}})
     assert needle in message, message

@@ -79,8 +79,10 @@ def _check(label, est, exact, se, var_bound, n):
     dev = np.abs(est - exact)
     bound = N_SIGMA * se + ROUNDING
     bad = ~(dev <= bound)
-    assert not bad.any(), (f"{label}: {bad.sum()} estimates beyond {N_SIGMA} se; worst deviation "
-                           f"{dev[bad].max():.3g} with se {se[bad][np.argmax(dev[bad])]:.3g}")
+    assert not bad.any(), (
+        f"{label}: {bad.sum()} estimates beyond {N_SIGMA} se; worst deviation "
+        f"{dev[bad].max():.3g} with se {se[bad][np.argmax(dev[bad])]:.3g}"
+    )
     return _z(dev, se)
 
 
@@ -96,27 +98,47 @@ def assert_mc_matches_exact(mc, ex, label, upto=None):
     sel = slice(None) if upto is None else mc.times < upto
     rho, post = ex.rho[sel], ex.rho_post[sel]
     s, s_post = singlet_population(rho), singlet_population(post)
-    z = [_check(f"{label} rho", mc.rho[sel], rho, mc.rho_se[sel], _pair_bound(rho), mc.ntraj),
-         _check(f"{label} singlet", mc.singlet[sel], s, mc.singlet_se[sel], s, mc.ntraj)]
+    z = [
+        _check(f"{label} rho", mc.rho[sel], rho, mc.rho_se[sel], _pair_bound(rho), mc.ntraj),
+        _check(f"{label} singlet", mc.singlet[sel], s, mc.singlet_se[sel], s, mc.ntraj),
+    ]
     n_post = mc.n_post[sel]
     ok = ~np.isnan(post).any(axis=(1, 2)) & (n_post >= 2)
-    z.append(_check(f"{label} rho_post", mc.rho_post[sel][ok], post[ok], mc.rho_post_se[sel][ok],
-                    _pair_bound(post[ok]), n_post[ok]))
-    z.append(_check(f"{label} singlet_post", mc.singlet_post[sel][ok], s_post[ok],
-                    mc.singlet_post_se[sel][ok], s_post[ok], n_post[ok]))
+    z.append(
+        _check(
+            f"{label} rho_post",
+            mc.rho_post[sel][ok],
+            post[ok],
+            mc.rho_post_se[sel][ok],
+            _pair_bound(post[ok]),
+            n_post[ok],
+        )
+    )
+    z.append(
+        _check(
+            f"{label} singlet_post",
+            mc.singlet_post[sel][ok],
+            s_post[ok],
+            mc.singlet_post_se[sel][ok],
+            s_post[ok],
+            n_post[ok],
+        )
+    )
     # MC post-selected estimates are undefined exactly where no trajectory is post-selected
     assert np.all(np.isnan(mc.rho_post[mc.n_post == 0]))
     assert np.all(np.isfinite(mc.rho_post[mc.n_post > 0]))
     rounds = np.arange(mc.protocol.rounds) if upto is None else np.flatnonzero(mc.protocol.measure_at < upto)
     if rounds.size:
         pc, pc_ex = mc.p_cumulative[rounds], ex.p_cumulative[rounds]
-        z.append(_check(f"{label} p_cumulative", pc, pc_ex, np.sqrt(pc * (1 - pc) / mc.ntraj),
-                        pc_ex * (1 - pc_ex), mc.ntraj))
+        z.append(
+            _check(f"{label} p_cumulative", pc, pc_ex, np.sqrt(pc * (1 - pc) / mc.ntraj), pc_ex * (1 - pc_ex), mc.ntraj)
+        )
         prev = np.concatenate([[mc.ntraj], mc.n_success[:-1]])[rounds]
         ok = prev > 0
         ps, ps_ex = mc.p_success[rounds][ok], ex.p_success[rounds][ok]
-        z.append(_check(f"{label} p_success", ps, ps_ex, np.sqrt(ps * (1 - ps) / prev[ok]),
-                        ps_ex * (1 - ps_ex), prev[ok]))
+        z.append(
+            _check(f"{label} p_success", ps, ps_ex, np.sqrt(ps * (1 - ps) / prev[ok]), ps_ex * (1 - ps_ex), prev[ok])
+        )
     worst = max(z)
     print(f"\n[{label}] ntraj={mc.ntraj}, jumps={mc.n_jumps}, worst |MC - exact| = {worst:.2f} se")
     return worst
@@ -288,18 +310,23 @@ def test_no_coupling_with_measurements():
 STIFF_TIMES = np.array([0.0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 0.05, 0.2, 0.5])
 
 
-@pytest.mark.parametrize("params", [
-    dict(nu=1.0, V=1.25, lam1=1000.0, lam2=1000.0, J_ex=0.024),
-    dict(nu=1.0, V=1.25, lam1=1000.0, lam2=600.0, theta=0.4, phi=0.2, J_ex=0.024, J_DM=0.01),
-], ids=["symmetric", "off-symmetric"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(nu=1.0, V=1.25, lam1=1000.0, lam2=1000.0, J_ex=0.024),
+        dict(nu=1.0, V=1.25, lam1=1000.0, lam2=600.0, theta=0.4, phi=0.2, J_ex=0.024, J_DM=0.01),
+    ],
+    ids=["symmetric", "off-symmetric"],
+)
 def test_stiff_rates_match_exact(params):
     """lam ~ 1000 with nu = 1, V = 1.25: relaxation in ~1e-3 while H acts on ~1. The closed-form
     no-jump propagator must stay exact (no overflow of e^{m t} cosh w separately)."""
     m = SpinPair(**params)
     heff = m.effective_hamiltonian()
     for tau in (1e-7, 1e-4, 1e-2, 1.0, 50.0):
-        np.testing.assert_allclose(propagator_matrix(heff, tau), scipy.linalg.expm(-1j * heff * tau),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            propagator_matrix(heff, tau), scipy.linalg.expm(-1j * heff * tau), rtol=0, atol=1e-12
+        )
     p = Protocol("ud", (3e-4, 0.05), STIFF_TIMES)
     ex, mc = _run(m, p, ntraj=4000)
     assert_mc_matches_exact(mc, ex, f"stiff {m.lam1}/{m.lam2}")
@@ -329,11 +356,15 @@ def test_stiff_symmetric_steady_state_eq11():
 # ---- degeneracies of H_eff (J_ex = J_DM = 0) ----------------------------------------------------
 
 
-@pytest.mark.parametrize("params, kind", [
-    (dict(lam1=0.1, lam2=0.1, theta=0.0), "symmetric point: equal diagonal, a - d = 0"),
-    (dict(lam1=0.1, lam2=0.1, theta=math.pi), "independent equal spins: H_eff block ~ identity, z = 0"),
-    (dict(lam1=0.1, lam2=0.02, theta=math.pi, J_ex=0.01), "exceptional point of H_eff"),
-], ids=["symmetric", "identity-block", "exceptional"])
+@pytest.mark.parametrize(
+    "params, kind",
+    [
+        (dict(lam1=0.1, lam2=0.1, theta=0.0), "symmetric point: equal diagonal, a - d = 0"),
+        (dict(lam1=0.1, lam2=0.1, theta=math.pi), "independent equal spins: H_eff block ~ identity, z = 0"),
+        (dict(lam1=0.1, lam2=0.02, theta=math.pi, J_ex=0.01), "exceptional point of H_eff"),
+    ],
+    ids=["symmetric", "identity-block", "exceptional"],
+)
 def test_degenerate_effective_hamiltonian(params, kind):
     """J_ex = J_DM = 0: the S_z = 0 block of H_eff is degenerate or proportional to the identity.
     Also its exceptional point: with theta = pi the spins decay independently and the block is
@@ -349,8 +380,9 @@ def test_degenerate_effective_hamiltonian(params, kind):
         assert abs(a - d) < 1e-16
         assert "identity" not in kind or abs(b) < 1e-16
     for tau in (1e-3, 0.37, 1.0, 7.0, 60.0):
-        np.testing.assert_allclose(propagator_matrix(heff, tau), scipy.linalg.expm(-1j * heff * tau),
-                                   rtol=0, atol=1e-13)
+        np.testing.assert_allclose(
+            propagator_matrix(heff, tau), scipy.linalg.expm(-1j * heff * tau), rtol=0, atol=1e-13
+        )
     p = Protocol(_generic_psi(3), (5.0, 12.0), np.linspace(0, 30, 11))
     ex, mc = _run(m, p)
     assert_mc_matches_exact(mc, ex, kind)
@@ -415,7 +447,8 @@ def test_postselection_underflow(case):
     elif case == "p=1e-14":
         eps = 1e-14
         psi = np.array([math.sqrt(1 - eps), math.sqrt(eps), 0, 0], complex)
-        m, p, bad_round, p_bad = SpinPair(**{**GENERIC, "lam1": 0.0, "lam2": 0.0}), Protocol(psi, (1.0, 2.0), times), 0, eps
+        m = SpinPair(**{**GENERIC, "lam1": 0.0, "lam2": 0.0})
+        p, bad_round, p_bad = Protocol(psi, (1.0, 2.0), times), 0, eps
     else:
         # V = 0, T = 0: only lowering; independent spins (theta = pi): the -1 weight decays ~ e^{-0.3 t}
         m = SpinPair(nu=1.0, V=0.0, T=0.0, lam1=0.5, lam2=0.3, theta=math.pi, J_ex=0.1)
@@ -431,15 +464,15 @@ def test_postselection_underflow(case):
     if p_bad is not None:
         assert ex.p_success[bad_round] == pytest.approx(p_bad, rel=1e-6, abs=0)
     assert 0 <= ex.p_success[bad_round] < 1e-13
-    assert np.all(np.isnan(ex.p_success[bad_round + 1:]))
-    assert np.all(ex.p_cumulative[bad_round + 1:] == 0)
+    assert np.all(np.isnan(ex.p_success[bad_round + 1 :]))
+    assert np.all(ex.p_cumulative[bad_round + 1 :] == 0)
     # MC: no trajectory survives the round; everything post-selected from there on is NaN
     assert mc.n_success[bad_round] == 0
     assert np.all(mc.n_post[undefined] == 0) and np.all(mc.n_post[~undefined] > 0)
     assert np.all(np.isnan(mc.rho_post[undefined])) and np.all(np.isnan(mc.singlet_post[undefined]))
     assert np.all(np.isnan(mc.rho_post_se[undefined]))
     assert np.all(np.isfinite(mc.rho_post[~undefined]))
-    assert mc.p_success[bad_round] == 0 and np.all(np.isnan(mc.p_success[bad_round + 1:]))
+    assert mc.p_success[bad_round] == 0 and np.all(np.isnan(mc.p_success[bad_round + 1 :]))
     assert np.all(mc.p_cumulative[bad_round:] == 0)
     assert np.isfinite(mc.max_singlet_se())
     assert_mc_matches_exact(mc, ex, case)

@@ -15,6 +15,7 @@ import scipy.linalg
 
 import darkspin as ds
 from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+
 from reference import SINGLET, kossakowski_rhs, singlet_population, superoperator
 
 

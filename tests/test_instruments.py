@@ -19,6 +19,7 @@ import scipy.linalg
 import darkspin as ds
 from darkspin.ensemble.goodness_of_fit import g_test
 from darkspin.ensemble.simulation import run_batch
+
 from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, superoperator
 
 DATA = Path(__file__).parent / "data"
@@ -42,8 +43,10 @@ FEATURES = {
     "last": ([("zz", (0.0, 0.0), {})] * 3, "last"),
     "pattern": ([("zz", (0.0, 0.0), {})] * 3, "?+-"),
     "none": ([("zz", (0.0, 0.0), {})] * 3, "none"),
-    "together": ([("zz", (0.05, 0.15), {1: "flip1"}), ("xx", (0.1, 0.1), {}),
-                  ("z1", (0.0, 0.2), {-1: "flip2"})], "?--"),
+    "together": (
+        [("zz", (0.05, 0.15), {1: "flip1"}), ("xx", (0.1, 0.1), {}), ("z1", (0.0, 0.2), {-1: "flip2"})],
+        "?--",
+    ),
 }
 
 
@@ -61,7 +64,7 @@ def rule_accepts(rule: str, records) -> bool:
         return all(r == -1 for r in records)
     if rule == "last":
         return records[-1] == -1
-    return all(c == "?" or (c == "-") == (r == -1) for c, r in zip(rule, records))
+    return all(c == "?" or (c == "-") == (r == -1) for c, r in zip(rule, records, strict=False))
 
 
 def brute_force(model: ds.SpinPair, rounds, rule, rho0, measure_at, times):
@@ -95,8 +98,11 @@ def brute_force(model: ds.SpinPair, rounds, rule, rho0, measure_at, times):
         if kind == 0:
             before = sum(np.trace(b).real for rec, b in branches.items() if rule_accepts(rule, rec))
             branches = {rec + (r,): record_map(k, r, b) for rec, b in branches.items() for r in (1, -1)}
-            kept = sum(np.trace(b).real for rec, b in branches.items()
-                       if rule_accepts(rule, rec) and rule_accepts(rule, rec[:-1]))
+            kept = sum(
+                np.trace(b).real
+                for rec, b in branches.items()
+                if rule_accepts(rule, rec) and rule_accepts(rule, rec[:-1])
+            )
             p_cum[k] = sum(np.trace(b).real for rec, b in branches.items() if rule_accepts(rule, rec))
             p_succ[k] = kept / before
         else:
@@ -116,8 +122,9 @@ def test_exact_solver_matches_brute_force(model, feature):
     rounds, rule = FEATURES[feature]
     protocol = make_protocol(rounds, rule)
     ex = ds.solve_master_equation(model, protocol)
-    rho, post, p_cum, p_succ, probs = brute_force(model, rounds, rule, np.outer(KET["ud"], KET["ud"]),
-                                                  MEASURE_AT, TIMES)
+    rho, post, p_cum, p_succ, probs = brute_force(
+        model, rounds, rule, np.outer(KET["ud"], KET["ud"]), MEASURE_AT, TIMES
+    )
     np.testing.assert_allclose(ex.rho, rho, atol=1e-11, rtol=0)
     np.testing.assert_allclose(ex.rho_post, post, atol=1e-11, rtol=0)
     np.testing.assert_allclose(ex.p_cumulative, p_cum, atol=1e-12, rtol=0)
@@ -145,8 +152,7 @@ def agreement(mc, ex) -> dict:
     attempts = np.concatenate([[mc.ntraj], mc.n_success[:-1]])
     return {
         "rho": float(element_z(mc.rho, mc.rho_se, ex.rho, mc.ntraj).max()),
-        "rho_post": float(element_z(mc.rho_post[post], mc.rho_post_se[post], ex.rho_post[post],
-                                    mc.n_post[post]).max()),
+        "rho_post": float(element_z(mc.rho_post[post], mc.rho_post_se[post], ex.rho_post[post], mc.n_post[post]).max()),
         "p_success": float(binomial_z(mc.n_kept, attempts, ex.p_success).max()),
         "records_p": g_test(mc.record_counts, ex.record_probabilities).p_value,
     }
@@ -166,8 +172,10 @@ def test_monte_carlo_matches_exact(model, feature):
     assert mc.n_post[-1] >= MIN_POST
 
 
-@pytest.mark.parametrize("feature", ["readout_symmetric", "readout_one_sided", "feedback_on_plus", "xx", "z1",
-                                     "last", "pattern", "none", "together"])
+@pytest.mark.parametrize(
+    "feature",
+    ["readout_symmetric", "readout_one_sided", "feedback_on_plus", "xx", "z1", "last", "pattern", "none", "together"],
+)
 def test_each_feature_changes_the_answer_beyond_the_test_threshold(feature):
     """Power: the same Monte Carlo compared with the exact answer of today's protocol (perfect zz, no feedback,
     'all') fails, so the agreement test above could see a feature that was ignored or misread."""
@@ -189,8 +197,12 @@ def test_record_counts_goodness_of_fit_false_alarms_over_many_seeds():
     protocol = make_protocol(FEATURES["together"][0], "?--", times=SHORT_TIMES)
     ex = ds.solve_master_equation(ASYMMETRIC, protocol)
     n, reps = 1000, 200
-    pvals = [g_test(run_batch(ASYMMETRIC, protocol, 77, i * n, (i + 1) * n, threads=1).record_counts,
-                    ex.record_probabilities).p_value for i in range(reps)]
+    pvals = [
+        g_test(
+            run_batch(ASYMMETRIC, protocol, 77, i * n, (i + 1) * n, threads=1).record_counts, ex.record_probabilities
+        ).p_value
+        for i in range(reps)
+    ]
     alarms = int(np.sum(np.array(pvals) < 0.01))
     print(f"\nG-test false alarms at p < 0.01: {alarms} / {reps}")
     assert alarms <= 7
@@ -225,8 +237,13 @@ def test_feedback_recycles_runs_at_the_paper_point():
     singlet = (KET["ud"] - KET["du"]) / math.sqrt(2)
     pops = {}
     for name, fb in (("plain", None), ("flip1", {1: "flip1"})):
-        protocol = ds.Protocol("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0.0, 500.0, 11),
-                               measurement=ds.Measurement("zz", 0.0, fb), postselect="none")
+        protocol = ds.Protocol(
+            "ud",
+            (100.0, 200.0, 300.0, 400.0),
+            np.linspace(0.0, 500.0, 11),
+            measurement=ds.Measurement("zz", 0.0, fb),
+            postselect="none",
+        )
         rho = ds.solve_master_equation(model, protocol).rho[-1]
         pops[name] = float(np.real(singlet.conj() @ rho @ singlet))
         if fb:
@@ -240,8 +257,10 @@ def test_feedback_recycles_runs_at_the_paper_point():
 def test_perfect_zz_all_is_bit_identical_to_version_0_1():
     """Sums saved by darkspin 0.1 (before instruments existed) for the same seeds."""
     golden = np.load(DATA / "golden_v0_1.npz")
-    cases = {"paper": (ds.SpinPair(), ds.Protocol.paper(21), 4000, 2021),
-             "asym": (ASYMMETRIC, ds.Protocol("uu", (1.0, 2.0, 2.0, 5.0), np.linspace(0, 6, 13)), 4000, 7)}
+    cases = {
+        "paper": (ds.SpinPair(), ds.Protocol.paper(21), 4000, 2021),
+        "asym": (ASYMMETRIC, ds.Protocol("uu", (1.0, 2.0, 2.0, 5.0), np.linspace(0, 6, 13)), 4000, 7),
+    }
     for name, (model, protocol, n, seed) in cases.items():
         sums = ds.simulate(model, protocol, n, seed=seed, progress=False).sums
         for field in ("hi", "lo", "n_post", "n_success"):
@@ -257,52 +276,61 @@ def test_single_run_records_follow_the_readout_and_the_rule():
         tr = ds.run_trajectory(ASYMMETRIC, protocol, 4, i)
         accepted = [rule_accepts("?--", list(tr.records[: k + 1])) for k in range(3)]
         # post at each output follows the rule on the records seen by then
-        for t, p in zip(TIMES, tr.post):
+        for t, p in zip(TIMES, tr.post, strict=True):
             k = int(np.sum(np.asarray(MEASURE_AT) <= t))
             assert p == (True if k == 0 else accepted[k - 1])
         flips += int(np.sum(tr.records != tr.outcomes))
     assert flips > 0  # readout errors happen
 
 
-@pytest.mark.parametrize("rule, records, expected", [
-    ("all", [-1, -1, 1], [True, True, False]),
-    ("all", [1, -1, -1], [False, False, False]),
-    ("last", [1, -1, 1], [False, True, False]),
-    ("none", [1, 1, 1], [True, True, True]),
-    ("?+-", [1, 1, -1], [True, True, True]),
-    ("?+-", [1, -1, -1], [True, False, False]),
-])
+@pytest.mark.parametrize(
+    "rule, records, expected",
+    [
+        ("all", [-1, -1, 1], [True, True, False]),
+        ("all", [1, -1, -1], [False, False, False]),
+        ("last", [1, -1, 1], [False, True, False]),
+        ("none", [1, 1, 1], [True, True, True]),
+        ("?+-", [1, 1, -1], [True, True, True]),
+        ("?+-", [1, -1, -1], [True, False, False]),
+    ],
+)
 def test_rule_machine(rule, records, expected):
     assert list(ds.PostSelection(rule, 3).run(records)) == expected
 
 
 # ---- bad input ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(observable=np.diag([1.0, 1.0, 0.0, -1.0])), "observable"),
-    (dict(observable=np.array([[0, 1j], [1j, 0]])), "observable"),
-    (dict(observable="zx"), "observable"),
-    (dict(readout_error=1.5), "readout_error"),
-    (dict(readout_error=-0.1), "readout_error"),
-    (dict(readout_error=(0.1, float("nan"))), "eps_minus"),
-    (dict(readout_error=(0.1, 0.2, 0.3)), "readout_error"),
-    (dict(feedback={1: np.diag([1, 1, 1, 2])}), "unitary"),
-    (dict(feedback={2: "flip1"}), "feedback"),
-    (dict(feedback={1: "flip3"}), "feedback"),
-    (dict(feedback="flip1"), "feedback"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(observable=np.diag([1.0, 1.0, 0.0, -1.0])), "observable"),
+        (dict(observable=np.array([[0, 1j], [1j, 0]])), "observable"),
+        (dict(observable="zx"), "observable"),
+        (dict(readout_error=1.5), "readout_error"),
+        (dict(readout_error=-0.1), "readout_error"),
+        (dict(readout_error=(0.1, float("nan"))), "eps_minus"),
+        (dict(readout_error=(0.1, 0.2, 0.3)), "readout_error"),
+        (dict(feedback={1: np.diag([1, 1, 1, 2])}), "unitary"),
+        (dict(feedback={2: "flip1"}), "feedback"),
+        (dict(feedback={1: "flip3"}), "feedback"),
+        (dict(feedback="flip1"), "feedback"),
+    ],
+)
 def test_bad_measurement(kwargs, name):
     with pytest.raises(ValueError, match=name):
         ds.Measurement(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(postselect="--"), "one character per round"),
-    (dict(postselect="-x-"), "may only contain"),
-    (dict(postselect=3), "postselect"),
-    (dict(measurement=[ds.Measurement()] * 2), "one per round"),
-    (dict(measurement="zz"), "Measurement"),
-    (dict(measurement=ds.Measurement(np.kron(np.kron(SZ, SZ), SZ))), "dimension"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(postselect="--"), "one character per round"),
+        (dict(postselect="-x-"), "may only contain"),
+        (dict(postselect=3), "postselect"),
+        (dict(measurement=[ds.Measurement()] * 2), "one per round"),
+        (dict(measurement="zz"), "Measurement"),
+        (dict(measurement=ds.Measurement(np.kron(np.kron(SZ, SZ), SZ))), "dimension"),
+    ],
+)
 def test_bad_protocol(kwargs, name):
     with pytest.raises(ValueError, match=name):
         ds.Protocol("ud", MEASURE_AT, TIMES, **kwargs)

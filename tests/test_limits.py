@@ -27,6 +27,7 @@ SEED = 20240611
 def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("run_batch was called: the input should have been rejected first")
+
     monkeypatch.setattr(SIM, "run_batch", forbidden)
 
 
@@ -59,19 +60,27 @@ def test_output_grid_and_rounds_are_bounded():
 def test_times_are_bounded(name):
     big = protocol_module.MAX_TIME
     Protocol("ud", (big,), [0.0, big])
-    kwargs = {"times": [0.0, 1.0, 2 * big], "measure_at": (1.0,)} if name == "times" else \
-        {"times": [0.0, 1.0], "measure_at": (0.5, 2 * big)}
+    kwargs = (
+        {"times": [0.0, 1.0, 2 * big], "measure_at": (1.0,)}
+        if name == "times"
+        else {"times": [0.0, 1.0], "measure_at": (0.5, 2 * big)}
+    )
     with pytest.raises(ValueError, match=name) as info:
         Protocol("ud", **kwargs)
     assert "1e+12" in plain(info)
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    ({"times": [True, 2.0]}, "times"), ({"times": [0, True]}, "times"),
-    ({"times": np.array([False, True])}, "times"), ({"times": (0.0, np.bool_(True))}, "times"),
-    ({"measure_at": [True], "times": [0.0, 2.0]}, "measure_at"),
-    ({"initial": [True, 0, 0, 0]}, "initial"),
-])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"times": [True, 2.0]}, "times"),
+        ({"times": [0, True]}, "times"),
+        ({"times": np.array([False, True])}, "times"),
+        ({"times": (0.0, np.bool_(True))}, "times"),
+        ({"measure_at": [True], "times": [0.0, 2.0]}, "measure_at"),
+        ({"initial": [True, 0, 0, 0]}, "initial"),
+    ],
+)
 def test_booleans_are_not_times(kwargs, name):
     with pytest.raises(ValueError, match=name):
         Protocol(**{"initial": "ud", "measure_at": (), "times": [0.0, 1.0], **kwargs})
@@ -96,16 +105,27 @@ def test_protocol_messages_print_plain_numbers():
 
 
 # ---- run options ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(ntraj=2**63), "ntraj"), (dict(ntraj=2**62 + 1), "ntraj"),
-    (dict(target_se=0.1, max_ntraj=2**63), "max_ntraj"),
-    (dict(target_se=1e-300), "target_se"), (dict(target_se=5e-11), "target_se"),
-    (dict(progress="no"), "progress"), (dict(progress=1), "progress"), (dict(progress=None), "progress"),
-    (dict(save=5), "save"), (dict(save=b"run.npz"), "save"), (dict(save=bytearray(b"r")), "save"),
-    (dict(resume=5), "resume"), (dict(resume=b"run.npz"), "resume"),
-    (dict(ntraj=np.int64(-1)), "got -1"), (dict(seed=np.int64(-1)), "got -1"),
-    (dict(target_se=np.float64(-1.0)), "got -1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(ntraj=2**63), "ntraj"),
+        (dict(ntraj=2**62 + 1), "ntraj"),
+        (dict(target_se=0.1, max_ntraj=2**63), "max_ntraj"),
+        (dict(target_se=1e-300), "target_se"),
+        (dict(target_se=5e-11), "target_se"),
+        (dict(progress="no"), "progress"),
+        (dict(progress=1), "progress"),
+        (dict(progress=None), "progress"),
+        (dict(save=5), "save"),
+        (dict(save=b"run.npz"), "save"),
+        (dict(save=bytearray(b"r")), "save"),
+        (dict(resume=5), "resume"),
+        (dict(resume=b"run.npz"), "resume"),
+        (dict(ntraj=np.int64(-1)), "got -1"),
+        (dict(seed=np.int64(-1)), "got -1"),
+        (dict(target_se=np.float64(-1.0)), "got -1.0"),
+    ],
+)
 def test_bad_options_rejected_before_work(no_work, kwargs, match):
     args = {"ntraj": 100, "seed": SEED, "progress": False, **kwargs}
     with pytest.raises(ValueError, match=match) as info:
@@ -139,8 +159,7 @@ def test_result_save_path_type(path):
 
 def test_goal_growth_with_undefined_standard_error():
     """One trajectory has no standard error (NaN): growing the goal must not overflow."""
-    r = simulate(MODEL, PROTOCOL, 1, SEED, batch_size=1, target_se=0.3, target="max", max_ntraj=200,
-                 progress=False)
+    r = simulate(MODEL, PROTOCOL, 1, SEED, batch_size=1, target_se=0.3, target="max", max_ntraj=200, progress=False)
     assert r.stats["end_condition"] == "target_se" and 1 < r.ntraj <= 200
 
 
@@ -148,8 +167,7 @@ def test_unreachable_figure_of_merit_runs_to_max_ntraj():
     """|uu> always measures +1: nothing is ever post-selected, the target cannot be met."""
     never = Protocol("uu", (1.0,), [0.0, 2.0])
     with pytest.warns(RuntimeWarning, match="max_ntraj"):
-        r = simulate(SpinPair(lam1=0.0, lam2=0.0), never, 10, SEED, target_se=0.1, max_ntraj=300,
-                     progress=False)
+        r = simulate(SpinPair(lam1=0.0, lam2=0.0), never, 10, SEED, target_se=0.1, max_ntraj=300, progress=False)
     assert r.ntraj == 300 and r.n_post[-1] == 0
     assert r.stats["end_condition"] == "max_ntraj" and r.stats["achieved_se"] is None
 
@@ -202,9 +220,11 @@ def test_resume_checks_content(saved, no_work, change):
     elif change == "times":
         protocol = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31) * (1 + 1e-15))
     else:
+
         @dataclasses.dataclass(frozen=True, eq=False)
         class P(Protocol):
             pass
+
         protocol = P("ud", (5.0, 10.0), PROTOCOL.times)
     with pytest.raises(ValueError, match="resume") as info:
         simulate(model, protocol, 400, seed, resume=saved, progress=False)

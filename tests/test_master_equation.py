@@ -45,9 +45,11 @@ def qutip_model(p):
     H += p["J_DM"] * (qutip.tensor(_sx, _sy) - qutip.tensor(_sy, _sx))
     c = math.cos(theta / 2)
     g12 = math.sqrt(lam1 * lam2)
-    sectors = [(_sm, nu, 0.5, np.exp(1j * phi) * c),
-               (_sp, -nu, 0.5, np.exp(-1j * phi) * c),
-               (_sz, 0.0, 0.25, math.cos(phi) * c)]
+    sectors = [
+        (_sm, nu, 0.5, np.exp(1j * phi) * c),
+        (_sp, -nu, 0.5, np.exp(-1j * phi) * c),
+        (_sz, 0.0, 0.25, math.cos(phi) * c),
+    ]
     c_ops = []
     for op, omega, kappa, cs in sectors:
         K = kappa * _F(omega, V, T) * np.array([[lam1, g12 * cs], [g12 * np.conj(cs), lam2]])
@@ -65,8 +67,7 @@ def _dm(rho):
 
 def qutip_evolve(H, c_ops, rho0, tlist):
     """States (len(tlist), 4, 4) from mesolve; tlist[0] is the initial time of rho0."""
-    res = qutip.mesolve(H, _dm(rho0), np.asarray(tlist, dtype=float), c_ops, e_ops=[],
-                        options=QUTIP_OPTIONS)
+    res = qutip.mesolve(H, _dm(rho0), np.asarray(tlist, dtype=float), c_ops, e_ops=[], options=QUTIP_OPTIONS)
     return np.array([s.full() for s in res.states])
 
 
@@ -172,10 +173,13 @@ def test_qutip_comparison_detects_broken_coherence(monkeypatch):
 
 def _compare_protocol(m, params, protocol, label):
     res = solve_master_equation(m, protocol)
-    ref_rho, ref_post, ref_p, ref_pc = qutip_protocol(params, protocol.rho0, protocol.measure_at,
-                                                      protocol.times)
-    devs = {"rho": _maxdev(res.rho, ref_rho), "rho_post": _maxdev(res.rho_post, ref_post),
-            "p_success": _maxdev(res.p_success, ref_p), "p_cumulative": _maxdev(res.p_cumulative, ref_pc)}
+    ref_rho, ref_post, ref_p, ref_pc = qutip_protocol(params, protocol.rho0, protocol.measure_at, protocol.times)
+    devs = {
+        "rho": _maxdev(res.rho, ref_rho),
+        "rho_post": _maxdev(res.rho_post, ref_post),
+        "p_success": _maxdev(res.p_success, ref_p),
+        "p_cumulative": _maxdev(res.p_cumulative, ref_pc),
+    }
     print(f"\n[qutip protocol, {label}] " + ", ".join(f"{k}: {v:.3e}" for k, v in devs.items()))
     for k, v in devs.items():
         assert v < TOL_QUTIP, (k, v)
@@ -197,7 +201,7 @@ def test_paper_protocol_matches_qutip():
     assert np.all(np.diff(pd[at_meas]) > 0)
     # the dark weight is conserved between rounds and divided by p_success at each round (P_- d P_- = d)
     for k, i in enumerate(at_meas[1:]):
-        np.testing.assert_allclose(pd[i - 20 + 1:i], pd[i - 20], atol=1e-12)
+        np.testing.assert_allclose(pd[i - 20 + 1 : i], pd[i - 20], atol=1e-12)
         assert pd[i] == pytest.approx(pd[i - 1] / res.p_success[k], abs=1e-12)
     np.testing.assert_allclose(pd[81:], pd[80], atol=1e-12)
 
@@ -318,30 +322,33 @@ def test_steady_states_off_symmetric_point():
 # ---- Protocol bad input ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(measure_at=(2.0, 1.0)), "measure_at"),
-    (dict(measure_at=(1.0, 11.0)), "measure_at"),
-    (dict(measure_at=(-1.0, 1.0)), "measure_at"),
-    (dict(measure_at=(1.0, float("nan"))), "measure_at"),
-    (dict(measure_at="abc"), "measure_at"),
-    (dict(times=(-1.0, 0.0, 10.0)), "times"),
-    (dict(times=(0.0, 5.0, 5.0, 10.0)), "times"),
-    (dict(times=(0.0, 6.0, 5.0, 10.0)), "times"),
-    (dict(times=()), "times"),
-    (dict(times=(0.0, float("inf"))), "times"),
-    (dict(times=[[0.0, 1.0], [2.0, 10.0]]), "times"),
-    (dict(initial=np.ones(3) / math.sqrt(3)), "initial"),
-    (dict(initial=np.eye(3) / 3), "initial"),
-    (dict(initial=np.ones((2, 2, 4)) / 4), "initial"),
-    (dict(initial=np.array([1.0, 1.0, 0, 0])), "initial"),
-    (dict(initial=np.eye(4) / 2), "initial"),
-    (dict(initial=np.diag([1.5, -0.5, 0, 0])), "initial"),
-    (dict(initial=np.array([[0.5, 0.5], [0.1, 0.5]])), "initial"),
-    (dict(initial="T1x"), "initial"),
-    (dict(initial="up"), "initial"),
-    (dict(initial=np.array([1, np.nan, 0, 0])), "initial"),
-    (dict(initial=None), "initial"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(measure_at=(2.0, 1.0)), "measure_at"),
+        (dict(measure_at=(1.0, 11.0)), "measure_at"),
+        (dict(measure_at=(-1.0, 1.0)), "measure_at"),
+        (dict(measure_at=(1.0, float("nan"))), "measure_at"),
+        (dict(measure_at="abc"), "measure_at"),
+        (dict(times=(-1.0, 0.0, 10.0)), "times"),
+        (dict(times=(0.0, 5.0, 5.0, 10.0)), "times"),
+        (dict(times=(0.0, 6.0, 5.0, 10.0)), "times"),
+        (dict(times=()), "times"),
+        (dict(times=(0.0, float("inf"))), "times"),
+        (dict(times=[[0.0, 1.0], [2.0, 10.0]]), "times"),
+        (dict(initial=np.ones(3) / math.sqrt(3)), "initial"),
+        (dict(initial=np.eye(3) / 3), "initial"),
+        (dict(initial=np.ones((2, 2, 4)) / 4), "initial"),
+        (dict(initial=np.array([1.0, 1.0, 0, 0])), "initial"),
+        (dict(initial=np.eye(4) / 2), "initial"),
+        (dict(initial=np.diag([1.5, -0.5, 0, 0])), "initial"),
+        (dict(initial=np.array([[0.5, 0.5], [0.1, 0.5]])), "initial"),
+        (dict(initial="T1x"), "initial"),
+        (dict(initial="up"), "initial"),
+        (dict(initial=np.array([1, np.nan, 0, 0])), "initial"),
+        (dict(initial=None), "initial"),
+    ],
+)
 def test_protocol_bad_input(kwargs, name):
     args = dict(initial="ud", measure_at=(1.0, 2.0), times=np.linspace(0.0, 10.0, 11))
     args.update(kwargs)

@@ -190,8 +190,7 @@ def test_x_states_closed_form():
         x = random_x_state(rng)
         assert_x_state_measures(_measures(x["rho"]), x)
         assert von_neumann_entropy(x["rho"]) == pytest.approx(x["entropy"], abs=ATOL)
-        np.testing.assert_allclose(np.linalg.eigvalsh(partial_transpose(x["rho"])), sorted(x["pt_eigs"]),
-                                   atol=ATOL)
+        np.testing.assert_allclose(np.linalg.eigvalsh(partial_transpose(x["rho"])), sorted(x["pt_eigs"]), atol=ATOL)
 
 
 def test_local_unitaries_leave_measures_invariant():

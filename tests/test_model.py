@@ -61,8 +61,10 @@ SYM = SpinPair()  # the paper's Fig. 3 right point: symmetric, T = 0, V = 1.25 n
 # ---- Hamiltonian, Eq. 9 ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("J_ex, J_DM", [(0.024, 0.0), (0.0, 0.0), (-0.05, 0.0), (0.024, 0.03),
-                                         (-0.07, 0.02), (0.1, -0.2), (0.0, 0.05), (-0.3, -0.4)])
+@pytest.mark.parametrize(
+    "J_ex, J_DM",
+    [(0.024, 0.0), (0.0, 0.0), (-0.05, 0.0), (0.024, 0.03), (-0.07, 0.02), (0.1, -0.2), (0.0, 0.05), (-0.3, -0.4)],
+)
 @pytest.mark.parametrize("nu", [1.0, 0.37])
 def test_hamiltonian_eigenvalues_eq9(nu, J_ex, J_DM):
     m = SpinPair(nu=nu, J_ex=J_ex, J_DM=J_DM)
@@ -91,8 +93,11 @@ def test_eigenenergies_closed_form(J_ex, J_DM):
 
 def test_hamiltonian_matches_independent_construction():
     m = SpinPair(nu=0.8, J_ex=-0.13, J_DM=0.21)
-    H = (0.4 * (k1(SZ) + k2(SZ)) + 0.13 * (np.kron(SX, SX) + np.kron(SY, SY) + np.kron(SZ, SZ))
-         + 0.21 * (np.kron(SX, SY) - np.kron(SY, SX)))
+    H = (
+        0.4 * (k1(SZ) + k2(SZ))
+        + 0.13 * (np.kron(SX, SX) + np.kron(SY, SY) + np.kron(SZ, SZ))
+        + 0.21 * (np.kron(SX, SY) - np.kron(SY, SX))
+    )
     np.testing.assert_allclose(m.hamiltonian(), H, atol=1e-15)
     np.testing.assert_allclose(hamiltonian(m), H, atol=1e-15)  # and the reference used elsewhere
 
@@ -104,8 +109,13 @@ def test_singlet_eigenstate_without_dm():
 
 # ---- dark state and kernel ---------------------------------------------------------------------
 
-SYMMETRIC_POINTS = [SYM, SpinPair(V=2.5), SpinPair(T=0.3, V=1.7, lam1=0.03, lam2=0.03, J_ex=-0.05),
-                    SpinPair(V=0.5), SpinPair(J_ex=0.0)]
+SYMMETRIC_POINTS = [
+    SYM,
+    SpinPair(V=2.5),
+    SpinPair(T=0.3, V=1.7, lam1=0.03, lam2=0.03, J_ex=-0.05),
+    SpinPair(V=0.5),
+    SpinPair(J_ex=0.0),
+]
 
 
 @pytest.mark.parametrize("m", SYMMETRIC_POINTS)
@@ -124,8 +134,9 @@ def test_dark_state_at_symmetric_point(m):
     assert kernel_dim(L) == 2
 
 
-@pytest.mark.parametrize("changes", [dict(lam2=0.01), dict(theta=0.4), dict(phi=0.3),
-                                     dict(lam2=0.02, theta=-0.2, phi=1.1, T=0.2)])
+@pytest.mark.parametrize(
+    "changes", [dict(lam2=0.01), dict(theta=0.4), dict(phi=0.3), dict(lam2=0.02, theta=-0.2, phi=1.1, T=0.2)]
+)
 def test_off_symmetric_point_kernel_one_dimensional_and_singlet_decays(changes):
     m = SYM.replace(**changes)
     assert not m.is_symmetric_point
@@ -171,9 +182,11 @@ def test_symmetric_point_jump_operators(V, lam):
         assert np.max(np.abs(L @ S)) < 1e-15
     Fp, Fm, F0 = F_indep(nu, V, 0.0), F_indep(-nu, V, 0.0), F_indep(0.0, V, 0.0)
     assert (Fp, Fm, F0) == (V + nu, V - nu, V)  # the T = 0 values quoted in docs/physics.md
-    expected = [math.sqrt(lam * Fp / 2) * (k1(SM) + k2(SM)),
-                math.sqrt(lam * Fm / 2) * (k1(SP) + k2(SP)),
-                math.sqrt(lam * F0 / 4) * (k1(SZ) + k2(SZ))]
+    expected = [
+        math.sqrt(lam * Fp / 2) * (k1(SM) + k2(SM)),
+        math.sqrt(lam * Fm / 2) * (k1(SP) + k2(SP)),
+        math.sqrt(lam * F0 / 4) * (k1(SZ) + k2(SZ)),
+    ]
     for exp in expected:  # each expected operator appears exactly once (order not prescribed)
         matches = [i for i, L in enumerate(jumps) if _equal_up_to_phase(L, exp)]
         assert len(matches) == 1, matches
@@ -187,10 +200,14 @@ def test_off_symmetric_point_six_channels():
     assert len(set(m.jump_labels())) == 6
 
 
-MODELS = [SYM, SpinPair(V=2.5, T=0.4), SpinPair(nu=1, V=1.7, T=0.3, lam1=0.05, lam2=0.02, theta=0.4,
-                                                phi=0.3, J_ex=0.05, J_DM=0.03),
-          SpinPair(lam2=0.0, J_ex=0.0), SpinPair(V=0.6, theta=2.0, phi=-0.7, J_DM=-0.1),
-          SpinPair(V=0.0, T=0.5, lam1=0.1, lam2=0.3, phi=math.pi / 2)]
+MODELS = [
+    SYM,
+    SpinPair(V=2.5, T=0.4),
+    SpinPair(nu=1, V=1.7, T=0.3, lam1=0.05, lam2=0.02, theta=0.4, phi=0.3, J_ex=0.05, J_DM=0.03),
+    SpinPair(lam2=0.0, J_ex=0.0),
+    SpinPair(V=0.6, theta=2.0, phi=-0.7, J_DM=-0.1),
+    SpinPair(V=0.0, T=0.5, lam1=0.1, lam2=0.3, phi=math.pi / 2),
+]
 
 
 @pytest.mark.parametrize("m", MODELS)
@@ -398,9 +415,16 @@ def test_phase_space_g0_and_extremes():
     assert phase_space(1e3, 0.0, 1e-3) == pytest.approx(2e3, rel=1e-15)
 
 
-@pytest.mark.parametrize("lam1, lam2, V, Lam, theta, phi", [
-    (0.0126, 0.0126, 1.25, 100.0, 0.0, 0.0), (0.01, 0.009, 10.0, 50.0, 0.3, math.pi / 4),
-    (0.02, 0.05, 0.0, 7.0, -1.0, 0.2), (0.02, 0.05, 12.0, 7.0, 0.5, -0.4), (0.1, 0.1, -3.0, 20.0, 0.0, 1.0)])
+@pytest.mark.parametrize(
+    "lam1, lam2, V, Lam, theta, phi",
+    [
+        (0.0126, 0.0126, 1.25, 100.0, 0.0, 0.0),
+        (0.01, 0.009, 10.0, 50.0, 0.3, math.pi / 4),
+        (0.02, 0.05, 0.0, 7.0, -1.0, 0.2),
+        (0.02, 0.05, 12.0, 7.0, 0.5, -0.4),
+        (0.1, 0.1, -3.0, 20.0, 0.0, 1.0),
+    ],
+)
 def test_exchange_from_bandwidth(lam1, lam2, V, Lam, theta, phi):
     aV = abs(V)
     delta = Lam * math.log(16 * Lam**2 / abs(Lam**2 - aV**2))
@@ -458,8 +482,12 @@ PAPER_PRESETS = {
 
 @pytest.mark.parametrize("name", list(PAPER_PRESETS))
 def test_presets_are_the_papers_parameters(name):
-    preset = {"fig3_right": SpinPair.paper_fig3_right(), "fig3_left": SpinPair.paper_fig3_left(),
-              "fig2": SpinPair.paper_fig2(), "fig2_dm": SpinPair.paper_fig2(with_dm=True)}[name]
+    preset = {
+        "fig3_right": SpinPair.paper_fig3_right(),
+        "fig3_left": SpinPair.paper_fig3_left(),
+        "fig2": SpinPair.paper_fig2(),
+        "fig2_dm": SpinPair.paper_fig2(with_dm=True),
+    }[name]
     for field, value in PAPER_PRESETS[name].items():
         assert getattr(preset, field) == pytest.approx(value, abs=1e-15), field
     if name == "fig3_left":

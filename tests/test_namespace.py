@@ -15,8 +15,7 @@ SHADOWS = ("analysis", "ensemble", "trajectories")
 
 def _python(code: str, cwd) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OMP_WAIT_POLICY")}
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_only_darkspin_is_installed_at_top_level():
@@ -28,26 +27,35 @@ def test_only_darkspin_is_installed_at_top_level():
 def test_files_named_like_the_layers_do_not_shadow_them(tmp_path):
     for name in SHADOWS:
         (tmp_path / f"{name}.py").write_text("raise RuntimeError('the user file was imported')\n")
-    code = ("import darkspin as ds, numpy as np\n"
-            "ex = ds.solve_master_equation(ds.SpinPair(), ds.Protocol('ud', [1.0], np.linspace(0, 2, 3)))\n"
-            "import darkspin.analysis.config as c\n"
-            "print(round(float(ex.p_success[0]), 6), c.load_config().ntraj)\n")
+    code = (
+        "import darkspin as ds, numpy as np\n"
+        "ex = ds.solve_master_equation(ds.SpinPair(), ds.Protocol('ud', [1.0], np.linspace(0, 2, 3)))\n"
+        "import darkspin.analysis.config as c\n"
+        "print(round(float(ex.p_success[0]), 6), c.load_config().ntraj)\n"
+    )
     proc = _python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[1] == "100000"
     # the command line too
-    proc = subprocess.run([sys.executable, "-m", "darkspin.analysis.cli", "--version"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "darkspin.analysis.cli", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("darkspin "), proc.stderr
 
 
 def test_import_changes_no_environment_variable(tmp_path):
-    code = ("import json, os\n"
-            "before = dict(os.environ)\n"
-            "import darkspin as ds\n"
-            "import darkspin.analysis.cli, darkspin.ensemble, darkspin.trajectories\n"
-            "ds.SpinPair(); ds.simulate\n"
-            "print(json.dumps({k: v for k, v in os.environ.items() if before.get(k) != v}))\n")
+    code = (
+        "import json, os\n"
+        "before = dict(os.environ)\n"
+        "import darkspin as ds\n"
+        "import darkspin.analysis.cli, darkspin.ensemble, darkspin.trajectories\n"
+        "ds.SpinPair(); ds.simulate\n"
+        "print(json.dumps({k: v for k, v in os.environ.items() if before.get(k) != v}))\n"
+    )
     proc = _python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {}

@@ -40,8 +40,10 @@ SEED = 20240611
 @pytest.fixture
 def no_work(monkeypatch):
     """Make any trajectory work fail loudly: bad input must be rejected before the first batch."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError("run_batch was called: the input should have been rejected first")
+
     monkeypatch.setattr(SIM, "run_batch", forbidden)
 
 
@@ -95,16 +97,16 @@ def test_stats_of_a_plain_run_round_trip(small, tmp_path):
 
 def test_target_se_applies_to_the_final_post_selected_singlet_by_default():
     target = 0.02
-    r = simulate(MODEL, PROTOCOL, 200, SEED, batch_size=200, target_se=target, max_ntraj=10**5,
-                 progress=False)
+    r = simulate(MODEL, PROTOCOL, 200, SEED, batch_size=200, target_se=target, max_ntraj=10**5, progress=False)
     assert r.stats["end_condition"] == "target_se" and r.stats["target"] == "final_post"
     assert r.singlet_post_se[-1] < target and r.stats["achieved_se"] == float(r.singlet_post_se[-1])
     assert r.stats["target_se"] == target and r.stats["max_ntraj"] == 10**5
     # the figure of merit only: some other time still has a larger standard error
     assert r.max_singlet_se() > target
     # today's rule on request: every output time, unconditional and post-selected
-    m = simulate(MODEL, PROTOCOL, 200, SEED, batch_size=200, target_se=target, max_ntraj=10**5,
-                 target="max", progress=False)
+    m = simulate(
+        MODEL, PROTOCOL, 200, SEED, batch_size=200, target_se=target, max_ntraj=10**5, target="max", progress=False
+    )
     assert m.stats["end_condition"] == "target_se" and m.stats["target"] == "max"
     assert m.max_singlet_se() < target and m.stats["achieved_se"] == m.max_singlet_se()
     assert m.ntraj > r.ntraj
@@ -115,8 +117,9 @@ def test_target_se_applies_to_the_final_post_selected_singlet_by_default():
 def test_stopping_at_max_ntraj_warns_and_is_recorded(tmp_path):
     path = tmp_path / "capped.npz"
     with pytest.warns(RuntimeWarning, match="max_ntraj"):
-        r = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=400, target_se=1e-6, max_ntraj=1300,
-                     save=path, progress=False)
+        r = simulate(
+            MODEL, PROTOCOL, 500, SEED, batch_size=400, target_se=1e-6, max_ntraj=1300, save=path, progress=False
+        )
     assert r.ntraj == 1300 and r.stats["end_condition"] == "max_ntraj" and not r.interrupted
     assert r.stats["achieved_se"] > 1e-6
     assert load(path).stats == r.stats
@@ -130,6 +133,7 @@ def test_interrupt_and_files_saved_mid_run_say_interrupted(tmp_path, monkeypatch
         if os.path.exists(path):
             seen.append(load(path).stats["end_condition"])
         return run_batch(*args, **kwargs)
+
     monkeypatch.setattr(SIM, "run_batch", spying)
     r = simulate(MODEL, PROTOCOL, 600, SEED, batch_size=200, save=path, progress=False)
     assert seen == ["interrupted", "interrupted"]
@@ -142,6 +146,7 @@ def test_interrupt_and_files_saved_mid_run_say_interrupted(tmp_path, monkeypatch
         if calls[0] == 2:
             raise KeyboardInterrupt
         return run_batch(*args, **kwargs)
+
     monkeypatch.setattr(SIM, "run_batch", interrupting)
     with pytest.warns(RuntimeWarning, match="interrupted"):
         cut = simulate(MODEL, PROTOCOL, 600, SEED, batch_size=200, save=path, progress=False)
@@ -188,9 +193,15 @@ def _targets(tmp_path) -> dict:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     (tmp_path / "adir").mkdir()
-    return {"devnull": "/dev/null", "fifo": fifo, "directory": tmp_path / "adir", "empty": "",
-            "proc": "/proc/darkspin-test.npz", "trailing_slash": os.fspath(tmp_path / "new") + os.sep,
-            "cwd": "."}
+    return {
+        "devnull": "/dev/null",
+        "fifo": fifo,
+        "directory": tmp_path / "adir",
+        "empty": "",
+        "proc": "/proc/darkspin-test.npz",
+        "trailing_slash": os.fspath(tmp_path / "new") + os.sep,
+        "cwd": ".",
+    }
 
 
 @pytest.mark.parametrize("kind", ["devnull", "fifo", "directory", "empty", "proc", "trailing_slash", "cwd"])
@@ -246,6 +257,7 @@ def _edit(name):
             s["end_condition"] = "target_se"
             a["stats"] = np.array(json.dumps(s))
         return a
+
     return apply
 
 
@@ -309,17 +321,30 @@ def _inconsistent(kind):
         elif kind == "missing_member":
             del a["n_jumps"]
         return a
+
     return apply
 
 
 INCONSISTENT = {
-    "ntraj_negative": "ntraj", "n_post_above_ntraj": "n_post", "empty_with_sums": "hi",
-    "names_reversed": "param_names", "name_missing": "param", "seed_negative": "seed",
-    "seed_fraction": "seed", "n_success_increasing": "n_success", "n_post_not_from_n_success": "n_post",
-    "ranges_short": "ranges", "ranges_overlap": "ranges", "ranges_malformed": "ranges",
-    "hi_float": "dtype", "lo_out_of_range": "lo", "sum_too_large": "hi",
-    "end_condition_unknown": "end_condition", "target_se_without_target": "target_se",
-    "unknown_member": "junk", "missing_member": "n_jumps",
+    "ntraj_negative": "ntraj",
+    "n_post_above_ntraj": "n_post",
+    "empty_with_sums": "hi",
+    "names_reversed": "param_names",
+    "name_missing": "param",
+    "seed_negative": "seed",
+    "seed_fraction": "seed",
+    "n_success_increasing": "n_success",
+    "n_post_not_from_n_success": "n_post",
+    "ranges_short": "ranges",
+    "ranges_overlap": "ranges",
+    "ranges_malformed": "ranges",
+    "hi_float": "dtype",
+    "lo_out_of_range": "lo",
+    "sum_too_large": "hi",
+    "end_condition_unknown": "end_condition",
+    "target_se_without_target": "target_se",
+    "unknown_member": "junk",
+    "missing_member": "n_jumps",
 }
 
 
@@ -339,8 +364,17 @@ def test_control_rewritten_file_with_recomputed_checksum_loads(tmp_path, good_by
 
 def _format_1(a: dict) -> dict:
     """The members a darkspin-result-1 file had (no checksum, no stats, no instruments, an interrupted flag)."""
-    new = ("checksum", "stats", "n_kept", "record_counts", "postselect", "measurement_observable",
-           "measurement_readout_error", "measurement_feedback", "measurement_has_feedback")
+    new = (
+        "checksum",
+        "stats",
+        "n_kept",
+        "record_counts",
+        "postselect",
+        "measurement_observable",
+        "measurement_readout_error",
+        "measurement_feedback",
+        "measurement_has_feedback",
+    )
     old = {k: v for k, v in a.items() if k not in new}
     old["format"] = np.array("darkspin-result-1")
     old["interrupted"] = np.bool_(False)
@@ -393,8 +427,10 @@ def test_load_never_reads_unknown_members(tmp_path, good_bytes):
     """A few hundred KB of deflated zeros that would unpack to 64 MB: refused without reading."""
     path = tmp_path / "bomb.npz"
     path.write_bytes(good_bytes)
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf, \
-            zf.open("extra.npy", "w", force_zip64=True) as fh:
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("extra.npy", "w", force_zip64=True) as fh,
+    ):
         fh.write(_npy_header((8 * 2**20,)))
         chunk = bytes(2**20)
         for _ in range(64):
@@ -406,14 +442,17 @@ def test_load_never_reads_unknown_members(tmp_path, good_bytes):
 
 def test_batches_are_generated_lazily(monkeypatch):
     """10**6 one-trajectory batches: the list of them alone would take ~100 MB."""
+
     def interrupt_at_once(*args, **kwargs):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(SIM, "run_batch", interrupt_at_once)
     out = {}
 
     def run():
         with pytest.warns(RuntimeWarning, match="interrupted"):
             out["r"] = simulate(MODEL, PROTOCOL, 10**6, SEED, batch_size=1, progress=False)
+
     assert _peak_mb(run) < 10
     assert out["r"].interrupted and out["r"].ntraj == 0
 
@@ -443,6 +482,7 @@ def test_executor_keeps_a_bounded_number_of_batches_in_flight(monkeypatch):
     def cheap(model, protocol, seed, a, b, threads=None):  # bookkeeping only: no kernel, no Numba threads
         empty = EnsembleSums.empty(protocol.times.size, protocol.rounds)
         return dataclasses.replace(empty, ntraj=b - a)
+
     monkeypatch.setattr(SIM, "run_batch", cheap)
     with CountingExecutor(2) as ex:
         r = simulate(MODEL, PROTOCOL, 3000, SEED, batch_size=10, executor=ex, progress=False)

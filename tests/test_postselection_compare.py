@@ -18,6 +18,7 @@ import math
 import numba
 import numpy as np
 import pytest
+
 from darkspin.ensemble import EnsembleSums, MonteCarloResult, run_batch, simulate, solve_master_equation
 from darkspin.ensemble.compare import (
     SE_FLOOR,
@@ -72,8 +73,13 @@ def mc():
 
 # ---- Wilson interval ---------------------------------------------------------------------------
 # Newcombe, Stat. Med. 17, 857 (1998), Table I, method 3 (score interval without continuity correction)
-NEWCOMBE = [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611),
-            (1, 29, 0.0061, 0.1718), (29, 29, 0.8830, 1.0)]
+NEWCOMBE = [
+    (81, 263, 0.2553, 0.3662),
+    (15, 148, 0.0624, 0.1605),
+    (0, 20, 0.0, 0.1611),
+    (1, 29, 0.0061, 0.1718),
+    (29, 29, 0.8830, 1.0),
+]
 
 
 def test_wilson_published_values():
@@ -112,12 +118,15 @@ def test_wilson_coverage_of_exact_probabilities(exact):
         table = postselection_table(MonteCarloResult(MODEL, protocol, sums, 777))
         ok = table["attempts"] > 0
         hits_cond += np.sum((table["p_success_low"] <= ex.p_success) & (ex.p_success <= table["p_success_high"]) & ok)
-        hits_cum += np.sum((table["p_cumulative_low"] <= ex.p_cumulative)
-                           & (ex.p_cumulative <= table["p_cumulative_high"]))
+        hits_cum += np.sum(
+            (table["p_cumulative_low"] <= ex.p_cumulative) & (ex.p_cumulative <= table["p_cumulative_high"])
+        )
         checks += int(np.sum(ok))
     cov_cond, cov_cum = hits_cond / checks, hits_cum / (groups * protocol.rounds)
-    print(f"\nWilson 95% coverage: conditional {cov_cond:.4f} ({checks} checks), "
-          f"cumulative {cov_cum:.4f} ({groups * protocol.rounds} checks)")
+    print(
+        f"\nWilson 95% coverage: conditional {cov_cond:.4f} ({checks} checks), "
+        f"cumulative {cov_cum:.4f} ({groups * protocol.rounds} checks)"
+    )
     assert checks >= 2900
     assert 0.93 <= cov_cond <= 0.97
     assert 0.93 <= cov_cum <= 0.97
@@ -203,8 +212,15 @@ def test_table_json_round_trip():
 
 def test_exact_table(exact):
     table = postselection_table(exact)
-    assert table.names == ["round", "time", "p_success", "p_cumulative", "attempts_per_success",
-                           "end_time", "singlet_post"]
+    assert table.names == [
+        "round",
+        "time",
+        "p_success",
+        "p_cumulative",
+        "attempts_per_success",
+        "end_time",
+        "singlet_post",
+    ]
     # round 1: P_- population of the unconditional state (a non-selective measurement keeps the diagonal)
     p1 = exact.rho[4, 1, 1].real + exact.rho[4, 2, 2].real
     np.testing.assert_allclose(table["p_success"][0], p1, atol=1e-12)
@@ -228,7 +244,7 @@ def test_success_z_deterministic_probabilities():
 
 def _binom_tails(k, n, p):
     pmf = [math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(n + 1)]
-    return sum(pmf[:k + 1]), sum(pmf[k:])
+    return sum(pmf[: k + 1]), sum(pmf[k:])
 
 
 def test_success_p_values_are_exact_binomial_tails():
@@ -304,15 +320,19 @@ def test_convergence_slope():
     """Time-averaged trace distance ~ ntraj^-1/2. With 16 independent runs per point the fitted slope
     has an sd of ~0.035 (measured over 20 seeds), so +-0.1 is a ~3-sigma band."""
     with numba_threads_restored():
-        conv = convergence(MODEL, PROTOCOL, [250, 1000, 4000, 16000], seed=2024, repeats=16,
-                           batch_threads=1)
+        conv = convergence(MODEL, PROTOCOL, [250, 1000, 4000, 16000], seed=2024, repeats=16, batch_threads=1)
     print(f"\n{conv}")
     assert conv.distance.shape == (4,) and conv.distances.shape == (4, 16, 16) and conv.times[0] > 0
     assert len({int(s) for s in conv.seeds.ravel()}) == 64
     assert abs(conv.slope + 0.5) < 0.1
     assert conv.slope_se < 0.06
-    for bad in (dict(ntraj_list=[100]), dict(ntraj_list=[100, 100]), dict(ntraj_list=[0, 100]),
-                dict(ntraj_list=[100, 200], repeats=0), dict(ntraj_list=[100, 200], seed=2**64 - 1)):
+    for bad in (
+        dict(ntraj_list=[100]),
+        dict(ntraj_list=[100, 100]),
+        dict(ntraj_list=[0, 100]),
+        dict(ntraj_list=[100, 200], repeats=0),
+        dict(ntraj_list=[100, 200], seed=2**64 - 1),
+    ):
         kwargs = dict(seed=1) | bad
         with pytest.raises(ValueError):
             convergence(MODEL, PROTOCOL, **kwargs)
@@ -408,9 +428,12 @@ def test_mean_interval_at_the_boundary():
     assert lo[0] == 0.0 and hi[0] == 1.0 and np.isnan(lo[1]) and np.isnan(hi[1])
     # rounding of the fixed-point sums is tolerated; anything else is an error naming the parameter
     assert mean_interval(1 + 1e-12, 0.0, 100)[1] == 1.0
-    for bad, match in [((1.5, 0.0, 10), "mean must lie in"), ((0.5, -1.0, 10), "se be >= 0"),
-                       ((0.5, 0.1, -3), "n must be a finite count >= 0, got n=-3"),
-                       ((0.5, 0.1, 10, 1.0), "confidence")]:
+    for bad, match in [
+        ((1.5, 0.0, 10), "mean must lie in"),
+        ((0.5, -1.0, 10), "se be >= 0"),
+        ((0.5, 0.1, -3), "n must be a finite count >= 0, got n=-3"),
+        ((0.5, 0.1, 10, 1.0), "confidence"),
+    ]:
         with pytest.raises(ValueError, match=match):
             mean_interval(*bad)
 

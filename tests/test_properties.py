@@ -54,9 +54,17 @@ def _finite(lo, hi):
 
 # ---- strategies --------------------------------------------------------------------------------
 models = st.builds(
-    SpinPair, nu=_finite(*NU_RANGE), V=_finite(*V_RANGE), T=_finite(*T_RANGE),
-    lam1=_finite(*LAM_RANGE), lam2=_finite(*LAM_RANGE), theta=_finite(*ANGLE_RANGE),
-    phi=_finite(*ANGLE_RANGE), J_ex=_finite(*J_RANGE), J_DM=_finite(*J_RANGE))
+    SpinPair,
+    nu=_finite(*NU_RANGE),
+    V=_finite(*V_RANGE),
+    T=_finite(*T_RANGE),
+    lam1=_finite(*LAM_RANGE),
+    lam2=_finite(*LAM_RANGE),
+    theta=_finite(*ANGLE_RANGE),
+    phi=_finite(*ANGLE_RANGE),
+    J_ex=_finite(*J_RANGE),
+    J_DM=_finite(*J_RANGE),
+)
 
 
 @st.composite
@@ -74,7 +82,7 @@ def mixed_states(draw):
     """Density matrices G G^dag / Tr of rank 1 to 4, shape (4, 4)."""
     rank = draw(st.integers(1, 4))
     x = np.array(draw(st.lists(_finite(-1, 1), min_size=8 * rank, max_size=8 * rank)))
-    G = (x[:4 * rank] + 1j * x[4 * rank:]).reshape(4, rank)
+    G = (x[: 4 * rank] + 1j * x[4 * rank :]).reshape(4, rank)
     rho = G @ G.conj().T
     tr = np.trace(rho).real
     assume(tr > 1e-2)
@@ -239,14 +247,22 @@ def _non_numeric_text():
             return True
         except ValueError:
             return False
+
     return st.text(max_size=6).filter(lambda s: not numeric(s))
 
 
 # SpinPair and simulate reject every str (numeric or not); Protocol: see test_protocol_rejects_numeric_strings
-not_a_number = st.one_of(st.just(float("nan")), st.just(float("inf")), st.just(-float("inf")),
-                         st.just(np.float64("nan")), st.text(max_size=6), st.none(),
-                         st.complex_numbers(allow_nan=False, allow_infinity=False, min_magnitude=1e-3),
-                         st.just([1.0]), st.just(True))
+not_a_number = st.one_of(
+    st.just(float("nan")),
+    st.just(float("inf")),
+    st.just(-float("inf")),
+    st.just(np.float64("nan")),
+    st.text(max_size=6),
+    st.none(),
+    st.complex_numbers(allow_nan=False, allow_infinity=False, min_magnitude=1e-3),
+    st.just([1.0]),
+    st.just(True),
+)
 
 
 @st.composite
@@ -277,11 +293,15 @@ def _random_unitary(draw):
 @st.composite
 def bad_initial(draw):
     """Invalid ``initial`` values of many kinds."""
-    kind = draw(st.sampled_from(["shape", "unnormalised", "non_hermitian", "nonfinite", "negative",
-                                 "trace", "text", "other"]))
+    kind = draw(
+        st.sampled_from(["shape", "unnormalised", "non_hermitian", "nonfinite", "negative", "trace", "text", "other"])
+    )
     if kind == "shape":
-        shape = draw(st.sampled_from([(), (3,), (5,), (16,), (1, 4), (4, 1), (2, 2), (3, 3), (4, 5),
-                                      (4, 4, 1), (1, 4, 4), (2, 4, 4)]))
+        shape = draw(
+            st.sampled_from(
+                [(), (3,), (5,), (16,), (1, 4), (4, 1), (2, 2), (3, 3), (4, 5), (4, 4, 1), (1, 4, 4), (2, 4, 4)]
+            )
+        )
         size = int(np.prod(shape))
         x = np.array(draw(st.lists(_finite(-1, 1), min_size=size, max_size=size)))
         return x.reshape(shape)
@@ -315,8 +335,12 @@ def bad_initial(draw):
 @st.composite
 def bad_times(draw, name):
     """Invalid output grids (name='times') or measurement schedules (name='measure_at'); the other is valid."""
-    kind = draw(st.sampled_from(["unsorted", "negative", "nonfinite", "two_d", "text", "other"]
-                                + (["out_of_range"] if name == "measure_at" else ["repeated", "empty"])))
+    kind = draw(
+        st.sampled_from(
+            ["unsorted", "negative", "nonfinite", "two_d", "text", "other"]
+            + (["out_of_range"] if name == "measure_at" else ["repeated", "empty"])
+        )
+    )
     base = sorted(draw(st.lists(_finite(0.0, 10.0), min_size=2, max_size=8, unique=True)))
     if kind == "unsorted":
         i = draw(st.integers(0, len(base) - 2))
@@ -343,9 +367,13 @@ def bad_times(draw, name):
     return draw(st.sampled_from([[1j, 2.0], [0.0, None], {"a": 1}, [object()], [[0.0], [1.0, 2.0]]]))
 
 
-@given(st.one_of(bad_initial().map(lambda v: ("initial", v)),
-                 bad_times("times").map(lambda v: ("times", v)),
-                 bad_times("measure_at").map(lambda v: ("measure_at", v))))
+@given(
+    st.one_of(
+        bad_initial().map(lambda v: ("initial", v)),
+        bad_times("times").map(lambda v: ("times", v)),
+        bad_times("measure_at").map(lambda v: ("measure_at", v)),
+    )
+)
 def test_protocol_bad_input_raises_value_error_naming_it(case):
     name, value = case
     args = {"initial": "ud", "measure_at": [1.0, 2.0], "times": np.linspace(0.0, 10.0, 11)}
@@ -357,8 +385,16 @@ def test_protocol_bad_input_raises_value_error_naming_it(case):
     assert _names(str(info.value), name), str(info.value)
 
 
-@pytest.mark.parametrize("name, value", [("times", "5"), ("times", ["0", "5"]), ("measure_at", "1"),
-                                         ("measure_at", b"1"), ("initial", ["1", "0", "0", "0"])])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("times", "5"),
+        ("times", ["0", "5"]),
+        ("measure_at", "1"),
+        ("measure_at", b"1"),
+        ("initial", ["1", "0", "0", "0"]),
+    ],
+)
 def test_protocol_rejects_numeric_strings(name, value):
     args = {"initial": "ud", "measure_at": [1.0], "times": [0.0, 5.0]}
     args[name] = value
@@ -374,8 +410,14 @@ _SMALL_PROTOCOL = Protocol("ud", [1.0], [0.0, 1.0, 2.0])
 def bad_simulate_args(draw):
     """(kwargs, name) for simulate with one invalid argument."""
     name = draw(st.sampled_from(["ntraj", "seed", "batch_size", "target_se", "max_ntraj", "executor"]))
-    not_int = st.one_of(_finite(-10.0, 10.0).filter(lambda x: x != int(x)), st.just(float("nan")),
-                        st.text(max_size=6), st.just(True), st.just(1 + 0j), st.just([3]))
+    not_int = st.one_of(
+        _finite(-10.0, 10.0).filter(lambda x: x != int(x)),
+        st.just(float("nan")),
+        st.text(max_size=6),
+        st.just(True),
+        st.just(1 + 0j),
+        st.just([3]),
+    )
     kwargs = {"ntraj": 10}
     if name == "ntraj":
         kwargs["ntraj"] = draw(st.one_of(st.integers(max_value=0), not_int, st.none()))
@@ -384,9 +426,16 @@ def bad_simulate_args(draw):
     elif name == "batch_size":
         kwargs["batch_size"] = draw(st.one_of(st.integers(max_value=0), not_int))
     elif name == "target_se":
-        kwargs["target_se"] = draw(st.one_of(st.floats(max_value=0.0, allow_nan=False), st.just(float("nan")),
-                                             st.just(float("inf")), st.text(max_size=6), st.just(True),
-                                             st.just(1j)))
+        kwargs["target_se"] = draw(
+            st.one_of(
+                st.floats(max_value=0.0, allow_nan=False),
+                st.just(float("nan")),
+                st.just(float("inf")),
+                st.text(max_size=6),
+                st.just(True),
+                st.just(1j),
+            )
+        )
     elif name == "max_ntraj":
         kwargs["target_se"] = 0.01
         kwargs["max_ntraj"] = draw(st.one_of(st.integers(max_value=9), not_int))

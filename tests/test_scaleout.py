@@ -51,8 +51,10 @@ def skip_if_workqueue():
 @pytest.fixture
 def no_work(monkeypatch):
     """Make any trajectory work fail loudly: bad input must be rejected before the first batch."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError("run_batch was called: the input should have been rejected first")
+
     monkeypatch.setattr(SIM, "run_batch", forbidden)
 
 
@@ -66,8 +68,10 @@ def test_reference_is_nontrivial(reference):
 
 def test_merge_is_associative_and_order_independent(reference):
     cuts = [0, 1, 700, 701, 1500, 2222, N]
-    parts = [run_batch(MODEL, PROTOCOL, SEED, a, b, threads=1 + (i % 2))
-             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
+    parts = [
+        run_batch(MODEL, PROTOCOL, SEED, a, b, threads=1 + (i % 2))
+        for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
+    ]
     rng = np.random.default_rng(1)
     orders = [list(range(len(parts))), list(range(len(parts)))[::-1]]
     orders += [list(rng.permutation(len(parts))) for _ in range(4)]
@@ -81,8 +85,7 @@ def test_merge_is_associative_and_order_independent(reference):
             right = parts[k].merge(right)
         level = [parts[k] for k in order]
         while len(level) > 1:
-            level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i]
-                     for i in range(0, len(level), 2)]
+            level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
         for total in (left, right, level[0]):
             assert total.identical(reference.sums), order
     # grouped differently: (a + b) + (c + d) == a + (b + (c + d))
@@ -105,11 +108,11 @@ def test_merge_with_empty_and_negative_controls(reference):
 
 
 # ---- batches and executors ------------------------------------------------------------------------
-@pytest.mark.parametrize("batch_size,batch_threads", [
-    (None, None), (N, 1), (1000, None), (1234, 2), (97, 1), (10**6, None)])
+@pytest.mark.parametrize(
+    "batch_size,batch_threads", [(None, None), (N, 1), (1000, None), (1234, 2), (97, 1), (10**6, None)]
+)
 def test_batch_size_and_threads_do_not_change_sums(reference, batch_size, batch_threads):
-    r = simulate(MODEL, PROTOCOL, N, SEED, batch_size=batch_size, batch_threads=batch_threads,
-                 progress=False)
+    r = simulate(MODEL, PROTOCOL, N, SEED, batch_size=batch_size, batch_threads=batch_threads, progress=False)
     assert r.sums.identical(reference.sums)
     assert r.ranges.tolist() == [[0, N]] and not r.interrupted
     assert np.array_equal(r.singlet, reference.singlet)
@@ -134,8 +137,7 @@ def test_process_pool_executor(reference):
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = distributed.Client(cluster)
     try:
         yield client
@@ -152,9 +154,22 @@ def test_dask(reference, dask_client, how):
 
 
 # ---- save / load / resume -------------------------------------------------------------------------
-ESTIMATES = ["times", "rho", "rho_se", "rho_post", "rho_post_se", "singlet", "singlet_se",
-             "singlet_post", "singlet_post_se", "p_success", "p_cumulative", "n_success", "n_post",
-             "ranges"]
+ESTIMATES = [
+    "times",
+    "rho",
+    "rho_se",
+    "rho_post",
+    "rho_post_se",
+    "singlet",
+    "singlet_se",
+    "singlet_post",
+    "singlet_post_se",
+    "p_success",
+    "p_cumulative",
+    "n_success",
+    "n_post",
+    "ranges",
+]
 
 
 def assert_same_result(a, b):
@@ -197,8 +212,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 def test_resume_mismatch_is_rejected(tmp_path, no_work):
     p1 = tmp_path / "first.npz"
     # no_work forbids running trajectories, so write an (empty) result file directly
-    ensemble.MonteCarloResult(MODEL, PROTOCOL, EnsembleSums.empty(PROTOCOL.times.size, PROTOCOL.rounds),
-                              SEED).save(p1)
+    ensemble.MonteCarloResult(MODEL, PROTOCOL, EnsembleSums.empty(PROTOCOL.times.size, PROTOCOL.rounds), SEED).save(p1)
     with pytest.raises(ValueError, match="seed"):
         simulate(MODEL, PROTOCOL, N, SEED + 1, resume=p1, progress=False)
     with pytest.raises(ValueError, match="lam1"):
@@ -224,6 +238,7 @@ def interrupting(after: int):
         if k == after + 1:
             raise KeyboardInterrupt
         return run_batch(*args, **kwargs)
+
     return wrapper
 
 
@@ -264,8 +279,9 @@ def test_interrupt_with_thread_pool_keeps_consistent_work(reference, tmp_path, m
 # ---- adaptive stopping ------------------------------------------------------------------------------
 def test_target_se_stops_below_target():
     target = 0.01
-    r = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=500, target_se=target, max_ntraj=10**5,
-                 target="max", progress=False)
+    r = simulate(
+        MODEL, PROTOCOL, 500, SEED, batch_size=500, target_se=target, max_ntraj=10**5, target="max", progress=False
+    )
     assert r.max_singlet_se() < target
     assert 500 < r.ntraj < 10**5 and r.ranges.tolist() == [[0, r.ntraj]]
     # it stopped within a few batches of the first point below target, not far beyond it
@@ -278,26 +294,28 @@ def test_target_se_respects_ntraj_and_max_ntraj():
     easy = simulate(MODEL, PROTOCOL, 700, SEED, target_se=1.0, progress=False)
     assert easy.ntraj == 700  # never fewer than ntraj, even if the target is met earlier
     with pytest.warns(RuntimeWarning, match="max_ntraj"):
-        capped = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=400, target_se=1e-6, max_ntraj=1300,
-                          progress=False)
+        capped = simulate(MODEL, PROTOCOL, 500, SEED, batch_size=400, target_se=1e-6, max_ntraj=1300, progress=False)
     assert capped.ntraj == 1300 and capped.max_singlet_se() > 1e-6
 
 
 # ---- bad input --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(executor="threads"), "executor"),
-    (dict(executor=object()), "executor"),
-    (dict(target_se=0), "target_se"),
-    (dict(target_se=-1.0), "target_se"),
-    (dict(target_se=math.nan), "target_se"),
-    (dict(target_se=math.inf), "target_se"),
-    (dict(target_se="0.1"), "target_se"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(batch_size=-3), "batch_size"),
-    (dict(batch_size=2.5), "batch_size"),
-    (dict(batch_threads=0), "batch_threads"),
-    (dict(target_se=0.1, max_ntraj=10), "max_ntraj"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(executor="threads"), "executor"),
+        (dict(executor=object()), "executor"),
+        (dict(target_se=0), "target_se"),
+        (dict(target_se=-1.0), "target_se"),
+        (dict(target_se=math.nan), "target_se"),
+        (dict(target_se=math.inf), "target_se"),
+        (dict(target_se="0.1"), "target_se"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=-3), "batch_size"),
+        (dict(batch_size=2.5), "batch_size"),
+        (dict(batch_threads=0), "batch_threads"),
+        (dict(target_se=0.1, max_ntraj=10), "max_ntraj"),
+    ],
+)
 def test_bad_arguments_rejected_before_work(no_work, kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate(MODEL, PROTOCOL, 100, SEED, progress=False, **kwargs)
@@ -322,8 +340,12 @@ def saved_bytes(tmp_path_factory, reference) -> bytes:
 
 
 def _corrupt_files(folder, good: bytes) -> dict:
-    files = {"random": np.random.default_rng(0).bytes(4096), "empty": b"",
-             "truncated_half": good[: len(good) // 2], "truncated_end": good[:-10]}
+    files = {
+        "random": np.random.default_rng(0).bytes(4096),
+        "empty": b"",
+        "truncated_half": good[: len(good) // 2],
+        "truncated_end": good[:-10],
+    }
     flipped = bytearray(good)
     flipped[len(good) // 3] ^= 0xFF
     files["bit_flip"] = bytes(flipped)
@@ -350,8 +372,17 @@ def _write(path, data: bytes):
     return path
 
 
-CORRUPT = ["random", "empty", "truncated_half", "truncated_end", "bit_flip", "other_arrays",
-           "wrong_shape", "missing", "directory"]
+CORRUPT = [
+    "random",
+    "empty",
+    "truncated_half",
+    "truncated_end",
+    "bit_flip",
+    "other_arrays",
+    "wrong_shape",
+    "missing",
+    "directory",
+]
 
 
 @pytest.mark.parametrize("kind", CORRUPT)
@@ -360,7 +391,7 @@ def test_load_corrupt_file_raises_value_error(tmp_path, saved_bytes, kind):
     with pytest.raises(ValueError, match="result file") as info:
         load(path)
     assert os.fspath(path) in str(info.value)  # the message names the file
-    assert type(info.value) is ValueError     # not a numpy/zipfile error type in disguise
+    assert type(info.value) is ValueError  # not a numpy/zipfile error type in disguise
 
 
 def test_load_npy_file_raises_value_error(tmp_path):

@@ -70,8 +70,10 @@ def test_peaks_at_eq9_lines(with_dm):
     for name, expected in paper_lines(model).items():
         found = find_peaks(OMEGA, spec[name], rel_prominence=1e-3)
         widths = [linewidth(OMEGA, spec[name], x) for x in found]
-        print(f"\n{name} dm={with_dm}: found {np.round(found, 4)} expected {np.round(expected, 4)}"
-              f" FWHM {np.round(widths, 4)}")
+        print(
+            f"\n{name} dm={with_dm}: found {np.round(found, 4)} expected {np.round(expected, 4)}"
+            f" FWHM {np.round(widths, 4)}"
+        )
         assert len(found) == len(expected), (name, found, expected)
         for x, e, fwhm in zip(found, sorted(expected), widths, strict=True):
             assert abs(x - e) < 0.5 * fwhm, (name, x, e, fwhm)

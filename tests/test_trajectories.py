@@ -61,8 +61,11 @@ SYM_FAST = SpinPair(nu=1.0, V=1.25, T=0.2, lam1=0.3, lam2=0.3, J_ex=0.1)
 
 PSI_MIX_SECTORS = np.array([0.5, 0.6, -0.4j, 0.3 + 0.2j])
 PSI_MIX_SECTORS = PSI_MIX_SECTORS / np.linalg.norm(PSI_MIX_SECTORS)
-RHO_MIXED = (0.3 * np.diag([1, 0, 0, 0]) + 0.5 * np.outer(PSI_MIX_SECTORS, PSI_MIX_SECTORS.conj())
-             + 0.2 * np.outer(S_VEC, S_VEC.conj())).astype(complex)
+RHO_MIXED = (
+    0.3 * np.diag([1, 0, 0, 0])
+    + 0.5 * np.outer(PSI_MIX_SECTORS, PSI_MIX_SECTORS.conj())
+    + 0.2 * np.outer(S_VEC, S_VEC.conj())
+).astype(complex)
 
 
 def _ep_model(detune: float, lam1: float = 0.05, lam2: float = 0.01) -> SpinPair:
@@ -71,8 +74,9 @@ def _ep_model(detune: float, lam1: float = 0.05, lam2: float = 0.01) -> SpinPair
     g1 - g2 = (lam1 - lam2)(F(nu) - F(-nu))/2 (docs/physics.md)."""
     nu, V = 1.0, 1.25
     dg = (lam1 - lam2) * (F_phys(nu, V, 0.0) - F_phys(-nu, V, 0.0)) / 2
-    return SpinPair(nu=nu, V=V, T=0.0, lam1=lam1, lam2=lam2, theta=math.pi, phi=0.0,
-                    J_ex=dg / 8 * (1 + detune), J_DM=0.0)
+    return SpinPair(
+        nu=nu, V=V, T=0.0, lam1=lam1, lam2=lam2, theta=math.pi, phi=0.0, J_ex=dg / 8 * (1 + detune), J_DM=0.0
+    )
 
 
 #: name -> (model, protocol, ntraj, seed)
@@ -84,14 +88,21 @@ AGREEMENT_CASES = {
     # symmetric point, finite T, fast mixing: several jumps per trajectory
     "symmetric_fast": (SYM_FAST, Protocol("ud", (1.5, 3.0, 4.5, 6.0), np.linspace(0.0, 8.0, 41)), 60_000, 13),
     # off-symmetric, finite T, J_DM != 0, superposition across S_z sectors
-    "off_symmetric_vector": (OFF, Protocol(PSI_MIX_SECTORS, (5.0, 10.0, 15.0, 20.0),
-                                           np.linspace(0.0, 25.0, 51)), 60_000, 14),
+    "off_symmetric_vector": (
+        OFF,
+        Protocol(PSI_MIX_SECTORS, (5.0, 10.0, 15.0, 20.0), np.linspace(0.0, 25.0, 51)),
+        60_000,
+        14,
+    ),
     # off-symmetric, mixed initial state, two rounds at one instant, measurement at an output time
-    "off_symmetric_mixed": (OFF, Protocol(RHO_MIXED, (4.0, 8.0, 8.0, 12.0), np.linspace(0.0, 16.0, 41)),
-                            60_000, 15),
+    "off_symmetric_mixed": (OFF, Protocol(RHO_MIXED, (4.0, 8.0, 8.0, 12.0), np.linspace(0.0, 16.0, 41)), 60_000, 15),
     # nearly defective S_z = 0 block of H_eff, fast rates: trajectories through the closed form near an EP
-    "near_exceptional": (_ep_model(1e-12, lam1=0.5, lam2=0.1),
-                         Protocol("ud", (2.0, 4.0, 6.0), np.linspace(0.0, 8.0, 41)), 60_000, 16),
+    "near_exceptional": (
+        _ep_model(1e-12, lam1=0.5, lam2=0.1),
+        Protocol("ud", (2.0, 4.0, 6.0), np.linspace(0.0, 8.0, 41)),
+        60_000,
+        16,
+    ),
 }
 
 
@@ -172,7 +183,8 @@ def test_dropped_jump_channel_fails_agreement():
     p = pack(model, protocol)
     # the harness itself reproduces simulate() bit for bit
     assert run_packed(p, model, protocol, seed, ntraj).sums.identical(
-        simulate(model, protocol, ntraj, seed, progress=False).sums)
+        simulate(model, protocol, ntraj, seed, progress=False).sums
+    )
 
     drop = list(model.jump_labels()).index("dephasing[0]")
     L = p.jumps[drop]
@@ -180,8 +192,9 @@ def test_dropped_jump_channel_fails_agreement():
     heff = p.heff + 0.5j * LdL
     dt = np.diff(np.concatenate([[0.0], p.ev_time]))
     ev_U = np.array([block_propagator(heff, float(d)) for d in dt], dtype=complex).reshape(-1, 6)
-    broken = p._replace(heff=heff, gamma=p.gamma - LdL, ev_U=ev_U,
-                        jumps=np.ascontiguousarray(np.delete(p.jumps, drop, axis=0)))
+    broken = p._replace(
+        heff=heff, gamma=p.gamma - LdL, ev_U=ev_U, jumps=np.ascontiguousarray(np.delete(p.jumps, drop, axis=0))
+    )
     z = agreement(run_packed(broken, model, protocol, seed, ntraj), ex)
     print(f"\ndropped dephasing[0]: max z {z}")
     assert max(z.values()) > 5.0
@@ -238,15 +251,17 @@ def test_sojourn_times_in_one_long_trajectory():
     kinds = labels[labels != "dephasing[0]"]
     assert np.all(kinds[0::2] == "lowering[0]") and np.all(kinds[1::2] == "raising[0]")
     edges = np.concatenate([[0.0], flips])
-    up_times = np.diff(edges)[0::2]    # |ud> -> lowering
+    up_times = np.diff(edges)[0::2]  # |ud> -> lowering
     down_times = np.diff(edges)[1::2]  # |dd> -> raising
     deph = tr.jump_times[labels == "dephasing[0]"]
     p_up = stats.kstest(up_times, "expon", args=(0, 1 / rate_down)).pvalue
     p_down = stats.kstest(down_times, "expon", args=(0, 1 / rate_up)).pvalue
     p_deph = stats.kstest(np.diff(np.concatenate([[0.0], deph])), "expon", args=(0, 1 / rate_deph)).pvalue
     p_wrong = stats.kstest(up_times, "expon", args=(0, 1 / (1.1 * rate_down))).pvalue
-    print(f"\nsojourn KS p: up {p_up:.3g} ({up_times.size}), down {p_down:.3g} ({down_times.size}), "
-          f"dephasing {p_deph:.3g} ({deph.size}), 1.1x rate {p_wrong:.3g}")
+    print(
+        f"\nsojourn KS p: up {p_up:.3g} ({up_times.size}), down {p_down:.3g} ({down_times.size}), "
+        f"dephasing {p_deph:.3g} ({deph.size}), 1.1x rate {p_wrong:.3g}"
+    )
     assert up_times.size > 15000 and down_times.size > 15000
     assert p_up > 1e-3 and p_down > 1e-3 and p_deph > 1e-3
     assert p_wrong < 1e-6
@@ -255,8 +270,9 @@ def test_sojourn_times_in_one_long_trajectory():
 
 
 # ---- 4. the dark state -----------------------------------------------------------------------------
-@pytest.mark.parametrize("model", [PAPER, SpinPair(T=0.3, lam1=0.2, lam2=0.2, J_ex=0.05)],
-                         ids=["paper", "symmetric_finite_T"])
+@pytest.mark.parametrize(
+    "model", [PAPER, SpinPair(T=0.3, lam1=0.2, lam2=0.2, J_ex=0.05)], ids=["paper", "symmetric_finite_T"]
+)
 def test_dark_singlet_never_jumps(model):
     protocol = Protocol("S", (100.0, 200.0, 200.0, 300.0, 400.0), np.linspace(0.0, 500.0, 51))
     for i in range(100):
@@ -273,8 +289,14 @@ def test_dark_singlet_never_jumps(model):
 
 # ---- 5. reproducibility: threads, batches, single trajectories --------------------------------------
 THREAD_SPEC = {
-    "model": OFF.as_dict(), "initial": "ud", "measure_at": [4.0, 8.0, 12.0], "t_final": 16.0,
-    "n_out": 41, "ntraj": 24_000, "seed": 2**63 + 12345, "batch_size": 7_001,
+    "model": OFF.as_dict(),
+    "initial": "ud",
+    "measure_at": [4.0, 8.0, 12.0],
+    "t_final": 16.0,
+    "n_out": 41,
+    "ntraj": 24_000,
+    "seed": 2**63 + 12345,
+    "batch_size": 7_001,
 }
 
 
@@ -292,9 +314,16 @@ def test_bit_identical_across_thread_counts(tmp_path):
     for threads in (1, 2):
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
         out = tmp_path / f"threads{threads}.npz"
-        procs[threads] = (out, subprocess.Popen(
-            [sys.executable, str(HERE / "_thread_probe.py"), json.dumps(THREAD_SPEC), str(out)],
-            env=env, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        procs[threads] = (
+            out,
+            subprocess.Popen(
+                [sys.executable, str(HERE / "_thread_probe.py"), json.dumps(THREAD_SPEC), str(out)],
+                env=env,
+                cwd=HERE.parent,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+        )
     here = simulate(model, protocol, ntraj, seed, progress=False)  # default batch size, this process
     assert here.n_jumps > 0
     for threads, (out, proc) in procs.items():
@@ -311,14 +340,20 @@ def test_bit_identical_across_batches(restore_numba_threads):
     model, protocol, ntraj, seed = _spec_case(THREAD_SPEC)
     ntraj //= 2
     ref = simulate(model, protocol, ntraj, seed, progress=False)
-    for kwargs in ({"batch_size": 1_000}, {"batch_size": 4_999}, {"batch_size": ntraj},
-                   {"batch_size": 3_333, "batch_threads": 1}, {"batch_threads": 2}):
+    for kwargs in (
+        {"batch_size": 1_000},
+        {"batch_size": 4_999},
+        {"batch_size": ntraj},
+        {"batch_size": 3_333, "batch_threads": 1},
+        {"batch_threads": 2},
+    ):
         other = simulate(model, protocol, ntraj, seed, progress=False, **kwargs)
         assert ref.sums.identical(other.sums), kwargs
     # batches are additive: [0, a) + [a, n) == [0, n)
     a = 4_321
-    parts = (simulate_module.run_batch(model, protocol, seed, a, ntraj)
-             + simulate_module.run_batch(model, protocol, seed, 0, a))
+    parts = simulate_module.run_batch(model, protocol, seed, a, ntraj) + simulate_module.run_batch(
+        model, protocol, seed, 0, a
+    )
     assert parts.identical(ref.sums)
     # another seed gives other sums
     assert not ref.sums.identical(simulate(model, protocol, ntraj, seed + 1, progress=False).sums)
@@ -335,20 +370,24 @@ def test_run_trajectory_reproducible_and_same_as_simulate():
     # simulate(seed) sums exactly these trajectories
     mc = simulate(model, protocol, n, seed, progress=False)
     assert mc.n_jumps == sum(t.jump_times.size for t in trs)
-    states = np.array([t.states for t in trs])                    # (n, n_out, 4)
+    states = np.array([t.states for t in trs])  # (n, n_out, 4)
     rho = np.einsum("kti,ktj->tij", states, states.conj()) / n
     np.testing.assert_allclose(mc.rho, rho, atol=1e-10)
     outcomes = np.array([t.outcomes for t in trs])
-    expected_success = [(np.all(outcomes[:, :k + 1] == -1, axis=1)).sum() for k in range(protocol.rounds)]
+    expected_success = [(np.all(outcomes[:, : k + 1] == -1, axis=1)).sum() for k in range(protocol.rounds)]
     np.testing.assert_array_equal(mc.n_success, expected_success)
     np.testing.assert_array_equal(mc.n_post, np.array([t.post for t in trs]).sum(axis=0))
 
 
 # ---- 6. the closed-form propagator -----------------------------------------------------------------
 PROPAGATOR_MODELS = {
-    "symmetric": PAPER, "off_symmetric": OFF, "paper_fig2_dm": SpinPair.paper_fig2(with_dm=True),
-    "no_exchange": SpinPair(J_ex=0.0, J_DM=0.0), "no_exchange_off": OFF.replace(J_ex=0.0, J_DM=0.0),
-    "exceptional": _ep_model(0.0), "near_exceptional": _ep_model(1e-12),
+    "symmetric": PAPER,
+    "off_symmetric": OFF,
+    "paper_fig2_dm": SpinPair.paper_fig2(with_dm=True),
+    "no_exchange": SpinPair(J_ex=0.0, J_DM=0.0),
+    "no_exchange_off": OFF.replace(J_ex=0.0, J_DM=0.0),
+    "exceptional": _ep_model(0.0),
+    "near_exceptional": _ep_model(1e-12),
 }
 #: scipy's expm loses ~1e-16 tau ||H|| (2e-12 at tau = 600 on the Jordan blocks below): compare up to 150
 TAUS = [0.0, 1e-6, 1e-3, 0.1, 1.0, 3.7, 25.0, 150.0]
@@ -431,10 +470,14 @@ def test_jump_time_residuals_small():
 
 
 # ---- 7. single-trajectory sanity -------------------------------------------------------------------
-@pytest.mark.parametrize("model, protocol", [
-    (OFF, Protocol(PSI_MIX_SECTORS, (3.0, 6.0, 9.0, 9.0, 12.0), np.linspace(0.0, 15.0, 31))),
-    (SYM_FAST, Protocol(RHO_MIXED, (1.0, 2.0, 3.0, 4.0), np.linspace(0.0, 5.0, 41))),
-], ids=["off_symmetric", "symmetric_fast"])
+@pytest.mark.parametrize(
+    "model, protocol",
+    [
+        (OFF, Protocol(PSI_MIX_SECTORS, (3.0, 6.0, 9.0, 9.0, 12.0), np.linspace(0.0, 15.0, 31))),
+        (SYM_FAST, Protocol(RHO_MIXED, (1.0, 2.0, 3.0, 4.0), np.linspace(0.0, 5.0, 41))),
+    ],
+    ids=["off_symmetric", "symmetric_fast"],
+)
 def test_single_trajectory_sanity(model, protocol):
     seen_plus = seen_minus = 0
     for i in range(200):
@@ -465,11 +508,21 @@ def test_single_trajectory_sanity(model, protocol):
 
 
 # ---- 8. bad input ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, name", [
-    ({"ntraj": 0}, "ntraj"), ({"ntraj": -5}, "ntraj"), ({"ntraj": 1.5}, "ntraj"), ({"ntraj": True}, "ntraj"),
-    ({"seed": 1.5}, "seed"), ({"seed": -1}, "seed"), ({"seed": "a"}, "seed"), ({"seed": 2**64}, "seed"),
-    ({"batch_size": 0}, "batch_size"), ({"batch_threads": 0}, "batch_threads"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"ntraj": 0}, "ntraj"),
+        ({"ntraj": -5}, "ntraj"),
+        ({"ntraj": 1.5}, "ntraj"),
+        ({"ntraj": True}, "ntraj"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"seed": "a"}, "seed"),
+        ({"seed": 2**64}, "seed"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_threads": 0}, "batch_threads"),
+    ],
+)
 def test_simulate_rejects_bad_input_before_work(monkeypatch, kwargs, name):
     def no_work(*args, **kw):
         raise AssertionError("work started before the input was validated")
@@ -480,10 +533,18 @@ def test_simulate_rejects_bad_input_before_work(monkeypatch, kwargs, name):
         simulate(PAPER, Protocol.paper(11), args.pop("ntraj"), args.pop("seed"), progress=False, **args)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"seed": 1.5}, "seed"), ({"seed": -1}, "seed"), ({"seed": "a"}, "seed"), ({"seed": 2**64}, "seed"),
-    ({"seed": None}, "seed"), ({"index": -1}, "index"), ({"index": 2.0}, "index"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"seed": 1.5}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"seed": "a"}, "seed"),
+        ({"seed": 2**64}, "seed"),
+        ({"seed": None}, "seed"),
+        ({"index": -1}, "index"),
+        ({"index": 2.0}, "index"),
+    ],
+)
 def test_run_trajectory_rejects_bad_seed(kwargs, name):
     args = {"seed": 1, "index": 0, **kwargs}
     with pytest.raises(ValueError, match=name):

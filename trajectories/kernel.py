@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .plan import Plan, compile_plan
+from .plan import compile_plan
 from .propagator import block_propagator
 from .rng import seed_state, uniform
 
@@ -49,8 +49,16 @@ _MAX_ROOT_ITER = 200
 
 @njit(cache=True, inline="always")
 def _norm2(v):
-    return (v[0].real ** 2 + v[0].imag ** 2 + v[1].real ** 2 + v[1].imag ** 2
-            + v[2].real ** 2 + v[2].imag ** 2 + v[3].real ** 2 + v[3].imag ** 2)
+    return (
+        v[0].real ** 2
+        + v[0].imag ** 2
+        + v[1].real ** 2
+        + v[1].imag ** 2
+        + v[2].real ** 2
+        + v[2].imag ** 2
+        + v[3].real ** 2
+        + v[3].imag ** 2
+    )
 
 
 @njit(cache=True)
@@ -198,7 +206,7 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
                     s = 0j
                     for j in range(4):
                         s += jumps[k, i, j] * phi[j]
-                    wk += s.real ** 2 + s.imag ** 2
+                    wk += s.real**2 + s.imag**2
                 weights[k] = wk
                 total += wk
             if total > 0.0:
@@ -254,8 +262,13 @@ def chunk_bounds(start, ntraj, nchunks, ch):
 @njit(cache=True, inline="always")
 def trajectory_buffers(n_out, rounds):
     """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, 4), post (n_out,), outcomes, records)."""
-    return (np.empty(4, np.uint64), np.empty((n_out, 4), np.complex128), np.empty(n_out, np.bool_),
-            np.empty(max(rounds, 1), np.int8), np.empty(max(rounds, 1), np.int8))
+    return (
+        np.empty(4, np.uint64),
+        np.empty((n_out, 4), np.complex128),
+        np.empty(n_out, np.bool_),
+        np.empty(max(rounds, 1), np.int8),
+        np.empty(max(rounds, 1), np.int8),
+    )
 
 
 @njit(cache=True, inline="always")
@@ -268,7 +281,7 @@ def _accumulate(acc, states, start, stop):
     """Add the fixed-point |psi><psi| terms of ``states[start:stop]`` ((n, 4)) into ``acc`` (n, N_ACC) int64."""
     for o in range(start, stop):
         sing = (states[o, 1] - states[o, 2]) * _INV_SQRT2
-        ps = sing.real ** 2 + sing.imag ** 2
+        ps = sing.real**2 + sing.imag**2
         acc[o, I_POP] += _q(ps)
         acc[o, I_POP + 1] += _q(ps * ps)
         # trajectories live in one S_z sector most of the time: skip the exact zeros
@@ -280,7 +293,7 @@ def _accumulate(acc, states, start, stop):
                 p += 4 - i
                 q += 3 - i
                 continue
-            a2 = si.real ** 2 + si.imag ** 2
+            a2 = si.real**2 + si.imag**2
             acc[o, p] += _q(a2)
             acc[o, N_RE + N_IM + p] += _q(a2 * a2)
             p += 1
@@ -290,7 +303,7 @@ def _accumulate(acc, states, start, stop):
                     x = si * np.conj(sj)
                     acc[o, p] += _q(x.real)
                     acc[o, N_RE + q] += _q(x.imag)
-                    acc[o, N_RE + N_IM + p] += _q(a2 * (sj.real ** 2 + sj.imag ** 2))
+                    acc[o, N_RE + N_IM + p] += _q(a2 * (sj.real**2 + sj.imag**2))
                 p += 1
                 q += 1
 
@@ -357,5 +370,11 @@ def ensemble_sums(seed, start, ntraj, nchunks, plan):
                 nrec[ch, code] += 1
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
-    return (acc.sum(axis=0), npost.sum(axis=0), nsucc.sum(axis=0)[:rounds], nkept.sum(axis=0)[:rounds],
-            nrec.sum(axis=0)[:plan.n_records], njumps.sum())
+    return (
+        acc.sum(axis=0),
+        npost.sum(axis=0),
+        nsucc.sum(axis=0)[:rounds],
+        nkept.sum(axis=0)[:rounds],
+        nrec.sum(axis=0)[: plan.n_records],
+        njumps.sum(),
+    )

@@ -24,7 +24,11 @@ OPERATOR_TOL = 1e-10
 
 #: Named two-spin observables (d = 4), each with eigenvalues +-1 only.
 NAMED_OBSERVABLES = {
-    "zz": ("z", "z"), "xx": ("x", "x"), "yy": ("y", "y"), "z1": ("z", "1"), "z2": ("1", "z"),
+    "zz": ("z", "z"),
+    "xx": ("x", "x"),
+    "yy": ("y", "y"),
+    "z1": ("z", "1"),
+    "z2": ("1", "z"),
 }
 #: Named two-spin feedback unitaries (d = 4).
 NAMED_FEEDBACK = {"flip1": ("x", "1"), "flip2": ("1", "x")}
@@ -62,8 +66,7 @@ def check_observable(value, dim: int | None = None) -> np.ndarray:
     """A Hermitian (d, d) operator with eigenvalues +1 and -1 only (named ones need d = 4)."""
     if isinstance(value, str):
         if value not in NAMED_OBSERVABLES:
-            raise ValueError(f"observable must be one of {sorted(NAMED_OBSERVABLES)} or a (d, d) array, "
-                             f"got {value!r}")
+            raise ValueError(f"observable must be one of {sorted(NAMED_OBSERVABLES)} or a (d, d) array, got {value!r}")
         if dim not in (None, 4):
             raise ValueError(f"observable {value!r} is a two-spin operator (d = 4); this model has d = {dim}")
         return kron(*NAMED_OBSERVABLES[value])
@@ -82,8 +85,7 @@ def check_unitary(name: str, value, dim: int | None = None) -> np.ndarray:
     """A unitary (d, d) array, or a named one ('flip1', 'flip2', d = 4)."""
     if isinstance(value, str):
         if value not in NAMED_FEEDBACK:
-            raise ValueError(f"{name} must be one of {sorted(NAMED_FEEDBACK)} or a unitary (d, d) array, "
-                             f"got {value!r}")
+            raise ValueError(f"{name} must be one of {sorted(NAMED_FEEDBACK)} or a unitary (d, d) array, got {value!r}")
         if dim not in (None, 4):
             raise ValueError(f"{name} {value!r} is a two-spin operator (d = 4); this model has d = {dim}")
         return kron(*NAMED_FEEDBACK[value])
@@ -122,10 +124,13 @@ class Measurement:
         dim = A.shape[0]
         if isinstance(readout_error, (tuple, list, np.ndarray)):
             if len(readout_error) != 2:
-                raise ValueError("readout_error must be a probability or a pair (eps_plus, eps_minus), "
-                                 f"got {readout_error!r}")
-            eps = (_probability("readout_error[0] (eps_plus)", readout_error[0]),
-                   _probability("readout_error[1] (eps_minus)", readout_error[1]))
+                raise ValueError(
+                    f"readout_error must be a probability or a pair (eps_plus, eps_minus), got {readout_error!r}"
+                )
+            eps = (
+                _probability("readout_error[0] (eps_plus)", readout_error[0]),
+                _probability("readout_error[1] (eps_minus)", readout_error[1]),
+            )
         else:
             e = _probability("readout_error", readout_error)
             eps = (e, e)
@@ -219,8 +224,11 @@ class Measurement:
         """One line: the observable, the readout error and the feedback."""
         obs = self._name or f"a {self._dim}x{self._dim} observable"
         ep, em = self._eps
-        err = "perfect readout" if self.is_perfect else (
-            f"readout error {ep:g}" if ep == em else f"readout error eps+ {ep:g}, eps- {em:g}")
+        err = (
+            "perfect readout"
+            if self.is_perfect
+            else (f"readout error {ep:g}" if ep == em else f"readout error eps+ {ep:g}, eps- {em:g}")
+        )
         parts = [obs, err]
         for r in sorted(self._feedback, reverse=True):
             parts.append(f"on {r:+d} apply {self._feedback_names.get(r, 'a unitary')}")
@@ -232,8 +240,12 @@ class Measurement:
     def as_dict(self) -> dict:
         """Plain arrays for saving: observable (d, d), readout_error (2,), feedback (2, d, d), has_feedback (2,)."""
         U, has = self.unitaries()
-        return {"observable": np.array(self._observable), "readout_error": np.array(self._eps),
-                "feedback": U, "has_feedback": has}
+        return {
+            "observable": np.array(self._observable),
+            "readout_error": np.array(self._eps),
+            "feedback": U,
+            "has_feedback": has,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Measurement:

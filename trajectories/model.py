@@ -53,8 +53,9 @@ def phase_space(omega: float, V: float, T: float) -> float:
     return g(omega + V) + g(omega - V)
 
 
-def exchange_from_bandwidth(lam1: float, lam2: float, V: float, bandwidth: float,
-                            theta: float = 0.0, phi: float = 0.0) -> tuple[float, float]:
+def exchange_from_bandwidth(
+    lam1: float, lam2: float, V: float, bandwidth: float, theta: float = 0.0, phi: float = 0.0
+) -> tuple[float, float]:
     """Bath-induced (J_ex, J_DM) of Eq. 6-7 for an electron bandwidth Lambda.
 
     J_ex = sqrt(lam1 lam2)/(4 pi) Delta cos(theta/2) cos(phi), J_DM the same with sin(phi), and
@@ -141,23 +142,23 @@ class SpinPair:
 
     # ---- presets -------------------------------------------------------------------------------
     @classmethod
-    def paper_fig3_right(cls) -> "SpinPair":
+    def paper_fig3_right(cls) -> SpinPair:
         """Fig. 3 right: symmetric point, V = 1.25 nu, lam = 0.0126, J_ex = 0.024 nu, T = 0."""
         return cls()
 
     @classmethod
-    def paper_fig3_left(cls) -> "SpinPair":
+    def paper_fig3_left(cls) -> SpinPair:
         """Fig. 3 left: the steady-state family at the symmetric point with V = 2.5 nu."""
         return cls(V=2.5)
 
     @classmethod
-    def paper_fig2(cls, with_dm: bool = False) -> "SpinPair":
+    def paper_fig2(cls, with_dm: bool = False) -> SpinPair:
         """Fig. 2 in units of nu: nu = 0.1 V, lam1 = 0.01, lam2 = 0.009, J_ex = 0.2 V (J_DM = 0.2 V, phi = pi/4)."""
         if with_dm:
             return cls(V=10.0, lam1=0.01, lam2=0.009, phi=math.pi / 4, J_ex=2.0, J_DM=2.0)
         return cls(V=10.0, lam1=0.01, lam2=0.009, J_ex=2.0)
 
-    def replace(self, **changes) -> "SpinPair":
+    def replace(self, **changes) -> SpinPair:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -243,8 +244,7 @@ class SpinPair:
                     if K[a, b] == 0:
                         continue
                     AbA = A[b].conj().T @ A[a]
-                    L += K[a, b] * (np.kron(A[a], A[b].conj())
-                                    - 0.5 * np.kron(AbA, eye) - 0.5 * np.kron(eye, AbA.T))
+                    L += K[a, b] * (np.kron(A[a], A[b].conj()) - 0.5 * np.kron(AbA, eye) - 0.5 * np.kron(eye, AbA.T))
         return L
 
     def effective_hamiltonian(self) -> np.ndarray:
@@ -256,5 +256,4 @@ class SpinPair:
     def eigenenergies(self) -> dict[str, float]:
         """Closed-form Eq. 9 energies E_S, E_T1, E_T2, E_T3 (the J_DM-rotated singlet/triplet)."""
         j = math.hypot(self.J_ex, self.J_DM)
-        return {"S": 2 * j + self.J_ex, "T1": self.nu - self.J_ex,
-                "T2": -2 * j + self.J_ex, "T3": -self.nu - self.J_ex}
+        return {"S": 2 * j + self.J_ex, "T1": self.nu - self.J_ex, "T2": -2 * j + self.J_ex, "T3": -self.nu - self.J_ex}

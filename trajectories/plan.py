@@ -88,6 +88,23 @@ def compile_plan(model, protocol: Protocol) -> Plan:
     sel = protocol.selection
     R = protocol.rounds
     tr = np.ascontiguousarray(sel.transitions) if R else np.zeros((1, sel.n_states, 2), np.int64)
-    return Plan(heff, np.ascontiguousarray(gamma), jumps, cum, np.ascontiguousarray(v.T), t, kind, idx, U,
-                P, C, Ufb, fb, tr, np.array(sel.accepting), int(protocol.times.size), int(R),
-                2**R if R <= MAX_RECORD_ROUNDS else 0)
+    return Plan(
+        heff,
+        np.ascontiguousarray(gamma),
+        jumps,
+        cum,
+        np.ascontiguousarray(v.T),
+        t,
+        kind,
+        idx,
+        U,
+        P,
+        C,
+        Ufb,
+        fb,
+        tr,
+        np.array(sel.accepting),
+        int(protocol.times.size),
+        int(R),
+        2**R if R <= MAX_RECORD_ROUNDS else 0,
+    )

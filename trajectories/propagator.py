@@ -3,7 +3,8 @@
 H_eff conserves total S_z for this model (H, the DM z-term and every L^dag L do), so it is block
 diagonal: |uu> (1 x 1), {|ud>, |du>} (2 x 2), |dd> (1 x 1). For a 2 x 2 block A = -i M,
     exp(A tau) = e^{m tau} [cosh(w) 1 + tau sinh(w)/w (A - m 1)],
-    m = (a + d)/2,  w^2 = tau^2 ((a - d)^2/4 + b c)   for A = [[a, b], [c, d]]. cosh(w) and sinh(w)/w are entire functions of w^2, so the
+    m = (a + d)/2,  w^2 = tau^2 ((a - d)^2/4 + b c)   for A = [[a, b], [c, d]].
+cosh(w) and sinh(w)/w are entire functions of w^2, so the
 formula stays exact at and near exceptional points where H_eff is (nearly) defective, where an
 eigen-decomposition loses all accuracy.
 """
@@ -65,8 +66,7 @@ def block_propagator(heff, tau):
         ch = 0.5 * (ep + en)
         sh = 0.5 * (ep - en) / w
     st = sh * tau
-    return (np.exp(-1j * heff[0, 0] * tau), ch + st * ha, st * b, st * c, ch - st * ha,
-            np.exp(-1j * heff[3, 3] * tau))
+    return (np.exp(-1j * heff[0, 0] * tau), ch + st * ha, st * b, st * c, ch - st * ha, np.exp(-1j * heff[3, 3] * tau))
 
 
 @njit(cache=True)

@@ -103,8 +103,9 @@ def initial_density_matrix(initial) -> np.ndarray:
     if arr.shape == (4,):
         norm = np.linalg.norm(arr)
         if abs(norm - 1) > STATE_TOL:
-            raise ValueError(f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), "
-                             f"got {float(norm)!r}")
+            raise ValueError(
+                f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), got {float(norm)!r}"
+            )
         return np.outer(arr, arr.conj()) / norm**2
     if arr.shape == (4, 4):
         if np.max(np.abs(arr - arr.conj().T)) > STATE_TOL:
@@ -114,8 +115,9 @@ def initial_density_matrix(initial) -> np.ndarray:
             raise ValueError(f"initial density matrix must have trace 1 (within {STATE_TOL}), got {float(tr)!r}")
         ev = np.linalg.eigvalsh(arr)
         if ev[0] < -STATE_TOL:
-            raise ValueError(f"initial density matrix must be positive semidefinite, "
-                             f"lowest eigenvalue {float(ev[0])!r}")
+            raise ValueError(
+                f"initial density matrix must be positive semidefinite, lowest eigenvalue {float(ev[0])!r}"
+            )
         return 0.5 * (arr + arr.conj().T)
     raise ValueError(f"initial must have shape (4,) or (4, 4), got shape {arr.shape}")
 
@@ -153,8 +155,9 @@ class Protocol:
             raise ValueError("times must hold at least one output time")
         meas = _as_times("measure_at", self.measure_at, strict=False, max_size=MAX_ROUNDS)
         if meas.size and meas[-1] > times[-1]:
-            raise ValueError(f"measure_at must lie in [0, times[-1]] = [0, {float(times[-1])!r}], "
-                             f"got {float(meas[-1])!r}")
+            raise ValueError(
+                f"measure_at must lie in [0, times[-1]] = [0, {float(times[-1])!r}], got {float(meas[-1])!r}"
+            )
         measurements = _measurements(self.measurement, meas.size, rho0.shape[0])
         selection = PostSelection(self.postselect, meas.size)
         times.setflags(write=False)
@@ -167,7 +170,7 @@ class Protocol:
         object.__setattr__(self, "selection", selection)
 
     @classmethod
-    def paper(cls, n_out: int = 501) -> "Protocol":
+    def paper(cls, n_out: int = 501) -> Protocol:
         """Fig. 3 right: |ud>, measurements at t = 100, 200, 300, 400 (our choice: the paper does not state
         the times), output on [0, 500]."""
         return cls("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0.0, 500.0, n_out))
@@ -213,28 +216,53 @@ class Protocol:
         has_feedback (R, 2)."""
         per = [m.as_dict() for m in self.measurements]
         d = self.rho0.shape[0]
-        stack = {k: (np.stack([x[k] for x in per]) if per else np.zeros(shape))
-                 for k, shape in (("observable", (0, d, d)), ("readout_error", (0, 2)),
-                                  ("feedback", (0, 2, d, d)), ("has_feedback", (0, 2)))}
-        return {"rho0": np.array(self.rho0), "measure_at": np.array(self.measure_at),
-                "times": np.array(self.times), "postselect": np.array(self.postselect),
-                **{f"measurement_{k}": v for k, v in stack.items()}}
+        stack = {
+            k: (np.stack([x[k] for x in per]) if per else np.zeros(shape))
+            for k, shape in (
+                ("observable", (0, d, d)),
+                ("readout_error", (0, 2)),
+                ("feedback", (0, 2, d, d)),
+                ("has_feedback", (0, 2)),
+            )
+        }
+        return {
+            "rho0": np.array(self.rho0),
+            "measure_at": np.array(self.measure_at),
+            "times": np.array(self.times),
+            "postselect": np.array(self.postselect),
+            **{f"measurement_{k}": v for k, v in stack.items()},
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Protocol":
+    def from_dict(cls, data: dict) -> Protocol:
         """Inverse of :meth:`as_dict` (files without instruments get today's defaults)."""
         meas = None
         if "measurement_observable" in data:
-            meas = [Measurement.from_dict({k: data[f"measurement_{k}"][i] for k in
-                                           ("observable", "readout_error", "feedback", "has_feedback")})
-                    for i in range(len(data["measurement_observable"]))]
-        return cls(data["rho0"], data["measure_at"], data["times"], measurement=meas,
-                   postselect=str(data.get("postselect", "all")))
+            meas = [
+                Measurement.from_dict(
+                    {
+                        k: data[f"measurement_{k}"][i]
+                        for k in ("observable", "readout_error", "feedback", "has_feedback")
+                    }
+                )
+                for i in range(len(data["measurement_observable"]))
+            ]
+        return cls(
+            data["rho0"],
+            data["measure_at"],
+            data["times"],
+            measurement=meas,
+            postselect=str(data.get("postselect", "all")),
+        )
 
-    def same_as(self, other: "Protocol") -> bool:
-        return (np.array_equal(self.rho0, other.rho0) and np.array_equal(self.measure_at, other.measure_at)
-                and np.array_equal(self.times, other.times) and self.measurements == other.measurements
-                and self.selection == other.selection)
+    def same_as(self, other: Protocol) -> bool:
+        return (
+            np.array_equal(self.rho0, other.rho0)
+            and np.array_equal(self.measure_at, other.measure_at)
+            and np.array_equal(self.times, other.times)
+            and self.measurements == other.measurements
+            and self.selection == other.selection
+        )
 
 
 def _measurements(value, rounds: int, dim: int) -> tuple:
@@ -251,8 +279,9 @@ def _measurements(value, rounds: int, dim: int) -> tuple:
         except TypeError:
             raise ValueError(f"measurement must be a Measurement or a list of them, got {value!r}") from None
         if len(out) != rounds:
-            raise ValueError(f"measurement must be one Measurement or a list of one per round ({rounds}), "
-                             f"got {len(out)}")
+            raise ValueError(
+                f"measurement must be one Measurement or a list of one per round ({rounds}), got {len(out)}"
+            )
         for m in out:
             if not isinstance(m, Measurement):
                 raise ValueError(f"measurement list entries must be Measurement objects, got {m!r}")

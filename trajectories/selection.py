@@ -47,11 +47,13 @@ class PostSelection:
         else:
             bad = sorted(set(rule) - set(PATTERN_CHARS))
             if bad:
-                raise ValueError(f"postselect pattern may only contain '-', '+', '?' (or be 'all', 'last', "
-                                 f"'none'), got {rule!r}")
+                raise ValueError(
+                    f"postselect pattern may only contain '-', '+', '?' (or be 'all', 'last', 'none'), got {rule!r}"
+                )
             if len(rule) != R:
-                raise ValueError(f"postselect pattern must have one character per round ({R}), got {rule!r} "
-                                 f"of length {len(rule)}")
+                raise ValueError(
+                    f"postselect pattern must have one character per round ({R}), got {rule!r} of length {len(rule)}"
+                )
             tr = np.ones((R, 2, 2), np.int64)
             for k, c in enumerate(rule):
                 if c in "+?":
@@ -77,10 +79,11 @@ class PostSelection:
         return np.array(out, bool)
 
     def describe(self) -> str:
-        return {"all": "post-select runs whose every record is -1",
-                "last": "post-select runs whose latest record is -1",
-                "none": "keep every run (no post-selection)"}.get(
-            self.rule, f"post-select runs whose records match {self.rule!r} ('?' = either)")
+        return {
+            "all": "post-select runs whose every record is -1",
+            "last": "post-select runs whose latest record is -1",
+            "none": "keep every run (no post-selection)",
+        }.get(self.rule, f"post-select runs whose records match {self.rule!r} ('?' = either)")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, PostSelection) and (self.rule, self.rounds) == (other.rule, other.rounds)

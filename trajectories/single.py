@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 
 from .kernel import trajectory
-from .plan import compile_plan
 from .model import SpinPair
+from .plan import compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
 
@@ -47,15 +47,19 @@ class Trajectory:
         return 0.5 * np.abs(self.states[:, 1] - self.states[:, 2]) ** 2
 
 
-def run_trajectory(model: SpinPair, protocol: Protocol, seed: int, index: int = 0,
-                   max_jumps: int = 100_000) -> Trajectory:
+def run_trajectory(
+    model: SpinPair, protocol: Protocol, seed: int, index: int = 0, max_jumps: int = 100_000
+) -> Trajectory:
     """Run trajectory ``index`` of the stream ``seed``: the same one that ``simulate`` sums with that seed.
 
     seed: integer in [0, 2**64); index: integer in [0, 2**64); max_jumps: integer in [0, MAX_JUMPS = 10**7],
     the most jumps logged (the trajectory itself is the same whatever the log size).
     """
-    for name, value, top, shown in (("seed", seed, SEED_MAX, "[0, 2**64)"), ("index", index, SEED_MAX, "[0, 2**64)"),
-                                    ("max_jumps", max_jumps, MAX_JUMPS, f"[0, {MAX_JUMPS}]")):
+    for name, value, top, shown in (
+        ("seed", seed, SEED_MAX, "[0, 2**64)"),
+        ("index", index, SEED_MAX, "[0, 2**64)"),
+        ("max_jumps", max_jumps, MAX_JUMPS, f"[0, {MAX_JUMPS}]"),
+    ):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= top:
             plain = value.item() if isinstance(value, np.generic) else value
             raise ValueError(f"{name} must be an integer in {shown}, got {plain!r}")
@@ -75,7 +79,17 @@ def run_trajectory(model: SpinPair, protocol: Protocol, seed: int, index: int = 
     n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr)
     n = min(n, max_jumps)
     labels = tuple(model.jump_labels())
-    return Trajectory(protocol.times, states, post, jt[:n].copy(), jk[:n].copy(),
-                      tuple(labels[k] for k in jk[:n]), jr[:n].copy(),
-                      outcomes[:p.rounds].astype(int), labels, int(seed), int(index),
-                      records[:p.rounds].astype(int))
+    return Trajectory(
+        protocol.times,
+        states,
+        post,
+        jt[:n].copy(),
+        jk[:n].copy(),
+        tuple(labels[k] for k in jk[:n]),
+        jr[:n].copy(),
+        outcomes[: p.rounds].astype(int),
+        labels,
+        int(seed),
+        int(index),
+        records[: p.rounds].astype(int),
+    )
