@@ -15,6 +15,7 @@ import numpy as np
 
 from ..trajectories.model import SpinPair
 from ..trajectories.operators import BASIS_LABELS
+from ..trajectories.plan import check_model
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
 from .goodness_of_fit import GoodnessOfFit, g_test
@@ -36,11 +37,20 @@ MIN_COUNT = 20
 #: smallest p-value is >= erfc(THRESHOLD / sqrt 2) = 0.27 %. See :func:`compare`.
 THRESHOLD = 3.0
 
-_UPPER = np.triu(np.ones((4, 4), bool))  # the independent elements of a Hermitian 4 x 4 matrix
+
+
+def _upper(d: int) -> np.ndarray:
+    """The independent elements (i <= j) of a Hermitian d x d matrix, (d, d) bool."""
+    return np.triu(np.ones((d, d), bool))
+
+
+def _labels(d: int) -> tuple[str, ...]:
+    """Basis-state names: uu, ud, du, dd for two spins, else 0 .. d-1."""
+    return BASIS_LABELS if d == 4 else tuple(str(i) for i in range(d))
 
 
 def trace_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """0.5 * sum |eigenvalues(a - b)| of Hermitian (..., 4, 4) arrays; shape (...), NaN where either has NaN."""
+    """0.5 * sum |eigenvalues(a - b)| of Hermitian (..., d, d) arrays; shape (...), NaN where either has NaN."""
     d = np.asarray(a) - np.asarray(b)
     flat = d.reshape(-1, *d.shape[-2:])
     out = np.full(flat.shape[0], np.nan)
@@ -67,7 +77,7 @@ def sigma_from_p(p) -> np.ndarray:
 
 
 def variance_bound(exact: np.ndarray) -> np.ndarray:
-    """Largest per-trajectory variance of each element consistent with the exact state; (..., 4, 4).
+    """Largest per-trajectory variance of each element consistent with the exact state; (..., d, d).
 
     A trajectory contributes x_ij = psi_i psi_j^* with a_i = |psi_i|^2 in [0, 1] and a_i + a_j <= 1, and
     the exact rho is the mean of x. Populations: Var x_ii = E a_i^2 - p_i^2 <= p_i (1 - p_i) with
@@ -76,18 +86,19 @@ def variance_bound(exact: np.ndarray) -> np.ndarray:
     NaN where exact is NaN.
     """
     exact = np.asarray(exact)
-    p = np.clip(np.real(np.diagonal(exact, axis1=-2, axis2=-1)), 0.0, 1.0)  # (..., 4)
+    p = np.clip(np.real(np.diagonal(exact, axis1=-2, axis2=-1)), 0.0, 1.0)  # (..., d)
+    d = p.shape[-1]
     q = p * (1.0 - p)
     v = np.minimum(q[..., :, None], q[..., None, :]) - np.abs(exact) ** 2
-    eye = np.eye(4, dtype=bool)
-    v = np.where(eye, q[..., :, None] * np.ones(4), v)
+    eye = np.eye(d, dtype=bool)
+    v = np.where(eye, q[..., :, None] * np.ones(d), v)
     return np.maximum(v, 0.0)
 
 
 def element_p_values(est, se, exact, count, min_count: int = MIN_COUNT) -> np.ndarray:
-    """Two-sided p-values of |est - exact| for each element, (n, 4, 4); NaN where not tested.
+    """Two-sided p-values of |est - exact| for each element, (n, d, d); NaN where not tested.
 
-    est, exact: (n, 4, 4) complex means; se: (n, 4, 4) sample standard errors of the complex means;
+    est, exact: (n, d, d) complex means; se: (n, d, d) sample standard errors of the complex means;
     count: the contributing trajectories N, broadcasting to (n, 1, 1). With d = |est - exact|, the
     sample variance s^2 = N se^2 and the exact-state bound V of :func:`variance_bound`, each element is
     tested two ways, neither of which collapses when no trajectory took a rare path:
@@ -174,7 +185,7 @@ class Comparison:
 
     Per output time (n,): trace_distance, trace_distance_post (NaN where undefined); z_max, z_max_post:
     the largest element z at that time (NaN where nothing was tested). z_elements, z_elements_post
-    (n, 4, 4): each element's normal-equivalent z = :func:`sigma_from_p` of its p-value (NaN where not
+    (n, d, d): each element's normal-equivalent z = :func:`sigma_from_p` of its p-value (NaN where not
     tested, inf where one side is NaN and the other has a value).
     Per round (R,): z_success (exact binomial, signed normal-equivalent), p_success_mc, p_success_exact,
     attempts.
@@ -270,10 +281,10 @@ def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
 
 
 def _nan_mismatch(est, se, exact, count):
-    """(n, 4, 4) bool: one side is NaN while the other has a value (count >= 1 trajectories)."""
+    """(n, d, d) bool: one side is NaN while the other has a value (count >= 1 trajectories)."""
     has = np.broadcast_to(np.asarray(count) >= 1, est.shape)
     bad_mc = ~np.isfinite(est) | (np.broadcast_to(np.asarray(count) >= 2, est.shape) & ~np.isfinite(se))
-    return has & (bad_mc | ~np.isfinite(exact)) & _UPPER
+    return has & (bad_mc | ~np.isfinite(exact)) & _upper(est.shape[-1])
 
 
 def compare(
@@ -329,6 +340,7 @@ def compare(
 
     n = mc_result.times.size
     ntraj = int(mc_result.ntraj)
+    names = _labels(np.shape(exact_result.rho)[-1])
     times = np.asarray(mc_result.times)
     td = trace_distance(mc_result.rho, exact_result.rho)
     td_post = trace_distance(mc_result.rho_post, exact_result.rho_post)
@@ -352,7 +364,7 @@ def compare(
         bad = _nan_mismatch(est, se, ex, count) if ntraj > 0 else np.zeros(est.shape, bool)
         z = np.asarray(sigma_from_p(p), float)
         z = np.where(bad | bad.swapaxes(-1, -2), np.inf, z)
-        p_el[kind], z_el[kind] = np.where(_UPPER, p, np.nan), z
+        p_el[kind], z_el[kind] = np.where(_upper(est.shape[-1]), p, np.nan), z
         # identical in every run and equal to the exact value: a structural zero (a coherence between S_z
         # sectors) or an exactly known element; it cannot give a small p-value, so it is not counted
         with np.errstate(invalid="ignore"):
@@ -361,7 +373,7 @@ def compare(
         for t, i, j in zip(*np.nonzero(bad), strict=True):
             side = "Monte Carlo" if not np.isfinite(est[t, i, j]) or not np.isfinite(se[t, i, j]) else "exact"
             mismatch.append(
-                f"{side} {kind}[{BASIS_LABELS[i]},{BASIS_LABELS[j]}] is NaN at t = {times[t]:.6g} "
+                f"{side} {kind}[{names[i]},{names[j]}] is NaN at t = {times[t]:.6g} "
                 f"where the other side has a value ({int(np.ravel(count)[t if np.size(count) > 1 else 0])}"
                 f" trajectories)"
             )
@@ -391,7 +403,7 @@ def compare(
                         "kind": kind,
                         "time": float(times[t]),
                         "time_index": int(t),
-                        "element": f"{BASIS_LABELS[i]},{BASIS_LABELS[j]}",
+                        "element": f"{names[i]},{names[j]}",
                         "index": (int(i), int(j)),
                         "deviation": float(abs(est[t, i, j] - ex[t, i, j])),
                         "count": int(np.broadcast_to(count, (n, 1, 1))[t, 0, 0]),
@@ -546,10 +558,9 @@ def convergence(
     repeats], or None (one is drawn). repeats: integer >= 1. simulate_kwargs go to simulate
     (progress defaults to False). Returns a :class:`Convergence`.
     """
-    if not isinstance(model, SpinPair):
-        raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    check_model(model, protocol)
     try:
         ntraj = [n for n in ntraj_list]
     except TypeError:

@@ -32,7 +32,7 @@ import scipy.linalg
 
 from ..trajectories.model import SpinPair
 from ..trajectories.operators import singlet_population
-from ..trajectories.plan import MAX_RECORD_ROUNDS, instrument_tables
+from ..trajectories.plan import MAX_RECORD_ROUNDS, check_model, instrument_tables
 from ..trajectories.protocol import Protocol
 
 #: A round that leaves a post-selected mass below this fraction of the mass before it, or a
@@ -227,10 +227,9 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
     :class:`PostSelectionUndefinedWarning`, naming the round, where the post-selected state becomes
     undefined.
     """
-    if not isinstance(model, SpinPair):
-        raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    check_model(model, protocol)
     sv = _Solver(model, protocol)
     sel = protocol.selection
     acc = np.asarray(sel.accepting)
@@ -275,7 +274,8 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
                 p_success[idx] = min(max(p, 0.0), 1.0)
                 if not np.isfinite(inflow):
                     # nothing re-enters the selection: p_cumulative is exactly the product of p_success
-                    log_cum[idx] = pre + math.log(p_success[idx]) if p_success[idx] > 0 else -np.inf
+                    before = log_cum[idx - 1] if idx > 0 else 0.0
+                    log_cum[idx] = before + math.log(p_success[idx]) if p_success[idx] > 0 else -np.inf
             drop = after - pre if np.isfinite(pre) else -np.inf
             rel = _post_error(sv, b, acc)
             why = None
@@ -299,7 +299,7 @@ def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquation
     everyone = np.all(acc | ~np.isfinite(out_logm), axis=1)
     out_post[everyone] = out[everyone]
     out_post[~out_defined] = np.nan
-    p_cum = np.exp(log_cum)
+    p_cum = np.minimum(np.exp(log_cum), 1.0)  # a probability, whatever the rounding of the masses
     records = _record_probabilities(sv, protocol) if R <= MAX_RECORD_ROUNDS else np.zeros(0)
     for a in (out, out_post, p_success, p_cum, records):
         a.setflags(write=False)
@@ -397,15 +397,16 @@ def _record_probabilities(sv: _Solver, protocol: Protocol) -> np.ndarray:
 
 
 def _kernel_hermitian_basis(L: np.ndarray, tol: float) -> np.ndarray:
-    """Hilbert-Schmidt-orthonormal Hermitian basis (k, 4, 4) of the kernel of L."""
+    """Hilbert-Schmidt-orthonormal Hermitian basis (k, d, d) of the kernel of L (d^2, d^2)."""
+    d = math.isqrt(L.shape[0])
     _, s, vh = np.linalg.svd(L)
     null = vh[s <= tol * max(s[0], 1e-300)].conj()
-    mats = [v.reshape(4, 4) for v in null]
+    mats = [v.reshape(d, d) for v in null]
     herm = [0.5 * (m + m.conj().T) for m in mats] + [0.5j * (m - m.conj().T) for m in mats]
     vecs = np.array([np.concatenate([h.real.ravel(), h.imag.ravel()]) for h in herm])
     u, sv, w = np.linalg.svd(vecs, full_matrices=False)
     w = w[sv > 1e-8 * sv[0]]
-    return np.array([(x[:16] + 1j * x[16:]).reshape(4, 4) for x in w])
+    return np.array([(x[: d * d] + 1j * x[d * d :]).reshape(d, d) for x in w])
 
 
 def _segment_extremes(A: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
@@ -435,16 +436,18 @@ def _segment_extremes(A: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
     return states
 
 
-def steady_states(model: SpinPair, tol: float = 1e-10) -> np.ndarray:
-    """A basis of the Liouvillian's kernel, shape (k, 4, 4).
+def steady_states(model, tol: float = 1e-10) -> np.ndarray:
+    """A basis of the Liouvillian's kernel, shape (k, d, d), for any model (SpinPair, LindbladModel).
 
     k = 1: the unique steady state. k = 2 (e.g. the symmetric point): the two extreme steady states,
-    i.e. the end points of the segment of stationary density matrices (there: the triplet state rho_tr and
-    the dark state d, in order of increasing singlet population). k > 2 (e.g. no coupling): a
+    i.e. the end points of the segment of stationary density matrices (for the STM pair: the triplet
+    state rho_tr and the dark state d, in order of increasing singlet population; for other models in
+    order of increasing population of the first basis state). k > 2 (e.g. no coupling): a
     Hilbert-Schmidt-orthonormal Hermitian basis of the kernel, not all of which are states.
     ``tol`` is the relative singular-value threshold that defines the kernel.
     """
-    basis = _kernel_hermitian_basis(model.liouvillian(), tol)
+    check_model(model)
+    basis = _kernel_hermitian_basis(np.asarray(model.liouvillian(), complex), tol)
     traces = np.array([np.trace(b).real for b in basis])
     if len(basis) == 1:
         return (basis[0] / traces[0])[None]
@@ -455,6 +458,6 @@ def steady_states(model: SpinPair, tol: float = 1e-10) -> np.ndarray:
         other = basis[1 - i]
         B = other - np.trace(other).real * A
         ends = _segment_extremes(A, B)
-        ends.sort(key=lambda r: singlet_population(r))
+        ends.sort(key=lambda r: singlet_population(r) if r.shape == (4, 4) else r[0, 0].real)
         return np.array(ends)
     return basis

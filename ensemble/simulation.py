@@ -15,7 +15,7 @@ import numpy as np
 
 from ..trajectories.kernel import MAX_CALL, ensemble_sums
 from ..trajectories.model import SpinPair
-from ..trajectories.plan import compile_plan
+from ..trajectories.plan import check_model, compile_plan
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
 from .result import MAX_NTRAJ, MonteCarloResult, check_exact_types, check_path, check_save_path, check_target, load
@@ -232,10 +232,9 @@ def simulate(
     "interrupted". On KeyboardInterrupt the finished batches are returned (and saved), with
     ``result.interrupted``.
     """
-    if not isinstance(model, SpinPair):
-        raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    check_model(model, protocol)
     ntraj, batch_size, target_se, max_ntraj, batch_threads = check_options(
         ntraj, batch_size, target_se, max_ntraj, batch_threads
     )

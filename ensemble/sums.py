@@ -12,13 +12,19 @@ import dataclasses
 
 import numpy as np
 
-from ..trajectories.kernel import FRAC_BITS, I_POP, N_ACC, N_IM, N_RE, PAIRS
+from ..trajectories.kernel import FRAC_BITS, acc_layout, pairs
 from ..trajectories.plan import MAX_RECORD_ROUNDS
 
 _MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0**-FRAC_BITS
-#: Off-diagonal PAIRS (i < j), in the order of the imaginary-part block.
-_OFF = np.array([k for k, (i, j) in enumerate(PAIRS) if i < j])
+
+
+def dimension_of(n_acc: int) -> int:
+    """The state dimension d whose accumulator rows have n_acc sums (see kernel.acc_layout)."""
+    for d in range(1, 65):
+        if acc_layout(d)[4] == n_acc:
+            return d
+    raise ValueError(f"no state dimension has {n_acc} sums per output")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,11 +52,11 @@ class EnsembleSums:
     record_counts: np.ndarray
 
     @classmethod
-    def empty(cls, n_out: int, rounds: int, n_records: int | None = None) -> EnsembleSums:
-        """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS)."""
+    def empty(cls, n_out: int, rounds: int, n_records: int | None = None, dim: int = 4) -> EnsembleSums:
+        """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS); dim: d."""
         if n_records is None:
             n_records = 2**rounds if rounds <= MAX_RECORD_ROUNDS else 0
-        z = np.zeros((n_out, 2, N_ACC), np.int64)
+        z = np.zeros((n_out, 2, acc_layout(dim)[4]), np.int64)
         return cls(
             z,
             z.copy(),
@@ -120,32 +126,42 @@ class EnsembleSums:
             and self.n_jumps == other.n_jumps
         )
 
+    @property
+    def dim(self) -> int:
+        """The state dimension d of the summed trajectories."""
+        return dimension_of(self.hi.shape[-1])
+
     def values(self) -> np.ndarray:
-        """The sums as floats, (n, 2, N_ACC)."""
+        """The sums as floats, (n, 2, n_acc)."""
         return self.hi.astype(float) + self.lo.astype(float) * _UNIT
 
     def estimates(self):
         """Means and standard errors: (rho, rho_se, rho_post, rho_post_se, pop, pop_se, pop_post, pop_post_se).
 
-        rho*: (n, 4, 4) complex means; *_se: (n, 4, 4) real standard errors of the complex means,
-        se^2 = (mean |x|^2 - |mean x|^2)/(N - 1); pop*: (n,) singlet population and its standard error.
+        rho*: (n, d, d) complex means; *_se: (n, d, d) real standard errors of the complex means,
+        se^2 = (mean |x|^2 - |mean x|^2)/(N - 1); pop*: (n,) target population (the singlet for the STM
+        pair) and its standard error.
         Entries are NaN where fewer than 2 (se) or 0 (mean) trajectories contribute.
         """
         v = self.values()
+        d = self.dim
+        n_re, n_im, _, i_pop, _ = acc_layout(d)
+        pr = pairs(d)
+        off = np.flatnonzero(pr[:, 0] < pr[:, 1])
         counts = np.stack([np.full(v.shape[0], self.ntraj), self.n_post], axis=1).astype(float)  # (n, 2)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = v / counts[..., None]
             dof = np.where(counts > 1, counts - 1, np.nan)
-            re = mean[..., :N_RE]
+            re = mean[..., :n_re]
             im = np.zeros_like(re)
-            im[..., _OFF] = mean[..., N_RE : N_RE + N_IM]
-            sq = mean[..., N_RE + N_IM : I_POP]
+            im[..., off] = mean[..., n_re : n_re + n_im]
+            sq = mean[..., n_re + n_im : i_pop]
             var = np.maximum(sq - re**2 - im**2, 0.0) / dof[..., None]
-            pop = mean[..., I_POP]
-            pop_se = np.sqrt(np.maximum(mean[..., I_POP + 1] - pop**2, 0.0) / dof)
-        rho = np.zeros(v.shape[:2] + (4, 4), complex)
-        se = np.zeros(v.shape[:2] + (4, 4))
-        i, j = PAIRS[:, 0], PAIRS[:, 1]
+            pop = mean[..., i_pop]
+            pop_se = np.sqrt(np.maximum(mean[..., i_pop + 1] - pop**2, 0.0) / dof)
+        rho = np.zeros(v.shape[:2] + (d, d), complex)
+        se = np.zeros(v.shape[:2] + (d, d))
+        i, j = pr[:, 0], pr[:, 1]
         rho[..., i, j] = re + 1j * im
         rho[..., j, i] = re - 1j * im
         se[..., i, j] = se[..., j, i] = np.sqrt(var)

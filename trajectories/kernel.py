@@ -34,13 +34,28 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: Trajectories per kernel call: keeps every int64 sum below 2^62 (each contribution is <= 1).
 MAX_CALL = 2**22
 
-#: Upper-triangle index pairs of a 4 x 4 matrix, diagonal included (10 of them).
-PAIRS = np.array([(i, j) for i in range(4) for j in range(i, 4)], dtype=np.int64)
-#: Layout of one accumulator row: Re over PAIRS (10), Im over the 6 off-diagonal PAIRS, |.|^2 over
-#: PAIRS (10), then the singlet population |<S|psi>|^2 and its square (for its exact standard error).
-N_RE, N_IM, N_SQ = 10, 6, 10
-I_POP = N_RE + N_IM + N_SQ
-N_ACC = I_POP + 2
+
+
+def pairs(d: int) -> np.ndarray:
+    """Upper-triangle index pairs (i <= j) of a d x d matrix, row by row; (d (d + 1) / 2, 2) int64."""
+    return np.array([(i, j) for i in range(d) for j in range(i, d)], dtype=np.int64).reshape(-1, 2)
+
+
+def acc_layout(d: int) -> tuple[int, int, int, int, int]:
+    """Layout of one accumulator row for dimension d: (n_re, n_im, n_sq, i_pop, n_acc).
+
+    Re over pairs(d) (n_re), Im over the off-diagonal pairs (n_im), |.|^2 over pairs(d) (n_sq), then
+    the target population |<target|psi>|^2 and its square (for its exact standard error).
+    """
+    n_re = d * (d + 1) // 2
+    n_im = d * (d - 1) // 2
+    i_pop = 2 * n_re + n_im
+    return n_re, n_im, n_re, i_pop, i_pop + 2
+
+
+#: The two-spin layout (d = 4): 10 pairs, 6 off-diagonal, 28 sums per output.
+PAIRS = pairs(4)
+N_RE, N_IM, N_SQ, I_POP, N_ACC = acc_layout(4)
 
 #: Relative residual |  ||psi(t_jump)||^2 / r - 1 | at which the jump-time search stops.
 ROOT_TOL = 1e-13
@@ -49,16 +64,11 @@ _MAX_ROOT_ITER = 200
 
 @njit(cache=True, inline="always")
 def _norm2(v):
-    return (
-        v[0].real ** 2
-        + v[0].imag ** 2
-        + v[1].real ** 2
-        + v[1].imag ** 2
-        + v[2].real ** 2
-        + v[2].imag ** 2
-        + v[3].real ** 2
-        + v[3].imag ** 2
-    )
+    s = 0.0
+    for i in range(v.size):
+        s += v[i].real ** 2
+        s += v[i].imag ** 2
+    return s
 
 
 @njit(cache=True)
@@ -81,8 +91,9 @@ def _apply_block(U, e, psi, out):
 @njit(cache=True)
 def _expect(A, v):
     s = 0.0
-    for i in range(4):
-        for j in range(4):
+    n = v.size
+    for i in range(n):
+        for j in range(n):
             s += (np.conj(v[i]) * A[i, j] * v[j]).real
     return s
 
@@ -170,19 +181,20 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
     (true outcomes +1/-1) and records (rounds,) int8 (what the detector reported). The first
     len(jump_t) jumps are logged in jump_t (time), jump_k (channel) and jump_resid (root residual).
     """
-    heff, gamma, jumps = plan.heff, plan.gamma, plan.jumps
+    jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
-    ev_time, ev_kind, ev_index, ev_U = plan.ev_time, plan.ev_kind, plan.ev_index, plan.ev_U
-    psi = np.empty(4, np.complex128)
-    phi = np.empty(4, np.complex128)
-    tmp = np.empty(4, np.complex128)
+    ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
+    d = plan.heff.shape[0]
+    psi = np.empty(d, np.complex128)
+    phi = np.empty(d, np.complex128)
+    tmp = np.empty(d, np.complex128)
     m = init_w.size
     c = 0
     if m > 1:
         u = uniform(rng)
         while c < m - 1 and u >= init_w[c]:
             c += 1
-    for i in range(4):
+    for i in range(d):
         psi[i] = init_states[c, i]
     nk = jumps.shape[0]
     weights = np.empty(max(nk, 1))
@@ -194,17 +206,17 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
     for e in range(ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
-        _apply_block(ev_U, e, psi, phi)
+        _apply_event(plan, e, psi, phi)
         n2 = _norm2(phi)
         while n2 < r:
-            tau, resid = _jump_time(heff, gamma, psi, r, te - t, phi)
+            tau, resid = _jump_time(plan, psi, r, te - t, phi)
             t = t + tau
             total = 0.0
             for k in range(nk):
                 wk = 0.0
-                for i in range(4):
+                for i in range(d):
                     s = 0j
-                    for j in range(4):
+                    for j in range(d):
                         s += jumps[k, i, j] * phi[j]
                     wk += s.real**2 + s.imag**2
                 weights[k] = wk
@@ -216,9 +228,9 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
                     u -= weights[k]
                     k += 1
                 nrm = 1.0 / math.sqrt(weights[k])
-                for i in range(4):
+                for i in range(d):
                     s = 0j
-                    for j in range(4):
+                    for j in range(d):
                         s += jumps[k, i, j] * phi[j]
                     psi[i] = s * nrm
                 if njump < jump_t.size:
@@ -229,12 +241,12 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
             else:
                 # no channel can fire from this state (norm loss was rounding): just renormalise
                 nrm = 1.0 / math.sqrt(_norm2(phi))
-                for i in range(4):
+                for i in range(d):
                     psi[i] = phi[i] * nrm
             r = 1.0 - uniform(rng)
-            _evolve(heff, te - t, psi, phi)
+            _evolve(plan, te - t, psi, phi)
             n2 = _norm2(phi)
-        for i in range(4):
+        for i in range(d):
             psi[i] = phi[i]
         t = te
         idx = ev_index[e]
@@ -247,7 +259,7 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
             r = 1.0 - uniform(rng)
         else:
             nrm = 1.0 / math.sqrt(n2)
-            for i in range(4):
+            for i in range(d):
                 out_states[idx, i] = psi[i] * nrm
             out_post[idx] = post
     return njump
@@ -260,11 +272,11 @@ def chunk_bounds(start, ntraj, nchunks, ch):
 
 
 @njit(cache=True, inline="always")
-def trajectory_buffers(n_out, rounds):
-    """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, 4), post (n_out,), outcomes, records)."""
+def trajectory_buffers(n_out, rounds, d):
+    """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, d), post (n_out,), outcomes, records)."""
     return (
         np.empty(4, np.uint64),
-        np.empty((n_out, 4), np.complex128),
+        np.empty((n_out, d), np.complex128),
         np.empty(n_out, np.bool_),
         np.empty(max(rounds, 1), np.int8),
         np.empty(max(rounds, 1), np.int8),
@@ -277,46 +289,63 @@ def _q(x):
 
 
 @njit(cache=True)
-def _accumulate(acc, states, start, stop):
-    """Add the fixed-point |psi><psi| terms of ``states[start:stop]`` ((n, 4)) into ``acc`` (n, N_ACC) int64."""
+def _accumulate(acc, states, start, stop, target, target_kind):
+    """Add the fixed-point |psi><psi| terms of ``states[start:stop]`` ((n, d)) into ``acc`` (n, n_acc) int64.
+
+    target_kind 0: the singlet population (|psi_1 - psi_2|^2 / 2, d = 4); 1: |<target|psi>|^2 for the
+    vector ``target`` (d,); 2: no target (zeros).
+    """
+    d = states.shape[1]
+    n_re = d * (d + 1) // 2
+    n_im = d * (d - 1) // 2
+    i_sq = n_re + n_im
+    i_pop = i_sq + n_re
     for o in range(start, stop):
-        sing = (states[o, 1] - states[o, 2]) * _INV_SQRT2
-        ps = sing.real**2 + sing.imag**2
-        acc[o, I_POP] += _q(ps)
-        acc[o, I_POP + 1] += _q(ps * ps)
-        # trajectories live in one S_z sector most of the time: skip the exact zeros
+        if target_kind == 0:
+            sing = (states[o, 1] - states[o, 2]) * _INV_SQRT2
+            ps = sing.real**2 + sing.imag**2
+        elif target_kind == 1:
+            amp = 0j
+            for i in range(d):
+                amp += np.conj(target[i]) * states[o, i]
+            ps = amp.real**2 + amp.imag**2
+        else:
+            ps = 0.0
+        acc[o, i_pop] += _q(ps)
+        acc[o, i_pop + 1] += _q(ps * ps)
+        # trajectories often live in one invariant sector: skip the exact zeros
         p = 0
         q = 0
-        for i in range(4):
+        for i in range(d):
             si = states[o, i]
             if si == 0:
-                p += 4 - i
-                q += 3 - i
+                p += d - i
+                q += d - 1 - i
                 continue
             a2 = si.real**2 + si.imag**2
             acc[o, p] += _q(a2)
-            acc[o, N_RE + N_IM + p] += _q(a2 * a2)
+            acc[o, i_sq + p] += _q(a2 * a2)
             p += 1
-            for j in range(i + 1, 4):
+            for j in range(i + 1, d):
                 sj = states[o, j]
                 if sj != 0:
                     x = si * np.conj(sj)
                     acc[o, p] += _q(x.real)
-                    acc[o, N_RE + q] += _q(x.imag)
-                    acc[o, N_RE + N_IM + p] += _q(a2 * (sj.real**2 + sj.imag**2))
+                    acc[o, n_re + q] += _q(x.imag)
+                    acc[o, i_sq + p] += _q(a2 * (sj.real**2 + sj.imag**2))
                 p += 1
                 q += 1
 
 
 @njit(cache=True)
-def _accumulate_flagged(a_post, a_rest, states, post, n_out):
+def _accumulate_flagged(a_post, a_rest, states, post, n_out, target, target_kind):
     """Sum each output once, into a_post where post[o] else a_rest, in runs of equal flags."""
     o = 0
     while o < n_out:
         stop = o + 1
         while stop < n_out and post[stop] == post[o]:
             stop += 1
-        _accumulate(a_post if post[o] else a_rest, states, o, stop)
+        _accumulate(a_post if post[o] else a_rest, states, o, stop, target, target_kind)
         o = stop
 
 
@@ -324,14 +353,16 @@ def _accumulate_flagged(a_post, a_rest, states, post, n_out):
 def ensemble_sums(seed, start, ntraj, nchunks, plan):
     """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL).
 
-    Returns (acc (n_out, 2, N_ACC) int64 for [all, post-selected], n_post (n_out,) int64,
+    Returns (acc (n_out, 2, n_acc) int64 for [all, post-selected] (layout: acc_layout(d)), n_post (n_out,) int64,
     n_success (R,) int64 runs post-selected after round k, n_kept (R,) int64 runs post-selected both
     before and after round k, record_counts (plan.n_records,) int64 runs per record string (index
     sum_k 2**k [r_k = +1]), n_jumps int64). Chunks run in parallel, each with its own sums; integer
     sums make the result independent of ``nchunks`` and of the thread count.
     """
     n_out, rounds = plan.n_out, plan.rounds
-    acc = np.zeros((nchunks, n_out, 2, N_ACC), np.int64)
+    d = plan.heff.shape[0]
+    n_acc = d * (d + 1) + d * (d - 1) // 2 + 2
+    acc = np.zeros((nchunks, n_out, 2, n_acc), np.int64)
     npost = np.zeros((nchunks, n_out), np.int64)
     nsucc = np.zeros((nchunks, max(rounds, 1)), np.int64)
     nkept = np.zeros((nchunks, max(rounds, 1)), np.int64)
@@ -339,11 +370,11 @@ def ensemble_sums(seed, start, ntraj, nchunks, plan):
     njumps = np.zeros(nchunks, np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
-        rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds)
+        rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
         no_log = np.empty(0, np.float64)
         no_k = np.empty(0, np.int64)
-        a_post = np.zeros((n_out, N_ACC), np.int64)
-        a_rest = np.zeros((n_out, N_ACC), np.int64)
+        a_post = np.zeros((n_out, n_acc), np.int64)
+        a_rest = np.zeros((n_out, n_acc), np.int64)
         for traj in range(lo, hi):
             seed_state(rng, seed, traj)
             njumps[ch] += trajectory(rng, plan, states, post, outcomes, records, no_log, no_k, no_log)
@@ -351,7 +382,7 @@ def ensemble_sums(seed, start, ntraj, nchunks, plan):
                 if post[o]:
                     npost[ch, o] += 1
             # "all" = post + rest exactly, because the sums are integers
-            _accumulate_flagged(a_post, a_rest, states, post, n_out)
+            _accumulate_flagged(a_post, a_rest, states, post, n_out, plan.target, plan.target_kind)
             state = 0
             before = True
             code = 0

@@ -129,6 +129,8 @@ class SpinPair:
     J_DM: float = 0.0
 
     NONNEGATIVE: ClassVar[tuple[str, ...]] = ("nu", "V", "T", "lam1", "lam2")
+    #: Hilbert-space dimension (two spins).
+    dim: ClassVar[int] = 4
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

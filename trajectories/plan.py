@@ -54,6 +54,24 @@ class Plan(NamedTuple):
     n_records: int
 
 
+#: What every model offers (SpinPair and LindbladModel both do); checked once, by :func:`check_model`.
+MODEL_INTERFACE = ("hamiltonian", "jump_operators", "jump_labels", "effective_hamiltonian", "liouvillian")
+
+
+def check_model(model, protocol: Protocol | None = None) -> int:
+    """The model's dimension d, after checking that it offers MODEL_INTERFACE and (given a protocol) that
+    its dimension is the protocol's. ValueError naming 'model' otherwise."""
+    missing = [name for name in MODEL_INTERFACE if not callable(getattr(model, name, None))]
+    if missing:
+        raise ValueError(f"model must be a SpinPair, a LindbladModel or offer {', '.join(MODEL_INTERFACE)}(); "
+                         f"{type(model).__name__} lacks {', '.join(missing)}")
+    d = int(getattr(model, "dim", 0) or np.shape(model.hamiltonian())[0])
+    if protocol is not None and protocol.rho0.shape[0] != d:
+        raise ValueError(f"model has dimension {d} but the protocol's initial state has dimension "
+                         f"{protocol.rho0.shape[0]}")
+    return d
+
+
 def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(meas_P (R, 2, d, d), meas_C (R, 2, 2), meas_U (R, 2, d, d), meas_fb (R, 2)) of the protocol's rounds."""
     d = protocol.rho0.shape[0]

@@ -86,8 +86,17 @@ def _as_times(name: str, values, *, strict: bool, max_size: int) -> np.ndarray:
     return arr
 
 
+#: Dimensions of the state space a protocol accepts (two spins: 4).
+MIN_DIM, MAX_DIM = 2, 64
+
+
 def initial_density_matrix(initial) -> np.ndarray:
-    """(4, 4) density matrix of a label in INITIAL_LABELS, a normalised 4-vector or a 4 x 4 density matrix."""
+    """(d, d) density matrix of a two-spin label in INITIAL_LABELS (d = 4), a normalised d-vector, a d x d
+    density matrix, or a QuTiP Qobj ket or density matrix; 2 <= d <= 64."""
+    if hasattr(initial, "full") and hasattr(initial, "dims"):  # a qutip.Qobj, read without importing qutip
+        initial = np.asarray(initial.full())
+        if initial.ndim == 2 and initial.shape[1] == 1:
+            initial = initial[:, 0]
     if isinstance(initial, str):
         if initial not in INITIAL_LABELS:
             raise ValueError(f"initial must be one of {INITIAL_LABELS}, a 4-vector or a 4x4 matrix; got {initial!r}")
@@ -100,14 +109,19 @@ def initial_density_matrix(initial) -> np.ndarray:
         raise ValueError(f"initial must be a label, a 4-vector or a 4x4 matrix, got {_short(initial)}") from None
     if not np.all(np.isfinite(arr)):
         raise ValueError("initial must contain finite numbers only")
-    if arr.shape == (4,):
+    d = arr.shape[0] if arr.ndim in (1, 2) and arr.size else 0
+    if not MIN_DIM <= d <= MAX_DIM:
+        raise ValueError(
+            f"initial must have shape (d,) or (d, d) with {MIN_DIM} <= d <= {MAX_DIM}, got shape {arr.shape}"
+        )
+    if arr.shape == (d,):
         norm = np.linalg.norm(arr)
         if abs(norm - 1) > STATE_TOL:
             raise ValueError(
                 f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), got {float(norm)!r}"
             )
         return np.outer(arr, arr.conj()) / norm**2
-    if arr.shape == (4, 4):
+    if arr.shape == (d, d):
         if np.max(np.abs(arr - arr.conj().T)) > STATE_TOL:
             raise ValueError("initial density matrix must be Hermitian")
         tr = np.trace(arr).real
@@ -119,14 +133,15 @@ def initial_density_matrix(initial) -> np.ndarray:
                 f"initial density matrix must be positive semidefinite, lowest eigenvalue {float(ev[0])!r}"
             )
         return 0.5 * (arr + arr.conj().T)
-    raise ValueError(f"initial must have shape (4,) or (4, 4), got shape {arr.shape}")
+    raise ValueError(f"initial must have shape (d,) or (d, d), got shape {arr.shape}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Protocol:
     """Start from ``initial`` at t = 0, measure at ``measure_at``, post-select on the records, output on ``times``.
 
-    initial:     a label ('uu', 'ud', 'du', 'dd', 'S', 'T2'), a normalised 4-vector or a 4 x 4 density matrix.
+    initial:     a two-spin label ('uu', 'ud', 'du', 'dd', 'S', 'T2'), a normalised d-vector, a d x d density
+                 matrix or a QuTiP Qobj (2 <= d <= 64; d must be the model's dimension).
     measure_at:  non-decreasing measurement times, each in [0, times[-1]]; shape (rounds,). Two equal
                  times are two rounds at the same instant.
     times:       strictly increasing output times >= 0; shape (n,); the last one is the final time.
@@ -268,6 +283,11 @@ class Protocol:
 def _measurements(value, rounds: int, dim: int) -> tuple:
     """One Measurement per round from None, one Measurement, or a sequence of rounds of them."""
     if value is None:
+        if dim != 4 and rounds:
+            raise ValueError(
+                f"measurement: the default tau_z x tau_z acts on two spins (d = 4); give a "
+                f"Measurement with a ({dim}, {dim}) observable"
+            )
         value = Measurement()
     if isinstance(value, Measurement):
         out = (value,) * rounds

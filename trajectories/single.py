@@ -8,7 +8,7 @@ import numpy as np
 
 from .kernel import trajectory
 from .model import SpinPair
-from .plan import compile_plan
+from .plan import check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
 
@@ -64,10 +64,9 @@ def run_trajectory(
             plain = value.item() if isinstance(value, np.generic) else value
             raise ValueError(f"{name} must be an integer in {shown}, got {plain!r}")
     max_jumps = int(max_jumps)
-    if not isinstance(model, SpinPair):
-        raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    check_model(model, protocol)
     p = compile_plan(model, protocol)
     rng = np.empty(4, np.uint64)
     seed_state(rng, np.uint64(seed), np.uint64(index))
