@@ -257,8 +257,8 @@ class SpinPair:
     def to_lindblad(self) -> LindbladModel:
         """This model as a :class:`LindbladModel`: the same H, jump operators and labels (d = 4).
 
-        Raises ValueError if an entry exceeds 1e12 in magnitude (LindbladModel's bound), which only
-        parameters near the 1e12 limit can produce.
+        Raises ValueError if an entry of H or L_k exceeds 1e12 in magnitude (LindbladModel's bound), which
+        only parameters within a factor of a few of MAX_PARAM produce (e.g. |J_ex| or |J_DM| > 5e11).
         """
         return LindbladModel(self.hamiltonian(), self.jump_operators(), self.jump_labels())
 
