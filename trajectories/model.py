@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .lindblad import LindbladModel
 from .operators import kron
 
 #: Largest magnitude accepted for any parameter (energies in units of nu: far beyond physics).
@@ -254,6 +255,14 @@ class SpinPair:
         jumps = self.jump_operators()
         gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps)
         return self.hamiltonian() - 0.5j * gamma
+
+    def to_lindblad(self) -> LindbladModel:
+        """This model as a :class:`LindbladModel`: the same H, jump operators and labels (d = 4).
+
+        Raises ValueError if an entry of H or L_k exceeds 1e12 in magnitude (LindbladModel's bound), which
+        only parameters within a factor of a few of MAX_PARAM produce (e.g. |J_ex| or |J_DM| > 5e11).
+        """
+        return LindbladModel(self.hamiltonian(), self.jump_operators(), self.jump_labels())
 
     def eigenenergies(self) -> dict[str, float]:
         """Closed-form Eq. 9 energies E_S, E_T1, E_T2, E_T3 (the J_DM-rotated singlet/triplet)."""
