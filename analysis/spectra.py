@@ -29,6 +29,7 @@ import scipy.signal
 from ..ensemble.master_equation import steady_states
 from ..trajectories.model import SpinPair
 from ..trajectories.operators import kron
+from ..trajectories.plan import check_model
 
 __all__ = [
     "NAMES",
@@ -69,9 +70,11 @@ def correlation_operators() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 # ---- validation --------------------------------------------------------------------------------
 
 
-def _check_model(model) -> SpinPair:
-    if not isinstance(model, SpinPair):
-        raise ValueError(f"model must be a SpinPair, got {type(model).__name__}")
+def _check_model(model, two_spins: bool = False):
+    d = check_model(model)
+    if two_spins and d != 4:
+        raise ValueError(f"the correlation functions of Eq. 8 are defined for two spins (d = 4); this model has "
+                         f"d = {d}: use correlation_spectrum with operators of your own")
     return model
 
 
@@ -97,10 +100,10 @@ def _check_which(which) -> tuple[str, ...]:
     return which
 
 
-def _check_operator(name: str, op) -> np.ndarray:
+def _check_operator(name: str, op, d: int = 4) -> np.ndarray:
     arr = np.asarray(op)
-    if arr.shape != (4, 4) or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be a finite numeric (4, 4) operator, got shape {arr.shape}")
+    if arr.shape != (d, d) or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be a finite numeric ({d}, {d}) operator, got shape {arr.shape}")
     return arr.astype(complex)
 
 
@@ -110,8 +113,10 @@ def _check_operator(name: str, op) -> np.ndarray:
 class _Resolvent:
     """L, the steady state rho, the kernel projector P0 and the shifted matrix M0 = L + c P0."""
 
-    def __init__(self, model: SpinPair, steady_state=None):
-        L = model.liouvillian()
+    def __init__(self, model, steady_state=None):
+        L = np.asarray(model.liouvillian(), complex)
+        self.D = D = L.shape[0]
+        self.d = int(round(D**0.5))
         u, s, vh = np.linalg.svd(L)
         scale = max(s[0], 1e-300)
         null = s <= KERNEL_TOL * scale
@@ -126,20 +131,20 @@ class _Resolvent:
                     f"steady_state: the Liouvillian has a {k}-dimensional kernel (relative tolerance"
                     f" {KERNEL_TOL:g}), so the stationary state is not unique (at the symmetric point it is"
                     " the family p d + (1 - p) rho_tr, see analysis.steady.steady_family); pass"
-                    " steady_state, a stationary (4, 4) density matrix"
+                    f" steady_state, a stationary ({self.d}, {self.d}) density matrix"
                 )
             rho = steady_states(model, tol=KERNEL_TOL)[0]
         else:
-            rho = self._check_state(steady_state, L, scale)
+            rho = self._check_state(steady_state, L, scale, self.d)
         self.L, self.P0, self.rho, self.kernel_dim = L, P0, rho, k
         self.M0 = L + scale * P0
-        self.Q = np.eye(16) - P0
+        self.Q = np.eye(D) - P0
 
     @staticmethod
-    def _check_state(rho, L: np.ndarray, scale: float) -> np.ndarray:
+    def _check_state(rho, L: np.ndarray, scale: float, d: int) -> np.ndarray:
         arr = np.asarray(rho)
-        if arr.shape != (4, 4) or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
-            raise ValueError(f"steady_state must be a finite (4, 4) density matrix, got shape {arr.shape}")
+        if arr.shape != (d, d) or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+            raise ValueError(f"steady_state must be a finite ({d}, {d}) density matrix, got shape {arr.shape}")
         arr = arr.astype(complex)
         if np.abs(arr - arr.conj().T).max() > 1e-10:
             raise ValueError("steady_state must be Hermitian (to 1e-10)")
@@ -147,31 +152,32 @@ class _Resolvent:
             raise ValueError(f"steady_state must have unit trace (to 1e-8), got {np.trace(arr).real!r}")
         if np.linalg.eigvalsh(arr)[0] < -1e-8:
             raise ValueError("steady_state must be positive semidefinite (eigenvalues >= -1e-8)")
-        resid = np.linalg.norm(L @ arr.reshape(16))
+        resid = np.linalg.norm(L @ arr.reshape(d * d))
         if resid > 1e-8 * scale:
             raise ValueError(f"steady_state must be stationary: ||L rho|| = {resid:.3g} > 1e-8 ||L||")
         return 0.5 * (arr + arr.conj().T)
 
     def one_sided(self, omega: np.ndarray, ops: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """F[n, j] = int_0^inf dt e^{i omega_n t} Tr[X_j e^{L t} Q(Y_j)] for ops[j] = (X_j, Y_j (16,)).
+        """F[n, j] = int_0^inf dt e^{i omega_n t} Tr[X_j e^{L t} Q(Y_j)] for ops[j] = (X_j, Y_j (d^2,)).
 
         Returns (len(omega), len(ops)) complex.
         """
-        rhs = np.stack([self.Q @ y for _, y in ops], axis=1)  # (16, m)
-        bra = np.stack([x.T.reshape(16) for x, _ in ops])  # Tr[X Z] = x^T-vec . vec(Z)
+        D = self.D
+        rhs = np.stack([self.Q @ y for _, y in ops], axis=1)  # (d^2, m)
+        bra = np.stack([x.T.reshape(D) for x, _ in ops])  # Tr[X Z] = x^T-vec . vec(Z)
         out = np.empty((omega.size, len(ops)), complex)
-        eye = np.eye(16)
+        eye = np.eye(D)
         for start in range(0, omega.size, _BLOCK):
             w = omega[start : start + _BLOCK]
             M = self.M0[None] + 1j * w[:, None, None] * eye
-            Y = np.linalg.solve(M, np.broadcast_to(rhs, (w.size, 16, len(ops))))
+            Y = np.linalg.solve(M, np.broadcast_to(rhs, (w.size, D, len(ops))))
             out[start : start + w.size] = -np.einsum("jk,nkj->nj", bra, Y)
         return out
 
     def full_line(self, omega: np.ndarray, A: np.ndarray, B: np.ndarray, symmetrise: bool) -> np.ndarray:
         """S(omega), or S(omega) + S(-omega) if ``symmetrise``; complex (len(omega),)."""
         rho = self.rho
-        ops = [(A, (B @ rho).reshape(16)), (B, (rho @ A).reshape(16))]
+        ops = [(A, (B @ rho).reshape(self.D)), (B, (rho @ A).reshape(self.D))]
         if not symmetrise:
             plus = self.one_sided(omega, ops[:1])[:, 0]
             minus = self.one_sided(-omega, ops[1:])[:, 0]
@@ -181,17 +187,18 @@ class _Resolvent:
         return both[:n, 0] + both[n:, 1] + both[n:, 0] + both[:n, 1]
 
 
-def correlation_spectrum(model: SpinPair, A, B, omega, steady_state=None) -> np.ndarray:
+def correlation_spectrum(model, A, B, omega, steady_state=None) -> np.ndarray:
     """Full-line transform S(omega) = int dt e^{i omega t} (<A(t) B(0)> - G(inf)) in the steady state.
 
-    model: SpinPair; A, B: (4, 4) operators; omega: (n,) real frequencies (energy unit of the model).
-    steady_state: (4, 4) density matrix, required when the kernel of L is not one-dimensional (e.g. at
+    model: any model (SpinPair, LindbladModel) of dimension d; A, B: (d, d) operators the user names;
+    omega: (n,) real frequencies (energy unit of the model).
+    steady_state: (d, d) density matrix, required when the kernel of L is not one-dimensional (e.g. at
     the symmetric point), otherwise the unique steady state is used. Returns (n,) complex, in units of
     [A][B] / [omega]; real for B = A^dag. See the module docstring for the sign of omega and the
     removed delta(omega) part G(inf) = Tr[A P0(B rho)] (= <A><B> for a unique steady state).
     """
-    _check_model(model)
-    A, B = _check_operator("A", A), _check_operator("B", B)
+    d = check_model(model)
+    A, B = _check_operator("A", A, d), _check_operator("B", B, d)
     w = _check_omega(omega)
     return _Resolvent(model, steady_state).full_line(w, A, B, symmetrise=False)
 
@@ -203,9 +210,10 @@ def spectra(model: SpinPair, omega, which=NAMES, steady_state=None) -> dict[str,
     presets); steady_state: as in :func:`correlation_spectrum` (required at the symmetric point, whose
     steady states form a family). Returns {name: (n,) real array}, in units of 1/[omega] (the operators
     are dimensionless). The delta(omega) part of the disconnected correlation is not included.
-    Cost: 2 n LU factorisations of 16 x 16 matrices in all (~10 ms for n = 2000).
+    Cost: 2 n LU factorisations of 16 x 16 matrices in all (~10 ms for n = 2000). Two spins only (the
+    operators of Eq. 8); for any other model use :func:`correlation_spectrum`.
     """
-    _check_model(model)
+    _check_model(model, two_spins=True)
     w = _check_omega(omega)
     names = _check_which(which)
     res = _Resolvent(model, steady_state)
@@ -213,7 +221,7 @@ def spectra(model: SpinPair, omega, which=NAMES, steady_state=None) -> dict[str,
     ops = []
     for name in names:
         A, B = pairs[name]
-        ops += [(A, (B @ res.rho).reshape(16)), (B, (res.rho @ A).reshape(16))]
+        ops += [(A, (B @ res.rho).reshape(res.D)), (B, (res.rho @ A).reshape(res.D))]
     both = res.one_sided(np.concatenate([w, -w]), ops)
     n = w.size
     out = {}
@@ -233,7 +241,9 @@ def transition_lines(model: SpinPair, which=NAMES, tol: float = 1e-9) -> dict[st
     depend on the choice of eigenvectors. The numerical eigenvalues of H are checked against Eq. 9
     (``model.eigenenergies()``), whose values are used.
     """
-    _check_model(model)
+    _check_model(model, two_spins=True)
+    if not callable(getattr(model, "eigenenergies", None)):
+        raise ValueError("model must offer the closed-form Eq. 9 levels (eigenenergies(), as SpinPair does)")
     names = _check_which(which)
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise ValueError(f"tol must be in (0, 1), got {tol!r}")

@@ -202,7 +202,7 @@ def residual_scan(seed, start, ntraj, nchunks, plan, log_size):
     above = np.zeros(nchunks, np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
-        rng, states, post, outcomes, records = trajectory_buffers(plan.n_out, plan.rounds)
+        rng, states, post, outcomes, records = trajectory_buffers(plan.n_out, plan.rounds, plan.heff.shape[0])
         jt = np.empty(log_size)
         jk = np.empty(log_size, np.int64)
         jr = np.empty(log_size)

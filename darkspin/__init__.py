@@ -48,6 +48,7 @@ _API = {
             "EnsembleSums",
             "Comparison",
             "g_test",
+            "ProtocolResult",
         )
     },
 }
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         EnsembleSums,
         MasterEquationResult,
         MonteCarloResult,
+        ProtocolResult,
         compare,
         convergence,
         g_test,
@@ -74,12 +76,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         wilson_interval,
     )
     from .trajectories import (  # noqa: F401
+        LindbladModel,
         Measurement,
         PostSelection,
         Protocol,
         SpinPair,
         Trajectory,
         exchange_from_bandwidth,
+        liouvillian_from_qutip,
+        liouvillian_to_qutip,
         phase_space,
         run_trajectory,
     )

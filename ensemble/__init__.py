@@ -4,6 +4,7 @@ from .compare import Comparison, Convergence, compare, convergence, trace_distan
 from .goodness_of_fit import GoodnessOfFit, g_test
 from .master_equation import MasterEquationResult, solve_master_equation, steady_states
 from .postselection import PostSelectionTable, exact_table, mean_interval, postselection_table, wilson_interval
+from .protocol_result import Expectation, ProtocolResult
 from .result import MonteCarloResult, load
 from .simulation import run_batch, simulate
 from .sums import EnsembleSums
@@ -29,4 +30,6 @@ __all__ = [
     "mean_interval",
     "GoodnessOfFit",
     "g_test",
+    "ProtocolResult",
+    "Expectation",
 ]

@@ -34,6 +34,7 @@ from ..trajectories.model import SpinPair
 from ..trajectories.operators import singlet_population
 from ..trajectories.plan import MAX_RECORD_ROUNDS, check_model, instrument_tables
 from ..trajectories.protocol import Protocol
+from .protocol_result import ProtocolResult
 
 #: A round that leaves a post-selected mass below this fraction of the mass before it, or a
 #: post-selected state whose estimated relative rounding error exceeds REL_ERR_MAX, leaves rho_post
@@ -58,7 +59,7 @@ class PostSelectionUndefinedWarning(RuntimeWarning):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class MasterEquationResult:
+class MasterEquationResult(ProtocolResult):
     """Exact protocol solution (n output times, R rounds).
 
     times (n,); rho (n, d, d): unconditional state (the instruments applied, records averaged over);
@@ -78,6 +79,11 @@ class MasterEquationResult:
     p_success: np.ndarray
     p_cumulative: np.ndarray
     record_probabilities: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def stats(self) -> dict:
+        """How the result was obtained (the same key as for Monte Carlo results)."""
+        return {"end_condition": "exact"}
 
 
 def _superop(K: np.ndarray) -> np.ndarray:

@@ -25,10 +25,12 @@ from importlib import metadata
 
 import numpy as np
 
-from ..trajectories.kernel import FRAC_BITS, N_ACC
+from ..trajectories.kernel import FRAC_BITS, acc_layout
+from ..trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ..trajectories.model import SpinPair
 from ..trajectories.plan import MAX_RECORD_ROUNDS
-from ..trajectories.protocol import MAX_OUTPUTS, MAX_ROUNDS, Protocol
+from ..trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
+from .protocol_result import ProtocolResult
 from .sums import EnsembleSums
 
 FORMAT = "darkspin-result-2"
@@ -58,13 +60,13 @@ _MEMBERS = {
     "ntraj": ("i", 8, ()),
     "n_jumps": ("i", 8, ()),
     "seed": ("u", 8, ()),
-    "params": ("f", 8, (len(_PARAMS),)),
-    "param_names": ("U", 32, (len(_PARAMS),)),
-    "rho0": ("c", 16, (4, 4)),
+    "params": ("f", 8, ("p",)),
+    "param_names": ("U", 32, ("p",)),
+    "rho0": ("c", 16, ("d", "d")),
     "times": ("f", 8, ("n",)),
     "measure_at": ("f", 8, ("r",)),
-    "hi": ("i", 8, ("n", 2, N_ACC)),
-    "lo": ("i", 8, ("n", 2, N_ACC)),
+    "hi": ("i", 8, ("n", 2, "a")),
+    "lo": ("i", 8, ("n", 2, "a")),
     "n_post": ("i", 8, ("n",)),
     "n_success": ("i", 8, ("r",)),
     "ranges": ("i", 8, ("k", 2)),
@@ -73,11 +75,19 @@ _MEMBERS = {
     "n_kept": ("i", 8, ("r",)),
     "record_counts": ("i", 8, ("c",)),
     "postselect": ("U", MAX_ROUNDS, ()),
-    "measurement_observable": ("c", 16, ("r", 4, 4)),
+    "measurement_observable": ("c", 16, ("r", "d", "d")),
     "measurement_readout_error": ("f", 8, ("r", 2)),
-    "measurement_feedback": ("c", 16, ("r", 2, 4, 4)),
+    "measurement_feedback": ("c", 16, ("r", 2, "d", "d")),
     "measurement_has_feedback": ("b", 1, ("r", 2)),
+    # the model as data (issue 12): its kind, and its arrays for every kind
+    "model_kind": ("U", 32, ()),
+    "model_hamiltonian": ("c", 16, ("d", "d")),
+    "model_jump_operators": ("c", 16, ("K", "d", "d")),
+    "model_labels": ("U", 256, ("K",)),
 }
+_MODEL_MEMBERS = {"model_kind", "model_hamiltonian", "model_jump_operators", "model_labels"}
+#: Model classes a file can hold; each reloads bit for bit.
+MODEL_KINDS = ("SpinPair", "LindbladModel")
 _INSTRUMENT_MEMBERS = {
     "n_kept",
     "record_counts",
@@ -87,10 +97,13 @@ _INSTRUMENT_MEMBERS = {
     "measurement_feedback",
     "measurement_has_feedback",
 }
-_BOUNDS = {"n": (1, MAX_OUTPUTS), "r": (0, MAX_ROUNDS), "k": (0, MAX_RANGES), "c": (0, 2**MAX_RECORD_ROUNDS)}
+_BOUNDS = {"n": (1, MAX_OUTPUTS), "r": (0, MAX_ROUNDS), "k": (0, MAX_RANGES), "c": (0, 2**MAX_RECORD_ROUNDS),
+           "p": (0, len(_PARAMS)), "d": (MIN_DIM, MAX_DIM), "K": (0, MAX_CHANNELS),
+           "a": (acc_layout(MIN_DIM)[4], acc_layout(MAX_DIM)[4])}
 _REQUIRED = {
     FORMAT: set(_MEMBERS) - {"interrupted"},
-    "darkspin-result-1": set(_MEMBERS) - {"interrupted", "version", "stats", "checksum"} - _INSTRUMENT_MEMBERS,
+    "darkspin-result-1": set(_MEMBERS) - {"interrupted", "version", "stats", "checksum"} - _INSTRUMENT_MEMBERS
+    - _MODEL_MEMBERS,
 }
 _OPTIONAL = {FORMAT: set(), "darkspin-result-1": {"interrupted", "version"}}
 # read in this order, so that n and r are known before the arrays shaped by them
@@ -99,6 +112,10 @@ _ORDER = [
     "version",
     "stats",
     "checksum",
+    "model_kind",
+    "model_hamiltonian",
+    "model_jump_operators",
+    "model_labels",
     "ntraj",
     "n_jumps",
     "seed",
@@ -196,15 +213,16 @@ def check_save_path(path, name: str = "save", probe: bool = True) -> str:
 
 
 def check_exact_types(model, protocol, name: str = "save") -> None:
-    """ValueError unless model is exactly a SpinPair and protocol exactly a Protocol.
+    """ValueError unless model is exactly a SpinPair or a LindbladModel and protocol exactly a Protocol.
 
-    A file stores only their fields, so a subclass would come back as the base class and silently
-    become another model (until the models issue stores any model exactly).
+    A file stores their data, so a subclass (with other behaviour) would come back as the base class
+    and silently become another model.
     """
-    if type(model) is not SpinPair:
+    if type(model) not in (SpinPair, LindbladModel):
         raise ValueError(
             f"{name}: a result of a {type(model).__name__} model cannot be stored; only a plain "
-            "SpinPair reloads exactly (a subclass would come back as a SpinPair)"
+            "SpinPair or LindbladModel reloads exactly (convert with model.to_lindblad() or "
+            "LindbladModel(model.hamiltonian(), model.jump_operators(), model.jump_labels()))"
         )
     if type(protocol) is not Protocol:
         raise ValueError(
@@ -213,7 +231,7 @@ def check_exact_types(model, protocol, name: str = "save") -> None:
         )
 
 
-class MonteCarloResult:
+class MonteCarloResult(ProtocolResult):
     """Trajectory estimates of the protocol, shaped like :class:`MasterEquationResult`.
 
     Attributes (n output times, R rounds):
@@ -316,12 +334,6 @@ class MonteCarloResult:
         se = float(self.singlet_post_se[-1])
         return se if math.isfinite(se) else float("inf")
 
-    def postselection(self):
-        """Per-round post-selection statistics (see :func:`ensemble.postselection.postselection_table`)."""
-        from .postselection import postselection_table
-
-        return postselection_table(self)
-
     # ---- persistence -----------------------------------------------------------------------------
     def _arrays(self) -> dict:
         data = {
@@ -333,8 +345,7 @@ class MonteCarloResult:
             "n_success": self.sums.n_success,
             "ntraj": np.int64(self.sums.ntraj),
             "n_jumps": np.int64(self.sums.n_jumps),
-            "params": np.array([getattr(self.model, k) for k in _PARAMS], np.float64),
-            "param_names": np.array(_PARAMS),
+            **model_members(self.model),
             "seed": np.uint64(self.seed),
             **self.protocol.as_dict(),
             "ranges": self.ranges,
@@ -431,13 +442,56 @@ def _check_stats(stats: dict, result: MonteCarloResult) -> dict:
     return {"end_condition": end, "target": target, "target_se": tse, "max_ntraj": cap}
 
 
+def model_members(model) -> dict:
+    """The model as file members: its kind, H (d, d), jump operators (K, d, d), labels (K,), and for a
+    SpinPair its parameters (params, param_names; empty for other kinds)."""
+    kind = type(model).__name__
+    if kind not in MODEL_KINDS or type(model) not in (SpinPair, LindbladModel):
+        raise ValueError(f"a {kind} model cannot be stored; only a plain SpinPair or LindbladModel reloads exactly")
+    jumps = np.asarray(model.jump_operators(), complex)
+    d = np.shape(model.hamiltonian())[0]
+    spin = type(model) is SpinPair
+    return {
+        "model_kind": np.array(kind),
+        "model_hamiltonian": np.asarray(model.hamiltonian(), complex),
+        "model_jump_operators": jumps.reshape(-1, d, d),
+        "model_labels": np.array([str(x) for x in model.jump_labels()], dtype="U256").reshape(-1),
+        "params": np.array([getattr(model, k) for k in _PARAMS] if spin else [], np.float64),
+        "param_names": np.array(_PARAMS if spin else [], dtype="U32"),
+    }
+
+
+def _decode_model(a: dict, fmt: str):
+    """The stored model, rebuilt exactly; its arrays must be the stored ones bit for bit."""
+    kind = str(a["model_kind"]) if "model_kind" in a else "SpinPair"
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model_kind is {kind!r}, expected one of {MODEL_KINDS}")
+    names = [str(x) for x in a["param_names"]]
+    if kind == "SpinPair":
+        if names != _PARAMS:
+            raise ValueError(f"param_names are {names}, expected {_PARAMS}")
+        model = SpinPair(**{k: float(v) for k, v in zip(names, a["params"], strict=True)})
+    else:
+        if names:
+            raise ValueError(f"a {kind} has no parameters, got param_names {names}")
+        model = LindbladModel(a["model_hamiltonian"], a["model_jump_operators"],
+                              [str(x) for x in a["model_labels"]])
+    if "model_kind" in a:
+        mine = model_members(model)
+        for name in _MODEL_MEMBERS - {"model_kind"}:
+            if mine[name].shape != a[name].shape or not np.array_equal(mine[name], a[name]):
+                raise ValueError(f"{name} does not match the model it is stored with")
+    return model
+
+
 def _decode(a: dict, fmt: str) -> MonteCarloResult:
     """A result from members already checked for dtype and shape; ValueError for any broken invariant."""
-    names = [str(x) for x in a["param_names"]]
-    if names != _PARAMS:
-        raise ValueError(f"param_names are {names}, expected {_PARAMS}")
-    model = SpinPair(**{k: float(v) for k, v in zip(names, a["params"], strict=True)})
+    model = _decode_model(a, fmt)
     protocol = Protocol.from_dict(a)
+    if model.dim != protocol.rho0.shape[0]:
+        raise ValueError(f"the model has dimension {model.dim} but rho0 {protocol.rho0.shape[0]}")
+    if a["hi"].shape[-1] != acc_layout(model.dim)[4]:
+        raise ValueError(f"'hi' has {a['hi'].shape[-1]} sums per output, expected {acc_layout(model.dim)[4]}")
     if not np.array_equal(protocol.rho0, a["rho0"]):
         raise ValueError("rho0 is not an exactly Hermitian density matrix")
     ntraj, n_jumps = int(a["ntraj"]), int(a["n_jumps"])

@@ -18,7 +18,16 @@ from ..trajectories.model import SpinPair
 from ..trajectories.plan import check_model, compile_plan
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
-from .result import MAX_NTRAJ, MonteCarloResult, check_exact_types, check_path, check_save_path, check_target, load
+from .result import (
+    MAX_NTRAJ,
+    MonteCarloResult,
+    check_exact_types,
+    check_path,
+    check_save_path,
+    check_target,
+    load,
+    model_members,
+)
 from .sums import EnsembleSums
 
 #: Default cap on trajectories when running to a target standard error.
@@ -109,7 +118,7 @@ def run_batch(
     before = numba.get_num_threads()
     want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
     plan = compile_plan(model, protocol)
-    total = EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records)
+    total = EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0])
     try:
         for a in range(start, stop, MAX_CALL):
             n = min(MAX_CALL, stop - a)
@@ -251,7 +260,8 @@ def simulate(
         check_save_path(save, "save")
 
     n_out, rounds = protocol.times.size, protocol.rounds
-    sums = EnsembleSums.empty(n_out, rounds, compile_plan(model, protocol).n_records)
+    plan = compile_plan(model, protocol)  # also checks the model against the protocol, before any work
+    sums = EnsembleSums.empty(n_out, rounds, plan.n_records, plan.heff.shape[0])
     done = np.zeros((0, 2), np.int64)
     if resume is not None:
         prev = load(resume)
@@ -367,21 +377,22 @@ def _same_bits(a, b) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def _check_resume(prev: MonteCarloResult, model: SpinPair, protocol: Protocol, seed) -> None:
-    """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix)."""
-    if type(model) is not SpinPair or type(protocol) is not Protocol:
-        kind = type(model).__name__ if type(model) is not SpinPair else type(protocol).__name__
-        raise ValueError(
-            f"resume: the file holds a plain SpinPair and Protocol; a {kind} cannot extend it "
-            "(it would mix two models' trajectories)"
-        )
-    diffs = [
-        f"{k}: file {getattr(prev.model, k)!r} vs {getattr(model, k)!r}"
-        for k in model.as_dict()
-        if not _same_bits(np.float64(getattr(prev.model, k)), np.float64(getattr(model, k)))
-    ]
-    if diffs:
-        raise ValueError("resume file was made with other model parameters (" + "; ".join(diffs) + ")")
+def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed) -> None:
+    """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix).
+
+    Models are compared by content: their kind, H, jump operators and labels (and a SpinPair's
+    parameters), not by class name alone."""
+    check_exact_types(model, protocol, "resume")
+    mine, theirs = model_members(model), model_members(prev.model)
+    for name, value in theirs.items():
+        other = mine[name]
+        if value.shape != other.shape or not _same_bits(value, other):
+            where = ""
+            if value.shape == other.shape and value.dtype.kind in "fc":
+                k = np.flatnonzero(np.asarray(value != other).ravel())
+                if k.size:
+                    where = f" (first at flat index {int(k[0])})"
+            raise ValueError(f"resume file was made with another model: {name} differs{where}")
     for name in ("rho0", "measure_at", "times"):
         if not _same_bits(getattr(prev.protocol, name), getattr(protocol, name)):
             raise ValueError(f"resume file was made with another protocol ({name} differs)")

@@ -336,8 +336,9 @@ def test_steady_states_off_symmetric_point():
         (dict(times=()), "times"),
         (dict(times=(0.0, float("inf"))), "times"),
         (dict(times=[[0.0, 1.0], [2.0, 10.0]]), "times"),
-        (dict(initial=np.ones(3) / math.sqrt(3)), "initial"),
-        (dict(initial=np.eye(3) / 3), "initial"),
+        (dict(initial=np.ones(1)), "initial"),  # d = 1: no state space to speak of
+        (dict(initial=np.eye(65) / 65), "initial"),  # d > 64
+        (dict(initial=np.ones(3) / math.sqrt(3)), "measurement"),  # d = 3 is fine, the default zz is not
         (dict(initial=np.ones((2, 2, 4)) / 4), "initial"),
         (dict(initial=np.array([1.0, 1.0, 0, 0])), "initial"),
         (dict(initial=np.eye(4) / 2), "initial"),

@@ -374,6 +374,10 @@ def _format_1(a: dict) -> dict:
         "measurement_readout_error",
         "measurement_feedback",
         "measurement_has_feedback",
+        "model_kind",
+        "model_hamiltonian",
+        "model_jump_operators",
+        "model_labels",
     )
     old = {k: v for k, v in a.items() if k not in new}
     old["format"] = np.array("darkspin-result-1")

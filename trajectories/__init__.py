@@ -1,5 +1,7 @@
-"""darkspin.trajectories: the two-spin STM model, the protocol and the Numba trajectory kernels."""
+"""darkspin.trajectories: what is simulated, as data (the STM pair and any Lindblad model, instruments,
+post-selection rules, the protocol), the plan that compiles them, and the Numba trajectory kernels."""
 
+from .lindblad import LindbladModel, liouvillian_from_qutip, liouvillian_to_qutip
 from .measurement import Measurement
 from .model import SpinPair, exchange_from_bandwidth, phase_space
 from .protocol import Protocol
@@ -8,6 +10,9 @@ from .single import Trajectory, run_trajectory
 
 __all__ = [
     "SpinPair",
+    "LindbladModel",
+    "liouvillian_to_qutip",
+    "liouvillian_from_qutip",
     "Protocol",
     "Measurement",
     "PostSelection",

@@ -20,8 +20,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .plan import compile_plan
-from .propagator import block_propagator
+from .blocks import apply_propagator_work
+from .plan import compile_plan, propagator_of
 from .rng import seed_state, uniform
 
 #: Old name of :func:`darkspin.trajectories.plan.compile_plan`.
@@ -71,21 +71,28 @@ def _norm2(v):
     return s
 
 
-@njit(cache=True)
-def _evolve(heff, tau, psi, out):
-    u0, b00, b01, b10, b11, u3 = block_propagator(heff, tau)
-    out[0] = u0 * psi[0]
-    out[1] = b00 * psi[1] + b01 * psi[2]
-    out[2] = b10 * psi[1] + b11 * psi[2]
-    out[3] = u3 * psi[3]
+@njit(cache=True, inline="always")
+def _evolve(plan, tau, psi, out, work):
+    """out = exp(-i H_eff tau) psi for any tau >= 0, block by block (closed forms, eigen or Schur-Pade)."""
+    apply_propagator_work(propagator_of(plan), tau, psi, out, work)
 
 
 @njit(cache=True, inline="always")
-def _apply_block(U, e, psi, out):
-    out[0] = U[e, 0] * psi[0]
-    out[1] = U[e, 1] * psi[1] + U[e, 2] * psi[2]
-    out[2] = U[e, 3] * psi[1] + U[e, 4] * psi[2]
-    out[3] = U[e, 5] * psi[3]
+def _apply_event(plan, e, psi, out):
+    """out = U_e psi with U_e the precomputed propagator over the interval ending at event e."""
+    order, starts = plan.prop_order, plan.prop_starts
+    U = plan.ev_U
+    off = 0
+    for b in range(starts.size - 1):
+        s = starts[b]
+        n = starts[b + 1] - s
+        for i in range(n):
+            row = off + i * n
+            acc = U[e, row] * psi[order[s]]
+            for j in range(1, n):
+                acc += U[e, row + j] * psi[order[s + j]]
+            out[order[s + i]] = acc
+        off += n * n
 
 
 @njit(cache=True)
@@ -99,11 +106,12 @@ def _expect(A, v):
 
 
 @njit(cache=True)
-def _jump_time(heff, gamma, psi, r, span, phi):
+def _jump_time(plan, psi, r, span, phi, work):
     """Root tau in (0, span] of ||exp(-i H_eff tau) psi||^2 = r; leaves that state in ``phi``.
 
     Requires ||psi||^2 > r >= ||exp(-i H_eff span) psi||^2. Returns (tau, relative residual).
     """
+    gamma = plan.gamma
     logr = math.log(r)
     n0 = _norm2(psi)
     lo, hi = 0.0, span
@@ -114,7 +122,7 @@ def _jump_time(heff, gamma, psi, r, span, phi):
     for _ in range(_MAX_ROOT_ITER):
         if not (lo < tau < hi):
             tau = 0.5 * (lo + hi)
-        _evolve(heff, tau, psi, phi)
+        _evolve(plan, tau, psi, phi, work)
         n2 = _norm2(phi)
         g = math.log(n2) - logr if n2 > 0 else -math.inf
         resid = abs(n2 / r - 1.0)
@@ -188,6 +196,7 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
     psi = np.empty(d, np.complex128)
     phi = np.empty(d, np.complex128)
     tmp = np.empty(d, np.complex128)
+    work = np.empty(plan.prop_max_block, np.complex128)
     m = init_w.size
     c = 0
     if m > 1:
@@ -209,7 +218,7 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
         _apply_event(plan, e, psi, phi)
         n2 = _norm2(phi)
         while n2 < r:
-            tau, resid = _jump_time(plan, psi, r, te - t, phi)
+            tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
             t = t + tau
             total = 0.0
             for k in range(nk):
@@ -244,7 +253,7 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
                 for i in range(d):
                     psi[i] = phi[i] * nrm
             r = 1.0 - uniform(rng)
-            _evolve(plan, te - t, psi, phi)
+            _evolve(plan, te - t, psi, phi, work)
             n2 = _norm2(phi)
         for i in range(d):
             psi[i] = phi[i]

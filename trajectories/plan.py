@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
-from .propagator import block_propagator, check_block_structure
+from .blocks import BlockPropagator, block_propagator_matrix, make_block_propagator
 from .protocol import Protocol
 
 #: Record strings are counted per run up to this many rounds (2**16 cells).
@@ -27,11 +28,16 @@ class Plan(NamedTuple):
     heff (d, d), gamma = sum_k L_k^dag L_k (d, d), jumps (K, d, d): the model (complex);
     init_w (m,) cumulative weights and init_states (m, d) of the initial mixture;
     ev_time (E,), ev_kind (E,) 0 measurement / 1 output, ev_index (E,) round or output index,
-    ev_U (E, 6) the block propagator over the interval ending at each event;
+    ev_U (E, W) the propagator over the interval ending at each event, its blocks' (n, n) matrices
+    row-major one after the other (W = sum n^2; for the STM pair's blocks 1 + 2 + 1, W = 6);
     meas_P (R, 2, d, d) projectors P_+, P_-; meas_C (R, 2, 2) P(record r | true m) [r, m];
     meas_U (R, 2, d, d) feedback per record; meas_fb (R, 2) bool: record r applies feedback;
     sel_tr (R, S, 2) rule transitions per record index (0: +1, 1: -1); sel_acc (S,) accepting states;
-    n_out, rounds; n_records: 2**R record cells if R <= MAX_RECORD_ROUNDS, else 0 (not counted).
+    n_out, rounds; n_records: 2**R record cells if R <= MAX_RECORD_ROUNDS, else 0 (not counted);
+    prop_*: the fields of the BlockPropagator of exp(-i H_eff tau) for any tau (:mod:`.blocks`), flat
+    because Numba's parallel loops do not take nested tuples (:func:`propagator_of` rebuilds it);
+    target (d,) complex and target_kind (0: the singlet formula, d = 4; 1: |<target|psi>|^2; 2: none):
+    the state whose population the sums track.
     """
 
     heff: np.ndarray
@@ -52,6 +58,15 @@ class Plan(NamedTuple):
     n_out: int
     rounds: int
     n_records: int
+    prop_order: np.ndarray
+    prop_starts: np.ndarray
+    prop_kind: np.ndarray
+    prop_offsets: np.ndarray
+    prop_coef: np.ndarray
+    prop_cond: np.ndarray
+    prop_max_block: int
+    target: np.ndarray
+    target_kind: int
 
 
 #: What every model offers (SpinPair and LindbladModel both do); checked once, by :func:`check_model`.
@@ -89,10 +104,11 @@ def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def compile_plan(model, protocol: Protocol) -> Plan:
     """Precompute what the kernels need (tens of microseconds of numpy work)."""
-    jumps = np.ascontiguousarray(model.jump_operators(), dtype=complex)
+    d = check_model(model, protocol)
+    jumps = np.ascontiguousarray(model.jump_operators(), dtype=complex).reshape(-1, d, d)
     heff = np.ascontiguousarray(model.effective_hamiltonian(), dtype=complex)
-    check_block_structure(heff)
     d = heff.shape[0]
+    prop = make_block_propagator(heff)
     gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps) if len(jumps) else np.zeros((d, d), complex)
     w, v = np.linalg.eigh(protocol.rho0)
     keep = w > INIT_TOL
@@ -101,7 +117,7 @@ def compile_plan(model, protocol: Protocol) -> Plan:
     cum[-1] = 1.0
     t, kind, idx = protocol.events()
     prev = np.concatenate([[0.0], t[:-1]])
-    U = np.array([block_propagator(heff, float(dt)) for dt in t - prev], dtype=complex).reshape(-1, 6)
+    U = event_propagators(prop, t - prev)
     P, C, Ufb, fb = instrument_tables(protocol)
     sel = protocol.selection
     R = protocol.rounds
@@ -125,4 +141,42 @@ def compile_plan(model, protocol: Protocol) -> Plan:
         int(protocol.times.size),
         int(R),
         2**R if R <= MAX_RECORD_ROUNDS else 0,
+        *prop,
+        *_target(model, d),
     )
+
+
+@njit(cache=True, inline="always")
+def propagator_of(plan) -> BlockPropagator:
+    """The plan's BlockPropagator (works inside Numba code too)."""
+    return BlockPropagator(plan.prop_order, plan.prop_starts, plan.prop_kind, plan.prop_offsets, plan.prop_coef,
+                           plan.prop_cond, plan.prop_max_block)
+
+
+def _target(model, d: int) -> tuple[np.ndarray, int]:
+    """The tracked population: the singlet for two spins (by its own exact formula), else none."""
+    if d == 4:
+        return np.array([0, 1, -1, 0], complex) / np.sqrt(2.0), 0
+    return np.zeros(d, complex), 2
+
+
+def event_propagators(prop: BlockPropagator, dts: np.ndarray) -> np.ndarray:
+    """(E, W) the block matrices of exp(-i H_eff dt) for each interval dt, row-major per block.
+
+    Entries come from applying the propagator to unit vectors, so they are the exact coefficients the
+    closed forms give (1 * u + 0 * v = u in floating point)."""
+    order, starts = prop.order, prop.starts
+    sizes = np.diff(starts)
+    out = np.empty((len(dts), int(np.sum(sizes**2))), complex)
+    cache: dict[float, np.ndarray] = {}
+    for e, dt in enumerate(dts):
+        row = cache.get(float(dt))
+        if row is None:
+            full = block_propagator_matrix(prop, float(dt))
+            parts = []
+            for b in range(sizes.size):
+                idx = order[starts[b] : starts[b + 1]]
+                parts.append(full[np.ix_(idx, idx)].ravel())
+            row = cache[float(dt)] = np.concatenate(parts)
+        out[e] = row
+    return out

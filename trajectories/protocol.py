@@ -120,7 +120,8 @@ def initial_density_matrix(initial) -> np.ndarray:
             raise ValueError(
                 f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), got {float(norm)!r}"
             )
-        return np.outer(arr, arr.conj()) / norm**2
+        rho = np.outer(arr, arr.conj()) / norm**2
+        return 0.5 * (rho + rho.conj().T)  # exactly Hermitian (an FMA in outer may break the symmetry)
     if arr.shape == (d, d):
         if np.max(np.abs(arr - arr.conj().T)) > STATE_TOL:
             raise ValueError("initial density matrix must be Hermitian")

@@ -20,7 +20,7 @@ MAX_JUMPS = 10**7
 class Trajectory:
     """A single quantum-jump run.
 
-    times (n,); states (n, 4) complex, normalised state at each output time; post (n,) bool, all
+    times (n,); states (n, d) complex, normalised state at each output time; post (n,) bool, all
     outcomes -1 so far; jump_times (J,); jump_channels (J,) int, indices into ``labels``;
     jump_labels (J,) str; jump_residuals (J,) relative residual of each jump-time root;
     outcomes (rounds,) int, the true outcomes +1 or -1; labels: every channel's name; seed, index: the
@@ -70,7 +70,7 @@ def run_trajectory(
     p = compile_plan(model, protocol)
     rng = np.empty(4, np.uint64)
     seed_state(rng, np.uint64(seed), np.uint64(index))
-    states = np.empty((p.n_out, 4), complex)
+    states = np.empty((p.n_out, p.heff.shape[0]), complex)
     post = np.empty(p.n_out, bool)
     outcomes = np.zeros(max(p.rounds, 1), np.int8)
     records = np.zeros(max(p.rounds, 1), np.int8)

@@ -1,0 +1,76 @@
+"""The one family of protocol results: what the exact solver and the trajectories both return.
+
+:class:`ProtocolResult` is the base of :class:`~darkspin.ensemble.master_equation.MasterEquationResult`
+and :class:`~darkspin.ensemble.result.MonteCarloResult`. Both carry the same fields for the same things
+(n output times, R rounds, dimension d): ``model``, ``protocol``, ``times`` (n,), ``rho`` and
+``rho_post`` (n, d, d), ``p_success`` and ``p_cumulative`` (R,), ``stats`` (a dict), and offer
+:meth:`postselection`, :meth:`expect` and :meth:`population`; Monte Carlo results add standard errors.
+Figures and tables take either.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..trajectories.operators import basis_state
+
+
+class Expectation(NamedTuple):
+    """<A> on the output grid: value and value_post (n,) complex (NaN where rho_post is undefined), and
+    their standard errors se and se_post (n,) (zeros for the exact solver; for Monte Carlo a bound,
+    sum_ij |A_ji| se(rho_ij), valid whatever the correlations between the elements)."""
+
+    value: np.ndarray
+    value_post: np.ndarray
+    se: np.ndarray
+    se_post: np.ndarray
+
+
+class ProtocolResult:
+    """Shared behaviour of exact and Monte Carlo protocol results (see the module docstring)."""
+
+    #: Standard errors of rho and rho_post, (n, d, d); None for exact results.
+    rho_se: np.ndarray | None = None
+    rho_post_se: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return int(np.shape(self.rho)[-1])
+
+    def postselection(self):
+        """Per-round post-selection statistics (see :func:`darkspin.ensemble.postselection.postselection_table`)."""
+        from .postselection import postselection_table
+
+        return postselection_table(self)
+
+    def expect(self, operator) -> Expectation:
+        """Tr[A rho(t)] and Tr[A rho_post(t)] on the output grid for a (d, d) operator A (any, not only
+        Hermitian ones: the values are complex)."""
+        A = np.asarray(operator)
+        d = self.dim
+        if A.shape != (d, d) or not np.issubdtype(A.dtype, np.number) or not np.all(np.isfinite(A)):
+            raise ValueError(f"operator must be a finite ({d}, {d}) array, got shape {A.shape}")
+        A = A.astype(complex)
+        value = np.einsum("ji,nij->n", A, self.rho)
+        value_post = np.einsum("ji,nij->n", A, self.rho_post)
+        if self.rho_se is None:
+            zero = np.zeros(value.shape)
+            return Expectation(value, value_post, zero, np.where(np.isnan(value_post), np.nan, zero))
+        w = np.abs(A).T
+        return Expectation(value, value_post, np.einsum("ij,nij->n", w, self.rho_se),
+                           np.einsum("ij,nij->n", w, self.rho_post_se))
+
+    def population(self, state) -> Expectation:
+        """<v|rho|v> for a named two-spin state ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4) or a
+        normalised vector v (d,)."""
+        if isinstance(state, str):
+            if self.dim != 4:
+                raise ValueError(f"state: named states exist for two spins (d = 4); this result has d = {self.dim}")
+            v = basis_state(state)
+        else:
+            v = np.asarray(state, complex)
+            if v.shape != (self.dim,) or not np.all(np.isfinite(v)) or abs(np.linalg.norm(v) - 1) > 1e-10:
+                raise ValueError(f"state must be a label or a normalised ({self.dim},) vector")
+        return self.expect(np.outer(v, v.conj()))
