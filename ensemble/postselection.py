@@ -209,7 +209,7 @@ class PostSelectionTable:
         attempts_per_success_low/_high  1 / p_cumulative_high, 1 / p_cumulative_low
         end_time             output time at which the round's end state is read (see below; NaN if no
                              output time lies inside the round)
-        singlet_post         post-selected singlet population <S|rho_post|S> at end_time, with
+        singlet_post         post-selected singlet population <S|rho_post|S> at end_time (two spins only), with
         singlet_post_low/_high  its interval from :func:`mean_interval` (valid at 0 and 1, never of
                              zero width; NaN where no trajectory is post-selected), and
         singlet_post_se      its sample standard error (0 when every run has the same value)
@@ -433,9 +433,10 @@ def exact_table(exact_result: MasterEquationResult) -> PostSelectionTable:
             ("p_cumulative", pc),
             ("attempts_per_success", _inverse(pc)),
             ("end_time", _pick(protocol.times, idx)),
-            ("singlet_post", _pick(singlet_population(exact_result.rho_post), idx)),
         ]
     )
+    if protocol.rho0.shape[0] == 4:  # the singlet exists for two spins
+        cols["singlet_post"] = _pick(singlet_population(exact_result.rho_post), idx)
     return PostSelectionTable(
         cols, _FORMATS, {"kind": "exact", "rule": protocol.postselect, "instruments": protocol.describe()}
     )
@@ -485,12 +486,15 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
             ("attempts_per_success_low", _inverse(c_hi)),
             ("attempts_per_success_high", _inverse(c_lo)),
             ("end_time", _pick(protocol.times, idx)),
-            ("singlet_post", s_post),
-            ("singlet_post_low", np.atleast_1d(s_lo)),
-            ("singlet_post_high", np.atleast_1d(s_hi)),
-            ("singlet_post_se", s_se),
         ]
     )
+    if protocol.rho0.shape[0] == 4:  # the singlet exists for two spins
+        cols.update(
+            singlet_post=s_post,
+            singlet_post_low=np.atleast_1d(s_lo),
+            singlet_post_high=np.atleast_1d(s_hi),
+            singlet_post_se=s_se,
+        )
     meta = {
         "kind": "monte_carlo",
         "ntraj": ntraj,

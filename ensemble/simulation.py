@@ -384,6 +384,14 @@ def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed) -> No
     parameters), not by class name alone."""
     check_exact_types(model, protocol, "resume")
     mine, theirs = model_members(model), model_members(prev.model)
+    if type(model) is type(prev.model) is SpinPair:
+        diffs = [
+            f"{k}: file {float(getattr(prev.model, k))!r} vs {float(getattr(model, k))!r}"
+            for k in model.as_dict()
+            if not _same_bits(np.float64(getattr(prev.model, k)), np.float64(getattr(model, k)))
+        ]
+        if diffs:
+            raise ValueError("resume file was made with other model parameters (" + "; ".join(diffs) + ")")
     for name, value in theirs.items():
         other = mine[name]
         if value.shape != other.shape or not _same_bits(value, other):

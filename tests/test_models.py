@@ -235,3 +235,34 @@ def test_steady_states_of_a_general_model():
     (ss,) = ds.steady_states(model)
     assert abs(np.trace(ss) - 1) < 1e-12
     assert np.max(np.abs(model.liouvillian() @ ss.reshape(-1))) < 1e-12
+
+
+# ---- one result family ------------------------------------------------------------------------------
+def test_exact_and_monte_carlo_results_share_fields_and_methods():
+    from darkspin.ensemble import ProtocolResult
+
+    model, protocol, _, _ = CASES["three_spin_chain"]
+    ex = ds.solve_master_equation(model, protocol)
+    mc = ds.simulate(model, protocol, 4000, 5, progress=False)
+    for r in (ex, mc):
+        assert isinstance(r, ProtocolResult)
+        for name in ("times", "rho", "rho_post", "p_success", "p_cumulative", "stats"):
+            assert getattr(r, name) is not None, name
+        assert len(r.postselection()) == protocol.rounds
+    assert ex.stats["end_condition"] == "exact" and mc.stats["end_condition"] == "ntraj"
+    # <Z1 Z2> from the exact state against a hand trace; the Monte Carlo one within its (bounding) error
+    zz = chain(3, SZ, 0) @ chain(3, SZ, 1)
+    e = ex.expect(zz)
+    np.testing.assert_allclose(e.value, [np.trace(zz @ r) for r in ex.rho], atol=1e-14)
+    assert np.all(e.se == 0)
+    m = mc.expect(zz)
+    assert np.all(np.abs(m.value - e.value) <= 5 * m.se + 1e-12)
+    assert np.all(m.se[1:] > 0)
+    # named populations exist for two spins only
+    pair = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(11))
+    s = pair.population("S")
+    assert s.value[-1].real == pytest.approx(0.5, abs=1e-12)
+    with pytest.raises(ValueError, match="d = 4"):
+        ex.population("S")
+    with pytest.raises(ValueError, match="operator"):
+        ex.expect(np.eye(4))

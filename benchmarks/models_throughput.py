@@ -1,0 +1,154 @@
+"""Throughput of darkspin on general models (issue "models as data") against QuTiP 5 ``mcsolve``, side by side.
+
+Workloads (the same models as tests/test_models.py):
+  transverse  the STM pair at lam = 0.2 plus a transverse field (omega/2)(tau_x1 + tau_x2), omega = 0.15:
+              H_eff is one dense 4 x 4 block (the general propagator); from |ud>, tau_z x tau_z measured
+              at t = 3 and 6 (darkspin only), 19 outputs on [0, 9];
+  chain       three spins (d = 8): Heisenberg chain in a graded field, collective decay and dephasing of
+              the middle spin; Z x Z x 1 measured at t = 2 and 4 (darkspin only), 13 outputs on [0, 6];
+  paper       the Fig. 3 right protocol on the closed-form block path (SpinPair(), Protocol.paper()),
+              for the no-regression check.
+QuTiP gets the same H and collapse operators (``model.to_qutip()``), the same initial state and output
+times, without the measurements (mcsolve has none), ``store_states=True`` (averaged density matrices,
+darkspin's output), ``map='parallel'`` with ``--threads`` workers. darkspin runs on ``--threads``
+Numba threads. Every repetition times both, alternating; medians are reported and ratios are ratios
+of medians.
+
+Run from the repository root, in an environment with ``pip install -e ".[test,distributed]"``::
+
+    python benchmarks/models_throughput.py             # ntraj 1000, 3 repetitions (a few minutes)
+    python benchmarks/models_throughput.py --quick     # ntraj 200, 1 repetition
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+SEED = 1
+MIN_SECONDS = 0.5
+
+
+def models():
+    """{name: (model, protocol)} built from Pauli matrices, as in tests/test_models.py."""
+    import darkspin as ds
+
+    sx = np.array([[0, 1], [1, 0]], complex)
+    sy = np.array([[0, -1j], [1j, 0]])
+    sz = np.diag([1.0, -1.0]).astype(complex)
+    sm = np.array([[0, 0], [1, 0]], complex)
+    eye = np.eye(2)
+
+    def chain(n, op, site):
+        out = np.array([[1.0 + 0j]])
+        for j in range(n):
+            out = np.kron(out, op if j == site else eye)
+        return out
+
+    base = ds.SpinPair(lam1=0.2, lam2=0.2)
+    transverse = ds.LindbladModel(
+        base.hamiltonian() + 0.075 * (np.kron(sx, eye) + np.kron(eye, sx)), base.jump_operators(), base.jump_labels()
+    )
+    H = sum(0.5 * (1.0 + 0.1 * j) * chain(3, sz, j) for j in range(3))
+    for j in range(2):
+        H = H + 0.3 * sum(chain(3, P, j) @ chain(3, P, j + 1) for P in (sx, sy, sz))
+    three = ds.LindbladModel(
+        H,
+        [math.sqrt(0.2) * sum(chain(3, sm, j) for j in range(3)), math.sqrt(0.05) * chain(3, sz, 1)],
+        ["collective decay", "dephasing 2"],
+    )
+    rng = np.random.default_rng(1)
+    psi = rng.normal(size=8) + 1j * rng.normal(size=8)
+    psi /= np.linalg.norm(psi)
+    return {
+        "transverse": (transverse, ds.Protocol("ud", (3.0, 6.0), np.linspace(0, 9, 19))),
+        "chain": (
+            three,
+            ds.Protocol(
+                psi, (2.0, 4.0), np.linspace(0, 6, 13), measurement=ds.Measurement(chain(3, sz, 0) @ chain(3, sz, 1))
+            ),
+        ),
+        "paper": (ds.SpinPair(), ds.Protocol.paper()),
+    }
+
+
+def darkspin_rate(model, protocol, ntraj: int) -> float:
+    import darkspin as ds
+
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        ds.simulate(model, protocol, ntraj, SEED, progress=False)
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= MIN_SECONDS:
+            return calls * ntraj / elapsed
+
+
+def qutip_rate(model, protocol, ntraj: int, threads: int) -> float:
+    import qutip
+
+    H, c_ops = model.to_qutip()
+    w, v = np.linalg.eigh(protocol.rho0)
+    psi0 = qutip.Qobj(v[:, -1].reshape(-1, 1), dims=[H.dims[0], [1] * len(H.dims[0])])
+    opts = {
+        "map": "parallel",
+        "num_cpus": threads,
+        "progress_bar": False,
+        "store_states": True,
+        "keep_runs_results": False,
+        "store_final_state": False,
+    }
+    t0 = time.perf_counter()
+    qutip.mcsolve(H, psi0, np.asarray(protocol.times), c_ops, ntraj=ntraj, options=opts, seeds=SEED)
+    return ntraj / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ntraj", type=int, default=1000, help="trajectories per call, both solvers (default 1000)")
+    ap.add_argument("--repeat", type=int, default=3, help="alternating repetitions (default 3)")
+    ap.add_argument("--threads", type=int, default=2, help="Numba threads and QuTiP workers (default 2)")
+    ap.add_argument("--quick", action="store_true", help="ntraj 200, 1 repetition")
+    ap.add_argument("--only", default="transverse,chain,paper", help="comma-separated workloads")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.ntraj, args.repeat = 200, 1
+    import numba
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    work = {k: v for k, v in models().items() if k in args.only.split(",")}
+    for model, protocol in work.values():  # compile / load the cache outside the timing
+        darkspin_rate(model, protocol, 10)
+    summary = {}
+    print(
+        f"models throughput: ntraj {args.ntraj}, {args.repeat} repetition(s), {args.threads} threads; "
+        f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    for name, (model, protocol) in work.items():
+        ds_rates, qt_rates = [], []
+        for rep in range(args.repeat):
+            ds_rates.append(darkspin_rate(model, protocol, args.ntraj))
+            qt_rates.append(qutip_rate(model, protocol, args.ntraj, args.threads))
+            print(
+                f"  {name} rep {rep + 1}: darkspin {ds_rates[-1]:,.0f} traj/s, QuTiP {qt_rates[-1]:,.2f} traj/s",
+                flush=True,
+            )
+        ratio = statistics.median(ds_rates) / statistics.median(qt_rates)
+        summary[name] = {"darkspin": statistics.median(ds_rates), "qutip": statistics.median(qt_rates), "ratio": ratio}
+        print(
+            f"RATIO {name} (d = {protocol.rho0.shape[0]}): darkspin / QuTiP mcsolve = {ratio:,.0f}x "
+            f"(medians {summary[name]['darkspin']:,.0f} vs {summary[name]['qutip']:,.2f} traj/s)",
+            flush=True,
+        )
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
