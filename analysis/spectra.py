@@ -73,8 +73,10 @@ def correlation_operators() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def _check_model(model, two_spins: bool = False):
     d = check_model(model)
     if two_spins and d != 4:
-        raise ValueError(f"the correlation functions of Eq. 8 are defined for two spins (d = 4); this model has "
-                         f"d = {d}: use correlation_spectrum with operators of your own")
+        raise ValueError(
+            f"the correlation functions of Eq. 8 are defined for two spins (d = 4); this model has "
+            f"d = {d}: use correlation_spectrum with operators of your own"
+        )
     return model
 
 

@@ -38,7 +38,6 @@ MIN_COUNT = 20
 THRESHOLD = 3.0
 
 
-
 def _upper(d: int) -> np.ndarray:
     """The independent elements (i <= j) of a Hermitian d x d matrix, (d, d) bool."""
     return np.triu(np.ones((d, d), bool))

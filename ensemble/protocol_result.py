@@ -59,8 +59,9 @@ class ProtocolResult:
             zero = np.zeros(value.shape)
             return Expectation(value, value_post, zero, np.where(np.isnan(value_post), np.nan, zero))
         w = np.abs(A).T
-        return Expectation(value, value_post, np.einsum("ij,nij->n", w, self.rho_se),
-                           np.einsum("ij,nij->n", w, self.rho_post_se))
+        return Expectation(
+            value, value_post, np.einsum("ij,nij->n", w, self.rho_se), np.einsum("ij,nij->n", w, self.rho_post_se)
+        )
 
     def population(self, state) -> Expectation:
         """<v|rho|v> for a named two-spin state ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4) or a

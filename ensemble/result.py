@@ -97,12 +97,21 @@ _INSTRUMENT_MEMBERS = {
     "measurement_feedback",
     "measurement_has_feedback",
 }
-_BOUNDS = {"n": (1, MAX_OUTPUTS), "r": (0, MAX_ROUNDS), "k": (0, MAX_RANGES), "c": (0, 2**MAX_RECORD_ROUNDS),
-           "p": (0, len(_PARAMS)), "d": (MIN_DIM, MAX_DIM), "K": (0, MAX_CHANNELS),
-           "a": (acc_layout(MIN_DIM)[4], acc_layout(MAX_DIM)[4])}
+_BOUNDS = {
+    "n": (1, MAX_OUTPUTS),
+    "r": (0, MAX_ROUNDS),
+    "k": (0, MAX_RANGES),
+    "c": (0, 2**MAX_RECORD_ROUNDS),
+    "p": (0, len(_PARAMS)),
+    "d": (MIN_DIM, MAX_DIM),
+    "K": (0, MAX_CHANNELS),
+    "a": (acc_layout(MIN_DIM)[4], acc_layout(MAX_DIM)[4]),
+}
 _REQUIRED = {
     FORMAT: set(_MEMBERS) - {"interrupted"},
-    "darkspin-result-1": set(_MEMBERS) - {"interrupted", "version", "stats", "checksum"} - _INSTRUMENT_MEMBERS
+    "darkspin-result-1": set(_MEMBERS)
+    - {"interrupted", "version", "stats", "checksum"}
+    - _INSTRUMENT_MEMBERS
     - _MODEL_MEMBERS,
 }
 _OPTIONAL = {FORMAT: set(), "darkspin-result-1": {"interrupted", "version"}}
@@ -474,8 +483,7 @@ def _decode_model(a: dict, fmt: str):
     else:
         if names:
             raise ValueError(f"a {kind} has no parameters, got param_names {names}")
-        model = LindbladModel(a["model_hamiltonian"], a["model_jump_operators"],
-                              [str(x) for x in a["model_labels"]])
+        model = LindbladModel(a["model_hamiltonian"], a["model_jump_operators"], [str(x) for x in a["model_labels"]])
     if "model_kind" in a:
         mine = model_members(model)
         for name in _MODEL_MEMBERS - {"model_kind"}:

@@ -81,8 +81,9 @@ CASES = {
     "transverse_pair": (transverse_pair(), ds.Protocol("ud", (3.0, 6.0), np.linspace(0, 9, 19)), 20_000, 11),
     "three_spin_chain": (
         three_spin_chain(),
-        ds.Protocol(_psi(8, 1), (2.0, 4.0), np.linspace(0, 6, 13),
-                    measurement=ds.Measurement(chain(3, SZ, 0) @ chain(3, SZ, 1))),
+        ds.Protocol(
+            _psi(8, 1), (2.0, 4.0), np.linspace(0, 6, 13), measurement=ds.Measurement(chain(3, SZ, 0) @ chain(3, SZ, 1))
+        ),
         20_000,
         12,
     ),
@@ -97,7 +98,8 @@ def agreement(mc, ex) -> dict:
     out = {
         "rho": float(element_z(mc.rho, mc.rho_se, ex.rho, mc.ntraj).max()),
         "rho_post": float(element_z(mc.rho_post[post], mc.rho_post_se[post], ex.rho_post[post], mc.n_post[post]).max())
-        if post.any() else 0.0,
+        if post.any()
+        else 0.0,
     }
     if mc.protocol.rounds:
         out["p_success"] = float(binomial_z(mc.n_kept, attempts, ex.p_success).max())

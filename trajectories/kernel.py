@@ -35,7 +35,6 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 MAX_CALL = 2**22
 
 
-
 def pairs(d: int) -> np.ndarray:
     """Upper-triangle index pairs (i <= j) of a d x d matrix, row by row; (d (d + 1) / 2, 2) int64."""
     return np.array([(i, j) for i in range(d) for j in range(i, d)], dtype=np.int64).reshape(-1, 2)

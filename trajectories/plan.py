@@ -78,12 +78,15 @@ def check_model(model, protocol: Protocol | None = None) -> int:
     its dimension is the protocol's. ValueError naming 'model' otherwise."""
     missing = [name for name in MODEL_INTERFACE if not callable(getattr(model, name, None))]
     if missing:
-        raise ValueError(f"model must be a SpinPair, a LindbladModel or offer {', '.join(MODEL_INTERFACE)}(); "
-                         f"{type(model).__name__} lacks {', '.join(missing)}")
+        raise ValueError(
+            f"model must be a SpinPair, a LindbladModel or offer {', '.join(MODEL_INTERFACE)}(); "
+            f"{type(model).__name__} lacks {', '.join(missing)}"
+        )
     d = int(getattr(model, "dim", 0) or np.shape(model.hamiltonian())[0])
     if protocol is not None and protocol.rho0.shape[0] != d:
-        raise ValueError(f"model has dimension {d} but the protocol's initial state has dimension "
-                         f"{protocol.rho0.shape[0]}")
+        raise ValueError(
+            f"model has dimension {d} but the protocol's initial state has dimension {protocol.rho0.shape[0]}"
+        )
     return d
 
 
@@ -149,8 +152,15 @@ def compile_plan(model, protocol: Protocol) -> Plan:
 @njit(cache=True, inline="always")
 def propagator_of(plan) -> BlockPropagator:
     """The plan's BlockPropagator (works inside Numba code too)."""
-    return BlockPropagator(plan.prop_order, plan.prop_starts, plan.prop_kind, plan.prop_offsets, plan.prop_coef,
-                           plan.prop_cond, plan.prop_max_block)
+    return BlockPropagator(
+        plan.prop_order,
+        plan.prop_starts,
+        plan.prop_kind,
+        plan.prop_offsets,
+        plan.prop_coef,
+        plan.prop_cond,
+        plan.prop_max_block,
+    )
 
 
 def _target(model, d: int) -> tuple[np.ndarray, int]:
