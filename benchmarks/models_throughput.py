@@ -16,7 +16,7 @@ of medians.
 
 Run from the repository root, in an environment with ``pip install -e ".[test,distributed]"``::
 
-    python benchmarks/models_throughput.py             # ntraj 1000, 3 repetitions (a few minutes)
+    python benchmarks/models_throughput.py             # ntraj 1000, 3 repetitions (about 5 minutes)
     python benchmarks/models_throughput.py --quick     # ntraj 200, 1 repetition
 """
 

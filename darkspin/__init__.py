@@ -20,6 +20,9 @@ _API = {
         name: "trajectories"
         for name in (
             "SpinPair",
+            "LindbladModel",
+            "liouvillian_to_qutip",
+            "liouvillian_from_qutip",
             "Protocol",
             "Measurement",
             "PostSelection",

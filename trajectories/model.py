@@ -264,6 +264,10 @@ class SpinPair:
         """
         return LindbladModel(self.hamiltonian(), self.jump_operators(), self.jump_labels())
 
+    def to_qutip(self, dims=None):
+        """(H, c_ops) as qutip.Qobj with two-spin tensor dims (see :meth:`LindbladModel.to_qutip`)."""
+        return self.to_lindblad().to_qutip(dims)
+
     def eigenenergies(self) -> dict[str, float]:
         """Closed-form Eq. 9 energies E_S, E_T1, E_T2, E_T3 (the J_DM-rotated singlet/triplet)."""
         j = math.hypot(self.J_ex, self.J_DM)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .blocks import BlockPropagator, block_propagator_matrix, make_block_propagator
+from .blocks import BlockPropagator, apply_propagator_work, make_block_propagator
 from .protocol import Protocol
 
 #: Record strings are counted per run up to this many rounds (2**16 cells).
@@ -175,18 +175,30 @@ def event_propagators(prop: BlockPropagator, dts: np.ndarray) -> np.ndarray:
 
     Entries come from applying the propagator to unit vectors, so they are the exact coefficients the
     closed forms give (1 * u + 0 * v = u in floating point)."""
-    order, starts = prop.order, prop.starts
-    sizes = np.diff(starts)
+    sizes = np.diff(prop.starts)
     out = np.empty((len(dts), int(np.sum(sizes**2))), complex)
-    cache: dict[float, np.ndarray] = {}
-    for e, dt in enumerate(dts):
-        row = cache.get(float(dt))
-        if row is None:
-            full = block_propagator_matrix(prop, float(dt))
-            parts = []
-            for b in range(sizes.size):
-                idx = order[starts[b] : starts[b + 1]]
-                parts.append(full[np.ix_(idx, idx)].ravel())
-            row = cache[float(dt)] = np.concatenate(parts)
-        out[e] = row
+    _event_blocks(prop, np.ascontiguousarray(dts, dtype=float), out)
     return out
+
+
+@njit(cache=True)
+def _event_blocks(prop, dts, out):
+    d = prop.order.size
+    e_j = np.zeros(d, np.complex128)
+    col = np.empty(d, np.complex128)
+    work = np.empty(prop.max_block, np.complex128)
+    for e in range(dts.size):
+        if e > 0 and dts[e] == dts[e - 1]:
+            out[e] = out[e - 1]
+            continue
+        off = 0
+        for b in range(prop.starts.size - 1):
+            s = prop.starts[b]
+            n = prop.starts[b + 1] - s
+            for j in range(n):
+                e_j[prop.order[s + j]] = 1.0
+                apply_propagator_work(prop, dts[e], e_j, col, work)
+                e_j[prop.order[s + j]] = 0.0
+                for i in range(n):
+                    out[e, off + i * n + j] = col[prop.order[s + i]]
+            off += n * n
