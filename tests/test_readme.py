@@ -40,6 +40,6 @@ def test_links_stay_inside_the_repository():
 
 def test_no_path_points_outside_the_repository():
     for path in [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.glob("benchmarks/*"), *ROOT.glob("*/*.py")]:
-        if path.is_file() and ".venv" not in path.parts:
+        if path.is_file() and ".venv" not in path.parts and path.name != "test_readme.py":
             text = path.read_text(encoding="utf-8", errors="replace")
             assert "../shared" not in text and "/work/" not in text, path
