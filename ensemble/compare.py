@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
-from ..trajectories.model import SpinPair
 from ..trajectories.operators import BASIS_LABELS
-from ..trajectories.plan import check_model
+from ..trajectories.plan import Model, check_model
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
 from .goodness_of_fit import GoodnessOfFit, g_test
@@ -543,7 +542,7 @@ class Convergence:
 
 
 def convergence(
-    model: SpinPair, protocol: Protocol, ntraj_list, seed: int | None = None, *, repeats: int = 1, **simulate_kwargs
+    model: Model, protocol: Protocol, ntraj_list, seed: int | None = None, *, repeats: int = 1, **simulate_kwargs
 ) -> Convergence:
     """Run :func:`ensemble.simulate` ``repeats`` times for each ntraj in ``ntraj_list`` and measure the
     distance of rho to the exact solution.

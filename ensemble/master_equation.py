@@ -30,9 +30,8 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from ..trajectories.model import SpinPair
 from ..trajectories.operators import singlet_population
-from ..trajectories.plan import MAX_RECORD_ROUNDS, check_model, instrument_tables
+from ..trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model, instrument_tables
 from ..trajectories.protocol import Protocol
 from .protocol_result import ProtocolResult
 
@@ -71,7 +70,7 @@ class MasterEquationResult(ProtocolResult):
     (empty when R > 16).
     """
 
-    model: SpinPair
+    model: Model
     protocol: Protocol
     times: np.ndarray
     rho: np.ndarray
@@ -225,7 +224,7 @@ def _logsumexp(logs: np.ndarray) -> float:
     return float(top + math.log(np.sum(np.exp(logs - top))))
 
 
-def solve_master_equation(model: SpinPair, protocol: Protocol) -> MasterEquationResult:
+def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationResult:
     """Solve d rho/dt = L rho exactly on ``protocol.times`` with the protocol's instruments and rule.
 
     Units: times in the inverse energy unit of ``model``. Accuracy ~1e-13 (expm of the Liouvillian

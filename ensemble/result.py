@@ -28,7 +28,7 @@ import numpy as np
 from ..trajectories.kernel import FRAC_BITS, acc_layout
 from ..trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ..trajectories.model import SpinPair
-from ..trajectories.plan import MAX_RECORD_ROUNDS
+from ..trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ..trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
 from .protocol_result import ProtocolResult
 from .sums import EnsembleSums
@@ -264,7 +264,7 @@ class MonteCarloResult(ProtocolResult):
 
     def __init__(
         self,
-        model: SpinPair,
+        model: Model,
         protocol: Protocol,
         sums: EnsembleSums,
         seed: int,

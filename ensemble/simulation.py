@@ -15,7 +15,7 @@ import numpy as np
 
 from ..trajectories.kernel import MAX_CALL, ensemble_sums
 from ..trajectories.model import SpinPair
-from ..trajectories.plan import check_model, compile_plan
+from ..trajectories.plan import Model, check_model, compile_plan
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
 from .result import (
@@ -108,7 +108,7 @@ def _passive_openmp() -> None:
 
 
 def run_batch(
-    model: SpinPair, protocol: Protocol, seed: int, start: int, stop: int, threads: int | None = None
+    model: Model, protocol: Protocol, seed: int, start: int, stop: int, threads: int | None = None
 ) -> EnsembleSums:
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
 
@@ -192,7 +192,7 @@ def _next_goal(goal: int, cap: int, step: int, error: float, target_se: float) -
 
 
 def simulate(
-    model: SpinPair,
+    model: Model,
     protocol: Protocol,
     ntraj: int,
     seed: int | None = None,

@@ -13,6 +13,8 @@ import numpy as np
 from numba import njit
 
 from .blocks import BlockPropagator, apply_propagator_work, make_block_propagator
+from .lindblad import LindbladModel
+from .model import SpinPair
 from .protocol import Protocol
 
 #: Record strings are counted per run up to this many rounds (2**16 cells).
@@ -68,6 +70,9 @@ class Plan(NamedTuple):
     target: np.ndarray
     target_kind: int
 
+
+#: The models every solver takes (anything offering MODEL_INTERFACE works the same way).
+Model = SpinPair | LindbladModel
 
 #: What every model offers (SpinPair and LindbladModel both do); checked once, by :func:`check_model`.
 MODEL_INTERFACE = ("hamiltonian", "jump_operators", "jump_labels", "effective_hamiltonian", "liouvillian")

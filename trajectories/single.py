@@ -7,8 +7,7 @@ import dataclasses
 import numpy as np
 
 from .kernel import trajectory
-from .model import SpinPair
-from .plan import check_model, compile_plan
+from .plan import Model, check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
 
@@ -47,9 +46,7 @@ class Trajectory:
         return 0.5 * np.abs(self.states[:, 1] - self.states[:, 2]) ** 2
 
 
-def run_trajectory(
-    model: SpinPair, protocol: Protocol, seed: int, index: int = 0, max_jumps: int = 100_000
-) -> Trajectory:
+def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, max_jumps: int = 100_000) -> Trajectory:
     """Run trajectory ``index`` of the stream ``seed``: the same one that ``simulate`` sums with that seed.
 
     seed: integer in [0, 2**64); index: integer in [0, 2**64); max_jumps: integer in [0, MAX_JUMPS = 10**7],
