@@ -115,38 +115,8 @@ _REQUIRED = {
     - _MODEL_MEMBERS,
 }
 _OPTIONAL = {FORMAT: set(), "darkspin-result-1": {"interrupted", "version"}}
-# read in this order, so that n and r are known before the arrays shaped by them
-_ORDER = [
-    "format",
-    "version",
-    "stats",
-    "checksum",
-    "model_kind",
-    "model_hamiltonian",
-    "model_jump_operators",
-    "model_labels",
-    "ntraj",
-    "n_jumps",
-    "seed",
-    "interrupted",
-    "params",
-    "param_names",
-    "rho0",
-    "times",
-    "measure_at",
-    "hi",
-    "lo",
-    "n_post",
-    "n_success",
-    "ranges",
-    "n_kept",
-    "record_counts",
-    "postselect",
-    "measurement_observable",
-    "measurement_readout_error",
-    "measurement_feedback",
-    "measurement_has_feedback",
-]
+# read in _MEMBERS' order (format and checksum first); each shape letter is bound where it first appears
+_ORDER = list(_MEMBERS)
 
 
 class _Refused(ValueError):

@@ -55,7 +55,11 @@ import numpy as np
 import scipy.linalg
 from numba import njit
 
-from .propagator import _SERIES_Z, BLOCK_TOL
+#: Below |w^2| = 0.09 the Taylor series of cosh(w) and sinh(w)/w is used (error < 1e-19).
+_SERIES_Z = 0.09
+
+#: Off-block elements of H_eff at or below this fraction of max|H_eff| are rounding, not structure.
+BLOCK_TOL = 1e-14
 
 #: Largest dimension d of H_eff (and so of any block).
 MAX_DIM = 64
