@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -20,3 +21,14 @@ settings.register_profile(
 
 _requested = os.environ.get("HYPOTHESIS_PROFILE")
 settings.load_profile("ci" if os.environ.get("CI") or _requested not in ("ci", "dev") else _requested)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make any trajectory work fail loudly: bad input must be rejected before the first batch."""
+    import importlib
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("run_batch was called: the input should have been rejected first")
+
+    monkeypatch.setattr(importlib.import_module("darkspin.ensemble.simulation"), "run_batch", forbidden)

@@ -23,14 +23,6 @@ PROTOCOL = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31))
 SEED = 20240611
 
 
-@pytest.fixture
-def no_work(monkeypatch):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("run_batch was called: the input should have been rejected first")
-
-    monkeypatch.setattr(SIM, "run_batch", forbidden)
-
-
 def plain(exc_info) -> str:
     msg = str(exc_info.value)
     assert "np." not in msg and "array(" not in msg and "\n" not in msg, msg

@@ -37,16 +37,6 @@ PROTOCOL = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31))
 SEED = 20240611
 
 
-@pytest.fixture
-def no_work(monkeypatch):
-    """Make any trajectory work fail loudly: bad input must be rejected before the first batch."""
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("run_batch was called: the input should have been rejected first")
-
-    monkeypatch.setattr(SIM, "run_batch", forbidden)
-
-
 @pytest.fixture(scope="module")
 def small() -> MonteCarloResult:
     return simulate(MODEL, PROTOCOL, 400, SEED, batch_size=200, progress=False)
