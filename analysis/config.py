@@ -313,7 +313,10 @@ def _parse_protocol(proto: dict):
     try:
         protocol = Protocol(initial, measure_at, grid, measurement=measurement, postselect=postselect)
     except ValueError as exc:
-        raise ConfigError(f"protocol.{exc}") from None
+        # the config spells the instrument's operator 'observable'
+        raise ConfigError(
+            f"protocol.{exc}".replace("protocol.measurement acts on", "protocol.observable acts on")
+        ) from None
     return protocol, initial_raw, measure_at, times
 
 

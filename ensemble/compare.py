@@ -276,6 +276,16 @@ def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
             f"mc_result and exact_result must share the measurement rounds; got measure_at "
             f"{m1.tolist()} and {m2.tolist()}"
         )
+    d1, d2 = np.shape(mc.rho)[-1], np.shape(exact.rho)[-1]
+    if d1 != d2:
+        raise ValueError(f"mc_result and exact_result must have one dimension; got d = {d1} and d = {d2}")
+    if mc.protocol.measurements != exact.protocol.measurements:
+        raise ValueError("mc_result and exact_result must share the measurement instruments; they differ")
+    if mc.protocol.selection != exact.protocol.selection:
+        raise ValueError(
+            f"mc_result and exact_result must share the post-selection rule; got "
+            f"{mc.protocol.postselect!r} and {exact.protocol.postselect!r}"
+        )
 
 
 def _nan_mismatch(est, se, exact, count):

@@ -1,8 +1,8 @@
 """Goodness of fit of sampled record strings to their exact probabilities (a G-test with pooling).
 
 The trajectory kernel counts how many runs produced each record string; the exact solver gives each
-string's probability. A G-test (likelihood ratio) compares them; cells whose expected count is below
-MIN_EXPECTED are pooled, smallest first, into one cell so that the chi-square approximation holds.
+string's probability. A G-test (likelihood ratio) compares them; all cells whose expected count is below
+MIN_EXPECTED are pooled into one cell (grown to MIN_EXPECTED) so that the chi-square approximation holds.
 A count in a cell of exactly zero probability is impossible and gives p = 0.
 """
 
@@ -41,8 +41,9 @@ class GoodnessOfFit:
 def g_test(counts, probabilities) -> GoodnessOfFit:
     """G-test of integer ``counts`` (m,) against ``probabilities`` (m,) (summing to 1 within 1e-9).
 
-    Cells with expected count N p < MIN_EXPECTED are merged, smallest expected first, until the merged
-    cell reaches it (or every cell is merged). Returns a :class:`GoodnessOfFit`.
+    Every cell with expected count N p < MIN_EXPECTED is merged into one pooled cell, which takes the
+    next smallest cells too until it reaches MIN_EXPECTED (or every cell is merged), so that the
+    chi-square approximation holds for every cell. Returns a :class:`GoodnessOfFit`.
     """
     counts = np.asarray(counts)
     probs = np.asarray(probabilities, float)
@@ -65,17 +66,15 @@ def g_test(counts, probabilities) -> GoodnessOfFit:
     order = np.argsort(p, kind="stable")
     c, p = c[order], p[order]
     expected = n * p
-    # pool the smallest cells until the pooled cell is large enough
-    cum = np.cumsum(expected)
-    k = int(np.searchsorted(cum, MIN_EXPECTED)) + 1 if expected[0] < MIN_EXPECTED else 0
-    k = min(k, c.size)
+    # pool every cell expected below MIN_EXPECTED into one (smallest first), then grow that cell with
+    # the next smallest until it reaches MIN_EXPECTED itself: every remaining cell is then >= it
+    k = int(np.searchsorted(expected, MIN_EXPECTED))  # cells [0, k) are small
     if k > 0:
+        cum = np.cumsum(expected)
+        k = max(k, int(np.searchsorted(cum, MIN_EXPECTED)) + 1)
+        k = min(k, c.size)
         c = np.concatenate([[c[:k].sum()], c[k:]])
         expected = np.concatenate([[expected[:k].sum()], expected[k:]])
-        # a pooled cell still too small joins the next one
-        if c.size > 1 and expected[0] < MIN_EXPECTED:
-            c = np.concatenate([[c[0] + c[1]], c[2:]])
-            expected = np.concatenate([[expected[0] + expected[1]], expected[2:]])
     cells = int(c.size)
     if cells < 2:
         return GoodnessOfFit(0.0, 0, math.nan, cells, 0)

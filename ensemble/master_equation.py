@@ -250,6 +250,10 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
     p_success = np.full(R, np.nan)
     log_cum = np.full(R, -np.inf)
     defined = True  # the post-selected state is trustworthy
+    # can rejected runs be selected again (the rule 'last')?
+    sel_refills = (
+        bool(np.any(~acc[:, None, None] & acc[np.asarray(sel.transitions)].transpose(1, 0, 2))) if R else False
+    )
     steps = 0  # propagation steps since the last round: their rounding enters the probe there
     t = 0.0
     for te, kind, idx in zip(*protocol.events(), strict=True):
@@ -267,10 +271,10 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
             pre = _logsumexp(b.logm[acc])
             b, lost, kept, inflow = _round(sv, b, idx, sel.transitions[idx], acc)
             after = _logsumexp(b.logm[acc])
-            if not defined:
-                continue  # below the rounding floor: p_success NaN, p_cumulative 0 from here
+            if not defined and not np.isfinite(inflow):
+                continue  # nothing re-entered the selection: p_success NaN, p_cumulative 0 from here
             log_cum[idx] = after
-            if np.isfinite(pre):
+            if np.isfinite(pre) and defined:
                 # the smaller of kept and lost carries the relative accuracy; a loss at the rounding
                 # level (a repeated round at one instant) is no loss: p = 1 exactly there
                 p = math.exp(kept - pre) if kept < lost else 1.0 - math.exp(lost - pre)
@@ -281,21 +285,24 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
                     # nothing re-enters the selection: p_cumulative is exactly the product of p_success
                     before = log_cum[idx - 1] if idx > 0 else 0.0
                     log_cum[idx] = before + math.log(p_success[idx]) if p_success[idx] > 0 else -np.inf
-            drop = after - pre if np.isfinite(pre) else -np.inf
+            # a selection refilled from rejected runs (the rule 'last') is judged on its own
+            refilled = not (np.isfinite(pre) and defined)
+            drop = (0.0 if np.isfinite(after) else -np.inf) if refilled else after - pre
             rel = _post_error(sv, b, acc)
             why = None
             if not np.isfinite(after) or drop < math.log(P_UNDEFINED):
                 why = f"its probability is {math.exp(after):.3g}"
             elif rel > REL_ERR_MAX:
                 why = f"its estimated relative rounding error is {rel:.2g} > {REL_ERR_MAX:g}"
-            if why is not None:
+            if why is not None and defined:
+                until = "a later round selects runs again" if sel_refills else "the end"
                 warnings.warn(
                     f"the post-selected state is undefined from round {idx + 1} (t = {te:g}) on: "
-                    f"{why}; rho_post is NaN from there",
+                    f"{why}; rho_post is NaN until {until}",
                     PostSelectionUndefinedWarning,
                     stacklevel=2,
                 )
-                defined = False
+            defined = why is None
         else:
             out_vec[idx], out_logm[idx], out_defined[idx] = b.vec, b.logm, defined
     out = _mix(sv, out_vec, out_logm, normalise=False)

@@ -231,3 +231,8 @@ def test_instruments_from_the_protocol_section():
 def test_bad_instruments_name_the_key(protocol, needle):
     message = _error({"protocol": {"measure_at": [20.0, 40.0], "t_final": 60.0, **protocol}})
     assert needle in message, message
+
+
+def test_observable_of_another_dimension_is_named_as_written():
+    message = _error({"protocol": {"measure_at": [20.0], "observable": [[1, 0], [0, -1]]}})
+    assert message.startswith("config: protocol.observable acts on dimension 2"), message

@@ -351,3 +351,65 @@ def test_measurement_equality_and_description():
     assert a == b and hash(a) == hash(b)
     assert a != ds.Measurement("zz", (0.0, 0.1))
     assert "eps- 0.1" in a.describe() and "flip1" in a.describe()
+
+
+# ---- red-team regressions --------------------------------------------------------------------------
+def test_last_rule_selects_again_after_an_empty_round():
+    """'last': a round that selects nobody does not end the selection; the next -1 record selects
+    runs again. From |0> of a driven qubit (H = 0.7 sigma_x, no decay), the first round at t = 0 records
+    +1 for every run; from t = 2 on, 'last' is the pattern '?-'."""
+    sx, sz = np.array([[0, 1], [1, 0]]), np.diag([1.0, -1.0])
+    model = ds.LindbladModel(0.7 * sx, [])
+    times = [0.0, 1.0, 2.0, 3.0]
+    last = ds.Protocol(np.array([1.0, 0]), [0.0, 2.0], times, measurement=ds.Measurement(sz), postselect="last")
+    pattern = ds.Protocol(np.array([1.0, 0]), [0.0, 2.0], times, measurement=ds.Measurement(sz), postselect="?-")
+    with pytest.warns(ds.ensemble.master_equation.PostSelectionUndefinedWarning, match="round 1 "):
+        ex = ds.solve_master_equation(model, last)
+    ref = ds.solve_master_equation(model, pattern)
+    assert np.all(np.isnan(ex.rho_post[:2]))
+    np.testing.assert_allclose(ex.rho_post[2:], ref.rho_post[2:], atol=1e-13)
+    mc = ds.simulate(model, last, 20_000, 8, progress=False)
+    assert ds.compare(mc, ex).consistent
+
+
+def test_g_test_is_calibrated_on_sparse_tables():
+    """Most cells expected below 5: all of them are pooled. 400 multinomial draws from the probabilities
+    themselves: p < 0.01 at most 2.5 % of the time (binomial 99.9 % bound for 1 %: 2.4 %), median near 1/2."""
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.full(256, 0.3))
+    pvals = np.array([g_test(rng.multinomial(300, p), p).p_value for _ in range(400)])
+    assert np.mean(pvals < 0.01) <= 0.025
+    assert 0.35 < np.median(pvals) < 0.65
+
+
+def test_measurement_accepts_numpy_scalars_and_refuses_nonsense():
+    assert ds.Measurement(np.diag([1.0, -1.0]), np.array(0.1)).readout_error == (0.1, 0.1)
+    with pytest.raises(ValueError, match="observable must be a .* array of numbers"):
+        ds.Measurement(np.eye(2, dtype=bool))
+    with pytest.raises(ValueError, match="2 <= d <= 64"):
+        ds.Measurement(np.eye(65))
+
+
+def test_compare_refuses_results_of_other_dimensions_instruments_or_rules():
+    two = ds.LindbladModel(0.5 * np.array([[0, 1], [1, 0]]), [np.array([[0, 0], [0.5, 0]])])
+    sz = np.diag([1.0, -1.0])
+    p2 = ds.Protocol(np.array([1.0, 0]), [1.0], [0.0, 2.0], measurement=ds.Measurement(sz))
+    mc2 = ds.simulate(two, p2, 200, 1, progress=False)
+    p4 = ds.Protocol("ud", [1.0], [0.0, 2.0])
+    with pytest.raises(ValueError, match="one dimension"):
+        ds.compare(mc2, ds.solve_master_equation(ds.SpinPair(), p4))
+    with pytest.raises(ValueError, match="instruments"):
+        ds.compare(
+            mc2,
+            ds.solve_master_equation(
+                two, ds.Protocol(np.array([1.0, 0]), [1.0], [0.0, 2.0], measurement=ds.Measurement(sz, 0.1))
+            ),
+        )
+    with pytest.raises(ValueError, match="post-selection rule"):
+        ds.compare(
+            mc2,
+            ds.solve_master_equation(
+                two,
+                ds.Protocol(np.array([1.0, 0]), [1.0], [0.0, 2.0], measurement=ds.Measurement(sz), postselect="none"),
+            ),
+        )

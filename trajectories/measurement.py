@@ -49,12 +49,14 @@ def _probability(name: str, value) -> float:
 def _matrix(name: str, value, dim: int | None) -> np.ndarray:
     if isinstance(value, (str, bytes)):
         raise ValueError(f"{name}: unknown name {value!r}")
+    if np.asarray(value).dtype.kind not in "iufc":
+        raise ValueError(f"{name} must be a (d, d) array of numbers, got dtype {np.asarray(value).dtype}")
     try:
         arr = np.array(value, dtype=complex)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a (d, d) complex array, got {value!r}") from None
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 2:
-        raise ValueError(f"{name} must be a square (d, d) array with d >= 2, got shape {arr.shape}")
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or not 2 <= arr.shape[0] <= 64:
+        raise ValueError(f"{name} must be a square (d, d) array with 2 <= d <= 64, got shape {arr.shape}")
     if dim is not None and arr.shape[0] != dim:
         raise ValueError(f"{name} must have shape ({dim}, {dim}) for this model, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -122,7 +124,7 @@ class Measurement:
     def __init__(self, observable: Any = "zz", readout_error: Any = 0.0, feedback: dict | None = None):
         A = check_observable(observable)
         dim = A.shape[0]
-        if isinstance(readout_error, (tuple, list, np.ndarray)):
+        if isinstance(readout_error, (tuple, list)) or np.ndim(readout_error) > 0:
             if len(readout_error) != 2:
                 raise ValueError(
                     f"readout_error must be a probability or a pair (eps_plus, eps_minus), got {readout_error!r}"
@@ -132,7 +134,9 @@ class Measurement:
                 _probability("readout_error[1] (eps_minus)", readout_error[1]),
             )
         else:
-            e = _probability("readout_error", readout_error)
+            e = _probability(
+                "readout_error", readout_error.item() if isinstance(readout_error, np.ndarray) else readout_error
+            )
             eps = (e, e)
         fb: dict[int, np.ndarray] = {}
         names: dict[int, str] = {}
