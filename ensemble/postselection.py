@@ -37,6 +37,17 @@ def _first(arr: np.ndarray, mask: np.ndarray):
     return _num(arr[mask].ravel()[0])
 
 
+def _z_of(confidence) -> float:
+    """The two-sided normal quantile of a confidence in (0, 1); ValueError naming 'confidence' otherwise."""
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0.0 < float(confidence) < 1.0
+    ):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    return NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))  # stdlib: scipy.stats costs 0.6 s to import
+
+
 def wilson_interval(k, n, confidence: float = CONFIDENCE):
     """Wilson score interval for a binomial probability from k successes in n trials.
 
@@ -46,12 +57,7 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
     (k + z^2/2)/(n + z^2) -+ z sqrt(k (n - k)/n + z^2/4)/(n + z^2); low = 0 exactly at k = 0 and
     high = 1 exactly at k = n.
     """
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, (int, float, np.floating))
-        or not 0.0 < float(confidence) < 1.0
-    ):
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    z = _z_of(confidence)
     k_arr = np.asarray(k, dtype=float)
     n_arr = np.asarray(n, dtype=float)
     for name, arr in (("k", k_arr), ("n", n_arr)):
@@ -69,7 +75,6 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
             "k must be <= n (successes cannot exceed trials), got "
             f"k={_num(k_arr.ravel()[i])} > n={_num(n_arr.ravel()[i])}"
         )
-    z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))  # stdlib: scipy.stats costs 0.6 s to import
     z2 = z * z
     with np.errstate(invalid="ignore", divide="ignore"):
         denom = n_arr + z2
@@ -106,12 +111,7 @@ def mean_interval(mean, se, n, confidence: float = CONFIDENCE):
     for n successes in n. Otherwise it is the normal interval m -+ z se, slightly widened. h >= z^2/n > 0 always;
     for n = 1 (no se) s^2 = 1/4, the largest variance of a quantity in [0, 1].
     """
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, (int, float, np.floating))
-        or not 0.0 < float(confidence) < 1.0
-    ):
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    z = _z_of(confidence)
     m = np.asarray(mean, dtype=float)
     e = np.asarray(se, dtype=float)
     n_arr = np.asarray(n, dtype=float)
@@ -132,7 +132,6 @@ def mean_interval(mean, se, n, confidence: float = CONFIDENCE):
             f"mean={float(m[outside][0])!r}, se={float(e[outside][0])!r}"
         )
     m = np.clip(m, 0.0, 1.0)
-    z = NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))
     with np.errstate(invalid="ignore", divide="ignore"):
         nn = np.where(n_arr > 0, n_arr, np.nan)
         var = np.where(np.isfinite(e), nn * e**2, 0.25)  # sample variance; unknown for one run

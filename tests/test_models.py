@@ -268,3 +268,18 @@ def test_exact_and_monte_carlo_results_share_fields_and_methods():
         ex.population("S")
     with pytest.raises(ValueError, match="operator"):
         ex.expect(np.eye(4))
+
+
+def test_correlation_spectrum_of_a_general_model():
+    """A decaying two-level system, H = (w/2) sigma_z, L = sqrt(g) sigma_-: in its steady state |d>,
+    <sigma_-(t) sigma_+(0)> = exp(-i w t - g t / 2), so S(omega) = g / ((g/2)^2 + (omega - w)^2)."""
+    from darkspin.analysis.spectra import correlation_spectrum
+
+    w, g = 1.3, 0.2
+    model = LindbladModel(0.5 * w * SZ, [math.sqrt(g) * SM])
+    omega = np.linspace(-3, 3, 121)
+    S = correlation_spectrum(model, SM, SM.conj().T, omega)
+    np.testing.assert_allclose(S.real, g / ((g / 2) ** 2 + (omega - w) ** 2), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(S.imag, 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"\(2, 2\)"):
+        correlation_spectrum(model, np.eye(4), np.eye(4), omega)

@@ -32,7 +32,8 @@ from darkspin.ensemble import MonteCarloResult, simulate, solve_master_equation
 from darkspin.ensemble import simulation as simulate_module
 from darkspin.ensemble.sums import EnsembleSums
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
-from darkspin.trajectories.kernel import ensemble_sums, pack
+from darkspin.trajectories.kernel import ensemble_sums
+from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.propagator import block_propagator, propagator_matrix
 
 from reference import I2, SM, SP, SZ, binomial_z, element_z, singlet_population
@@ -180,7 +181,7 @@ def test_dropped_jump_channel_fails_agreement():
     model, protocol, ntraj, seed = AGREEMENT_CASES["off_symmetric_vector"]
     ntraj //= 2
     ex = solve_master_equation(model, protocol)
-    p = pack(model, protocol)
+    p = compile_plan(model, protocol)
     # the harness itself reproduces simulate() bit for bit
     assert run_packed(p, model, protocol, seed, ntraj).sums.identical(
         simulate(model, protocol, ntraj, seed, progress=False).sums

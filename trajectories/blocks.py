@@ -403,6 +403,17 @@ def _exact_bands(Y, B, k, log2s):
             Y[i, i + 1] = t * (np.exp(a2 - c) - np.exp(a1 - c)) / (a2 - a1)
 
 
+@njit(cache=True, inline="always")
+def _combine(out, add, c6, c4, c2, c0, B6, B4, B2):
+    """out = (out if add else 0) + c6 B6 + c4 B4 + c2 B2 + c0 I, the Pade polynomials' shared step."""
+    n = out.shape[0]
+    for i in range(n):
+        for j in range(n):
+            x = c6 * B6[i, j] + c4 * B4[i, j] + c2 * B2[i, j]
+            out[i, j] = out[i, j] + x if add else x
+        out[i, i] += c0
+
+
 @njit(cache=True)
 def _expm_work(M, out, w, upper):
     """exp(M) into out; w (7, n, n) complex scratch; upper: M is upper triangular. See expm_dense."""
@@ -440,24 +451,14 @@ def _expm_work(M, out, w, upper):
     _matmul(B2, B2, B4, upper)
     _matmul(B2, B4, B6, upper)
     # odd part U = B [B6 (b13 B6 + b11 B4 + b9 B2) + b7 B6 + b5 B4 + b3 B2 + b1 I]
-    for i in range(n):
-        for j in range(n):
-            T1[i, j] = b[13] * B6[i, j] + b[11] * B4[i, j] + b[9] * B2[i, j]
+    _combine(T1, False, b[13], b[11], b[9], 0.0, B6, B4, B2)
     _matmul(B6, T1, T2, upper)
-    for i in range(n):
-        for j in range(n):
-            T2[i, j] += b[7] * B6[i, j] + b[5] * B4[i, j] + b[3] * B2[i, j]
-        T2[i, i] += b[1]
+    _combine(T2, True, b[7], b[5], b[3], b[1], B6, B4, B2)
     _matmul(B, T2, T1, upper)  # T1 = U
     # even part V = B6 (b12 B6 + b10 B4 + b8 B2) + b6 B6 + b4 B4 + b2 B2 + b0 I
-    for i in range(n):
-        for j in range(n):
-            T2[i, j] = b[12] * B6[i, j] + b[10] * B4[i, j] + b[8] * B2[i, j]
+    _combine(T2, False, b[12], b[10], b[8], 0.0, B6, B4, B2)
     _matmul(B6, T2, T3, upper)
-    for i in range(n):
-        for j in range(n):
-            T3[i, j] += b[6] * B6[i, j] + b[4] * B4[i, j] + b[2] * B2[i, j]
-        T3[i, i] += b[0]
+    _combine(T3, True, b[6], b[4], b[2], b[0], B6, B4, B2)
     # (V - U) X = V + U
     for i in range(n):
         for j in range(n):

@@ -22,11 +22,8 @@ import numpy as np
 from numba import njit, prange
 
 from .blocks import apply_propagator_work
-from .plan import compile_plan, propagator_of
+from .plan import propagator_of
 from .rng import seed_state, uniform
-
-#: Old name of :func:`darkspin.trajectories.plan.compile_plan`.
-pack = compile_plan
 
 #: Fixed-point resolution of the ensemble sums: contributions are rounded to multiples of 2^-40 (9e-13).
 FRAC_BITS = 40
