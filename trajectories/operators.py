@@ -62,3 +62,31 @@ def singlet_population(rho: np.ndarray) -> np.ndarray:
     """<S|rho|S> for rho of shape (..., 4, 4); real array of shape (...)."""
     s = basis_state("S")
     return np.real(np.einsum("i,...ij,j->...", s.conj(), rho, s))
+
+
+#: Target-state labels accepted for two spins (see :func:`basis_state`).
+TARGET_LABELS = ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd")
+
+
+def target_vector(target_state, d: int) -> np.ndarray:
+    """The normalised target state (d,) complex: None (the singlet, d = 4 only), a label of :func:`basis_state`
+    (d = 4), or a d-vector (normalised here; its norm must be > 0). ValueError naming 'target_state' otherwise."""
+    if target_state is None:
+        if d != 4:
+            raise ValueError(
+                f"target_state must be given for a model of dimension {d} (the default singlet needs d = 4)"
+            )
+        return basis_state("S")
+    if isinstance(target_state, str):
+        if d != 4 or target_state not in TARGET_LABELS:
+            raise ValueError(
+                f"target_state must be one of {TARGET_LABELS} (two spins) or a {d}-vector, got {target_state!r}"
+            )
+        return basis_state(target_state)
+    try:
+        v = np.array(target_state, dtype=complex)
+    except (TypeError, ValueError):
+        raise ValueError(f"target_state must be a label or a {d}-vector of numbers, got {target_state!r}") from None
+    if v.shape != (d,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0:
+        raise ValueError(f"target_state must be a nonzero finite vector of shape ({d},), got shape {v.shape}")
+    return v / np.linalg.norm(v)
