@@ -32,7 +32,7 @@ from numba import njit, prange
 from darkspin.ensemble import solve_master_equation
 from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories import Protocol, SpinPair
-from darkspin.trajectories.kernel import chunk_bounds, trajectory, trajectory_buffers
+from darkspin.trajectories.kernel import bare_log, chunk_bounds, trajectory, trajectory_buffers
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.protocol import INITIAL_LABELS
 from darkspin.trajectories.rng import seed_state
@@ -206,9 +206,10 @@ def residual_scan(seed, start, ntraj, nchunks, plan, log_size):
         jt = np.empty(log_size)
         jk = np.empty(log_size, np.int64)
         jr = np.empty(log_size)
+        log = bare_log(plan.jumps.shape[0], plan.heff.shape[0])
         for i in range(lo, hi):
             seed_state(rng, seed, i)
-            n = trajectory(rng, plan, states, post, outcomes, records, jt, jk, jr)
+            n = trajectory(rng, plan, states, post, outcomes, records, jt, jk, jr, log)
             m = min(n, log_size)
             for k in range(m):
                 if jr[k] > worst[ch]:

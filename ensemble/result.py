@@ -25,11 +25,13 @@ from importlib import metadata
 
 import numpy as np
 
+from ..trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
 from ..trajectories.kernel import FRAC_BITS, acc_layout
 from ..trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ..trajectories.model import SpinPair
 from ..trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ..trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
+from .distributions import Distributions, DistributionSums
 from .protocol_result import ProtocolResult
 from .sums import EnsembleSums
 
@@ -84,7 +86,26 @@ _MEMBERS = {
     "model_hamiltonian": ("c", 16, ("d", "d")),
     "model_jump_operators": ("c", 16, ("K", "d", "d")),
     "model_labels": ("U", 256, ("K",)),
+    # distributions (issue 13), present all together or not at all: S snapshots, B infidelity edges (b =
+    # B - 1 bins), T time edges (u = T + 1 first-jump cells), J = jump_max + 2 jump-count cells
+    "dist_snap_kind": ("i", 8, ("S",)),
+    "dist_snap_index": ("i", 8, ("S",)),
+    "dist_target": ("c", 16, ("d",)),
+    "dist_target_kind": ("i", 8, ()),
+    "dist_fid_edges": ("f", 8, ("B",)),
+    "dist_time_edges": ("f", 8, ("T",)),
+    "dist_jump_max": ("i", 8, ()),
+    "dist_fidelity": ("i", 8, ("S", 2, "b")),
+    "dist_split_n": ("i", 8, ("S", 2)),
+    "dist_split_hi": ("i", 8, ("S", 2)),
+    "dist_split_lo": ("i", 8, ("S", 2)),
+    "dist_jump_counts": ("i", 8, (2, "K", "J")),
+    "dist_first_jump": ("i", 8, (2, "u")),
+    "dist_waiting": ("i", 8, ("T",)),
+    "dist_count_sums": ("i", 8, ("n", "K")),
+    "dist_count_squares": ("i", 8, ("n", "K")),
 }
+_DIST_MEMBERS = {k for k in _MEMBERS if k.startswith("dist_")}
 _MODEL_MEMBERS = {"model_kind", "model_hamiltonian", "model_jump_operators", "model_labels"}
 #: Model classes a file can hold; each reloads bit for bit.
 MODEL_KINDS = ("SpinPair", "LindbladModel")
@@ -106,15 +127,22 @@ _BOUNDS = {
     "d": (MIN_DIM, MAX_DIM),
     "K": (0, MAX_CHANNELS),
     "a": (acc_layout(MIN_DIM)[4], acc_layout(MAX_DIM)[4]),
+    "S": (1, MAX_SNAPSHOTS),
+    "B": (2, 10_000),
+    "b": (1, 9_999),
+    "T": (2, MAX_TIME_EDGES),
+    "u": (3, MAX_TIME_EDGES + 1),
+    "J": (2, 2**20),
 }
 _REQUIRED = {
-    FORMAT: set(_MEMBERS) - {"interrupted"},
+    FORMAT: set(_MEMBERS) - {"interrupted"} - _DIST_MEMBERS,
     "darkspin-result-1": set(_MEMBERS)
     - {"interrupted", "version", "stats", "checksum"}
     - _INSTRUMENT_MEMBERS
-    - _MODEL_MEMBERS,
+    - _MODEL_MEMBERS
+    - _DIST_MEMBERS,
 }
-_OPTIONAL = {FORMAT: set(), "darkspin-result-1": {"interrupted", "version"}}
+_OPTIONAL = {FORMAT: set(_DIST_MEMBERS), "darkspin-result-1": {"interrupted", "version"}}
 # read in _MEMBERS' order (format and checksum first); each shape letter is bound where it first appears
 _ORDER = list(_MEMBERS)
 
@@ -222,7 +250,8 @@ class MonteCarloResult(ProtocolResult):
         n_success (R,) runs post-selected after round k; n_kept (R,); record_counts (2**R,) runs per
         record string, index sum_k 2**k [r_k = +1] (empty beyond 16 rounds); n_post (n,); ntraj; seed;
         n_jumps; ranges (k, 2) the trajectory index ranges
-        [start, stop) summed; stats (dict, JSON-ready, see below); interrupted (True if the run was
+        [start, stop) summed; distributions (a :class:`Distributions`, or None unless the run was made
+        with ``distributions=True``); stats (dict, JSON-ready, see below); interrupted (True if the run was
         cut short: ``stats["end_condition"] == "interrupted"``).
 
     stats: ``end_condition`` (one of END_CONDITIONS: why the run ended), ``target`` (one of TARGETS:
@@ -265,6 +294,9 @@ class MonteCarloResult(ProtocolResult):
         self.n_success = sums.n_success
         self.n_kept = sums.n_kept
         self.record_counts = sums.record_counts
+        self.distributions = (
+            None if sums.dist is None else Distributions(sums.dist, protocol, model.jump_labels(), sums.ntraj)
+        )
         prev = np.concatenate([[sums.ntraj], sums.n_success[:-1]]).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             # of the runs post-selected before round k, the fraction still post-selected after it
@@ -332,6 +364,8 @@ class MonteCarloResult(ProtocolResult):
             "record_counts": self.sums.record_counts,
             "stats": np.array(json.dumps(self._stats, sort_keys=True, allow_nan=False)),
         }
+        if self.sums.dist is not None:
+            data.update(_dist_members(self.sums.dist))
         data["checksum"] = np.array(_checksum(data))
         return data
 
@@ -362,6 +396,91 @@ class MonteCarloResult(ProtocolResult):
                 os.unlink(tmp)
             raise
         return shown
+
+
+def _dist_members(dist: DistributionSums) -> dict:
+    spec = dist.spec
+    return {
+        "dist_snap_kind": np.asarray(spec.snap_kind, np.int64),
+        "dist_snap_index": np.asarray(spec.snap_index, np.int64),
+        "dist_target": np.asarray(spec.target, complex),
+        "dist_target_kind": np.int64(spec.target_kind),
+        "dist_fid_edges": np.asarray(spec.fid_edges, float),
+        "dist_time_edges": np.asarray(spec.time_edges, float),
+        "dist_jump_max": np.int64(spec.jump_max),
+        "dist_fidelity": dist.fidelity,
+        "dist_split_n": dist.split_n,
+        "dist_split_hi": dist.split_hi,
+        "dist_split_lo": dist.split_lo,
+        "dist_jump_counts": dist.jump_counts,
+        "dist_first_jump": dist.first_jump,
+        "dist_waiting": dist.waiting,
+        "dist_count_sums": dist.count_sums,
+        "dist_count_squares": dist.count_squares,
+    }
+
+
+def _decode_dist(a: dict, protocol: Protocol, ntraj: int, n_jumps: int, n_post, n_success) -> DistributionSums | None:
+    """The stored distributions, after checking them against the counts they must add up to."""
+    present = _DIST_MEMBERS & set(a)
+    if not present:
+        return None
+    if present != _DIST_MEMBERS:
+        raise ValueError(f"distribution members come all together; missing {sorted(_DIST_MEMBERS - present)}")
+    kind, index = a["dist_snap_kind"], a["dist_snap_index"]
+    if np.any((kind != 0) & (kind != 1)):
+        raise ValueError("dist_snap_kind must hold 0 (round end) or 1 (output time)")
+    top = np.where(kind == 0, protocol.rounds, protocol.times.size)
+    if np.any(index < 0) or np.any(index >= top):
+        raise ValueError("dist_snap_index points past the protocol's rounds or output times")
+    tk, jm = int(a["dist_target_kind"]), int(a["dist_jump_max"])
+    edges, tedges = a["dist_fid_edges"], a["dist_time_edges"]
+    if tk not in (0, 1) or jm + 2 != a["dist_jump_counts"].shape[-1]:
+        raise ValueError("dist_target_kind must be 0 or 1 and dist_jump_counts hold jump_max + 2 cells")
+    if not np.array_equal(edges, infidelity_edges()) or a["dist_fidelity"].shape[-1] != edges.size - 1:
+        raise ValueError("dist_fid_edges are not this darkspin's infidelity bins")
+    if tedges[0] != 0.0 or np.any(np.diff(tedges) <= 0) or a["dist_first_jump"].shape[-1] != tedges.size + 1:
+        raise ValueError("dist_time_edges must increase from 0, with one first-jump cell per bin plus two")
+    spec = DistributionSpec(True, kind, index, a["dist_target"], tk, edges, tedges, jm)
+    dist = DistributionSums(
+        spec,
+        *(
+            a[k]
+            for k in (
+                "dist_fidelity",
+                "dist_split_n",
+                "dist_split_hi",
+                "dist_split_lo",
+                "dist_jump_counts",
+                "dist_first_jump",
+                "dist_waiting",
+                "dist_count_sums",
+                "dist_count_squares",
+            )
+        ),
+    )
+    counts = [dist.fidelity, dist.split_n, dist.jump_counts, dist.first_jump, dist.waiting, dist.count_sums]
+    if any(np.any(c < 0) for c in counts) or np.any(dist.count_squares < 0):
+        raise ValueError("distribution counts must be >= 0")
+    if np.any(dist.split_lo < 0) or np.any(dist.split_lo >= 2**FRAC_BITS):
+        raise ValueError(f"dist_split_lo must lie in [0, 2**{FRAC_BITS})")
+    # post-selected runs at each snapshot: after round k, or at output o
+    posted = np.where(kind == 0, n_success[np.minimum(index, max(protocol.rounds - 1, 0))] if n_success.size else 0,
+                      n_post[np.minimum(index, n_post.size - 1)])  # fmt: skip
+    if np.any(dist.fidelity[:, 0].sum(-1) != ntraj) or np.any(dist.fidelity[:, 1].sum(-1) != posted):
+        raise ValueError("dist_fidelity does not add up to ntraj and the post-selected counts")
+    if np.any(dist.split_n.sum(-1) != posted) or np.any(dist.split_hi > dist.split_n):
+        raise ValueError("dist_split_n does not add up to the post-selected counts")
+    final_post = int(n_post[-1])
+    if np.any(dist.jump_counts[0].sum(-1) != ntraj) or np.any(dist.jump_counts[1].sum(-1) != final_post):
+        raise ValueError("dist_jump_counts does not add up to ntraj per channel")
+    if dist.first_jump[0].sum() != ntraj or dist.first_jump[1].sum() != final_post:
+        raise ValueError("dist_first_jump does not add up to ntraj")
+    if dist.count_sums.shape[1] and int(dist.count_sums[-1].sum()) != n_jumps:
+        raise ValueError("dist_count_sums at the final time do not add up to n_jumps")
+    if int(dist.waiting.sum()) != n_jumps - (ntraj - int(dist.first_jump[0, -1])):
+        raise ValueError("dist_waiting does not hold one waiting time per jump after each run's first")
+    return dist
 
 
 def _normalise_ranges(ranges) -> np.ndarray:
@@ -517,7 +636,8 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
     if covered != ntraj:
         raise ValueError(f"ranges cover {covered} trajectories, not ntraj = {ntraj}")
     _check_records(protocol, ntraj, n_success, n_kept, counts)
-    sums = EnsembleSums(hi, lo, n_post, n_success, ntraj, n_jumps, n_kept, counts)
+    dist = _decode_dist(a, protocol, ntraj, n_jumps, n_post, n_success) if fmt == FORMAT else None
+    sums = EnsembleSums(hi, lo, n_post, n_success, ntraj, n_jumps, n_kept, counts, dist)
     result = MonteCarloResult(model, protocol, sums, int(a["seed"]), ranges)
     if fmt == FORMAT:
         try:

@@ -13,11 +13,13 @@ import warnings
 import numba
 import numpy as np
 
+from ..trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
 from ..trajectories.kernel import MAX_CALL, ensemble_sums
 from ..trajectories.model import SpinPair
 from ..trajectories.plan import Model, check_model, compile_plan
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
+from .distributions import DistributionSums
 from .result import (
     MAX_NTRAJ,
     MonteCarloResult,
@@ -107,26 +109,41 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def empty_sums(plan, spec: DistributionSpec | None) -> EnsembleSums:
+    """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
+    on = spec is not None and spec.on
+    dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if on else None
+    return EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0], dist)
+
+
 def run_batch(
-    model: Model, protocol: Protocol, seed: int, start: int, stop: int, threads: int | None = None
+    model: Model,
+    protocol: Protocol,
+    seed: int,
+    start: int,
+    stop: int,
+    threads: int | None = None,
+    spec: DistributionSpec | None = None,
 ) -> EnsembleSums:
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
 
-    threads: Numba threads for this batch (None: all available).
+    threads: Numba threads for this batch (None: all available); spec: the distributions to bin
+    (:func:`darkspin.trajectories.distributions.distribution_spec`; None: none).
     """
     _passive_openmp()
     before = numba.get_num_threads()
     want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
     plan = compile_plan(model, protocol)
-    total = EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0])
+    kspec = spec if spec is not None else no_distributions(plan.heff.shape[0])
+    total = empty_sums(plan, spec)
     try:
         for a in range(start, stop, MAX_CALL):
             n = min(MAX_CALL, stop - a)
             # waking a thread team costs more than a few hundred trajectories on a busy machine
             numba.set_num_threads(want if n >= SMALL_CALL else 1)
             nchunks = max(1, min(n, 4 * numba.get_num_threads()))
-            out = ensemble_sums(np.uint64(seed), a, n, nchunks, plan)
-            total = total.merge(EnsembleSums.from_kernel(*out, n))
+            out = ensemble_sums(np.uint64(seed), a, n, nchunks, plan, kspec)
+            total = total.merge(EnsembleSums.from_kernel(out, n, spec))
     finally:
         numba.set_num_threads(before)
     return total
@@ -206,6 +223,10 @@ def simulate(
     resume=None,
     save=None,
     batch_threads: int | None = None,
+    distributions: bool = False,
+    target_state=None,
+    distribution_times=None,
+    time_edges=None,
 ) -> MonteCarloResult:
     """Average ``ntraj`` quantum-jump trajectories of ``protocol`` under ``model``.
 
@@ -236,6 +257,17 @@ def simulate(
                  Checked before any work: an existing target must be a regular file in a writable
                  folder, and the model exactly a SpinPair, the protocol exactly a Protocol.
     batch_threads: Numba threads per batch (default: all in-process, 1 per batch on an executor).
+    distributions: True to also bin, per run, the fidelity with ``target_state`` at every round's end
+                 and at ``distribution_times``, the jump counts per channel, the first-jump and waiting
+                 times on ``time_edges``, and the jumped / not-jumped split of the post-selected
+                 infidelity: exact integer histograms in ``result.distributions`` (binning in
+                 :mod:`darkspin.trajectories.distributions`), saved and resumed with the rest.
+    target_state: the state F = |<target|psi>|^2 refers to: None (the singlet; two spins), a label
+                 ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd") or a d-vector.
+    distribution_times: output times (each one of protocol.times) to snapshot besides the round ends;
+                 default the final time.
+    time_edges:  the time grid (from 0, increasing) of first-jump and waiting times; default 200 equal
+                 bins on [0, t_final].
 
     ``result.stats["end_condition"]`` says why the run ended: "ntraj", "target_se", "max_ntraj" or
     "interrupted". On KeyboardInterrupt the finished batches are returned (and saved), with
@@ -250,6 +282,15 @@ def simulate(
     target = check_target(target)
     if not isinstance(progress, (bool, np.bool_)):
         raise ValueError(f"progress must be True or False, got {_plain(progress)!r}")
+    if not isinstance(distributions, (bool, np.bool_)):
+        raise ValueError(f"distributions must be True or False, got {_plain(distributions)!r}")
+    d = protocol.rho0.shape[0]
+    if distributions:
+        spec = distribution_spec(protocol, d, target_state, distribution_times, time_edges)
+    elif target_state is not None or distribution_times is not None or time_edges is not None:
+        raise ValueError("target_state, distribution_times and time_edges need distributions=True")
+    else:
+        spec = None
     ex = _as_executor(executor)
     seed = None if seed is None and resume is not None else resolve_seed(seed)
     if resume is not None:
@@ -259,13 +300,12 @@ def simulate(
         save = check_path("save", save)
         check_save_path(save, "save")
 
-    n_out, rounds = protocol.times.size, protocol.rounds
     plan = compile_plan(model, protocol)  # also checks the model against the protocol, before any work
-    sums = EnsembleSums.empty(n_out, rounds, plan.n_records, plan.heff.shape[0])
+    sums = empty_sums(plan, spec)
     done = np.zeros((0, 2), np.int64)
     if resume is not None:
         prev = load(resume)
-        _check_resume(prev, model, protocol, seed)
+        _check_resume(prev, model, protocol, seed, sums.dist)
         seed, sums, done = prev.seed, prev.sums, prev.ranges
     cap = (max_ntraj or max(DEFAULT_MAX_NTRAJ, ntraj)) if target_se is not None else ntraj
     bsize = batch_size or _default_batch_size(ntraj)
@@ -296,7 +336,7 @@ def simulate(
                     bar.total = goal
                     bar.refresh()
                 continue
-            batches = _run_batches(ex, model, protocol, seed, itertools.chain([first], todo), threads, limit)
+            batches = _run_batches(ex, model, protocol, seed, itertools.chain([first], todo), threads, limit, spec)
             for span, part in batches:
                 result = make(result.sums.merge(part), np.concatenate([result.ranges, [span]]), "interrupted")
                 if save is not None:
@@ -346,17 +386,17 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
     return False
 
 
-def _run_batches(ex, model, protocol, seed, todo, threads, limit: int):
+def _run_batches(ex, model, protocol, seed, todo, threads, limit: int, spec=None):
     """Yield (range, sums) per batch as they finish, with at most ``limit`` batches in flight."""
     if ex is None:
         for a, b in todo:
-            yield (a, b), run_batch(model, protocol, seed, a, b, threads)
+            yield (a, b), run_batch(model, protocol, seed, a, b, threads, spec)
         return
     pending: dict = {}
 
     def submit(n: int) -> None:
         for a, b in itertools.islice(todo, max(n, 0)):
-            pending[ex.submit(run_batch, model, protocol, seed, a, b, threads)] = (a, b)
+            pending[ex.submit(run_batch, model, protocol, seed, a, b, threads, spec)] = (a, b)
 
     try:
         submit(limit)
@@ -377,7 +417,7 @@ def _same_bits(a, b) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed) -> None:
+def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed, dist=None) -> None:
     """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix).
 
     Models are compared by content: their kind, H, jump operators and labels (and a SpinPair's
@@ -413,3 +453,13 @@ def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed) -> No
         )
     if seed is not None and seed != prev.seed:
         raise ValueError(f"resume file was made with seed {prev.seed}, not {seed}")
+    theirs_dist = prev.sums.dist
+    if (dist is None) != (theirs_dist is None):
+        made = "with" if theirs_dist is not None else "without"
+        raise ValueError(
+            f"resume file was made {made} distributions; resume it with distributions={theirs_dist is not None}"
+        )
+    if dist is not None and not dist.same_binning(theirs_dist):
+        raise ValueError(
+            "resume file was made with other distribution settings (target_state, distribution_times or time_edges)"
+        )

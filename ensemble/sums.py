@@ -12,8 +12,10 @@ import dataclasses
 
 import numpy as np
 
+from ..trajectories.distributions import DistributionSpec
 from ..trajectories.kernel import FRAC_BITS, acc_layout, pairs
 from ..trajectories.plan import MAX_RECORD_ROUNDS
+from .distributions import DistributionSums
 
 _MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0**-FRAC_BITS
@@ -40,6 +42,7 @@ class EnsembleSums:
                rule 'all' equal to n_success)
     record_counts: (2**rounds,) int64 trajectories per record string, index sum_k 2**k [r_k = +1]
                (empty when rounds > 16)
+    dist:      the histograms of ``simulate(..., distributions=True)`` (a DistributionSums), or None
     """
 
     hi: np.ndarray
@@ -50,10 +53,14 @@ class EnsembleSums:
     n_jumps: int
     n_kept: np.ndarray
     record_counts: np.ndarray
+    dist: DistributionSums | None = None
 
     @classmethod
-    def empty(cls, n_out: int, rounds: int, n_records: int | None = None, dim: int = 4) -> EnsembleSums:
-        """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS); dim: d."""
+    def empty(
+        cls, n_out: int, rounds: int, n_records: int | None = None, dim: int = 4, dist: DistributionSums | None = None
+    ) -> EnsembleSums:
+        """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS); dim: d;
+        dist: empty distribution sums to carry (None: no distributions)."""
         if n_records is None:
             n_records = 2**rounds if rounds <= MAX_RECORD_ROUNDS else 0
         z = np.zeros((n_out, 2, acc_layout(dim)[4]), np.int64)
@@ -66,11 +73,14 @@ class EnsembleSums:
             0,
             np.zeros(rounds, np.int64),
             np.zeros(n_records, np.int64),
+            dist,
         )
 
     @classmethod
-    def from_kernel(cls, acc, n_post, n_success, n_kept, record_counts, n_jumps, ntraj) -> EnsembleSums:
-        """From :func:`darkspin.trajectories.kernel.ensemble_sums`' outputs (in its order) and ntraj."""
+    def from_kernel(cls, out: tuple, ntraj: int, spec: DistributionSpec | None = None) -> EnsembleSums:
+        """From the tuple :func:`darkspin.trajectories.kernel.ensemble_sums` returns, the number of runs
+        it summed, and the distribution spec it was given (None or spec.on False: no distributions)."""
+        acc, n_post, n_success, n_kept, record_counts, n_jumps, dist = out
         acc = np.asarray(acc, np.int64)
         # arithmetic shift floors, so negative sums split correctly too
         return cls(
@@ -82,6 +92,7 @@ class EnsembleSums:
             int(n_jumps),
             np.asarray(n_kept, np.int64),
             np.asarray(record_counts, np.int64),
+            DistributionSums.from_kernel(spec, dist) if spec is not None and spec.on else None,
         )
 
     _COUNTS = ("n_post", "n_success", "n_kept", "record_counts")
@@ -103,6 +114,8 @@ class EnsembleSums:
             counts["record_counts"] = np.zeros(0, np.int64)
         else:
             raise ValueError("cannot merge record tables of different sizes")
+        if (self.dist is None) != (other.dist is None):
+            raise ValueError("cannot merge sums with distributions and sums without them")
         return EnsembleSums(
             hi,
             lo & _MASK,
@@ -112,6 +125,7 @@ class EnsembleSums:
             self.n_jumps + other.n_jumps,
             counts["n_kept"],
             counts["record_counts"],
+            None if self.dist is None else self.dist.merge(other.dist),
         )
 
     __add__ = merge
@@ -124,6 +138,8 @@ class EnsembleSums:
             and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)
             and self.ntraj == other.ntraj
             and self.n_jumps == other.n_jumps
+            and (self.dist is None) == (other.dist is None)
+            and (self.dist is None or self.dist.identical(other.dist))
         )
 
     @property

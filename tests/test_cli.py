@@ -408,9 +408,9 @@ def test_sigint_then_rerun_resumes_bit_identical(tmp_path, monkeypatch):
     ran = []
     real_run_batch = simulate_module.run_batch
 
-    def run_batch(model, protocol, seed, start, stop, threads=None):
+    def run_batch(model, protocol, seed, start, stop, threads=None, spec=None):
         ran.append((start, stop))
-        return real_run_batch(model, protocol, seed, start, stop, threads)
+        return real_run_batch(model, protocol, seed, start, stop, threads, spec)
 
     monkeypatch.setattr(simulate_module, "run_batch", run_batch)
     status, stdout, stderr = _call(["run", cfg, "--out", out, "--no-progress"])
@@ -456,10 +456,10 @@ def test_second_ctrl_c_never_lowers_the_saved_count(small_run, small_config, tmp
     path = _copy_result(small_run, tmp_path / "again")
     before = load(path)
 
-    def run_batch(model, protocol, seed, start, stop, threads=None):
+    def run_batch(model, protocol, seed, start, stop, threads=None, spec=None):
         if (start, stop) != (0, 1):  # let the warm-up through; interrupt the first real batch
             raise KeyboardInterrupt
-        return real_run_batch(model, protocol, seed, start, stop, threads)
+        return real_run_batch(model, protocol, seed, start, stop, threads, spec)
 
     real_run_batch = simulate_module.run_batch
     monkeypatch.setattr(simulate_module, "run_batch", run_batch)

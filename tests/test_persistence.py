@@ -473,7 +473,7 @@ class CountingExecutor(cf.ThreadPoolExecutor):
 
 
 def test_executor_keeps_a_bounded_number_of_batches_in_flight(monkeypatch):
-    def cheap(model, protocol, seed, a, b, threads=None):  # bookkeeping only: no kernel, no Numba threads
+    def cheap(model, protocol, seed, a, b, threads=None, spec=None):  # bookkeeping only: no kernel, no Numba threads
         empty = EnsembleSums.empty(protocol.times.size, protocol.rounds)
         return dataclasses.replace(empty, ntraj=b - a)
 

@@ -32,6 +32,7 @@ from darkspin.ensemble import MonteCarloResult, simulate, solve_master_equation
 from darkspin.ensemble import simulation as simulate_module
 from darkspin.ensemble.sums import EnsembleSums
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
+from darkspin.trajectories.distributions import no_distributions
 from darkspin.trajectories.kernel import ensemble_sums
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.propagator import block_propagator, propagator_matrix
@@ -133,7 +134,7 @@ def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
 
 def run_packed(p, model, protocol, seed, ntraj) -> MonteCarloResult:
     """Ensemble of trajectories 0 .. ntraj-1 straight from the kernel, for a hand-modified Plan."""
-    sums = EnsembleSums.from_kernel(*ensemble_sums(np.uint64(seed), 0, ntraj, 8, p), ntraj)
+    sums = EnsembleSums.from_kernel(ensemble_sums(np.uint64(seed), 0, ntraj, 8, p, no_distributions(4)), ntraj)
     return MonteCarloResult(model, protocol, sums, seed, [(0, ntraj)])
 
 

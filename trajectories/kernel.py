@@ -17,6 +17,7 @@ Standard errors come from the matching sums of |psi_i psi_j|^2 (sums of squares)
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -66,6 +67,58 @@ def _norm2(v):
         s += v[i].real ** 2
         s += v[i].imag ** 2
     return s
+
+
+class RunLog(NamedTuple):
+    """Per-run extras :func:`trajectory` fills (K channels, R rounds, n outputs, T time bins).
+
+    kcount (K,) int64 jumps per channel (always); round_states (R, d) complex, the normalised state
+    after each round (rows 0: not kept); round_jumps (R,) int64 jumps before each round's end (size 0:
+    not kept); out_counts (n, K) int64 jumps per channel by each output time (rows 0: not kept);
+    wait_edges (T + 1,) and wait_hist (T + 1,) int64: waiting times between successive jumps are
+    added to wait_hist (bin T: past the last edge; size 0: not binned).
+    """
+
+    kcount: np.ndarray
+    round_states: np.ndarray
+    round_jumps: np.ndarray
+    out_counts: np.ndarray
+    wait_edges: np.ndarray
+    wait_hist: np.ndarray
+
+
+def run_log(nk: int, d: int, rounds: int = 0, n_out: int = 0, wait_edges=None) -> RunLog:
+    """A :class:`RunLog` keeping round states and jumps for ``rounds`` rounds, counts at ``n_out`` outputs,
+    and a waiting-time histogram on ``wait_edges`` (None: none)."""
+    edges = np.zeros(0) if wait_edges is None else np.ascontiguousarray(wait_edges, dtype=np.float64)
+    return RunLog(
+        np.zeros(max(nk, 1), np.int64),
+        np.zeros((rounds, d), np.complex128),
+        np.zeros(rounds, np.int64),
+        np.zeros((n_out, max(nk, 1)), np.int64),
+        edges,
+        np.zeros(edges.size, np.int64),
+    )
+
+
+@njit(cache=True)
+def bare_log(nk, d):
+    """A :class:`RunLog` that keeps only the per-channel counts (usable inside Numba code)."""
+    return RunLog(
+        np.zeros(max(nk, 1), np.int64),
+        np.zeros((0, d), np.complex128),
+        np.zeros(0, np.int64),
+        np.zeros((0, max(nk, 1)), np.int64),
+        np.zeros(0),
+        np.zeros(0, np.int64),
+    )
+
+
+@njit(cache=True, inline="always")
+def bin_of(edges, x):
+    """Bin of x on increasing ``edges`` (m,): i with edges[i] <= x < edges[i + 1]; m - 1 past the end,
+    -1 before the start."""
+    return np.searchsorted(edges, x, side="right") - 1
 
 
 @njit(cache=True, inline="always")
@@ -178,13 +231,14 @@ def _measure(rng, plan, k, psi, n2, phi, tmp):
 
 
 @njit(cache=True)
-def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid):
+def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log):
     """Run one trajectory of the plan; returns the number of jumps.
 
     rng: (4,) uint64 stream state. Writes out_states (n, d) complex (normalised state at each output
     time), out_post (n,) bool (the rule's machine accepting at that time), outcomes (rounds,) int8
     (true outcomes +1/-1) and records (rounds,) int8 (what the detector reported). The first
     len(jump_t) jumps are logged in jump_t (time), jump_k (channel) and jump_resid (root residual).
+    ``log`` (a :class:`RunLog`) receives the per-channel counts and what else it has room for.
     """
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
@@ -209,6 +263,10 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
     state = 0
     post = True
     njump = 0
+    t_last = 0.0
+    kcount = log.kcount
+    kcount[:] = 0
+    wait_edges, wait_hist = log.wait_edges, log.wait_hist
     for e in range(ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
@@ -243,6 +301,10 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
                     jump_t[njump] = t
                     jump_k[njump] = k
                     jump_resid[njump] = resid
+                if njump > 0 and wait_hist.size > 0:
+                    wait_hist[max(bin_of(wait_edges, t - t_last), 0)] += 1
+                t_last = t
+                kcount[k] += 1
                 njump += 1
             else:
                 # no channel can fire from this state (norm loss was rounding): just renormalise
@@ -263,11 +325,19 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
             state = plan.sel_tr[idx, state, ri]
             post = plan.sel_acc[state]
             r = 1.0 - uniform(rng)
+            if log.round_states.shape[0] > 0:
+                for i in range(d):
+                    log.round_states[idx, i] = psi[i]
+            if log.round_jumps.size > 0:
+                log.round_jumps[idx] = njump
         else:
             nrm = 1.0 / math.sqrt(n2)
             for i in range(d):
                 out_states[idx, i] = psi[i] * nrm
             out_post[idx] = post
+            if log.out_counts.shape[0] > 0:
+                for k in range(nk):
+                    log.out_counts[idx, k] = kcount[k]
     return njump
 
 
@@ -355,35 +425,121 @@ def _accumulate_flagged(a_post, a_rest, states, post, n_out, target, target_kind
         o = stop
 
 
+@njit(cache=True, inline="always")
+def _fidelity(spec, v):
+    """|<target|v>|^2 for a normalised state v (the singlet by its own formula when target_kind is 0)."""
+    if spec.target_kind == 0:
+        a = (v[1] - v[2]) * _INV_SQRT2
+    else:
+        a = 0j
+        for i in range(v.size):
+            a += np.conj(spec.target[i]) * v[i]
+    return a.real**2 + a.imag**2
+
+
+@njit(cache=True)
+def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, split_q, jc, fj, cs1, cs2):
+    """Add one run's fidelity snapshots, jump counts, first-jump time and counts by output time."""
+    n_fb = spec.fid_edges.size - 1
+    for s in range(spec.snap_kind.size):
+        i = spec.snap_index[s]
+        if spec.snap_kind[s] == 0:
+            f = _fidelity(spec, log.round_states[i])
+            p = round_post[i]
+            jumped = 1 if log.round_jumps[i] > 0 else 0
+        else:
+            f = _fidelity(spec, states[i])
+            p = post[i]
+            jumped = 0
+            for k in range(log.out_counts.shape[1]):
+                if log.out_counts[i, k] > 0:
+                    jumped = 1
+        b = min(max(bin_of(spec.fid_edges, max(1.0 - f, 0.0)), 0), n_fb - 1)
+        fid[s, 0, b] += 1
+        if p:
+            fid[s, 1, b] += 1
+            split_n[s, jumped] += 1
+            split_q[s, jumped] += _q(f)
+    final_post = post[post.size - 1]
+    top = spec.jump_max + 1
+    for k in range(jc.shape[1]):
+        b = min(log.kcount[k], top)
+        jc[0, k, b] += 1
+        if final_post:
+            jc[1, k, b] += 1
+    n_tb = spec.time_edges.size - 1
+    b = n_tb + 1 if njump == 0 else min(max(bin_of(spec.time_edges, t_first), 0), n_tb)
+    fj[0, b] += 1
+    if final_post:
+        fj[1, b] += 1
+    for o in range(cs1.shape[0]):
+        for k in range(cs1.shape[1]):
+            c = log.out_counts[o, k]
+            cs1[o, k] += c
+            cs2[o, k] += c * c
+
+
 @njit(cache=True, parallel=True)
-def ensemble_sums(seed, start, ntraj, nchunks, plan):
+def ensemble_sums(seed, start, ntraj, nchunks, plan, spec):
     """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL).
 
     Returns (acc (n_out, 2, n_acc) int64 for [all, post-selected] (layout: acc_layout(d)), n_post (n_out,) int64,
     n_success (R,) int64 runs post-selected after round k, n_kept (R,) int64 runs post-selected both
     before and after round k, record_counts (plan.n_records,) int64 runs per record string (index
-    sum_k 2**k [r_k = +1]), n_jumps int64). Chunks run in parallel, each with its own sums; integer
-    sums make the result independent of ``nchunks`` and of the thread count.
+    sum_k 2**k [r_k = +1]), n_jumps int64, dist), where ``dist`` holds the histograms of ``spec`` (a
+    :class:`darkspin.trajectories.distributions.DistributionSpec`; all empty when spec.on is False):
+    fidelity (S, 2, B) [all, post-selected] over the infidelity bins; split_n (S, 2) post-selected runs
+    that had not / had jumped by the snapshot and split_q (S, 2) their summed fidelities in units of
+    2^-FRAC_BITS; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time];
+    first_jump (2, T + 2) (bin T: past the grid, T + 1: never); waiting (T + 1,); count_sums (n_out, K)
+    and count_squares (n_out, K) of the jumps per channel by each output time. Chunks run in parallel,
+    each with its own sums; integer sums make the result independent of ``nchunks`` and of the thread
+    count.
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]
+    nk = max(plan.jumps.shape[0], 1)
     n_acc = d * (d + 1) + d * (d - 1) // 2 + 2
+    on = spec.on
+    S = spec.snap_kind.size if on else 0
+    B = spec.fid_edges.size - 1 if on else 0
+    T = spec.time_edges.size - 1 if on else 0
+    K = plan.jumps.shape[0] if on else 0
     acc = np.zeros((nchunks, n_out, 2, n_acc), np.int64)
     npost = np.zeros((nchunks, n_out), np.int64)
     nsucc = np.zeros((nchunks, max(rounds, 1)), np.int64)
     nkept = np.zeros((nchunks, max(rounds, 1)), np.int64)
     nrec = np.zeros((nchunks, max(plan.n_records, 1)), np.int64)
     njumps = np.zeros(nchunks, np.int64)
+    fid = np.zeros((nchunks, S, 2, B), np.int64)
+    split_n = np.zeros((nchunks, S, 2), np.int64)
+    split_q = np.zeros((nchunks, S, 2), np.int64)
+    jc = np.zeros((nchunks, 2, K, spec.jump_max + 2 if on else 0), np.int64)
+    fj = np.zeros((nchunks, 2, T + 2 if on else 0), np.int64)
+    wait = np.zeros((nchunks, T + 1 if on else 0), np.int64)
+    cs1 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
+    cs2 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
         rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
-        no_log = np.empty(0, np.float64)
-        no_k = np.empty(0, np.int64)
+        log = RunLog(
+            np.zeros(nk, np.int64),
+            np.zeros((rounds if on else 0, d), np.complex128),
+            np.zeros(rounds if on else 0, np.int64),
+            np.zeros((n_out if on else 0, nk), np.int64),
+            spec.time_edges if on else np.zeros(0),
+            np.zeros(T + 1 if on else 0, np.int64),
+        )
+        first = np.zeros(1 if on else 0, np.float64)
+        first_k = np.zeros(1 if on else 0, np.int64)
+        first_r = np.zeros(1 if on else 0, np.float64)
+        round_post = np.zeros(max(rounds, 1), np.bool_)
         a_post = np.zeros((n_out, n_acc), np.int64)
         a_rest = np.zeros((n_out, n_acc), np.int64)
         for traj in range(lo, hi):
             seed_state(rng, seed, traj)
-            njumps[ch] += trajectory(rng, plan, states, post, outcomes, records, no_log, no_k, no_log)
+            nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log)
+            njumps[ch] += nj
             for o in range(n_out):
                 if post[o]:
                     npost[ch, o] += 1
@@ -396,6 +552,7 @@ def ensemble_sums(seed, start, ntraj, nchunks, plan):
                 ri = 0 if records[k] == 1 else 1
                 state = plan.sel_tr[k, state, ri]
                 after = plan.sel_acc[state]
+                round_post[k] = after
                 if after:
                     nsucc[ch, k] += 1
                     if before:
@@ -405,8 +562,25 @@ def ensemble_sums(seed, start, ntraj, nchunks, plan):
                     code += 1 << k
             if plan.n_records > 0:
                 nrec[ch, code] += 1
+            if on:
+                t_first = first[0] if nj > 0 else math.inf
+                _bin_run(
+                    spec, log, states, post, round_post, nj, t_first,
+                    fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch],
+                )  # fmt: skip
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
+        wait[ch] = log.wait_hist
+    dist = (
+        fid.sum(axis=0),
+        split_n.sum(axis=0),
+        split_q.sum(axis=0),
+        jc.sum(axis=0),
+        fj.sum(axis=0),
+        wait.sum(axis=0),
+        cs1.sum(axis=0),
+        cs2.sum(axis=0),
+    )
     return (
         acc.sum(axis=0),
         npost.sum(axis=0),
@@ -414,4 +588,5 @@ def ensemble_sums(seed, start, ntraj, nchunks, plan):
         nkept.sum(axis=0)[:rounds],
         nrec.sum(axis=0)[: plan.n_records],
         njumps.sum(),
+        dist,
     )

@@ -6,10 +6,11 @@ import dataclasses
 
 import numpy as np
 
-from .kernel import trajectory
-from .plan import Model, check_model, compile_plan
+from .kernel import bare_log, trajectory
+from .plan import Model, check_model
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
+from .runs import plan_for
 
 #: Most jumps run_trajectory logs (24 bytes each: 240 MB at the limit).
 MAX_JUMPS = 10**7
@@ -64,7 +65,7 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     check_model(model, protocol)
-    p = compile_plan(model, protocol)
+    p = plan_for(model, protocol)  # compiled once per (model, protocol) pair, not per call
     rng = np.empty(4, np.uint64)
     seed_state(rng, np.uint64(seed), np.uint64(index))
     states = np.empty((p.n_out, p.heff.shape[0]), complex)
@@ -72,7 +73,7 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
     outcomes = np.zeros(max(p.rounds, 1), np.int8)
     records = np.zeros(max(p.rounds, 1), np.int8)
     jt, jk, jr = np.empty(max_jumps), np.empty(max_jumps, np.int64), np.empty(max_jumps)
-    n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr)
+    n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr, bare_log(p.jumps.shape[0], p.heff.shape[0]))
     n = min(n, max_jumps)
     labels = tuple(model.jump_labels())
     return Trajectory(

@@ -1,0 +1,300 @@
+"""Distributions over runs: the kernel's integer histograms as mergeable sums, and their views for users
+(histograms with bin edges, survival functions and CDFs, the jumped / not-jumped split of the
+post-selected infidelity, mean jumps per channel).
+
+The binning is documented in :mod:`darkspin.trajectories.distributions`. Every count is an exact
+integer and the split's fidelity sums are fixed-point (2^-40) integers, so merging is exact and the
+result is bit-identical for any batch split, thread count or resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..trajectories.distributions import DistributionSpec
+from ..trajectories.kernel import FRAC_BITS
+
+_MASK = np.int64(2**FRAC_BITS - 1)
+_UNIT = 2.0**-FRAC_BITS
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DistributionSums:
+    """Histogram counts of a set of runs (S snapshots, B infidelity bins, K channels, T time bins, n outputs).
+
+    spec: the binning; fidelity (S, 2, B) [all, post-selected]; split_n (S, 2) post-selected runs that
+    had not [0] / had [1] jumped by the snapshot; split_hi, split_lo (S, 2) their summed fidelities,
+    hi + lo 2^-40; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time], the last
+    bin counting more than jump_max; first_jump (2, T + 2): bins of the grid, then past its end, then
+    never; waiting (T + 1,): waiting times between successive jumps, the last bin past the grid;
+    count_sums, count_squares (n, K): sums of the per-run jump counts by each output time and of their
+    squares.
+    """
+
+    spec: DistributionSpec
+    fidelity: np.ndarray
+    split_n: np.ndarray
+    split_hi: np.ndarray
+    split_lo: np.ndarray
+    jump_counts: np.ndarray
+    first_jump: np.ndarray
+    waiting: np.ndarray
+    count_sums: np.ndarray
+    count_squares: np.ndarray
+
+    _COUNTS = ("fidelity", "split_n", "jump_counts", "first_jump", "waiting", "count_sums", "count_squares")
+
+    @classmethod
+    def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
+        """From the ``dist`` tuple of :func:`darkspin.trajectories.kernel.ensemble_sums`."""
+        fid, split_n, split_q, jc, fj, wait, cs1, cs2 = (np.asarray(a, np.int64) for a in dist)
+        return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2)
+
+    @classmethod
+    def empty(cls, spec: DistributionSpec, n_out: int, channels: int) -> DistributionSums:
+        """No runs yet."""
+        S, B, T = spec.snap_kind.size, spec.fid_edges.size - 1, spec.time_edges.size - 1
+        z = np.zeros
+        return cls(
+            spec,
+            z((S, 2, B), np.int64),
+            z((S, 2), np.int64),
+            z((S, 2), np.int64),
+            z((S, 2), np.int64),
+            z((2, channels, spec.jump_max + 2), np.int64),
+            z((2, T + 2), np.int64),
+            z(T + 1, np.int64),
+            z((n_out, channels), np.int64),
+            z((n_out, channels), np.int64),
+        )
+
+    def same_binning(self, other: DistributionSums) -> bool:
+        """True if both were binned the same way (snapshots, target, edges, jump range)."""
+        a, b = self.spec, other.spec
+        return (
+            a.target_kind == b.target_kind
+            and a.jump_max == b.jump_max
+            and all(
+                np.asarray(getattr(a, k)).shape == np.asarray(getattr(b, k)).shape
+                and np.array_equal(getattr(a, k), getattr(b, k))
+                for k in ("snap_kind", "snap_index", "target", "fid_edges", "time_edges")
+            )
+            and all(getattr(self, k).shape == getattr(other, k).shape for k in self._COUNTS)
+        )
+
+    def merge(self, other: DistributionSums) -> DistributionSums:
+        """Exact sum of two disjoint sets of runs binned the same way."""
+        if not self.same_binning(other):
+            raise ValueError("cannot merge distributions binned differently (snapshots, target, edges)")
+        lo = self.split_lo + other.split_lo
+        return DistributionSums(
+            self.spec,
+            **{k: getattr(self, k) + getattr(other, k) for k in self._COUNTS},
+            split_hi=self.split_hi + other.split_hi + (lo >> FRAC_BITS),
+            split_lo=lo & _MASK,
+        )
+
+    def identical(self, other: DistributionSums) -> bool:
+        """Bit-for-bit equality of binning and counts."""
+        return (
+            self.same_binning(other)
+            and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)
+            and np.array_equal(self.split_hi, other.split_hi)
+            and np.array_equal(self.split_lo, other.split_lo)
+        )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Histogram:
+    """Counts of a quantity over runs, with bin edges.
+
+    counts (m,) int64 over the bins [edges[i], edges[i + 1]) (the last one closed), followed by
+    ``len(extra)`` named extra bins (e.g. "past the grid", "never"), counted as lying beyond every edge;
+    edges (m + 1,); quantity: what is binned and its unit; total: runs counted.
+    """
+
+    quantity: str
+    edges: np.ndarray
+    counts: np.ndarray
+    extra: tuple = ()
+    extra_counts: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum() + self.extra_counts.sum())
+
+    def probabilities(self) -> np.ndarray:
+        """Fraction of the runs in each bin, (m,) (NaN without runs)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.counts / float(self.total) if self.total else np.full(self.counts.shape, np.nan)
+
+    def survival(self, confidence: float | None = None):
+        """P(X >= edges[i]) at every edge, (m + 1,): the fraction of runs at or beyond each edge.
+
+        With ``confidence`` in (0, 1), returns (value, low, high): Wilson intervals for each point, valid
+        at 0 and 1 and never of zero width.
+        """
+        beyond = np.concatenate([np.cumsum(self.counts[::-1])[::-1], [0]]) + int(self.extra_counts.sum())
+        n = self.total
+        value = beyond / float(n) if n else np.full(beyond.shape, np.nan)
+        if confidence is None:
+            return value
+        from .postselection import wilson_interval  # postselection imports the result, which imports this
+
+        low, high = wilson_interval(beyond, np.full(beyond.shape, n), confidence)
+        return value, low, high
+
+    def cdf(self) -> np.ndarray:
+        """P(X < edges[i]) at every edge, (m + 1,) (1 - :meth:`survival`)."""
+        return 1.0 - self.survival()
+
+    def mean_bounds(self) -> tuple[float, float]:
+        """Bounds on the mean of the binned quantity over runs in the bins (extra bins excluded):
+        every run at its bin's lower / upper edge."""
+        n = self.counts.sum()
+        if not n:
+            return float("nan"), float("nan")
+        return float(self.counts @ self.edges[:-1] / n), float(self.counts @ self.edges[1:] / n)
+
+
+@dataclasses.dataclass(frozen=True)
+class InfidelitySplit:
+    """The post-selected infidelity at one snapshot, split by whether a run had jumped by then.
+
+    n_post = n_quiet + n_jumped runs post-selected; infidelity = quiet + jumped, where quiet and
+    jumped are the sums of 1 - F over the runs that had not / had jumped, divided by n_post (so they
+    add up to the post-selected infidelity); NaN without post-selected runs.
+    """
+
+    time: float
+    label: str
+    n_post: int
+    n_quiet: int
+    n_jumped: int
+    quiet: float
+    jumped: float
+
+    @property
+    def infidelity(self) -> float:
+        return self.quiet + self.jumped
+
+
+class Distributions:
+    """Distributions over the runs of a Monte Carlo result (``result.distributions``).
+
+    snapshot_times (S,), snapshot_labels (S,): where fidelities were binned ("round k" at the end of
+    round k, "t = ..." at an output time); target (d,) the state F is taken with; labels: channel names.
+    """
+
+    def __init__(self, sums: DistributionSums, protocol, labels, ntraj: int):
+        self.sums, self.labels, self.ntraj = sums, tuple(labels), int(ntraj)
+        spec = sums.spec
+        self.target = spec.target
+        at = np.array(
+            [
+                protocol.measure_at[i] if kind == 0 else protocol.times[i]
+                for kind, i in zip(spec.snap_kind, spec.snap_index, strict=True)
+            ]
+        )
+        self.snapshot_times = at
+        self.snapshot_labels = tuple(
+            f"round {i + 1}" if kind == 0 else f"t = {protocol.times[i]:g}"
+            for kind, i in zip(spec.snap_kind, spec.snap_index, strict=True)
+        )
+        self.times = protocol.times
+
+    def _snapshot(self, snapshot) -> int:
+        S = len(self.snapshot_labels)
+        if isinstance(snapshot, str):
+            if snapshot not in self.snapshot_labels:
+                raise ValueError(f"snapshot must be one of {self.snapshot_labels} or an index, got {snapshot!r}")
+            return self.snapshot_labels.index(snapshot)
+        if isinstance(snapshot, bool) or not isinstance(snapshot, (int, np.integer)) or not -S <= snapshot < S:
+            raise ValueError(f"snapshot must be an index in [-{S}, {S}) or a label, got {snapshot!r}")
+        return int(snapshot) % S
+
+    def fidelity(self, snapshot=-1, post: bool = True) -> Histogram:
+        """Histogram of the infidelity 1 - F over the runs (post-selected ones with ``post``) at a snapshot
+        (an index into snapshot_labels, default the last, or a label such as "round 2")."""
+        s = self._snapshot(snapshot)
+        return Histogram("infidelity 1 - F", self.sums.spec.fid_edges, self.sums.fidelity[s, int(bool(post))])
+
+    def split(self, snapshot=-1) -> InfidelitySplit:
+        """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not."""
+        s = self._snapshot(snapshot)
+        n = self.sums.split_n[s]
+        f = self.sums.split_hi[s].astype(float) + self.sums.split_lo[s].astype(float) * _UNIT
+        n_post = int(n.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            parts = (n - f) / float(n_post) if n_post else np.full(2, np.nan)
+        return InfidelitySplit(
+            float(self.snapshot_times[s]),
+            self.snapshot_labels[s],
+            n_post,
+            int(n[0]),
+            int(n[1]),
+            float(parts[0]),
+            float(parts[1]),
+        )
+
+    def _channel(self, channel) -> int:
+        K = len(self.labels)
+        if isinstance(channel, str):
+            if channel not in self.labels:
+                raise ValueError(f"channel must be one of {self.labels} or an index, got {channel!r}")
+            return self.labels.index(channel)
+        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < K:
+            raise ValueError(f"channel must be an index in [0, {K}) or a label, got {channel!r}")
+        return int(channel)
+
+    def jump_counts(self, channel, post: bool = False) -> Histogram:
+        """Histogram of the number of jumps per run in one channel (index or label) over the whole run
+        (of the runs post-selected at the final time with ``post``); the extra bin counts more than
+        jump_max."""
+        k = self._channel(channel)
+        row = self.sums.jump_counts[int(bool(post)), k]
+        jm = self.sums.spec.jump_max
+        return Histogram(
+            "jumps per run",
+            np.arange(jm + 2, dtype=float),
+            row[: jm + 1],
+            (f"more than {jm}",),
+            row[jm + 1 :],
+        )
+
+    def first_jump(self, post: bool = False) -> Histogram:
+        """Histogram of the time of each run's first jump on the time grid (of the runs post-selected at
+        the final time with ``post``); extra bins: past the grid, never jumped."""
+        row = self.sums.first_jump[int(bool(post))]
+        T = self.sums.spec.time_edges.size - 1
+        return Histogram(
+            "time of the first jump", self.sums.spec.time_edges, row[:T], ("past the grid", "never"), row[T:]
+        )
+
+    def waiting_times(self) -> Histogram:
+        """Histogram of the waiting times between successive jumps of a run (all runs), extra bin: past the grid."""
+        T = self.sums.spec.time_edges.size - 1
+        w = self.sums.waiting
+        return Histogram("waiting time between jumps", self.sums.spec.time_edges, w[:T], ("past the grid",), w[T:])
+
+    @property
+    def mean_jumps(self) -> np.ndarray:
+        """Mean number of jumps per run in each channel by each output time, (n, K)."""
+        return self.sums.count_sums / float(self.ntraj) if self.ntraj else np.full(self.sums.count_sums.shape, np.nan)
+
+    @property
+    def mean_jumps_se(self) -> np.ndarray:
+        """Standard error of :attr:`mean_jumps`, (n, K) (NaN with fewer than 2 runs)."""
+        n = float(self.ntraj)
+        if self.ntraj < 2:
+            return np.full(self.sums.count_sums.shape, np.nan)
+        m = self.sums.count_sums / n
+        var = np.maximum(self.sums.count_squares / n - m * m, 0.0) * n / (n - 1)
+        return np.sqrt(var / n)
+
+    def __repr__(self) -> str:
+        return (
+            f"Distributions(snapshots={list(self.snapshot_labels)}, channels={list(self.labels)}, ntraj={self.ntraj})"
+        )

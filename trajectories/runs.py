@@ -1,0 +1,266 @@
+"""Per-run records of many trajectories, from one parallel kernel call: the records, jump counts, first
+jumps, final states (and, when asked, every jump) of runs start .. start + ntraj - 1 of a seed's
+streams, the same runs :func:`darkspin.simulate` sums with that seed."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .kernel import bare_log, chunk_bounds, trajectory, trajectory_buffers
+from .plan import Model, Plan, check_model, compile_plan
+from .protocol import Protocol
+from .rng import SEED_MAX, seed_state
+
+#: What run_trajectories can keep per run (see :class:`Runs`).
+KEEP = ("records", "outcomes", "post", "n_jumps", "first_jump", "final_state", "states", "jumps")
+DEFAULT_KEEP = ("records", "n_jumps", "first_jump", "final_state")
+#: Most bytes of per-run arrays one call may return (a larger study runs in index ranges).
+MAX_BYTES = 2**32
+#: Most jumps a call with keep "jumps" may log in all (24 bytes each).
+MAX_LOGGED_JUMPS = 10**8
+#: Calls with fewer runs than this use one thread (waking a thread team costs more).
+SMALL_CALL = 512
+#: Compiled plans kept for repeated calls on the same model and protocol objects.
+_PLAN_CACHE: OrderedDict = OrderedDict()
+_PLAN_CACHE_SIZE = 8
+
+
+def plan_for(model: Model, protocol: Protocol) -> Plan:
+    """The compiled plan of (model, protocol), cached by object identity (both are immutable)."""
+    key = (id(model), id(protocol))
+    hit = _PLAN_CACHE.get(key)
+    if hit is not None and hit[0] is model and hit[1] is protocol:
+        _PLAN_CACHE.move_to_end(key)
+        return hit[2]
+    plan = compile_plan(model, protocol)
+    _PLAN_CACHE[key] = (model, protocol, plan)
+    while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
+        _PLAN_CACHE.popitem(last=False)
+    return plan
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Runs:
+    """Per-run arrays of runs ``index`` (N,) of stream ``seed`` (R rounds, K channels, n outputs, d).
+
+    Each field is None unless it was kept. records, outcomes (N, R) int8 (+1 / -1: the detector's
+    record, the true outcome); post (N, n) bool, post-selected by the rule at each output time;
+    n_jumps (N, K) int64 jumps per channel; first_jump (N,) float, time of the first jump (inf: none);
+    final_state (N, d) complex, the normalised state at the final output time; states (N, n, d);
+    jumps: every jump as ragged arrays, jump_times (J,), jump_channels (J,) int64, jump_residuals (J,),
+    run i's jumps at jump_offsets[i]:jump_offsets[i + 1] ((N + 1,)). labels: channel names (K,).
+    """
+
+    seed: int
+    index: np.ndarray
+    labels: tuple
+    times: np.ndarray
+    records: np.ndarray | None = None
+    outcomes: np.ndarray | None = None
+    post: np.ndarray | None = None
+    n_jumps: np.ndarray | None = None
+    first_jump: np.ndarray | None = None
+    final_state: np.ndarray | None = None
+    states: np.ndarray | None = None
+    jump_times: np.ndarray | None = None
+    jump_channels: np.ndarray | None = None
+    jump_residuals: np.ndarray | None = None
+    jump_offsets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def jumps_of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(times, channels) of the jumps of the i-th run of this call (needs keep "jumps")."""
+        if self.jump_offsets is None:
+            raise ValueError('jumps_of needs run_trajectories(..., keep=(..., "jumps"))')
+        a, b = self.jump_offsets[i], self.jump_offsets[i + 1]
+        return self.jump_times[a:b], self.jump_channels[a:b]
+
+
+@njit(cache=True, parallel=True)
+def per_run(seed, start, ntraj, nchunks, plan, rec, outc, posts, counts, first, final, states_all, offsets, jt, jk, jr):
+    """Runs start .. start + ntraj - 1, writing row i - start of every output with rows (0 rows: not kept).
+
+    rec, outc (N, R) int8; posts (N, n) bool; counts (N, K) int64; first (N,) float (inf: no jump);
+    final (N, d); states_all (N, n, d); jt, jk, jr: every jump of run i at offsets[i]:offsets[i + 1]
+    (size 0: not logged).
+    """
+    n_out, rounds = plan.n_out, plan.rounds
+    d = plan.heff.shape[0]
+    nk = max(plan.jumps.shape[0], 1)
+    for ch in prange(nchunks):
+        lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
+        rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
+        log = bare_log(nk, d)
+        one_t = np.zeros(1 if first.size > 0 else 0)
+        one_k = np.zeros(one_t.size, np.int64)
+        one_r = np.zeros(one_t.size)
+        for traj in range(lo, hi):
+            i = traj - start
+            seed_state(rng, seed, traj)
+            if jt.size > 0:
+                a, b = offsets[i], offsets[i + 1]
+                nj = trajectory(rng, plan, states, post, outcomes, records, jt[a:b], jk[a:b], jr[a:b], log)
+                t0 = jt[a] if nj > 0 else np.inf
+            else:
+                nj = trajectory(rng, plan, states, post, outcomes, records, one_t, one_k, one_r, log)
+                t0 = one_t[0] if nj > 0 and one_t.size > 0 else np.inf
+            if rec.shape[0] > 0:
+                rec[i, :] = records[:rounds]
+            if outc.shape[0] > 0:
+                outc[i, :] = outcomes[:rounds]
+            if posts.shape[0] > 0:
+                posts[i, :] = post
+            if counts.shape[0] > 0:
+                counts[i, :] = log.kcount[: counts.shape[1]]
+            if first.size > 0:
+                first[i] = t0
+            if final.shape[0] > 0:
+                final[i, :] = states[n_out - 1]
+            if states_all.shape[0] > 0:
+                states_all[i] = states
+
+
+def _check_index(name: str, value, top: int, shown: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= top:
+        plain = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(f"{name} must be an integer in {shown}, got {plain!r}")
+    return int(value)
+
+
+def check_keep(keep) -> tuple[str, ...]:
+    """``keep`` as a tuple of names from KEEP (a single name is accepted), else ValueError naming it."""
+    if isinstance(keep, str):
+        keep = (keep,)
+    try:
+        names = tuple(keep)
+    except TypeError:
+        raise ValueError(f"keep must be a sequence of names from {KEEP}, got {keep!r}") from None
+    bad = [k for k in names if not isinstance(k, str) or k not in KEEP]
+    if bad:
+        raise ValueError(f"keep must name fields from {KEEP}, got {bad[0]!r}")
+    return names
+
+
+def run_trajectories(
+    model: Model,
+    protocol: Protocol,
+    ntraj: int,
+    seed: int,
+    start: int = 0,
+    keep=DEFAULT_KEEP,
+    threads: int | None = None,
+) -> Runs:
+    """Per-run arrays of trajectories start .. start + ntraj - 1 of stream ``seed``, in parallel.
+
+    Run i here is run i of :func:`darkspin.simulate` with the same seed: their record strings and jump
+    counts add up to that result's record_counts and n_jumps, integer for integer, and any index range
+    equals the same slice of a longer call.
+
+    ntraj: integer in [1, 2**62]; seed: integer in [0, 2**64); start: integer with start + ntraj <= 2**62;
+    keep: names from KEEP (default DEFAULT_KEEP); "jumps" logs every jump (the runs are then done
+    twice: once to count the jumps, once to log them; at most MAX_LOGGED_JUMPS in all); the arrays kept
+    may take at most MAX_BYTES = 4 GiB (run larger studies in index ranges). threads: Numba threads
+    (default all). Returns :class:`Runs`.
+    """
+    ntraj = _check_index("ntraj", ntraj, 2**62, "[1, 2**62]")
+    if ntraj < 1:
+        raise ValueError("ntraj must be an integer in [1, 2**62], got 0")
+    seed = _check_index("seed", seed, SEED_MAX, "[0, 2**64)")
+    start = _check_index("start", start, 2**62, "[0, 2**62]")
+    if start + ntraj > 2**62:
+        raise ValueError(f"start + ntraj must be <= 2**62 (the runs simulate can sum), got {start + ntraj}")
+    keep = check_keep(keep)
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    d = check_model(model, protocol)
+    if threads is not None:
+        threads = _check_index("threads", threads, 2**31, "[1, 2**31]")
+        if threads < 1:
+            raise ValueError("threads must be an integer in [1, 2**31], got 0")
+    plan = plan_for(model, protocol)
+    n_out, R = plan.n_out, plan.rounds
+    K = max(plan.jumps.shape[0], 1)
+    row_bytes = {
+        "records": R,
+        "outcomes": R,
+        "post": n_out,
+        "n_jumps": 8 * K,
+        "first_jump": 8,
+        "final_state": 16 * d,
+        "states": 16 * d * n_out,
+        "jumps": 8,
+    }
+    need = ntraj * sum(row_bytes[k] for k in set(keep))
+    if need > MAX_BYTES:
+        raise ValueError(
+            f"ntraj: keeping {', '.join(keep)} for {ntraj} runs needs {need / 2**30:.3g} GiB, more than "
+            f"MAX_BYTES = {MAX_BYTES / 2**30:g} GiB; run the study in index ranges (start=...)"
+        )
+
+    def rows(name, shape, dtype):
+        return np.zeros((ntraj, *shape) if name in keep else (0, *shape), dtype)
+
+    want_counts = "n_jumps" in keep or "jumps" in keep
+    out = {
+        "records": rows("records", (R,), np.int8),
+        "outcomes": rows("outcomes", (R,), np.int8),
+        "post": rows("post", (n_out,), np.bool_),
+        "n_jumps": np.zeros((ntraj if want_counts else 0, K), np.int64),
+        "first_jump": np.zeros(ntraj if "first_jump" in keep else 0),
+        "final_state": rows("final_state", (d,), np.complex128),
+        "states": rows("states", (n_out, d), np.complex128),
+    }
+    no_f, no_k = np.zeros(0), np.zeros(0, np.int64)
+    offsets = np.zeros(1, np.int64)
+    before = numba.get_num_threads()
+    want = before if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
+    try:
+        numba.set_num_threads(want if ntraj >= SMALL_CALL else 1)
+        nchunks = max(1, min(ntraj, 4 * numba.get_num_threads()))
+
+        def call(jt, jk, jr):
+            per_run(
+                np.uint64(seed), start, ntraj, nchunks, plan,
+                out["records"], out["outcomes"], out["post"], out["n_jumps"], out["first_jump"],
+                out["final_state"], out["states"], offsets, jt, jk, jr,
+            )  # fmt: skip
+
+        call(no_f, no_k, no_f)
+        jt = jk = jr = None
+        if "jumps" in keep:
+            offsets = np.concatenate([[0], np.cumsum(out["n_jumps"].sum(axis=1))]).astype(np.int64)
+            total = int(offsets[-1])
+            if total > MAX_LOGGED_JUMPS:
+                raise ValueError(
+                    f"keep 'jumps': these {ntraj} runs jump {total} times, more than MAX_LOGGED_JUMPS = "
+                    f"{MAX_LOGGED_JUMPS:g}; run fewer at a time (start=...)"
+                )
+            jt, jk, jr = np.zeros(total), np.zeros(total, np.int64), np.zeros(total)
+            if total:
+                call(jt, jk, jr)
+    finally:
+        numba.set_num_threads(before)
+    return Runs(
+        seed=seed,
+        index=np.arange(start, start + ntraj, dtype=np.int64),
+        labels=tuple(model.jump_labels()),
+        times=protocol.times,
+        records=out["records"] if "records" in keep else None,
+        outcomes=out["outcomes"] if "outcomes" in keep else None,
+        post=out["post"] if "post" in keep else None,
+        n_jumps=out["n_jumps"][:, : plan.jumps.shape[0]] if "n_jumps" in keep else None,
+        first_jump=out["first_jump"] if "first_jump" in keep else None,
+        final_state=out["final_state"] if "final_state" in keep else None,
+        states=out["states"] if "states" in keep else None,
+        jump_times=jt,
+        jump_channels=jk,
+        jump_residuals=jr,
+        jump_offsets=offsets if "jumps" in keep else None,
+    )
