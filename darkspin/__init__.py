@@ -28,6 +28,8 @@ _API = {
             "PostSelection",
             "Trajectory",
             "run_trajectory",
+            "run_trajectories",
+            "Runs",
             "exchange_from_bandwidth",
             "phase_space",
         )
@@ -52,6 +54,11 @@ _API = {
             "Comparison",
             "g_test",
             "ProtocolResult",
+            "Distributions",
+            "Histogram",
+            "InfidelitySplit",
+            "no_jump_probability",
+            "mean_jumps",
         )
     },
 }
@@ -61,7 +68,10 @@ __all__ = sorted(_API)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports lazily
     from .ensemble import (  # noqa: F401
         Comparison,
+        Distributions,
         EnsembleSums,
+        Histogram,
+        InfidelitySplit,
         MasterEquationResult,
         MonteCarloResult,
         ProtocolResult,
@@ -70,6 +80,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         g_test,
         load,
         mean_interval,
+        mean_jumps,
+        no_jump_probability,
         postselection_table,
         run_batch,
         simulate,
@@ -83,12 +95,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         Measurement,
         PostSelection,
         Protocol,
+        Runs,
         SpinPair,
         Trajectory,
         exchange_from_bandwidth,
         liouvillian_from_qutip,
         liouvillian_to_qutip,
         phase_space,
+        run_trajectories,
         run_trajectory,
     )
 

@@ -1,7 +1,9 @@
 """darkspin.ensemble: many trajectories, the exact master equation, and the comparison of the two."""
 
-from .compare import Comparison, Convergence, compare, convergence, trace_distance
+from .compare import Comparison, Convergence, JumpTests, compare, convergence, trace_distance
+from .distributions import Distributions, DistributionSums, Histogram, InfidelitySplit
 from .goodness_of_fit import GoodnessOfFit, g_test
+from .jump_statistics import mean_jumps, no_jump_probability
 from .master_equation import MasterEquationResult, solve_master_equation, steady_states
 from .postselection import PostSelectionTable, exact_table, mean_interval, postselection_table, wilson_interval
 from .protocol_result import Expectation, ProtocolResult
@@ -19,6 +21,7 @@ __all__ = [
     "run_batch",
     "load",
     "Comparison",
+    "JumpTests",
     "Convergence",
     "compare",
     "convergence",
@@ -32,4 +35,10 @@ __all__ = [
     "g_test",
     "ProtocolResult",
     "Expectation",
+    "Distributions",
+    "DistributionSums",
+    "Histogram",
+    "InfidelitySplit",
+    "no_jump_probability",
+    "mean_jumps",
 ]

@@ -220,6 +220,7 @@ class Comparison:
     p_value: float = math.nan
     sigma: float = math.nan
     records: GoodnessOfFit | None = None
+    jumps: JumpTests | None = None
 
     def __str__(self) -> str:
         w = self.worst
@@ -241,6 +242,10 @@ class Comparison:
             lines.append(f"  {w['what']}")
         elif w.get("kind") == "records":
             lines.append(f"  worst: the record strings (G-test), {w['z']:.2f} sigma alone")
+        elif w.get("kind") == "mean_jumps":
+            lines.append(f"  worst: mean jumps in channel {w['channel']}, {w['z']:.2f} sigma alone")
+        elif w.get("kind") == "first_jump":
+            lines.append(f"  worst: the first-jump survival (DKW), {w['z']:.2f} sigma alone")
 
         def mx(a):
             a = a[np.isfinite(a)]
@@ -255,6 +260,8 @@ class Comparison:
         lines.append(f"  success z per round (exact binomial): {zs or 'none'}")
         if self.records is not None:
             lines.append(f"  {self.records}")
+        if self.jumps is not None:
+            lines.append(f"  {self.jumps}")
         if self.n_tests:
             lines.append(
                 f"  {self.n_tests} tests, smallest p-value {self.p_min:.3g}; Bonferroni-corrected "
@@ -262,6 +269,53 @@ class Comparison:
             )
         lines.append(f"  verdict (family-wise threshold {self.threshold:g} sigma): {self.verdict}")
         return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class JumpTests:
+    """The jump statistics of a run with distributions against their exact values.
+
+    mean_jumps_z (K,): per channel, the signed z of the mean number of jumps per run by the final time,
+    (mc - exact) / sqrt((s^2 + |mc - exact|) / N) (s^2 the sample variance; the |mc - exact| term is the
+    variance unsampled runs could add, counts moving in steps of 1, so a channel no run fired in is
+    not a false alarm); mean_jumps_p (K,) its two-sided Student-t p-value; survival_distance: the largest
+    |S_mc(t) - S_exact(t)| of the first-jump survival over the time grid; survival_p: its
+    Dvoretzky-Kiefer-Wolfowitz bound min(1, 2 exp(-2 N D^2)), valid for any distribution.
+    """
+
+    mean_jumps_z: np.ndarray
+    mean_jumps_p: np.ndarray
+    survival_distance: float
+    survival_p: float
+
+    def __str__(self) -> str:
+        zs = ", ".join("-" if np.isnan(z) else f"{z:+.2f}" for z in self.mean_jumps_z)
+        return (
+            f"mean jumps per channel z: {zs or 'none'}; first-jump survival: max deviation "
+            f"{self.survival_distance:.3g} (DKW p = {self.survival_p:.3g})"
+        )
+
+
+def jump_tests(mc: MonteCarloResult, exact: MasterEquationResult, min_count: int = MIN_COUNT) -> JumpTests | None:
+    """:class:`JumpTests` of a result with distributions (None without, or with fewer than min_count runs)."""
+    from scipy.special import stdtr
+
+    dist = mc.distributions
+    N = int(mc.ntraj)
+    if dist is None or N < min_count:
+        return None
+    est, se = dist.mean_jumps[-1], dist.mean_jumps_se[-1]
+    ex = np.asarray(exact.mean_jumps)[-1]
+    dev = est - ex
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_eff = np.maximum(np.sqrt(se**2 + np.abs(dev) / N), SE_FLOOR)
+        z = dev / s_eff
+        p = np.minimum(1.0, 2.0 * stdtr(N - 1.0, -np.abs(z)))
+    h = dist.first_jump()
+    D = float(np.max(np.abs(h.survival() - exact.no_jump_probability(h.edges))))
+    # the survival values are exact at the edges up to ~1e-13: no deviation below that is real
+    D = 0.0 if D <= 1e-12 else D
+    return JumpTests(z, p, D, float(min(1.0, 2.0 * math.exp(-2.0 * N * D * D))))
 
 
 def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
@@ -314,7 +368,11 @@ def compare(
         runs post-selected after the previous round (ntraj for the first) and successes = those still
         post-selected after this one: :func:`success_p_values` (exact binomial);
       * the counts of the record strings (R <= 16 rounds) against their exact probabilities: a G-test
-        with sparse cells pooled (:func:`darkspin.ensemble.goodness_of_fit.g_test`), one more test.
+        with sparse cells pooled (:func:`darkspin.ensemble.goodness_of_fit.g_test`), one more test;
+      * with distributions (``simulate(..., distributions=True)``): the mean number of jumps per run in
+        each channel by the final time against the exact time integral of its rate, and the first-jump
+        survival on the time grid against the exact no-jump probability (:func:`jump_tests`), K + 1
+        more tests.
     Elements identical in every trajectory and equal to the exact value within SE_FLOOR (coherences
     between S_z sectors, which every run keeps at exactly 0; the initial state) are tested but not
     counted: they cannot give a small p-value.
@@ -448,11 +506,23 @@ def compare(
                     },
                 )
             )
+    jumps = jump_tests(mc_result, exact_result, min_count)
+    n_jump_tests = 0
+    if jumps is not None:
+        for k in np.flatnonzero(np.isfinite(jumps.mean_jumps_p)):
+            n_jump_tests += 1
+            labels = tuple(mc_result.model.jump_labels())
+            candidates.append(
+                (float(jumps.mean_jumps_p[k]), {"kind": "mean_jumps", "channel": labels[k] if labels else str(k)})
+            )
+        n_jump_tests += 1
+        candidates.append((jumps.survival_p, {"kind": "first_jump", "distance": jumps.survival_distance}))
     n_element_tests = int(sum(np.count_nonzero(~np.isnan(p)) for p in p_el.values()))
     n_tests = (
         sum(counted.values())
         + int(np.count_nonzero(~np.isnan(p_succ)))
         + int(records is not None and not math.isnan(records.p_value))
+        + n_jump_tests
     )
 
     p_min = p_value = sigma = max_z = math.nan
@@ -506,6 +576,7 @@ def compare(
         p_value=float(p_value),
         sigma=float(sigma),
         records=records,
+        jumps=jumps,
     )
 
 

@@ -24,6 +24,7 @@ reported as undefined (NaN) and a warning names the round.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 
@@ -83,6 +84,26 @@ class MasterEquationResult(ProtocolResult):
     def stats(self) -> dict:
         """How the result was obtained (the same key as for Monte Carlo results)."""
         return {"end_condition": "exact"}
+
+    @functools.cached_property
+    def p_no_jump(self) -> np.ndarray:
+        """P(a run has not jumped by t) at each output time, (n,) (computed on first use)."""
+        from .jump_statistics import no_jump_probability  # it builds on this module
+
+        return no_jump_probability(self.model, self.protocol)
+
+    def no_jump_probability(self, times) -> np.ndarray:
+        """P(a run has not jumped by t) at any non-decreasing times >= 0, (m,)."""
+        from .jump_statistics import no_jump_probability
+
+        return no_jump_probability(self.model, self.protocol, times)
+
+    @functools.cached_property
+    def mean_jumps(self) -> np.ndarray:
+        """Mean number of jumps per run in each channel by each output time, (n, K) (computed on first use)."""
+        from .jump_statistics import mean_jumps
+
+        return mean_jumps(self.model, self.protocol)
 
 
 def _superop(K: np.ndarray) -> np.ndarray:

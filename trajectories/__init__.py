@@ -5,6 +5,7 @@ from .lindblad import LindbladModel, liouvillian_from_qutip, liouvillian_to_quti
 from .measurement import Measurement
 from .model import SpinPair, exchange_from_bandwidth, phase_space
 from .protocol import Protocol
+from .runs import Runs, run_trajectories
 from .selection import PostSelection
 from .single import Trajectory, run_trajectory
 
@@ -18,6 +19,8 @@ __all__ = [
     "PostSelection",
     "Trajectory",
     "run_trajectory",
+    "run_trajectories",
+    "Runs",
     "exchange_from_bandwidth",
     "phase_space",
 ]

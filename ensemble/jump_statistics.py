@@ -1,0 +1,100 @@
+"""Exact jump statistics of a protocol: the probability that a run has not jumped by time t, and the mean
+number of jumps per channel by each output time.
+
+No jump by t. Runs that have not jumped carry the unnormalised state A rho0 A^dag, A = exp(-i H_eff t),
+between rounds; a round applies the sum of its record maps (a measurement neither causes nor prevents
+a jump, and the sum over records preserves the trace). P(no jump by t) is the trace of that state.
+
+Mean jumps. A run jumps in channel k at rate tr(L_k rho L_k^dag) averaged over runs, i.e. in the
+unconditional state rho(t) (the instruments applied, records averaged over). The mean count is its time
+integral, evaluated exactly with the augmented generator [[L, 0], [c, 0]] (Van Loan): exp of it over a
+step gives both exp(L dt) and the integral of c exp(L s) over the step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from ..trajectories.plan import Model, check_model
+from ..trajectories.protocol import Protocol, _as_times
+from .master_equation import _Solver, record_superops
+
+
+def _merged_events(protocol: Protocol, times: np.ndarray):
+    """(time, kind, index) in time order: rounds (kind 0) before query times (kind 1) at equal times."""
+    t = np.concatenate([protocol.measure_at, times])
+    kind = np.concatenate([np.zeros(protocol.rounds, np.int64), np.ones(times.size, np.int64)])
+    idx = np.concatenate([np.arange(protocol.rounds), np.arange(times.size)]).astype(np.int64)
+    order = np.lexsort((idx, kind, t))
+    return zip(t[order], kind[order], idx[order], strict=True)
+
+
+def no_jump_probability(model: Model, protocol: Protocol, times=None) -> np.ndarray:
+    """P(a run has not jumped by t) for each t in ``times`` (non-decreasing, >= 0; default protocol.times).
+
+    Exact (matrix exponentials of H_eff); the protocol's rounds are applied on the way. Returns (m,).
+    """
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    check_model(model, protocol)
+    t_query = protocol.times if times is None else _as_times("times", times, strict=False, max_size=10**7)
+    heff = np.asarray(model.effective_hamiltonian(), complex)
+    rho = np.array(protocol.rho0, complex)
+    out = np.empty(t_query.size)
+    cache: dict[float, np.ndarray] = {}
+    t = 0.0
+    for te, kind, idx in _merged_events(protocol, t_query):
+        if te != t:
+            A = cache.get(te - t)
+            if A is None:
+                A = cache[te - t] = scipy.linalg.expm(-1j * heff * (te - t))
+            rho = A @ rho @ A.conj().T
+            t = te
+        if kind == 0:
+            rho = protocol.measurements[idx].record_maps(rho).sum(axis=0)
+        else:
+            out[idx] = min(max(np.trace(rho).real, 0.0), 1.0)
+    return out
+
+
+def mean_jumps(model: Model, protocol: Protocol) -> np.ndarray:
+    """Mean number of jumps per run in each channel by each output time, (n, K) (the time integral of
+    tr(L_k rho L_k^dag) over the unconditional state, instruments included)."""
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    d = check_model(model, protocol)
+    jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
+    K = jumps.shape[0]
+    n = protocol.times.size
+    if K == 0:
+        return np.zeros((n, 0))
+    sv = _Solver(model, protocol)
+    q = sv.Q.shape[1]
+    # rate of channel k on row-major vec(rho): tr(G_k rho) with G_k = L_k^dag L_k
+    G = np.einsum("kji,kjl->kil", jumps.conj(), jumps)
+    C = np.swapaxes(G, 1, 2).reshape(K, d * d) @ sv.Q
+    aug = np.zeros((q + K, q + K), complex)
+    aug[:q, :q] = sv.Lr
+    aug[q:, :q] = C
+    maps, which = record_superops(protocol)
+    Qh = sv.Q.conj().T
+    total = [Qh @ (maps[i, 0] + maps[i, 1]) @ sv.Q for i in range(maps.shape[0])]
+    x = Qh @ protocol.rho0.reshape(-1)
+    counts = np.zeros(K, complex)
+    out = np.empty((n, K))
+    cache: dict[float, np.ndarray] = {}
+    t = 0.0
+    for te, kind, idx in _merged_events(protocol, protocol.times):
+        if te != t:
+            E = cache.get(te - t)
+            if E is None:
+                E = cache[te - t] = scipy.linalg.expm(aug * (te - t))
+            counts = counts + E[q:, :q] @ x
+            x = E[:q, :q] @ x
+            t = te
+        if kind == 0:
+            x = total[which[idx]] @ x
+        else:
+            out[idx] = np.maximum(counts.real, 0.0)
+    return out
