@@ -563,6 +563,7 @@ def cmd_run(args) -> int:
                     max_ntraj=cfg.max_ntraj,
                     resume=None if resumed_from is None else result_path,
                     save=result_path,
+                    distributions=True,
                 )
         except OSError as exc:
             try:

@@ -10,6 +10,7 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
     postselection_figure(mc, exact)       per-round and cumulative success with Wilson intervals
     steady_figure(measures, p_c)          the paper's Fig. 3 left: the steady-state family
     spectra_figure(omega, panels)         the paper's Fig. 2: correlation spectra and transition lines
+    distributions_figure(mc, exact)       fidelity, jump-count and first-jump distributions over runs
 """
 
 from __future__ import annotations
@@ -421,4 +422,65 @@ def spectra_figure(omega, panels: dict, lines: dict | None = None, log: bool = T
     if lines:
         handles.append(Line2D([], [], color="0.3", ls="--", lw=0.8, label="transitions (Eq. 9)"))
     right.legend(handles=handles, fontsize=8, loc="lower center")
+    return fig
+
+
+def distributions_figure(mc, exact=None) -> Figure:
+    """What only trajectories show: distributions over runs (needs ``simulate(..., distributions=True)``).
+
+    Left: the post-selected fidelity distribution right after each round, as the fraction of runs per
+    bin of 1 - F on a log axis (runs with 1 - F < 1e-8 drawn at 1e-9). Middle: the number of jumps per
+    run in each channel over the whole run (fractions, log scale). Right: the first-jump survival
+    P(no jump by t) of the runs with a 95 % Wilson band, over its exact value from ``exact``.
+    """
+    dist = mc.distributions
+    if dist is None:
+        raise ValueError("mc has no distributions: run simulate(..., distributions=True)")
+    fig = _figure(11.0, 3.5)
+    a1, a2, a3 = fig.subplots(1, 3)
+    rounds = [k for k, lab in enumerate(dist.snapshot_labels) if lab.startswith("round")] or [-1]
+    colors = [f"C{i % 10}" for i in range(len(rounds))]
+    for s, color in zip(rounds, colors, strict=True):
+        h = dist.fidelity(s, post=True)
+        if not h.total:
+            continue
+        x = np.concatenate([[1e-9], h.edges[1:]])  # the [0, 1e-8) bin drawn from 1e-9
+        a1.stairs(h.probabilities(), x, color=color, label=dist.snapshot_labels[s])
+    a1.set_xscale("log")
+    a1.set_yscale("log")
+    a1.set_xlabel("infidelity $1 - F$ (post-selected runs)")
+    a1.set_ylabel("fraction of runs per bin")
+    a1.set_title("fidelity right after each round", fontsize=9)
+    a1.legend(fontsize=7)
+    top = 0
+    for k, label in enumerate(dist.labels):
+        h = dist.jump_counts(k)
+        p = h.probabilities()
+        seen = np.flatnonzero(h.counts)
+        if not seen.size:
+            continue
+        top = max(top, int(seen[-1]))
+        a2.plot(np.arange(p.size)[: seen[-1] + 1], p[: seen[-1] + 1], "o-", ms=3, lw=1, label=label)
+    a2.set_yscale("log")
+    a2.set_xlim(-0.5, top + 0.5)
+    a2.set_xlabel("jumps per run")
+    a2.set_ylabel("fraction of runs")
+    a2.set_title("jump counts per channel", fontsize=9)
+    if dist.labels:
+        a2.legend(fontsize=7)
+    h = dist.first_jump()
+    value, low, high = h.survival(confidence=0.95)
+    a3.fill_between(h.edges, low, high, step=None, color="tab:red", alpha=0.25, lw=0, label="95% Wilson band")
+    a3.plot(h.edges, value, color="tab:red", lw=1, label=f"trajectories ({mc.ntraj:,})")
+    if exact is not None:
+        t = np.linspace(0.0, h.edges[-1], 801)
+        a3.plot(t, exact.no_jump_probability(t), "k--", lw=1, label="exact")
+    for tm in mc.protocol.measure_at:
+        a3.axvline(tm, color="0.7", lw=0.6, ls=":")
+    a3.set_xlabel("time $t$")
+    a3.set_ylabel("P(no jump by $t$)")
+    a3.set_title("first-jump survival", fontsize=9)
+    a3.legend(fontsize=7)
+    for ax in (a1, a2, a3):
+        ax.grid(alpha=0.3)
     return fig

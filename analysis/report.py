@@ -146,7 +146,13 @@ def table_text(table) -> str:
     rule = [line for line in b1 if line.startswith("Rounds:")]
     b1 = [line for line in b1 if not line.startswith("Rounds:")]
     b2 = [line for line in b2 if not line.startswith("Rounds:")]
-    return "\n".join(b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"] + b2[1:])
+    lines = b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"] + b2[1:]
+    third = ["round", "successes", "n_jumped", "infidelity_post", "infidelity_quiet", "infidelity_jumped"]
+    if all(name in table for name in third):
+        b3 = [line for line in str(_block(table, third)).splitlines() if not line.startswith("Rounds:")]
+        lines += ["", "Post-selected infidelity 1 - F right after each round: runs that had not jumped + runs that had"]
+        lines += b3[1:]
+    return "\n".join(lines)
 
 
 def results_text(table, cmp) -> str:
@@ -286,6 +292,8 @@ def run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
     written = [save_figure(out, "protocol", fmt, figures.protocol_figure(mc, exact))]
     if mc.protocol.rounds:
         written.append(save_figure(out, "postselection", fmt, figures.postselection_figure(mc, exact)))
+    if mc.distributions is not None:
+        written.append(save_figure(out, "distributions", fmt, figures.distributions_figure(mc, exact)))
     trajs = [run_trajectory(mc.model, mc.protocol, mc.seed, i) for i in range(N_TRAJECTORIES_SHOWN)]
     written.append(
         save_figure(out, "trajectories", fmt, figures.trajectories_figure(trajs, mc.protocol.measure_at, exact))

@@ -14,6 +14,10 @@ H = model.hamiltonian(), c_ops = model.jump_operators(), psi0 = |ud>, tlist = th
 QuTiP runs at its default tolerances (adaptive ODE, jump times to norm_tol = 1e-4), looser than
 darkspin's exact propagator and jump times to 1e-13, so the comparison, if anything, favours QuTiP.
 
+Issue 13's side-by-side at ``--big-ntraj``: ``simulate(..., distributions=True)`` and
+``run_trajectories(..., keep=("records", "n_jumps", "first_jump"))`` against plain ``simulate``, each
+repetition back to back, reported as medians of the paired ratios.
+
 Protocol of the timing (the machine is shared, so timings are noisy): a warm-up call of each solver
 first (Numba load/compile, QuTiP's first-call set-up), then ``--repeat`` alternating repetitions
 (darkspin, QuTiP states, QuTiP expect, darkspin at ``--big-ntraj``); medians are reported, and ratios
@@ -145,11 +149,13 @@ class DarkspinTimer:
     on record +1) and the rule 'last', so every round draws a record and may apply a unitary.
     """
 
-    def __init__(self, instruments: bool = False):
+    def __init__(self, instruments: bool = False, what: str = "simulate"):
         from darkspin.ensemble import simulate
-        from darkspin.trajectories import Measurement, Protocol, SpinPair
+        from darkspin.trajectories import Measurement, Protocol, SpinPair, run_trajectories
 
+        self.what = what
         self.simulate = simulate
+        self.run_trajectories = run_trajectories
         self.model = SpinPair()
         paper = Protocol.paper()
         if instruments:
@@ -163,7 +169,11 @@ class DarkspinTimer:
         self.protocol = paper
 
     def run(self, ntraj: int):
-        return self.simulate(self.model, self.protocol, ntraj, SEED, progress=False)
+        if self.what == "runs":  # per-run arrays, the keep set issue 13 names
+            keep = ("records", "n_jumps", "first_jump")
+            return self.run_trajectories(self.model, self.protocol, ntraj, SEED, keep=keep)
+        dist = self.what == "distributions"
+        return self.simulate(self.model, self.protocol, ntraj, SEED, progress=False, distributions=dist)
 
     def throughput(self, ntraj: int, min_seconds: float = 0.0) -> float:
         """Trajectories per second: calls back to back until ``min_seconds`` have passed (>= 1 call)."""
@@ -273,6 +283,10 @@ def main(argv=None) -> dict:
     warm = time.perf_counter() - t0
     ds_inst = DarkspinTimer(instruments=True)
     ds_inst.run(STARTUP_NTRAJ)
+    ds_dist = DarkspinTimer(what="distributions")
+    ds_dist.run(STARTUP_NTRAJ)
+    ds_runs = DarkspinTimer(what="runs")
+    ds_runs.run(STARTUP_NTRAJ)
     print(
         f"darkspin warm-up (import + Numba cache load or compile + {STARTUP_NTRAJ} traj): {warm:.2f} s; "
         f"threading layer {numba.threading_layer()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
@@ -296,7 +310,7 @@ def main(argv=None) -> dict:
             flush=True,
         )
 
-    small, big, starts, inst = [], [], [], []
+    small, big, starts, inst, dist, runs = [], [], [], [], [], []
     qrate = {m: [] for m in modes}
     qpop = {m: [] for m in modes}
     for rep in range(args.repeat):
@@ -311,7 +325,11 @@ def main(argv=None) -> dict:
             qpop[mode].append(p_s)
             line.append(f"qutip-{mode}@{args.ntraj} {rate:,.2f}")
         big.append(ds.throughput(args.big_ntraj))
-        line.append(f"darkspin@{args.big_ntraj} {big[-1]:,.0f}  [traj/s]")
+        line.append(f"darkspin@{args.big_ntraj} {big[-1]:,.0f}")
+        dist.append(ds_dist.throughput(args.big_ntraj))
+        line.append(f"with distributions {dist[-1]:,.0f}")
+        runs.append(ds_runs.throughput(args.big_ntraj))
+        line.append(f"run_trajectories {runs[-1]:,.0f}  [traj/s]")
         print("  ".join(line), flush=True)
         s = startup_time(args.threads)
         starts.append(s)
@@ -329,6 +347,10 @@ def main(argv=None) -> dict:
         "darkspin_small": median(small),
         "darkspin_big": median(big),
         "darkspin_instruments": median(inst),
+        "darkspin_distributions": median(dist),
+        "run_trajectories": median(runs),
+        "ratio_distributions": median([a / b for a, b in zip(dist, big, strict=True)]),
+        "ratio_run_trajectories": median([a / b for a, b in zip(runs, big, strict=True)]),
         "startup_total": median([s["total"] for s in starts]),
         "warmup": warm,
     }
@@ -344,6 +366,12 @@ def main(argv=None) -> dict:
     print(f"  darkspin, ntraj={args.ntraj:<9} {fmt_spread(small)}")
     print(f"  darkspin, ntraj={args.big_ntraj:<9} {fmt_spread(big)}")
     print(f"  darkspin with readout error, feedback and rule 'last', ntraj={args.ntraj}: {fmt_spread(inst)}")
+    print(f"  darkspin with distributions=True, ntraj={args.big_ntraj}: {fmt_spread(dist)}")
+    print(f"  run_trajectories keep=(records, n_jumps, first_jump), ntraj={args.big_ntraj}: {fmt_spread(runs)}")
+    print(
+        f"  RATIO with / without distributions (median of paired repetitions): {summary['ratio_distributions']:.0%}"
+        f" (issue 13 asks >= 70 %); run_trajectories / simulate: {summary['ratio_run_trajectories']:.0%} (>= 50 %)"
+    )
     for mode in modes:
         what = "averaged density matrices" if mode == "states" else "singlet e_ops"
         print(

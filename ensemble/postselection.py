@@ -404,6 +404,10 @@ _FORMATS = {
     "singlet_post_low": ".5f",
     "singlet_post_high": ".5f",
     "singlet_post_se": ".5f",
+    "n_jumped": "d",
+    "infidelity_post": ".3g",
+    "infidelity_quiet": ".3g",
+    "infidelity_jumped": ".3g",
 }
 
 
@@ -447,7 +451,11 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
     result: a :class:`MonteCarloResult` (counts with Wilson intervals at ``confidence``, the singlet
     population with a :func:`mean_interval` at ``confidence`` and its standard error) or a
     :class:`MasterEquationResult` (dispatches to :func:`exact_table`).
-    Returns a :class:`PostSelectionTable` with one row per round (columns documented there).
+    Returns a :class:`PostSelectionTable` with one row per round (columns documented there). A result
+    with distributions adds, from the state right after each round: n_jumped, the post-selected runs
+    that had jumped; infidelity_post = infidelity_quiet + infidelity_jumped, the post-selected mean of
+    1 - F (F the fidelity with the distributions' target state) and the parts of it carried by runs
+    that had not / had jumped.
     """
     if isinstance(result, MasterEquationResult):
         return exact_table(result)
@@ -493,6 +501,15 @@ def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelection
             singlet_post_low=np.atleast_1d(s_lo),
             singlet_post_high=np.atleast_1d(s_hi),
             singlet_post_se=s_se,
+        )
+    if result.distributions is not None and protocol.rounds:
+        # the post-selected infidelity at each round's end, carried by runs that had not / had jumped
+        parts = [result.distributions.split(f"round {k + 1}") for k in range(protocol.rounds)]
+        cols.update(
+            n_jumped=np.array([x.n_jumped for x in parts], np.int64),
+            infidelity_post=np.array([x.infidelity for x in parts]),
+            infidelity_quiet=np.array([x.quiet for x in parts]),
+            infidelity_jumped=np.array([x.jumped for x in parts]),
         )
     meta = {
         "kind": "monte_carlo",
