@@ -52,6 +52,8 @@ _API = {
             "Comparison",
             "g_test",
             "ProtocolResult",
+            "sweep",
+            "SweepTable",
         )
     },
 }
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         MasterEquationResult,
         MonteCarloResult,
         ProtocolResult,
+        SweepTable,
         compare,
         convergence,
         g_test,
@@ -75,6 +78,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         simulate,
         solve_master_equation,
         steady_states,
+        sweep,
         trace_distance,
         wilson_interval,
     )

@@ -8,6 +8,7 @@ from .protocol_result import Expectation, ProtocolResult
 from .result import MonteCarloResult, load
 from .simulation import run_batch, simulate
 from .sums import EnsembleSums
+from .sweep import SweepTable, sweep
 
 __all__ = [
     "MasterEquationResult",
@@ -32,4 +33,6 @@ __all__ = [
     "g_test",
     "ProtocolResult",
     "Expectation",
+    "sweep",
+    "SweepTable",
 ]
