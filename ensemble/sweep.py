@@ -407,6 +407,18 @@ def _shown_point(names, values, combo) -> dict[str, str]:
     return {n: _axis_text(n, values[a][j]) for a, (n, j) in enumerate(zip(names, combo, strict=True))}
 
 
+def check_sweep(
+    model: Model, protocol: Protocol, axes: Mapping[str, Sequence], *, zip: bool = False, spacing=None
+) -> int:
+    """Check a sweep's axes as :func:`sweep` does (names, empty lists, every point built), without any
+    work; returns the number of points. ValueError naming the axis, the value and the accepted range."""
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    check_model(model, protocol)
+    names, values = _check_axes(model, axes)
+    return len(_points(model, protocol, names, values, _check_flag("zip", zip), _check_spacing(spacing)))
+
+
 # ---- exact part --------------------------------------------------------------------------------
 def _exact_points(models: Sequence[Model], protocols: Sequence[Protocol]) -> list[MasterEquationResult]:
     """The exact solution of every point: the batched solver when it exists, else one call per point."""
