@@ -6,6 +6,16 @@
     darkspin exact [CONFIG.toml] [--figures] [--out DIR] [--format ...]
     darkspin steady [--V V] [--out DIR] [--format ...]
     darkspin spectra [--out DIR] [--format ...]
+    darkspin sweep STUDY.toml [--out DIR] [--ntraj N] [--workers K | --scheduler ADDRESS] [--set ...]
+
+``run``, ``exact`` and ``sweep`` take repeatable ``--set section.key=value`` overrides of the config
+(the value read as TOML, e.g. ``--set model.lam2=0.01``, ``--set protocol.measure_at=[100,200]``; text
+that is not TOML is a string, e.g. ``--set protocol.postselect=last``).
+
+``sweep`` reads a run config with a [sweep] section naming the axes (see docs/sweeps.md), runs
+ensemble.sweeps (the exact solution at every point; trajectories too with --ntraj N > 0, or run.ntraj
+given in the file) and writes sweep.csv, summary.json and sweep.png (lines for one axis, heatmaps for
+two) to DIR; DIR/points/ keeps every finished point, so the same command resumes an interrupted sweep.
 
 ``run`` simulates the protocol of the config (default: the embedded ``analysis/default.toml``, the
 paper's Fig. 3 right run with 100 000 trajectories, seed 2021), compares it with the exact master
@@ -149,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _overrides(r)
 
     s = sub.add_parser("show", help="reload a saved run; print its table and comparison")
     s.add_argument("result", metavar="RESULT.npz")
@@ -159,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run config (default: the paper's Fig. 3 right)")
     e.add_argument("--figures", action="store_true", help="also draw protocol.png (Fig. 3 right, exact curves)")
     outputs(e, "the figure (implies --figures)")
+    _overrides(e)
 
     st = sub.add_parser("steady", help="Fig. 3 left: entanglement of the steady-state family, p_c")
     st.add_argument("--V", type=_real, default=2.5, help="bias voltage in units of nu (default 2.5)")
@@ -167,7 +179,39 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("spectra", help="Fig. 2: correlation spectra C1, C2, C3 and their lines")
     sp.add_argument("--omega-max", type=_real, default=12.0, help="largest frequency, units of nu (default 12)")
     outputs(sp, "spectra.png")
+
+    w = sub.add_parser("sweep", help="exact (and trajectory) results over a grid of parameters: CSV and figures")
+    w.add_argument("study", metavar="STUDY.toml", help="a run config with a [sweep] section naming the axes")
+    w.add_argument(
+        "--ntraj",
+        type=_int_in(0, None, "an integer >= 0"),
+        metavar="N",
+        help="trajectories per point (default: run.ntraj if the file gives it, else 0: exact only)",
+    )
+    outputs(w, "sweep.csv, summary.json, the figure and points/ (a sweep there is resumed)")
+    g = w.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=_positive_int, metavar="K", help="run on a local Dask cluster of K workers")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
+    w.add_argument(
+        "--timeout",
+        type=_positive_real,
+        default=DASK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})",
+    )
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _overrides(w)
     return p
+
+
+def _overrides(q) -> None:
+    q.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config key (repeatable), the value as TOML: --set model.lam2=0.01",
+    )
 
 
 # ---- entry point -------------------------------------------------------------------------------
@@ -186,10 +230,17 @@ def main(argv=None) -> int:
         print(f"darkspin {package_version()}")
         return 0
     if args.command is None:
-        return _fail("error: choose a command: run, show, exact, steady, spectra (see darkspin --help)", EXIT_USAGE)
-    handler = {"run": cmd_run, "show": cmd_show, "exact": cmd_exact, "steady": cmd_steady, "spectra": cmd_spectra}[
-        args.command
-    ]
+        return _fail(
+            "error: choose a command: run, show, exact, steady, spectra, sweep (see darkspin --help)", EXIT_USAGE
+        )
+    handler = {
+        "run": cmd_run,
+        "show": cmd_show,
+        "exact": cmd_exact,
+        "steady": cmd_steady,
+        "spectra": cmd_spectra,
+        "sweep": cmd_sweep,
+    }[args.command]
     show_before = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:
@@ -535,7 +586,7 @@ def cmd_run(args) -> int:
     from . import report
     from .config import load_config
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.set)
     changes = {k: v for k, v in (("ntraj", args.ntraj), ("seed", args.seed)) if v is not None}
     if changes:
         cfg = cfg.replace(**changes)
@@ -625,7 +676,7 @@ def cmd_exact(args) -> int:
     from . import report
     from .config import load_config
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.set)
     t0 = time.perf_counter()
     exact = solve_master_equation(cfg.model, cfg.protocol)
     table = report.exact_protocol_table(exact)
@@ -707,6 +758,87 @@ def cmd_spectra(args) -> int:
         "J_DM = 2 nu, phi = pi/4)"
     )
     print(f"wrote {out / name}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    """``darkspin sweep STUDY.toml``: see the module docstring and docs/sweeps.md."""
+    import json
+
+    from ..ensemble.sweeps import check_sweep, sweep
+    from . import figures, report
+    from .config import load_study
+
+    study = load_study(args.study, args.set)
+    cfg = study.run
+    ntraj = args.ntraj if args.ntraj is not None else (cfg.ntraj if study.ntraj_given else 0)
+    # the axes are checked before the output folder is made or anything runs
+    points = check_sweep(cfg.model, cfg.protocol, study.axes, zip=study.zip, spacing=study.spacing)
+    mc = ntraj > 0
+    with _output_folder(args.out) as out:
+        in_process = args.workers is None and args.scheduler is None
+        if mc:
+            _compile_kernels(cfg.model, cfg.protocol, cfg.seed, ensemble=in_process)
+            executor, close = _executor(args.workers, args.scheduler, args.timeout)
+        else:
+            executor, close = None, lambda: None
+        t0 = time.perf_counter()
+        try:
+            with _noticing_interrupts() as sigint, warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
+                table = sweep(
+                    cfg.model,
+                    cfg.protocol,
+                    study.axes,
+                    zip=study.zip,
+                    ntraj=ntraj,
+                    seed=cfg.seed,
+                    executor=executor,
+                    target_se=cfg.target_se if mc else None,
+                    max_ntraj=cfg.max_ntraj if mc else None,
+                    target_state=study.target_state,
+                    common_random_numbers=study.common_random_numbers,
+                    directory=out / "points",
+                    progress=not args.no_progress and mc,
+                    spacing=study.spacing,
+                    batch_size=cfg.batch_size if mc else None,
+                )
+        finally:
+            close()
+        elapsed = time.perf_counter() - t0
+        interrupted = bool(table.interrupted or sigint["seen"])
+        files = ["sweep.csv"]
+        report.write_text(out / "sweep.csv", table.to_csv())
+        if not interrupted:
+            fig = figures.sweep_figure(table)
+            if fig is not None:
+                files.append(report.save_figure(out, "sweep", args.format, fig))
+        files.append("summary.json")
+        columns = {
+            k: [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+            for k, values in table.to_dict().items()
+        }
+        data = {
+            "study": os.fspath(args.study),
+            "axes": {a: list(dict.fromkeys(str(v) for v in table[a].tolist())) for a in table.axes},
+            "zip": study.zip,
+            "points": points,
+            "ntraj": ntraj,
+            "seed": table.meta["seed"],
+            "common_random_numbers": study.common_random_numbers,
+            "target": table.meta["target"],
+            "model": cfg.model.as_dict(),
+            "protocol": report.protocol_json(cfg.protocol),
+            "elapsed_s": elapsed,
+            "interrupted": interrupted,
+            "files": files,
+            "columns": columns,
+        }
+        report.write_text(out / "summary.json", json.dumps(data, indent=2, allow_nan=False) + "\n")
+    print(table)
+    print(f"\nwrote {out}/ ({points} points{f', {ntraj} trajectories each' if mc else ''} in {elapsed:.1f} s)")
+    if interrupted:
+        return _fail(f"interrupted: finished points are kept in {out / 'points'}", EXIT_INTERRUPTED)
     return 0
 
 

@@ -119,11 +119,16 @@ def _default_data() -> dict:
     return tomllib.loads(default_text())
 
 
-def load_config(path=None) -> RunConfig:
-    """Read and validate a TOML config (None: the embedded default). Raises ConfigError."""
+def load_config(path=None, overrides=()) -> RunConfig:
+    """Read and validate a TOML config (None: the embedded default), with ``overrides`` (strings
+    'section.key=value', see :func:`apply_overrides`) applied on top. Raises ConfigError."""
     if path is None:
-        return parse_config({}, "<default>")
+        return parse_config(apply_overrides({}, overrides), "<default>")
     path = os.fspath(path)
+    return parse_config(apply_overrides(_read_toml(path), overrides), path)
+
+
+def _read_toml(path: str) -> dict:
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -137,7 +142,45 @@ def load_config(path=None) -> RunConfig:
         raise ConfigError(f"{path!r} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path!r} is not valid TOML: not UTF-8 text") from None
-    return parse_config(data, path)
+    return data
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """(section, key, value) of a command-line override 'section.key=value'.
+
+    The value is read as a TOML value (``0.01``, ``[100, 200]``, ``"last"``, ``{ "+1" = "flip1" }``); text
+    that is not valid TOML is taken as a plain string, so ``protocol.postselect=last`` works too.
+    ConfigError for a malformed override or an unknown section or key.
+    """
+    if not isinstance(text, str) or "=" not in text:
+        raise ConfigError(f"--set expects section.key=value (e.g. model.lam2=0.01), got {text!r}")
+    lhs, rhs = text.split("=", 1)
+    parts = lhs.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set expects section.key=value (e.g. model.lam2=0.01), got {text!r}")
+    section, key = parts
+    if section not in SECTIONS:
+        raise ConfigError(f"--set {lhs.strip()}: unknown section {section!r} (accepted: {', '.join(SECTIONS)})")
+    if key not in SECTIONS[section]:
+        raise ConfigError(f"--set: unknown key '{section}.{key}' (accepted: {', '.join(SECTIONS[section])})")
+    try:
+        value = tomllib.loads(f"value = {rhs.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()
+    return section, key, value
+
+
+def apply_overrides(data: dict, overrides=()) -> dict:
+    """A copy of the parsed TOML ``data`` with each 'section.key=value' of ``overrides`` set (later ones
+    win). The result is validated by :func:`parse_config` like any file."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for text in overrides:
+        section, key, value = parse_override(text)
+        table = out.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section!r} must be a table ([{section}]), got {table!r}")
+        table[key] = value
+    return out
 
 
 def parse_config(data: dict, source: str = "<memory>") -> RunConfig:
@@ -341,21 +384,26 @@ def _parse_measurement(where: str, spec: dict) -> Measurement:
         err = (_real(f"{where}.readout_error", err[0]), _real(f"{where}.readout_error", err[1]))
     else:
         err = _real(f"{where}.readout_error", err)
-    fb = spec.get("feedback")
-    feedback = None
-    if fb is not None:
-        if not isinstance(fb, dict):
-            raise ConfigError(f'{where}.feedback must be a table {{"+1" = "flip1", ...}}, got {fb!r}')
-        feedback = {}
-        for record, U in fb.items():
-            r = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1}.get(str(record).strip())
-            if r is None:
-                raise ConfigError(f'{where}.feedback keys must be records "+1" or "-1", got {record!r}')
-            feedback[r] = U if isinstance(U, str) else _parse_matrix(f"{where}.feedback.{record}", U)
+    feedback = _parse_feedback(f"{where}.feedback", spec.get("feedback"))
     try:
         return Measurement(obs, err, feedback)
     except ValueError as exc:
         raise ConfigError(f"{where}.{exc}") from None
+
+
+def _parse_feedback(key: str, fb) -> dict | None:
+    """{record: unitary name or matrix} from a table {"+1" = "flip1", ...} (None stays None)."""
+    if fb is None:
+        return None
+    if not isinstance(fb, dict):
+        raise ConfigError(f'{key} must be a table {{"+1" = "flip1", ...}}, got {fb!r}')
+    feedback = {}
+    for record, U in fb.items():
+        r = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1}.get(str(record).strip())
+        if r is None:
+            raise ConfigError(f'{key} keys must be records "+1" or "-1", got {record!r}')
+        feedback[r] = U if isinstance(U, str) else _parse_matrix(f"{key}.{record}", U)
+    return feedback
 
 
 def _parse_instruments(proto: dict, rounds: int):
@@ -395,3 +443,106 @@ def _check_run(run: dict) -> None:
         check_options(run["ntraj"], run.get("batch_size"), run.get("target_se"), run.get("max_ntraj"))
     except ValueError as exc:
         raise ConfigError(f"run.{exc}") from None
+
+
+# ---- studies (darkspin sweep) ------------------------------------------------------------------
+#: Keys of [sweep] that are options, not axes.
+SWEEP_OPTIONS = ("zip", "common_random_numbers", "spacing", "target_state")
+#: Keys of [sweep] that name axes (see ensemble.sweeps): the model's fields, then the protocol's.
+SWEEP_AXES = (
+    *(k for k in MODEL_KEYS if k != "bandwidth"),
+    "initial",
+    "measure_at",
+    "times",
+    "postselect",
+    "rounds",
+    *INSTRUMENT_KEYS,
+)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StudyConfig:
+    """A validated study: the base run (``run``), the axes {name: list of values} for ensemble.sweeps, its
+    options, and whether the file (or --set) gave run.ntraj explicitly (``ntraj_given``)."""
+
+    run: RunConfig
+    axes: dict
+    zip: bool = False
+    common_random_numbers: bool = False
+    spacing: float | None = None
+    target_state: object = None
+    ntraj_given: bool = False
+
+
+def load_study(path, overrides=()) -> StudyConfig:
+    """Read a study: a run config plus a [sweep] section naming the axes (lists of values) and the
+    options zip, common_random_numbers (booleans), spacing (a time > 0) and target_state (a label or a
+    vector). ``overrides`` ('section.key=value') apply to the run config. Raises ConfigError."""
+    path = os.fspath(path)
+    data = _read_toml(path)
+    spec = data.pop("sweep", None)
+    if spec is None:
+        raise ConfigError(f"{path!r} has no [sweep] section naming the axes (e.g. lam2 = [0.0126, 0.011])")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"'sweep' must be a table ([sweep]), got {spec!r}")
+    data = apply_overrides(data, overrides)
+    ntraj_given = isinstance(data.get("run"), dict) and "ntraj" in data["run"]
+    run = parse_config(data, path)
+    axes, options = {}, {}
+    for key, value in spec.items():
+        if key in SWEEP_OPTIONS:
+            options[key] = value
+        elif key in SWEEP_AXES:
+            if not isinstance(value, list):
+                raise ConfigError(f"sweep.{key} must be a list of values, got {value!r}")
+            axes[key] = [_sweep_value(key, j, v) for j, v in enumerate(value)]
+        elif key == "bandwidth":
+            raise ConfigError("sweep.bandwidth cannot be swept: sweep J_ex and J_DM instead")
+        else:
+            raise ConfigError(
+                f"unknown key 'sweep.{key}' (axes: {', '.join(SWEEP_AXES)}; options: {', '.join(SWEEP_OPTIONS)})"
+            )
+    for flag in ("zip", "common_random_numbers"):
+        if not isinstance(options.get(flag, False), bool):
+            raise ConfigError(f"sweep.{flag} must be true or false, got {options[flag]!r}")
+    spacing = options.get("spacing")
+    if spacing is not None:
+        spacing = _real("sweep.spacing", spacing)
+        if spacing <= 0:
+            raise ConfigError(f"sweep.spacing must be > 0, got {spacing!r}")
+    target = options.get("target_state")
+    if isinstance(target, list):
+        target = np.array([_complex("sweep.target_state", x) for x in target])
+    elif target is not None and not isinstance(target, str):
+        raise ConfigError(f"sweep.target_state must be a label such as 'S' or a vector, got {target!r}")
+    return StudyConfig(
+        run,
+        axes,
+        options.get("zip", False),
+        options.get("common_random_numbers", False),
+        spacing,
+        target,
+        ntraj_given,
+    )
+
+
+def _sweep_value(key: str, j: int, value):
+    """One axis value of [sweep] as ensemble.sweeps takes it (lists of times, pairs, matrices, tables)."""
+    where = f"sweep.{key}[{j}]"
+    if key in ("measure_at", "times"):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list of times, got {value!r}")
+        return [_real(where, t) for t in value]
+    if key == "readout_error" and isinstance(value, list):
+        if len(value) != 2:
+            raise ConfigError(f"{where} must be a probability or a pair [eps_plus, eps_minus], got {value!r}")
+        return (_real(where, value[0]), _real(where, value[1]))
+    if key == "observable" and not isinstance(value, str):
+        return _parse_matrix(where, value)
+    if key == "feedback":
+        if isinstance(value, str) and value == "none":
+            return None
+        return _parse_feedback(where, value)
+    if key == "initial":
+        return _parse_initial(value)[0]
+    return value

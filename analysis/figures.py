@@ -11,6 +11,7 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
     steady_figure(measures, p_c)          the paper's Fig. 3 left: the steady-state family
     spectra_figure(omega, panels)         the paper's Fig. 2: correlation spectra and transition lines
     distributions_figure(mc, exact)       fidelity, jump-count and first-jump distributions over runs
+    sweep_figure(table)                   a sweep: lines (one axis, or zipped axes) or heatmaps (two axes)
 """
 
 from __future__ import annotations
@@ -483,4 +484,73 @@ def distributions_figure(mc, exact=None) -> Figure:
     a3.legend(fontsize=7)
     for ax in (a1, a2, a3):
         ax.grid(alpha=0.3)
+
+
+# ---- sweeps ------------------------------------------------------------------------------------
+_SWEEP_PANELS = (("fidelity_post", "post-selected target population", "tab:blue"), ("yield", "yield", "tab:green"))
+
+
+def _axis_positions(values: np.ndarray):
+    """x positions and tick labels of an axis column: the numbers themselves, or 0..n-1 for text."""
+    if values.dtype.kind in "iuf":
+        return values.astype(float), None
+    return np.arange(values.size, dtype=float), [str(v) for v in values]
+
+
+def sweep_figure(table) -> Figure | None:
+    """Fidelity (the post-selected target population at the final time) and yield over a sweep.
+
+    One axis, or zipped axes (drawn against the first): two line panels, exact values as lines with
+    markers and, when the table has trajectories, their 95 % intervals (mc_X_lo .. mc_X_hi) as a band
+    (error bars for text axes). Two axes on a grid: two heatmaps (first axis down, second across), each
+    cell labelled with its exact value. Returns None for three or more grid axes (no figure drawn).
+    """
+    axes = table.axes
+    zipped = bool(table.meta.get("zip", False))
+    if len(axes) == 1 or zipped:
+        x, labels = _axis_positions(table[axes[0]])
+        fig = _figure(8.0, 3.4)
+        panels = fig.subplots(1, 2)
+        for ax, (col, title, color) in zip(panels, _SWEEP_PANELS, strict=True):
+            ax.plot(x, table[col], "o-", color=color, lw=1.5, ms=4, label="exact")
+            if f"mc_{col}" in table:
+                lo, hi, mc = table[f"mc_{col}_lo"], table[f"mc_{col}_hi"], table[f"mc_{col}"]
+                if labels is None and x.size > 1:
+                    order = np.argsort(x, kind="stable")
+                    ax.fill_between(
+                        x[order], lo[order], hi[order], color=color, alpha=0.25, lw=0, label="trajectories 95%"
+                    )
+                    ax.plot(x, mc, "x", color="k", ms=5, label="trajectories")
+                else:
+                    ax.errorbar(x, mc, yerr=[mc - lo, hi - mc], fmt="x", color="k", capsize=3, label="trajectories 95%")
+            if labels is not None:
+                ax.set_xticks(x, labels, rotation=30 if max(map(len, labels)) > 6 else 0, fontsize=8)
+            ax.set_xlabel(" / ".join(axes) if zipped else axes[0])
+            ax.set_title(title, fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Sweep over {', '.join(axes)} ({len(table)} points)", fontsize=10)
+        return fig
+    if len(axes) != 2:
+        return None
+    rows, cols = (list(dict.fromkeys(table[a].tolist())) for a in axes)
+    fig = _figure(4.2 * 2 + 0.8, 0.45 * len(rows) + 2.4)
+    panels = fig.subplots(1, 2)
+    for ax, (col, title, _) in zip(panels, _SWEEP_PANELS, strict=True):
+        grid = np.asarray(table[col], float).reshape(len(rows), len(cols))
+        image = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
+        fig.colorbar(image, ax=ax, shrink=0.85)
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                value = grid[i, j]
+                text = "-" if not np.isfinite(value) else f"{value:.4g}"
+                ax.text(
+                    j, i, text, ha="center", va="center", fontsize=7, color="w" if value < np.nanmean(grid) else "k"
+                )
+        ax.set_xticks(range(len(cols)), [f"{v:g}" if isinstance(v, float) else str(v) for v in cols], fontsize=8)
+        ax.set_yticks(range(len(rows)), [f"{v:g}" if isinstance(v, float) else str(v) for v in rows], fontsize=8)
+        ax.set_xlabel(axes[1])
+        ax.set_ylabel(axes[0])
+        ax.set_title(f"{title} (exact)", fontsize=9)
+    fig.suptitle(f"Sweep over {axes[0]} x {axes[1]} ({len(table)} points)", fontsize=10)
     return fig

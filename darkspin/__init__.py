@@ -59,6 +59,8 @@ _API = {
             "InfidelitySplit",
             "no_jump_probability",
             "mean_jumps",
+            "sweep",
+            "SweepTable",
         )
     },
 }
@@ -75,6 +77,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         MasterEquationResult,
         MonteCarloResult,
         ProtocolResult,
+        SweepTable,
         compare,
         convergence,
         g_test,
@@ -87,6 +90,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         simulate,
         solve_master_equation,
         steady_states,
+        sweep,
         trace_distance,
         wilson_interval,
     )

@@ -10,6 +10,7 @@ from .protocol_result import Expectation, ProtocolResult
 from .result import MonteCarloResult, load
 from .simulation import run_batch, simulate
 from .sums import EnsembleSums
+from .sweeps import SweepTable, sweep
 
 __all__ = [
     "MasterEquationResult",
@@ -41,4 +42,6 @@ __all__ = [
     "InfidelitySplit",
     "no_jump_probability",
     "mean_jumps",
+    "sweep",
+    "SweepTable",
 ]
