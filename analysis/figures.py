@@ -484,6 +484,7 @@ def distributions_figure(mc, exact=None) -> Figure:
     a3.legend(fontsize=7)
     for ax in (a1, a2, a3):
         ax.grid(alpha=0.3)
+    return fig
 
 
 # ---- sweeps ------------------------------------------------------------------------------------

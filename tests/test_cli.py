@@ -426,7 +426,7 @@ def test_sigint_then_rerun_resumes_bit_identical(tmp_path, monkeypatch):
 
     monkeypatch.setattr(simulate_module, "run_batch", real_run_batch)
     reference = darkspin.ensemble.simulate(
-        resumed.model, resumed.protocol, 1_000_000, 11, batch_size=50000, progress=False
+        resumed.model, resumed.protocol, 1_000_000, 11, batch_size=50000, progress=False, distributions=True
     )
     assert resumed.sums.identical(reference.sums)
 
