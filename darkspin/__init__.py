@@ -52,6 +52,8 @@ _API = {
             "Comparison",
             "g_test",
             "ProtocolResult",
+            "optimize_schedule",
+            "Schedule",
         )
     },
 }
@@ -65,11 +67,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         MasterEquationResult,
         MonteCarloResult,
         ProtocolResult,
+        Schedule,
         compare,
         convergence,
         g_test,
         load,
         mean_interval,
+        optimize_schedule,
         postselection_table,
         run_batch,
         simulate,

@@ -94,8 +94,9 @@ class Schedule:
     def __repr__(self) -> str:
         times = ", ".join(f"{t:.6g}" for t in self.measure_at)
         return (
-            f"Schedule(rounds={self.rounds}, measure_at=[{times}], {self.objective_name}={self.objective:.10g}, "
-            f"fidelity={self.fidelity:.10g}, yield_={self.yield_:.10g}, evaluations={self.evaluations})"
+            f"Schedule(rounds={self.rounds}, measure_at=[{times}], objective={self.objective:.10g} "
+            f"({self.objective_name}), fidelity={self.fidelity:.10g}, yield_={self.yield_:.10g}, "
+            f"evaluations={self.evaluations})"
         )
 
 
