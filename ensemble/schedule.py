@@ -22,9 +22,10 @@ solver's ~1e-13 accuracy leaves a gradient error ~1e-7). Search: L-BFGS-B (SLSQP
 as an inequality constraint for ``fidelity_at_yield``) from ``starts`` points: the equally spaced
 schedule t_max * k / (R + 1), k = 1..R, then sorted uniform random schedules from
 ``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
-search, so it is never worse than the equally spaced one. A schedule whose post-selected state is
-undefined (NaN) scores -inf (the optimisers see a large finite penalty, UNDEFINED_PENALTY, instead)
-and never stops the search.
+search, so it is never worse than the equally spaced one, nor than the protocol's own schedule when
+that has the same number of rounds within [0, t_max] (evaluated once, not searched from). A schedule
+whose post-selected state is undefined (NaN) scores -inf (the optimisers see a large finite penalty,
+UNDEFINED_PENALTY, instead) and never stops the search.
 
 Cost: one exact solve per evaluation (about 1 ms for the paper's protocol at 11 output times, growing
 with the number of rounds and output times); a start typically takes 10-40 iterations of R + 1
@@ -107,7 +108,7 @@ def _objective_name(objective) -> str:
 
 
 def _check_inputs(model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state):
-    """Validate everything before any solve; returns (rounds list, t_max, target vector)."""
+    """Validate everything before any solve; returns (rounds to try, t_max, target vector (d,), starts)."""
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
@@ -362,10 +363,14 @@ def optimize_schedule(
     by_rounds: dict[int, float] = {}
     for R in candidates:
         search = _Search(model, protocol, t_max, objective, min_yield, target)
-        schedules = [np.arange(1, R + 1) / (R + 1)] + [np.sort(rng.uniform(size=R)) for _ in range(starts - 1)]
-        for u in schedules:
-            search.evaluate_times([t_max * u])  # the start itself counts, whatever the optimiser does
-            _run_start(search, stick_weights(t_max * u, t_max))
+        own = protocol.measure_at
+        if own.size == R and own[-1] <= t_max:
+            search.evaluate_times([np.array(own)])  # never return worse than the protocol's own schedule
+        schedules = [t_max * np.arange(1, R + 1) / (R + 1)]
+        schedules += [t_max * np.sort(rng.uniform(size=R)) for _ in range(starts - 1)]
+        for times in schedules:
+            search.evaluate_times([times])  # the start itself counts, whatever the optimiser does
+            _run_start(search, stick_weights(times, t_max))
         evaluations += search.evaluations
         if search.best is None:  # fidelity_at_yield: no schedule evaluated at this R met the constraint
             by_rounds[R] = -math.inf
