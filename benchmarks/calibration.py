@@ -14,6 +14,10 @@ correct runs, and power against small model errors.
      default  the default `darkspin run`: SpinPair(), Protocol.paper(501 outputs), 1e5
      small    SpinPair(lam1 = lam2 = 0.2), rounds at 2, 4, 6, 17 outputs, 2e3
      eight    SpinPair(), 8 rounds every 50, 91 outputs, 2e4: post-selected singlet 0.99997 at the end
+     feedback SpinPair(lam2 = 0.009, T = 0.3), readout error 0.05, flip spin 1 on record +1, rule 'last',
+              51 outputs, 2e4
+   Every run carries distributions (issue 13), so compare also tests the mean jumps per channel and the
+   first-jump survival; their own family-wise rate is reported too.
 2. Power (``--power``): at ``--power-ntraj`` trajectories (default 1e5) per case, runs of a wrong model
    are compared with the exact solution of the right one: lam2 * 1.05, each jump channel's rate * 1.05,
    each channel dropped. Required to be flagged: lam2 * 1.05, lowering[0] * 1.05, raising[0] dropped
@@ -48,8 +52,10 @@ import numpy as np
 import scipy.stats
 
 from darkspin.ensemble import MonteCarloResult, compare, run_batch, solve_master_equation
+from darkspin.ensemble.compare import sigma_from_p
 from darkspin.ensemble.postselection import exact_table, postselection_table
-from darkspin.trajectories import Protocol, SpinPair
+from darkspin.trajectories import Measurement, Protocol, SpinPair
+from darkspin.trajectories.distributions import distribution_spec
 
 CASES = {
     "rare": (
@@ -60,6 +66,17 @@ CASES = {
     "default": (SpinPair(), Protocol.paper(n_out=501), 100_000),
     "small": (SpinPair(lam1=0.2, lam2=0.2), Protocol("ud", (2.0, 4.0, 6.0), np.linspace(0.0, 8.0, 17)), 2_000),
     "eight": (SpinPair(), Protocol("ud", tuple(50.0 * k for k in range(1, 9)), np.linspace(0, 450, 91)), 20_000),
+    "feedback": (
+        SpinPair(lam2=0.009, T=0.3),
+        Protocol(
+            "ud",
+            (100.0, 200.0, 300.0, 400.0),
+            np.linspace(0, 500, 51),
+            measurement=Measurement("zz", readout_error=0.05, feedback={+1: "flip1"}),
+            postselect="last",
+        ),
+        20_000,
+    ),
 }
 TARGET_RATE = 0.01
 REQUIRED = ("lam2 * 1.05", "lowering[0] rate * 1.05", "raising[0] dropped")
@@ -84,13 +101,18 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
     exact = solve_master_equation(model, protocol)
     s_exact = exact_table(exact)["singlet_post"]
     t0 = time.perf_counter()
-    sigma, max_z, covered, widths = [], [], [], []
+    sigma, max_z, covered, widths, jump_sigma = [], [], [], [], []
     n_tests = 0
+    spec = distribution_spec(protocol, 4)
     for r in range(replicas):
-        mc = MonteCarloResult(model, protocol, run_batch(model, protocol, seed, r * n, (r + 1) * n), seed)
+        sums = run_batch(model, protocol, seed, r * n, (r + 1) * n, spec=spec)
+        mc = MonteCarloResult(model, protocol, sums, seed)
         c = compare(mc, exact, threshold=threshold)
         sigma.append(c.sigma)
         max_z.append(c.max_z)
+        # the jump tests alone (mean jumps per channel, first-jump survival), Bonferroni over their K + 1
+        jp = np.concatenate([c.jumps.mean_jumps_p, [c.jumps.survival_p]])
+        jump_sigma.append(sigma_from_p(min(1.0, jp.size * float(np.nanmin(jp)))))
         n_tests = c.n_tests
         table = postselection_table(mc)
         lo, hi = table["singlet_post_low"], table["singlet_post_high"]
@@ -108,6 +130,11 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
     print(
         f"  inconsistent at {threshold:g} sigma (family-wise): {alarms} of {replicas} = {alarms / replicas:.2%} "
         f"(95 % upper bound {upper:.2%}); largest family-wise sigma {np.nanmax(sigma):.2f}"
+    )
+    jump_alarms = int(np.sum(np.array(jump_sigma) > threshold))
+    print(
+        f"  jump tests alone (mean jumps per channel, first-jump survival) inconsistent at {threshold:g} sigma: "
+        f"{jump_alarms} of {replicas}; largest {np.nanmax(jump_sigma):.2f} sigma"
     )
     q = np.quantile(max_z, [0.5, 0.9, 0.99, 1.0])
     print(f"  largest single-test z per run: median {q[0]:.2f}, 90 % {q[1]:.2f}, 99 % {q[2]:.2f}, max {q[3]:.2f}")
@@ -131,8 +158,9 @@ def power(name: str, ntraj: int, seed: int, threshold: float) -> bool:
         variants[f"{ch} dropped"] = channel_scaled(model, ch, 0.0)
     print(f"[{name}] power at {ntraj} trajectories (seed {seed}), threshold {threshold:g} sigma")
     ok = True
+    spec = distribution_spec(protocol, 4)
     for label, m in variants.items():
-        mc = MonteCarloResult(model, protocol, run_batch(m, protocol, seed, 0, ntraj), seed)
+        mc = MonteCarloResult(model, protocol, run_batch(m, protocol, seed, 0, ntraj, spec=spec), seed)
         c = compare(mc, exact, threshold=threshold)
         w = c.worst
         where = (
@@ -140,7 +168,9 @@ def power(name: str, ntraj: int, seed: int, threshold: float) -> bool:
             if w.get("kind") in ("rho", "rho_post")
             else f"round {w.get('round')}"
             if w.get("kind") == "p_success"
-            else ""
+            else f"mean jumps in {w.get('channel')}"
+            if w.get("kind") == "mean_jumps"
+            else w.get("kind", "")
         )
         print(f"  {label:26s} {c.verdict:30s} (largest single z {c.max_z:.1f}; {where})")
         if label == "correct":
@@ -153,7 +183,9 @@ def power(name: str, ntraj: int, seed: int, threshold: float) -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", default="rare,default,small,eight", help="comma-separated subset of " + ",".join(CASES))
+    ap.add_argument(
+        "--cases", default="rare,default,small,eight,feedback", help="comma-separated subset of " + ",".join(CASES)
+    )
     ap.add_argument("--replicas", type=int, default=200, help="independent runs per case (default 200)")
     ap.add_argument("--ntraj", type=int, default=None, help="trajectories per run (default: per case)")
     ap.add_argument("--threshold", type=float, default=3.0, help="family-wise threshold in sigma (default 3)")
@@ -172,7 +204,7 @@ def main(argv=None) -> int:
             ok &= false_alarms(name, args.replicas, args.seed, args.threshold, args.ntraj)
     if args.power or args.power_only:
         for name in names:
-            if name != "eight":
+            if name not in ("eight", "feedback"):
                 ok &= power(name, args.power_ntraj, args.seed, args.threshold)
     return 0 if ok else 1
 

@@ -61,6 +61,8 @@ _API = {
             "mean_jumps",
             "sweep",
             "SweepTable",
+            "optimize_schedule",
+            "Schedule",
         )
     },
 }
@@ -77,6 +79,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         MasterEquationResult,
         MonteCarloResult,
         ProtocolResult,
+        Schedule,
         SweepTable,
         compare,
         convergence,
@@ -85,6 +88,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         mean_interval,
         mean_jumps,
         no_jump_probability,
+        optimize_schedule,
         postselection_table,
         run_batch,
         simulate,

@@ -8,6 +8,7 @@ from .master_equation import MasterEquationResult, solve_master_equation, steady
 from .postselection import PostSelectionTable, exact_table, mean_interval, postselection_table, wilson_interval
 from .protocol_result import Expectation, ProtocolResult
 from .result import MonteCarloResult, load
+from .schedule import Schedule, optimize_schedule
 from .simulation import run_batch, simulate
 from .sums import EnsembleSums
 from .sweeps import SweepTable, sweep
@@ -44,4 +45,6 @@ __all__ = [
     "mean_jumps",
     "sweep",
     "SweepTable",
+    "optimize_schedule",
+    "Schedule",
 ]

@@ -1,0 +1,400 @@
+"""Schedule design: the measurement times that maximise an exact figure of merit of the protocol.
+
+:func:`optimize_schedule` keeps everything about a protocol (initial state, output times, instrument,
+post-selection rule) but its measurement times, and searches the times in [0, t_max] that maximise an
+objective computed by the exact master equation (:func:`solve_master_equation`):
+
+- ``"fidelity"``: the post-selected population of the target state (the singlet by default) at the
+  protocol's final output time;
+- ``"yield"``: the final cumulative post-selection probability ``p_cumulative[-1]``;
+- ``"fidelity_at_yield"``: the fidelity subject to yield >= ``min_yield`` (SLSQP with the yield as an
+  inequality constraint; only schedules that meet the constraint are ever returned);
+- a callable ``f(MasterEquationResult) -> float``, maximised.
+
+Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking: each time takes
+the fraction w_k of what is left of the interval, t_k = t_{k-1} + (t_max - t_{k-1}) w_k with t_0 = 0.
+Every w gives a non-decreasing schedule in [0, t_max]; the box's faces are exactly the edges of the
+schedule space (w_1 = 0: a measurement at t = 0; w_k = 0: two rounds at the same instant; w_k = 1:
+this and every later round at t_max), where optima often lie and where a sorted-times parametrisation
+would put a kink. The map is a polynomial, so the objective is as smooth in w as in the times.
+Gradients are forward differences of the exact solver (step FD_STEP in w, backward at w = 1; the
+solver's ~1e-13 accuracy leaves a gradient error ~1e-7). Search: L-BFGS-B (SLSQP with the yield
+as an inequality constraint for ``fidelity_at_yield``) from ``starts`` points: the equally spaced
+schedule t_max * k / (R + 1), k = 1..R, then sorted uniform random schedules from
+``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
+search, so it is never worse than the equally spaced one, nor than the protocol's own schedule when
+that has the same number of rounds within [0, t_max] (evaluated once, not searched from). A schedule
+whose post-selected state is undefined (NaN) scores -inf (the optimisers see a large finite penalty,
+UNDEFINED_PENALTY, instead) and never stops the search.
+
+Cost: one exact solve per evaluation (about 1 ms for the paper's protocol at 11 output times, growing
+with the number of rounds and output times); a start typically takes 10-40 iterations of R + 1
+solves. With ``max_rounds``, every R in 1..max_rounds is optimised in turn, so the cost grows about as
+max_rounds**3. When ``darkspin.ensemble.exact_batch.solve_many`` is available, the R + 1 solves of a
+finite-difference gradient go to it in one batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..trajectories.operators import target_vector
+from ..trajectories.plan import Model, check_model
+from ..trajectories.protocol import MAX_TIME, Protocol
+from .master_equation import MasterEquationResult, PostSelectionUndefinedWarning, solve_master_equation
+
+try:  # optional fast path: many exact solves at once (same results to 1e-12)
+    from .exact_batch import solve_many as _solve_many
+except ImportError:  # pragma: no cover - depends on which modules are present
+    _solve_many = None
+
+#: Named objectives.
+OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
+#: Most rounds a schedule may be optimised for (each evaluation costs O(R), a gradient O(R^2)).
+MAX_SCHEDULE_ROUNDS = 100
+#: Most starting points.
+MAX_STARTS = 1000
+#: Forward-difference step in the unit box (times move by FD_STEP * t_max).
+FD_STEP = 1e-6
+#: What the optimisers see for an undefined (NaN or infinite) objective: far below any fidelity or
+#: yield. The returned Schedule reports such a schedule's objective as -inf.
+UNDEFINED_PENALTY = -1e6
+#: Iteration cap per start and optimiser.
+MAX_ITER = 200
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Schedule:
+    """An optimised measurement schedule.
+
+    measure_at: (rounds,) the measurement times, non-decreasing, in [0, t_max] (model time unit);
+    objective: the objective's value there (-inf if undefined); objective_name: 'fidelity', 'yield',
+    'fidelity_at_yield' or the callable's name; protocol: the input protocol with these times;
+    rounds: R; yield_: final p_cumulative; fidelity: post-selected target population at the final output
+    time (NaN if undefined); evaluations: exact solves made by the whole search; t_max: the upper end of
+    the search interval; by_rounds: {R: best objective at R rounds} for every R tried.
+    """
+
+    measure_at: np.ndarray
+    objective: float
+    protocol: Protocol
+    rounds: int
+    yield_: float
+    fidelity: float
+    evaluations: int
+    objective_name: str = "fidelity"
+    t_max: float = math.nan
+    by_rounds: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        times = ", ".join(f"{t:.6g}" for t in self.measure_at)
+        return (
+            f"Schedule(rounds={self.rounds}, measure_at=[{times}], objective={self.objective:.10g} "
+            f"({self.objective_name}), fidelity={self.fidelity:.10g}, yield_={self.yield_:.10g}, "
+            f"evaluations={self.evaluations})"
+        )
+
+
+def _objective_name(objective) -> str:
+    if isinstance(objective, str):
+        return objective
+    return getattr(objective, "__name__", type(objective).__name__)
+
+
+def _check_inputs(model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state):
+    """Validate everything before any solve; returns (rounds to try, t_max, target vector (d,), starts)."""
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    d = check_model(model, protocol)
+    if (objective not in OBJECTIVES) if isinstance(objective, str) else not callable(objective):
+        raise ValueError(f"objective must be one of {OBJECTIVES} or a callable f(result) -> float, got {objective!r}")
+    if objective == "fidelity_at_yield":
+        if min_yield is None:
+            raise ValueError("min_yield must be given (a number in [0, 1]) for objective 'fidelity_at_yield'")
+        if isinstance(min_yield, bool) or not isinstance(min_yield, numbers.Real) or not 0.0 <= min_yield <= 1.0:
+            raise ValueError(f"min_yield must be a number in [0, 1], got {min_yield!r}")
+    elif min_yield is not None:
+        raise ValueError(f"min_yield applies only to objective 'fidelity_at_yield', got objective {objective!r}")
+
+    def integer(name, value, low, high):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        return int(value)
+
+    if max_rounds is not None:
+        if rounds is not None:
+            raise ValueError("give rounds (a fixed number) or max_rounds (the best of 1..max_rounds), not both")
+        max_rounds = integer("max_rounds", max_rounds, 1, MAX_SCHEDULE_ROUNDS)
+        candidates = list(range(1, max_rounds + 1))
+    else:
+        if rounds is None:
+            rounds = protocol.rounds
+            if rounds == 0:
+                raise ValueError("rounds must be given: the protocol has no measurement rounds to count")
+        candidates = [integer("rounds", rounds, 1, MAX_SCHEDULE_ROUNDS)]
+    starts = integer("starts", starts, 1, MAX_STARTS)
+    integer("seed", seed, 0, 2**64 - 1)
+    t_final = protocol.t_final
+    if t_max is None:
+        t_max = t_final
+    if isinstance(t_max, bool) or not isinstance(t_max, numbers.Real) or not math.isfinite(t_max):
+        raise ValueError(f"t_max must be a finite number in (0, {min(t_final, MAX_TIME):g}], got {t_max!r}")
+    t_max = float(t_max)
+    if not 0.0 < t_max <= min(t_final, MAX_TIME):
+        raise ValueError(
+            f"t_max must lie in (0, min(protocol's final output time, MAX_TIME)] = (0, {min(t_final, MAX_TIME):g}], "
+            f"got {t_max:g}"
+        )
+    # the instrument and the rule must make sense for every candidate number of rounds
+    distinct = list(dict.fromkeys(protocol.measurements))
+    if len(distinct) > 1 and candidates != [protocol.rounds]:
+        raise ValueError(
+            f"rounds: the protocol has a different instrument per round ({protocol.rounds} rounds); with another "
+            "number of rounds give it one Measurement for every round"
+        )
+    if protocol.postselect not in ("all", "last", "none") and candidates != [len(protocol.postselect)]:
+        raise ValueError(
+            f"rounds: the protocol's postselect pattern {protocol.postselect!r} fixes {len(protocol.postselect)} "
+            "rounds; use 'all', 'last' or 'none' to vary the number of rounds"
+        )
+    if not distinct and d != 4:
+        raise ValueError(
+            f"protocol.measurement: the protocol has no rounds, so no instrument to reuse, and the default "
+            f"tau_z x tau_z needs d = 4 (this model has d = {d}); give the protocol a Measurement"
+        )
+    target = target_vector(target_state, d)
+    return candidates, t_max, target, starts
+
+
+def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
+    """The protocol with new measurement times (same initial state, outputs, instruments and rule)."""
+    distinct = list(dict.fromkeys(protocol.measurements))
+    if len(distinct) > 1:
+        measurement = list(protocol.measurements)  # same number of rounds (checked)
+    else:
+        measurement = distinct[0] if distinct else None
+    return Protocol(protocol.initial, times, protocol.times, measurement=measurement, postselect=protocol.postselect)
+
+
+def stick_times(w, t_max: float) -> np.ndarray:
+    """Times (R,) in [0, t_max], non-decreasing, from w in [0, 1]^R: t_k = t_{k-1} + (t_max - t_{k-1}) w_k."""
+    t, out = 0.0, []
+    for wk in np.clip(np.asarray(w, float), 0.0, 1.0):
+        t = t_max if wk == 1.0 else min(t + (t_max - t) * wk, t_max)
+        out.append(t)
+    return np.array(out)
+
+
+def stick_weights(times, t_max: float) -> np.ndarray:
+    """Inverse of :func:`stick_times` for sorted times in [0, t_max] (w_k = 0 where nothing is left)."""
+    t_prev, out = 0.0, []
+    for t in np.asarray(times, float):
+        rest = t_max - t_prev
+        out.append(min(max((t - t_prev) / rest, 0.0), 1.0) if rest > 0 else 0.0)
+        t_prev = t
+    return np.array(out)
+
+
+class _Search:
+    """Evaluates schedules (with a cache and a count) and remembers the best one seen."""
+
+    def __init__(self, model, protocol, t_max, objective, min_yield, target):
+        self.model, self.protocol, self.t_max = model, protocol, t_max
+        self.objective, self.min_yield = objective, min_yield
+        self.target = target
+        self.evaluations = 0
+        self._cache: dict[bytes, tuple[float, float, float]] = {}
+        self.best: tuple[float, np.ndarray, float, float] | None = None  # (objective, times, fidelity, yield)
+
+    def times(self, w: np.ndarray) -> np.ndarray:
+        return stick_times(w, self.t_max)
+
+    def _score(self, result: MasterEquationResult) -> tuple[float, float, float]:
+        """(objective, fidelity, yield) of one exact result; objective -inf where undefined."""
+        v = self.target
+        fidelity = float(np.vdot(v, result.rho_post[-1] @ v).real)
+        yld = float(result.p_cumulative[-1]) if result.p_cumulative.size else 1.0
+        if self.objective == "fidelity":
+            value = fidelity
+        elif self.objective == "yield":
+            value = yld
+        elif self.objective == "fidelity_at_yield":
+            value = fidelity  # the constraint is handled by the optimiser and by _remember
+        else:
+            value = float(self.objective(result))
+        if not math.isfinite(value):
+            value = -math.inf
+        return value, fidelity, yld
+
+    def evaluate_many(self, ws: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
+        """(objective, fidelity, yield) for each point w of the unit box (cached)."""
+        return self.evaluate_times([self.times(w) for w in ws])
+
+    def evaluate_times(self, keys: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
+        """(objective, fidelity, yield) for each schedule (R,) of times (cached)."""
+        todo = [t for t in keys if t.tobytes() not in self._cache]
+        todo = list({t.tobytes(): t for t in todo}.values())
+        if todo:
+            protocols = [_with_times(self.protocol, t) for t in todo]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PostSelectionUndefinedWarning)
+                if _solve_many is not None and len(protocols) > 1:
+                    results = _solve_many([self.model] * len(protocols), protocols)
+                else:
+                    results = [solve_master_equation(self.model, p) for p in protocols]
+            self.evaluations += len(protocols)
+            for t, res in zip(todo, results, strict=True):
+                score = self._score(res)
+                self._cache[t.tobytes()] = score
+                self._remember(t, *score)
+        return [self._cache[t.tobytes()] for t in keys]
+
+    def _remember(self, times, value, fidelity, yld) -> None:
+        if self.objective == "fidelity_at_yield" and not yld >= self.min_yield:
+            return  # never return a schedule that misses the constraint
+        if self.best is None or value > self.best[0]:
+            self.best = (value, np.array(times), fidelity, yld)
+
+    # ---- what the optimisers minimise (finite everywhere) ----
+    def loss(self, w) -> float:
+        value = self.evaluate_many([w])[0][0]
+        return -value if math.isfinite(value) else -UNDEFINED_PENALTY
+
+    def loss_and_grad(self, w) -> tuple[float, np.ndarray]:
+        """Loss and its forward-difference gradient (backward at the upper end of the box), one batch."""
+        w = np.asarray(w, float)
+        steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
+        points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
+        values = [v for v, _, _ in self.evaluate_many(points)]
+        losses = np.array([-v if math.isfinite(v) else -UNDEFINED_PENALTY for v in values])
+        return float(losses[0]), (losses[1:] - losses[0]) / steps
+
+    def constraint_and_grad(self, w) -> tuple[float, np.ndarray]:
+        """yield - min_yield (>= 0 when met) and its forward-difference gradient."""
+        w = np.asarray(w, float)
+        steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
+        points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
+        y = np.array([s[2] for s in self.evaluate_many(points)]) - self.min_yield
+        return float(y[0]), (y[1:] - y[0]) / steps
+
+
+def _run_start(search: _Search, w0: np.ndarray) -> None:
+    """One local search from w0 (the search object records the best point)."""
+    import scipy.optimize
+
+    bounds = [(0.0, 1.0)] * w0.size
+    if search.objective == "fidelity_at_yield":
+        scipy.optimize.minimize(
+            search.loss,
+            w0,
+            jac=lambda w: search.loss_and_grad(w)[1],
+            method="SLSQP",
+            bounds=bounds,
+            constraints=[
+                {
+                    "type": "ineq",
+                    "fun": lambda w: search.evaluate_many([w])[0][2] - search.min_yield,
+                    "jac": lambda w: search.constraint_and_grad(w)[1],
+                }
+            ],
+            options={"maxiter": MAX_ITER, "ftol": 1e-12},
+        )
+    else:
+        scipy.optimize.minimize(
+            search.loss_and_grad,
+            w0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": MAX_ITER, "ftol": 1e-14, "gtol": 1e-10},
+        )
+
+
+def optimize_schedule(
+    model: Model,
+    protocol: Protocol,
+    rounds: int | None = None,
+    t_max: float | None = None,
+    *,
+    objective: str | Callable[[MasterEquationResult], float] = "fidelity",
+    min_yield: float | None = None,
+    max_rounds: int | None = None,
+    starts: int = 8,
+    seed: int = 0,
+    target_state=None,
+) -> Schedule:
+    """Measurement times in [0, t_max] that maximise ``objective`` of the exact protocol solution.
+
+    model:        any model (SpinPair, LindbladModel).
+    protocol:     the protocol to redesign: its initial state, output times, instrument (one reused for
+                  every round; a per-round list only if the number of rounds stays the same) and
+                  post-selection rule are kept; only ``measure_at`` changes.
+    rounds:       number of measurements, an integer in [1, MAX_SCHEDULE_ROUNDS = 100]; default: the
+                  protocol's own. Exclusive with ``max_rounds``.
+    t_max:        latest measurement time, in (0, final output time] (model time unit); default: the
+                  protocol's final output time.
+    objective:    'fidelity' (post-selected target population at the final output time), 'yield' (final
+                  p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
+                  f(MasterEquationResult) -> float; always maximised. NaN counts as -inf.
+    min_yield:    in [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
+    max_rounds:   optimise every number of rounds from 1 to max_rounds (<= 100) and keep the best (ties
+                  go to fewer rounds).
+    starts:       local searches per number of rounds, in [1, 1000]: the equally spaced schedule, then
+                  sorted uniform random ones drawn with ``seed`` (an integer in [0, 2**64)).
+    target_state: the state whose post-selected population is the fidelity: None (the singlet, d = 4), a
+                  label ('S', 'T1', ..., 'ud') or a d-vector.
+
+    Returns a :class:`Schedule`. Deterministic for a given seed. Every input is checked before any solve
+    (ValueError naming the parameter and its range). The method and its cost are in the module docstring
+    and docs/schedule.md.
+    """
+    candidates, t_max, target, starts = _check_inputs(
+        model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state
+    )
+    rng = np.random.default_rng(seed)
+    evaluations = 0
+    best: tuple | None = None  # (objective, R, times, fidelity, yield)
+    by_rounds: dict[int, float] = {}
+    for R in candidates:
+        search = _Search(model, protocol, t_max, objective, min_yield, target)
+        own = protocol.measure_at
+        if own.size == R and own[-1] <= t_max:
+            search.evaluate_times([np.array(own)])  # never return worse than the protocol's own schedule
+        schedules = [t_max * np.arange(1, R + 1) / (R + 1)]
+        schedules += [t_max * np.sort(rng.uniform(size=R)) for _ in range(starts - 1)]
+        for times in schedules:
+            search.evaluate_times([times])  # the start itself counts, whatever the optimiser does
+            _run_start(search, stick_weights(times, t_max))
+        evaluations += search.evaluations
+        if search.best is None:  # fidelity_at_yield: no schedule evaluated at this R met the constraint
+            by_rounds[R] = -math.inf
+            continue
+        value, times, fidelity, yld = search.best
+        by_rounds[R] = value
+        if best is None or value > best[0]:
+            best = (value, R, times, fidelity, yld)
+    if best is None:
+        raise ValueError(
+            f"min_yield = {min_yield:g} was not reached by any schedule tried (rounds {candidates[0]}.."
+            f"{candidates[-1]}, t_max = {t_max:g}): lower min_yield or allow other rounds"
+        )
+    value, R, times, fidelity, yld = best
+    times.setflags(write=False)
+    return Schedule(
+        measure_at=times,
+        objective=value,
+        protocol=_with_times(protocol, times),
+        rounds=R,
+        yield_=yld,
+        fidelity=fidelity,
+        evaluations=evaluations,
+        objective_name=_objective_name(objective),
+        t_max=t_max,
+        by_rounds=by_rounds,
+    )
