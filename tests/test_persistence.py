@@ -488,3 +488,14 @@ def test_bounded_executor_is_still_bit_identical(small):
     with cf.ThreadPoolExecutor(1) as ex:
         r = simulate(MODEL, PROTOCOL, 400, SEED, batch_size=37, executor=ex, progress=False)
     assert r.sums.identical(small.sums)
+
+
+def test_a_protocol_without_rounds_saves_and_loads(tmp_path):
+    """Regression: the empty instrument stacks of a protocol without rounds had dtype float64, which the
+    file format (complex observables, bool flags) refused on load."""
+    protocol = Protocol("ud", (), np.linspace(0.0, 10.0, 3))
+    mc = simulate(SpinPair(), protocol, 100, seed=1, progress=False)
+    path = tmp_path / "no_rounds.npz"
+    mc.save(path)
+    again = load(path)
+    assert again.sums.identical(mc.sums) and again.protocol.rounds == 0

@@ -232,13 +232,14 @@ class Protocol:
         has_feedback (R, 2)."""
         per = [m.as_dict() for m in self.measurements]
         d = self.rho0.shape[0]
+        # empty stacks keep the dtypes of full ones (a file checks them on load)
         stack = {
-            k: (np.stack([x[k] for x in per]) if per else np.zeros(shape))
-            for k, shape in (
-                ("observable", (0, d, d)),
-                ("readout_error", (0, 2)),
-                ("feedback", (0, 2, d, d)),
-                ("has_feedback", (0, 2)),
+            k: (np.stack([x[k] for x in per]) if per else np.zeros(shape, dtype))
+            for k, shape, dtype in (
+                ("observable", (0, d, d), complex),
+                ("readout_error", (0, 2), float),
+                ("feedback", (0, 2, d, d), complex),
+                ("has_feedback", (0, 2), bool),
             )
         }
         return {
