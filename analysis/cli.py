@@ -159,17 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ntraj", type=_positive_int, metavar="N", help="trajectories (overrides [run] ntraj)")
     r.add_argument("--seed", type=_seed, metavar="S", help="random seed (overrides [run] seed)")
     outputs(r, "result.npz, summary.json, postselection.txt and figures; a result.npz there is resumed")
-    g = r.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=_positive_int, metavar="K", help="run on a local Dask cluster of K workers")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
-    r.add_argument(
-        "--timeout",
-        type=_positive_real,
-        default=DASK_TIMEOUT,
-        metavar="SECONDS",
-        help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})",
-    )
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _cluster(r)
     _overrides(r)
 
     s = sub.add_parser("show", help="reload a saved run; print its table and comparison")
@@ -200,17 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="trajectories per point (default: run.ntraj if the file gives it, else 0: exact only)",
     )
     outputs(w, "sweep.csv, summary.json, the figure and points/ (a sweep there is resumed)")
-    g = w.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=_positive_int, metavar="K", help="run on a local Dask cluster of K workers")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
-    w.add_argument(
-        "--timeout",
-        type=_positive_real,
-        default=DASK_TIMEOUT,
-        metavar="SECONDS",
-        help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})",
-    )
-    w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _cluster(w)
     _overrides(w)
     o = sub.add_parser("optimize", help="choose the measurement times; check them with trajectories")
     o.add_argument("config", nargs="?", metavar="STUDY.toml", help="run config, optional [optimize] section")
@@ -225,6 +205,21 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=_seed, metavar="S", help="random seed of the check (overrides [run] seed)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _cluster(q) -> None:
+    """--workers K | --scheduler ADDRESS, --timeout and --no-progress: where and how trajectories run."""
+    g = q.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=_positive_int, metavar="K", help="run on a local Dask cluster of K workers")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler")
+    q.add_argument(
+        "--timeout",
+        type=_positive_real,
+        default=DASK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --scheduler: seconds to connect, and to wait for a worker (default {DASK_TIMEOUT:g})",
+    )
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _overrides(q) -> None:

@@ -6,9 +6,7 @@ in all on a busy 2-core machine once Numba's cache is warm (the subprocess tests
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import json
 import math
 import os
@@ -21,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_calls import call as _call
+from cli_calls import one_error_line as _one_error_line
 
 import darkspin.ensemble
-from darkspin.analysis.cli import main
 from darkspin.analysis.report import SUMMARY_KEYS
 from darkspin.ensemble import load
 from darkspin.ensemble import master_equation as master_equation_module
@@ -42,21 +41,6 @@ ntraj = 2000
 seed = 7
 batch_size = 500
 """
-
-
-def _call(argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main([str(a) for a in argv])
-    return status, out.getvalue(), err.getvalue()
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip("\n").splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
-    assert "Traceback" not in err
-    assert lines[0].startswith("darkspin: ")
-    return lines[0]
 
 
 def _check_png(path: Path) -> None:

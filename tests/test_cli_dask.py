@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_calls import one_error_line as _one_error_line
 
 from darkspin.ensemble import load
 
@@ -50,13 +51,6 @@ def _run(argv, timeout=90):
         text=True,
         timeout=timeout,
     )
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip("\n").splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
-    assert lines[0].startswith("darkspin: ")
-    return lines[0]
 
 
 class _FakeServer:

@@ -4,18 +4,17 @@ with trajectories checks the Monte Carlo columns and the resume."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_calls import call as _call
+from cli_calls import one_error_line as _one_error_line
 
 import darkspin as ds
-from darkspin.analysis.cli import main
 from darkspin.trajectories.operators import basis_state
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -38,20 +37,6 @@ measure_at = [20.0, 40.0]
 t_final = 60.0
 n_out = 61
 """
-
-
-def _call(argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main([str(a) for a in argv])
-    return status, out.getvalue(), err.getvalue()
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip("\n").splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
-    assert "Traceback" not in err and lines[0].startswith("darkspin: ")
-    return lines[0]
 
 
 def _read_csv(path: Path) -> list[dict]:

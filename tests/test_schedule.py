@@ -11,16 +11,14 @@ F = 0.5 / y_min. Output grids have 3 points, and few starts, to keep each test a
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import warnings
 
 import numpy as np
 import pytest
+from cli_calls import call as _call
 
 import darkspin as ds
-from darkspin.analysis.cli import main
 from darkspin.ensemble import schedule as schedule_module
 from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
 
@@ -196,13 +194,6 @@ starts = 1
 ntraj = 2000
 seed = 5
 """
-
-
-def _call(argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main([str(a) for a in argv])
-    return status, out.getvalue(), err.getvalue()
 
 
 def test_cli_optimize_end_to_end(tmp_path):
