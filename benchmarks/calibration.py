@@ -24,17 +24,22 @@ correct runs, and power against small model errors.
    (at the symmetric point the dephasing channel is invisible from |ud>: every run stays in one S_z
    sector, where the collective tau_z1 + tau_z2 only multiplies the state by a constant).
 
-Measured (seed 20250101, 200 runs per case, threshold 3 sigma, 2 shared cores):
-  case     ntraj   tests/run  inconsistent  largest family-wise sigma  singlet interval coverage per round
-  rare     2e4     1996       0 of 200      1.29                       0.945 0.940 0.945 0.980
-  default  1e5     4996       0 of 200      1.96                       0.960 0.970 0.960 0.990
-  small    2e3     157        0 of 200      2.12                       0.945 0.945 0.985
-  eight    2e4     892        0 of 200      0.73                       0.955 0.965 0.970 0.980 0.985 0.990 1 1
+Measured (seed 20250101, 200 runs per case, threshold 3 sigma, 2 shared cores; with distributions, so
+the jump tests are in the family):
+  case      ntraj   tests/run  inconsistent  largest family-wise sigma  jump tests alone (alarms, largest)
+  rare      2e4     2001       0 of 200      1.29                       0 of 200, 2.75
+  default   1e5     5001       0 of 200      1.96                       0 of 200, 2.79
+  small     2e3     162        0 of 200      2.38                       1 of 200, 3.53
+  eight     2e4     897        0 of 200      0.72                       1 of 200, 3.00
+  feedback  2e4     581        0 of 200      1.54                       1 of 200, 3.16
+  singlet interval coverage per round: rare 0.945 0.940 0.945 0.980; default 0.960 0.970 0.960 0.990;
+  small 0.945 0.945 0.985; eight 0.955 ... 1 (as before the distributions: the sums are unchanged).
   (with the old 1/N-floor statistic at 5 sigma: 23 of 300 rare runs flagged.)
   Power at 1e5 (family-wise sigma; rare / default / small): lam2 * 1.05: 14.0 / 15.7 / 8.4; lowering
-  rate * 1.05: 20.9 / 21.9 / 22.5; raising rate * 1.05: 4.9 / 5.9 / 5.7; lowering or raising dropped:
-  > 37 everywhere; dephasing dropped: 11.0 in the rare case (off the symmetric point), invisible in the
-  others; dephasing rate * 1.05: not flagged (largest single z 2.5-3.0).
+  rate * 1.05: 20.9 / 21.9 / 22.5; raising rate * 1.05: 9.4 / 9.3 / 5.7 (the mean-jumps test; 4.9 / 5.9 /
+  5.7 without it); lowering or raising dropped: > 37 everywhere; dephasing rate * 1.05: 15.0 / 14.5 / 9.1
+  and dephasing dropped: > 37 everywhere, both through the mean number of dephasing jumps (before the
+  jump tests the rate error was not flagged at all and the dropped channel only off the symmetric point).
 
 Usage: python benchmarks/calibration.py [--cases rare,default,small,eight] [--replicas 200]
        [--threshold 3] [--seed S] [--power] [--power-ntraj 100000]
