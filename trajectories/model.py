@@ -152,8 +152,9 @@ class SpinPair:
         for name in names:
             value = getattr(self, name)
             # the common case first (sweeps build thousands of pairs): a float within the bounds
-            if type(value) is float and -MAX_PARAM <= value <= MAX_PARAM and (value >= 0 or name not in self.NONNEGATIVE):
-                continue
+            if type(value) is float and -MAX_PARAM <= value <= MAX_PARAM:
+                if value >= 0 or name not in self.NONNEGATIVE:
+                    continue
             value = _check_finite(name, value)
             if name in self.NONNEGATIVE and value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -351,7 +352,8 @@ def liouvillians(pairs) -> np.ndarray:
     for j, s in enumerate(SECTORS):
         sign = _SECTOR_OPS[s][1]
         # the scalar formula per pair: bit for bit the rates of SpinPair.kossakowski
-        rate = _SECTOR_KAPPA[s] * np.array([_phase_space(sign * a, abs(b), c) for a, b, c in zip(nu.tolist(), V.tolist(), T.tolist(), strict=True)])
+        triples = zip((sign * nu).tolist(), np.abs(V).tolist(), T.tolist(), strict=True)
+        rate = _SECTOR_KAPPA[s] * np.array([_phase_space(*x) for x in triples])
         c = coherence[s]
         k = 3 + 4 * j
         coef[:, k] = rate * lam1
