@@ -1,6 +1,7 @@
 """darkspin.ensemble: many trajectories, the exact master equation, and the comparison of the two."""
 
 from .compare import Comparison, Convergence, compare, convergence, trace_distance
+from .exact_batch import solve_many
 from .goodness_of_fit import GoodnessOfFit, g_test
 from .master_equation import MasterEquationResult, solve_master_equation, steady_states
 from .postselection import PostSelectionTable, exact_table, mean_interval, postselection_table, wilson_interval
@@ -14,6 +15,7 @@ __all__ = [
     "MonteCarloResult",
     "EnsembleSums",
     "solve_master_equation",
+    "solve_many",
     "steady_states",
     "simulate",
     "run_batch",

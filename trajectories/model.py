@@ -113,6 +113,17 @@ def _check_bounded(name: str, value) -> float:
     return value
 
 
+def _coherences(phi, theta) -> dict:
+    """The coherence factor c of each sector's Kossakowski matrix (floats or arrays of phi, theta):
+    lowering e^{i phi} cos(theta/2), raising e^{-i phi} cos(theta/2), dephasing cos(phi) cos(theta/2)."""
+    cos_half = np.cos(np.multiply(theta, 0.5))
+    return {
+        "lowering": np.exp(1j * np.asarray(phi)) * cos_half,
+        "raising": np.exp(-1j * np.asarray(phi)) * cos_half,
+        "dephasing": np.cos(phi) * cos_half + 0j,
+    }
+
+
 #: Field names per SpinPair class (dataclasses.fields is slow enough to matter in sweeps).
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -209,12 +220,7 @@ class SpinPair:
 
     def kossakowski(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per secular sector: (K, A) with K the (2, 2) Kossakowski matrix (a rate) and A (2, 4, 4) = (A_1, A_2)."""
-        half = self.theta / 2
-        coherence = {
-            "lowering": np.exp(1j * self.phi) * math.cos(half),
-            "raising": np.exp(-1j * self.phi) * math.cos(half),
-            "dephasing": math.cos(self.phi) * math.cos(half),
-        }
+        coherence = _coherences(self.phi, self.theta)
         g12 = math.sqrt(self.lam1 * self.lam2)
         out = {}
         for s in SECTORS:
@@ -341,12 +347,7 @@ def liouvillians(pairs) -> np.ndarray:
     get = operator.attrgetter(*names)
     nu, V, T, lam1, lam2, theta, phi, J_ex, J_DM = np.array([get(p) for p in pairs], dtype=float).T
     g12 = np.sqrt(lam1 * lam2)
-    cos_half = np.cos(theta / 2)
-    coherence = {
-        "lowering": np.exp(1j * phi) * cos_half,
-        "raising": np.exp(-1j * phi) * cos_half,
-        "dephasing": (np.cos(phi) * cos_half).astype(complex),
-    }
+    coherence = _coherences(phi, theta)
     coef = np.empty((N, 15), complex)
     coef[:, 0], coef[:, 1], coef[:, 2] = nu, J_ex, J_DM
     for j, s in enumerate(SECTORS):
