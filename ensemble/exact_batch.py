@@ -69,7 +69,7 @@ def solve_many(models: Sequence[Model], protocols: Protocol | Sequence[Protocol]
     R > 16). Times are in the inverse energy unit of the models. Points the batch cannot reproduce to that
     accuracy (see the module docstring) are solved by solve_master_equation itself, with its warnings.
 
-    Cost: ~50 microseconds per point for the STM pair and the paper's protocol (one 6 x 6 eigendecomposition
+    Cost: ~65 microseconds per point for the STM pair and the paper's protocol (one 6 x 6 eigendecomposition
     each), against ~3 ms for solve_master_equation. ValueError, before any work, for an empty sequence,
     a protocols sequence of another length, a non-Protocol, a non-model, or a model whose dimension is not
     its protocol's; the message names the parameter and the point.
@@ -438,7 +438,7 @@ def _solve_chunk(models, plist, g: _Group, points, local, Lr, coords, results, b
             X = np.swapaxes(W, 1, 2).astype(float)[:, None] @ Y.reshape(N, 2, 2 * S, q)
             post = np.einsum("ns,nsq->nq", accf, X[:, 1])
             rel_err = np.maximum(rel_err, _norm(post) / after)
-        if _PROBE_LOG is not None:  # for calibrating PROBE_ERR_MAX (see tests/test_exact_batch.py)
+        if _PROBE_LOG is not None:  # (point, probe, cond) per point, for calibrating PROBE_ERR_MAX by hand
             _PROBE_LOG.extend(zip(points.tolist(), rel_err.tolist(), cond.tolist(), strict=True))
         ok &= rel_err <= PROBE_ERR_MAX
     if not ok.any():
