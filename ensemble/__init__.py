@@ -2,6 +2,7 @@
 
 from .compare import Comparison, Convergence, JumpTests, compare, convergence, trace_distance
 from .distributions import Distributions, DistributionSums, Histogram, InfidelitySplit
+from .exact_batch import solve_many
 from .goodness_of_fit import GoodnessOfFit, g_test
 from .jump_statistics import mean_jumps, no_jump_probability
 from .master_equation import MasterEquationResult, solve_master_equation, steady_states
@@ -18,6 +19,7 @@ __all__ = [
     "MonteCarloResult",
     "EnsembleSums",
     "solve_master_equation",
+    "solve_many",
     "steady_states",
     "simulate",
     "run_batch",

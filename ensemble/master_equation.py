@@ -200,8 +200,8 @@ class _Solver:
         if np.linalg.norm(A, 1) <= EXPM_NORM_MAX:
             return scipy.linalg.expm(A)
         if self._eig is None:
-            lam, V = np.linalg.eig(self.Lr)
-            cond = np.linalg.cond(V)
+            lam, V = _eig_checked(self.Lr)
+            cond = np.linalg.cond(V) if np.all(np.isfinite(V)) else np.inf
             # decay rates are <= 0; those within rounding of 0 (the stationary states, undamped
             # coherences) are exactly 0, else exp(lam dt) would drift by eps |L| dt
             tiny = 64 * _EPS * np.linalg.norm(self.Lr, 2)
@@ -235,6 +235,30 @@ class _Solver:
 
     def trace(self, vec: np.ndarray) -> np.ndarray:
         return (vec @ self.tr).real
+
+
+#: Largest eigenpair residual |A v - lam v|, relative to |A|_F, accepted from np.linalg.eig.
+EIG_RESIDUAL_MAX = 1e3 * _EPS
+
+
+def _eig_checked(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.linalg.eig of A (q, q), checked by its residuals; NaN eigenvectors if no accurate one was found.
+
+    LAPACK balances A first, and for some Liouvillians (couplings many orders of magnitude apart, or
+    nearly reducible structure) the balanced eigenvectors come back wrong at 1e-8 or worse. Then A is
+    decomposed again after a fixed unitary change of basis, which leaves nothing to balance.
+    """
+    q = A.shape[0]
+    limit = EIG_RESIDUAL_MAX * max(np.linalg.norm(A), 1e-300)
+    lam, V = np.linalg.eig(A)
+    if np.max(np.linalg.norm(A @ V - V * lam, axis=0)) <= limit:
+        return lam, V
+    U = np.linalg.qr(np.random.default_rng(q).standard_normal((q, q, 2)).view(complex)[..., 0])[0]
+    lam, W = np.linalg.eig(U.conj().T @ A @ U)
+    V = U @ W
+    if np.max(np.linalg.norm(A @ V - V * lam, axis=0)) <= limit:
+        return lam, V
+    return lam, np.full_like(V, np.nan)
 
 
 def _logsumexp(logs: np.ndarray) -> float:

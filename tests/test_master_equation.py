@@ -154,15 +154,15 @@ def test_qutip_comparison_detects_broken_model(monkeypatch, sector, factor):
 
 
 def test_qutip_comparison_detects_broken_coherence(monkeypatch):
-    orig = SpinPair.kossakowski
+    orig = model_module._coherences
 
-    def broken(self):
-        out = orig(self)
-        K, A = out["raising"]
-        out["raising"] = (K.conj(), A)  # phase of the coherence flipped: e^{+i phi}
+    def broken(phi, theta):
+        out = orig(phi, theta)
+        out["raising"] = np.conj(out["raising"])  # phase of the coherence flipped: e^{+i phi}
         return out
 
-    monkeypatch.setattr(SpinPair, "kossakowski", broken)
+    # the one source of the coherences of both SpinPair.kossakowski and SpinPair.liouvillian
+    monkeypatch.setattr(model_module, "_coherences", broken)
     dev = _free_evolution_deviation(SpinPair(**OFF), OFF)
     print(f"\n[broken model: raising coherence conjugated] max |rho - rho_qutip| = {dev:.3e}")
     assert dev > 1e3 * TOL_QUTIP
