@@ -431,18 +431,26 @@ def _exact_points(models: Sequence[Model], protocols: Sequence[Protocol]) -> lis
     return list(solve_many(list(models), list(protocols)))
 
 
-def _exact_row(res, target: np.ndarray) -> dict[str, Any]:
-    """fidelity_post, yield, concurrence_post and the list p_success of one exact result."""
-    rho = np.asarray(res.rho_post[-1])
-    fid = float(np.real(np.vdot(target, rho @ target)))
-    p_cum = np.asarray(res.p_cumulative, float)
-    conc = float(concurrence(rho)) if rho.shape == (4, 4) else math.nan
-    return {
-        "fidelity_post": fid,
-        "yield": float(p_cum[-1]) if p_cum.size else 1.0,
-        "p_success": [float(x) for x in np.asarray(res.p_success, float)],
-        "concurrence_post": conc,
-    }
+def _exact_rows(results: Sequence[MasterEquationResult], target: np.ndarray) -> list[dict[str, Any]]:
+    """fidelity_post, yield, concurrence_post and the list p_success of each exact result (the
+    populations and concurrences computed for all points at once)."""
+    if not results:
+        return []
+    rho = np.stack([np.asarray(r.rho_post[-1]) for r in results])
+    fid = np.real(np.einsum("i,nij,j->n", target.conj(), rho, target))
+    conc = np.atleast_1d(concurrence(rho)) if rho.shape[-1] == 4 else np.full(len(results), math.nan)
+    rows = []
+    for r, f, c in builtins.zip(results, fid, conc, strict=True):
+        p_cum = np.asarray(r.p_cumulative, float)
+        rows.append(
+            {
+                "fidelity_post": float(f),
+                "yield": float(p_cum[-1]) if p_cum.size else 1.0,
+                "p_success": np.asarray(r.p_success, float).tolist(),
+                "concurrence_post": float(c),
+            }
+        )
+    return rows
 
 
 # ---- Monte Carlo part --------------------------------------------------------------------------
@@ -722,8 +730,8 @@ def sweep(
     todo = [i for i, r in enumerate(rows) if r is None]
     if todo:
         results = _exact_points([points[i][1] for i in todo], [points[i][2] for i in todo])
-        for i, res in builtins.zip(todo, results, strict=True):
-            rows[i] = _exact_row(res, target)
+        for i, row in builtins.zip(todo, _exact_rows(results, target), strict=True):
+            rows[i] = row
             if folder is not None:
                 data = {
                     "index": i,
