@@ -30,8 +30,8 @@ UNDEFINED_PENALTY, instead) and never stops the search.
 Cost: one exact solve per evaluation (about 1 ms for the paper's protocol at 11 output times, growing
 with the number of rounds and output times); a start typically takes 10-40 iterations of R + 1
 solves. With ``max_rounds``, every R in 1..max_rounds is optimised in turn, so the cost grows about as
-max_rounds**3. When ``darkspin.ensemble.exact_batch.solve_many`` is available, the R + 1 solves of a
-finite-difference gradient go to it in one batch.
+max_rounds**3. The R + 1 solves of a finite-difference gradient go to
+:func:`darkspin.ensemble.exact_batch.solve_many` in one batch.
 """
 
 from __future__ import annotations
@@ -47,12 +47,8 @@ import numpy as np
 from ..trajectories.operators import target_vector
 from ..trajectories.plan import Model, check_model
 from ..trajectories.protocol import MAX_TIME, Protocol
-from .master_equation import MasterEquationResult, PostSelectionUndefinedWarning, solve_master_equation
-
-try:  # optional fast path: many exact solves at once (same results to 1e-12)
-    from .exact_batch import solve_many as _solve_many
-except ImportError:  # pragma: no cover - depends on which modules are present
-    _solve_many = None
+from .exact_batch import solve_many
+from .master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 
 #: Named objectives.
 OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
@@ -244,10 +240,8 @@ class _Search:
             protocols = [_with_times(self.protocol, t) for t in todo]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PostSelectionUndefinedWarning)
-                if _solve_many is not None and len(protocols) > 1:
-                    results = _solve_many([self.model] * len(protocols), protocols)
-                else:
-                    results = [solve_master_equation(self.model, p) for p in protocols]
+                # many schedules at once; each result is independent of the others in the batch
+                results = solve_many([self.model] * len(protocols), protocols)
             self.evaluations += len(protocols)
             for t, res in zip(todo, results, strict=True):
                 score = self._score(res)

@@ -44,7 +44,8 @@ from ..trajectories.measurement import Measurement
 from ..trajectories.operators import basis_state, target_vector
 from ..trajectories.plan import Model, check_model
 from ..trajectories.protocol import MAX_ROUNDS, Protocol
-from .master_equation import MasterEquationResult, solve_master_equation
+from .exact_batch import solve_many
+from .master_equation import MasterEquationResult
 from .postselection import CONFIDENCE, mean_interval, wilson_interval
 from .result import MonteCarloResult, check_exact_types, check_path, load, model_members
 from .simulation import (
@@ -421,13 +422,7 @@ def check_sweep(
 
 # ---- exact part --------------------------------------------------------------------------------
 def _exact_points(models: Sequence[Model], protocols: Sequence[Protocol]) -> list[MasterEquationResult]:
-    """The exact solution of every point: the batched solver when it exists, else one call per point."""
-    try:
-        from .exact_batch import solve_many
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.exact_batch":
-            raise
-        return [solve_master_equation(m, p) for m, p in zip(models, protocols, strict=True)]
+    """The exact solution of every point, from the batched solver (one call for all points)."""
     return list(solve_many(list(models), list(protocols)))
 
 
