@@ -859,6 +859,7 @@ def cmd_sweep(args) -> int:
     print(f"\nwrote {out}/ ({points} points{f', {ntraj} trajectories each' if mc else ''} in {elapsed:.1f} s)")
     if interrupted:
         return _fail(f"interrupted: finished points are kept in {out / 'points'}", EXIT_INTERRUPTED)
+    return 0
 
 
 def _optimize_settings(path) -> tuple:
