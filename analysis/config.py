@@ -291,8 +291,7 @@ def _complex(key: str, value) -> complex:
     return complex(_real(key, value))
 
 
-def _parse_initial(value):
-    key = "protocol.initial"
+def _parse_initial(value, key: str = "protocol.initial"):
     if isinstance(value, str):
         if value not in INITIAL_LABELS:
             raise ConfigError(
@@ -544,5 +543,5 @@ def _sweep_value(key: str, j: int, value):
             return None
         return _parse_feedback(where, value)
     if key == "initial":
-        return _parse_initial(value)[0]
+        return _parse_initial(value, where)[0]
     return value

@@ -475,7 +475,8 @@ def distributions_figure(mc, exact=None) -> Figure:
     a3.plot(h.edges, value, color="tab:red", lw=1, label=f"trajectories ({mc.ntraj:,})")
     if exact is not None:
         t = np.linspace(0.0, h.edges[-1], 801)
-        a3.plot(t, exact.no_jump_probability(t), "k--", lw=1, label="exact")
+        # runs stop at the final output time, so the survival is flat past it
+        a3.plot(t, exact.no_jump_probability(np.minimum(t, mc.protocol.t_final)), "k--", lw=1, label="exact")
     for tm in mc.protocol.measure_at:
         a3.axvline(tm, color="0.7", lw=0.6, ls=":")
     a3.set_xlabel("time $t$")

@@ -279,7 +279,8 @@ class JumpTests:
     (mc - exact) / sqrt((s^2 + |mc - exact|) / N) (s^2 the sample variance; the |mc - exact| term is the
     variance unsampled runs could add, counts moving in steps of 1, so a channel no run fired in is
     not a false alarm); mean_jumps_p (K,) its two-sided Student-t p-value; survival_distance: the largest
-    |S_mc(t) - S_exact(t)| of the first-jump survival over the time grid; survival_p: its
+    |S_mc(t) - S_exact(t)| of the first-jump survival over the time grid (edges past the final output time,
+    where runs stop, compare with S_exact(t_final)); survival_p: its
     Dvoretzky-Kiefer-Wolfowitz bound min(1, 2 exp(-2 N D^2)), valid for any distribution.
     """
 
@@ -312,7 +313,9 @@ def jump_tests(mc: MonteCarloResult, exact: MasterEquationResult, min_count: int
         z = dev / s_eff
         p = np.minimum(1.0, 2.0 * stdtr(N - 1.0, -np.abs(z)))
     h = dist.first_jump()
-    D = float(np.max(np.abs(h.survival() - exact.no_jump_probability(h.edges))))
+    # runs stop at the final output time: past it a run that has not jumped never will
+    t = np.minimum(h.edges, exact.protocol.t_final)
+    D = float(np.max(np.abs(h.survival() - exact.no_jump_probability(t))))
     # the survival values are exact at the edges up to ~1e-13: no deviation below that is real
     D = 0.0 if D <= 1e-12 else D
     return JumpTests(z, p, D, float(min(1.0, 2.0 * math.exp(-2.0 * N * D * D))))

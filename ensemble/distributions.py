@@ -218,8 +218,8 @@ class Distributions:
     def fidelity(self, snapshot=-1, post: bool = True) -> Histogram:
         """Histogram of the infidelity 1 - F over the runs (post-selected ones with ``post``) at a snapshot
         (an index into snapshot_labels, default the last, or a label such as "round 2")."""
-        s = self._snapshot(snapshot)
-        return Histogram("infidelity 1 - F", self.sums.spec.fid_edges, self.sums.fidelity[s, int(bool(post))])
+        s, p = self._snapshot(snapshot), self._post(post)
+        return Histogram("infidelity 1 - F", self.sums.spec.fid_edges, self.sums.fidelity[s, p])
 
     def split(self, snapshot=-1) -> InfidelitySplit:
         """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not."""
@@ -239,6 +239,13 @@ class Distributions:
             float(parts[1]),
         )
 
+    @staticmethod
+    def _post(post) -> int:
+        """0 (all runs) or 1 (post-selected runs) from a True / False flag, else ValueError naming it."""
+        if not isinstance(post, (bool, np.bool_)):
+            raise ValueError(f"post must be True or False, got {post!r}")
+        return int(post)
+
     def _channel(self, channel) -> int:
         K = len(self.labels)
         if isinstance(channel, str):
@@ -254,7 +261,7 @@ class Distributions:
         (of the runs post-selected at the final time with ``post``); the extra bin counts more than
         jump_max."""
         k = self._channel(channel)
-        row = self.sums.jump_counts[int(bool(post)), k]
+        row = self.sums.jump_counts[self._post(post), k]
         jm = self.sums.spec.jump_max
         return Histogram(
             "jumps per run",
@@ -266,8 +273,9 @@ class Distributions:
 
     def first_jump(self, post: bool = False) -> Histogram:
         """Histogram of the time of each run's first jump on the time grid (of the runs post-selected at
-        the final time with ``post``); extra bins: past the grid, never jumped."""
-        row = self.sums.first_jump[int(bool(post))]
+        the final time with ``post``); extra bins: past the grid, never jumped (by the final output time,
+        where runs stop)."""
+        row = self.sums.first_jump[self._post(post)]
         T = self.sums.spec.time_edges.size - 1
         return Histogram(
             "time of the first jump", self.sums.spec.time_edges, row[:T], ("past the grid", "never"), row[T:]

@@ -371,14 +371,19 @@ def _make_point(model, protocol: Protocol, changes: dict, spacing: float | None)
 
 def _points(model, protocol, names, values, zip_axes: bool, spacing):
     """All (index tuple, model, protocol), validated axis by axis and then point by point."""
-    # each value alone, so an error names exactly the axis and the value
-    for name, vals in zip(names, values, strict=True):
+    # each value alone, so an error names exactly the axis and the value; kept until a point needs it,
+    # since a value may only make sense with another axis (a 2-round pattern with rounds = 2)
+    alone: dict[tuple[int, int], tuple[str, str]] = {}
+    fields = _model_fields(model)
+    for a, (name, vals) in enumerate(zip(names, values, strict=True)):
         for j, v in enumerate(vals):
             try:
                 m, p = _make_point(model, protocol, {name: v}, spacing)
                 check_model(m, p)
             except ValueError as exc:
-                raise ValueError(f"axis {name!r}, value {j + 1} ({_short(v)}): {exc}") from None
+                alone[(a, j)] = (f"axis {name!r}, value {j + 1} ({_short(v)})", str(exc))
+                if len(names) == 1 or name in fields:  # no other axis can make it valid: fail now
+                    raise ValueError(": ".join(alone[(a, j)])) from None
     lengths = [len(v) for v in values]
     if zip_axes:
         if len(set(lengths)) > 1:
@@ -397,6 +402,9 @@ def _points(model, protocol, names, values, zip_axes: bool, spacing):
             m, p = _make_point(model, protocol, changes, spacing)
             check_model(m, p)
         except ValueError as exc:
+            for a, j in enumerate(combo):
+                if alone.get((a, j), ("", None))[1] == str(exc):  # the same failure as the value alone
+                    raise ValueError(": ".join(alone[(a, j)])) from None
             shown = ", ".join(f"{n} = {_axis_text(n, v)}" for n, v in changes.items())
             raise ValueError(f"sweep point ({shown}): {exc}") from None
         points.append((combo, m, p))

@@ -95,6 +95,8 @@ def snapshots(protocol: Protocol, times=None) -> tuple[np.ndarray, np.ndarray]:
     index = np.concatenate([np.arange(protocol.rounds, dtype=np.int64), out.astype(np.int64)])
     at = np.concatenate([protocol.measure_at, protocol.times[out]])
     order = np.lexsort((kind, at))  # a round at an output time comes first, as in the events
+    if kind.size == 0:  # nothing to bin (and a result without snapshots could not be saved)
+        raise ValueError("distribution_times must hold at least one output time when the protocol has no rounds")
     if kind.size > MAX_SNAPSHOTS:
         raise ValueError(
             f"distributions: a run carries at most {MAX_SNAPSHOTS} fidelity snapshots (rounds plus "
