@@ -31,9 +31,7 @@ def test_first_jump_survival_past_the_final_time_is_no_false_alarm():
     flat, and the exact one must be held at t_final too (it used to keep decaying: an 'inconsistent'
     verdict at > 30 sigma for a correct model). A wrong rate is still caught on that grid."""
     edges = np.linspace(0.0, 200.0, 41)  # four times the final time
-    mc = simulate(
-        decay(), D2_P, 4000, 11, progress=False, distributions=True, target_state=[0, 1], time_edges=edges
-    )
+    mc = simulate(decay(), D2_P, 4000, 11, progress=False, distributions=True, target_state=[0, 1], time_edges=edges)
     good = compare(mc, solve_master_equation(decay(), D2_P))
     assert good.consistent, str(good)
     assert good.jumps.survival_p > 0.01
