@@ -10,7 +10,7 @@
     darkspin optimize [STUDY.toml] [--rounds N | --max-rounds M] [--t-max T] [--objective NAME]
                  [--min-yield Y] [--starts K] [--ntraj N] [--seed S] [--no-progress]
 
-``run``, ``exact`` and ``sweep`` take repeatable ``--set section.key=value`` overrides of the config
+``run``, ``exact``, ``sweep`` and ``optimize`` take repeatable ``--set section.key=value`` overrides of the config
 (the value read as TOML, e.g. ``--set model.lam2=0.01``, ``--set protocol.measure_at=[100,200]``; text
 that is not TOML is a string, e.g. ``--set protocol.postselect=last``).
 
@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--ntraj", type=_positive_int, metavar="N", help="trajectories of the check (overrides [run])")
     o.add_argument("--seed", type=_seed, metavar="S", help="random seed of the check (overrides [run] seed)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _overrides(o)
     return p
 
 
@@ -862,19 +863,20 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def _optimize_settings(path) -> tuple:
-    """(RunConfig, {[optimize] keys}) from a study file (None: the embedded default, no [optimize])."""
+def _optimize_settings(path, overrides=()) -> tuple:
+    """(RunConfig, {[optimize] keys}) from a study file (None: the embedded default, no [optimize]), with
+    the --set ``overrides`` applied to its run config."""
     import tomllib
 
-    from .config import ConfigError, _int, _real, load_config, parse_config
+    from .config import ConfigError, _int, _real, apply_overrides, load_config, parse_config
 
     if path is None:
-        return load_config(None), {}
+        return load_config(None, overrides), {}
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return load_config(path), {}  # raises the config's one-line message for this file
+        return load_config(path, overrides), {}  # raises the config's one-line message for this file
     section = data.pop("optimize", {})
     if not isinstance(section, dict):
         raise ConfigError(f"'optimize' must be a table ([optimize]), got {section!r}")
@@ -896,7 +898,7 @@ def _optimize_settings(path) -> tuple:
         out["objective"] = section["objective"]
     if "rounds" in out and "max_rounds" in out:
         raise ConfigError("optimize.rounds and optimize.max_rounds exclude each other")
-    return parse_config(data, path), out
+    return parse_config(apply_overrides(data, overrides), path), out
 
 
 def cmd_optimize(args) -> int:
@@ -906,7 +908,7 @@ def cmd_optimize(args) -> int:
     from ..ensemble.postselection import mean_interval
     from ..ensemble.schedule import optimize_schedule
 
-    cfg, opt = _optimize_settings(args.config)
+    cfg, opt = _optimize_settings(args.config, args.set)
     cfg = cfg.replace(**{k: v for k, v in (("ntraj", args.ntraj), ("seed", args.seed)) if v is not None})
     if args.rounds is not None:
         opt.pop("max_rounds", None)

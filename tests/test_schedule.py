@@ -212,6 +212,19 @@ def test_cli_optimize_end_to_end(tmp_path):
     assert "trajectories vs exact: consistent" in out
 
 
+def test_cli_optimize_set_overrides_the_run_config(tmp_path):
+    """--set changes the model the schedule is optimised for: the printed objective of the protocol's own
+    schedule is the exact fidelity of the overridden model."""
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY)
+    status, out, err = _call(["optimize", study, "--no-progress", "--set", "model.lam2=0.011", "--ntraj", "500"])
+    assert status == 0, err
+    own = float(next(line.split()[2] for line in out.splitlines() if line.split()[:1] == ["protocol"]))
+    protocol = ds.Protocol("ud", [100.0, 200.0], np.linspace(0.0, 500.0, 3))
+    exact = ds.solve_master_equation(ds.SpinPair(lam2=0.011), protocol)
+    assert abs(own - float(exact.population("S").value_post[-1].real)) < 1e-8
+
+
 @pytest.mark.parametrize(
     "extra, argv, message",
     [
@@ -220,6 +233,8 @@ def test_cli_optimize_end_to_end(tmp_path):
         ("", ["--objective", "fidelity_at_yield"], "min_yield must be given"),
         ("foo = 1\n", [], "unknown key 'optimize.foo'"),
         ("objective = 'best'\n", [], "optimize.objective must be one of"),
+        ("", ["--set", "model.lam2=-1"], "lam2 must be >= 0"),
+        ("", ["--set", "model.lamda2=0.01"], "model.lamda2"),
     ],
 )
 def test_cli_optimize_bad_input_one_line_exit_2(tmp_path, extra, argv, message, monkeypatch):
