@@ -904,8 +904,8 @@ def _optimize_settings(path, overrides=()) -> tuple:
 def cmd_optimize(args) -> int:
     """``darkspin optimize``: the best measurement times by the exact solver, checked with trajectories."""
     from ..ensemble import compare, simulate
+    from ..ensemble.intervals import mean_interval
     from ..ensemble.master_equation import solve_master_equation
-    from ..ensemble.postselection import mean_interval
     from ..ensemble.schedule import optimize_schedule
 
     cfg, opt = _optimize_settings(args.config, args.set)

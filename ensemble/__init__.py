@@ -4,9 +4,10 @@ from .compare import Comparison, Convergence, JumpTests, compare, convergence, t
 from .distributions import Distributions, DistributionSums, Histogram, InfidelitySplit
 from .exact_batch import solve_many
 from .goodness_of_fit import GoodnessOfFit, g_test
+from .intervals import mean_interval, wilson_interval
 from .jump_statistics import mean_jumps, no_jump_probability
 from .master_equation import MasterEquationResult, solve_master_equation, steady_states
-from .postselection import PostSelectionTable, exact_table, mean_interval, postselection_table, wilson_interval
+from .postselection import PostSelectionTable, exact_table, postselection_table
 from .protocol_result import Expectation, ProtocolResult
 from .result import MonteCarloResult, load
 from .schedule import Schedule, optimize_schedule

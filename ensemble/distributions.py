@@ -15,6 +15,7 @@ import numpy as np
 
 from ..trajectories.distributions import DistributionSpec
 from ..trajectories.kernel import FRAC_BITS
+from .intervals import wilson_interval
 
 _MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0**-FRAC_BITS
@@ -141,8 +142,6 @@ class Histogram:
         value = beyond / float(n) if n else np.full(beyond.shape, np.nan)
         if confidence is None:
             return value
-        from .postselection import wilson_interval  # postselection imports the result, which imports this
-
         low, high = wilson_interval(beyond, np.full(beyond.shape, n), confidence)
         return value, low, high
 

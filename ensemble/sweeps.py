@@ -45,8 +45,8 @@ from ..trajectories.operators import basis_state, target_vector
 from ..trajectories.plan import Model, check_model
 from ..trajectories.protocol import MAX_ROUNDS, Protocol
 from .exact_batch import solve_many
+from .intervals import CONFIDENCE, mean_interval, wilson_interval
 from .master_equation import MasterEquationResult
-from .postselection import CONFIDENCE, mean_interval, wilson_interval
 from .result import MonteCarloResult, check_exact_types, check_path, load, model_members
 from .simulation import (
     _as_executor,
