@@ -364,6 +364,21 @@ def _q(x):
     return np.int64(np.rint(x * _SCALE))
 
 
+@njit(cache=True, inline="always")
+def target_population(target, target_kind, v):
+    """|<target|v>|^2 for a normalised state v (d,): target_kind 0 the singlet by its own formula
+    |v_1 - v_2|^2 / 2 (d = 4; the sums of darkspin 0.1 bit for bit), 1 the vector ``target``, 2 none (0)."""
+    if target_kind == 0:
+        a = (v[1] - v[2]) * _INV_SQRT2
+    elif target_kind == 1:
+        a = 0j
+        for i in range(v.size):
+            a += np.conj(target[i]) * v[i]
+    else:
+        return 0.0
+    return a.real**2 + a.imag**2
+
+
 @njit(cache=True)
 def _accumulate(acc, states, start, stop, target, target_kind):
     """Add the fixed-point |psi><psi| terms of ``states[start:stop]`` ((n, d)) into ``acc`` (n, n_acc) int64.
@@ -377,16 +392,7 @@ def _accumulate(acc, states, start, stop, target, target_kind):
     i_sq = n_re + n_im
     i_pop = i_sq + n_re
     for o in range(start, stop):
-        if target_kind == 0:
-            sing = (states[o, 1] - states[o, 2]) * _INV_SQRT2
-            ps = sing.real**2 + sing.imag**2
-        elif target_kind == 1:
-            amp = 0j
-            for i in range(d):
-                amp += np.conj(target[i]) * states[o, i]
-            ps = amp.real**2 + amp.imag**2
-        else:
-            ps = 0.0
+        ps = target_population(target, target_kind, states[o])
         acc[o, i_pop] += _q(ps)
         acc[o, i_pop + 1] += _q(ps * ps)
         # trajectories often live in one invariant sector: skip the exact zeros
@@ -425,18 +431,6 @@ def _accumulate_flagged(a_post, a_rest, states, post, n_out, target, target_kind
         o = stop
 
 
-@njit(cache=True, inline="always")
-def _fidelity(spec, v):
-    """|<target|v>|^2 for a normalised state v (the singlet by its own formula when target_kind is 0)."""
-    if spec.target_kind == 0:
-        a = (v[1] - v[2]) * _INV_SQRT2
-    else:
-        a = 0j
-        for i in range(v.size):
-            a += np.conj(spec.target[i]) * v[i]
-    return a.real**2 + a.imag**2
-
-
 @njit(cache=True)
 def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, split_q, jc, fj, cs1, cs2):
     """Add one run's fidelity snapshots, jump counts, first-jump time and counts by output time."""
@@ -444,11 +438,11 @@ def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, 
     for s in range(spec.snap_kind.size):
         i = spec.snap_index[s]
         if spec.snap_kind[s] == 0:
-            f = _fidelity(spec, log.round_states[i])
+            f = target_population(spec.target, spec.target_kind, log.round_states[i])
             p = round_post[i]
             jumped = 1 if log.round_jumps[i] > 0 else 0
         else:
-            f = _fidelity(spec, states[i])
+            f = target_population(spec.target, spec.target_kind, states[i])
             p = post[i]
             jumped = 0
             for k in range(log.out_counts.shape[1]):
