@@ -21,15 +21,6 @@ from ..trajectories.protocol import Protocol, _as_times
 from .master_equation import _Solver, record_superops
 
 
-def _merged_events(protocol: Protocol, times: np.ndarray):
-    """(time, kind, index) in time order: rounds (kind 0) before query times (kind 1) at equal times."""
-    t = np.concatenate([protocol.measure_at, times])
-    kind = np.concatenate([np.zeros(protocol.rounds, np.int64), np.ones(times.size, np.int64)])
-    idx = np.concatenate([np.arange(protocol.rounds), np.arange(times.size)]).astype(np.int64)
-    order = np.lexsort((idx, kind, t))
-    return zip(t[order], kind[order], idx[order], strict=True)
-
-
 def no_jump_probability(model: Model, protocol: Protocol, times=None) -> np.ndarray:
     """P(a run has not jumped by t) for each t in ``times`` (non-decreasing, >= 0; default protocol.times).
 
@@ -44,7 +35,7 @@ def no_jump_probability(model: Model, protocol: Protocol, times=None) -> np.ndar
     out = np.empty(t_query.size)
     cache: dict[float, np.ndarray] = {}
     t = 0.0
-    for te, kind, idx in _merged_events(protocol, t_query):
+    for te, kind, idx in zip(*protocol.events(t_query), strict=True):
         if te != t:
             A = cache.get(te - t)
             if A is None:
@@ -85,7 +76,7 @@ def mean_jumps(model: Model, protocol: Protocol) -> np.ndarray:
     out = np.empty((n, K))
     cache: dict[float, np.ndarray] = {}
     t = 0.0
-    for te, kind, idx in _merged_events(protocol, protocol.times):
+    for te, kind, idx in zip(*protocol.events(), strict=True):
         if te != t:
             E = cache.get(te - t)
             if E is None:

@@ -13,15 +13,15 @@ import warnings
 import numba
 import numpy as np
 
+from ..trajectories.checks import check_count
 from ..trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
-from ..trajectories.kernel import MAX_CALL, ensemble_sums
+from ..trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
 from ..trajectories.model import SpinPair
 from ..trajectories.plan import Model, check_model, compile_plan
 from ..trajectories.protocol import Protocol
 from ..trajectories.rng import SEED_MAX
 from .distributions import DistributionSums
 from .result import (
-    MAX_NTRAJ,
     MonteCarloResult,
     check_exact_types,
     check_path,
@@ -38,8 +38,6 @@ DEFAULT_MAX_NTRAJ = 10**7
 #: needs 0.1/target_se**2 > 10**19 > MAX_NTRAJ trajectories) and approaches the fixed-point rounding
 #: of the sums (up to 2**-41 ~ 5e-13 per mean).
 MIN_TARGET_SE = 1e-10
-#: Kernel calls with fewer trajectories than this run on one thread (identical sums either way).
-SMALL_CALL = 512
 
 
 class TargetNotReachedWarning(RuntimeWarning):
@@ -49,18 +47,6 @@ class TargetNotReachedWarning(RuntimeWarning):
 def _plain(value):
     """numpy scalars as Python numbers, so messages never print np.float64(...)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def check_count(name: str, value, minimum: int = 1, maximum: int = MAX_NTRAJ) -> int:
-    """An integer in [minimum, maximum], or ValueError naming ``name``."""
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or not minimum <= value <= maximum
-    ):
-        top = "2**62" if maximum == MAX_NTRAJ else str(maximum)
-        raise ValueError(f"{name} must be an integer in [{minimum}, {top}], got {_plain(value)!r}")
-    return int(value)
 
 
 def resolve_seed(seed) -> int:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..trajectories.checks import check_count
 from ..trajectories.entanglement import concurrence
 from ..trajectories.measurement import Measurement
 from ..trajectories.operators import basis_state, target_vector
@@ -53,7 +54,6 @@ from .simulation import (
     _check_resume,
     _in_flight,
     _plain,
-    check_count,
     check_options,
     resolve_seed,
     simulate,

@@ -32,6 +32,9 @@ _SCALE = float(2**FRAC_BITS)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 #: Trajectories per kernel call: keeps every int64 sum below 2^62 (each contribution is <= 1).
 MAX_CALL = 2**22
+#: Kernel calls with fewer trajectories than this run on one thread (waking a thread team costs more;
+#: the results are identical either way).
+SMALL_CALL = 512
 
 
 def pairs(d: int) -> np.ndarray:

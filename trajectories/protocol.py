@@ -204,14 +204,16 @@ class Protocol:
     def t_final(self) -> float:
         return float(self.times[-1])
 
-    def events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def events(self, times=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The time-ordered event list: (time (m,), kind (m,) 0=measure 1=output, index (m,) round or output).
 
-        At equal times measurements come first, in round order.
+        At equal times measurements come first, in round order. ``times``: other output times (sorted)
+        to merge with the rounds instead of the protocol's own.
         """
-        t = np.concatenate([self.measure_at, self.times])
-        kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(self.times.size, np.int64)])
-        idx = np.concatenate([np.arange(self.rounds), np.arange(self.times.size)]).astype(np.int64)
+        out = self.times if times is None else np.asarray(times, float)
+        t = np.concatenate([self.measure_at, out])
+        kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(out.size, np.int64)])
+        idx = np.concatenate([np.arange(self.rounds), np.arange(out.size)]).astype(np.int64)
         order = np.lexsort((idx, kind, t))
         return t[order], kind[order], idx[order]
 

@@ -11,7 +11,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .kernel import bare_log, chunk_bounds, trajectory, trajectory_buffers
+from .checks import check_count
+from .kernel import SMALL_CALL, bare_log, chunk_bounds, trajectory, trajectory_buffers
 from .plan import Model, Plan, check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
@@ -23,8 +24,6 @@ DEFAULT_KEEP = ("records", "n_jumps", "first_jump", "final_state")
 MAX_BYTES = 2**32
 #: Most jumps a call with keep "jumps" may log in all (24 bytes each).
 MAX_LOGGED_JUMPS = 10**8
-#: Calls with fewer runs than this use one thread (waking a thread team costs more).
-SMALL_CALL = 512
 #: Compiled plans kept for repeated calls on the same model and protocol objects.
 _PLAN_CACHE: OrderedDict = OrderedDict()
 _PLAN_CACHE_SIZE = 8
@@ -127,13 +126,6 @@ def per_run(seed, start, ntraj, nchunks, plan, rec, outc, posts, counts, first, 
                 states_all[i] = states
 
 
-def _check_index(name: str, value, top: int, shown: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= top:
-        plain = value.item() if isinstance(value, np.generic) else value
-        raise ValueError(f"{name} must be an integer in {shown}, got {plain!r}")
-    return int(value)
-
-
 def check_keep(keep) -> tuple[str, ...]:
     """``keep`` as a tuple of names from KEEP (a single name is accepted), else ValueError naming it."""
     if isinstance(keep, str):
@@ -169,11 +161,9 @@ def run_trajectories(
     may take at most MAX_BYTES = 4 GiB (run larger studies in index ranges). threads: Numba threads
     (default all). Returns :class:`Runs`.
     """
-    ntraj = _check_index("ntraj", ntraj, 2**62, "[1, 2**62]")
-    if ntraj < 1:
-        raise ValueError("ntraj must be an integer in [1, 2**62], got 0")
-    seed = _check_index("seed", seed, SEED_MAX, "[0, 2**64)")
-    start = _check_index("start", start, 2**62, "[0, 2**62]")
+    ntraj = check_count("ntraj", ntraj)
+    seed = check_count("seed", seed, 0, SEED_MAX)
+    start = check_count("start", start, 0, 2**62)
     if start + ntraj > 2**62:
         raise ValueError(f"start + ntraj must be <= 2**62 (the runs simulate can sum), got {start + ntraj}")
     keep = check_keep(keep)
@@ -181,9 +171,7 @@ def run_trajectories(
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
     if threads is not None:
-        threads = _check_index("threads", threads, 2**31, "[1, 2**31]")
-        if threads < 1:
-            raise ValueError("threads must be an integer in [1, 2**31], got 0")
+        threads = check_count("threads", threads, 1, 2**31)
     plan = plan_for(model, protocol)
     n_out, R = plan.n_out, plan.rounds
     K = max(plan.jumps.shape[0], 1)

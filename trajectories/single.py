@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from .checks import check_count
 from .kernel import bare_log, trajectory
 from .plan import Model, check_model
 from .protocol import Protocol
@@ -53,14 +54,9 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
     seed: integer in [0, 2**64); index: integer in [0, 2**64); max_jumps: integer in [0, MAX_JUMPS = 10**7],
     the most jumps logged (the trajectory itself is the same whatever the log size).
     """
-    for name, value, top, shown in (
-        ("seed", seed, SEED_MAX, "[0, 2**64)"),
-        ("index", index, SEED_MAX, "[0, 2**64)"),
-        ("max_jumps", max_jumps, MAX_JUMPS, f"[0, {MAX_JUMPS}]"),
-    ):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= top:
-            plain = value.item() if isinstance(value, np.generic) else value
-            raise ValueError(f"{name} must be an integer in {shown}, got {plain!r}")
+    check_count("seed", seed, 0, SEED_MAX)
+    check_count("index", index, 0, SEED_MAX)
+    check_count("max_jumps", max_jumps, 0, MAX_JUMPS)
     max_jumps = int(max_jumps)
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
