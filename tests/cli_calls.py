@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
+import subprocess
+import sys
 
 from darkspin.analysis.cli import main
 
@@ -23,3 +26,19 @@ def one_error_line(err: str) -> str:
     assert "Traceback" not in err
     assert lines[0].startswith("darkspin: ")
     return lines[0]
+
+
+def start_run(cfg, out, *extra, env=None, new_session: bool = False) -> subprocess.Popen:
+    """``darkspin run CFG --out OUT --no-progress EXTRA...`` in a child process (stderr piped, text), with
+    SIGINT at its default (a background shell may hand us SIGINT ignored; the child must see it);
+    ``new_session``: its own process group, as in a terminal."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "darkspin.analysis.cli", "run", str(cfg), "--out", str(out), "--no-progress"]
+        + [str(x) for x in extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=new_session,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from cli_calls import call as _call
 from cli_calls import one_error_line as _one_error_line
+from cli_calls import start_run as _start_run
 
 import darkspin.ensemble
 from darkspin.analysis.report import SUMMARY_KEYS
@@ -330,28 +331,6 @@ ntraj = 1000000
 seed = 11
 batch_size = 20000
 """
-
-
-def _start_run(cfg: Path, out: Path, *extra, env=None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "darkspin.analysis.cli",
-            "run",
-            str(cfg),
-            "--out",
-            str(out),
-            "--no-progress",
-            *map(str, extra),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        # a background shell may hand us SIGINT ignored; the child must see the default
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
 
 
 def _saved_count(path: Path) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from cli_calls import one_error_line as _one_error_line
+from cli_calls import start_run
 
 from darkspin.ensemble import load
 
@@ -131,25 +132,7 @@ def test_ctrl_c_to_the_process_group_with_workers(config, tmp_path):
     """Ctrl-C in a terminal signals the whole process group: the workers too. One line, exit 130, the
     finished batches kept."""
     out = tmp_path / "o"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "darkspin.analysis.cli",
-            "run",
-            str(config),
-            "--workers",
-            "2",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start_run(config, out, "--workers", 2, new_session=True)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
