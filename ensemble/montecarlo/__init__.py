@@ -1,0 +1,1 @@
+"""Monte Carlo runs: the batches, their exact integer sums, distributions and the file format."""

@@ -1,0 +1,65 @@
+"""The one way darkspin writes a file: whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable
+from typing import IO
+
+#: every temporary file darkspin writes starts with this, so a later start can find what a kill left
+TEMPORARY_PREFIX = ".darkspin-"
+
+
+def temporary_name(path: str | os.PathLike[str], suffix: str = ".part") -> str:
+    """A fresh hidden name beside ``path`` for a file being written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file that will be replaced.
+    suffix : str
+        The temporary file's ending.
+
+    Returns
+    -------
+    str
+        ``<folder>/.darkspin-<name>.<random>.part``.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    return os.path.join(folder, f"{TEMPORARY_PREFIX}{name}.{secrets.token_hex(4)}{suffix}")
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object] | bytes | str) -> None:
+    """Write ``path`` whole or not at all: into a temporary file beside it, then renamed over it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target; its folder must exist.
+    write : callable, bytes or str
+        The content: text (written as UTF-8), bytes, or a function that writes to the binary file
+        object it is given (``lambda fh: np.savez(fh, **arrays)``).
+
+    Raises
+    ------
+    OSError
+        If writing or renaming fails; the error names ``path`` and no temporary file is left.
+    """
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "xb") as fh:
+            if isinstance(write, str):
+                fh.write(write.encode("utf-8"))
+            elif isinstance(write, bytes):
+                fh.write(write)
+            else:
+                write(fh)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+        raise
