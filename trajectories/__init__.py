@@ -1,6 +1,10 @@
 """darkspin.trajectories: what is simulated, as data (the STM pair and any Lindblad model, instruments,
 post-selection rules, the protocol), the plan that compiles them, and the Numba trajectory kernels."""
 
+from . import numba_cache
+
+numba_cache.install()  # before any kernel module is imported: it decides where their compiled code goes
+
 from .lindblad import LindbladModel, liouvillian_from_qutip, liouvillian_to_qutip
 from .measurement import Measurement
 from .model import SpinPair, exchange_from_bandwidth, phase_space
