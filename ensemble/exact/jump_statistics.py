@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ..trajectories.plan import Model, check_model
-from ..trajectories.protocol import Protocol, _as_times
-from .master_equation import _Solver, record_superops
+from ...trajectories.plan import Model, check_model
+from ...trajectories.protocol import Protocol, _as_times
+from .superoperators import _Solver, record_superops
 
 
 def no_jump_probability(model: Model, protocol: Protocol, times=None) -> np.ndarray:

@@ -32,10 +32,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..trajectories.model import SpinPair, liouvillians
-from ..trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
-from ..trajectories.protocol import Protocol
-from .master_equation import P_UNDEFINED, MasterEquationResult, solve_master_equation
+from ...trajectories.model import SpinPair, liouvillians
+from ...trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
+from ...trajectories.protocol import Protocol
+from ..results.master_equation import MasterEquationResult
+from .jump_statistics import mean_jumps, no_jump_probability
+from .solver import P_UNDEFINED, solve_master_equation
 
 _EPS = np.finfo(float).eps
 
@@ -456,7 +458,9 @@ def _solve_chunk(models, plist, g: _Group, points, local, Lr, coords, results, b
     for j, n in enumerate(sel.tolist()):
         i = points[n]
         p = plist[g.used[local[n]]]
-        results[i] = MasterEquationResult(models[i], p, p.times, rho[j], rho_post[j], ps[j], p_cum[j], records[j])
+        results[i] = MasterEquationResult(
+            models[i], p, p.times, rho[j], rho_post[j], ps[j], p_cum[j], records[j], (no_jump_probability, mean_jumps)
+        )
         batched[i] = True
 
 
