@@ -57,8 +57,7 @@ import numpy as np
 import scipy.stats
 
 from darkspin.ensemble import MonteCarloResult, compare, run_batch, solve_master_equation
-from darkspin.ensemble.compare import sigma_from_p
-from darkspin.ensemble.postselection import exact_table, postselection_table
+from darkspin.ensemble.statistics.significance import sigma_from_p
 from darkspin.trajectories import Measurement, Protocol, SpinPair
 from darkspin.trajectories.distributions import distribution_spec
 
@@ -104,7 +103,7 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
     model, protocol, n = CASES[name]
     n = ntraj or n
     exact = solve_master_equation(model, protocol)
-    s_exact = exact_table(exact)["singlet_post"]
+    s_exact = exact.postselection()["singlet_post"]
     t0 = time.perf_counter()
     sigma, max_z, covered, widths, jump_sigma = [], [], [], [], []
     n_tests = 0
@@ -119,7 +118,7 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
         jp = np.concatenate([c.jumps.mean_jumps_p, [c.jumps.survival_p]])
         jump_sigma.append(sigma_from_p(min(1.0, jp.size * float(np.nanmin(jp)))))
         n_tests = c.n_tests
-        table = postselection_table(mc)
+        table = mc.postselection()
         lo, hi = table["singlet_post_low"], table["singlet_post_high"]
         covered.append((lo <= s_exact) & (s_exact <= hi))
         widths.append(hi - lo)

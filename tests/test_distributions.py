@@ -21,8 +21,8 @@ import scipy.integrate
 import scipy.linalg
 import scipy.stats
 
-import darkspin.ensemble.result as RES
-import darkspin.ensemble.simulation as SIM
+import darkspin.ensemble.montecarlo.files as RES
+import darkspin.ensemble.montecarlo.simulation as SIM
 from darkspin.ensemble import (
     load,
     mean_jumps,
@@ -30,7 +30,9 @@ from darkspin.ensemble import (
     simulate,
     solve_master_equation,
 )
-from darkspin.ensemble.compare import compare, jump_tests, sigma_from_p
+from darkspin.ensemble.statistics.comparison import compare
+from darkspin.ensemble.statistics.jump_tests import jump_tests
+from darkspin.ensemble.statistics.significance import sigma_from_p
 from darkspin.trajectories import LindbladModel, Measurement, Protocol, SpinPair, run_trajectories
 from darkspin.trajectories.distributions import JUMP_MAX, infidelity_edges
 from darkspin.trajectories.kernel import FRAC_BITS

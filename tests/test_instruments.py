@@ -17,8 +17,8 @@ import pytest
 import scipy.linalg
 
 import darkspin as ds
-from darkspin.ensemble.goodness_of_fit import g_test
-from darkspin.ensemble.simulation import run_batch
+from darkspin.ensemble.montecarlo.simulation import run_batch
+from darkspin.ensemble.statistics.goodness_of_fit import g_test
 
 from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, superoperator
 

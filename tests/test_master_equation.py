@@ -15,7 +15,9 @@ import pytest
 import qutip
 
 import darkspin.trajectories.model as model_module
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning, solve_master_equation, steady_states
+from darkspin.ensemble.exact.solver import solve_master_equation
+from darkspin.ensemble.exact.steady import steady_states
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories.model import SpinPair
 from darkspin.trajectories.protocol import Protocol
 

@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
-import darkspin.ensemble.simulation as SIM
+import darkspin.ensemble.montecarlo.simulation as SIM
 from darkspin.analysis.cli import main
 from darkspin.ensemble import load, simulate, solve_master_equation, sweep
-from darkspin.ensemble.compare import compare, jump_tests
+from darkspin.ensemble.statistics.comparison import compare
+from darkspin.ensemble.statistics.jump_tests import jump_tests
 from darkspin.trajectories import LindbladModel, Measurement, Protocol, SpinPair
 
 SM = np.array([[0, 1], [0, 0]], complex)
