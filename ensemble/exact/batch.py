@@ -24,6 +24,9 @@ the rounding probe estimates a relative error above PROBE_ERR_MAX. The probe is 
 of the size of each operation's rounding error (eps cond(V) for a propagation, plus the eigenvalues'
 first-order errors times dt in the modes that have not decayed), injected where it arises and carried with
 the branches. Models with d > 8 are solved point by point (one d^2 x d^2 decomposition dominates either way).
+
+Length: the batched propagation mirrors the point solver step by step (records, rule states, the rounding
+probe, the fall-back tests); kept in one file so the two can be read side by side.
 """
 
 from __future__ import annotations
