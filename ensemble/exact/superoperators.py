@@ -15,6 +15,7 @@ The point solver (:mod:`.solver`), its jump statistics (:mod:`.jump_statistics`)
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.linalg
@@ -59,7 +60,9 @@ def record_superops(protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     return maps, which
 
 
-def reachable_subspace(L: np.ndarray, maps, v0: np.ndarray, tol: float = SUBSPACE_TOL) -> np.ndarray:
+def reachable_subspace(
+    L: np.ndarray, maps: Iterable[np.ndarray], v0: np.ndarray, tol: float = SUBSPACE_TOL
+) -> np.ndarray:
     """Orthonormal basis (D, q) of the smallest subspace containing v0 and invariant under L and ``maps``.
 
     L: (D, D); maps: iterable of (D, D); v0: (D,). A new direction counts only if its weight exceeds

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
 from ...trajectories.distributions import DistributionSpec
 from ...trajectories.kernel import FRAC_BITS
+from ...trajectories.protocol import Protocol
 from ..statistics.intervals import wilson_interval
 
 _MASK = np.int64(2**FRAC_BITS - 1)
@@ -230,7 +232,7 @@ class Distributions:
     round k, "t = ..." at an output time); target (d,) the state F is taken with; labels: channel names.
     """
 
-    def __init__(self, sums: DistributionSums, protocol, labels, ntraj: int):
+    def __init__(self, sums: DistributionSums, protocol: Protocol, labels: Sequence[str], ntraj: int) -> None:
         self.sums, self.labels, self.ntraj = sums, tuple(labels), int(ntraj)
         spec = sums.spec
         self.target = spec.target
@@ -257,13 +259,13 @@ class Distributions:
             raise ValueError(f"snapshot must be an index in [-{S}, {S}) or a label, got {snapshot!r}")
         return int(snapshot) % S
 
-    def fidelity(self, snapshot=-1, post: bool = True) -> Histogram:
+    def fidelity(self, snapshot: int | str = -1, post: bool = True) -> Histogram:
         """Histogram of the infidelity 1 - F over the runs (post-selected ones with ``post``) at a snapshot
         (an index into snapshot_labels, default the last, or a label such as "round 2")."""
         s, p = self._snapshot(snapshot), self._post(post)
         return Histogram("infidelity 1 - F", self.sums.spec.fid_edges, self.sums.fidelity[s, p])
 
-    def split(self, snapshot=-1) -> InfidelitySplit:
+    def split(self, snapshot: int | str = -1) -> InfidelitySplit:
         """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not."""
         s = self._snapshot(snapshot)
         n = self.sums.split_n[s]
@@ -298,7 +300,7 @@ class Distributions:
             raise ValueError(f"channel must be an index in [0, {K}) or a label, got {channel!r}")
         return int(channel)
 
-    def jump_counts(self, channel, post: bool = False) -> Histogram:
+    def jump_counts(self, channel: int | str, post: bool = False) -> Histogram:
         """Histogram of the number of jumps per run in one channel (index or label) over the whole run
         (of the runs post-selected at the final time with ``post``); the extra bin counts more than
         jump_max."""

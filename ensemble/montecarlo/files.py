@@ -32,7 +32,7 @@ from ...trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, Distrib
 from ...trajectories.kernel import FRAC_BITS, acc_layout
 from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ...trajectories.model import SpinPair
-from ...trajectories.plan import MAX_RECORD_ROUNDS
+from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ...trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
 from ..results.monte_carlo import MAX_NTRAJ, MonteCarloResult, _check_stats, set_writer
 from .atomic import atomic_write, temporary_name
@@ -152,7 +152,7 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def check_path(name: str, value) -> str:
+def check_path(name: str, value: object) -> str:
     """A path given as str or os.PathLike, as a str; ValueError naming ``name`` for anything else."""
     shown = type(value).__name__
     if isinstance(value, os.PathLike):
@@ -169,7 +169,7 @@ def check_path(name: str, value) -> str:
     return value
 
 
-def check_save_path(path, name: str = "save", probe: bool = True) -> str:
+def check_save_path(path: str | os.PathLike[str], name: str = "save", probe: bool = True) -> str:
     """Where a result saved to ``path`` goes: the real path (symbolic links followed).
 
     ValueError naming ``name`` unless ``path`` is a str or os.PathLike, does not end in a separator,
@@ -206,7 +206,7 @@ def check_save_path(path, name: str = "save", probe: bool = True) -> str:
     return real
 
 
-def check_exact_types(model, protocol, name: str = "save") -> None:
+def check_exact_types(model: Model, protocol: Protocol, name: str = "save") -> None:
     """ValueError unless model is exactly a SpinPair or a LindbladModel and protocol exactly a Protocol.
 
     A file stores their data, so a subclass (with other behaviour) would come back as the base class
@@ -401,7 +401,7 @@ def _checksum(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def model_members(model) -> dict:
+def model_members(model: Model) -> dict[str, np.ndarray]:
     """The model as file members: its kind, H (d, d), jump operators (K, d, d), labels (K,), and for a
     SpinPair its parameters (params, param_names; empty for other kinds)."""
     kind = type(model).__name__
@@ -598,7 +598,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, dims: dict) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), order="C", copy=True)
 
 
-def load(path) -> MonteCarloResult:
+def load(path: str | os.PathLike[str]) -> MonteCarloResult:
     """Read a result written by :func:`save` (``result.save(path)``).
 
     path: str or os.PathLike of a regular file. Only the known members are read, each after its

@@ -14,6 +14,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...trajectories.checks import check_count
 from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
@@ -41,7 +42,7 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def resolve_seed(seed) -> int:
+def resolve_seed(seed: int | None) -> int:
     """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
     if seed is None:
         return secrets.randbits(64)
@@ -90,7 +91,7 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def empty_sums(plan, spec: DistributionSpec | None) -> EnsembleSums:
+def empty_sums(plan: Any, spec: DistributionSpec | None) -> EnsembleSums:
     """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
     on = spec is not None and spec.on
     dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if on else None
@@ -196,13 +197,13 @@ def simulate(
     seed: int | None = None,
     *,
     options: RunOptions | None = None,
-    executor=None,
-    resume=None,
-    save=None,
+    executor: Any = None,
+    resume: str | os.PathLike[str] | None = None,
+    save: str | os.PathLike[str] | None = None,
     distributions: bool = False,
-    target_state=None,
-    distribution_times=None,
-    time_edges=None,
+    target_state: str | ArrayLike | None = None,
+    distribution_times: ArrayLike | None = None,
+    time_edges: ArrayLike | None = None,
     **settings: Any,
 ) -> MonteCarloResult:
     """Average ``ntraj`` quantum-jump trajectories of ``protocol`` under ``model``.

@@ -169,7 +169,7 @@ class EnsembleSums:
         """
         return None if self.dist is None else Distributions(self.dist, protocol, labels, self.ntraj)
 
-    def estimates(self):
+    def estimates(self) -> tuple[np.ndarray, ...]:
         """Means and standard errors: (rho, rho_se, rho_post, rho_post_se, pop, pop_se, pop_post, pop_post_se).
 
         rho*: (n, d, d) complex means; *_se: (n, d, d) real standard errors of the complex means,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
@@ -54,7 +55,7 @@ def set_writer(writer: Callable[[MonteCarloResult, str | os.PathLike[str]], str]
     _writer = writer
 
 
-def check_target(target) -> str:
+def check_target(target: object) -> str:
     """``target`` (what target_se applies to) if it is one of TARGETS, else ValueError."""
     if not isinstance(target, str) or target not in TARGETS:
         shown = target.item() if isinstance(target, np.generic) else target
@@ -90,14 +91,14 @@ class MonteCarloResult(ProtocolResult):
         protocol: Protocol,
         sums: EnsembleSums,
         seed: int,
-        ranges=None,
+        ranges: ArrayLike | None = None,
         interrupted: bool = False,
         *,
         end_condition: str | None = None,
         target: str = "final_post",
         target_se: float | None = None,
         max_ntraj: int | None = None,
-    ):
+    ) -> None:
         self.model, self.protocol, self.sums, self.seed = model, protocol, sums, int(seed)
         self.ranges = np.zeros((0, 2), np.int64) if ranges is None else _normalise_ranges(ranges)
         self.times = protocol.times

@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...trajectories.protocol import Protocol
 
@@ -95,7 +98,12 @@ class PostSelectionTable:
     ``meta`` holds plain scalars (kind, ntraj, confidence).
     """
 
-    def __init__(self, columns, formats=None, meta=None):
+    def __init__(
+        self,
+        columns: Mapping[str, ArrayLike] | Iterable[tuple[str, ArrayLike]],
+        formats: Mapping[str, str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
         cols = OrderedDict()
         length = None
         for name, values in OrderedDict(columns).items():
@@ -126,7 +134,7 @@ class PostSelectionTable:
     def __len__(self) -> int:
         return next(iter(self._columns.values())).size if self._columns else 0
 
-    def __contains__(self, name) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._columns
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -136,7 +144,7 @@ class PostSelectionTable:
         except KeyError:
             raise ColumnError(f"no column {name!r}; columns are {self.names}") from None
 
-    def add_column(self, name: str, values, fmt: str = ".4g") -> PostSelectionTable:
+    def add_column(self, name: str, values: ArrayLike, fmt: str = ".4g") -> PostSelectionTable:
         """A new table with one more column (values: length len(self)); ``fmt`` is a format spec."""
         if name in self._columns:
             raise ColumnError(f"column {name!r} exists already")
@@ -175,7 +183,7 @@ class PostSelectionTable:
         except (KeyError, AttributeError, TypeError) as exc:
             raise ValueError(f"data is not a PostSelectionTable dict ({exc!r})") from None
 
-    def to_json(self, **kwargs) -> str:
+    def to_json(self, **kwargs: Any) -> str:
         """``json.dumps(self.to_dict())``."""
         return json.dumps(self.to_dict(), **kwargs)
 

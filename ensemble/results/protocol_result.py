@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...trajectories.operators import basis_state
+from ..statistics.intervals import CONFIDENCE
 
 if TYPE_CHECKING:
     from .postselection import PostSelectionTable
@@ -42,7 +44,7 @@ class ProtocolResult:
     def dim(self) -> int:
         return int(np.shape(self.rho)[-1])
 
-    def postselection(self, confidence: float = 0.95) -> PostSelectionTable:
+    def postselection(self, confidence: float = CONFIDENCE) -> PostSelectionTable:
         """Per-round post-selection statistics; each kind of result builds its own table.
 
         Parameters
@@ -62,7 +64,7 @@ class ProtocolResult:
         """
         raise NotImplementedError(f"{type(self).__name__} does not build a post-selection table")
 
-    def expect(self, operator) -> Expectation:
+    def expect(self, operator: ArrayLike) -> Expectation:
         """Tr[A rho(t)] and Tr[A rho_post(t)] on the output grid for a (d, d) operator A (any, not only
         Hermitian ones: the values are complex)."""
         A = np.asarray(operator)
@@ -80,7 +82,7 @@ class ProtocolResult:
             value, value_post, np.einsum("ij,nij->n", w, self.rho_se), np.einsum("ij,nij->n", w, self.rho_post_se)
         )
 
-    def population(self, state) -> Expectation:
+    def population(self, state: str | ArrayLike) -> Expectation:
         """<v|rho|v> for a named two-spin state ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4) or a
         normalised vector v (d,)."""
         if isinstance(state, str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...trajectories.operators import BASIS_LABELS
 from ..results.master_equation import MasterEquationResult
@@ -42,7 +43,9 @@ def variance_bound(exact: np.ndarray) -> np.ndarray:
     return np.maximum(v, 0.0)
 
 
-def element_p_values(est, se, exact, count, min_count: int = MIN_COUNT) -> np.ndarray:
+def element_p_values(
+    est: ArrayLike, se: ArrayLike, exact: ArrayLike, count: ArrayLike, min_count: int = MIN_COUNT
+) -> np.ndarray:
     """Two-sided p-values of |est - exact| for each element, (n, d, d); NaN where not tested.
 
     est, exact: (n, d, d) complex means; se: (n, d, d) sample standard errors of the complex means;

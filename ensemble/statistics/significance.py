@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Floor on an element's effective standard error. Elements that are identical in every trajectory and
 #: exactly known (t = 0, coherences a measurement has removed) have a variance bound of 0; their deviation
@@ -27,7 +28,7 @@ class TestFamily(NamedTuple):
     mismatch: list[str]
 
 
-def sigma_from_p(p) -> np.ndarray:
+def sigma_from_p(p: ArrayLike) -> np.ndarray | float:
     """Two-sided normal-equivalent significance of p-values: z with P(|N(0,1)| >= z) = p.
 
     p in [0, 1] (any shape); 1 -> 0, 0 -> inf, NaN -> NaN. Returns a float array (a float for scalars).

@@ -6,13 +6,14 @@ import dataclasses
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..results.master_equation import MasterEquationResult
 from ..results.monte_carlo import MonteCarloResult
 from .significance import TestFamily, sigma_from_p
 
 
-def success_p_values(successes, attempts, p) -> np.ndarray:
+def success_p_values(successes: ArrayLike, attempts: ArrayLike, p: ArrayLike) -> np.ndarray:
     """Exact two-sided binomial p-values of the success counts per round, shape (rounds,).
 
     successes k of n attempts with exact conditional success probability p:
@@ -35,7 +36,7 @@ def success_p_values(successes, attempts, p) -> np.ndarray:
     return np.where(ok, out, np.nan)
 
 
-def success_z(successes, attempts, p) -> np.ndarray:
+def success_z(successes: ArrayLike, attempts: ArrayLike, p: ArrayLike) -> np.ndarray:
     """Signed normal-equivalent z of the success counts per round, shape (rounds,).
 
     sign(k - n p) times :func:`sigma_from_p` of the exact binomial p-value of :func:`success_p_values`:
