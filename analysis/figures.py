@@ -32,7 +32,7 @@ from .measures import concurrence, entanglement_of_formation, populations
 
 #: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
 DPI = 100
-#: The population bands are :func:`ensemble.intervals.mean_interval` at the confidence of
+#: The population bands are :func:`ensemble.statistics.intervals.mean_interval` at the confidence of
 #: +-SIGMAS standard errors of a normal variable (95.45 % for 2).
 SIGMAS = 2.0
 _BAND_CONFIDENCE = math.erf(SIGMAS / math.sqrt(2.0))
@@ -88,7 +88,7 @@ def _t2_se_bound(rho_se: np.ndarray) -> np.ndarray:
 
 
 def _band(ax, t, mean, se, n, color, **kw):
-    """Band of :func:`ensemble.intervals.mean_interval` for a population (a per-run quantity in
+    """Band of :func:`ensemble.statistics.intervals.mean_interval` for a population (a per-run quantity in
     [0, 1]) over n trajectories (scalar or (len(t),)): valid at 0 and 1, never of zero width."""
     mean = np.asarray(mean, float)
     n = np.broadcast_to(np.asarray(n), mean.shape)
@@ -127,7 +127,7 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     mc: MonteCarloResult, or None to draw the exact solution alone (``darkspin exact --figures``);
     exact: MasterEquationResult of the same model and protocol.
     Top: S and T2 populations (unconditional dashed, post-selected solid; trajectory estimates as
-    95.45 % bands of :func:`ensemble.intervals.mean_interval`, valid at 0 and 1; the T2 band from a
+    95.45 % bands of :func:`ensemble.statistics.intervals.mean_interval`, valid at 0 and 1; the T2 band from a
     conservative bound on its standard error from the element errors). Bottom: ``measure``
     ('concurrence' or 'eof') of the unconditional and post-selected states, exact lines and trajectory
     points. Vertical lines: measurements, with the per-round success percentage (MC, exact) above.

@@ -1,4 +1,4 @@
-"""Calibration of ensemble.compare and of the singlet interval: false-alarm rates over many independent
+"""Calibration of ensemble.statistics.comparison and of the singlet interval: false-alarm rates over many independent
 correct runs, and power against small model errors.
 
 1. False alarms. For each case, ``--replicas`` independent correct runs (trajectory index ranges
@@ -6,7 +6,7 @@ correct runs, and power against small model errors.
    reported: the fraction called inconsistent at the family-wise threshold (default 3 sigma, the
    default of compare; target <= 1 %) with its 95 % Clopper-Pearson upper bound, the largest
    family-wise sigma, quantiles of the largest single-test z, and the coverage of the post-selected
-   singlet interval (ensemble.intervals.mean_interval, 95 %) at each round's end, with its
+   singlet interval (ensemble.statistics.intervals.mean_interval, 95 %) at each round's end, with its
    smallest width (target: > 0).
    Cases (ntraj per run):
      rare     SpinPair(lam2 = 0.8 * 0.0126), rounds at 100..400, 201 outputs, 2e4: elements so rare

@@ -56,7 +56,7 @@ def replicas(case, seed: int, count: int = REPLICAS) -> list[MonteCarloResult]:
 
 def floor_statistic(mc: MonteCarloResult, exact) -> float:
     """The discredited statistic, for contrast: largest |mc - exact| / sqrt(se^2 + 1/N^2) over the elements
-    (N >= 20) and the normal z of the success counts. Written here, independently of ensemble.compare."""
+    (N >= 20) and the normal z of the success counts. Written here, independently of ensemble.statistics.comparison."""
     zs = []
     for est, se, ex, count in (
         (mc.rho, mc.rho_se, exact.rho, np.full(mc.times.size, mc.ntraj)),

@@ -1,4 +1,4 @@
-"""ensemble.master_equation against an independent QuTiP model built from docs/physics.md.
+"""ensemble.exact.solver against an independent QuTiP model built from docs/physics.md.
 
 The QuTiP Hamiltonian and collapse operators are constructed here from the formulas of
 docs/physics.md (Kossakowski matrices computed in this file with the phase space F of

@@ -1,4 +1,4 @@
-"""ensemble.postselection and ensemble.compare: Wilson intervals (published values, coverage against the
+"""ensemble.results.postselection and ensemble.statistics: Wilson intervals (published values, coverage against the
 exact probabilities of the master equation), table arithmetic and serialisation, the Monte Carlo vs
 exact verdict (a correct model passes, perturbed models fail), and the ntraj^-1/2 convergence.
 
