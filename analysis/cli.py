@@ -244,7 +244,7 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if args.version:
-        from ..ensemble.result import package_version
+        from ..ensemble.montecarlo.files import package_version
 
         print(f"darkspin {package_version()}")
         return 0
@@ -400,7 +400,7 @@ def _compile_kernels(model, protocol, seed: int, ensemble: bool = True) -> None:
 
     ensemble: also the ensemble kernel (not needed in this process when Dask workers run the batches).
     """
-    from ..ensemble.simulation import run_batch
+    from ..ensemble.montecarlo.simulation import run_batch
     from ..trajectories.single import run_trajectory
 
     with _exit_on_interrupt("while compiling the kernels; nothing was written"):
@@ -505,7 +505,7 @@ def _differences(prev, cfg) -> list[str]:
 
 def _resume_point(result_path: Path, cfg) -> int | None:
     """Trajectories already in result_path (None: no file); CLIError if it is not this run's."""
-    from ..ensemble.result import load
+    from ..ensemble.montecarlo.files import load
 
     if not result_path.exists():
         return None
@@ -602,8 +602,8 @@ def _handshake(address: str, timeout: float) -> None:
 def cmd_run(args) -> int:
     """``darkspin run``: see the module docstring."""
     from ..ensemble import simulate
-    from ..ensemble.master_equation import solve_master_equation
-    from ..ensemble.result import load
+    from ..ensemble.exact.solver import solve_master_equation
+    from ..ensemble.montecarlo.files import load
     from . import report
     from .config import load_config
 
@@ -646,7 +646,7 @@ def cmd_run(args) -> int:
         finally:
             close()
         elapsed = time.perf_counter() - t0
-        interrupted = bool(mc.interrupted or sigint["seen"])
+        interrupted = bool(mc.stats["end_condition"] == "interrupted" or sigint["seen"])
         table, cmp = report.write_run_report(
             mc,
             exact,
@@ -669,15 +669,15 @@ def cmd_run(args) -> int:
 
 def cmd_show(args) -> int:
     """``darkspin show RESULT.npz``: reload a run, print its table and the comparison."""
-    from ..ensemble.master_equation import solve_master_equation
-    from ..ensemble.result import load
+    from ..ensemble.exact.solver import solve_master_equation
+    from ..ensemble.montecarlo.files import load
     from . import report
 
     mc = load(args.result)  # ValueError (exit 2) for a missing, corrupt or foreign file
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(_output_folder(args.out)) if args.out is not None else None
         exact = solve_master_equation(mc.model, mc.protocol)
-        state = " (interrupted run)" if mc.interrupted else ""
+        state = " (interrupted run)" if mc.stats["end_condition"] == "interrupted" else ""
         print(f"{args.result}: {mc.ntraj} trajectories, seed {mc.seed}{state}")
         if out is not None and mc.ntraj > 0:
             _compile_kernels(mc.model, mc.protocol, mc.seed, ensemble=False)  # for trajectories.png
@@ -693,7 +693,7 @@ def cmd_show(args) -> int:
 def cmd_exact(args) -> int:
     """``darkspin exact``: the protocol table from the master equation alone (no kernels compiled);
     with --figures (or --out), also protocol.png, Fig. 3 right from the exact solution."""
-    from ..ensemble.master_equation import solve_master_equation
+    from ..ensemble.exact.solver import solve_master_equation
     from . import report
     from .config import load_config
 
@@ -904,9 +904,9 @@ def _optimize_settings(path, overrides=()) -> tuple:
 def cmd_optimize(args) -> int:
     """``darkspin optimize``: the best measurement times by the exact solver, checked with trajectories."""
     from ..ensemble import compare, simulate
-    from ..ensemble.intervals import mean_interval
-    from ..ensemble.master_equation import solve_master_equation
+    from ..ensemble.exact.solver import solve_master_equation
     from ..ensemble.schedule import optimize_schedule
+    from ..ensemble.statistics.intervals import mean_interval
 
     cfg, opt = _optimize_settings(args.config, args.set)
     cfg = cfg.replace(**{k: v for k, v in (("ntraj", args.ntraj), ("seed", args.seed)) if v is not None})

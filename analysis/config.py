@@ -33,7 +33,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..ensemble.simulation import check_options
+from ..ensemble.montecarlo.simulation import check_options
 from ..trajectories.measurement import Measurement
 from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.protocol import INITIAL_LABELS, Protocol

@@ -26,12 +26,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..ensemble.intervals import mean_interval, wilson_interval
+from ..ensemble.exact.jump_statistics import no_jump_probability
+from ..ensemble.statistics.intervals import mean_interval, wilson_interval
 from .measures import concurrence, entanglement_of_formation, populations
 
 #: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
 DPI = 100
-#: The population bands are :func:`ensemble.intervals.mean_interval` at the confidence of
+#: The population bands are :func:`ensemble.statistics.intervals.mean_interval` at the confidence of
 #: +-SIGMAS standard errors of a normal variable (95.45 % for 2).
 SIGMAS = 2.0
 _BAND_CONFIDENCE = math.erf(SIGMAS / math.sqrt(2.0))
@@ -87,7 +88,7 @@ def _t2_se_bound(rho_se: np.ndarray) -> np.ndarray:
 
 
 def _band(ax, t, mean, se, n, color, **kw):
-    """Band of :func:`ensemble.intervals.mean_interval` for a population (a per-run quantity in
+    """Band of :func:`ensemble.statistics.intervals.mean_interval` for a population (a per-run quantity in
     [0, 1]) over n trajectories (scalar or (len(t),)): valid at 0 and 1, never of zero width."""
     mean = np.asarray(mean, float)
     n = np.broadcast_to(np.asarray(n), mean.shape)
@@ -126,7 +127,7 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     mc: MonteCarloResult, or None to draw the exact solution alone (``darkspin exact --figures``);
     exact: MasterEquationResult of the same model and protocol.
     Top: S and T2 populations (unconditional dashed, post-selected solid; trajectory estimates as
-    95.45 % bands of :func:`ensemble.intervals.mean_interval`, valid at 0 and 1; the T2 band from a
+    95.45 % bands of :func:`ensemble.statistics.intervals.mean_interval`, valid at 0 and 1; the T2 band from a
     conservative bound on its standard error from the element errors). Bottom: ``measure``
     ('concurrence' or 'eof') of the unconditional and post-selected states, exact lines and trajectory
     points. Vertical lines: measurements, with the per-round success percentage (MC, exact) above.
@@ -184,7 +185,8 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     if mc is None:
         what = "exact master equation"
     else:
-        what = f"{mc.ntraj:,} trajectories{', interrupted' if getattr(mc, 'interrupted', False) else ''}"
+        cut = getattr(mc, "stats", {}).get("end_condition") == "interrupted"
+        what = f"{mc.ntraj:,} trajectories{', interrupted' if cut else ''}"
     fig.suptitle(f"Purification by $\\tau_z\\otimes\\tau_z$ measurements ({what})", fontsize=10)
     return fig
 
@@ -470,13 +472,15 @@ def distributions_figure(mc, exact=None) -> Figure:
     if dist.labels:
         a2.legend(fontsize=7)
     h = dist.first_jump()
-    value, low, high = h.survival(confidence=0.95)
+    value = h.survival()
+    low, high = h.survival_interval(0.95)
     a3.fill_between(h.edges, low, high, step=None, color="tab:red", alpha=0.25, lw=0, label="95% Wilson band")
     a3.plot(h.edges, value, color="tab:red", lw=1, label=f"trajectories ({mc.ntraj:,})")
     if exact is not None:
         t = np.linspace(0.0, h.edges[-1], 801)
         # runs stop at the final output time, so the survival is flat past it
-        a3.plot(t, exact.no_jump_probability(np.minimum(t, mc.protocol.t_final)), "k--", lw=1, label="exact")
+        p_none = no_jump_probability(exact.model, exact.protocol, np.minimum(t, mc.protocol.t_final))
+        a3.plot(t, p_none, "k--", lw=1, label="exact")
     for tm in mc.protocol.measure_at:
         a3.axvline(tm, color="0.7", lw=0.6, ls=":")
     a3.set_xlabel("time $t$")

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ensemble.compare import compare
-from ..ensemble.postselection import PostSelectionTable, exact_table, postselection_table, round_end_indices
-from ..ensemble.result import package_version
+from ..ensemble.montecarlo.files import package_version
+from ..ensemble.results.postselection import PostSelectionTable, round_end_indices
+from ..ensemble.statistics.comparison import compare
 from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
 from .measures import concurrence, entanglement_of_formation
 
@@ -78,10 +78,10 @@ def full_table(mc, exact) -> PostSelectionTable:
 
     Added columns (rounds,): p_success_exact, p_cumulative_exact, singlet_post_exact; concurrence_post,
     eof_post (trajectories) and concurrence_post_exact, eof_post_exact, of the post-selected state at
-    each round's end (see ensemble.postselection.round_end_indices).
+    each round's end (see ensemble.results.postselection.round_end_indices).
     """
-    table = postselection_table(mc)
-    ex = exact_table(exact)
+    table = mc.postselection()
+    ex = exact.postselection()
     c_mc, ef_mc = round_end_measures(mc.rho_post, mc.protocol)
     c_ex, ef_ex = round_end_measures(exact.rho_post, exact.protocol)
     for name, values, fmt in (
@@ -100,7 +100,7 @@ def full_table(mc, exact) -> PostSelectionTable:
 def exact_protocol_table(exact) -> PostSelectionTable:
     """Per-round table of the exact solution: round, time, p_success, p_cumulative, end_time,
     singlet_post, concurrence_post, eof_post (the post-selected state at each round's end)."""
-    table = exact_table(exact)
+    table = exact.postselection()
     conc, eof = round_end_measures(exact.rho_post, exact.protocol)
     names = ["round", "time", "p_success", "p_cumulative", "end_time", "singlet_post"]
     table = PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names}, table.meta)
@@ -232,7 +232,8 @@ def summary(
 ) -> dict:
     """The contents of summary.json (keys SUMMARY_KEYS; see the module docstring).
 
-    interrupted: override of mc.interrupted (the command line counts a Ctrl-C the library did not see).
+    interrupted: override of whether the run was interrupted (the command line counts a Ctrl-C the library did
+    not see).
     """
     stats = getattr(mc, "stats", None) or {}
     return {
@@ -248,7 +249,7 @@ def summary(
         "resumed_from": None if resumed_from is None else int(resumed_from),
         "end_condition": stats.get("end_condition"),
         "version": package_version(),
-        "interrupted": bool(mc.interrupted if interrupted is None else interrupted),
+        "interrupted": bool(mc.stats["end_condition"] == "interrupted" if interrupted is None else interrupted),
         "config": config_source,
         "files": files,
     }

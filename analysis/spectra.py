@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from ..ensemble.master_equation import steady_states
+from ..ensemble.exact.steady import steady_states
 from ..trajectories.model import SpinPair
 from ..trajectories.operators import kron
 from ..trajectories.plan import check_model

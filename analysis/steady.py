@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from ..ensemble.master_equation import steady_states
+from ..ensemble.exact.steady import steady_states
 from ..trajectories.model import SpinPair
 from .measures import concurrence, entanglement_of_formation, log_negativity, mutual_information, partial_transpose
 

@@ -30,7 +30,7 @@ import scipy.integrate
 from numba import njit, prange
 
 from darkspin.ensemble import solve_master_equation
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories import Protocol, SpinPair
 from darkspin.trajectories.kernel import bare_log, chunk_bounds, trajectory, trajectory_buffers
 from darkspin.trajectories.plan import compile_plan

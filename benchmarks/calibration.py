@@ -1,4 +1,4 @@
-"""Calibration of ensemble.compare and of the singlet interval: false-alarm rates over many independent
+"""Calibration of ensemble.statistics.comparison and of the singlet interval: false-alarm rates over many independent
 correct runs, and power against small model errors.
 
 1. False alarms. For each case, ``--replicas`` independent correct runs (trajectory index ranges
@@ -6,7 +6,7 @@ correct runs, and power against small model errors.
    reported: the fraction called inconsistent at the family-wise threshold (default 3 sigma, the
    default of compare; target <= 1 %) with its 95 % Clopper-Pearson upper bound, the largest
    family-wise sigma, quantiles of the largest single-test z, and the coverage of the post-selected
-   singlet interval (ensemble.intervals.mean_interval, 95 %) at each round's end, with its
+   singlet interval (ensemble.statistics.intervals.mean_interval, 95 %) at each round's end, with its
    smallest width (target: > 0).
    Cases (ntraj per run):
      rare     SpinPair(lam2 = 0.8 * 0.0126), rounds at 100..400, 201 outputs, 2e4: elements so rare
@@ -57,8 +57,7 @@ import numpy as np
 import scipy.stats
 
 from darkspin.ensemble import MonteCarloResult, compare, run_batch, solve_master_equation
-from darkspin.ensemble.compare import sigma_from_p
-from darkspin.ensemble.postselection import exact_table, postselection_table
+from darkspin.ensemble.statistics.significance import sigma_from_p
 from darkspin.trajectories import Measurement, Protocol, SpinPair
 from darkspin.trajectories.distributions import distribution_spec
 
@@ -104,7 +103,7 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
     model, protocol, n = CASES[name]
     n = ntraj or n
     exact = solve_master_equation(model, protocol)
-    s_exact = exact_table(exact)["singlet_post"]
+    s_exact = exact.postselection()["singlet_post"]
     t0 = time.perf_counter()
     sigma, max_z, covered, widths, jump_sigma = [], [], [], [], []
     n_tests = 0
@@ -119,7 +118,7 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
         jp = np.concatenate([c.jumps.mean_jumps_p, [c.jumps.survival_p]])
         jump_sigma.append(sigma_from_p(min(1.0, jp.size * float(np.nanmin(jp)))))
         n_tests = c.n_tests
-        table = postselection_table(mc)
+        table = mc.postselection()
         lo, hi = table["singlet_post_low"], table["singlet_post_high"]
         covered.append((lo <= s_exact) & (s_exact <= hi))
         widths.append(hi - lo)

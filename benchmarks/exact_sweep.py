@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 import darkspin as ds
-from darkspin.ensemble.exact_batch import _solve_many
+from darkspin.ensemble.exact.batch import _solve_many
 
 
 def grid(n: int) -> list[tuple[float, float]]:

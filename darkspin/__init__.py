@@ -64,6 +64,13 @@ _API = {
             "SweepTable",
             "optimize_schedule",
             "Schedule",
+            "PostSelectionTable",
+            "Convergence",
+            "JumpTests",
+            "GoodnessOfFit",
+            "Expectation",
+            "DistributionSums",
+            "RunOptions",
         )
     },
 }
@@ -73,13 +80,20 @@ __all__ = sorted(_API)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports lazily
     from .ensemble import (  # noqa: F401
         Comparison,
+        Convergence,
         Distributions,
+        DistributionSums,
         EnsembleSums,
+        Expectation,
+        GoodnessOfFit,
         Histogram,
         InfidelitySplit,
+        JumpTests,
         MasterEquationResult,
         MonteCarloResult,
+        PostSelectionTable,
         ProtocolResult,
+        RunOptions,
         Schedule,
         SweepTable,
         compare,
@@ -125,7 +139,7 @@ def __getattr__(name: str) -> Any:
     if name in ("trajectories", "ensemble", "analysis"):
         return importlib.import_module(f".{name}", __name__)
     if name == "__version__":
-        from .ensemble.result import package_version
+        from .ensemble.montecarlo.files import package_version
 
         return package_version()
     raise AttributeError(f"module 'darkspin' has no attribute {name!r}")

@@ -1,24 +1,39 @@
-"""darkspin.ensemble: many trajectories, the exact master equation, and the comparison of the two."""
+"""darkspin.ensemble: many trajectories, the exact master equation, and the comparison of the two.
 
-from .compare import Comparison, Convergence, JumpTests, compare, convergence, trace_distance
-from .distributions import Distributions, DistributionSums, Histogram, InfidelitySplit
-from .exact_batch import solve_many
-from .goodness_of_fit import GoodnessOfFit, g_test
-from .intervals import mean_interval, wilson_interval
-from .jump_statistics import mean_jumps, no_jump_probability
-from .master_equation import MasterEquationResult, solve_master_equation, steady_states
-from .postselection import PostSelectionTable, exact_table, postselection_table
-from .protocol_result import Expectation, ProtocolResult
-from .result import MonteCarloResult, load
+Subpackages, bottom up: ``results`` (plain result data and the post-selection table), ``exact`` (the
+master-equation solver), ``montecarlo`` (simulate, sums, distributions, the result file) and
+``statistics`` (intervals and the tests of Monte Carlo against exact).
+"""
+
+from .deprecated import exact_table, postselection_table
+from .exact.batch import solve_many
+from .exact.jump_statistics import mean_jumps, no_jump_probability
+from .exact.solver import solve_master_equation
+from .exact.steady import steady_states
+from .montecarlo.distributions import Distributions, DistributionSums, Histogram, InfidelitySplit
+from .montecarlo.files import load
+from .montecarlo.options import RunOptions
+from .montecarlo.simulation import run_batch, simulate
+from .montecarlo.sums import EnsembleSums
+from .results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from .results.monte_carlo import MonteCarloResult
+from .results.postselection import PostSelectionTable
+from .results.protocol_result import Expectation, ProtocolResult
 from .schedule import Schedule, optimize_schedule
-from .simulation import run_batch, simulate
-from .sums import EnsembleSums
+from .statistics.comparison import Comparison, compare
+from .statistics.convergence import Convergence, convergence
+from .statistics.goodness_of_fit import GoodnessOfFit, g_test
+from .statistics.intervals import mean_interval, wilson_interval
+from .statistics.jump_tests import JumpTests
+from .statistics.trace_distance import trace_distance
 from .sweeps import SweepTable, sweep
 
 __all__ = [
     "MasterEquationResult",
     "MonteCarloResult",
     "EnsembleSums",
+    "PostSelectionUndefinedWarning",
+    "RunOptions",
     "solve_master_equation",
     "solve_many",
     "steady_states",

@@ -47,8 +47,8 @@ import numpy as np
 from ..trajectories.operators import target_vector
 from ..trajectories.plan import Model, check_model
 from ..trajectories.protocol import MAX_TIME, Protocol
-from .exact_batch import solve_many
-from .master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from .exact.batch import solve_many
+from .results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 
 #: Named objectives.
 OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")

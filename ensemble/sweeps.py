@@ -45,11 +45,9 @@ from ..trajectories.measurement import Measurement
 from ..trajectories.operators import basis_state, target_vector
 from ..trajectories.plan import Model, check_model
 from ..trajectories.protocol import MAX_ROUNDS, Protocol
-from .exact_batch import solve_many
-from .intervals import CONFIDENCE, mean_interval, wilson_interval
-from .master_equation import MasterEquationResult
-from .result import MonteCarloResult, check_exact_types, check_path, load, model_members
-from .simulation import (
+from .exact.batch import solve_many
+from .montecarlo.files import check_exact_types, check_path, load, model_members
+from .montecarlo.simulation import (
     _as_executor,
     _check_resume,
     _in_flight,
@@ -58,6 +56,9 @@ from .simulation import (
     resolve_seed,
     simulate,
 )
+from .results.master_equation import MasterEquationResult
+from .results.monte_carlo import MonteCarloResult
+from .statistics.intervals import CONFIDENCE, mean_interval, wilson_interval
 
 #: Protocol fields that can be swept, then the fields of the measurement applied to every round.
 PROTOCOL_AXES = ("initial", "measure_at", "times", "postselect", "rounds", "measurement")

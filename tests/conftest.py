@@ -39,4 +39,4 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("run_batch was called: the input should have been rejected first")
 
-    monkeypatch.setattr(importlib.import_module("darkspin.ensemble.simulation"), "run_batch", forbidden)
+    monkeypatch.setattr(importlib.import_module("darkspin.ensemble.montecarlo.simulation"), "run_batch", forbidden)

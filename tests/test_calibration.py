@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from darkspin.ensemble import MonteCarloResult, compare, run_batch, simulate, solve_master_equation
-from darkspin.ensemble.postselection import exact_table, postselection_table
 from darkspin.trajectories.model import SpinPair
 from darkspin.trajectories.protocol import Protocol
 
@@ -57,7 +56,7 @@ def replicas(case, seed: int, count: int = REPLICAS) -> list[MonteCarloResult]:
 
 def floor_statistic(mc: MonteCarloResult, exact) -> float:
     """The discredited statistic, for contrast: largest |mc - exact| / sqrt(se^2 + 1/N^2) over the elements
-    (N >= 20) and the normal z of the success counts. Written here, independently of ensemble.compare."""
+    (N >= 20) and the normal z of the success counts. Written here, independently of ensemble.statistics.comparison."""
     zs = []
     for est, se, ex, count in (
         (mc.rho, mc.rho_se, exact.rho, np.full(mc.times.size, mc.ntraj)),
@@ -164,11 +163,11 @@ def test_singlet_interval_covers_near_one():
     others), and no interval has zero width; the naive mean +- 1.96 se misses most of the time there."""
     model = SpinPair()
     protocol = Protocol("ud", tuple(50.0 * k for k in range(1, 9)), np.linspace(0, 450, 46))
-    exact = exact_table(solve_master_equation(model, protocol))["singlet_post"]
+    exact = solve_master_equation(model, protocol).postselection()["singlet_post"]
     assert exact[-1] == pytest.approx(0.99997, abs=1e-5) and np.all(np.diff(exact) > 0)
     hits, naive, zero_se, widths = [], [], [], []
     for mc in replicas((model, protocol, 2_500), seed=404):
-        table = postselection_table(mc)
+        table = mc.postselection()
         lo, hi, m, se = (table[k] for k in ("singlet_post_low", "singlet_post_high", "singlet_post", "singlet_post_se"))
         hits.append((lo <= exact) & (exact <= hi))
         naive.append(np.abs(m - exact) <= 1.959964 * se)

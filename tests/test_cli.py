@@ -26,9 +26,9 @@ from cli_calls import start_run as _start_run
 import darkspin.ensemble
 from darkspin.analysis.report import SUMMARY_KEYS
 from darkspin.ensemble import load
-from darkspin.ensemble import master_equation as master_equation_module
-from darkspin.ensemble import simulation as simulate_module
-from darkspin.ensemble.result import MonteCarloResult
+from darkspin.ensemble.exact import solver as master_equation_module
+from darkspin.ensemble.montecarlo import simulation as simulate_module
+from darkspin.ensemble.results.monte_carlo import MonteCarloResult
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = """
@@ -72,7 +72,7 @@ def test_run_writes_every_file(small_run):
     for name in ("protocol.png", "trajectories.png", "postselection.png"):
         _check_png(out / name)
     result = load(out / "result.npz")
-    assert result.ntraj == 2000 and result.seed == 7 and not result.interrupted
+    assert result.ntraj == 2000 and result.seed == 7 and not (result.stats["end_condition"] == "interrupted")
     text = (out / "postselection.txt").read_text()
     assert "concurrence_post_exact" in text and "eof_post" in text and "verdict" in text
     assert "verdict" in stdout and "p_success" in stdout
@@ -314,7 +314,7 @@ def test_ctrl_c_saves_finished_batches(small_config, tmp_path, monkeypatch):
     line = _one_error_line(stderr)
     assert line == f"darkspin: interrupted: 1000 trajectories saved to {out / 'result.npz'}"
     result = load(out / "result.npz")
-    assert result.ntraj == 1000 and result.interrupted
+    assert result.ntraj == 1000 and (result.stats["end_condition"] == "interrupted")
     assert np.array_equal(result.ranges, [[0, 1000]])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["ntraj"] == 1000
@@ -366,7 +366,12 @@ def test_sigint_then_rerun_resumes_bit_identical(tmp_path, monkeypatch):
     line = _one_error_line(stderr)
     n = int(re.search(r"interrupted: (\d+) trajectories saved to", line).group(1))
     saved = load(result_path)
-    assert saved.interrupted and saved.ntraj == n and 40000 <= n < 1_000_000 and n % 20000 == 0
+    assert (
+        (saved.stats["end_condition"] == "interrupted")
+        and saved.ntraj == n
+        and 40000 <= n < 1_000_000
+        and n % 20000 == 0
+    )
 
     ran = []
     real_run_batch = simulate_module.run_batch
@@ -383,7 +388,7 @@ def test_sigint_then_rerun_resumes_bit_identical(tmp_path, monkeypatch):
     assert sum(b - a for a, b in batches) == 1_000_000 - n
     assert all(a >= b0 or b <= a0 for a, b in batches for a0, b0 in saved.ranges)  # none ran twice
     resumed = load(result_path)
-    assert resumed.ntraj == 1_000_000 and not resumed.interrupted
+    assert resumed.ntraj == 1_000_000 and not (resumed.stats["end_condition"] == "interrupted")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed_from"] == n and summary["ntraj"] == 1_000_000 and summary["interrupted"] is False
 
@@ -430,7 +435,7 @@ def test_second_ctrl_c_never_lowers_the_saved_count(small_run, small_config, tmp
     assert status == 130
     assert "interrupted: 2000 trajectories saved" in _one_error_line(stderr)
     after = load(path)
-    assert after.ntraj == 2000 and after.sums.identical(before.sums) and after.interrupted
+    assert after.ntraj == 2000 and after.sums.identical(before.sums) and (after.stats["end_condition"] == "interrupted")
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ import scipy.integrate
 import scipy.linalg
 import scipy.stats
 
-import darkspin.ensemble.result as RES
-import darkspin.ensemble.simulation as SIM
+import darkspin.ensemble.montecarlo.files as RES
+import darkspin.ensemble.montecarlo.simulation as SIM
 from darkspin.ensemble import (
     load,
     mean_jumps,
@@ -30,7 +30,9 @@ from darkspin.ensemble import (
     simulate,
     solve_master_equation,
 )
-from darkspin.ensemble.compare import compare, jump_tests, sigma_from_p
+from darkspin.ensemble.statistics.comparison import compare
+from darkspin.ensemble.statistics.jump_tests import jump_tests
+from darkspin.ensemble.statistics.significance import sigma_from_p
 from darkspin.trajectories import LindbladModel, Measurement, Protocol, SpinPair, run_trajectories
 from darkspin.trajectories.distributions import JUMP_MAX, infidelity_edges
 from darkspin.trajectories.kernel import FRAC_BITS
@@ -229,7 +231,8 @@ def test_histograms_equal_the_binning_of_per_run_records():
     beyond = (runs.first_jump[:, None] >= edges_t[None, :]).sum(axis=0)
     np.testing.assert_allclose(h.survival(), beyond / N, rtol=0, atol=1e-15)
     np.testing.assert_allclose(h.cdf(), 1.0 - beyond / N, rtol=0, atol=1e-15)
-    value, low, high = h.survival(confidence=0.95)
+    value = h.survival()
+    low, high = h.survival_interval(0.95)
     assert np.all(low < high) and np.all((low <= value) & (value <= high))
     assert low[0] < 1.0 == value[0] == high[0]  # valid at 1 and never of zero width
 
@@ -300,7 +303,7 @@ def mean_jumps_z(case: Case, exact_mean: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", ["paper_fb", "asym_fb", "lindblad8"])
 def test_mean_jumps_per_channel_match_exact(cases, name):
     case = cases[name]
-    z = mean_jumps_z(case, case.exact.mean_jumps)
+    z = mean_jumps_z(case, mean_jumps(case.model, case.protocol))
     z_wrong = mean_jumps_z(case, mean_jumps(wrong(case.model), case.protocol))
     print(f"{name}: mean jumps max |z| = {np.abs(z).max():.2f} over {z.size}, wrong model {np.abs(z_wrong).max():.1f}")
     assert np.all(np.isfinite(z)) and np.abs(z).max() < SIGMA

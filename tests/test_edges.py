@@ -19,7 +19,7 @@ import pytest
 import scipy.linalg
 
 from darkspin.ensemble import simulate, solve_master_equation
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories.operators import P_MINUS, P_PLUS, basis_state, kron, singlet_population
 from darkspin.trajectories.propagator import propagator_matrix

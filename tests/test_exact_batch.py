@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import darkspin as ds
-from darkspin.ensemble import exact_batch
-from darkspin.ensemble.exact_batch import _solve_many, solve_many
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning, solve_master_equation
+from darkspin.ensemble.exact import batch as exact_batch
+from darkspin.ensemble.exact.batch import _solve_many, solve_many
+from darkspin.ensemble.exact.solver import solve_master_equation
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories.model import liouvillians
 
 FIELDS = ("rho", "rho_post", "p_success", "p_cumulative", "record_probabilities")

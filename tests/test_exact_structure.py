@@ -14,7 +14,7 @@ import pytest
 import scipy.linalg
 
 import darkspin as ds
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 
 from reference import SINGLET, kossakowski_rhs, singlet_population, superoperator
 

@@ -17,8 +17,8 @@ import pytest
 import scipy.linalg
 
 import darkspin as ds
-from darkspin.ensemble.goodness_of_fit import g_test
-from darkspin.ensemble.simulation import run_batch
+from darkspin.ensemble.montecarlo.simulation import run_batch
+from darkspin.ensemble.statistics.goodness_of_fit import g_test
 
 from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, superoperator
 
@@ -363,7 +363,7 @@ def test_last_rule_selects_again_after_an_empty_round():
     times = [0.0, 1.0, 2.0, 3.0]
     last = ds.Protocol(np.array([1.0, 0]), [0.0, 2.0], times, measurement=ds.Measurement(sz), postselect="last")
     pattern = ds.Protocol(np.array([1.0, 0]), [0.0, 2.0], times, measurement=ds.Measurement(sz), postselect="?-")
-    with pytest.warns(ds.ensemble.master_equation.PostSelectionUndefinedWarning, match="round 1 "):
+    with pytest.warns(ds.ensemble.PostSelectionUndefinedWarning, match="round 1 "):
         ex = ds.solve_master_equation(model, last)
     ref = ds.solve_master_equation(model, pattern)
     assert np.all(np.isnan(ex.rho_post[:2]))

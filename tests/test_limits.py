@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from darkspin.ensemble import simulate
-from darkspin.ensemble.result import load
+from darkspin.ensemble.montecarlo.files import load
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories import protocol as protocol_module
 
-SIM = importlib.import_module("darkspin.ensemble.simulation")
+SIM = importlib.import_module("darkspin.ensemble.montecarlo.simulation")
 
 MODEL = SpinPair(lam1=0.2, lam2=0.2)
 PROTOCOL = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31))

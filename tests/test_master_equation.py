@@ -1,4 +1,4 @@
-"""ensemble.master_equation against an independent QuTiP model built from docs/physics.md.
+"""ensemble.exact.solver against an independent QuTiP model built from docs/physics.md.
 
 The QuTiP Hamiltonian and collapse operators are constructed here from the formulas of
 docs/physics.md (Kossakowski matrices computed in this file with the phase space F of
@@ -15,7 +15,9 @@ import pytest
 import qutip
 
 import darkspin.trajectories.model as model_module
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning, solve_master_equation, steady_states
+from darkspin.ensemble.exact.solver import solve_master_equation
+from darkspin.ensemble.exact.steady import steady_states
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories.model import SpinPair
 from darkspin.trajectories.protocol import Protocol
 

@@ -13,7 +13,8 @@ import pytest
 import scipy.linalg
 from scipy.optimize import brentq
 
-from darkspin.ensemble.master_equation import solve_master_equation, steady_states
+from darkspin.ensemble.exact.solver import solve_master_equation
+from darkspin.ensemble.exact.steady import steady_states
 from darkspin.trajectories.model import SpinPair, exchange_from_bandwidth, phase_space
 from darkspin.trajectories.protocol import Protocol
 

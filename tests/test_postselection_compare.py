@@ -1,4 +1,4 @@
-"""ensemble.postselection and ensemble.compare: Wilson intervals (published values, coverage against the
+"""ensemble.results.postselection and ensemble.statistics: Wilson intervals (published values, coverage against the
 exact probabilities of the master equation), table arithmetic and serialisation, the Monte Carlo vs
 exact verdict (a correct model passes, perturbed models fail), and the ntraj^-1/2 convergence.
 
@@ -20,26 +20,15 @@ import numpy as np
 import pytest
 
 from darkspin.ensemble import EnsembleSums, MonteCarloResult, run_batch, simulate, solve_master_equation
-from darkspin.ensemble.compare import (
-    SE_FLOOR,
-    compare,
-    convergence,
-    element_p_values,
-    sigma_from_p,
-    success_p_values,
-    success_z,
-    trace_distance,
-    variance_bound,
-)
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
-from darkspin.ensemble.postselection import (
-    PostSelectionTable,
-    exact_table,
-    mean_interval,
-    postselection_table,
-    round_end_indices,
-    wilson_interval,
-)
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
+from darkspin.ensemble.results.postselection import PostSelectionTable, round_end_indices
+from darkspin.ensemble.statistics.comparison import compare
+from darkspin.ensemble.statistics.convergence import convergence
+from darkspin.ensemble.statistics.density_tests import element_p_values, variance_bound
+from darkspin.ensemble.statistics.intervals import mean_interval, wilson_interval
+from darkspin.ensemble.statistics.significance import SE_FLOOR, sigma_from_p
+from darkspin.ensemble.statistics.success_tests import success_p_values, success_z
+from darkspin.ensemble.statistics.trace_distance import trace_distance
 from darkspin.trajectories.model import SpinPair
 from darkspin.trajectories.protocol import Protocol
 
@@ -115,7 +104,7 @@ def test_wilson_coverage_of_exact_probabilities(exact):
     for g in range(groups):  # disjoint trajectory ranges of one seed are independent samples
         with numba_threads_restored():
             sums = run_batch(MODEL, protocol, 777, g * size, (g + 1) * size, threads=1)
-        table = postselection_table(MonteCarloResult(MODEL, protocol, sums, 777))
+        table = MonteCarloResult(MODEL, protocol, sums, 777).postselection()
         ok = table["attempts"] > 0
         hits_cond += np.sum((table["p_success_low"] <= ex.p_success) & (ex.p_success <= table["p_success_high"]) & ok)
         hits_cum += np.sum(
@@ -190,7 +179,7 @@ def test_table_json_round_trip():
     # |ud> measured at t = 0 always succeeds (p = 1, Wilson high = 1 exactly)
     protocol = Protocol("ud", (0.0, 0.0), [0.0, 1.0])
     sums = run_batch(MODEL, protocol, 5, 0, 50)
-    table = postselection_table(MonteCarloResult(MODEL, protocol, sums, 5))
+    table = MonteCarloResult(MODEL, protocol, sums, 5).postselection()
     assert table["successes"].tolist() == [50, 50] and table["p_success"].tolist() == [1.0, 1.0]
     blob = json.dumps(table.to_dict(), allow_nan=False)
     back = PostSelectionTable.from_dict(json.loads(blob))
@@ -202,7 +191,7 @@ def test_table_json_round_trip():
     assert table["p_success_high"].tolist() == [1.0, 1.0]
     # |uu> measured at t = 0 always fails: zero counts, round 2 never attempted (NaN), infinite attempts
     nothing = Protocol("uu", (0.0, 1.0), [0.0, 1.0, 2.0])
-    t2 = postselection_table(MonteCarloResult(MODEL, nothing, run_batch(MODEL, nothing, 5, 0, 10), 5))
+    t2 = MonteCarloResult(MODEL, nothing, run_batch(MODEL, nothing, 5, 0, 10), 5).postselection()
     assert t2["successes"].tolist() == [0, 0] and np.isnan(t2["p_success"][1])
     assert t2["attempts_per_success"].tolist() == [math.inf, math.inf]
     d = json.loads(json.dumps(t2.to_dict(), allow_nan=False))
@@ -211,7 +200,7 @@ def test_table_json_round_trip():
 
 
 def test_exact_table(exact):
-    table = postselection_table(exact)
+    table = exact.postselection()
     assert table.names == [
         "round",
         "time",
@@ -229,9 +218,7 @@ def test_exact_table(exact):
     singlet = np.real(np.einsum("i,kij,j->k", SINGLET.conj(), exact.rho_post[[7, 11, 16]], SINGLET))
     np.testing.assert_allclose(table["singlet_post"], singlet, atol=1e-14)
     assert "exact" in str(table).splitlines()[0]
-    json.dumps(exact_table(exact).to_dict(), allow_nan=False)
-    with pytest.raises(ValueError):
-        postselection_table("not a result")
+    json.dumps(exact.postselection().to_dict(), allow_nan=False)
 
 
 # ---- Monte Carlo against exact -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from darkspin.ensemble import simulate, solve_master_equation
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories.protocol import INITIAL_LABELS
 

@@ -14,7 +14,7 @@ import pytest
 
 import darkspin.trajectories.runs as RUNS
 from darkspin.ensemble import simulate
-from darkspin.ensemble.simulation import run_batch
+from darkspin.ensemble.montecarlo.simulation import run_batch
 from darkspin.trajectories import Measurement, Protocol, SpinPair, run_trajectories, run_trajectory
 from darkspin.trajectories.distributions import distribution_spec
 from darkspin.trajectories.operators import basis_state

@@ -28,7 +28,7 @@ from darkspin.trajectories import Protocol, SpinPair
 
 # `ensemble.simulate` is the function (re-exported by ensemble/__init__), not the module: the
 # module whose global run_batch _run_batches calls is only reachable through importlib.
-SIM = importlib.import_module("darkspin.ensemble.simulation")
+SIM = importlib.import_module("darkspin.ensemble.montecarlo.simulation")
 
 MODEL = SpinPair(lam1=0.2, lam2=0.2)
 PROTOCOL = Protocol("ud", (5.0, 10.0), np.linspace(0.0, 15.0, 31))
@@ -114,7 +114,7 @@ def test_merge_with_empty_and_negative_controls(reference):
 def test_batch_size_and_threads_do_not_change_sums(reference, batch_size, batch_threads):
     r = simulate(MODEL, PROTOCOL, N, SEED, batch_size=batch_size, batch_threads=batch_threads, progress=False)
     assert r.sums.identical(reference.sums)
-    assert r.ranges.tolist() == [[0, N]] and not r.interrupted
+    assert r.ranges.tolist() == [[0, N]] and not (r.stats["end_condition"] == "interrupted")
     assert np.array_equal(r.singlet, reference.singlet)
 
 
@@ -248,12 +248,12 @@ def test_interrupt_keeps_finished_batches(reference, tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="interrupted"):
         cut = simulate(MODEL, PROTOCOL, N, SEED, batch_size=500, save=path, progress=False)
     monkeypatch.undo()
-    assert cut.interrupted and cut.ntraj == 1000 and cut.ranges.tolist() == [[0, 1000]]
+    assert (cut.stats["end_condition"] == "interrupted") and cut.ntraj == 1000 and cut.ranges.tolist() == [[0, 1000]]
     assert cut.sums.identical(run_batch(MODEL, PROTOCOL, SEED, 0, 1000))
     saved = load(path)
-    assert saved.interrupted and saved.sums.identical(cut.sums) and saved.seed == SEED
+    assert (saved.stats["end_condition"] == "interrupted") and saved.sums.identical(cut.sums) and saved.seed == SEED
     done = simulate(MODEL, PROTOCOL, N, resume=path, batch_size=500, progress=False)
-    assert not done.interrupted
+    assert not (done.stats["end_condition"] == "interrupted")
     assert_same_result(done, reference)
 
 
@@ -265,7 +265,7 @@ def test_interrupt_with_thread_pool_keeps_consistent_work(reference, tmp_path, m
         cut = simulate(MODEL, PROTOCOL, N, SEED, batch_size=300, executor=ex, save=path, progress=False)
     monkeypatch.undo()
     # which batches finished depends on scheduling; whatever was kept must be exactly those batches
-    assert cut.interrupted and 0 < cut.ntraj < N
+    assert (cut.stats["end_condition"] == "interrupted") and 0 < cut.ntraj < N
     assert int(np.sum(np.diff(cut.ranges, axis=1))) == cut.ntraj
     kept = EnsembleSums.empty(PROTOCOL.times.size, PROTOCOL.rounds)
     for a, b in cut.ranges:

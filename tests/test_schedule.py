@@ -20,7 +20,7 @@ from cli_calls import call as _call
 
 import darkspin as ds
 from darkspin.ensemble import schedule as schedule_module
-from darkspin.ensemble.master_equation import PostSelectionUndefinedWarning
+from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 
 MODEL = ds.SpinPair()
 TIMES = np.linspace(0.0, 500.0, 3)  # few outputs: fewer distinct steps, cheaper solves

@@ -27,7 +27,7 @@ from darkspin.analysis.steady import (
     family_states,
     steady_family,
 )
-from darkspin.ensemble.master_equation import steady_states
+from darkspin.ensemble.exact.steady import steady_states
 from darkspin.trajectories.model import SpinPair
 
 from reference import SINGLET, SM, SP, SZ, k1

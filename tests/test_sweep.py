@@ -18,7 +18,7 @@ from darkspin.analysis.measures import concurrence
 from darkspin.trajectories.operators import basis_state
 
 sweep_module = importlib.import_module("darkspin.ensemble.sweeps")
-simulation_module = importlib.import_module("darkspin.ensemble.simulation")
+simulation_module = importlib.import_module("darkspin.ensemble.montecarlo.simulation")
 
 SHORT = ds.Protocol("ud", [20.0, 40.0], np.linspace(0.0, 60.0, 61))
 LAM2 = [0.0126, 0.011]

@@ -29,8 +29,8 @@ from scipy import stats
 
 from darkspin import ensemble
 from darkspin.ensemble import MonteCarloResult, simulate, solve_master_equation
-from darkspin.ensemble import simulation as simulate_module
-from darkspin.ensemble.sums import EnsembleSums
+from darkspin.ensemble.montecarlo import simulation as simulate_module
+from darkspin.ensemble.montecarlo.sums import EnsembleSums
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories.distributions import no_distributions
 from darkspin.trajectories.kernel import ensemble_sums

@@ -1,20 +1,25 @@
 """The one family of protocol results: what the exact solver and the trajectories both return.
 
-:class:`ProtocolResult` is the base of :class:`~darkspin.ensemble.master_equation.MasterEquationResult`
-and :class:`~darkspin.ensemble.result.MonteCarloResult`. Both carry the same fields for the same things
+:class:`ProtocolResult` is the base of :class:`~darkspin.ensemble.results.master_equation.MasterEquationResult`
+and :class:`~darkspin.ensemble.results.monte_carlo.MonteCarloResult`. Both carry the same fields for the same things
 (n output times, R rounds, dimension d): ``model``, ``protocol``, ``times`` (n,), ``rho`` and
 ``rho_post`` (n, d, d), ``p_success`` and ``p_cumulative`` (R,), ``stats`` (a dict), and offer
-:meth:`postselection`, :meth:`expect` and :meth:`population`; Monte Carlo results add standard errors.
-Figures and tables take either.
+:meth:`postselection` (each kind builds its own table), :meth:`expect` and :meth:`population`; Monte
+Carlo results add standard errors. Figures and tables take either.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..trajectories.operators import basis_state
+from ...trajectories.operators import basis_state
+from ..statistics.intervals import CONFIDENCE
+
+if TYPE_CHECKING:
+    from .postselection import PostSelectionTable
 
 
 class Expectation(NamedTuple):
@@ -39,13 +44,27 @@ class ProtocolResult:
     def dim(self) -> int:
         return int(np.shape(self.rho)[-1])
 
-    def postselection(self):
-        """Per-round post-selection statistics (see :func:`darkspin.ensemble.postselection.postselection_table`)."""
-        from .postselection import postselection_table
+    def postselection(self, confidence: float = CONFIDENCE) -> PostSelectionTable:
+        """Per-round post-selection statistics; each kind of result builds its own table.
 
-        return postselection_table(self)
+        Parameters
+        ----------
+        confidence : float
+            Confidence level of the intervals, in (0, 1) (Monte Carlo results only).
 
-    def expect(self, operator) -> Expectation:
+        Returns
+        -------
+        PostSelectionTable
+            One row per round (columns documented in :class:`PostSelectionTable`).
+
+        Raises
+        ------
+        NotImplementedError
+            On the base class itself.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not build a post-selection table")
+
+    def expect(self, operator: ArrayLike) -> Expectation:
         """Tr[A rho(t)] and Tr[A rho_post(t)] on the output grid for a (d, d) operator A (any, not only
         Hermitian ones: the values are complex)."""
         A = np.asarray(operator)
@@ -63,7 +82,7 @@ class ProtocolResult:
             value, value_post, np.einsum("ij,nij->n", w, self.rho_se), np.einsum("ij,nij->n", w, self.rho_post_se)
         )
 
-    def population(self, state) -> Expectation:
+    def population(self, state: str | ArrayLike) -> Expectation:
         """<v|rho|v> for a named two-spin state ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4) or a
         normalised vector v (d,)."""
         if isinstance(state, str):

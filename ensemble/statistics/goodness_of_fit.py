@@ -12,6 +12,7 @@ import dataclasses
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaincc, xlogy
 
 #: Smallest expected count of a cell after pooling (the usual rule for chi-square approximations).
@@ -38,7 +39,7 @@ class GoodnessOfFit:
         return f"record counts: G = {self.statistic:.3g}, {self.dof} dof, p = {self.p_value:.3g}{extra}"
 
 
-def g_test(counts, probabilities) -> GoodnessOfFit:
+def g_test(counts: ArrayLike, probabilities: ArrayLike) -> GoodnessOfFit:
     """G-test of integer ``counts`` (m,) against ``probabilities`` (m,) (summing to 1 within 1e-9).
 
     Every cell with expected count N p < MIN_EXPECTED is merged into one pooled cell, which takes the

@@ -1,8 +1,10 @@
-"""Per-round post-selection statistics of the protocol: success probabilities with Wilson intervals,
-expected attempts, and the post-selected singlet population at the end of each round.
+"""The per-round post-selection table and the pieces its columns are built from.
 
-Works on a :class:`~ensemble.result.MonteCarloResult` (counts, intervals, standard errors) and on a
-:class:`~ensemble.master_equation.MasterEquationResult` (exact probabilities, no counts or errors).
+Each result builds its own table (:meth:`MonteCarloResult.postselection
+<darkspin.ensemble.results.monte_carlo.MonteCarloResult.postselection>`: counts, intervals, standard
+errors; :meth:`MasterEquationResult.postselection
+<darkspin.ensemble.results.master_equation.MasterEquationResult.postselection>`: exact probabilities, no
+counts or errors) from the helpers here: where each round ends, picking values there, and the formats.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..trajectories.operators import singlet_population
-from ..trajectories.protocol import Protocol
-from .intervals import CONFIDENCE, mean_interval, wilson_interval  # noqa: F401  (mean_interval, wilson_interval: re-exported)
-from .master_equation import MasterEquationResult
-from .result import MonteCarloResult
+from ...trajectories.protocol import Protocol
 
 
 # ---- the table ---------------------------------------------------------------------------------
@@ -97,7 +98,12 @@ class PostSelectionTable:
     ``meta`` holds plain scalars (kind, ntraj, confidence).
     """
 
-    def __init__(self, columns, formats=None, meta=None):
+    def __init__(
+        self,
+        columns: Mapping[str, ArrayLike] | Iterable[tuple[str, ArrayLike]],
+        formats: Mapping[str, str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
         cols = OrderedDict()
         length = None
         for name, values in OrderedDict(columns).items():
@@ -128,7 +134,7 @@ class PostSelectionTable:
     def __len__(self) -> int:
         return next(iter(self._columns.values())).size if self._columns else 0
 
-    def __contains__(self, name) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._columns
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -138,7 +144,7 @@ class PostSelectionTable:
         except KeyError:
             raise ColumnError(f"no column {name!r}; columns are {self.names}") from None
 
-    def add_column(self, name: str, values, fmt: str = ".4g") -> PostSelectionTable:
+    def add_column(self, name: str, values: ArrayLike, fmt: str = ".4g") -> PostSelectionTable:
         """A new table with one more column (values: length len(self)); ``fmt`` is a format spec."""
         if name in self._columns:
             raise ColumnError(f"column {name!r} exists already")
@@ -177,7 +183,7 @@ class PostSelectionTable:
         except (KeyError, AttributeError, TypeError) as exc:
             raise ValueError(f"data is not a PostSelectionTable dict ({exc!r})") from None
 
-    def to_json(self, **kwargs) -> str:
+    def to_json(self, **kwargs: Any) -> str:
         """``json.dumps(self.to_dict())``."""
         return json.dumps(self.to_dict(), **kwargs)
 
@@ -251,14 +257,16 @@ def round_end_indices(protocol: Protocol) -> np.ndarray:
     return out
 
 
-def _pick(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def pick(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``values[idx]`` (rounds,) float, NaN where idx is -1 (no output time in the round)."""
     out = np.full(idx.shape, np.nan)
     ok = idx >= 0
     out[ok] = values[idx[ok]]
     return out
 
 
-_FORMATS = {
+#: display format of each column a result's table may have
+FORMATS = {
     "round": "d",
     "time": ".6g",
     "attempts": "d",
@@ -284,111 +292,8 @@ _FORMATS = {
 }
 
 
-def _inverse(p) -> np.ndarray:
+def inverse(p: np.ndarray) -> np.ndarray:
+    """1 / p elementwise: inf where p = 0, NaN where p is NaN."""
     p = np.asarray(p, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), np.where(np.isnan(p), np.nan, np.inf))
-
-
-def exact_table(exact_result: MasterEquationResult) -> PostSelectionTable:
-    """Post-selection table of an exact :class:`MasterEquationResult` (no counts, no error bars).
-
-    Columns: round, time, p_success, p_cumulative, attempts_per_success, end_time, singlet_post
-    (singlet population of rho_post at the end of each round; NaN where undefined).
-    """
-    if not isinstance(exact_result, MasterEquationResult):
-        raise ValueError(f"exact_result must be a MasterEquationResult, got {type(exact_result).__name__}")
-    protocol = exact_result.protocol
-    idx = round_end_indices(protocol)
-    pc = np.asarray(exact_result.p_cumulative, float)
-    cols = OrderedDict(
-        [
-            ("round", np.arange(1, protocol.rounds + 1)),
-            ("time", np.array(protocol.measure_at, float)),
-            ("p_success", np.asarray(exact_result.p_success, float)),
-            ("p_cumulative", pc),
-            ("attempts_per_success", _inverse(pc)),
-            ("end_time", _pick(protocol.times, idx)),
-        ]
-    )
-    if protocol.rho0.shape[0] == 4:  # the singlet exists for two spins
-        cols["singlet_post"] = _pick(singlet_population(exact_result.rho_post), idx)
-    return PostSelectionTable(
-        cols, _FORMATS, {"kind": "exact", "rule": protocol.postselect, "instruments": protocol.describe()}
-    )
-
-
-def postselection_table(result, confidence: float = CONFIDENCE) -> PostSelectionTable:
-    """Per-round post-selection statistics of ``result``.
-
-    result: a :class:`MonteCarloResult` (counts with Wilson intervals at ``confidence``, the singlet
-    population with a :func:`mean_interval` at ``confidence`` and its standard error) or a
-    :class:`MasterEquationResult` (dispatches to :func:`exact_table`).
-    Returns a :class:`PostSelectionTable` with one row per round (columns documented there). A result
-    with distributions adds, from the state right after each round: n_jumped, the post-selected runs
-    that had jumped; infidelity_post = infidelity_quiet + infidelity_jumped, the post-selected mean of
-    1 - F (F the fidelity with the distributions' target state) and the parts of it carried by runs
-    that had not / had jumped.
-    """
-    if isinstance(result, MasterEquationResult):
-        return exact_table(result)
-    if not isinstance(result, MonteCarloResult):
-        raise ValueError(f"result must be a MonteCarloResult or a MasterEquationResult, got {type(result).__name__}")
-    wilson_interval(0, 1, confidence)  # validates confidence before any work
-    protocol = result.protocol
-    ntraj = int(result.ntraj)
-    selected = np.asarray(result.n_success, np.int64)
-    succ = np.asarray(result.n_kept, np.int64)  # equal to n_success for nested rules such as 'all'
-    attempts = np.concatenate([[ntraj], selected])[: succ.size].astype(np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(attempts > 0, succ / np.maximum(attempts, 1), np.nan)
-        pc = selected / ntraj if ntraj else np.full(succ.shape, np.nan)
-    p_lo, p_hi = wilson_interval(succ, attempts, confidence)
-    c_lo, c_hi = wilson_interval(selected, np.full(succ.shape, ntraj), confidence)
-    idx = round_end_indices(protocol)
-    s_post = _pick(np.asarray(result.singlet_post, float), idx)
-    s_se = _pick(np.asarray(result.singlet_post_se, float), idx)
-    n_post = np.where(idx >= 0, np.asarray(result.n_post)[np.maximum(idx, 0)], 0)
-    s_lo, s_hi = mean_interval(s_post, s_se, n_post, confidence)
-    cols = OrderedDict(
-        [
-            ("round", np.arange(1, protocol.rounds + 1)),
-            ("time", np.array(protocol.measure_at, float)),
-            ("attempts", attempts),
-            ("successes", succ.copy()),
-            ("p_success", p),
-            ("p_success_low", np.atleast_1d(p_lo)),
-            ("p_success_high", np.atleast_1d(p_hi)),
-            ("p_cumulative", np.asarray(pc, float)),
-            ("p_cumulative_low", np.atleast_1d(c_lo)),
-            ("p_cumulative_high", np.atleast_1d(c_hi)),
-            ("attempts_per_success", _inverse(pc)),
-            ("attempts_per_success_low", _inverse(c_hi)),
-            ("attempts_per_success_high", _inverse(c_lo)),
-            ("end_time", _pick(protocol.times, idx)),
-        ]
-    )
-    if protocol.rho0.shape[0] == 4:  # the singlet exists for two spins
-        cols.update(
-            singlet_post=s_post,
-            singlet_post_low=np.atleast_1d(s_lo),
-            singlet_post_high=np.atleast_1d(s_hi),
-            singlet_post_se=s_se,
-        )
-    if result.distributions is not None and protocol.rounds:
-        # the post-selected infidelity at each round's end, carried by runs that had not / had jumped
-        parts = [result.distributions.split(f"round {k + 1}") for k in range(protocol.rounds)]
-        cols.update(
-            n_jumped=np.array([x.n_jumped for x in parts], np.int64),
-            infidelity_post=np.array([x.infidelity for x in parts]),
-            infidelity_quiet=np.array([x.quiet for x in parts]),
-            infidelity_jumped=np.array([x.jumped for x in parts]),
-        )
-    meta = {
-        "kind": "monte_carlo",
-        "ntraj": ntraj,
-        "confidence": float(confidence),
-        "rule": protocol.postselect,
-        "instruments": protocol.describe(),
-    }
-    return PostSelectionTable(cols, _FORMATS, meta)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
-from ..trajectories.plan import Model, check_model
-from ..trajectories.protocol import Protocol, _as_times
-from .master_equation import _Solver, record_superops
+from ...trajectories.plan import Model, check_model
+from ...trajectories.protocol import Protocol, _as_times
+from .superoperators import _Solver, record_superops
 
 
-def no_jump_probability(model: Model, protocol: Protocol, times=None) -> np.ndarray:
+def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | None = None) -> np.ndarray:
     """P(a run has not jumped by t) for each t in ``times`` (non-decreasing, >= 0; default protocol.times).
 
     Exact (matrix exponentials of H_eff); the protocol's rounds are applied on the way. Returns (m,).

@@ -5,8 +5,10 @@ results, tables, histograms and sweeps all use them.)"""
 from __future__ import annotations
 
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Default confidence level of the intervals in the table.
 CONFIDENCE = 0.95
@@ -37,7 +39,7 @@ def _z_of(confidence) -> float:
     return NormalDist().inv_cdf(0.5 + 0.5 * float(confidence))  # stdlib: scipy.stats costs 0.6 s to import
 
 
-def wilson_interval(k, n, confidence: float = CONFIDENCE):
+def wilson_interval(k: ArrayLike, n: ArrayLike, confidence: float = CONFIDENCE) -> tuple[Any, Any]:
     """Wilson score interval for a binomial probability from k successes in n trials.
 
     k, n: counts (scalars or arrays broadcasting together), 0 <= k <= n. confidence in (0, 1).
@@ -83,7 +85,7 @@ def wilson_interval(k, n, confidence: float = CONFIDENCE):
 
 
 # ---- interval for the mean of a per-trajectory quantity in [0, 1] ------------------------------------
-def mean_interval(mean, se, n, confidence: float = CONFIDENCE):
+def mean_interval(mean: ArrayLike, se: ArrayLike, n: ArrayLike, confidence: float = CONFIDENCE) -> tuple[Any, Any]:
     """Confidence interval for the mean of a per-trajectory quantity in [0, 1] (a population, the singlet
     fidelity), valid at 0 and 1 and never of zero width.
 

@@ -9,13 +9,15 @@ whatever the batch split, thread count, executor or completion order.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..trajectories.distributions import DistributionSpec
-from ..trajectories.kernel import FRAC_BITS, acc_layout, pairs
-from ..trajectories.plan import MAX_RECORD_ROUNDS
-from .distributions import DistributionSums
+from ...trajectories.distributions import DistributionSpec
+from ...trajectories.kernel import FRAC_BITS, acc_layout, pairs
+from ...trajectories.plan import MAX_RECORD_ROUNDS
+from ...trajectories.protocol import Protocol
+from .distributions import Distributions, DistributionSums
 
 _MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0**-FRAC_BITS
@@ -151,7 +153,23 @@ class EnsembleSums:
         """The sums as floats, (n, 2, n_acc)."""
         return self.hi.astype(float) + self.lo.astype(float) * _UNIT
 
-    def estimates(self):
+    def distributions(self, protocol: Protocol, labels: Sequence[str]) -> Distributions | None:
+        """The estimates of the binned distributions (None if the run binned none).
+
+        Parameters
+        ----------
+        protocol : Protocol
+            The protocol that was run.
+        labels : sequence of str
+            The model's jump channel names, (K,).
+
+        Returns
+        -------
+        Distributions or None
+        """
+        return None if self.dist is None else Distributions(self.dist, protocol, labels, self.ntraj)
+
+    def estimates(self) -> tuple[np.ndarray, ...]:
         """Means and standard errors: (rho, rho_se, rho_post, rho_post_se, pop, pop_se, pop_post, pop_post_se).
 
         rho*: (n, d, d) complex means; *_se: (n, d, d) real standard errors of the complex means,

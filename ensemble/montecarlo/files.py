@@ -1,4 +1,4 @@
-"""Monte Carlo results: estimates from the exact sums, and saving/loading them as one .npz file.
+"""The Monte Carlo result file: saving a :class:`MonteCarloResult` as one .npz file and loading it back.
 
 File format ``darkspin-result-2``: an uncompressed .npz holding exactly the members of ``_MEMBERS``
 (the sums, counts, model, protocol, seed, trajectory ranges, why the run ended as JSON ``stats``,
@@ -8,6 +8,10 @@ checks every cross-field invariant, and refuses anything else with one line. The
 damage and edits; it is not a signature (whoever recomputes it can forge a file), which is why the
 invariants are checked as well. ``darkspin-result-1`` files (no checksum, no stats) still load, with
 a warning, and are checked for consistency the same way.
+
+Length: one format, read defensively. Every member's declared dtype and shape, the checksum and each
+cross-field invariant (counts, ranges, records, distributions, stats) is checked before a result is
+built, and those checks are the format's definition; split up, each piece would be meaningless alone.
 """
 
 from __future__ import annotations
@@ -18,40 +22,30 @@ import json
 import math
 import os
 import stat
-import tempfile
 import warnings
 import zipfile
 from importlib import metadata
 
 import numpy as np
 
-from ..trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
-from ..trajectories.kernel import FRAC_BITS, acc_layout
-from ..trajectories.lindblad import MAX_CHANNELS, LindbladModel
-from ..trajectories.model import SpinPair
-from ..trajectories.plan import MAX_RECORD_ROUNDS, Model
-from ..trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
-from .distributions import Distributions, DistributionSums
-from .protocol_result import ProtocolResult
+from ...trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
+from ...trajectories.kernel import FRAC_BITS, acc_layout
+from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
+from ...trajectories.model import SpinPair
+from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
+from ...trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
+from ..results.monte_carlo import MAX_NTRAJ, MonteCarloResult, _check_stats, set_writer
+from .atomic import atomic_write, temporary_name
+from .distributions import DistributionSums
 from .sums import EnsembleSums
 
 FORMAT = "darkspin-result-2"
 #: Older formats that still load (without a checksum to verify).
 OLD_FORMATS = ("darkspin-result-1",)
-#: Why a run ended: ran its ntraj (no target_se); met target_se; stopped at max_ntraj short of
-#: target_se; interrupted (Ctrl-C, or a file saved while the run was still going).
-END_CONDITIONS = ("ntraj", "target_se", "max_ntraj", "interrupted")
-#: What target_se applies to: the figure of merit, the post-selected singlet population at the final
-#: output time ("final_post"), or the largest singlet standard error, unconditional and post-selected,
-#: over all output times ("max").
-TARGETS = ("final_post", "max")
-#: Most trajectories a run may hold (start indices and int64 sums stay far from overflow).
-MAX_NTRAJ = 2**62
 #: Most disjoint trajectory ranges a result file may list.
 MAX_RANGES = 10**6
 
 _PARAMS = [f.name for f in dataclasses.fields(SpinPair)]
-_STATS_KEYS = ("end_condition", "target", "target_se", "max_ntraj")
 #: member: (dtype kind, itemsize in bytes (for text: most characters), shape; letters are sizes
 #: bound while reading: n output times, r rounds, k ranges).
 _MEMBERS = {
@@ -158,15 +152,7 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def check_target(target) -> str:
-    """``target`` (what target_se applies to) if it is one of TARGETS, else ValueError."""
-    if not isinstance(target, str) or target not in TARGETS:
-        shown = target.item() if isinstance(target, np.generic) else target
-        raise ValueError(f"target must be one of {TARGETS}, got {shown!r}")
-    return str(target)
-
-
-def check_path(name: str, value) -> str:
+def check_path(name: str, value: object) -> str:
     """A path given as str or os.PathLike, as a str; ValueError naming ``name`` for anything else."""
     shown = type(value).__name__
     if isinstance(value, os.PathLike):
@@ -183,7 +169,7 @@ def check_path(name: str, value) -> str:
     return value
 
 
-def check_save_path(path, name: str = "save", probe: bool = True) -> str:
+def check_save_path(path: str | os.PathLike[str], name: str = "save", probe: bool = True) -> str:
     """Where a result saved to ``path`` goes: the real path (symbolic links followed).
 
     ValueError naming ``name`` unless ``path`` is a str or os.PathLike, does not end in a separator,
@@ -208,8 +194,9 @@ def check_save_path(path, name: str = "save", probe: bool = True) -> str:
     if not os.path.isdir(folder):
         raise ValueError(f"{name} path {path!r}: folder {folder!r} does not exist")
     if probe:
+        tmp = temporary_name(real)
         try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".darkspin-", suffix=".npz")
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except OSError as exc:
             raise ValueError(
                 f"{name} path {path!r}: cannot create a file in {folder!r} ({exc.strerror or exc})"
@@ -219,7 +206,7 @@ def check_save_path(path, name: str = "save", probe: bool = True) -> str:
     return real
 
 
-def check_exact_types(model, protocol, name: str = "save") -> None:
+def check_exact_types(model: Model, protocol: Protocol, name: str = "save") -> None:
     """ValueError unless model is exactly a SpinPair or a LindbladModel and protocol exactly a Protocol.
 
     A file stores their data, so a subclass (with other behaviour) would come back as the base class
@@ -238,164 +225,80 @@ def check_exact_types(model, protocol, name: str = "save") -> None:
         )
 
 
-class MonteCarloResult(ProtocolResult):
-    """Trajectory estimates of the protocol, shaped like :class:`MasterEquationResult`.
+def encode(result: MonteCarloResult) -> dict[str, np.ndarray]:
+    """The file members of ``result`` (see ``_MEMBERS``), its checksum included.
 
-    Attributes (n output times, R rounds):
-        times (n,); rho, rho_post (n, 4, 4) complex estimates (rho_post NaN where no trajectory is
-        post-selected); rho_se, rho_post_se (n, 4, 4) real standard errors of the complex elements;
-        singlet, singlet_se, singlet_post, singlet_post_se (n,) singlet population and its standard
-        error; p_success (R,) = n_kept[k] / n_success[k-1] (ntraj for k = 0): of the runs post-selected
-        before round k, the fraction still post-selected after it; p_cumulative (R,) = n_success / ntraj;
-        n_success (R,) runs post-selected after round k; n_kept (R,); record_counts (2**R,) runs per
-        record string, index sum_k 2**k [r_k = +1] (empty beyond 16 rounds); n_post (n,); ntraj; seed;
-        n_jumps; ranges (k, 2) the trajectory index ranges
-        [start, stop) summed; distributions (a :class:`Distributions`, or None unless the run was made
-        with ``distributions=True``); stats (dict, JSON-ready, see below); interrupted (True if the run was
-        cut short: ``stats["end_condition"] == "interrupted"``).
+    Parameters
+    ----------
+    result : MonteCarloResult
 
-    stats: ``end_condition`` (one of END_CONDITIONS: why the run ended), ``target`` (one of TARGETS:
-    what target_se applies to), ``target_se`` (float or None), ``max_ntraj`` (the cap used with
-    target_se, else None) and ``achieved_se``, the standard error ``target`` refers to in this
-    result (None where undefined, e.g. fewer than 2 post-selected trajectories). Only the first four
-    are stored; achieved_se is recomputed from the sums.
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Member name -> array, ready for ``np.savez``.
     """
+    data = {
+        "format": np.array(FORMAT),
+        "version": np.array(package_version()),
+        "hi": result.sums.hi,
+        "lo": result.sums.lo,
+        "n_post": result.sums.n_post,
+        "n_success": result.sums.n_success,
+        "ntraj": np.int64(result.sums.ntraj),
+        "n_jumps": np.int64(result.sums.n_jumps),
+        **model_members(result.model),
+        "seed": np.uint64(result.seed),
+        **result.protocol.as_dict(),
+        "ranges": result.ranges,
+        "n_kept": result.sums.n_kept,
+        "record_counts": result.sums.record_counts,
+        "stats": np.array(json.dumps(result._stats, sort_keys=True, allow_nan=False)),
+    }
+    if result.sums.dist is not None:
+        data.update(_dist_members(result.sums.dist))
+    data["checksum"] = np.array(_checksum(data))
+    return data
 
-    def __init__(
-        self,
-        model: Model,
-        protocol: Protocol,
-        sums: EnsembleSums,
-        seed: int,
-        ranges=None,
-        interrupted: bool = False,
-        *,
-        end_condition: str | None = None,
-        target: str = "final_post",
-        target_se: float | None = None,
-        max_ntraj: int | None = None,
-    ):
-        self.model, self.protocol, self.sums, self.seed = model, protocol, sums, int(seed)
-        self.ranges = np.zeros((0, 2), np.int64) if ranges is None else _normalise_ranges(ranges)
-        self.times = protocol.times
-        (
-            self.rho,
-            self.rho_se,
-            self.rho_post,
-            self.rho_post_se,
-            self.singlet,
-            self.singlet_se,
-            self.singlet_post,
-            self.singlet_post_se,
-        ) = sums.estimates()
-        self.ntraj = sums.ntraj
-        self.n_jumps = sums.n_jumps
-        self.n_post = sums.n_post
-        self.n_success = sums.n_success
-        self.n_kept = sums.n_kept
-        self.record_counts = sums.record_counts
-        self.distributions = (
-            None if sums.dist is None else Distributions(sums.dist, protocol, model.jump_labels(), sums.ntraj)
-        )
-        prev = np.concatenate([[sums.ntraj], sums.n_success[:-1]]).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # of the runs post-selected before round k, the fraction still post-selected after it
-            self.p_success = np.where(prev > 0, sums.n_kept / prev, np.nan)
-            self.p_cumulative = (
-                sums.n_success / float(sums.ntraj) if sums.ntraj else np.full(sums.n_success.shape, np.nan)
-            )
-        if end_condition is None:
-            end_condition = "interrupted" if interrupted else "ntraj"
-        elif interrupted and end_condition != "interrupted":
-            raise ValueError(f"an interrupted result cannot have end_condition {end_condition!r}")
-        stats = {"end_condition": end_condition, "target": target, "target_se": target_se, "max_ntraj": max_ntraj}
-        self._stats = _check_stats(stats, self)
 
-    @property
-    def stats(self) -> dict:
-        """Why the run ended and how close it came to its target (a fresh JSON-ready dict)."""
-        achieved = self.target_error(self._stats["target"])
-        return {**self._stats, "achieved_se": achieved if math.isfinite(achieved) else None}
+def save(result: MonteCarloResult, path: str | os.PathLike[str]) -> str:
+    """Write everything needed to reload or extend ``result`` to one .npz file (atomically).
 
-    @property
-    def interrupted(self) -> bool:
-        """True if the run did not end by its own condition (Ctrl-C, or a file saved mid-run)."""
-        return self._stats["end_condition"] == "interrupted"
+    Also reachable as ``result.save(path)``.
 
-    def __repr__(self):
-        return (
-            f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
-            f"outputs={self.times.size}, end_condition={self._stats['end_condition']!r})"
-        )
+    Parameters
+    ----------
+    result : MonteCarloResult
+    path : str or os.PathLike
+        The file to write; a symbolic link is followed.
 
-    def max_singlet_se(self) -> float:
-        """Largest standard error of the singlet population, unconditional and post-selected."""
-        both = np.concatenate([self.singlet_se, self.singlet_post_se])
-        both = both[np.isfinite(both)]
-        return float(both.max()) if both.size else float("inf")
+    Returns
+    -------
+    str
+        ``path`` as a str.
 
-    def target_error(self, target: str = "final_post") -> float:
-        """The standard error that ``target_se`` applies to (inf where undefined).
+    Raises
+    ------
+    ValueError
+        With nothing written, if the target exists and is not a regular file, its folder is missing, the
+        model is not exactly a SpinPair or LindbladModel or the protocol not exactly a Protocol (they
+        would not reload exactly), or the result is inconsistent (e.g. ranges that do not add up to
+        ntraj), since :func:`load` would refuse it.
+    OSError
+        If writing fails (no partial file is left).
+    """
+    shown = check_path("path", path)
+    check_exact_types(result.model, result.protocol, "path")
+    real = check_save_path(shown, "path", probe=False)
+    data = encode(result)
+    try:
+        _decode(data, FORMAT)
+    except ValueError as exc:
+        raise ValueError(f"cannot save an inconsistent result: {exc}") from None
+    atomic_write(real, lambda fh: np.savez(fh, **data))
+    return shown
 
-        target: "final_post", the post-selected singlet population at the final output time (the
-        protocol's figure of merit), or "max", :meth:`max_singlet_se`.
-        """
-        if check_target(target) == "max":
-            return self.max_singlet_se()
-        se = float(self.singlet_post_se[-1])
-        return se if math.isfinite(se) else float("inf")
 
-    # ---- persistence -----------------------------------------------------------------------------
-    def _arrays(self) -> dict:
-        data = {
-            "format": np.array(FORMAT),
-            "version": np.array(package_version()),
-            "hi": self.sums.hi,
-            "lo": self.sums.lo,
-            "n_post": self.sums.n_post,
-            "n_success": self.sums.n_success,
-            "ntraj": np.int64(self.sums.ntraj),
-            "n_jumps": np.int64(self.sums.n_jumps),
-            **model_members(self.model),
-            "seed": np.uint64(self.seed),
-            **self.protocol.as_dict(),
-            "ranges": self.ranges,
-            "n_kept": self.sums.n_kept,
-            "record_counts": self.sums.record_counts,
-            "stats": np.array(json.dumps(self._stats, sort_keys=True, allow_nan=False)),
-        }
-        if self.sums.dist is not None:
-            data.update(_dist_members(self.sums.dist))
-        data["checksum"] = np.array(_checksum(data))
-        return data
-
-    def save(self, path) -> str:
-        """Write everything needed to reload or extend this run to one .npz file (atomically).
-
-        path: str or os.PathLike; a symbolic link is followed. ValueError, with nothing written, if
-        the target exists and is not a regular file, its folder is missing, the model is not exactly
-        a SpinPair or the protocol not exactly a Protocol (they would not reload exactly), or the
-        result is inconsistent (e.g. ranges that do not add up to ntraj), since :func:`load` would
-        refuse it. Returns ``path`` as a str.
-        """
-        shown = check_path("path", path)
-        check_exact_types(self.model, self.protocol, "path")
-        real = check_save_path(shown, "path", probe=False)
-        data = self._arrays()
-        try:
-            _decode(data, FORMAT)
-        except ValueError as exc:
-            raise ValueError(f"cannot save an inconsistent result: {exc}") from None
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(real), prefix=".darkspin-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **data)
-            os.replace(tmp, real)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return shown
+set_writer(save)
 
 
 def _dist_members(dist: DistributionSums) -> dict:
@@ -483,20 +386,6 @@ def _decode_dist(a: dict, protocol: Protocol, ntraj: int, n_jumps: int, n_post, 
     return dist
 
 
-def _normalise_ranges(ranges) -> np.ndarray:
-    r = np.asarray(ranges, np.int64).reshape(-1, 2)
-    r = r[np.argsort(r[:, 0], kind="stable")]
-    merged: list[list[int]] = []
-    for a, b in r:
-        if merged and a <= merged[-1][1]:
-            if a < merged[-1][1]:
-                raise ValueError("trajectory ranges overlap: the same trajectories would be summed twice")
-            merged[-1][1] = max(merged[-1][1], int(b))
-        else:
-            merged.append([int(a), int(b)])
-    return np.array(merged, np.int64).reshape(-1, 2)
-
-
 def _checksum(arrays: dict) -> str:
     """SHA-256 (hex) of every member but 'checksum': name, dtype, shape and little-endian bytes each."""
     h = hashlib.sha256(b"darkspin-result checksum v1\x00")
@@ -512,35 +401,7 @@ def _checksum(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def _check_stats(stats: dict, result: MonteCarloResult) -> dict:
-    """The stored stats if they are well-formed and agree with the result, else ValueError."""
-    if not isinstance(stats, dict) or sorted(stats) != sorted(_STATS_KEYS):
-        raise ValueError(f"stats must hold exactly the keys {_STATS_KEYS}")
-    end, target, tse, cap = (stats[k] for k in _STATS_KEYS)
-    if end not in END_CONDITIONS:
-        raise ValueError(f"stats: end_condition {end!r} is not one of {END_CONDITIONS}")
-    if target not in TARGETS:
-        raise ValueError(f"stats: target {target!r} is not one of {TARGETS}")
-    if tse is not None:
-        if isinstance(tse, bool) or not isinstance(tse, (int, float)) or not math.isfinite(tse) or tse <= 0:
-            raise ValueError(f"stats: target_se must be None or a finite number > 0, got {tse!r}")
-        tse = float(tse)
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_NTRAJ):
-        raise ValueError(f"stats: max_ntraj must be None or an integer in [1, 2**62], got {cap!r}")
-    if (tse is None) != (cap is None):
-        raise ValueError("stats: target_se and max_ntraj go together (both given or both None)")
-    if end in ("target_se", "max_ntraj") and tse is None:
-        raise ValueError(f"stats: end_condition {end!r} needs a target_se")
-    if end == "ntraj" and tse is not None:
-        raise ValueError("stats: a run with a target_se cannot end on 'ntraj'")
-    if end == "target_se" and not result.target_error(target) < tse * (1 + 1e-12):
-        raise ValueError(f"stats: end_condition 'target_se' but the standard error is not below {tse!r}")
-    if end == "max_ntraj" and result.ntraj < cap:
-        raise ValueError(f"stats: end_condition 'max_ntraj' but ntraj = {result.ntraj} < max_ntraj = {cap}")
-    return {"end_condition": end, "target": target, "target_se": tse, "max_ntraj": cap}
-
-
-def model_members(model) -> dict:
+def model_members(model: Model) -> dict[str, np.ndarray]:
     """The model as file members: its kind, H (d, d), jump operators (K, d, d), labels (K,), and for a
     SpinPair its parameters (params, param_names; empty for other kinds)."""
     kind = type(model).__name__
@@ -737,8 +598,8 @@ def _read_member(zf: zipfile.ZipFile, name: str, dims: dict) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), order="C", copy=True)
 
 
-def load(path) -> MonteCarloResult:
-    """Read a result written by :meth:`MonteCarloResult.save`.
+def load(path: str | os.PathLike[str]) -> MonteCarloResult:
+    """Read a result written by :func:`save` (``result.save(path)``).
 
     path: str or os.PathLike of a regular file. Only the known members are read, each after its
     declared dtype and shape are checked; the checksum and every cross-field invariant (counts within

@@ -4,40 +4,33 @@ adaptive stopping on a target standard error, saving, resuming, and keeping work
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import itertools
 import math
 import os
 import secrets
 import warnings
+from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..trajectories.checks import check_count
-from ..trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
-from ..trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
-from ..trajectories.model import SpinPair
-from ..trajectories.plan import Model, check_model, compile_plan
-from ..trajectories.protocol import Protocol
-from ..trajectories.rng import SEED_MAX
+from ...trajectories.checks import check_count
+from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
+from ...trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
+from ...trajectories.model import SpinPair
+from ...trajectories.plan import Model, check_model, compile_plan
+from ...trajectories.protocol import Protocol
+from ...trajectories.rng import SEED_MAX
+from ..results.monte_carlo import MonteCarloResult
 from .distributions import DistributionSums
-from .result import (
-    MonteCarloResult,
-    check_exact_types,
-    check_path,
-    check_save_path,
-    check_target,
-    load,
-    model_members,
-)
+from .files import check_exact_types, check_path, check_save_path, load, model_members
+from .options import MIN_TARGET_SE, RunOptions  # noqa: F401  (MIN_TARGET_SE: re-exported)
 from .sums import EnsembleSums
 
 #: Default cap on trajectories when running to a target standard error.
 DEFAULT_MAX_NTRAJ = 10**7
-#: Smallest target_se accepted. Below it the target is beyond reach (a population with variance ~0.1
-#: needs 0.1/target_se**2 > 10**19 > MAX_NTRAJ trajectories) and approaches the fixed-point rounding
-#: of the sums (up to 2**-41 ~ 5e-13 per mean).
-MIN_TARGET_SE = 1e-10
 
 
 class TargetNotReachedWarning(RuntimeWarning):
@@ -49,7 +42,7 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def resolve_seed(seed) -> int:
+def resolve_seed(seed: int | None) -> int:
     """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
     if seed is None:
         return secrets.randbits(64)
@@ -58,31 +51,34 @@ def resolve_seed(seed) -> int:
     return int(seed)
 
 
-def check_options(ntraj, batch_size=None, target_se=None, max_ntraj=None, batch_threads=None):
+def check_options(
+    ntraj: int,
+    batch_size: int | None = None,
+    target_se: float | None = None,
+    max_ntraj: int | None = None,
+    batch_threads: int | None = None,
+) -> tuple[int, int | None, float | None, int | None, int | None]:
     """Validate simulate's run options (before any work); returns them normalised, in the same order.
 
-    ntraj, max_ntraj and batch_size are integers in [1, 2**62]; target_se a number in
-    [MIN_TARGET_SE = 1e-10, inf); max_ntraj >= ntraj.
+    Parameters
+    ----------
+    ntraj, batch_size, target_se, max_ntraj, batch_threads
+        As for :class:`RunOptions`; ntraj an integer in [1, 2**62], max_ntraj >= ntraj.
+
+    Returns
+    -------
+    tuple
+        (ntraj, batch_size, target_se, max_ntraj, batch_threads).
+
+    Raises
+    ------
+    ValueError
+        Naming the first option that is out of range.
     """
     ntraj = check_count("ntraj", ntraj)
-    if batch_size is not None:
-        batch_size = check_count("batch_size", batch_size)
-    if target_se is not None:
-        if (
-            isinstance(target_se, (bool, np.bool_))
-            or not isinstance(target_se, (int, float, np.integer, np.floating))
-            or not math.isfinite(target_se)
-            or target_se < MIN_TARGET_SE
-        ):
-            raise ValueError(f"target_se must be a finite number >= {MIN_TARGET_SE:g}, got {_plain(target_se)!r}")
-        target_se = float(target_se)
-    if max_ntraj is not None:
-        max_ntraj = check_count("max_ntraj", max_ntraj)
-        if max_ntraj < ntraj:
-            raise ValueError(f"max_ntraj must be >= ntraj = {ntraj}, got {max_ntraj}")
-    if batch_threads is not None:
-        batch_threads = check_count("batch_threads", batch_threads)
-    return ntraj, batch_size, target_se, max_ntraj, batch_threads
+    options = RunOptions(batch_size=batch_size, target_se=target_se, max_ntraj=max_ntraj, batch_threads=batch_threads)
+    options.check_ntraj(ntraj)
+    return ntraj, options.batch_size, options.target_se, options.max_ntraj, options.batch_threads
 
 
 def _passive_openmp() -> None:
@@ -95,7 +91,7 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def empty_sums(plan, spec: DistributionSpec | None) -> EnsembleSums:
+def empty_sums(plan: Any, spec: DistributionSpec | None) -> EnsembleSums:
     """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
     on = spec is not None and spec.on
     dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if on else None
@@ -200,19 +196,15 @@ def simulate(
     ntraj: int,
     seed: int | None = None,
     *,
-    batch_size: int | None = None,
-    executor=None,
-    progress: bool = True,
-    target_se: float | None = None,
-    max_ntraj: int | None = None,
-    target: str = "final_post",
-    resume=None,
-    save=None,
-    batch_threads: int | None = None,
+    options: RunOptions | None = None,
+    executor: Any = None,
+    resume: str | os.PathLike[str] | None = None,
+    save: str | os.PathLike[str] | None = None,
     distributions: bool = False,
-    target_state=None,
-    distribution_times=None,
-    time_edges=None,
+    target_state: str | ArrayLike | None = None,
+    distribution_times: ArrayLike | None = None,
+    time_edges: ArrayLike | None = None,
+    **settings: Any,
 ) -> MonteCarloResult:
     """Average ``ntraj`` quantum-jump trajectories of ``protocol`` under ``model``.
 
@@ -221,6 +213,9 @@ def simulate(
 
     ntraj:       trajectories, an integer in [1, 2**62] (with target_se: the minimum number).
     seed:        integer in [0, 2**64); None draws one (it is stored in the result).
+    options:     a :class:`RunOptions` (batch_size, target_se, max_ntraj, target, batch_threads,
+                 progress); each may also be given as a keyword (``progress=False``), which overrides
+                 the one in ``options``. Any other keyword is a TypeError.
     batch_size:  trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]). Batches are
                  generated lazily; an executor gets at most two per worker at a time.
     executor:    None (this process, Numba threads), any concurrent.futures.Executor, or a
@@ -257,17 +252,17 @@ def simulate(
 
     ``result.stats["end_condition"]`` says why the run ended: "ntraj", "target_se", "max_ntraj" or
     "interrupted". On KeyboardInterrupt the finished batches are returned (and saved), with
-    ``result.interrupted``.
+    end_condition "interrupted".
     """
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     check_model(model, protocol)
-    ntraj, batch_size, target_se, max_ntraj, batch_threads = check_options(
-        ntraj, batch_size, target_se, max_ntraj, batch_threads
-    )
-    target = check_target(target)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ValueError(f"progress must be True or False, got {_plain(progress)!r}")
+    ntraj = check_count("ntraj", ntraj)
+    opts = _merge_options(options, settings)
+    opts.check_ntraj(ntraj)
+    batch_size, target_se, max_ntraj = opts.batch_size, opts.target_se, opts.max_ntraj
+    batch_threads = opts.batch_threads
+    target, progress = opts.target, opts.progress
     if not isinstance(distributions, (bool, np.bool_)):
         raise ValueError(f"distributions must be True or False, got {_plain(distributions)!r}")
     d = protocol.rho0.shape[0]
@@ -360,6 +355,17 @@ def simulate(
             stacklevel=2,
         )
     return result
+
+
+def _merge_options(options: RunOptions | None, settings: dict) -> RunOptions:
+    """``options`` (default RunOptions()) with the keywords in ``settings`` replacing its fields."""
+    if options is not None and not isinstance(options, RunOptions):
+        raise ValueError(f"options must be a RunOptions or None, got {type(options).__name__}")
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    for name in settings:
+        if name not in fields:
+            raise TypeError(f"simulate() got an unexpected keyword argument {name!r}")
+    return dataclasses.replace(options or RunOptions(), **settings)
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:

@@ -24,6 +24,9 @@ the rounding probe estimates a relative error above PROBE_ERR_MAX. The probe is 
 of the size of each operation's rounding error (eps cond(V) for a propagation, plus the eigenvalues'
 first-order errors times dt in the modes that have not decayed), injected where it arises and carried with
 the branches. Models with d > 8 are solved point by point (one d^2 x d^2 decomposition dominates either way).
+
+Length: the batched propagation mirrors the point solver step by step (records, rule states, the rounding
+probe, the fall-back tests); kept in one file so the two can be read side by side.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..trajectories.model import SpinPair, liouvillians
-from ..trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
-from ..trajectories.protocol import Protocol
-from .master_equation import P_UNDEFINED, MasterEquationResult, solve_master_equation
+from ...trajectories.model import SpinPair, liouvillians
+from ...trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
+from ...trajectories.protocol import Protocol
+from ..results.master_equation import MasterEquationResult
+from .jump_statistics import mean_jumps, no_jump_probability
+from .solver import P_UNDEFINED, solve_master_equation
 
 _EPS = np.finfo(float).eps
 
@@ -456,7 +461,9 @@ def _solve_chunk(models, plist, g: _Group, points, local, Lr, coords, results, b
     for j, n in enumerate(sel.tolist()):
         i = points[n]
         p = plist[g.used[local[n]]]
-        results[i] = MasterEquationResult(models[i], p, p.times, rho[j], rho_post[j], ps[j], p_cum[j], records[j])
+        results[i] = MasterEquationResult(
+            models[i], p, p.times, rho[j], rho_post[j], ps[j], p_cum[j], records[j], (no_jump_probability, mean_jumps)
+        )
         batched[i] = True
 
 

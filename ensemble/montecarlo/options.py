@@ -1,0 +1,94 @@
+"""How a Monte Carlo run is carried out, defined once: batch size, stopping rule, threads, progress."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ...trajectories.checks import check_count, check_flag
+from ..results.monte_carlo import check_target
+
+#: Smallest target_se accepted. Below it the target is beyond reach (a population with variance ~0.1
+#: needs 0.1/target_se**2 > 10**19 > MAX_NTRAJ trajectories) and approaches the fixed-point rounding
+#: of the sums (up to 2**-41 ~ 5e-13 per mean).
+MIN_TARGET_SE = 1e-10
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python numbers, so messages never print np.float64(...)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """The settings of a Monte Carlo run, validated when made (ValueError naming the field).
+
+    Parameters
+    ----------
+    batch_size : int or None
+        Trajectories per batch, an integer in [1, 2**62]; None: ntraj/10, clipped to [20 000, 2**22].
+    target_se : float or None
+        Keep adding batches until the standard error chosen by ``target`` is below it (a finite number
+        >= MIN_TARGET_SE = 1e-10); None: run exactly ntraj trajectories.
+    max_ntraj : int or None
+        Cap on trajectories with target_se (an integer in [1, 2**62], >= ntraj); None: max(10**7, ntraj).
+    target : str
+        What target_se applies to: "final_post" (the post-selected singlet population at the final
+        output time) or "max" (the largest singlet standard error over all output times).
+    batch_threads : int or None
+        Numba threads per batch, an integer in [1, 2**62]; None: all in-process, 1 per batch on an executor.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    """
+
+    batch_size: int | None = None
+    target_se: float | None = None
+    max_ntraj: int | None = None
+    target: str = "final_post"
+    batch_threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: store the normalised values
+        if self.batch_size is not None:
+            set_(self, "batch_size", check_count("batch_size", self.batch_size))
+        if self.target_se is not None:
+            tse = self.target_se
+            if (
+                isinstance(tse, (bool, np.bool_))
+                or not isinstance(tse, (int, float, np.integer, np.floating))
+                or not math.isfinite(tse)
+                or tse < MIN_TARGET_SE
+            ):
+                raise ValueError(f"target_se must be a finite number >= {MIN_TARGET_SE:g}, got {_plain(tse)!r}")
+            set_(self, "target_se", float(tse))
+        if self.max_ntraj is not None:
+            set_(self, "max_ntraj", check_count("max_ntraj", self.max_ntraj))
+        if self.batch_threads is not None:
+            set_(self, "batch_threads", check_count("batch_threads", self.batch_threads))
+        set_(self, "target", check_target(self.target))
+        set_(self, "progress", check_flag("progress", self.progress))
+
+    def check_ntraj(self, ntraj: int) -> int:
+        """``ntraj`` checked against these options (an integer in [1, 2**62], <= max_ntraj).
+
+        Parameters
+        ----------
+        ntraj : int
+            Trajectories to run (with target_se: the minimum number).
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ValueError
+            If ntraj is not an integer in [1, 2**62] or max_ntraj < ntraj.
+        """
+        ntraj = check_count("ntraj", ntraj)
+        if self.max_ntraj is not None and self.max_ntraj < ntraj:
+            raise ValueError(f"max_ntraj must be >= ntraj = {ntraj}, got {self.max_ntraj}")
+        return ntraj
