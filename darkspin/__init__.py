@@ -43,7 +43,6 @@ _API = {
             "solve_many",
             "steady_states",
             "compare",
-            "convergence",
             "trace_distance",
             "load",
             "postselection_table",
@@ -60,10 +59,16 @@ _API = {
             "InfidelitySplit",
             "no_jump_probability",
             "mean_jumps",
+        )
+    },
+    **{
+        name: "analysis.studies"
+        for name in (
             "sweep",
             "SweepTable",
             "optimize_schedule",
             "Schedule",
+            "convergence",
         )
     },
 }
@@ -71,6 +76,13 @@ _API = {
 __all__ = sorted(_API)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports lazily
+    from .analysis.studies import (  # noqa: F401
+        Schedule,
+        SweepTable,
+        convergence,
+        optimize_schedule,
+        sweep,
+    )
     from .ensemble import (  # noqa: F401
         Comparison,
         Distributions,
@@ -80,23 +92,18 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         MasterEquationResult,
         MonteCarloResult,
         ProtocolResult,
-        Schedule,
-        SweepTable,
         compare,
-        convergence,
         g_test,
         load,
         mean_interval,
         mean_jumps,
         no_jump_probability,
-        optimize_schedule,
         postselection_table,
         run_batch,
         simulate,
         solve_many,
         solve_master_equation,
         steady_states,
-        sweep,
         trace_distance,
         wilson_interval,
     )

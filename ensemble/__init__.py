@@ -1,6 +1,6 @@
 """darkspin.ensemble: many trajectories, the exact master equation, and the comparison of the two."""
 
-from .compare import Comparison, Convergence, JumpTests, compare, convergence, trace_distance
+from .compare import Comparison, JumpTests, compare, trace_distance
 from .distributions import Distributions, DistributionSums, Histogram, InfidelitySplit
 from .exact_batch import solve_many
 from .goodness_of_fit import GoodnessOfFit, g_test
@@ -10,10 +10,8 @@ from .master_equation import MasterEquationResult, solve_master_equation, steady
 from .postselection import PostSelectionTable, exact_table, postselection_table
 from .protocol_result import Expectation, ProtocolResult
 from .result import MonteCarloResult, load
-from .schedule import Schedule, optimize_schedule
 from .simulation import run_batch, simulate
 from .sums import EnsembleSums
-from .sweeps import SweepTable, sweep
 
 __all__ = [
     "MasterEquationResult",
@@ -27,9 +25,7 @@ __all__ = [
     "load",
     "Comparison",
     "JumpTests",
-    "Convergence",
     "compare",
-    "convergence",
     "trace_distance",
     "PostSelectionTable",
     "exact_table",
@@ -46,8 +42,4 @@ __all__ = [
     "InfidelitySplit",
     "no_jump_probability",
     "mean_jumps",
-    "sweep",
-    "SweepTable",
-    "optimize_schedule",
-    "Schedule",
 ]

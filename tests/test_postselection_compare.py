@@ -19,11 +19,11 @@ import numba
 import numpy as np
 import pytest
 
+from darkspin.analysis.studies import convergence
 from darkspin.ensemble import EnsembleSums, MonteCarloResult, run_batch, simulate, solve_master_equation
 from darkspin.ensemble.compare import (
     SE_FLOOR,
     compare,
-    convergence,
     element_p_values,
     sigma_from_p,
     success_p_values,

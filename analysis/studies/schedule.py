@@ -44,11 +44,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..trajectories.operators import target_vector
-from ..trajectories.plan import Model, check_model
-from ..trajectories.protocol import MAX_TIME, Protocol
-from .exact_batch import solve_many
-from .master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from ...ensemble.exact_batch import solve_many
+from ...ensemble.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from ...trajectories.operators import target_vector
+from ...trajectories.plan import Model, check_model
+from ...trajectories.protocol import MAX_TIME, Protocol
 
 #: Named objectives.
 OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")

@@ -1,0 +1,1 @@
+"""darkspin.ensemble.results."""
