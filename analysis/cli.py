@@ -812,7 +812,7 @@ def cmd_sweep(args) -> int:
                     cfg.model,
                     cfg.protocol,
                     study.axes,
-                    zip=study.zip,
+                    paired=study.paired,
                     ntraj=ntraj,
                     seed=cfg.seed,
                     executor=executor,

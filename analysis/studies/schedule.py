@@ -43,6 +43,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...ensemble.exact_batch import solve_many
 from ...ensemble.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
@@ -69,12 +70,28 @@ MAX_ITER = 200
 class Schedule:
     """An optimised measurement schedule.
 
-    measure_at: (rounds,) the measurement times, non-decreasing, in [0, t_max] (model time unit);
-    objective: the objective's value there (-inf if undefined); objective_name: 'fidelity', 'yield',
-    'fidelity_at_yield' or the callable's name; protocol: the input protocol with these times;
-    rounds: R; yield_: final p_cumulative; fidelity: post-selected target population at the final output
-    time (NaN if undefined); evaluations: exact solves made by the whole search; t_max: the upper end of
-    the search interval; by_rounds: {R: best objective at R rounds} for every R tried.
+    Attributes
+    ----------
+    measure_at : numpy.ndarray, shape (rounds,)
+        The measurement times, non-decreasing, in [0, t_max] (model time unit).
+    objective : float
+        The objective's value there (-inf if undefined).
+    protocol : Protocol
+        The input protocol with these times.
+    rounds : int
+        R, the number of measurements.
+    yield_ : float
+        Final p_cumulative.
+    fidelity : float
+        Post-selected target population at the final output time (NaN if undefined).
+    evaluations : int
+        Exact solves made by the whole search.
+    objective_name : str
+        'fidelity', 'yield', 'fidelity_at_yield' or the callable's name.
+    t_max : float
+        The upper end of the search interval.
+    by_rounds : dict of int to float
+        {R: best objective at R rounds} for every R tried.
     """
 
     measure_at: np.ndarray
@@ -178,8 +195,21 @@ def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
     return Protocol(protocol.initial, times, protocol.times, measurement=measurement, postselect=protocol.postselect)
 
 
-def stick_times(w, t_max: float) -> np.ndarray:
-    """Times (R,) in [0, t_max], non-decreasing, from w in [0, 1]^R: t_k = t_{k-1} + (t_max - t_{k-1}) w_k."""
+def stick_times(w: ArrayLike, t_max: float) -> np.ndarray:
+    """Times from stick-breaking weights: t_k = t_{k-1} + (t_max - t_{k-1}) w_k, t_0 = 0.
+
+    Parameters
+    ----------
+    w : array_like, shape (R,)
+        Weights in [0, 1] (clipped to it).
+    t_max : float
+        The end of the interval (model time unit).
+
+    Returns
+    -------
+    numpy.ndarray, shape (R,)
+        Non-decreasing times in [0, t_max].
+    """
     t, out = 0.0, []
     for wk in np.clip(np.asarray(w, float), 0.0, 1.0):
         t = t_max if wk == 1.0 else min(t + (t_max - t) * wk, t_max)
@@ -187,8 +217,21 @@ def stick_times(w, t_max: float) -> np.ndarray:
     return np.array(out)
 
 
-def stick_weights(times, t_max: float) -> np.ndarray:
-    """Inverse of :func:`stick_times` for sorted times in [0, t_max] (w_k = 0 where nothing is left)."""
+def stick_weights(times: ArrayLike, t_max: float) -> np.ndarray:
+    """Inverse of :func:`stick_times`.
+
+    Parameters
+    ----------
+    times : array_like, shape (R,)
+        Sorted times in [0, t_max].
+    t_max : float
+        The end of the interval (model time unit).
+
+    Returns
+    -------
+    numpy.ndarray, shape (R,)
+        Weights in [0, 1] (w_k = 0 where nothing is left of the interval).
+    """
     t_prev, out = 0.0, []
     for t in np.asarray(times, float):
         rest = t_max - t_prev
@@ -321,32 +364,55 @@ def optimize_schedule(
     max_rounds: int | None = None,
     starts: int = 8,
     seed: int = 0,
-    target_state=None,
+    target_state: str | ArrayLike | None = None,
 ) -> Schedule:
     """Measurement times in [0, t_max] that maximise ``objective`` of the exact protocol solution.
 
-    model:        any model (SpinPair, LindbladModel).
-    protocol:     the protocol to redesign: its initial state, output times, instrument (one reused for
-                  every round; a per-round list only if the number of rounds stays the same) and
-                  post-selection rule are kept; only ``measure_at`` changes.
-    rounds:       number of measurements, an integer in [1, MAX_SCHEDULE_ROUNDS = 100]; default: the
-                  protocol's own. Exclusive with ``max_rounds``.
-    t_max:        latest measurement time, in (0, final output time] (model time unit); default: the
-                  protocol's final output time.
-    objective:    'fidelity' (post-selected target population at the final output time), 'yield' (final
-                  p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
-                  f(MasterEquationResult) -> float; always maximised. NaN counts as -inf.
-    min_yield:    in [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
-    max_rounds:   optimise every number of rounds from 1 to max_rounds (<= 100) and keep the best (ties
-                  go to fewer rounds).
-    starts:       local searches per number of rounds, in [1, 1000]: the equally spaced schedule, then
-                  sorted uniform random ones drawn with ``seed`` (an integer in [0, 2**64)).
-    target_state: the state whose post-selected population is the fidelity: None (the singlet, d = 4), a
-                  label ('S', 'T1', ..., 'ud') or a d-vector.
+    Deterministic for a given seed. The method and its cost are in the module docstring and
+    docs/schedule.md.
 
-    Returns a :class:`Schedule`. Deterministic for a given seed. Every input is checked before any solve
-    (ValueError naming the parameter and its range). The method and its cost are in the module docstring
-    and docs/schedule.md.
+    Parameters
+    ----------
+    model : Model
+        Any model (SpinPair, LindbladModel).
+    protocol : Protocol
+        The protocol to redesign: its initial state, output times, instrument (one reused for every
+        round; a per-round list only if the number of rounds stays the same) and post-selection rule are
+        kept; only ``measure_at`` changes.
+    rounds : int or None
+        Number of measurements, an integer in [1, MAX_SCHEDULE_ROUNDS = 100]; default: the protocol's
+        own. Exclusive with ``max_rounds``.
+    t_max : float or None
+        Latest measurement time, in (0, final output time] (model time unit); default: the protocol's
+        final output time.
+    objective : str or callable
+        'fidelity' (post-selected target population at the final output time), 'yield' (final
+        p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
+        f(MasterEquationResult) -> float; always maximised. NaN counts as -inf.
+    min_yield : float or None
+        In [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
+    max_rounds : int or None
+        Optimise every number of rounds from 1 to max_rounds (<= 100) and keep the best (ties go to
+        fewer rounds).
+    starts : int
+        Local searches per number of rounds, in [1, 1000]: the equally spaced schedule, then sorted
+        uniform random ones drawn with ``seed``.
+    seed : int
+        An integer in [0, 2**64).
+    target_state : str, array_like of shape (d,), or None
+        The state whose post-selected population is the fidelity: None (the singlet, d = 4), a label
+        ('S', 'T1', ..., 'ud') or a d-vector.
+
+    Returns
+    -------
+    Schedule
+        The best schedule evaluated anywhere in the search.
+
+    Raises
+    ------
+    ValueError
+        For any bad input, before any solve (naming the parameter and its range), or when no schedule
+        tried reaches ``min_yield``.
     """
     candidates, t_max, target, starts = _check_inputs(
         model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state

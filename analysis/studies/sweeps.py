@@ -48,8 +48,20 @@ from .table import SweepTable
 
 # ---- seeds -------------------------------------------------------------------------------------
 def point_seed(seed: int, index: int) -> int:
-    """The seed of point ``index`` of a sweep with ``seed`` (independent streams): an int in [0, 2**64),
-    ``numpy.random.SeedSequence([seed, index]).generate_state(1, numpy.uint64)[0]``."""
+    """The seed of point ``index`` of a sweep with ``seed`` (independent streams).
+
+    Parameters
+    ----------
+    seed : int
+        The sweep's seed, in [0, 2**64).
+    index : int
+        The point's index (row of the table), >= 0.
+
+    Returns
+    -------
+    int
+        ``numpy.random.SeedSequence([seed, index]).generate_state(1, numpy.uint64)[0]``, in [0, 2**64).
+    """
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0])
 
 
@@ -93,62 +105,102 @@ def sweep(
 ) -> SweepTable:
     """The exact solution, and with ``ntraj > 0`` trajectories, at every point of a parameter sweep.
 
-    model, protocol: the base point. axes: {name: list of values}; a name is
-        * a field of the model (a SpinPair's nu, V, T, lam1, lam2, theta, phi, J_ex, J_DM; energies in the
-          model's unit). A LindbladModel has no named fields: sweep it over protocol axes only;
+    Everything is checked before any work: unknown names, empty lists, and every point is built, so an
+    out-of-range value raises ValueError naming the axis, the value and the accepted range. Results are
+    bit-identical for any executor, batch_size, and interruption followed by a resume.
+
+    Parameters
+    ----------
+    model : Model
+        The base model (energies in the model's unit).
+    protocol : Protocol
+        The base protocol.
+    axes : mapping of str to sequence
+        {name: list of values}; a name is
+
+        * a field of the model (a SpinPair's nu, V, T, lam1, lam2, theta, phi, J_ex, J_DM). A
+          LindbladModel has no named fields: sweep it over protocol axes only;
         * a protocol field: "initial" (labels, vectors or matrices), "measure_at" (a list of schedules,
           each a list of times), "times" (a list of output grids), "postselect" (rules), "measurement"
-          (a Measurement, or a list with one per round), or "rounds" (numbers of rounds R >= 0, measured at
-          k * spacing for k = 1 .. R; spacing None: the protocol's first time measure_at[0], e.g. rounds = 3
-          -> 100, 200, 300 for the paper's protocol);
+          (a Measurement, or a list with one per round), or "rounds" (numbers of rounds R >= 0, measured
+          at k * spacing for k = 1 .. R; e.g. rounds = 3 -> 100, 200, 300 for the paper's protocol);
         * a field of the instrument, applied to every round: "readout_error" (a probability or a pair
           (eps_plus, eps_minus)), "observable", "feedback".
-      The axes form a grid (first axis slowest, like itertools.product) or, with ``zip=True``, are paired
-      (equal lengths). Everything is checked before any work: unknown names, empty lists, and every
-      point is built, so an out-of-range value raises ValueError naming the axis, the value and the
-      accepted range.
-    ntraj: trajectories per point (0: the exact solution only); with ``target_se`` (and ``max_ntraj``)
-      as in :func:`simulate`: each point runs until the standard error of its post-selected singlet
-      population at the final time is below target_se.
-    seed: integer in [0, 2**64) or None (drawn, then stored in ``table.meta['seed']``); see the module
-      docstring for how each point's seed follows from it and what ``common_random_numbers`` changes.
-    executor: None (in-process Numba threads), a concurrent.futures.Executor or a Dask client; it runs
-      each point's batches (points run one after another; with an executor and no batch_size, a point is
-      split into about two batches per worker, at least 1000 trajectories each).
-    target_state: the state whose post-selected population is ``fidelity_post``: None (the singlet,
-      two spins), a label ('S', 'T1', 'T2', 'T3', 'uu', 'ud', 'du', 'dd') or a d-vector (normalised here).
-    directory: a folder (created if needed) where every finished point is saved (point-NNNNNN.json: the
-      exact row; point-NNNNNN.npz: the Monte Carlo result, saved after every batch); a rerun with the same
-      directory skips finished points and resumes an interrupted one. A manifest records the sweep (its
-      points, ntraj, seed, options); a directory of another sweep is refused. seed=None takes the
-      directory's seed.
-    progress: one tqdm bar over the points of the Monte Carlo part.
-    batch_size: trajectories per batch (see :func:`simulate`); never changes the result.
+    paired : bool
+        Pair the axes element-wise (equal lengths) instead of a grid (first axis slowest, like
+        itertools.product). Its older name ``zip=`` still works for one minor version, with a
+        DeprecationWarning.
+    ntraj : int
+        Trajectories per point (0: the exact solution only).
+    seed : int or None
+        Integer in [0, 2**64) or None (drawn, then stored in ``table.meta['seed']``); see the module
+        docstring for how each point's seed follows from it and what ``common_random_numbers`` changes.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        None runs in-process Numba threads; otherwise it runs each point's batches (points run one after
+        another; with an executor and no batch_size, a point is split into about two batches per worker,
+        at least 1000 trajectories each).
+    target_se, max_ntraj : float or None, int or None
+        As in :func:`darkspin.simulate`: each point runs until the standard error of its post-selected
+        target population at the final time is below target_se (at most max_ntraj trajectories).
+    target_state : str, array_like of shape (d,), or None
+        The state whose post-selected population is ``fidelity_post``: None (the singlet, two spins), a
+        label ('S', 'T1', 'T2', 'T3', 'uu', 'ud', 'du', 'dd') or a d-vector (normalised here).
+    common_random_numbers : bool
+        Every point uses ``seed`` itself, so trajectory j sees the same random numbers at every point.
+    directory : str, os.PathLike or None
+        A folder (created if needed) where every finished point is saved (point-NNNNNN.json: the exact
+        row; point-NNNNNN.npz: the Monte Carlo result, saved after every batch); a rerun with the same
+        directory skips finished points and resumes an interrupted one. A manifest records the sweep (its
+        points, ntraj, seed, options); a directory of another sweep is refused. seed=None takes the
+        directory's seed.
+    progress : bool
+        One tqdm bar over the points of the Monte Carlo part.
+    spacing : float or None
+        Time between rounds for a ``rounds`` axis (model time unit); None: the protocol's first
+        measurement time measure_at[0].
+    batch_size : int or None
+        Trajectories per batch (see :func:`darkspin.simulate`); never changes the result.
+    **deprecated
+        Only ``zip`` (the old name of ``paired``).
 
-    Returns a :class:`SweepTable` with one row per point: the axis columns, then from the exact solver
-        fidelity_post     <t|rho_post|t> at the final output time (t the target state)
-        yield             final p_cumulative: the probability that a run is post-selected (1 with no rounds)
-        p_success_k       p_success of round k, k = 1 .. R (NaN where a point has fewer than k rounds)
-        concurrence_post  concurrence of rho_post at the final output time (NaN unless d = 4)
-    and with ntraj > 0 the number of trajectories ``mc_ntraj`` and the same quantities from trajectories,
-    prefixed ``mc_``, each with ``_se`` (standard error) and ``_lo``, ``_hi`` (a 95 % interval):
-        mc_fidelity_post  the target population of the post-selected runs. For the singlet the kernel's
-                          exact sample standard error; for other targets the bound of
-                          :meth:`ProtocolResult.expect` (conservative). Interval: :func:`mean_interval`
-                          (valid at 0 and 1, never of zero width).
-        mc_yield, mc_p_success_k  binomial proportions: se sqrt(p (1 - p) / n), Wilson intervals.
-        mc_concurrence_post  concurrence of the estimated rho_post (biased at order 1/n_post: the concurrence
-                          is not linear in rho). Its se is a delta-method bound: central finite differences
-                          of C with respect to each real parameter of rho_post, times that element's
-                          standard error, summed in absolute value (valid for any correlations between the
-                          elements, so conservative where C is smooth; at the kink C = 0 it is a one-sided
-                          slope average). The interval is :func:`mean_interval` of (C, se, n_post): an
-                          approximation that is never of zero width, not a calibrated interval.
-    Results are bit-identical for any executor, batch_size, and interruption followed by a resume.
+    Returns
+    -------
+    SweepTable
+        One row per point: the axis columns, then from the exact solver
 
-    Ctrl-C during the trajectories stops the sweep: the finished points (and the interrupted one's
-    batches, in ``directory``) are kept, the table is returned with ``table.interrupted`` and a
-    RuntimeWarning; its unfinished points have mc_ntraj < ntraj (NaN columns where 0).
+        * fidelity_post: <t|rho_post|t> at the final output time (t the target state);
+        * yield: final p_cumulative, the probability that a run is post-selected (1 with no rounds);
+        * p_success_k: p_success of round k, k = 1 .. R (NaN where a point has fewer than k rounds);
+        * concurrence_post: concurrence of rho_post at the final output time (NaN unless d = 4);
+
+        and with ntraj > 0 the number of trajectories ``mc_ntraj`` and the same quantities from
+        trajectories, prefixed ``mc_``, each with ``_se`` (standard error) and ``_lo``, ``_hi`` (a 95 %
+        interval): mc_fidelity_post is the target population of the post-selected runs (for the singlet
+        the kernel's exact sample standard error; for other targets the conservative bound of
+        :meth:`ProtocolResult.expect`; interval :func:`mean_interval`, valid at 0 and 1, never of zero
+        width). mc_yield and mc_p_success_k are binomial proportions: se sqrt(p (1 - p) / n), Wilson
+        intervals. mc_concurrence_post is the concurrence of the estimated rho_post (biased at order
+        1/n_post); its se is a delta-method bound (central finite differences of C with respect to each
+        real parameter of rho_post, times that element's standard error, summed in absolute value:
+        valid for any correlations, conservative where C is smooth, a one-sided slope average at the
+        kink C = 0); its interval is :func:`mean_interval` of (C, se, n_post), never of zero width, not
+        calibrated.
+
+    Raises
+    ------
+    ValueError
+        For any bad argument or axis value, before any work; for a directory of another sweep.
+    TypeError
+        For an unknown keyword, or both ``paired`` and ``zip``.
+
+    Warns
+    -----
+    DeprecationWarning
+        When ``zip=`` is given.
+    RuntimeWarning
+        When Ctrl-C stops the trajectories: the finished points (and the interrupted one's batches, in
+        ``directory``) are kept, and the table is returned with ``table.interrupted``; its unfinished
+        points have mc_ntraj < ntraj (NaN columns where 0).
     """
     # ---- validate everything before any work ----
     if not isinstance(protocol, Protocol):
