@@ -200,7 +200,7 @@ class Table:
         """
         try:
             return self._columns[name]
-        except (KeyError, TypeError):
+        except KeyError:
             raise ColumnError(f"no column {name!r}; columns are {self.names}") from None
 
     def rows(self) -> list[dict[str, Any]]:
