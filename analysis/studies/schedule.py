@@ -41,6 +41,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -64,6 +65,10 @@ FD_STEP = 1e-6
 UNDEFINED_PENALTY = -1e6
 #: Iteration cap per start and optimiser.
 MAX_ITER = 200
+
+
+#: What optimize_schedule maximises: a name in OBJECTIVES or f(MasterEquationResult) -> float.
+Objective = str | Callable[[MasterEquationResult], float]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -114,13 +119,24 @@ class Schedule:
         )
 
 
-def _objective_name(objective) -> str:
+def _objective_name(objective: Objective) -> str:
     if isinstance(objective, str):
         return objective
     return getattr(objective, "__name__", type(objective).__name__)
 
 
-def _check_inputs(model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state):
+def _check_inputs(
+    model: Model,
+    protocol: Protocol,
+    rounds: int | None,
+    t_max: float | None,
+    objective: Objective,
+    min_yield: float | None,
+    max_rounds: int | None,
+    starts: int,
+    seed: int,
+    target_state: str | ArrayLike | None,
+) -> tuple[list[int], float, np.ndarray, int]:
     """Validate everything before any solve; returns (rounds to try, t_max, target vector (d,), starts)."""
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
@@ -135,7 +151,7 @@ def _check_inputs(model, protocol, rounds, t_max, objective, min_yield, max_roun
     elif min_yield is not None:
         raise ValueError(f"min_yield applies only to objective 'fidelity_at_yield', got objective {objective!r}")
 
-    def integer(name, value, low, high):
+    def integer(name: str, value: Any, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
             raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
         return int(value)
@@ -243,7 +259,15 @@ def stick_weights(times: ArrayLike, t_max: float) -> np.ndarray:
 class _Search:
     """Evaluates schedules (with a cache and a count) and remembers the best one seen."""
 
-    def __init__(self, model, protocol, t_max, objective, min_yield, target):
+    def __init__(
+        self,
+        model: Model,
+        protocol: Protocol,
+        t_max: float,
+        objective: Objective,
+        min_yield: float | None,
+        target: np.ndarray,
+    ) -> None:
         self.model, self.protocol, self.t_max = model, protocol, t_max
         self.objective, self.min_yield = objective, min_yield
         self.target = target
@@ -292,18 +316,18 @@ class _Search:
                 self._remember(t, *score)
         return [self._cache[t.tobytes()] for t in keys]
 
-    def _remember(self, times, value, fidelity, yld) -> None:
+    def _remember(self, times: np.ndarray, value: float, fidelity: float, yld: float) -> None:
         if self.objective == "fidelity_at_yield" and not yld >= self.min_yield:
             return  # never return a schedule that misses the constraint
         if self.best is None or value > self.best[0]:
             self.best = (value, np.array(times), fidelity, yld)
 
     # ---- what the optimisers minimise (finite everywhere) ----
-    def loss(self, w) -> float:
+    def loss(self, w: np.ndarray) -> float:
         value = self.evaluate_many([w])[0][0]
         return -value if math.isfinite(value) else -UNDEFINED_PENALTY
 
-    def loss_and_grad(self, w) -> tuple[float, np.ndarray]:
+    def loss_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
         """Loss and its forward-difference gradient (backward at the upper end of the box), one batch."""
         w = np.asarray(w, float)
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
@@ -312,7 +336,7 @@ class _Search:
         losses = np.array([-v if math.isfinite(v) else -UNDEFINED_PENALTY for v in values])
         return float(losses[0]), (losses[1:] - losses[0]) / steps
 
-    def constraint_and_grad(self, w) -> tuple[float, np.ndarray]:
+    def constraint_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
         """yield - min_yield (>= 0 when met) and its forward-difference gradient."""
         w = np.asarray(w, float)
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
@@ -359,7 +383,7 @@ def optimize_schedule(
     rounds: int | None = None,
     t_max: float | None = None,
     *,
-    objective: str | Callable[[MasterEquationResult], float] = "fidelity",
+    objective: Objective = "fidelity",
     min_yield: float | None = None,
     max_rounds: int | None = None,
     starts: int = 8,

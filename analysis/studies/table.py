@@ -40,7 +40,9 @@ class SweepTable(Table):
     #: Numbers are shown with 6 significant digits; text as it is.
     DEFAULT_FORMAT = ".6g"
 
-    def __init__(self, axes: Sequence[str], columns: Mapping[str, ArrayLike], meta: Mapping[str, Any] | None = None):
+    def __init__(
+        self, axes: Sequence[str], columns: Mapping[str, ArrayLike], meta: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(columns, None, meta)
         self._formats = {n: self.DEFAULT_FORMAT if c.dtype.kind == "f" else "" for n, c in self._columns.items()}
         self.axes = tuple(str(a) for a in axes)
