@@ -15,12 +15,12 @@
 that is not TOML is a string, e.g. ``--set protocol.postselect=last``).
 
 ``sweep`` reads a run config with a [sweep] section naming the axes (see docs/sweeps.md), runs
-ensemble.sweeps (the exact solution at every point; trajectories too with --ntraj N > 0, or run.ntraj
+analysis.studies (the exact solution at every point; trajectories too with --ntraj N > 0, or run.ntraj
 given in the file) and writes sweep.csv, summary.json and sweep.png (lines for one axis, heatmaps for
 two) to DIR; DIR/points/ keeps every finished point, so the same command resumes an interrupted sweep.
 
 ``optimize`` chooses the measurement times of the config's protocol that maximise an exact objective
-(ensemble.schedule.optimize_schedule; an optional [optimize] section of the config gives rounds,
+(analysis.studies.schedule.optimize_schedule; an optional [optimize] section of the config gives rounds,
 max_rounds, t_max, objective, min_yield, starts; the flags override it), prints them next to the
 protocol's own schedule, and checks the optimised protocol with trajectories ([run] ntraj and seed).
 
@@ -73,7 +73,7 @@ EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED, EXIT_PIPE = 2, 1, 130, 141
 LOCK_NAME = ".darkspin.lock"
 #: Default seconds to reach a Dask scheduler and to wait for its first worker.
 DASK_TIMEOUT = 20.0
-#: Objectives of ``darkspin optimize`` (ensemble.schedule.OBJECTIVES, without importing it here).
+#: Objectives of ``darkspin optimize`` (analysis.studies.schedule.OBJECTIVES, without importing it here).
 OPTIMIZE_OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
 #: Keys of the [optimize] section.
 OPTIMIZE_KEYS = ("rounds", "max_rounds", "t_max", "objective", "min_yield", "starts")
@@ -786,15 +786,16 @@ def cmd_sweep(args) -> int:
     """``darkspin sweep STUDY.toml``: see the module docstring and docs/sweeps.md."""
     import json
 
-    from ..ensemble.sweeps import check_sweep, sweep
     from . import figures, report
     from .config import load_study
+    from .studies.axes import check_sweep
+    from .studies.sweeps import sweep
 
     study = load_study(args.study, args.set)
     cfg = study.run
     ntraj = args.ntraj if args.ntraj is not None else (cfg.ntraj if study.ntraj_given else 0)
     # the axes are checked before the output folder is made or anything runs
-    points = check_sweep(cfg.model, cfg.protocol, study.axes, zip=study.zip, spacing=study.spacing)
+    points = check_sweep(cfg.model, cfg.protocol, study.axes, paired=study.paired, spacing=study.spacing)
     mc = ntraj > 0
     with _output_folder(args.out) as out:
         in_process = args.workers is None and args.scheduler is None
@@ -811,7 +812,7 @@ def cmd_sweep(args) -> int:
                     cfg.model,
                     cfg.protocol,
                     study.axes,
-                    zip=study.zip,
+                    paired=study.paired,
                     ntraj=ntraj,
                     seed=cfg.seed,
                     executor=executor,
@@ -837,12 +838,12 @@ def cmd_sweep(args) -> int:
         files.append("summary.json")
         columns = {
             k: [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
-            for k, values in table.to_dict().items()
+            for k, values in ((n, table[n].tolist()) for n in table.names)
         }
         data = {
             "study": os.fspath(args.study),
             "axes": {a: list(dict.fromkeys(str(v) for v in table[a].tolist())) for a in table.axes},
-            "zip": study.zip,
+            "paired": study.paired,
             "points": points,
             "ntraj": ntraj,
             "seed": table.meta["seed"],
@@ -905,8 +906,8 @@ def cmd_optimize(args) -> int:
     """``darkspin optimize``: the best measurement times by the exact solver, checked with trajectories."""
     from ..ensemble import compare, simulate
     from ..ensemble.exact.solver import solve_master_equation
-    from ..ensemble.schedule import optimize_schedule
     from ..ensemble.statistics.intervals import mean_interval
+    from .studies.schedule import optimize_schedule
 
     cfg, opt = _optimize_settings(args.config, args.set)
     cfg = cfg.replace(**{k: v for k, v in (("ntraj", args.ntraj), ("seed", args.seed)) if v is not None})

@@ -446,8 +446,8 @@ def _check_run(run: dict) -> None:
 
 # ---- studies (darkspin sweep) ------------------------------------------------------------------
 #: Keys of [sweep] that are options, not axes.
-SWEEP_OPTIONS = ("zip", "common_random_numbers", "spacing", "target_state")
-#: Keys of [sweep] that name axes (see ensemble.sweeps): the model's fields, then the protocol's.
+SWEEP_OPTIONS = ("paired", "zip", "common_random_numbers", "spacing", "target_state")
+#: Keys of [sweep] that name axes (see analysis.studies): the model's fields, then the protocol's.
 SWEEP_AXES = (
     *(k for k in MODEL_KEYS if k != "bandwidth"),
     "initial",
@@ -461,12 +461,12 @@ SWEEP_AXES = (
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StudyConfig:
-    """A validated study: the base run (``run``), the axes {name: list of values} for ensemble.sweeps, its
+    """A validated study: the base run (``run``), the axes {name: list of values} for analysis.studies.sweep, its
     options, and whether the file (or --set) gave run.ntraj explicitly (``ntraj_given``)."""
 
     run: RunConfig
     axes: dict
-    zip: bool = False
+    paired: bool = False
     common_random_numbers: bool = False
     spacing: float | None = None
     target_state: object = None
@@ -475,8 +475,9 @@ class StudyConfig:
 
 def load_study(path, overrides=()) -> StudyConfig:
     """Read a study: a run config plus a [sweep] section naming the axes (lists of values) and the
-    options zip, common_random_numbers (booleans), spacing (a time > 0) and target_state (a label or a
-    vector). ``overrides`` ('section.key=value') apply to the run config. Raises ConfigError."""
+    options paired (or its older name zip), common_random_numbers (booleans), spacing (a time > 0) and
+    target_state (a label or a vector). ``overrides`` ('section.key=value') apply to the run
+    config. Raises ConfigError."""
     path = os.fspath(path)
     data = _read_toml(path)
     spec = data.pop("sweep", None)
@@ -501,7 +502,11 @@ def load_study(path, overrides=()) -> StudyConfig:
             raise ConfigError(
                 f"unknown key 'sweep.{key}' (axes: {', '.join(SWEEP_AXES)}; options: {', '.join(SWEEP_OPTIONS)})"
             )
-    for flag in ("zip", "common_random_numbers"):
+    if "paired" in options and "zip" in options:
+        raise ConfigError("give sweep.paired or its older name sweep.zip, not both")
+    if "zip" in options:
+        options["paired"] = options.pop("zip")
+    for flag in ("paired", "common_random_numbers"):
         if not isinstance(options.get(flag, False), bool):
             raise ConfigError(f"sweep.{flag} must be true or false, got {options[flag]!r}")
     spacing = options.get("spacing")
@@ -517,7 +522,7 @@ def load_study(path, overrides=()) -> StudyConfig:
     return StudyConfig(
         run,
         axes,
-        options.get("zip", False),
+        options.get("paired", False),
         options.get("common_random_numbers", False),
         spacing,
         target,
@@ -526,7 +531,7 @@ def load_study(path, overrides=()) -> StudyConfig:
 
 
 def _sweep_value(key: str, j: int, value):
-    """One axis value of [sweep] as ensemble.sweeps takes it (lists of times, pairs, matrices, tables)."""
+    """One axis value of [sweep] as analysis.studies.sweep takes it (lists of times, pairs, matrices, tables)."""
     where = f"sweep.{key}[{j}]"
     if key in ("measure_at", "times"):
         if not isinstance(value, list):

@@ -11,7 +11,7 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
     steady_figure(measures, p_c)          the paper's Fig. 3 left: the steady-state family
     spectra_figure(omega, panels)         the paper's Fig. 2: correlation spectra and transition lines
     distributions_figure(mc, exact)       fidelity, jump-count and first-jump distributions over runs
-    sweep_figure(table)                   a sweep: lines (one axis, or zipped axes) or heatmaps (two axes)
+    sweep_figure(table)                   a sweep: lines (one axis, or paired axes) or heatmaps (two axes)
 """
 
 from __future__ import annotations
@@ -506,14 +506,14 @@ def _axis_positions(values: np.ndarray):
 def sweep_figure(table) -> Figure | None:
     """Fidelity (the post-selected target population at the final time) and yield over a sweep.
 
-    One axis, or zipped axes (drawn against the first): two line panels, exact values as lines with
+    One axis, or paired axes (drawn against the first): two line panels, exact values as lines with
     markers and, when the table has trajectories, their 95 % intervals (mc_X_lo .. mc_X_hi) as a band
     (error bars for text axes). Two axes on a grid: two heatmaps (first axis down, second across), each
     cell labelled with its exact value. Returns None for three or more grid axes (no figure drawn).
     """
     axes = table.axes
-    zipped = bool(table.meta.get("zip", False))
-    if len(axes) == 1 or zipped:
+    paired = bool(table.meta.get("paired", False))
+    if len(axes) == 1 or paired:
         x, labels = _axis_positions(table[axes[0]])
         fig = _figure(8.0, 3.4)
         panels = fig.subplots(1, 2)
@@ -531,7 +531,7 @@ def sweep_figure(table) -> Figure | None:
                     ax.errorbar(x, mc, yerr=[mc - lo, hi - mc], fmt="x", color="k", capsize=3, label="trajectories 95%")
             if labels is not None:
                 ax.set_xticks(x, labels, rotation=30 if max(map(len, labels)) > 6 else 0, fontsize=8)
-            ax.set_xlabel(" / ".join(axes) if zipped else axes[0])
+            ax.set_xlabel(" / ".join(axes) if paired else axes[0])
             ax.set_title(title, fontsize=9)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)

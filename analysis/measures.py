@@ -10,17 +10,14 @@ Inputs are Hermitised, (rho + rho^dag)/2, but not required to be exactly positiv
 trace (Monte Carlo estimates are neither, to within their noise); they are not renormalised.
 A matrix with any NaN entry (the exact solver's marker for an undefined post-selected state)
 gives NaN, silently; infinite entries raise ValueError.
-
-:func:`concurrence` and the input checks live in :mod:`darkspin.trajectories.entanglement` (sweeps in
-the ensemble layer need it, and imports go analysis -> ensemble -> trajectories); it is re-exported here.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..trajectories.entanglement import _as_array, _finish, _prepare, concurrence
-from ..trajectories.operators import SINGLET_TRIPLET
+from ..trajectories.operators import SINGLET_TRIPLET, kron
 
 __all__ = [
     "concurrence",
@@ -32,6 +29,79 @@ __all__ = [
     "partial_transpose",
     "von_neumann_entropy",
 ]
+
+#: sigma_y x sigma_y, the spin flip of Wootters' rho~ = Y rho^* Y (real, symmetric, Y @ Y = 1).
+_YY = kron("y", "y")
+
+
+def _as_array(rho, dim: int | None = 4) -> np.ndarray:
+    """Validate ``rho`` as a numeric (..., dim, dim) array (any square size if dim is None)."""
+    arr = np.asarray(rho)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ValueError(f"rho must be a numeric array, got dtype {arr.dtype}")
+    if dim is None:
+        if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2] or arr.shape[-1] == 0:
+            raise ValueError(f"rho must have shape (..., d, d) with d >= 1, got {arr.shape}")
+    elif arr.ndim < 2 or arr.shape[-2:] != (dim, dim):
+        raise ValueError(f"rho must have shape (..., {dim}, {dim}), got {arr.shape}")
+    if np.isinf(arr).any():
+        raise ValueError("rho must have finite entries (NaN marks an undefined state), got inf")
+    return arr.astype(complex)
+
+
+def _prepare(rho, dim: int | None = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Hermitised copy of a validated ``rho`` with NaN matrices replaced, and the NaN mask (...).
+
+    The stand-in (the maximally mixed state) only keeps LAPACK away from NaN; its results are
+    overwritten with NaN by :func:`_finish`.
+    """
+    arr = _as_array(rho, dim)
+    herm = 0.5 * (arr + np.swapaxes(arr, -1, -2).conj())
+    bad = np.isnan(herm).any(axis=(-2, -1))
+    if bad.any():
+        d = herm.shape[-1]
+        herm[bad] = np.eye(d) / d
+    return herm, bad
+
+
+def _finish(values: np.ndarray, bad: np.ndarray) -> float | np.ndarray:
+    """Put NaN where the input was NaN; a float for a single matrix, else an array (...)."""
+    out = np.where(bad, np.nan, values).astype(float)
+    return out[()] if out.ndim == 0 else out
+
+
+def concurrence(rho: ArrayLike) -> float | np.ndarray:
+    """Wootters concurrence C = max(0, l1 - l2 - l3 - l4), dimensionless in [0, 1].
+
+    l1 >= ... >= l4 are the square roots of the eigenvalues of rho (Y rho^* Y), Y = sigma_y x
+    sigma_y. Negative eigenvalues of rho (estimation noise) are clipped to zero first, i.e. C is
+    that of the positive part of rho.
+
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices (Hermitised here); a matrix with a NaN entry gives NaN.
+
+    Returns
+    -------
+    float or numpy.ndarray, shape (...)
+        The concurrence: a float for one matrix, else an array over the stack axes.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., 4, 4), or has an infinite entry.
+    """
+    herm, bad = _prepare(rho)
+    # With rho = W W^dag, the l_i are the singular values of the symmetric matrix W^T Y W
+    # (Wootters 1998). Taking them directly avoids square roots of the near-zero eigenvalues of
+    # R, which would turn rounding errors of 1e-16 into errors of 1e-8 for pure states.
+    w, v = np.linalg.eigh(herm)
+    factor = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]  # columns sqrt(w_k) |v_k>
+    tau = np.swapaxes(factor, -1, -2) @ _YY @ factor
+    lam = np.linalg.svd(tau, compute_uv=False)  # LAPACK returns them in decreasing order
+    c = np.maximum(0.0, lam[..., 0] - lam[..., 1] - lam[..., 2] - lam[..., 3])
+    return _finish(c, bad)
 
 
 def _xlog2x(x: np.ndarray) -> np.ndarray:

@@ -2,148 +2,59 @@
 
 ``import darkspin as ds`` gives the public API; the three layers are ``darkspin.trajectories`` (what is
 simulated: model, instruments, rules, protocol, kernels), ``darkspin.ensemble`` (many runs, the exact
-solver, comparison) and ``darkspin.analysis`` (measures, spectra, figures, the command line). The physics
-is in docs/physics.md.
+solver, statistics) and ``darkspin.analysis`` (measures, spectra, studies, figures, the command line). The
+physics is in docs/physics.md.
 
-Names are imported on first use, so ``import darkspin`` is instant and a Ctrl-C at start-up never lands
-inside numpy's or scipy's import machinery.
+The public names are written once, in ``__init__.pyi`` beside this file: type checkers and editors read it,
+and this module parses it for ``__all__`` and the module that defines each name. Names are imported on first
+use, so ``import darkspin`` is instant and a Ctrl-C at start-up never lands inside numpy's or scipy's import
+machinery.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
-from typing import TYPE_CHECKING, Any
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
-#: public name -> the subpackage that defines it
-_API = {
-    **{
-        name: "trajectories"
-        for name in (
-            "SpinPair",
-            "LindbladModel",
-            "liouvillian_to_qutip",
-            "liouvillian_from_qutip",
-            "Protocol",
-            "Measurement",
-            "PostSelection",
-            "Trajectory",
-            "run_trajectory",
-            "run_trajectories",
-            "Runs",
-            "exchange_from_bandwidth",
-            "phase_space",
-        )
-    },
-    **{
-        name: "ensemble"
-        for name in (
-            "simulate",
-            "run_batch",
-            "solve_master_equation",
-            "solve_many",
-            "steady_states",
-            "compare",
-            "convergence",
-            "trace_distance",
-            "load",
-            "postselection_table",
-            "wilson_interval",
-            "mean_interval",
-            "MonteCarloResult",
-            "MasterEquationResult",
-            "EnsembleSums",
-            "Comparison",
-            "g_test",
-            "ProtocolResult",
-            "Distributions",
-            "Histogram",
-            "InfidelitySplit",
-            "no_jump_probability",
-            "mean_jumps",
-            "sweep",
-            "SweepTable",
-            "optimize_schedule",
-            "Schedule",
-            "PostSelectionTable",
-            "Convergence",
-            "JumpTests",
-            "GoodnessOfFit",
-            "Expectation",
-            "DistributionSums",
-            "RunOptions",
-        )
-    },
-}
+#: names defined here that still work but warn; kept out of ``__all__``
+_DEPRECATED_MODULE = ".ensemble.deprecated"
 
-__all__ = sorted(_API)
 
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports lazily
-    from .ensemble import (  # noqa: F401
-        Comparison,
-        Convergence,
-        Distributions,
-        DistributionSums,
-        EnsembleSums,
-        Expectation,
-        GoodnessOfFit,
-        Histogram,
-        InfidelitySplit,
-        JumpTests,
-        MasterEquationResult,
-        MonteCarloResult,
-        PostSelectionTable,
-        ProtocolResult,
-        RunOptions,
-        Schedule,
-        SweepTable,
-        compare,
-        convergence,
-        g_test,
-        load,
-        mean_interval,
-        mean_jumps,
-        no_jump_probability,
-        optimize_schedule,
-        postselection_table,
-        run_batch,
-        simulate,
-        solve_many,
-        solve_master_equation,
-        steady_states,
-        sweep,
-        trace_distance,
-        wilson_interval,
-    )
-    from .trajectories import (  # noqa: F401
-        LindbladModel,
-        Measurement,
-        PostSelection,
-        Protocol,
-        Runs,
-        SpinPair,
-        Trajectory,
-        exchange_from_bandwidth,
-        liouvillian_from_qutip,
-        liouvillian_to_qutip,
-        phase_space,
-        run_trajectories,
-        run_trajectory,
-    )
+def _read_stub() -> tuple[dict[str, str], list[str]]:
+    """(public name -> defining module, relative; the names in ``__all__``) from ``__init__.pyi``."""
+    where: dict[str, str] = {}
+    listed: list[str] = []
+    tree = ast.parse((Path(__file__).parent / "__init__.pyi").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            for alias in node.names:
+                where[alias.asname or alias.name] = "." + node.module
+                if where[alias.asname or alias.name] != _DEPRECATED_MODULE:
+                    listed.append(alias.asname or alias.name)
+    return where, sorted(listed)
+
+
+_WHERE, __all__ = _read_stub()
+_LAYERS = ("trajectories", "ensemble", "analysis")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
         globals()[name] = value
         return value
-    if name in ("trajectories", "ensemble", "analysis"):
+    if name in _LAYERS:
         return importlib.import_module(f".{name}", __name__)
     if name == "__version__":
-        from .ensemble.montecarlo.files import package_version
-
-        return package_version()
+        try:
+            return metadata.version("darkspin")
+        except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+            return "0+unknown"
     raise AttributeError(f"module 'darkspin' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API) | {"trajectories", "ensemble", "analysis", "__version__"})
+    return sorted(set(globals()) | set(_WHERE) | set(_LAYERS) | {"__version__"})

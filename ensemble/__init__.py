@@ -19,14 +19,11 @@ from .results.master_equation import MasterEquationResult, PostSelectionUndefine
 from .results.monte_carlo import MonteCarloResult
 from .results.postselection import PostSelectionTable
 from .results.protocol_result import Expectation, ProtocolResult
-from .schedule import Schedule, optimize_schedule
 from .statistics.comparison import Comparison, compare
-from .statistics.convergence import Convergence, convergence
 from .statistics.goodness_of_fit import GoodnessOfFit, g_test
 from .statistics.intervals import mean_interval, wilson_interval
 from .statistics.jump_tests import JumpTests
 from .statistics.trace_distance import trace_distance
-from .sweeps import SweepTable, sweep
 
 __all__ = [
     "MasterEquationResult",
@@ -42,9 +39,7 @@ __all__ = [
     "load",
     "Comparison",
     "JumpTests",
-    "Convergence",
     "compare",
-    "convergence",
     "trace_distance",
     "PostSelectionTable",
     "exact_table",
@@ -61,8 +56,4 @@ __all__ = [
     "InfidelitySplit",
     "no_jump_probability",
     "mean_jumps",
-    "sweep",
-    "SweepTable",
-    "optimize_schedule",
-    "Schedule",
 ]

@@ -30,7 +30,7 @@ protocol = ds.Protocol("ud", [100, 200, 300, 400], np.linspace(0, 500, 11))  # 1
 
 # %% [markdown]
 # ## The exact grid
-# Two axes make a grid (every lam2 with every readout error); `zip=True` would pair them instead.
+# Two axes make a grid (every lam2 with every readout error); `paired=True` would pair them instead.
 
 # %%
 lam2 = np.linspace(0.0063, 0.0189, 7)  # lam1 / 2 ... 1.5 lam1
@@ -44,7 +44,7 @@ print(table)
 
 # %%
 grid = {name: np.full((lam2.size, readout_error.size), np.nan) for name in ("fidelity_post", "yield")}
-for row in table.rows:
+for row in table.rows():
     i = int(np.argmin(np.abs(lam2 - row["lam2"])))
     j = int(np.argmin(np.abs(readout_error - row["readout_error"])))
     for name in grid:
@@ -67,7 +67,7 @@ print(
 
 # %% [markdown]
 # ## A Monte Carlo check at the four corners
-# `zip=True` pairs the axes: four points, NTRAJ trajectories each. Each point's seed derives from
+# `paired=True` pairs the axes: four points, NTRAJ trajectories each. Each point's seed derives from
 # (seed, point index). Each trajectory estimate comes with a 95 % interval (`mc_fidelity_post_lo`,
 # `_hi`, valid at 0 and 1); we count how many of them contain the exact value (about 95 % should).
 
@@ -76,7 +76,7 @@ corners = ds.sweep(
     model,
     protocol,
     {"lam2": [lam2[0], lam2[0], lam2[-1], lam2[-1]], "readout_error": [0.0, 0.1, 0.0, 0.1]},
-    zip=True,
+    paired=True,
     ntraj=NTRAJ,
     seed=7,
     progress=False,

@@ -147,6 +147,8 @@ def test_set_overrides_change_exact_and_run(tmp_path):
         (("readout_error = [0.0, 0.05, 0.1]", "readout_error = [0.0, 1.5]"), [], "probability in [0, 1], got 1.5"),
         (("lam2 = [0.0126, 0.011]", "lam2 = [0.0126, -0.011]"), [], "lam2 must be >= 0, got -0.011"),
         (("lam2 = [0.0126, 0.011]", "lam2 = 0.0126"), [], "sweep.lam2 must be a list of values"),
+        (("[sweep]", "[sweep]\npaired = true\nzip = true"), [], "sweep.paired or its older name sweep.zip, not both"),
+        (("[sweep]", "[sweep]\npaired = 1"), [], "sweep.paired must be true or false, got 1"),
         (("", ""), ["--set", "model.lamda=1"], "unknown key 'model.lamda'"),
         (("", ""), ["--set", "modle.lam2=1"], "unknown section 'modle'"),
         (("", ""), ["--set", "model.lam2"], "--set expects section.key=value"),
@@ -166,6 +168,14 @@ def test_bad_set_on_run_and_exact(tmp_path, command):
     status, _, stderr = _call([command, "--set", "protocol.measure_at=[100, 900]", "--out", tmp_path / "o"])
     assert status == 2
     assert "protocol.measure_at must lie in [0, protocol.t_final]" in _one_error_line(stderr)
+
+
+@pytest.mark.parametrize(("option", "paired"), [("", False), ("paired = true", True), ("zip = true", True)])
+def test_study_paired_option_and_its_older_name(tmp_path, option, paired):
+    from darkspin.analysis.config import load_study
+
+    study = load_study(_study(tmp_path, STUDY.replace("[sweep]", f"[sweep]\n{option}")))
+    assert study.paired is paired
 
 
 def test_study_without_sweep_section(tmp_path):

@@ -19,11 +19,11 @@ import numba
 import numpy as np
 import pytest
 
+from darkspin.analysis.studies import convergence
 from darkspin.ensemble import EnsembleSums, MonteCarloResult, run_batch, simulate, solve_master_equation
 from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.ensemble.results.postselection import PostSelectionTable, round_end_indices
 from darkspin.ensemble.statistics.comparison import compare
-from darkspin.ensemble.statistics.convergence import convergence
 from darkspin.ensemble.statistics.density_tests import element_p_values, variance_bound
 from darkspin.ensemble.statistics.intervals import mean_interval, wilson_interval
 from darkspin.ensemble.statistics.significance import SE_FLOOR, sigma_from_p

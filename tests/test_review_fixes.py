@@ -10,7 +10,8 @@ import pytest
 
 import darkspin.ensemble.montecarlo.simulation as SIM
 from darkspin.analysis.cli import main
-from darkspin.ensemble import load, no_jump_probability, simulate, solve_master_equation, sweep
+from darkspin.analysis.studies import sweep
+from darkspin.ensemble import load, no_jump_probability, simulate, solve_master_equation
 from darkspin.ensemble.statistics.comparison import compare
 from darkspin.ensemble.statistics.jump_tests import jump_tests
 from darkspin.trajectories import LindbladModel, Measurement, Protocol, SpinPair
@@ -93,10 +94,10 @@ def test_post_flag_must_be_a_boolean(method):
 
 def test_sweep_pairs_rounds_with_patterns_of_their_length():
     """Each value was checked alone against the base protocol, so a 2-round pattern was refused even when
-    it was paired (zip) or crossed with rounds = 2."""
+    it was paired or crossed with rounds = 2."""
     base = Protocol.paper(11)
     model = SpinPair()
-    table = sweep(model, base, {"rounds": [2, 3], "postselect": ["-?", "--+"]}, zip=True, progress=False)
+    table = sweep(model, base, {"rounds": [2, 3], "postselect": ["-?", "--+"]}, paired=True, progress=False)
     for R, rule, f in zip(table["rounds"], table["postselect"], table["fidelity_post"], strict=True):
         p = Protocol(base.rho0, 100.0 * np.arange(1, R + 1), base.times, postselect=str(rule))
         exact = solve_master_equation(model, p).population("S").value_post[-1].real

@@ -1,4 +1,4 @@
-"""Schedule design (ensemble.schedule.optimize_schedule) and ``darkspin optimize``.
+"""Schedule design (analysis.studies.schedule.optimize_schedule) and ``darkspin optimize``.
 
 Every claim is checked with our own calls to solve_master_equation, never with the optimiser's numbers:
 on the paper's model the optimised 4-round schedule is at least as good as 100, 200, 300, 400; one round
@@ -19,7 +19,7 @@ import pytest
 from cli_calls import call as _call
 
 import darkspin as ds
-from darkspin.ensemble import schedule as schedule_module
+from darkspin.analysis.studies import schedule as schedule_module
 from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 
 MODEL = ds.SpinPair()

@@ -17,7 +17,7 @@ import darkspin as ds
 from darkspin.analysis.measures import concurrence
 from darkspin.trajectories.operators import basis_state
 
-sweep_module = importlib.import_module("darkspin.ensemble.sweeps")
+sweep_module = importlib.import_module("darkspin.analysis.studies.sweeps")
 simulation_module = importlib.import_module("darkspin.ensemble.montecarlo.simulation")
 
 SHORT = ds.Protocol("ud", [20.0, 40.0], np.linspace(0.0, 60.0, 61))
@@ -79,11 +79,22 @@ def test_schedule_and_rule_axes_shown_as_text():
     assert math.isnan(table["p_success_2"][0]) and abs(table["p_success_3"][3] - ex.p_success[2]) <= 1e-12
 
 
-def test_zip_pairs_axes():
-    table = ds.sweep(ds.SpinPair(), SHORT, {"lam2": LAM2, "T": [0.0, 0.1]}, zip=True)
-    assert len(table) == 2 and table["T"].tolist() == [0.0, 0.1]
+def test_paired_pairs_axes():
+    table = ds.sweep(ds.SpinPair(), SHORT, {"lam2": LAM2, "T": [0.0, 0.1]}, paired=True)
+    assert len(table) == 2 and table["T"].tolist() == [0.0, 0.1] and table.meta["paired"] is True
     ex = ds.solve_master_equation(ds.SpinPair(lam2=0.011, T=0.1), SHORT)
     assert abs(table["fidelity_post"][1] - _singlet_post(ex.rho_post[-1])) <= 1e-12
+
+
+def test_zip_is_a_deprecated_name_of_paired():
+    axes = {"lam2": LAM2, "T": [0.0, 0.1]}
+    with pytest.warns(DeprecationWarning, match=r"sweep\(zip=\.\.\.\) is deprecated.*use paired="):
+        old = ds.sweep(ds.SpinPair(), SHORT, axes, zip=True, seed=1)
+    assert old.to_dict() == ds.sweep(ds.SpinPair(), SHORT, axes, paired=True, seed=1).to_dict()
+    with pytest.raises(TypeError, match="both paired= and its deprecated name zip="), pytest.warns(DeprecationWarning):
+        ds.sweep(ds.SpinPair(), SHORT, axes, paired=True, zip=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'zipped'"):
+        ds.sweep(ds.SpinPair(), SHORT, axes, zipped=True)
 
 
 # ---- Monte Carlo columns -----------------------------------------------------------------------
@@ -218,8 +229,8 @@ def test_table_conversions(mc_table, monkeypatch, tmp_path):
     lines = text.splitlines()
     assert len(lines) == 3 and len({len(line) for line in lines}) == 1  # aligned
     d = mc_table.to_dict()
-    assert list(d) == mc_table.names and d["lam2"] == LAM2
-    rows = mc_table.rows
+    assert list(d["columns"]) == mc_table.names and d["columns"]["lam2"] == LAM2 and d["axes"] == ["lam2"]
+    rows = mc_table.rows()
     assert rows[1]["lam2"] == 0.011 and rows[1]["mc_ntraj"] == 4000
     csv_text = mc_table.to_csv(tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_text() == csv_text
@@ -251,7 +262,7 @@ def no_exact(monkeypatch):
         ({"readout_error": [0.0, 1.5]}, {}, r"axis 'readout_error', value 2 \(1.5\): .*probability in \[0, 1\]"),
         ({"rounds": [2, 9]}, {}, r"axis 'rounds', value 2 \(9\): .*accepted: 0 to 5"),
         ({"measure_at": [[10.0, 70.0]]}, {}, r"axis 'measure_at'.*\[0, times\[-1\]\]"),
-        ({"lam2": LAM2, "T": [0.0]}, {"zip": True}, r"zip=True needs axes of equal length, got lam2: 2, T: 1"),
+        ({"lam2": LAM2, "T": [0.0]}, {"paired": True}, r"paired=True needs axes of equal length, got lam2: 2, T: 1"),
         ({"rounds": [1], "measure_at": [[10.0]]}, {}, r"exclude each other"),
         ({"lam2": "0.1"}, {}, r"axis 'lam2' must be a list"),
         ({}, {}, r"at least one parameter"),

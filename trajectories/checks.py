@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -203,3 +204,37 @@ def check_flag(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {_plain(value)!r}")
     return bool(value)
+
+
+def check_path(name: str, value: object) -> str:
+    """A file path given as str or os.PathLike, as a str.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name in the message.
+    value : object
+        The value given.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, for anything but a non-empty path without NUL characters.
+    """
+    shown = type(value).__name__
+    if isinstance(value, os.PathLike):
+        try:
+            value = os.fspath(value)
+        except TypeError:
+            value = None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a file path (str or os.PathLike giving a str), got {shown}")
+    if not value:
+        raise ValueError(f"{name} must be a file path, got an empty string")
+    if "\x00" in value:
+        raise ValueError(f"{name} must be a file path without NUL characters")
+    return value

@@ -28,6 +28,7 @@ from importlib import metadata
 
 import numpy as np
 
+from ...trajectories.checks import check_path
 from ...trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
 from ...trajectories.kernel import FRAC_BITS, acc_layout
 from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
@@ -150,23 +151,6 @@ def package_version() -> str:
         return metadata.version("darkspin")
     except metadata.PackageNotFoundError:  # running from a source tree
         return "0+unknown"
-
-
-def check_path(name: str, value: object) -> str:
-    """A path given as str or os.PathLike, as a str; ValueError naming ``name`` for anything else."""
-    shown = type(value).__name__
-    if isinstance(value, os.PathLike):
-        try:
-            value = os.fspath(value)
-        except TypeError:
-            value = None
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a file path (str or os.PathLike giving a str), got {shown}")
-    if not value:
-        raise ValueError(f"{name} must be a file path, got an empty string")
-    if "\x00" in value:
-        raise ValueError(f"{name} must be a file path without NUL characters")
-    return value
 
 
 def check_save_path(path: str | os.PathLike[str], name: str = "save", probe: bool = True) -> str:

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...trajectories.checks import check_count
+from ...trajectories.checks import check_count, check_path
 from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
 from ...trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
 from ...trajectories.model import SpinPair
@@ -25,7 +25,7 @@ from ...trajectories.protocol import Protocol
 from ...trajectories.rng import SEED_MAX
 from ..results.monte_carlo import MonteCarloResult
 from .distributions import DistributionSums
-from .files import check_exact_types, check_path, check_save_path, load, model_members
+from .files import check_exact_types, check_save_path, load, model_members
 from .options import MIN_TARGET_SE, RunOptions  # noqa: F401  (MIN_TARGET_SE: re-exported)
 from .sums import EnsembleSums
 

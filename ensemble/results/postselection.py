@@ -9,61 +9,15 @@ counts or errors) from the helpers here: where each round ends, picking values t
 
 from __future__ import annotations
 
-import json
-import math
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ...trajectories.protocol import Protocol
+from .table import ColumnError, Table
 
 
 # ---- the table ---------------------------------------------------------------------------------
-class ColumnError(KeyError, ValueError):
-    """Unknown or duplicate column name (a KeyError for mapping-style access, a ValueError for callers)."""
-
-    def __str__(self):  # KeyError would print the repr of the message
-        return str(self.args[0]) if self.args else ""
-
-
-def _json_value(x):
-    """A JSON-safe scalar: int, float, None for NaN, 'inf' / '-inf' for infinities."""
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    x = float(x)
-    if math.isnan(x):
-        return None
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
-
-
-def _from_json_value(x):
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        return {"inf": math.inf, "-inf": -math.inf}[x]
-    return x
-
-
-def _fmt(value, spec: str) -> str:
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return "-"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-    try:
-        return format(value, spec)
-    except (ValueError, TypeError):
-        return str(value)
-
-
-class PostSelectionTable:
+class PostSelectionTable(Table):
     """Per-round table: ordered columns (name -> 1-d array of length rounds) with display formats.
 
     Columns of a Monte Carlo table (R rounds; times in the model's inverse energy unit):
@@ -98,97 +52,40 @@ class PostSelectionTable:
     ``meta`` holds plain scalars (kind, ntraj, confidence).
     """
 
-    def __init__(
-        self,
-        columns: Mapping[str, ArrayLike] | Iterable[tuple[str, ArrayLike]],
-        formats: Mapping[str, str] | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> None:
-        cols = OrderedDict()
-        length = None
-        for name, values in OrderedDict(columns).items():
-            arr = np.array(values)
-            if arr.ndim != 1:
-                raise ValueError(f"column {name!r} must be 1-d, got shape {arr.shape}")
-            if length is None:
-                length = arr.size
-            elif arr.size != length:
-                raise ValueError(f"column {name!r} has {arr.size} rows, expected {length}")
-            arr.setflags(write=False)
-            cols[str(name)] = arr
-        self._columns = cols
-        self._formats = {name: (formats or {}).get(name, ".4g") for name in cols}
-        self.meta = dict(meta or {})
-
-    # ---- mapping-style access ----
-    @property
-    def names(self) -> list[str]:
-        """Column names in order."""
-        return list(self._columns)
-
-    @property
-    def formats(self) -> dict[str, str]:
-        """Format spec (for :func:`format`) of each column."""
-        return dict(self._formats)
-
-    def __len__(self) -> int:
-        return next(iter(self._columns.values())).size if self._columns else 0
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._columns
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        """The column ``name`` as a read-only 1-d array."""
-        try:
-            return self._columns[name]
-        except KeyError:
-            raise ColumnError(f"no column {name!r}; columns are {self.names}") from None
-
     def add_column(self, name: str, values: ArrayLike, fmt: str = ".4g") -> PostSelectionTable:
-        """A new table with one more column (values: length len(self)); ``fmt`` is a format spec."""
+        """A new table with one more column.
+
+        Parameters
+        ----------
+        name : str
+            The new column's name.
+        values : array_like, shape (len(self),)
+            Its values.
+        fmt : str
+            Its format spec (for :func:`format`).
+
+        Returns
+        -------
+        PostSelectionTable
+
+        Raises
+        ------
+        ColumnError
+            If the column exists already.
+        ValueError
+            If ``values`` has the wrong shape.
+        """
         if name in self._columns:
             raise ColumnError(f"column {name!r} exists already")
         arr = np.array(values)
         if arr.shape != (len(self),):
             raise ValueError(f"values for column {name!r} must have shape ({len(self)},), got {arr.shape}")
-        cols = OrderedDict(self._columns)
+        cols = dict(self._columns)
         cols[name] = arr
         return PostSelectionTable(cols, {**self._formats, name: fmt}, self.meta)
 
-    def rows(self) -> list[dict]:
-        """One dict per round, column name -> Python scalar (NaN / inf kept as floats)."""
-        return [{name: col[i].item() for name, col in self._columns.items()} for i in range(len(self))]
-
-    # ---- serialisation ----
-    def to_dict(self) -> dict:
-        """JSON-serialisable form: {'meta', 'columns': {name: list}, 'formats'}; NaN -> None, inf -> 'inf'."""
-        return {
-            "meta": {k: _json_value(v) if not isinstance(v, str) else v for k, v in self.meta.items()},
-            "columns": {name: [_json_value(x) for x in col.tolist()] for name, col in self._columns.items()},
-            "formats": dict(self._formats),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PostSelectionTable:
-        """Inverse of :meth:`to_dict` (also after a JSON round trip)."""
-        try:
-            cols = OrderedDict(
-                (name, [_from_json_value(x) for x in values]) for name, values in data["columns"].items()
-            )
-            meta = {
-                k: _from_json_value(v) if v is None or v in ("inf", "-inf") else v
-                for k, v in data.get("meta", {}).items()
-            }
-            return cls(cols, data.get("formats"), meta)
-        except (KeyError, AttributeError, TypeError) as exc:
-            raise ValueError(f"data is not a PostSelectionTable dict ({exc!r})") from None
-
-    def to_json(self, **kwargs: Any) -> str:
-        """``json.dumps(self.to_dict())``."""
-        return json.dumps(self.to_dict(), **kwargs)
-
     # ---- display ----
-    def _groups(self):
+    def _groups(self) -> list[tuple[str, list[str]]]:
         """(header, [member names]) display groups: X with X_low/X_high or X_se folded in."""
         used, groups = set(), []
         conf = self.meta.get("confidence")
@@ -208,8 +105,8 @@ class PostSelectionTable:
                 used.add(name)
         return groups
 
-    def _cell(self, members, i) -> str:
-        vals = [_fmt(self._columns[m][i], self._formats[m]) for m in members]
+    def _group_cell(self, members: list[str], i: int) -> str:
+        vals = [self._cell(m, i) for m in members]
         if len(members) == 3:
             return f"{vals[0]} [{vals[1]}, {vals[2]}]"
         if len(members) == 2:
@@ -219,8 +116,9 @@ class PostSelectionTable:
     def __str__(self) -> str:
         groups = self._groups()
         headers = [h for h, _ in groups]
-        body = [[self._cell(m, i) for _, m in groups] for i in range(len(self))]
-        widths = [max([len(h)] + [len(r[j]) for r in body]) for j, h in enumerate(headers)]
+        body = [[self._group_cell(m, i) for _, m in groups] for i in range(len(self))]
+        widths = self._widths([headers, *body])
+        right = [True] * len(headers)
         lines = []
         kind = self.meta.get("kind")
         if kind == "monte_carlo":
@@ -230,14 +128,14 @@ class PostSelectionTable:
             )
         elif kind == "exact":
             lines.append("Post-selection statistics, exact (master equation)")
-        lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
-        lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+        lines.append(self._line(headers, widths, right))
+        lines.append(self._line(["-" * w for w in widths], widths, right))
+        lines += [self._line(r, widths, right) for r in body]
         if self.meta.get("instruments"):
             lines.append(f"Rounds: {self.meta['instruments']}")
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"PostSelectionTable(rounds={len(self)}, columns={self.names}, meta={self.meta})"
 
 

@@ -1,31 +1,48 @@
-"""The 1/sqrt(ntraj) convergence of the Monte Carlo estimate to the exact solution (a study: it runs
-the simulation many times)."""
+"""The 1/sqrt(ntraj) convergence of the Monte Carlo estimate to the exact solution.
+
+Run the same protocol at several numbers of trajectories (and several independent seeds each), measure
+the trace distance of rho to the exact rho, and fit its slope against ntraj on log-log axes (expected
+-1/2 for an unbiased estimate).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from ...ensemble import simulate, solve_master_equation, trace_distance
+from ...ensemble.montecarlo.simulation import resolve_seed
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol
 from ...trajectories.rng import SEED_MAX
-from ..exact.solver import solve_master_equation
-from ..montecarlo.simulation import resolve_seed, simulate
-from .trace_distance import trace_distance
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Convergence:
     """Error of the Monte Carlo estimate against ntraj.
 
-    ntraj (k,); seeds (k, repeats): the independent seed of each run; times (m,): the output times
-    averaged over (those > 0); distances (k, repeats, m): trace distance of rho to the exact rho;
-    distance (k,): its average over repeats and times; distance_se (k,): standard error of that average
-    from the spread over repeats (NaN for repeats = 1); slope, intercept: least-squares fit
-    log(distance) = intercept + slope log(ntraj) (expected slope -1/2); slope_se: the slope's standard
-    error propagated from distance_se (NaN for repeats = 1).
+    Attributes
+    ----------
+    ntraj : numpy.ndarray, shape (k,), int64
+        The numbers of trajectories, in the order given.
+    seeds : numpy.ndarray, shape (k, repeats), uint64
+        The independent seed of each run.
+    times : numpy.ndarray, shape (m,)
+        The output times averaged over (those > 0; model time unit).
+    distances : numpy.ndarray, shape (k, repeats, m)
+        Trace distance of each run's rho to the exact rho at each of those times.
+    distance : numpy.ndarray, shape (k,)
+        Its average over repeats and times.
+    distance_se : numpy.ndarray, shape (k,)
+        Standard error of that average from the spread over repeats (NaN for repeats = 1).
+    slope, intercept : float
+        Least-squares fit log(distance) = intercept + slope log(ntraj) (expected slope -1/2).
+    slope_se : float
+        The slope's standard error propagated from distance_se (NaN for repeats = 1).
     """
 
     ntraj: np.ndarray
@@ -40,6 +57,7 @@ class Convergence:
 
     @property
     def repeats(self) -> int:
+        """Runs per number of trajectories."""
         return int(self.seeds.shape[1])
 
     def __str__(self) -> str:
@@ -58,9 +76,15 @@ class Convergence:
 
 
 def convergence(
-    model: Model, protocol: Protocol, ntraj_list, seed: int | None = None, *, repeats: int = 1, **simulate_kwargs
+    model: Model,
+    protocol: Protocol,
+    ntraj_list: Sequence[int],
+    seed: int | None = None,
+    *,
+    repeats: int = 1,
+    **simulate_kwargs: Any,
 ) -> Convergence:
-    """Run :func:`ensemble.simulate` ``repeats`` times for each ntraj in ``ntraj_list`` and measure the
+    """Run :func:`darkspin.simulate` ``repeats`` times for each ntraj in ``ntraj_list`` and measure the
     distance of rho to the exact solution.
 
     Run r of point i uses seed + i * repeats + r, so all runs are independent. The statistic is the trace
@@ -68,9 +92,31 @@ def convergence(
     over the repeats; since the estimate is unbiased it scales as ntraj^-1/2. One run's time average
     fluctuates by ~30-40% (the error is strongly correlated in time), so the slope of 4 points spanning
     a factor 64 has an sd of ~0.12 for repeats = 1 and ~0.035 for repeats = 16.
-    ntraj_list: at least two distinct integers >= 1. seed: integer in [0, 2**64 - len(ntraj_list) *
-    repeats], or None (one is drawn). repeats: integer >= 1. simulate_kwargs go to simulate
-    (progress defaults to False). Returns a :class:`Convergence`.
+
+    Parameters
+    ----------
+    model : Model
+        Any model (SpinPair, LindbladModel).
+    protocol : Protocol
+        The protocol run at every point; it needs an output time > 0.
+    ntraj_list : sequence of int
+        At least two distinct numbers of trajectories, each >= 1.
+    seed : int or None
+        An integer in [0, 2**64 - len(ntraj_list) * repeats], or None (one is drawn).
+    repeats : int
+        Independent runs per number of trajectories, >= 1.
+    **simulate_kwargs
+        Passed to :func:`darkspin.simulate` (``progress`` defaults to False).
+
+    Returns
+    -------
+    Convergence
+        The distances, their averages and the fitted slope.
+
+    Raises
+    ------
+    ValueError
+        For a bad protocol or model, ntraj_list, repeats or seed, or a protocol with no output time > 0.
     """
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")

@@ -31,7 +31,7 @@ Cost: one exact solve per evaluation (about 1 ms for the paper's protocol at 11 
 with the number of rounds and output times); a start typically takes 10-40 iterations of R + 1
 solves. With ``max_rounds``, every R in 1..max_rounds is optimised in turn, so the cost grows about as
 max_rounds**3. The R + 1 solves of a finite-difference gradient go to
-:func:`darkspin.ensemble.exact_batch.solve_many` in one batch.
+:func:`darkspin.ensemble.exact.batch.solve_many` in one batch.
 """
 
 from __future__ import annotations
@@ -41,14 +41,16 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..trajectories.operators import target_vector
-from ..trajectories.plan import Model, check_model
-from ..trajectories.protocol import MAX_TIME, Protocol
-from .exact.batch import solve_many
-from .results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from ...ensemble.exact.batch import solve_many
+from ...ensemble.results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from ...trajectories.operators import target_vector
+from ...trajectories.plan import Model, check_model
+from ...trajectories.protocol import MAX_TIME, Protocol
 
 #: Named objectives.
 OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
@@ -65,16 +67,36 @@ UNDEFINED_PENALTY = -1e6
 MAX_ITER = 200
 
 
+#: What optimize_schedule maximises: a name in OBJECTIVES or f(MasterEquationResult) -> float.
+Objective = str | Callable[[MasterEquationResult], float]
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Schedule:
     """An optimised measurement schedule.
 
-    measure_at: (rounds,) the measurement times, non-decreasing, in [0, t_max] (model time unit);
-    objective: the objective's value there (-inf if undefined); objective_name: 'fidelity', 'yield',
-    'fidelity_at_yield' or the callable's name; protocol: the input protocol with these times;
-    rounds: R; yield_: final p_cumulative; fidelity: post-selected target population at the final output
-    time (NaN if undefined); evaluations: exact solves made by the whole search; t_max: the upper end of
-    the search interval; by_rounds: {R: best objective at R rounds} for every R tried.
+    Attributes
+    ----------
+    measure_at : numpy.ndarray, shape (rounds,)
+        The measurement times, non-decreasing, in [0, t_max] (model time unit).
+    objective : float
+        The objective's value there (-inf if undefined).
+    protocol : Protocol
+        The input protocol with these times.
+    rounds : int
+        R, the number of measurements.
+    yield_ : float
+        Final p_cumulative.
+    fidelity : float
+        Post-selected target population at the final output time (NaN if undefined).
+    evaluations : int
+        Exact solves made by the whole search.
+    objective_name : str
+        'fidelity', 'yield', 'fidelity_at_yield' or the callable's name.
+    t_max : float
+        The upper end of the search interval.
+    by_rounds : dict of int to float
+        {R: best objective at R rounds} for every R tried.
     """
 
     measure_at: np.ndarray
@@ -97,13 +119,24 @@ class Schedule:
         )
 
 
-def _objective_name(objective) -> str:
+def _objective_name(objective: Objective) -> str:
     if isinstance(objective, str):
         return objective
     return getattr(objective, "__name__", type(objective).__name__)
 
 
-def _check_inputs(model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state):
+def _check_inputs(
+    model: Model,
+    protocol: Protocol,
+    rounds: int | None,
+    t_max: float | None,
+    objective: Objective,
+    min_yield: float | None,
+    max_rounds: int | None,
+    starts: int,
+    seed: int,
+    target_state: str | ArrayLike | None,
+) -> tuple[list[int], float, np.ndarray, int]:
     """Validate everything before any solve; returns (rounds to try, t_max, target vector (d,), starts)."""
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
@@ -118,7 +151,7 @@ def _check_inputs(model, protocol, rounds, t_max, objective, min_yield, max_roun
     elif min_yield is not None:
         raise ValueError(f"min_yield applies only to objective 'fidelity_at_yield', got objective {objective!r}")
 
-    def integer(name, value, low, high):
+    def integer(name: str, value: Any, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
             raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
         return int(value)
@@ -178,8 +211,21 @@ def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
     return Protocol(protocol.initial, times, protocol.times, measurement=measurement, postselect=protocol.postselect)
 
 
-def stick_times(w, t_max: float) -> np.ndarray:
-    """Times (R,) in [0, t_max], non-decreasing, from w in [0, 1]^R: t_k = t_{k-1} + (t_max - t_{k-1}) w_k."""
+def stick_times(w: ArrayLike, t_max: float) -> np.ndarray:
+    """Times from stick-breaking weights: t_k = t_{k-1} + (t_max - t_{k-1}) w_k, t_0 = 0.
+
+    Parameters
+    ----------
+    w : array_like, shape (R,)
+        Weights in [0, 1] (clipped to it).
+    t_max : float
+        The end of the interval (model time unit).
+
+    Returns
+    -------
+    numpy.ndarray, shape (R,)
+        Non-decreasing times in [0, t_max].
+    """
     t, out = 0.0, []
     for wk in np.clip(np.asarray(w, float), 0.0, 1.0):
         t = t_max if wk == 1.0 else min(t + (t_max - t) * wk, t_max)
@@ -187,8 +233,21 @@ def stick_times(w, t_max: float) -> np.ndarray:
     return np.array(out)
 
 
-def stick_weights(times, t_max: float) -> np.ndarray:
-    """Inverse of :func:`stick_times` for sorted times in [0, t_max] (w_k = 0 where nothing is left)."""
+def stick_weights(times: ArrayLike, t_max: float) -> np.ndarray:
+    """Inverse of :func:`stick_times`.
+
+    Parameters
+    ----------
+    times : array_like, shape (R,)
+        Sorted times in [0, t_max].
+    t_max : float
+        The end of the interval (model time unit).
+
+    Returns
+    -------
+    numpy.ndarray, shape (R,)
+        Weights in [0, 1] (w_k = 0 where nothing is left of the interval).
+    """
     t_prev, out = 0.0, []
     for t in np.asarray(times, float):
         rest = t_max - t_prev
@@ -200,7 +259,15 @@ def stick_weights(times, t_max: float) -> np.ndarray:
 class _Search:
     """Evaluates schedules (with a cache and a count) and remembers the best one seen."""
 
-    def __init__(self, model, protocol, t_max, objective, min_yield, target):
+    def __init__(
+        self,
+        model: Model,
+        protocol: Protocol,
+        t_max: float,
+        objective: Objective,
+        min_yield: float | None,
+        target: np.ndarray,
+    ) -> None:
         self.model, self.protocol, self.t_max = model, protocol, t_max
         self.objective, self.min_yield = objective, min_yield
         self.target = target
@@ -249,18 +316,18 @@ class _Search:
                 self._remember(t, *score)
         return [self._cache[t.tobytes()] for t in keys]
 
-    def _remember(self, times, value, fidelity, yld) -> None:
+    def _remember(self, times: np.ndarray, value: float, fidelity: float, yld: float) -> None:
         if self.objective == "fidelity_at_yield" and not yld >= self.min_yield:
             return  # never return a schedule that misses the constraint
         if self.best is None or value > self.best[0]:
             self.best = (value, np.array(times), fidelity, yld)
 
     # ---- what the optimisers minimise (finite everywhere) ----
-    def loss(self, w) -> float:
+    def loss(self, w: np.ndarray) -> float:
         value = self.evaluate_many([w])[0][0]
         return -value if math.isfinite(value) else -UNDEFINED_PENALTY
 
-    def loss_and_grad(self, w) -> tuple[float, np.ndarray]:
+    def loss_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
         """Loss and its forward-difference gradient (backward at the upper end of the box), one batch."""
         w = np.asarray(w, float)
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
@@ -269,7 +336,7 @@ class _Search:
         losses = np.array([-v if math.isfinite(v) else -UNDEFINED_PENALTY for v in values])
         return float(losses[0]), (losses[1:] - losses[0]) / steps
 
-    def constraint_and_grad(self, w) -> tuple[float, np.ndarray]:
+    def constraint_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
         """yield - min_yield (>= 0 when met) and its forward-difference gradient."""
         w = np.asarray(w, float)
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
@@ -316,37 +383,60 @@ def optimize_schedule(
     rounds: int | None = None,
     t_max: float | None = None,
     *,
-    objective: str | Callable[[MasterEquationResult], float] = "fidelity",
+    objective: Objective = "fidelity",
     min_yield: float | None = None,
     max_rounds: int | None = None,
     starts: int = 8,
     seed: int = 0,
-    target_state=None,
+    target_state: str | ArrayLike | None = None,
 ) -> Schedule:
     """Measurement times in [0, t_max] that maximise ``objective`` of the exact protocol solution.
 
-    model:        any model (SpinPair, LindbladModel).
-    protocol:     the protocol to redesign: its initial state, output times, instrument (one reused for
-                  every round; a per-round list only if the number of rounds stays the same) and
-                  post-selection rule are kept; only ``measure_at`` changes.
-    rounds:       number of measurements, an integer in [1, MAX_SCHEDULE_ROUNDS = 100]; default: the
-                  protocol's own. Exclusive with ``max_rounds``.
-    t_max:        latest measurement time, in (0, final output time] (model time unit); default: the
-                  protocol's final output time.
-    objective:    'fidelity' (post-selected target population at the final output time), 'yield' (final
-                  p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
-                  f(MasterEquationResult) -> float; always maximised. NaN counts as -inf.
-    min_yield:    in [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
-    max_rounds:   optimise every number of rounds from 1 to max_rounds (<= 100) and keep the best (ties
-                  go to fewer rounds).
-    starts:       local searches per number of rounds, in [1, 1000]: the equally spaced schedule, then
-                  sorted uniform random ones drawn with ``seed`` (an integer in [0, 2**64)).
-    target_state: the state whose post-selected population is the fidelity: None (the singlet, d = 4), a
-                  label ('S', 'T1', ..., 'ud') or a d-vector.
+    Deterministic for a given seed. The method and its cost are in the module docstring and
+    docs/schedule.md.
 
-    Returns a :class:`Schedule`. Deterministic for a given seed. Every input is checked before any solve
-    (ValueError naming the parameter and its range). The method and its cost are in the module docstring
-    and docs/schedule.md.
+    Parameters
+    ----------
+    model : Model
+        Any model (SpinPair, LindbladModel).
+    protocol : Protocol
+        The protocol to redesign: its initial state, output times, instrument (one reused for every
+        round; a per-round list only if the number of rounds stays the same) and post-selection rule are
+        kept; only ``measure_at`` changes.
+    rounds : int or None
+        Number of measurements, an integer in [1, MAX_SCHEDULE_ROUNDS = 100]; default: the protocol's
+        own. Exclusive with ``max_rounds``.
+    t_max : float or None
+        Latest measurement time, in (0, final output time] (model time unit); default: the protocol's
+        final output time.
+    objective : str or callable
+        'fidelity' (post-selected target population at the final output time), 'yield' (final
+        p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
+        f(MasterEquationResult) -> float; always maximised. NaN counts as -inf.
+    min_yield : float or None
+        In [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
+    max_rounds : int or None
+        Optimise every number of rounds from 1 to max_rounds (<= 100) and keep the best (ties go to
+        fewer rounds).
+    starts : int
+        Local searches per number of rounds, in [1, 1000]: the equally spaced schedule, then sorted
+        uniform random ones drawn with ``seed``.
+    seed : int
+        An integer in [0, 2**64).
+    target_state : str, array_like of shape (d,), or None
+        The state whose post-selected population is the fidelity: None (the singlet, d = 4), a label
+        ('S', 'T1', ..., 'ud') or a d-vector.
+
+    Returns
+    -------
+    Schedule
+        The best schedule evaluated anywhere in the search.
+
+    Raises
+    ------
+    ValueError
+        For any bad input, before any solve (naming the parameter and its range), or when no schedule
+        tried reaches ``min_yield``.
     """
     candidates, t_max, target, starts = _check_inputs(
         model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state

@@ -1,0 +1,313 @@
+"""Parameter sweeps: the exact protocol solution (and optionally trajectories) at every point of a grid
+of model and protocol parameters, collected in one table.
+
+    table = ds.sweep(model, protocol, {"lam2": [0.0126, 0.011], "readout_error": [0, 0.05, 0.1]}, ntraj=10_000)
+    print(table); table.to_csv("sweep.csv")
+
+Seeds and common random numbers
+-------------------------------
+Trajectory j of a point is drawn from the random stream (point seed, j), as in :func:`simulate`.
+
+* Independent streams (default): point i uses the seed derived from (seed, i) by :func:`point_seed`,
+  ``numpy.random.SeedSequence([seed, i]).generate_state(1, numpy.uint64)[0]``. The estimates of different
+  points are statistically independent, so the variance of a difference of two points is the sum of their
+  variances: se(a - b)^2 = se(a)^2 + se(b)^2.
+* ``common_random_numbers=True``: every point uses ``seed`` itself (so each point equals
+  ``simulate(model_i, protocol_i, ntraj, seed)``), and trajectory j sees the same random numbers at every
+  point. Nearby points then give positively correlated estimates, and
+  se(a - b)^2 = se(a)^2 + se(b)^2 - 2 cov(a, b) is smaller, often much smaller: differences and the shape
+  of a curve are less noisy, while each point's own error is unchanged. The per-point ``_se`` columns
+  and intervals stay valid for each point alone; they must not be combined as if independent (adding the
+  variances overstates the error of a difference; it never understates it, as long as the correlation is
+  positive, which it is for small parameter steps but is not guaranteed for large ones).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ...ensemble import MonteCarloResult, load, simulate
+from ...ensemble.montecarlo.files import check_exact_types
+from ...ensemble.montecarlo.simulation import _as_executor, _check_resume, _in_flight, check_options, resolve_seed
+from ...trajectories.checks import check_count, check_flag
+from ...trajectories.operators import basis_state, target_vector
+from ...trajectories.plan import Model, check_model
+from ...trajectories.protocol import Protocol
+from .axes import _check_axes, _check_spacing, _points, _shown_point
+from .rows import _exact_points, _exact_rows, _table
+from .storage import MANIFEST_FORMAT, _load_exact_row, _open_directory, _point_file, _points_hash, _save_exact_row
+from .table import SweepTable
+
+
+# ---- seeds -------------------------------------------------------------------------------------
+def point_seed(seed: int, index: int) -> int:
+    """The seed of point ``index`` of a sweep with ``seed`` (independent streams).
+
+    Parameters
+    ----------
+    seed : int
+        The sweep's seed, in [0, 2**64).
+    index : int
+        The point's index (row of the table), >= 0.
+
+    Returns
+    -------
+    int
+        ``numpy.random.SeedSequence([seed, index]).generate_state(1, numpy.uint64)[0]``, in [0, 2**64).
+    """
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0])
+
+
+def _paired(paired: bool, deprecated: dict[str, Any]) -> Any:
+    """``paired``, or the value of the old keyword ``zip`` (with a DeprecationWarning); TypeError for any
+    other keyword, as for an unknown argument."""
+    unknown = sorted(set(deprecated) - {"zip"})
+    if unknown:
+        raise TypeError(f"sweep() got an unexpected keyword argument {unknown[0]!r}")
+    if "zip" not in deprecated:
+        return paired
+    warnings.warn(
+        "sweep(zip=...) is deprecated and will be removed in the next minor version: use paired=...",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if paired is not False:
+        raise TypeError("sweep() got both paired= and its deprecated name zip=: give paired= only")
+    return deprecated["zip"]
+
+
+# ---- the sweep ---------------------------------------------------------------------------------
+def sweep(
+    model: Model,
+    protocol: Protocol,
+    axes: Mapping[str, Sequence],
+    *,
+    paired: bool = False,
+    ntraj: int = 0,
+    seed: int | None = None,
+    executor: Any = None,
+    target_se: float | None = None,
+    max_ntraj: int | None = None,
+    target_state: str | ArrayLike | None = None,
+    common_random_numbers: bool = False,
+    directory: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    spacing: float | None = None,
+    batch_size: int | None = None,
+    **deprecated: Any,
+) -> SweepTable:
+    """The exact solution, and with ``ntraj > 0`` trajectories, at every point of a parameter sweep.
+
+    Everything is checked before any work: unknown names, empty lists, and every point is built, so an
+    out-of-range value raises ValueError naming the axis, the value and the accepted range. Results are
+    bit-identical for any executor, batch_size, and interruption followed by a resume.
+
+    Parameters
+    ----------
+    model : Model
+        The base model (energies in the model's unit).
+    protocol : Protocol
+        The base protocol.
+    axes : mapping of str to sequence
+        {name: list of values}; a name is
+
+        * a field of the model (a SpinPair's nu, V, T, lam1, lam2, theta, phi, J_ex, J_DM). A
+          LindbladModel has no named fields: sweep it over protocol axes only;
+        * a protocol field: "initial" (labels, vectors or matrices), "measure_at" (a list of schedules,
+          each a list of times), "times" (a list of output grids), "postselect" (rules), "measurement"
+          (a Measurement, or a list with one per round), or "rounds" (numbers of rounds R >= 0, measured
+          at k * spacing for k = 1 .. R; e.g. rounds = 3 -> 100, 200, 300 for the paper's protocol);
+        * a field of the instrument, applied to every round: "readout_error" (a probability or a pair
+          (eps_plus, eps_minus)), "observable", "feedback".
+    paired : bool
+        Pair the axes element-wise (equal lengths) instead of a grid (first axis slowest, like
+        itertools.product). Its older name ``zip=`` still works for one minor version, with a
+        DeprecationWarning.
+    ntraj : int
+        Trajectories per point (0: the exact solution only).
+    seed : int or None
+        Integer in [0, 2**64) or None (drawn, then stored in ``table.meta['seed']``); see the module
+        docstring for how each point's seed follows from it and what ``common_random_numbers`` changes.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        None runs in-process Numba threads; otherwise it runs each point's batches (points run one after
+        another; with an executor and no batch_size, a point is split into about two batches per worker,
+        at least 1000 trajectories each).
+    target_se, max_ntraj : float or None, int or None
+        As in :func:`darkspin.simulate`: each point runs until the standard error of its post-selected
+        target population at the final time is below target_se (at most max_ntraj trajectories).
+    target_state : str, array_like of shape (d,), or None
+        The state whose post-selected population is ``fidelity_post``: None (the singlet, two spins), a
+        label ('S', 'T1', 'T2', 'T3', 'uu', 'ud', 'du', 'dd') or a d-vector (normalised here).
+    common_random_numbers : bool
+        Every point uses ``seed`` itself, so trajectory j sees the same random numbers at every point.
+    directory : str, os.PathLike or None
+        A folder (created if needed) where every finished point is saved (point-NNNNNN.json: the exact
+        row; point-NNNNNN.npz: the Monte Carlo result, saved after every batch); a rerun with the same
+        directory skips finished points and resumes an interrupted one. A manifest records the sweep (its
+        points, ntraj, seed, options); a directory of another sweep is refused. seed=None takes the
+        directory's seed.
+    progress : bool
+        One tqdm bar over the points of the Monte Carlo part.
+    spacing : float or None
+        Time between rounds for a ``rounds`` axis (model time unit); None: the protocol's first
+        measurement time measure_at[0].
+    batch_size : int or None
+        Trajectories per batch (see :func:`darkspin.simulate`); never changes the result.
+    **deprecated
+        Only ``zip`` (the old name of ``paired``).
+
+    Returns
+    -------
+    SweepTable
+        One row per point: the axis columns, then from the exact solver
+
+        * fidelity_post: <t|rho_post|t> at the final output time (t the target state);
+        * yield: final p_cumulative, the probability that a run is post-selected (1 with no rounds);
+        * p_success_k: p_success of round k, k = 1 .. R (NaN where a point has fewer than k rounds);
+        * concurrence_post: concurrence of rho_post at the final output time (NaN unless d = 4);
+
+        and with ntraj > 0 the number of trajectories ``mc_ntraj`` and the same quantities from
+        trajectories, prefixed ``mc_``, each with ``_se`` (standard error) and ``_lo``, ``_hi`` (a 95 %
+        interval): mc_fidelity_post is the target population of the post-selected runs (for the singlet
+        the kernel's exact sample standard error; for other targets the conservative bound of
+        :meth:`ProtocolResult.expect`; interval :func:`mean_interval`, valid at 0 and 1, never of zero
+        width). mc_yield and mc_p_success_k are binomial proportions: se sqrt(p (1 - p) / n), Wilson
+        intervals. mc_concurrence_post is the concurrence of the estimated rho_post (biased at order
+        1/n_post); its se is a delta-method bound (central finite differences of C with respect to each
+        real parameter of rho_post, times that element's standard error, summed in absolute value:
+        valid for any correlations, conservative where C is smooth, a one-sided slope average at the
+        kink C = 0); its interval is :func:`mean_interval` of (C, se, n_post), never of zero width, not
+        calibrated.
+
+    Raises
+    ------
+    ValueError
+        For any bad argument or axis value, before any work; for a directory of another sweep.
+    TypeError
+        For an unknown keyword, or both ``paired`` and ``zip``.
+
+    Warns
+    -----
+    DeprecationWarning
+        When ``zip=`` is given.
+    RuntimeWarning
+        When Ctrl-C stops the trajectories: the finished points (and the interrupted one's batches, in
+        ``directory``) are kept, and the table is returned with ``table.interrupted``; its unfinished
+        points have mc_ntraj < ntraj (NaN columns where 0).
+    """
+    # ---- validate everything before any work ----
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
+    d = check_model(model, protocol)
+    paired = check_flag("paired", _paired(paired, deprecated))
+    crn = check_flag("common_random_numbers", common_random_numbers)
+    show = check_flag("progress", progress)
+    spacing = _check_spacing(spacing)
+    ntraj = check_count("ntraj", ntraj, minimum=0)
+    if ntraj == 0:
+        for name, value in (("target_se", target_se), ("max_ntraj", max_ntraj), ("batch_size", batch_size)):
+            if value is not None:
+                raise ValueError(f"{name} needs trajectories (ntraj > 0), got ntraj = 0")
+    else:
+        ntraj, batch_size, target_se, max_ntraj, _ = check_options(ntraj, batch_size, target_se, max_ntraj)
+    seed_given = seed is not None
+    seed = resolve_seed(seed)
+    ex = _as_executor(executor)
+    target = target_vector(target_state, d)
+    singlet = d == 4 and abs(abs(np.vdot(basis_state("S"), target)) - 1.0) < 1e-12
+    names, values = _check_axes(model, axes)
+    points = _points(model, protocol, names, values, paired, spacing)
+    shown = [_shown_point(names, values, c) for c, _, _ in points]
+    folder = None
+    if directory is not None:
+        for _, m, p in points:
+            check_exact_types(m, p, "directory")
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "axes": names,
+            "zip": paired,  # the manifest's key since its first format
+            "points": len(points),
+            "points_sha256": _points_hash(points),
+            "ntraj": ntraj,
+            "seed": seed,
+            "common_random_numbers": crn,
+            "target_se": target_se,
+            "max_ntraj": max_ntraj,
+            "target_state": [[float(z.real), float(z.imag)] for z in target],
+        }
+        folder, manifest = _open_directory(directory, manifest, seed_given)
+        seed = int(manifest["seed"])
+
+    # ---- exact part: one batched call for the points not yet saved ----
+    rows: list[dict | None] = [None] * len(points)
+    if folder is not None:
+        rows = [_load_exact_row(_point_file(folder, i, "json"), i, shown[i]) for i in range(len(points))]
+    todo = [i for i, r in enumerate(rows) if r is None]
+    if todo:
+        results = _exact_points([points[i][1] for i in todo], [points[i][2] for i in todo])
+        for i, row in zip(todo, _exact_rows(results, target), strict=True):
+            rows[i] = row
+            if folder is not None:
+                _save_exact_row(_point_file(folder, i, "json"), i, shown[i], row)
+
+    # ---- Monte Carlo part: the points one after another, their batches on the executor ----
+    mc: list[MonteCarloResult | None] = [None] * len(points)
+    interrupted = False
+    if ntraj > 0:
+        bsize = batch_size
+        if bsize is None and ex is not None:
+            bsize = max(1000, math.ceil(ntraj / _in_flight(ex)))
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(points), unit="point", desc="sweep", dynamic_ncols=True)
+        try:
+            for i, (_, m, p) in enumerate(points):
+                s = seed if crn else point_seed(seed, i)
+                path = _point_file(folder, i, "npz") if folder is not None else None
+                prev = load(path) if path is not None and os.path.exists(path) else None
+                if prev is not None and not prev.interrupted:
+                    _check_resume(prev, m, p, s)
+                    mc[i] = prev
+                else:
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
+                        mc[i] = simulate(
+                            m,
+                            p,
+                            ntraj,
+                            s,
+                            batch_size=bsize,
+                            executor=ex,
+                            progress=False,
+                            target_se=target_se,
+                            max_ntraj=max_ntraj,
+                            resume=None if prev is None else path,
+                            save=path,
+                        )
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(ntraj=mc[i].ntraj, refresh=False)
+                if mc[i].interrupted:
+                    interrupted = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if interrupted:
+            done = sum(1 for r in mc if r is not None and not r.interrupted)
+            warnings.warn(
+                f"interrupted: {done} of {len(points)} points finished"
+                + (f" (saved in {folder}; rerun with the same directory to resume)" if folder else ""),
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return _table(names, values, points, rows, mc, ntraj, target, singlet, seed, crn, paired, interrupted)

@@ -1,0 +1,60 @@
+# The public names of darkspin, each written once. Type checkers and editors read this file;
+# darkspin/__init__.py parses it to build ``__all__`` and import each name lazily on first use.
+# Names imported from ``.ensemble.deprecated`` still work but warn, and are not in ``__all__``.
+
+from .analysis.studies.convergence import Convergence as Convergence
+from .analysis.studies.convergence import convergence as convergence
+from .analysis.studies.schedule import Schedule as Schedule
+from .analysis.studies.schedule import optimize_schedule as optimize_schedule
+from .analysis.studies.sweeps import sweep as sweep
+from .analysis.studies.table import SweepTable as SweepTable
+from .ensemble.deprecated import exact_table as exact_table
+from .ensemble.deprecated import postselection_table as postselection_table
+from .ensemble.exact.batch import solve_many as solve_many
+from .ensemble.exact.jump_statistics import mean_jumps as mean_jumps
+from .ensemble.exact.jump_statistics import no_jump_probability as no_jump_probability
+from .ensemble.exact.solver import solve_master_equation as solve_master_equation
+from .ensemble.exact.steady import steady_states as steady_states
+from .ensemble.montecarlo.distributions import Distributions as Distributions
+from .ensemble.montecarlo.distributions import DistributionSums as DistributionSums
+from .ensemble.montecarlo.distributions import Histogram as Histogram
+from .ensemble.montecarlo.distributions import InfidelitySplit as InfidelitySplit
+from .ensemble.montecarlo.files import load as load
+from .ensemble.montecarlo.options import RunOptions as RunOptions
+from .ensemble.montecarlo.simulation import run_batch as run_batch
+from .ensemble.montecarlo.simulation import simulate as simulate
+from .ensemble.montecarlo.sums import EnsembleSums as EnsembleSums
+from .ensemble.results.master_equation import MasterEquationResult as MasterEquationResult
+from .ensemble.results.master_equation import PostSelectionUndefinedWarning as PostSelectionUndefinedWarning
+from .ensemble.results.monte_carlo import MonteCarloResult as MonteCarloResult
+from .ensemble.results.postselection import PostSelectionTable as PostSelectionTable
+from .ensemble.results.protocol_result import Expectation as Expectation
+from .ensemble.results.protocol_result import ProtocolResult as ProtocolResult
+from .ensemble.statistics.comparison import Comparison as Comparison
+from .ensemble.statistics.comparison import compare as compare
+from .ensemble.statistics.goodness_of_fit import GoodnessOfFit as GoodnessOfFit
+from .ensemble.statistics.goodness_of_fit import g_test as g_test
+from .ensemble.statistics.intervals import mean_interval as mean_interval
+from .ensemble.statistics.intervals import wilson_interval as wilson_interval
+from .ensemble.statistics.jump_tests import JumpTests as JumpTests
+from .ensemble.statistics.trace_distance import trace_distance as trace_distance
+from .trajectories.lindblad import LindbladModel as LindbladModel
+from .trajectories.lindblad import liouvillian_from_qutip as liouvillian_from_qutip
+from .trajectories.lindblad import liouvillian_to_qutip as liouvillian_to_qutip
+from .trajectories.measurement import Measurement as Measurement
+from .trajectories.model import SpinPair as SpinPair
+from .trajectories.model import exchange_from_bandwidth as exchange_from_bandwidth
+from .trajectories.model import phase_space as phase_space
+from .trajectories.protocol import Protocol as Protocol
+from .trajectories.runs import Runs as Runs
+from .trajectories.runs import run_trajectories as run_trajectories
+from .trajectories.selection import PostSelection as PostSelection
+from .trajectories.single import Trajectory as Trajectory
+from .trajectories.single import run_trajectory as run_trajectory
+
+from . import analysis as analysis
+from . import ensemble as ensemble
+from . import trajectories as trajectories
+
+__version__: str
+__all__: list[str]
