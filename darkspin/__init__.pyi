@@ -2,6 +2,9 @@
 # darkspin/__init__.py parses it to build ``__all__`` and import each name lazily on first use.
 # Names imported from ``.ensemble.deprecated`` still work but warn, and are not in ``__all__``.
 
+from . import analysis as analysis
+from . import ensemble as ensemble
+from . import trajectories as trajectories
 from .analysis.studies.convergence import Convergence as Convergence
 from .analysis.studies.convergence import convergence as convergence
 from .analysis.studies.schedule import Schedule as Schedule
@@ -51,10 +54,6 @@ from .trajectories.runs import run_trajectories as run_trajectories
 from .trajectories.selection import PostSelection as PostSelection
 from .trajectories.single import Trajectory as Trajectory
 from .trajectories.single import run_trajectory as run_trajectory
-
-from . import analysis as analysis
-from . import ensemble as ensemble
-from . import trajectories as trajectories
 
 __version__: str
 __all__: list[str]
