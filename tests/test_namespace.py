@@ -72,3 +72,69 @@ def test_public_api():
     for name in ds.__all__:
         assert getattr(ds, name) is not None, name
     assert ds.__version__
+
+
+def _returned_classes(obj, names: dict) -> set[type]:
+    """darkspin classes named in the return annotations of ``obj`` (a function) or of its public methods."""
+    import inspect
+    import typing
+
+    found: set[type] = set()
+    funcs = (
+        [obj]
+        if not isinstance(obj, type)
+        else [
+            member
+            for name, member in vars(obj).items()
+            if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, (property, classmethod)))
+        ]
+    )
+    for func in funcs:
+        func = func.fget if isinstance(func, property) else getattr(func, "__func__", func)
+        try:  # names imported only for type checkers resolve among the public ones, or fail here
+            hints = typing.get_type_hints(func, localns=names)
+        except NameError as exc:
+            raise AssertionError(f"{func.__qualname__}: {exc} (a returned class must be reachable as ds.Name)")
+        stack = [hints.get("return")]
+        while stack:
+            tp = stack.pop()
+            if isinstance(tp, type) and tp.__module__.startswith("darkspin"):
+                found.add(tp)
+            stack.extend(typing.get_args(tp))
+    return found
+
+
+def test_every_class_a_public_function_returns_is_public():
+    import inspect
+
+    import darkspin as ds
+
+    names = {name: getattr(ds, name) for name in ds.__all__}
+    public = set(names.values())
+    missing = {}
+    for name in ds.__all__:
+        obj = getattr(ds, name)
+        if inspect.isfunction(obj) or isinstance(obj, type):
+            for cls in _returned_classes(obj, names) - public:
+                if not issubclass(cls, Warning):
+                    missing.setdefault(cls.__qualname__, name)
+    assert not missing, f"returned but not reachable as ds.Name: {missing}"
+
+
+def test_the_stub_names_every_public_name_once():
+    import ast
+    from pathlib import Path
+
+    import darkspin as ds
+
+    stub = Path(ds.__file__).with_suffix(".pyi")
+    names = [
+        alias.asname or alias.name
+        for node in ast.parse(stub.read_text()).body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert len(names) == len(set(names))
+    assert set(ds.__all__) <= set(names)
+    for name in ds.__all__:  # the stub says where each name is defined
+        assert getattr(ds, name).__module__.startswith("darkspin."), name

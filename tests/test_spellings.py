@@ -118,19 +118,3 @@ def test_simulate_takes_options_and_keywords(mc):
         ds.simulate(MODEL, PROTOCOL, 10, 1, batchsize=5)
     with pytest.raises(ValueError, match="options must be a RunOptions"):
         ds.simulate(MODEL, PROTOCOL, 10, 1, options={"progress": False})
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "PostSelectionTable",
-        "Convergence",
-        "JumpTests",
-        "GoodnessOfFit",
-        "Expectation",
-        "DistributionSums",
-        "RunOptions",
-    ],
-)
-def test_public_names(name):
-    assert getattr(ds, name) is getattr(ds.ensemble, name) and name in ds.__all__
