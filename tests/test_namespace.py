@@ -94,7 +94,7 @@ def _returned_classes(obj, names: dict) -> set[type]:
         try:  # names imported only for type checkers resolve among the public ones, or fail here
             hints = typing.get_type_hints(func, localns=names)
         except NameError as exc:
-            raise AssertionError(f"{func.__qualname__}: {exc} (a returned class must be reachable as ds.Name)")
+            raise AssertionError(f"{func.__qualname__}: {exc} (returned classes must be public)") from None
         stack = [hints.get("return")]
         while stack:
             tp = stack.pop()
