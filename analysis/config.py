@@ -34,6 +34,7 @@ from importlib import resources
 import numpy as np
 
 from ..ensemble.simulation import check_options
+from ..trajectories.checks import check_integral, check_real
 from ..trajectories.measurement import Measurement
 from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
@@ -45,8 +46,6 @@ RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
 #: Most output times a config may ask for (checked before any array is allocated).
 MAX_N_OUT = 10**6
-#: Largest integer a float key may give (every integer up to here is exact in a double).
-MAX_FLOAT_INT = 2**53
 _SEED_END = 2**64
 
 
@@ -226,33 +225,73 @@ def parse_config(data: dict, source: str = "<memory>") -> RunConfig:
     )
 
 
-def _real(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} must be finite, got {value!r}")
-    return float(value)
+def real_key(
+    key: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A real-number key: finite, in an interval (trajectories.checks.check_real).
+
+    Parameters
+    ----------
+    key : str
+        The key as the file spells it (``run.target_se``), named in the message.
+    value : object
+        The value read from TOML (an int or a float).
+    low, high : float
+        The accepted interval (default: any finite number).
+    low_open, high_open : bool
+        Exclude that end.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not a finite real number in the interval.
+    """
+    try:
+        number = check_real(key, value)
+        # the range checked on the float, so the message shows 0.0 for a TOML 0
+        return check_real(key, number, low, high, low_open=low_open, high_open=high_open)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _int(key: str, value, minimum: int, maximum: int | None = None, accepted: str | None = None) -> int:
-    """An integer key: an int, or an integral float up to 2**53 (``ntraj = 1e5``), in [minimum, maximum]."""
-    if accepted is None:
-        accepted = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        if abs(value) > MAX_FLOAT_INT:
-            raise ConfigError(
-                f"{key} must be {accepted}, got the float {value!r}, too large to hold an "
-                "integer exactly: write it out in digits"
-            )
-        value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        raise ConfigError(f"{key} must be {accepted}, got {value!r}")
-    return value
+def integer_key(key: str, value: object, minimum: int, maximum: int | None = None, accepted: str | None = None) -> int:
+    """An integer key: an int, or an integral float up to 2**53 (``ntraj = 1e5``), in [minimum, maximum].
+
+    Parameters
+    ----------
+    key : str
+        The key as the file spells it, named in the message.
+    value : object
+        The value read from TOML.
+    minimum : int
+    maximum : int or None
+        Included; None for no upper bound.
+    accepted : str or None
+        How the message describes the accepted values (see trajectories.checks.check_integral).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not such an integer.
+    """
+    try:
+        return check_integral(key, value, minimum, maximum, accepted)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
@@ -265,7 +304,7 @@ def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
                 raise ConfigError(
                     f"model.bandwidth and model.{k} exclude each other (bandwidth computes J_ex and J_DM)"
                 )
-        bandwidth = _real("model.bandwidth", given["bandwidth"])
+        bandwidth = real_key("model.bandwidth", given["bandwidth"])
         try:
             for k in ("lam1", "lam2", "V", "theta", "phi"):  # checked here so errors name the key
                 SpinPair(**{k: params[k]})
@@ -287,8 +326,8 @@ def _complex(key: str, value) -> complex:
     if isinstance(value, list):
         if len(value) != 2:
             raise ConfigError(f"{key} entries must be real numbers or [re, im] pairs, got {value!r}")
-        return complex(_real(key, value[0]), _real(key, value[1]))
-    return complex(_real(key, value))
+        return complex(real_key(key, value[0]), real_key(key, value[1]))
+    return complex(real_key(key, value))
 
 
 def _parse_initial(value, key: str = "protocol.initial"):
@@ -313,7 +352,7 @@ def _parse_times(value) -> tuple[float, ...]:
         raise ConfigError(f"{key} must be a list of output times, got {value!r}")
     if not 2 <= len(value) <= MAX_N_OUT:
         raise ConfigError(f"{key} must list 2 to {MAX_N_OUT} output times, got {len(value)}")
-    times = tuple(_real(key, t) for t in value)
+    times = tuple(real_key(key, t) for t in value)
     if times[0] < 0:
         raise ConfigError(f"{key} must be >= 0, got {times[0]!r} first")
     for k in range(1, len(times)):
@@ -329,17 +368,15 @@ def _parse_protocol(proto: dict):
     meas = proto["measure_at"]
     if not isinstance(meas, list):
         raise ConfigError(f"protocol.measure_at must be a list of times, got {meas!r}")
-    measure_at = tuple(_real("protocol.measure_at", t) for t in meas)
+    measure_at = tuple(real_key("protocol.measure_at", t) for t in meas)
     if "times" in proto:
         times = _parse_times(proto["times"])
         grid, last = np.array(times), "the last of protocol.times"
         t_final = times[-1]
     else:
         times = None
-        t_final = _real("protocol.t_final", proto["t_final"])
-        if t_final <= 0:
-            raise ConfigError(f"protocol.t_final must be > 0, got {t_final!r}")
-        n_out = _int("protocol.n_out", proto["n_out"], 2, MAX_N_OUT)  # before linspace allocates
+        t_final = real_key("protocol.t_final", proto["t_final"], 0.0, low_open=True)
+        n_out = integer_key("protocol.n_out", proto["n_out"], 2, MAX_N_OUT)  # before linspace allocates
         grid, last = np.linspace(0.0, t_final, n_out), "protocol.t_final"
     for t in measure_at:
         if not 0 <= t <= t_final:
@@ -380,9 +417,9 @@ def _parse_measurement(where: str, spec: dict) -> Measurement:
             raise ConfigError(
                 f"{where}.readout_error must be a probability or a pair [eps_plus, eps_minus], got {err!r}"
             )
-        err = (_real(f"{where}.readout_error", err[0]), _real(f"{where}.readout_error", err[1]))
+        err = (real_key(f"{where}.readout_error", err[0]), real_key(f"{where}.readout_error", err[1]))
     else:
-        err = _real(f"{where}.readout_error", err)
+        err = real_key(f"{where}.readout_error", err)
     feedback = _parse_feedback(f"{where}.feedback", spec.get("feedback"))
     try:
         return Measurement(obs, err, feedback)
@@ -427,15 +464,13 @@ def _parse_instruments(proto: dict, rounds: int):
 
 def _check_run(run: dict) -> None:
     """Validate and normalise the [run] keys in place (integral floats become ints)."""
-    run["ntraj"] = _int("run.ntraj", run["ntraj"], 1)
-    run["seed"] = _int("run.seed", run["seed"], 0, _SEED_END - 1, "an integer in [0, 2**64)")
+    run["ntraj"] = integer_key("run.ntraj", run["ntraj"], 1)
+    run["seed"] = integer_key("run.seed", run["seed"], 0, _SEED_END - 1, "an integer in [0, 2**64)")
     for k in ("batch_size", "max_ntraj"):
         if run.get(k) is not None:
-            run[k] = _int(f"run.{k}", run[k], 1)
+            run[k] = integer_key(f"run.{k}", run[k], 1)
     if run.get("target_se") is not None:
-        run["target_se"] = _real("run.target_se", run["target_se"])
-        if run["target_se"] <= 0:
-            raise ConfigError(f"run.target_se must be > 0, got {run['target_se']!r}")
+        run["target_se"] = real_key("run.target_se", run["target_se"], 0.0, low_open=True)
     if run.get("max_ntraj") is not None and run["max_ntraj"] < run["ntraj"]:
         raise ConfigError(f"run.max_ntraj must be >= run.ntraj = {run['ntraj']}, got {run['max_ntraj']}")
     try:  # the library's own checks, so config and simulate never disagree
@@ -506,9 +541,7 @@ def load_study(path, overrides=()) -> StudyConfig:
             raise ConfigError(f"sweep.{flag} must be true or false, got {options[flag]!r}")
     spacing = options.get("spacing")
     if spacing is not None:
-        spacing = _real("sweep.spacing", spacing)
-        if spacing <= 0:
-            raise ConfigError(f"sweep.spacing must be > 0, got {spacing!r}")
+        spacing = real_key("sweep.spacing", spacing, 0.0, low_open=True)
     target = options.get("target_state")
     if isinstance(target, list):
         target = np.array([_complex("sweep.target_state", x) for x in target])
@@ -531,11 +564,11 @@ def _sweep_value(key: str, j: int, value):
     if key in ("measure_at", "times"):
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list of times, got {value!r}")
-        return [_real(where, t) for t in value]
+        return [real_key(where, t) for t in value]
     if key == "readout_error" and isinstance(value, list):
         if len(value) != 2:
             raise ConfigError(f"{where} must be a probability or a pair [eps_plus, eps_minus], got {value!r}")
-        return (_real(where, value[0]), _real(where, value[1]))
+        return (real_key(where, value[0]), real_key(where, value[1]))
     if key == "observable" and not isinstance(value, str):
         return _parse_matrix(where, value)
     if key == "feedback":

@@ -24,16 +24,15 @@ Files of a run folder:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 
 from ..ensemble.compare import compare
+from ..ensemble.montecarlo.atomic import atomic_write
 from ..ensemble.postselection import PostSelectionTable, exact_table, postselection_table, round_end_indices
 from ..ensemble.result import package_version
 from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
@@ -255,24 +254,26 @@ def summary(
 
 
 # ---- files -------------------------------------------------------------------------------------
-def _temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all (ensemble.montecarlo.atomic.atomic_write).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its folder must exist.
+    text : str
 
-def write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` whole or not at all; an OSError names ``path``."""
-    path = Path(path)
-    tmp = _temporary_name(path)
+    Raises
+    ------
+    OSError
+        If writing fails; it names ``path`` (not the temporary file), and nothing is left behind.
+    """
     try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
-        raise
+        atomic_write(path, text)
+    except OSError as exc:
+        if exc.filename == os.fspath(path):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
 
 
 def save_figure(out: Path, name: str, fmt: str, fig) -> str:
