@@ -77,9 +77,17 @@ def full_table(mc, exact) -> PostSelectionTable:
 
     Added columns (rounds,): p_success_exact, p_cumulative_exact, singlet_post_exact; concurrence_post,
     eof_post (trajectories) and concurrence_post_exact, eof_post_exact, of the post-selected state at
-    each round's end (see ensemble.postselection.round_end_indices).
+    each round's end (see ensemble.postselection.round_end_indices). With distributions (the table's
+    n_jumped and infidelity columns), also post_selected and n_quiet: the runs the infidelity split is
+    over, post-selected right after the round (n_success), and those of them that had not jumped, so
+    post_selected = n_quiet + n_jumped. (The column successes counts other runs unless the rule is
+    nested: those post-selected both before and after the round, for p_success.)
     """
     table = postselection_table(mc)
+    if "n_jumped" in table:
+        splits = [mc.distributions.split(f"round {k + 1}") for k in range(len(table))]
+        table = table.add_column("post_selected", np.array([x.n_post for x in splits], np.int64), "d")
+        table = table.add_column("n_quiet", np.array([x.n_quiet for x in splits], np.int64), "d")
     ex = exact_table(exact)
     c_mc, ef_mc = round_end_measures(mc.rho_post, mc.protocol)
     c_ex, ef_ex = round_end_measures(exact.rho_post, exact.protocol)
@@ -146,10 +154,24 @@ def table_text(table) -> str:
     b1 = [line for line in b1 if not line.startswith("Rounds:")]
     b2 = [line for line in b2 if not line.startswith("Rounds:")]
     lines = b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"] + b2[1:]
-    third = ["round", "successes", "n_jumped", "infidelity_post", "infidelity_quiet", "infidelity_jumped"]
+    # the split is over the runs post-selected right after the round (post_selected = n_quiet + n_jumped),
+    # not over ``successes`` (runs post-selected before and after it), which differ for rules like 'last'
+    third = [
+        "round",
+        "post_selected",
+        "n_quiet",
+        "n_jumped",
+        "infidelity_post",
+        "infidelity_quiet",
+        "infidelity_jumped",
+    ]
     if all(name in table for name in third):
         b3 = [line for line in str(_block(table, third)).splitlines() if not line.startswith("Rounds:")]
-        lines += ["", "Post-selected infidelity 1 - F right after each round: runs that had not jumped + runs that had"]
+        lines += [
+            "",
+            "Post-selected infidelity 1 - F right after each round, over the post_selected runs: "
+            "n_quiet that had not jumped + n_jumped that had",
+        ]
         lines += b3[1:]
     return "\n".join(lines)
 
