@@ -29,11 +29,14 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
 from ..ensemble.montecarlo.simulation import check_options
+from ..trajectories.checks import check_integral, check_real
 from ..trajectories.measurement import Measurement
 from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
@@ -45,15 +48,13 @@ RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
 #: Most output times a config may ask for (checked before any array is allocated).
 MAX_N_OUT = 10**6
-#: Largest integer a float key may give (every integer up to here is exact in a double).
-MAX_FLOAT_INT = 2**53
 _SEED_END = 2**64
 
 
 class ConfigError(ValueError):
     """A bad configuration; the message is one line and names the offending key."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         super().__init__(f"config: {plain_numbers(message)}")
 
 
@@ -61,7 +62,16 @@ _NUMPY_SCALAR = re.compile(r"\bnp\.(?:float|int|uint|complex|bool)\w*\(([^()]*)\
 
 
 def plain_numbers(message: str) -> str:
-    """``message`` with numpy scalar reprs such as ``np.float64(1.5)`` written as plain ``1.5``."""
+    """``message`` with numpy scalar reprs such as ``np.float64(1.5)`` written as plain ``1.5``.
+
+    Parameters
+    ----------
+    message : str
+
+    Returns
+    -------
+    str
+    """
     return _NUMPY_SCALAR.sub(r"\1", str(message))
 
 
@@ -77,8 +87,8 @@ class RunConfig:
 
     model: SpinPair
     protocol: Protocol
-    initial: object
-    measure_at: tuple
+    initial: str | list
+    measure_at: tuple[float, ...]
     t_final: float
     n_out: int
     ntraj: int
@@ -88,10 +98,16 @@ class RunConfig:
     max_ntraj: int | None = None
     bandwidth: float | None = None
     source: str = "<default>"
-    times: tuple | None = None
+    times: tuple[float, ...] | None = None
 
-    def protocol_dict(self) -> dict:
-        """JSON-ready {'initial', 'measure_at', 't_final', 'n_out'} (and 'times' if the config listed them)."""
+    def protocol_dict(self) -> dict[str, Any]:
+        """The protocol as written, JSON-ready.
+
+        Returns
+        -------
+        dict
+            {'initial', 'measure_at', 't_final', 'n_out'}, and 'times' if the config listed them.
+        """
         out = {
             "initial": self.initial,
             "measure_at": list(self.measure_at),
@@ -102,8 +118,23 @@ class RunConfig:
             out["times"] = list(self.times)
         return out
 
-    def replace(self, **changes) -> RunConfig:
-        """A copy with some run settings changed (ntraj, seed, ...), validated again."""
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some run settings changed, validated again.
+
+        Parameters
+        ----------
+        **changes
+            Fields to change (ntraj, seed, batch_size, target_se, max_ntraj, ...).
+
+        Returns
+        -------
+        RunConfig
+
+        Raises
+        ------
+        ConfigError
+            If a run setting is out of range.
+        """
         new = dataclasses.replace(self, **changes)
         run = {k: getattr(new, k) for k in RUN_KEYS if getattr(new, k) is not None}
         _check_run(run)
@@ -111,24 +142,46 @@ class RunConfig:
 
 
 def default_text() -> str:
-    """The embedded default configuration (TOML text)."""
+    """The embedded default configuration.
+
+    Returns
+    -------
+    str
+        The TOML text of ``analysis/default.toml``.
+    """
     return resources.files("darkspin.analysis").joinpath("default.toml").read_text(encoding="utf-8")
 
 
-def _default_data() -> dict:
+def _default_data() -> dict[str, Any]:
     return tomllib.loads(default_text())
 
 
-def load_config(path=None, overrides=()) -> RunConfig:
-    """Read and validate a TOML config (None: the embedded default), with ``overrides`` (strings
-    'section.key=value', see :func:`apply_overrides`) applied on top. Raises ConfigError."""
+def load_config(path: str | os.PathLike[str] | None = None, overrides: Iterable[str] = ()) -> RunConfig:
+    """Read and validate a TOML config, with overrides applied on top.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or None
+        The file; None: the embedded default.
+    overrides : iterable of str
+        'section.key=value' (see :func:`apply_overrides`).
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ConfigError
+        For an unreadable file, an unknown key or a bad value (the message names it).
+    """
     if path is None:
         return parse_config(apply_overrides({}, overrides), "<default>")
     path = os.fspath(path)
     return parse_config(apply_overrides(_read_toml(path), overrides), path)
 
 
-def _read_toml(path: str) -> dict:
+def _read_toml(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -146,11 +199,23 @@ def _read_toml(path: str) -> dict:
 
 
 def parse_override(text: str) -> tuple[str, str, object]:
-    """(section, key, value) of a command-line override 'section.key=value'.
+    """The parts of a command-line override 'section.key=value'.
 
     The value is read as a TOML value (``0.01``, ``[100, 200]``, ``"last"``, ``{ "+1" = "flip1" }``); text
     that is not valid TOML is taken as a plain string, so ``protocol.postselect=last`` works too.
-    ConfigError for a malformed override or an unknown section or key.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    (section, key, value)
+
+    Raises
+    ------
+    ConfigError
+        For a malformed override, or an unknown section or key.
     """
     if not isinstance(text, str) or "=" not in text:
         raise ConfigError(f"--set expects section.key=value (e.g. model.lam2=0.01), got {text!r}")
@@ -170,9 +235,25 @@ def parse_override(text: str) -> tuple[str, str, object]:
     return section, key, value
 
 
-def apply_overrides(data: dict, overrides=()) -> dict:
-    """A copy of the parsed TOML ``data`` with each 'section.key=value' of ``overrides`` set (later ones
-    win). The result is validated by :func:`parse_config` like any file."""
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """A copy of parsed TOML with overrides set (later ones win; validated later by :func:`parse_config`).
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML (sections to tables).
+    overrides : iterable of str
+        'section.key=value' (see :func:`parse_override`).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ConfigError
+        For a malformed override, or a section of ``data`` that is not a table.
+    """
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for text in overrides:
         section, key, value = parse_override(text)
@@ -183,8 +264,25 @@ def apply_overrides(data: dict, overrides=()) -> dict:
     return out
 
 
-def parse_config(data: dict, source: str = "<memory>") -> RunConfig:
-    """Validate a parsed TOML mapping over the defaults; see the module docstring for the keys."""
+def parse_config(data: dict[str, Any], source: str = "<memory>") -> RunConfig:
+    """Validate a parsed TOML mapping over the defaults (the keys: see the module docstring).
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML, sections [model], [protocol], [run] (each optional).
+    source : str
+        Where it came from (RunConfig.source).
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key or a bad value (the message names it).
+    """
     for key, value in data.items():
         if key not in SECTIONS:
             raise ConfigError(f"unknown key {key!r} (accepted: {', '.join(SECTIONS)})")
@@ -226,36 +324,76 @@ def parse_config(data: dict, source: str = "<memory>") -> RunConfig:
     )
 
 
-def _real(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} must be finite, got {value!r}")
-    return float(value)
+def real_key(
+    key: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A real-number key: finite, in an interval (trajectories.checks.check_real).
+
+    Parameters
+    ----------
+    key : str
+        The key as the file spells it (``run.target_se``), named in the message.
+    value : object
+        The value read from TOML (an int or a float).
+    low, high : float
+        The accepted interval (default: any finite number).
+    low_open, high_open : bool
+        Exclude that end.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not a finite real number in the interval.
+    """
+    try:
+        number = check_real(key, value)
+        # the range checked on the float, so the message shows 0.0 for a TOML 0
+        return check_real(key, number, low, high, low_open=low_open, high_open=high_open)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _int(key: str, value, minimum: int, maximum: int | None = None, accepted: str | None = None) -> int:
-    """An integer key: an int, or an integral float up to 2**53 (``ntraj = 1e5``), in [minimum, maximum]."""
-    if accepted is None:
-        accepted = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        if abs(value) > MAX_FLOAT_INT:
-            raise ConfigError(
-                f"{key} must be {accepted}, got the float {value!r}, too large to hold an "
-                "integer exactly: write it out in digits"
-            )
-        value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        raise ConfigError(f"{key} must be {accepted}, got {value!r}")
-    return value
+def integer_key(key: str, value: object, minimum: int, maximum: int | None = None, accepted: str | None = None) -> int:
+    """An integer key: an int, or an integral float up to 2**53 (``ntraj = 1e5``), in [minimum, maximum].
+
+    Parameters
+    ----------
+    key : str
+        The key as the file spells it, named in the message.
+    value : object
+        The value read from TOML.
+    minimum : int
+    maximum : int or None
+        Included; None for no upper bound.
+    accepted : str or None
+        How the message describes the accepted values (see trajectories.checks.check_integral).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not such an integer.
+    """
+    try:
+        return check_integral(key, value, minimum, maximum, accepted)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
+def _parse_model(defaults: dict[str, Any], given: dict[str, Any]) -> tuple[SpinPair, float | None]:
     # SpinPair and exchange_from_bandwidth validate; their messages start with the field name
     params = {k: given.get(k, defaults[k]) for k in MODEL_KEYS if k != "bandwidth"}
     bandwidth = None
@@ -265,7 +403,7 @@ def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
                 raise ConfigError(
                     f"model.bandwidth and model.{k} exclude each other (bandwidth computes J_ex and J_DM)"
                 )
-        bandwidth = _real("model.bandwidth", given["bandwidth"])
+        bandwidth = real_key("model.bandwidth", given["bandwidth"])
         try:
             for k in ("lam1", "lam2", "V", "theta", "phi"):  # checked here so errors name the key
                 SpinPair(**{k: params[k]})
@@ -283,15 +421,15 @@ def _parse_model(defaults: dict, given: dict) -> tuple[SpinPair, float | None]:
         raise ConfigError(f"model.{exc}") from None
 
 
-def _complex(key: str, value) -> complex:
+def _complex(key: str, value: object) -> complex:
     if isinstance(value, list):
         if len(value) != 2:
             raise ConfigError(f"{key} entries must be real numbers or [re, im] pairs, got {value!r}")
-        return complex(_real(key, value[0]), _real(key, value[1]))
-    return complex(_real(key, value))
+        return complex(real_key(key, value[0]), real_key(key, value[1]))
+    return complex(real_key(key, value))
 
 
-def _parse_initial(value, key: str = "protocol.initial"):
+def _parse_initial(value: object, key: str = "protocol.initial") -> tuple[str | np.ndarray, str | list]:
     if isinstance(value, str):
         if value not in INITIAL_LABELS:
             raise ConfigError(
@@ -307,13 +445,13 @@ def _parse_initial(value, key: str = "protocol.initial"):
     raise ConfigError(f"{key} must be one of {', '.join(INITIAL_LABELS)}, a 4-vector or a 4x4 matrix, got {value!r}")
 
 
-def _parse_times(value) -> tuple[float, ...]:
+def _parse_times(value: object) -> tuple[float, ...]:
     key = "protocol.times"
     if not isinstance(value, list):
         raise ConfigError(f"{key} must be a list of output times, got {value!r}")
     if not 2 <= len(value) <= MAX_N_OUT:
         raise ConfigError(f"{key} must list 2 to {MAX_N_OUT} output times, got {len(value)}")
-    times = tuple(_real(key, t) for t in value)
+    times = tuple(real_key(key, t) for t in value)
     if times[0] < 0:
         raise ConfigError(f"{key} must be >= 0, got {times[0]!r} first")
     for k in range(1, len(times)):
@@ -324,22 +462,22 @@ def _parse_times(value) -> tuple[float, ...]:
     return times
 
 
-def _parse_protocol(proto: dict):
+def _parse_protocol(
+    proto: dict[str, Any],
+) -> tuple[Protocol, str | list, tuple[float, ...], tuple[float, ...] | None]:
     initial, initial_raw = _parse_initial(proto["initial"])
     meas = proto["measure_at"]
     if not isinstance(meas, list):
         raise ConfigError(f"protocol.measure_at must be a list of times, got {meas!r}")
-    measure_at = tuple(_real("protocol.measure_at", t) for t in meas)
+    measure_at = tuple(real_key("protocol.measure_at", t) for t in meas)
     if "times" in proto:
         times = _parse_times(proto["times"])
         grid, last = np.array(times), "the last of protocol.times"
         t_final = times[-1]
     else:
         times = None
-        t_final = _real("protocol.t_final", proto["t_final"])
-        if t_final <= 0:
-            raise ConfigError(f"protocol.t_final must be > 0, got {t_final!r}")
-        n_out = _int("protocol.n_out", proto["n_out"], 2, MAX_N_OUT)  # before linspace allocates
+        t_final = real_key("protocol.t_final", proto["t_final"], 0.0, low_open=True)
+        n_out = integer_key("protocol.n_out", proto["n_out"], 2, MAX_N_OUT)  # before linspace allocates
         grid, last = np.linspace(0.0, t_final, n_out), "protocol.t_final"
     for t in measure_at:
         if not 0 <= t <= t_final:
@@ -362,14 +500,14 @@ def _parse_protocol(proto: dict):
     return protocol, initial_raw, measure_at, times
 
 
-def _parse_matrix(key: str, value) -> np.ndarray:
+def _parse_matrix(key: str, value: object) -> np.ndarray:
     """A square matrix from a list of rows of real numbers or [re, im] pairs."""
     if not (isinstance(value, list) and value and all(isinstance(r, list) and len(r) == len(value) for r in value)):
         raise ConfigError(f"{key} must be a name or a square matrix (a list of rows), got {value!r}")
     return np.array([[_complex(key, x) for x in row] for row in value])
 
 
-def _parse_measurement(where: str, spec: dict) -> Measurement:
+def _parse_measurement(where: str, spec: dict[str, Any]) -> Measurement:
     """One instrument from the keys observable, readout_error, feedback (messages name ``where``.key)."""
     obs = spec.get("observable", "zz")
     if not isinstance(obs, str):
@@ -380,9 +518,9 @@ def _parse_measurement(where: str, spec: dict) -> Measurement:
             raise ConfigError(
                 f"{where}.readout_error must be a probability or a pair [eps_plus, eps_minus], got {err!r}"
             )
-        err = (_real(f"{where}.readout_error", err[0]), _real(f"{where}.readout_error", err[1]))
+        err = (real_key(f"{where}.readout_error", err[0]), real_key(f"{where}.readout_error", err[1]))
     else:
-        err = _real(f"{where}.readout_error", err)
+        err = real_key(f"{where}.readout_error", err)
     feedback = _parse_feedback(f"{where}.feedback", spec.get("feedback"))
     try:
         return Measurement(obs, err, feedback)
@@ -390,7 +528,7 @@ def _parse_measurement(where: str, spec: dict) -> Measurement:
         raise ConfigError(f"{where}.{exc}") from None
 
 
-def _parse_feedback(key: str, fb) -> dict | None:
+def _parse_feedback(key: str, fb: object) -> dict[int, str | np.ndarray] | None:
     """{record: unitary name or matrix} from a table {"+1" = "flip1", ...} (None stays None)."""
     if fb is None:
         return None
@@ -405,7 +543,7 @@ def _parse_feedback(key: str, fb) -> dict | None:
     return feedback
 
 
-def _parse_instruments(proto: dict, rounds: int):
+def _parse_instruments(proto: dict[str, Any], rounds: int) -> Measurement | list[Measurement]:
     """One Measurement for every round from the [protocol] keys, or a list from protocol.rounds (each
     entry's keys override the section's)."""
     base = {k: proto[k] for k in INSTRUMENT_KEYS if k in proto}
@@ -425,17 +563,15 @@ def _parse_instruments(proto: dict, rounds: int):
     return out
 
 
-def _check_run(run: dict) -> None:
+def _check_run(run: dict[str, Any]) -> None:
     """Validate and normalise the [run] keys in place (integral floats become ints)."""
-    run["ntraj"] = _int("run.ntraj", run["ntraj"], 1)
-    run["seed"] = _int("run.seed", run["seed"], 0, _SEED_END - 1, "an integer in [0, 2**64)")
+    run["ntraj"] = integer_key("run.ntraj", run["ntraj"], 1)
+    run["seed"] = integer_key("run.seed", run["seed"], 0, _SEED_END - 1, "an integer in [0, 2**64)")
     for k in ("batch_size", "max_ntraj"):
         if run.get(k) is not None:
-            run[k] = _int(f"run.{k}", run[k], 1)
+            run[k] = integer_key(f"run.{k}", run[k], 1)
     if run.get("target_se") is not None:
-        run["target_se"] = _real("run.target_se", run["target_se"])
-        if run["target_se"] <= 0:
-            raise ConfigError(f"run.target_se must be > 0, got {run['target_se']!r}")
+        run["target_se"] = real_key("run.target_se", run["target_se"], 0.0, low_open=True)
     if run.get("max_ntraj") is not None and run["max_ntraj"] < run["ntraj"]:
         raise ConfigError(f"run.max_ntraj must be >= run.ntraj = {run['ntraj']}, got {run['max_ntraj']}")
     try:  # the library's own checks, so config and simulate never disagree
@@ -465,19 +601,36 @@ class StudyConfig:
     options, and whether the file (or --set) gave run.ntraj explicitly (``ntraj_given``)."""
 
     run: RunConfig
-    axes: dict
+    axes: dict[str, list]
     paired: bool = False
     common_random_numbers: bool = False
     spacing: float | None = None
-    target_state: object = None
+    target_state: str | np.ndarray | None = None
     ntraj_given: bool = False
 
 
-def load_study(path, overrides=()) -> StudyConfig:
-    """Read a study: a run config plus a [sweep] section naming the axes (lists of values) and the
-    options paired (or its older name zip), common_random_numbers (booleans), spacing (a time > 0) and
-    target_state (a label or a vector). ``overrides`` ('section.key=value') apply to the run
-    config. Raises ConfigError."""
+def load_study(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> StudyConfig:
+    """Read a study: a run config plus a [sweep] section naming the axes.
+
+    The [sweep] section gives the axes (lists of values) and the options paired (or its older name zip),
+    common_random_numbers (booleans), spacing (a time > 0) and target_state (a label or a vector).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The study file.
+    overrides : iterable of str
+        'section.key=value', applied to the run config.
+
+    Returns
+    -------
+    StudyConfig
+
+    Raises
+    ------
+    ConfigError
+        For an unreadable file, a missing [sweep] section, an unknown key or a bad value.
+    """
     path = os.fspath(path)
     data = _read_toml(path)
     spec = data.pop("sweep", None)
@@ -511,9 +664,7 @@ def load_study(path, overrides=()) -> StudyConfig:
             raise ConfigError(f"sweep.{flag} must be true or false, got {options[flag]!r}")
     spacing = options.get("spacing")
     if spacing is not None:
-        spacing = _real("sweep.spacing", spacing)
-        if spacing <= 0:
-            raise ConfigError(f"sweep.spacing must be > 0, got {spacing!r}")
+        spacing = real_key("sweep.spacing", spacing, 0.0, low_open=True)
     target = options.get("target_state")
     if isinstance(target, list):
         target = np.array([_complex("sweep.target_state", x) for x in target])
@@ -530,17 +681,17 @@ def load_study(path, overrides=()) -> StudyConfig:
     )
 
 
-def _sweep_value(key: str, j: int, value):
+def _sweep_value(key: str, j: int, value: object) -> object:
     """One axis value of [sweep] as analysis.studies.sweep takes it (lists of times, pairs, matrices, tables)."""
     where = f"sweep.{key}[{j}]"
     if key in ("measure_at", "times"):
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list of times, got {value!r}")
-        return [_real(where, t) for t in value]
+        return [real_key(where, t) for t in value]
     if key == "readout_error" and isinstance(value, list):
         if len(value) != 2:
             raise ConfigError(f"{where} must be a probability or a pair [eps_plus, eps_minus], got {value!r}")
-        return (_real(where, value[0]), _real(where, value[1]))
+        return (real_key(where, value[0]), real_key(where, value[1]))
     if key == "observable" and not isinstance(value, str):
         return _parse_matrix(where, value)
     if key == "feedback":

@@ -24,20 +24,29 @@ Files of a run folder:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..ensemble.montecarlo.atomic import atomic_write
 from ..ensemble.montecarlo.files import package_version
 from ..ensemble.results.postselection import PostSelectionTable, round_end_indices
 from ..ensemble.statistics.comparison import compare
 from ..trajectories.protocol import INITIAL_LABELS, initial_density_matrix
 from .measures import concurrence, entanglement_of_formation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..ensemble.compare import Comparison
+    from ..ensemble.master_equation import MasterEquationResult
+    from ..ensemble.result import MonteCarloResult
+    from ..trajectories.protocol import Protocol
 
 #: Keys of summary.json (``run``; ``show`` writes the same when given --out).
 SUMMARY_KEYS = (
@@ -62,8 +71,20 @@ N_TRAJECTORIES_SHOWN = 5
 
 
 # ---- tables ------------------------------------------------------------------------------------
-def round_end_measures(rho_post, protocol) -> tuple[np.ndarray, np.ndarray]:
-    """Concurrence and E_F of rho_post (n, 4, 4) at each round's end; two (rounds,) arrays (NaN: undefined)."""
+def round_end_measures(rho_post: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+    """Concurrence and entanglement of formation of the state at each round's end.
+
+    Parameters
+    ----------
+    rho_post : ndarray, shape (n, 4, 4)
+        The post-selected state at the protocol's n output times.
+    protocol : Protocol
+
+    Returns
+    -------
+    (concurrence, eof) : two ndarrays, shape (rounds,)
+        NaN where undefined (no output time in the round, or no post-selected state).
+    """
     idx = round_end_indices(protocol)
     if idx.size == 0:
         return np.zeros(0), np.zeros(0)
@@ -73,14 +94,33 @@ def round_end_measures(rho_post, protocol) -> tuple[np.ndarray, np.ndarray]:
     return np.atleast_1d(concurrence(rho)), np.atleast_1d(entanglement_of_formation(rho))
 
 
-def full_table(mc, exact) -> PostSelectionTable:
+def full_table(mc: MonteCarloResult, exact: MasterEquationResult) -> PostSelectionTable:
     """The Monte Carlo post-selection table with exact columns and round-end entanglement.
 
     Added columns (rounds,): p_success_exact, p_cumulative_exact, singlet_post_exact; concurrence_post,
     eof_post (trajectories) and concurrence_post_exact, eof_post_exact, of the post-selected state at
-    each round's end (see ensemble.results.postselection.round_end_indices).
+    each round's end (see ensemble.results.postselection.round_end_indices). With distributions (the
+    table's n_jumped and infidelity columns), also post_selected and n_quiet: the runs the infidelity split
+    is over, post-selected right after the round (n_success), and those of them that had not jumped, so
+    post_selected = n_quiet + n_jumped. (The column successes counts other runs unless the rule is
+    nested: those post-selected both before and after the round, for p_success.)
+
+    Parameters
+    ----------
+    mc : MonteCarloResult
+    exact : MasterEquationResult
+        The exact solution of the same model and protocol.
+
+    Returns
+    -------
+    PostSelectionTable
+        One row per round.
     """
     table = mc.postselection()
+    if "n_jumped" in table:
+        splits = [mc.distributions.split(f"round {k + 1}") for k in range(len(table))]
+        table = table.add_column("post_selected", np.array([x.n_post for x in splits], np.int64), "d")
+        table = table.add_column("n_quiet", np.array([x.n_quiet for x in splits], np.int64), "d")
     ex = exact.postselection()
     c_mc, ef_mc = round_end_measures(mc.rho_post, mc.protocol)
     c_ex, ef_ex = round_end_measures(exact.rho_post, exact.protocol)
@@ -97,9 +137,19 @@ def full_table(mc, exact) -> PostSelectionTable:
     return table
 
 
-def exact_protocol_table(exact) -> PostSelectionTable:
-    """Per-round table of the exact solution: round, time, p_success, p_cumulative, end_time,
-    singlet_post, concurrence_post, eof_post (the post-selected state at each round's end)."""
+def exact_protocol_table(exact: MasterEquationResult) -> PostSelectionTable:
+    """Per-round table of the exact solution.
+
+    Parameters
+    ----------
+    exact : MasterEquationResult
+
+    Returns
+    -------
+    PostSelectionTable
+        Columns round, time, p_success, p_cumulative, end_time, singlet_post, concurrence_post, eof_post
+        (the post-selected state at each round's end).
+    """
     table = exact.postselection()
     conc, eof = round_end_measures(exact.rho_post, exact.protocol)
     names = ["round", "time", "p_success", "p_cumulative", "end_time", "singlet_post"]
@@ -107,13 +157,24 @@ def exact_protocol_table(exact) -> PostSelectionTable:
     return table.add_column("concurrence_post", conc, ".4f").add_column("eof_post", eof, ".4f")
 
 
-def _block(table, names) -> PostSelectionTable:
+def _block(table: PostSelectionTable, names: Sequence[str]) -> PostSelectionTable:
     return PostSelectionTable({n: table[n] for n in names}, {n: table.formats[n] for n in names}, table.meta)
 
 
-def table_text(table) -> str:
-    """Two aligned blocks (the full table is too wide for a terminal): counts and probabilities, then
-    the post-selected state at each round's end."""
+def table_text(table: PostSelectionTable) -> str:
+    """The full table as aligned blocks narrow enough for a terminal.
+
+    Parameters
+    ----------
+    table : PostSelectionTable
+        From :func:`full_table`.
+
+    Returns
+    -------
+    str
+        Counts and probabilities; the post-selected state at each round's end; with distributions, the
+        post-selected infidelity split into runs that had not / had jumped.
+    """
     first = [
         "round",
         "time",
@@ -147,33 +208,67 @@ def table_text(table) -> str:
     b1 = [line for line in b1 if not line.startswith("Rounds:")]
     b2 = [line for line in b2 if not line.startswith("Rounds:")]
     lines = b1 + rule + ["", "Post-selected state at the end of each round (trajectories and exact)"] + b2[1:]
-    third = ["round", "successes", "n_jumped", "infidelity_post", "infidelity_quiet", "infidelity_jumped"]
+    # the split is over the runs post-selected right after the round (post_selected = n_quiet + n_jumped),
+    # not over ``successes`` (runs post-selected before and after it), which differ for rules like 'last'
+    third = [
+        "round",
+        "post_selected",
+        "n_quiet",
+        "n_jumped",
+        "infidelity_post",
+        "infidelity_quiet",
+        "infidelity_jumped",
+    ]
     if all(name in table for name in third):
         b3 = [line for line in str(_block(table, third)).splitlines() if not line.startswith("Rounds:")]
-        lines += ["", "Post-selected infidelity 1 - F right after each round: runs that had not jumped + runs that had"]
+        lines += [
+            "",
+            "Post-selected infidelity 1 - F right after each round, over the post_selected runs: "
+            "n_quiet that had not jumped + n_jumped that had",
+        ]
         lines += b3[1:]
     return "\n".join(lines)
 
 
-def results_text(table, cmp) -> str:
-    """What ``run`` and ``show`` print: the table and the comparison (or why there is none)."""
+def results_text(table: PostSelectionTable | None, cmp: Comparison | None) -> str:
+    """What ``run`` and ``show`` print: the table and the comparison (or why there is none).
+
+    Parameters
+    ----------
+    table : PostSelectionTable or None
+        None for a run without trajectories.
+    cmp : Comparison or None
+
+    Returns
+    -------
+    str
+    """
     if table is None:
         return "no finished trajectories: nothing to tabulate"
     return f"{table_text(table)}\n\n{cmp}"
 
 
 # ---- summary.json ------------------------------------------------------------------------------
-def comparison_dict(cmp) -> dict:
-    """JSON-ready verdict, consistent, max_z (largest single test), threshold and sigma (family-wise),
-    p_value, n_tests, records (the G-test of the record strings, or None), max_trace_distance(_post),
-    worst of a Comparison."""
+def comparison_dict(cmp: Comparison) -> dict[str, Any]:
+    """A Comparison, JSON-ready.
 
-    def mx(a):
+    Parameters
+    ----------
+    cmp : Comparison
+
+    Returns
+    -------
+    dict
+        verdict, consistent, max_z (largest single test), threshold and sigma (family-wise), p_value,
+        n_tests, records (the G-test of the record strings, or None), max_trace_distance(_post), worst.
+    """
+
+    def mx(a: np.ndarray) -> float | None:
         a = np.asarray(a, float)
         a = a[np.isfinite(a)]
         return float(a.max()) if a.size else None
 
-    def num(x):
+    def num(x: float) -> float | None:
         return float(x) if math.isfinite(x) else None
 
     records = (
@@ -201,17 +296,37 @@ def comparison_dict(cmp) -> dict:
     }
 
 
-def initial_json(protocol):
-    """A basis label if rho0 is one of the named pure states, else the 4x4 matrix as [re, im] pairs."""
+def initial_json(protocol: Protocol) -> str | list[list[list[float]]]:
+    """The protocol's initial state, JSON-ready.
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    str or list
+        A basis label if rho0 is one of the named pure states, else the 4x4 matrix as [re, im] pairs.
+    """
     for label in INITIAL_LABELS:
         if np.allclose(protocol.rho0, initial_density_matrix(label), atol=1e-12):
             return label
     return [[[float(x.real), float(x.imag)] for x in row] for row in protocol.rho0]
 
 
-def protocol_json(protocol) -> dict:
-    """initial, measure_at, t_final, n_out; times, unless they are np.linspace(0, t_final, n_out);
-    postselect, instruments (in words) and readout_error ([eps_plus, eps_minus] per round)."""
+def protocol_json(protocol: Protocol) -> dict[str, Any]:
+    """A protocol, JSON-ready.
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    dict
+        initial, measure_at, t_final, n_out; times, unless they are np.linspace(0, t_final, n_out);
+        postselect, instruments (in words) and readout_error ([eps_plus, eps_minus] per round).
+    """
     times = np.asarray(protocol.times, float)
     out = {
         "initial": initial_json(protocol),
@@ -228,12 +343,42 @@ def protocol_json(protocol) -> dict:
 
 
 def summary(
-    mc, exact, table, cmp, *, elapsed, config_source, bandwidth, files, resumed_from=None, interrupted=None
-) -> dict:
+    mc: MonteCarloResult,
+    exact: MasterEquationResult,
+    table: PostSelectionTable | None,
+    cmp: Comparison | None,
+    *,
+    elapsed: float | None,
+    config_source: str | None,
+    bandwidth: float | None,
+    files: list[str],
+    resumed_from: int | None = None,
+    interrupted: bool | None = None,
+) -> dict[str, Any]:
     """The contents of summary.json (keys SUMMARY_KEYS; see the module docstring).
 
-    interrupted: override of whether the run was interrupted (the command line counts a Ctrl-C the library did
-    not see).
+    Parameters
+    ----------
+    mc : MonteCarloResult
+    exact : MasterEquationResult
+    table : PostSelectionTable or None
+    cmp : Comparison or None
+    elapsed : float or None
+        Seconds of this session.
+    config_source : str or None
+        The config file, or '<default>'.
+    bandwidth : float or None
+        The bandwidth J_ex and J_DM came from.
+    files : list of str
+        The files written to the folder.
+    resumed_from : int or None
+        Trajectories saved before this session (None for ``show``).
+    interrupted : bool or None
+        Override of whether the run was interrupted (the command line counts a Ctrl-C the library did not see).
+
+    Returns
+    -------
+    dict
     """
     stats = getattr(mc, "stats", None) or {}
     return {
@@ -256,28 +401,51 @@ def summary(
 
 
 # ---- files -------------------------------------------------------------------------------------
-def _temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all (ensemble.montecarlo.atomic.atomic_write).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its folder must exist.
+    text : str
 
-def write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` whole or not at all; an OSError names ``path``."""
-    path = Path(path)
-    tmp = _temporary_name(path)
+    Raises
+    ------
+    OSError
+        If writing fails; it names ``path`` (not the temporary file), and nothing is left behind.
+    """
     try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
-        raise
+        atomic_write(path, text)
+    except OSError as exc:
+        if exc.filename == os.fspath(path):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
 
 
-def save_figure(out: Path, name: str, fmt: str, fig) -> str:
-    """Save ``fig`` as out/name.fmt (see figures.save: whole or not at all); returns the file name."""
+def save_figure(out: str | os.PathLike[str], name: str, fmt: str, fig: Figure) -> str:
+    """Save ``fig`` as out/name.fmt, whole or not at all (see figures.save).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder.
+    name : str
+        The file name without its extension.
+    fmt : str
+        png, pdf or svg.
+    fig : matplotlib.figure.Figure
+
+    Returns
+    -------
+    str
+        The file name written.
+
+    Raises
+    ------
+    OSError
+        Naming the file, if it cannot be written.
+    """
     from . import figures
 
     path = Path(out) / f"{name}.{fmt}"
@@ -285,8 +453,24 @@ def save_figure(out: Path, name: str, fmt: str, fig) -> str:
     return path.name
 
 
-def run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
-    """protocol, postselection (if the protocol has rounds) and trajectories figures; their file names."""
+def run_figures(mc: MonteCarloResult, exact: MasterEquationResult, out: Path, fmt: str) -> list[str]:
+    """Draw a run's figures into ``out``.
+
+    Parameters
+    ----------
+    mc : MonteCarloResult
+    exact : MasterEquationResult
+    out : Path
+        The folder.
+    fmt : str
+        png, pdf or svg.
+
+    Returns
+    -------
+    list of str
+        The files written: protocol, postselection (if the protocol has rounds), distributions (if the
+        run has them) and trajectories.
+    """
     from ..trajectories.single import run_trajectory
     from . import figures
 
@@ -303,23 +487,49 @@ def run_figures(mc, exact, out: Path, fmt: str) -> list[str]:
 
 
 def write_run_report(
-    mc,
-    exact,
-    out: Path | None,
+    mc: MonteCarloResult,
+    exact: MasterEquationResult,
+    out: str | os.PathLike[str] | None,
     fmt: str = "png",
     *,
-    elapsed=None,
-    config_source=None,
-    bandwidth=None,
+    elapsed: float | None = None,
+    config_source: str | None = None,
+    bandwidth: float | None = None,
     figures: bool = True,
     result_name: str | None = None,
-    resumed_from=None,
-    interrupted=None,
-) -> tuple:
-    """Table and comparison of a finished (or interrupted) run; (table, cmp), both None without trajectories.
+    resumed_from: int | None = None,
+    interrupted: bool | None = None,
+) -> tuple[PostSelectionTable | None, Comparison | None]:
+    """Table and comparison of a finished (or interrupted) run, and its files.
 
     With ``out``: writes postselection.txt, the figures (if ``figures`` and there are trajectories) and
     summary.json, in that order (summary.json last, listing the files written).
+
+    Parameters
+    ----------
+    mc : MonteCarloResult
+    exact : MasterEquationResult
+        The exact solution of the same model and protocol.
+    out : str, os.PathLike or None
+        The folder; None: write nothing.
+    fmt : str
+        Figure format: png, pdf or svg.
+    elapsed, config_source, bandwidth, resumed_from, interrupted
+        For summary.json (see :func:`summary`).
+    figures : bool
+        Draw the figures.
+    result_name : str or None
+        The result file in the folder, listed first among the files (e.g. 'result.npz').
+
+    Returns
+    -------
+    (table, cmp)
+        The :func:`full_table` and the Comparison; both None without trajectories.
+
+    Raises
+    ------
+    OSError
+        Naming the file that could not be written.
     """
     table = cmp = None
     if mc.ntraj > 0:

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from darkspin.analysis.cli import _positive_int, main
+from darkspin.analysis.cli import main
+from darkspin.analysis.cli.parser import positive_int
 from darkspin.analysis.config import MAX_N_OUT, ConfigError, parse_config, plain_numbers
 from darkspin.trajectories.model import exchange_from_bandwidth, phase_space
 
@@ -112,7 +113,7 @@ def test_bad_run_keys(run, needle):
 def test_command_line_counts_accept_integral_floats(tmp_path):
     status = main(["run", "--ntraj", "1.5", "--out", str(tmp_path)])
     assert status == 2
-    assert _positive_int("1e3") == 1000 and _positive_int("2000") == 2000
+    assert positive_int("1e3") == 1000 and positive_int("2000") == 2000
 
 
 # ---- model and bandwidth -----------------------------------------------------------------------------
