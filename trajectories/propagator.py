@@ -1,7 +1,7 @@
 """The two-spin closed form exp(-i H_eff tau) as six numbers (blocks 1 + 2 + 1 in total S_z).
 
 The kernels use :mod:`.blocks`, which handles any block structure; this module keeps the STM pair's
-classic form for tests and benchmarks, computed by the same closed form (:func:`.blocks.pair_propagator`:
+classic form for tests and benchmarks, computed by the same closed form (:func:`.linalg.pair_propagator`:
 exact at and near exceptional points), so the two agree bit for bit.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import pair_propagator
+from .linalg import pair_propagator
 
 
 @njit(cache=True)
