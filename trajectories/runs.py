@@ -10,6 +10,7 @@ from collections import OrderedDict
 import numba
 import numpy as np
 from numba import njit, prange
+from numpy.typing import NDArray
 
 from .checks import check_count
 from .kernel import SMALL_CALL, bare_log, chunk_bounds, trajectory, trajectory_buffers
@@ -74,10 +75,39 @@ class Runs:
     def __len__(self) -> int:
         return int(self.index.size)
 
-    def jumps_of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(times, channels) of the jumps of the i-th run of this call (needs keep "jumps")."""
-        if self.jump_offsets is None:
+    def jumps_of(self, i: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The jumps of one run of this call (needs ``keep`` to include "jumps").
+
+        Parameters
+        ----------
+        i : int
+            Position of the run in this call, in [-N, N - 1] for N runs: run ``index[i]`` of the stream.
+            Negative positions count from the end, as in a Python sequence (-1 is the last run).
+
+        Returns
+        -------
+        times : ndarray of float64, shape (J_i,)
+            Times of run i's jumps, ascending (time unit of the model).
+        channels : ndarray of int64, shape (J_i,)
+            The channel (index into ``labels``) of each jump.
+
+        Raises
+        ------
+        ValueError
+            If the jumps were not kept.
+        TypeError
+            If ``i`` is not an integer.
+        IndexError
+            If ``i`` is outside [-N, N - 1]; the message names that range.
+        """
+        if self.jump_offsets is None or self.jump_times is None or self.jump_channels is None:
             raise ValueError('jumps_of needs run_trajectories(..., keep=(..., "jumps"))')
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"run index must be an integer, got {type(i).__name__}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"run index must be in [{-n}, {n - 1}] (negative counts from the end), got {int(i)}")
+        i = int(i) % n
         a, b = self.jump_offsets[i], self.jump_offsets[i + 1]
         return self.jump_times[a:b], self.jump_channels[a:b]
 
