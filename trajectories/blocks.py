@@ -24,7 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 
+from .checks import check_real
 from .linalg import EIG_COND_MAX, _eig_decompose, _schur_block, _square_matrix, pair_propagator, schur_data
 
 #: Off-block elements of H_eff at or below this fraction of max|H_eff| are rounding, not structure.
@@ -35,21 +37,34 @@ KIND_SCALAR, KIND_PAIR, KIND_EIG, KIND_DENSE = 0, 1, 2, 3
 
 
 def _check_tol(tol: float) -> float:
-    tol = float(tol)
-    if not 0.0 <= tol < 1.0:
-        raise ValueError(f"tol must be in [0, 1), got {tol!r}")
-    return tol
+    return check_real("tol", tol, 0.0, 1.0, high_open=True)
 
 
-def find_blocks(heff: np.ndarray, tol: float = BLOCK_TOL) -> tuple[np.ndarray, np.ndarray]:
+def find_blocks(heff: ArrayLike, tol: float = BLOCK_TOL) -> tuple[np.ndarray, np.ndarray]:
     """Invariant blocks of H_eff: connected components of its off-diagonal sparsity graph.
 
-    heff: (d, d) complex, 1 <= d <= 64, finite. Indices i != j are linked when |H_ij| or |H_ji| exceeds
-    tol * max|H| (tol in [0, 1)); elements at or below that are treated as zero.
-    Returns (order, starts): order (d,) int64 lists the indices block by block, ascending within a
-    block, blocks sorted by their smallest index; starts (nblocks + 1,) int64 are offsets into order,
-    block b being order[starts[b]:starts[b + 1]]. Example: the S_z-conserving 4 x 4 H_eff gives
-    order [0, 1, 2, 3], starts [0, 1, 3, 4].
+    Indices i != j are linked when |H_ij| or |H_ji| exceeds tol * max|H|; elements at or below that are
+    treated as zero. Example: the S_z-conserving 4 x 4 H_eff gives order [0, 1, 2, 3], starts [0, 1, 3, 4].
+
+    Parameters
+    ----------
+    heff : array_like, shape (d, d)
+        Complex, 1 <= d <= 64, finite (energy unit).
+    tol : float
+        Relative threshold, in [0, 1).
+
+    Returns
+    -------
+    order : ndarray of int64, shape (d,)
+        The indices block by block, ascending within a block, blocks sorted by their smallest index.
+    starts : ndarray of int64, shape (nblocks + 1,)
+        Offsets into order, block b being order[starts[b]:starts[b + 1]].
+
+    Raises
+    ------
+    ValueError
+        Naming 'heff' or 'tol', for a matrix that is not finite and square with 1 <= d <= 64, or tol
+        outside [0, 1).
     """
     h = _square_matrix(heff, "heff")
     tol = _check_tol(tol)
@@ -76,16 +91,34 @@ def find_blocks(heff: np.ndarray, tol: float = BLOCK_TOL) -> tuple[np.ndarray, n
     return np.array(order, np.int64), np.array(starts, np.int64)
 
 
-def off_block_ratio(heff: np.ndarray, order: np.ndarray, starts: np.ndarray) -> float:
+def off_block_ratio(heff: ArrayLike, order: ArrayLike, starts: ArrayLike) -> float:
     """Largest |H_ij| with i, j in different blocks, relative to max|H| (0.0 for H = 0).
 
-    heff: (d, d); order (d,), starts (nblocks + 1,) as returned by :func:`find_blocks`. A matrix is
-    block diagonal in that partition to within tol when the result is <= tol.
+    A matrix is block diagonal in that partition to within tol when the result is <= tol.
+
+    Parameters
+    ----------
+    heff : array_like, shape (d, d)
+        Complex, 1 <= d <= 64, finite.
+    order : array_like of int, shape (d,)
+        As returned by :func:`find_blocks`: a permutation of range(d).
+    starts : array_like of int, shape (nblocks + 1,)
+        As returned by :func:`find_blocks`: strictly increasing from 0 to d.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Naming 'heff', 'order' or 'starts'.
     """
     h = _square_matrix(heff, "heff")
     d = h.shape[0]
-    order = np.asarray(order)
-    starts = np.asarray(starts)
+    order = np.asarray(order)  # type: ignore[assignment]  # the same value, as an array
+    starts = np.asarray(starts)  # type: ignore[assignment]  # the same value, as an array
     if order.shape != (d,) or not np.array_equal(np.sort(order), np.arange(d)):
         raise ValueError(f"order must be a permutation of range({d})")
     if starts.ndim != 1 or starts.size < 2 or starts[0] != 0 or starts[-1] != d or np.any(np.diff(starts) <= 0):
@@ -124,14 +157,31 @@ class BlockPropagator(NamedTuple):
 
 
 def make_block_propagator(
-    heff: np.ndarray, tol: float = BLOCK_TOL, eig_cond_max: float = EIG_COND_MAX
+    heff: ArrayLike, tol: float = BLOCK_TOL, eig_cond_max: float = EIG_COND_MAX
 ) -> BlockPropagator:
     """Precompute exp(-i H_eff tau) block by block (numpy side; once per model).
 
-    heff: (d, d) complex, 1 <= d <= 64, finite. Blocks come from :func:`find_blocks` with tol (the
-    off-block elements at or below tol * max|H| are dropped). Blocks of size 1 and 2 use the closed
-    forms; larger ones the eigen path when cond_2(V) <= eig_cond_max (>= 1; inf forces it, 1 in
-    practice forces the Pade path), else the Pade path. Use with :func:`apply_propagator`.
+    Blocks come from :func:`find_blocks` with tol (the off-block elements at or below tol * max|H| are
+    dropped). Blocks of size 1 and 2 use the closed forms; larger ones the eigen path when
+    cond_2(V) <= eig_cond_max, else the Pade path. Use with :func:`apply_propagator`.
+
+    Parameters
+    ----------
+    heff : array_like, shape (d, d)
+        Complex, 1 <= d <= 64, finite (energy unit).
+    tol : float
+        In [0, 1), as for :func:`find_blocks`.
+    eig_cond_max : float
+        >= 1; inf forces the eigen path, 1 in practice forces the Pade path.
+
+    Returns
+    -------
+    BlockPropagator
+
+    Raises
+    ------
+    ValueError
+        Naming 'heff', 'tol' or 'eig_cond_max'.
     """
     h = _square_matrix(heff, "heff")
     eig_cond_max = float(eig_cond_max)
@@ -141,7 +191,7 @@ def make_block_propagator(
     nb = starts.size - 1
     kind = np.empty(nb, np.int64)
     cond = np.full(nb, np.nan)
-    parts = []
+    parts: list[np.ndarray] = []
     for b in range(nb):
         idx = order[starts[b] : starts[b + 1]]
         A = np.ascontiguousarray(h[np.ix_(idx, idx)])
@@ -169,11 +219,24 @@ def make_block_propagator(
 
 
 @njit(cache=True)
-def apply_propagator_work(bp, tau, psi, out, work):
+def apply_propagator_work(bp: BlockPropagator, tau: float, psi: np.ndarray, out: np.ndarray, work: np.ndarray) -> None:
     """out = exp(-i H_eff tau) psi with a caller-owned workspace (no allocation unless a Pade block).
 
-    bp: BlockPropagator; tau >= 0; psi (d,) complex; out (d,) complex, written (must not alias psi);
-    work (>= bp.max_block,) complex scratch.
+    Parameters
+    ----------
+    bp : BlockPropagator
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (d,)
+    out : ndarray of complex128, shape (d,)
+        Written; must not alias psi.
+    work : ndarray of complex128, shape (>= bp.max_block,)
+        Scratch.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
     """
     if not tau >= 0.0:
         raise ValueError("tau must be >= 0")
@@ -212,18 +275,47 @@ def apply_propagator_work(bp, tau, psi, out, work):
 
 
 @njit(cache=True)
-def apply_propagator(bp, tau, psi, out):
+def apply_propagator(bp: BlockPropagator, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
     """out = exp(-i H_eff tau) psi for the H_eff packed in bp (:func:`make_block_propagator`).
 
-    tau >= 0 (time, inverse energy unit); psi (d,) complex; out (d,) complex, written (must not
-    alias psi). Allocates a workspace of bp.max_block; see :func:`apply_propagator_work` to avoid it.
+    Allocates a workspace of bp.max_block; see :func:`apply_propagator_work` to avoid it.
+
+    Parameters
+    ----------
+    bp : BlockPropagator
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (d,)
+    out : ndarray of complex128, shape (d,)
+        Written; must not alias psi.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
     """
     work = np.empty(bp.max_block, np.complex128)
     apply_propagator_work(bp, tau, psi, out, work)
 
 
 def block_propagator_matrix(bp: BlockPropagator, tau: float) -> np.ndarray:
-    """exp(-i H_eff tau) as a (d, d) complex matrix, column by column via :func:`apply_propagator`."""
+    """exp(-i H_eff tau) as a matrix, column by column via :func:`apply_propagator`.
+
+    Parameters
+    ----------
+    bp : BlockPropagator
+    tau : float
+        >= 0 (time, inverse energy unit).
+
+    Returns
+    -------
+    ndarray of complex128, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
+    """
     d = bp.order.size
     U = np.empty((d, d), np.complex128)
     e = np.zeros(d, np.complex128)

@@ -48,6 +48,7 @@ import math
 import numpy as np
 import scipy.linalg
 from numba import njit
+from numpy.typing import ArrayLike
 
 #: Below |w^2| = 0.09 the Taylor series of cosh(w) and sinh(w)/w is used (error < 1e-19).
 _SERIES_Z = 0.09
@@ -86,7 +87,7 @@ PADE13 = np.array(
 _LN2 = math.log(2.0)
 
 
-def _square_matrix(a, name: str) -> np.ndarray:
+def _square_matrix(a: ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {arr.shape}")
@@ -101,11 +102,25 @@ def _square_matrix(a, name: str) -> np.ndarray:
 
 
 @njit(cache=True)
-def pair_propagator(h00, h01, h10, h11, tau):
-    """exp(-i A tau) for A = [[h00, h01], [h10, h11]] (complex scalars), as (U00, U01, U10, U11).
+def pair_propagator(
+    h00: complex, h01: complex, h10: complex, h11: complex, tau: float
+) -> tuple[complex, complex, complex, complex]:
+    """exp(-i A tau) for A = [[h00, h01], [h10, h11]].
 
     The formula and operation order of ``propagator.block_propagator`` (its 2 x 2 block), so results
-    are bit-identical to it; exact at and near exceptional points. tau >= 0.
+    are bit-identical to it; exact at and near exceptional points.
+
+    Parameters
+    ----------
+    h00, h01, h10, h11 : complex
+        The entries of A (energy unit).
+    tau : float
+        >= 0 (time, inverse energy unit).
+
+    Returns
+    -------
+    U00, U01, U10, U11 : complex
+        exp(-i A tau), row-major.
     """
     a = -1j * h00
     b = -1j * h01
@@ -142,13 +157,31 @@ def pair_propagator(h00, h01, h10, h11, tau):
 # ---- eigen path --------------------------------------------------------------------------------------
 
 
-def eig_data(a: np.ndarray, cond_max: float = EIG_COND_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+def eig_data(a: ArrayLike, cond_max: float = EIG_COND_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Eigen-decomposition A = V diag(lam) V^-1 of one block, for :func:`eig_apply`.
 
-    a: (n, n) complex, 1 <= n <= 64, finite. V has unit 2-norm columns. Returns (lam (n,), V (n, n),
-    Vinv (n, n), ok), all complex128 C-contiguous; ok is True when cond_2(V) <= cond_max (default
-    EIG_COND_MAX = 1e3; see the module docstring for the error bound), False otherwise (then V^-1
-    may be inaccurate or zero: use :func:`expm_dense`).
+    Parameters
+    ----------
+    a : array_like, shape (n, n)
+        Complex, 1 <= n <= 64, finite.
+    cond_max : float
+        >= 1; the largest cond_2(V) accepted (default EIG_COND_MAX = 1e3; see the module docstring for
+        the error bound).
+
+    Returns
+    -------
+    lam : ndarray of complex128, shape (n,)
+    V : ndarray of complex128, shape (n, n)
+        Unit 2-norm columns.
+    Vinv : ndarray of complex128, shape (n, n)
+    ok : bool
+        True when cond_2(V) <= cond_max, False otherwise (then V^-1 may be inaccurate or zero: use
+        :func:`expm_dense`). All arrays C-contiguous.
+
+    Raises
+    ------
+    ValueError
+        Naming 'a' or 'cond_max'.
     """
     A = _square_matrix(a, "a")
     cond_max = float(cond_max)
@@ -175,11 +208,24 @@ def _eig_decompose(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, f
 
 
 @njit(cache=True)
-def eig_apply(lam, V, Vinv, tau, psi, out):
+def eig_apply(lam: np.ndarray, V: np.ndarray, Vinv: np.ndarray, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
     """out = V diag(exp(-i lam tau)) V^-1 psi, O(n^2).
 
-    lam (n,), V and Vinv (n, n) from :func:`eig_data` (with ok True); tau >= 0 (time, inverse energy
-    unit); psi (n,) complex; out (n,) complex, written (must not alias psi).
+    Parameters
+    ----------
+    lam : ndarray of complex128, shape (n,)
+    V, Vinv : ndarray of complex128, shape (n, n)
+        From :func:`eig_data` (with ok True).
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (n,)
+    out : ndarray of complex128, shape (n,)
+        Written; must not alias psi.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
     """
     if not tau >= 0.0:
         raise ValueError("tau must be >= 0")
@@ -198,8 +244,21 @@ def eig_apply(lam, V, Vinv, tau, psi, out):
 
 
 @njit(cache=True)
-def eig_matrix(lam, V, Vinv, tau, out):
-    """out (n, n) = V diag(exp(-i lam tau)) V^-1, the full block propagator; inputs as :func:`eig_apply`."""
+def eig_matrix(lam: np.ndarray, V: np.ndarray, Vinv: np.ndarray, tau: float, out: np.ndarray) -> None:
+    """out = V diag(exp(-i lam tau)) V^-1, the full block propagator.
+
+    Parameters
+    ----------
+    lam, V, Vinv, tau
+        As :func:`eig_apply`.
+    out : ndarray of complex128, shape (n, n)
+        Written.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
+    """
     if not tau >= 0.0:
         raise ValueError("tau must be >= 0")
     n = lam.size
@@ -413,17 +472,23 @@ def _is_upper(M):
 
 
 @njit(cache=True)
-def expm_dense(M, out):
+def expm_dense(M: np.ndarray, out: np.ndarray) -> None:
     """out = exp(M) by scaling and squaring with the [13/13] Pade approximant (Higham 2005).
 
-    M (n, n) complex128, n <= 64 (for a block, M = -i A tau); out (n, n) complex128, written (must
-    not alias M). Shifts M by mu = tr(M)/n, scales by 2^-s so that ||M - mu||_1 <= theta_13, solves
+    Shifts M by mu = tr(M)/n, scales by 2^-s so that ||M - mu||_1 <= theta_13, solves
     q(B) X = p(B) by LU with partial pivoting, squares s times keeping the scale as a power of two,
     and multiplies by exp(mu + scale) once: no overflow while exp(M) is finite. Backward stable at
     and near exceptional points, where an eigen-decomposition is not (module docstring: squaring
     error). An upper triangular M (a Schur form) takes a faster path that also recomputes the
     diagonal and first superdiagonal exactly after every squaring (Al-Mohy and Higham 2009).
     Allocates 7 n^2 complex scratch.
+
+    Parameters
+    ----------
+    M : ndarray of complex128, shape (n, n)
+        n <= 64 (for a block, M = -i A tau).
+    out : ndarray of complex128, shape (n, n)
+        Written; must not alias M.
     """
     n = M.shape[0]
     w = np.empty((7, n, n), np.complex128)
@@ -431,8 +496,23 @@ def expm_dense(M, out):
 
 
 @njit(cache=True)
-def dense_apply(a, tau, psi, out):
-    """out = exp(-i A tau) psi via :func:`expm_dense`: a (n, n) complex, tau >= 0, psi and out (n,)."""
+def dense_apply(a: np.ndarray, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
+    """out = exp(-i A tau) psi via :func:`expm_dense`.
+
+    Parameters
+    ----------
+    a : ndarray of complex128, shape (n, n)
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (n,)
+    out : ndarray of complex128, shape (n,)
+        Written; must not alias psi.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
+    """
     if not tau >= 0.0:
         raise ValueError("tau must be >= 0")
     n = a.shape[0]
@@ -449,11 +529,25 @@ def dense_apply(a, tau, psi, out):
         out[i] = acc
 
 
-def schur_data(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def schur_data(a: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Complex Schur form A = Q T Q^H of one block, for :func:`schur_apply`.
 
-    a: (n, n) complex, 1 <= n <= 64, finite. Returns (T (n, n) upper triangular, Q (n, n) unitary),
-    complex128 C-contiguous; T's strictly lower triangle is exactly zero.
+    Parameters
+    ----------
+    a : array_like, shape (n, n)
+        Complex, 1 <= n <= 64, finite.
+
+    Returns
+    -------
+    T : ndarray of complex128, shape (n, n)
+        Upper triangular; its strictly lower triangle is exactly zero.
+    Q : ndarray of complex128, shape (n, n)
+        Unitary. Both C-contiguous.
+
+    Raises
+    ------
+    ValueError
+        Naming 'a'.
     """
     A = _square_matrix(a, "a")
     T, Q = scipy.linalg.schur(A, output="complex")
@@ -492,12 +586,26 @@ def _schur_block(coef, o, n, order, s, tau, psi, out):
 
 
 @njit(cache=True)
-def schur_apply(T, Q, tau, psi, out):
+def schur_apply(T: np.ndarray, Q: np.ndarray, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
     """out = Q exp(-i T tau) Q^H psi = exp(-i A tau) psi for the Schur form of :func:`schur_data`.
 
-    T, Q (n, n) complex; tau >= 0; psi, out (n,) complex (must not alias). The triangular form keeps
-    the squares free of the cancellation a non-normal block suffers in its own basis, so the error
-    relative to ||U|| stays small far into the decay (module docstring).
+    The triangular form keeps the squares free of the cancellation a non-normal block suffers in its
+    own basis, so the error relative to ||U|| stays small far into the decay (module docstring).
+
+    Parameters
+    ----------
+    T, Q : ndarray of complex128, shape (n, n)
+        From :func:`schur_data`.
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (n,)
+    out : ndarray of complex128, shape (n,)
+        Written; must not alias psi.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
     """
     if not tau >= 0.0:
         raise ValueError("tau must be >= 0")
