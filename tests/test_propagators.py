@@ -1,4 +1,4 @@
-"""Tests of the general-dimension no-jump propagator (trajectories/blocks.py).
+"""Tests of the general-dimension no-jump propagator (trajectories/blocks.py, trajectories/linalg.py).
 
 References are independent of the code under test: scipy.linalg.expm, an extended-precision
 (long double, eps 1e-19) Taylor scaling-and-squaring written here, closed forms W exp(D) W^-1 for
@@ -17,24 +17,26 @@ import scipy.linalg
 
 from darkspin.trajectories import SpinPair
 from darkspin.trajectories.blocks import (
-    EIG_COND_MAX,
     KIND_DENSE,
     KIND_EIG,
     KIND_PAIR,
     KIND_SCALAR,
-    MAX_DIM,
     BlockPropagator,
     apply_propagator,
     apply_propagator_work,
     block_propagator_matrix,
+    find_blocks,
+    make_block_propagator,
+    off_block_ratio,
+)
+from darkspin.trajectories.linalg import (
+    EIG_COND_MAX,
+    MAX_DIM,
     dense_apply,
     eig_apply,
     eig_data,
     eig_matrix,
     expm_dense,
-    find_blocks,
-    make_block_propagator,
-    off_block_ratio,
     schur_apply,
     schur_data,
 )
@@ -96,7 +98,7 @@ def _rel_err(got, ref, u, psi) -> float:
 
 
 def _all_paths(a: np.ndarray, tau: float, psi: np.ndarray) -> dict[str, np.ndarray]:
-    """exp(-i A tau) psi by every path of blocks.py (eig path without its conditioning gate)."""
+    """exp(-i A tau) psi by every path of blocks.py and linalg.py (eig path without its conditioning gate)."""
     n = a.shape[0]
     res = {}
     lam, v, vinv, _ = eig_data(a)

@@ -186,3 +186,22 @@ def test_jumps_of_needs_the_jumps_kept():
     runs = run_trajectories(MODEL, PROTOCOL, 10, 1, keep=("n_jumps",))
     with pytest.raises(ValueError, match="jumps"):
         runs.jumps_of(0)
+
+
+def test_jumps_of_checks_the_run_index():
+    """Out of range raises an IndexError naming the valid range (not numpy's about the offsets); negative
+    indices count from the end, as in a Python sequence."""
+    runs = run_trajectories(MODEL, PROTOCOL, 10, 1, keep=("n_jumps", "jumps"))
+    assert runs.jump_offsets[-1] > 0
+    for i in (10, 5000, -11, -5000):
+        with pytest.raises(IndexError, match=r"run index must be in \[-10, 9\]") as err:
+            runs.jumps_of(i)
+        assert "size 11" not in str(err.value) and "axis" not in str(err.value)
+    for i in range(1, 11):
+        for got, want in zip(runs.jumps_of(-i), runs.jumps_of(10 - i), strict=True):
+            np.testing.assert_array_equal(got, want)
+    times, channels = runs.jumps_of(-1)
+    assert times.size == runs.n_jumps[-1].sum() and channels.size == times.size
+    for bad in (1.0, True, "0"):
+        with pytest.raises(TypeError, match="run index must be an integer"):
+            runs.jumps_of(bad)

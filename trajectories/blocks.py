@@ -1,133 +1,70 @@
 """No-jump propagator exp(-i H_eff tau) for any dimension d <= 64, applied block by block.
 
-H_eff = H - (i/2) sum_k L_k^dag L_k is in general not normal, and near exceptional points (EPs) it is
-nearly defective. The state space splits into the invariant blocks of H_eff (connected components
-of its off-diagonal sparsity graph, :func:`find_blocks`), and each block A (n x n) is exponentiated
-by the cheapest method that is still accurate:
+The state space splits into the invariant blocks of H_eff (connected components of its off-diagonal
+sparsity graph, :func:`find_blocks`), and each block A (n x n) is exponentiated by the cheapest kernel
+of :mod:`.linalg` that is still accurate (its module docstring gives the error analysis):
 
 kind 0, n = 1: exp(-i a tau), closed form.
-kind 1, n = 2: the closed form of :mod:`.propagator` (cosh/sinh of the half-splitting with a series
-    for small arguments), exact at and near EPs; the same operations as ``block_propagator``, so a
-    4 x 4 S_z-conserving H_eff gives bit-identical results.
-kind 2, n >= 3, eigenvector matrix well conditioned, cond_2(V) <= ``EIG_COND_MAX`` (1e3):
-    U psi = V diag(exp(-i lam tau)) V^-1 psi, O(n^2) per application after one O(n^3)
-    decomposition (numpy, once per model). Its error relative to ||U|| is about
-    cond(V) * eps * (n + tau ||A||): the rounding of the two products, and the eigen-residual
-    A V - V Lambda = O(eps ||A|| ||V||), which acts as a perturbation of A of size
-    cond(V) eps ||A|| and grows linearly in tau (the semigroup is a contraction). With
-    cond(V) <= 1e3 that stays below 1e-10 for tau ||A|| up to ~ 1e3 (measured: 1e-12 at tau = 100).
-kind 3, n >= 3, otherwise (near an EP cond(V) grows like eps_EP^-(m-1)/m for an m-fold EP, and
-    the eigen path loses all accuracy): the complex Schur form A = Q T Q^H (numpy, once per model)
-    and scaling and squaring with the [13/13] Pade approximant on the triangular -i T tau (Higham
-    2005; :func:`expm_dense`), backward stable at and near EPs; O(n^3 (7 + s) / 3) per application
-    with s = ceil(log2(||T tau||_1 / theta_13)) squarings. The triangular form matters for accuracy
-    deep in the decay: squaring a non-normal exp in a full basis cancels terms far larger than the
-    result (measured: a 6 x 6 near-Jordan block decayed to ||U|| = 1e-25 loses 1e-8 in its own
-    basis, 1e-10 in Schur form, at its conditioning); and it lets the diagonal and first superdiagonal be recomputed
-    exactly after every squaring (Al-Mohy and Higham 2009).
+kind 1, n = 2: the closed form :func:`.linalg.pair_propagator`, exact at and near exceptional points;
+    the same operations as ``block_propagator``, so a 4 x 4 S_z-conserving H_eff gives bit-identical
+    results.
+kind 2, n >= 3, eigenvector matrix well conditioned, cond_2(V) <= ``EIG_COND_MAX`` (1e3): the eigen
+    path, O(n^2) per application.
+kind 3, n >= 3, otherwise: the complex Schur form and scaling and squaring with the [13/13] Pade
+    approximant, backward stable at and near exceptional points.
 
-Overflow. Eigenvalues of a valid H_eff have Im lam <= 0 (its anti-Hermitian part -Gamma/2 is negative
-semidefinite), so every exp(-i lam tau) has modulus <= 1. The Pade path first removes the mean
-eigenvalue mu = tr(M)/n (exact for uniform damping; fewer squarings) and keeps the squares normalised
-by powers of two (exact), carrying the scale as a logarithm; the factor exp(mu + L ln 2) is applied
-once at the end, so nothing overflows while the true U is finite, for any tau.
-
-Squaring error. For a valid H_eff every exp(-i A t) is a contraction, and the shift and normalisation
-only multiply the squares by scalars, so each squaring at most doubles the error (relative to that
-scalar) and adds n eps: after s squarings ~ 2^s n eps ~ n eps tau ||A||_1 / theta_13, the order of
-the conditioning of exp itself (a perturbation dA moves a contraction exp(-i A tau) by up to
-tau ||dA||). So the error relative to ||U|| is ~ eps tau ||A|| as long as the decay is uniform; a
-non-uniform decay of U by a factor D can amplify it by up to D, which the Schur form and the exact
-bands keep far smaller in practice (measured above). No cap on tau is needed: the error grows
-linearly in tau ||A||, as the conditioning does (measured: 4e-11 at tau ||A|| = 2e5).
-
-The numba functions do no input validation beyond tau >= 0 (they sit on the trajectory hot path);
-psi and out must not alias. All matrix products are explicit loops in a fixed order, so results do
-not depend on BLAS or on threads.
+:func:`make_block_propagator` packs the blocks' data into a :class:`BlockPropagator` once per model;
+:func:`apply_propagator` applies it on the trajectory hot path (no input validation beyond tau >= 0;
+psi and out must not alias).
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 from numba import njit
+from numpy.typing import ArrayLike
 
-#: Below |w^2| = 0.09 the Taylor series of cosh(w) and sinh(w)/w is used (error < 1e-19).
-_SERIES_Z = 0.09
+from .checks import check_real
+from .linalg import EIG_COND_MAX, _eig_decompose, _schur_block, _square_matrix, pair_propagator, schur_data
 
 #: Off-block elements of H_eff at or below this fraction of max|H_eff| are rounding, not structure.
 BLOCK_TOL = 1e-14
 
-#: Largest dimension d of H_eff (and so of any block).
-MAX_DIM = 64
-
-#: Largest cond_2(V) of the eigenvector matrix (unit columns) for which a block uses the eigen path: its
-#: error ~ cond(V) eps (n + tau ||A||) stays below 1e-10 up to tau ||A|| ~ 1e3 (module docstring).
-EIG_COND_MAX = 1e3
-
-#: Higham (2005), Table 2.3: ||M||_1 up to which the [13/13] Pade approximant of exp(M) is accurate
-#: to double precision (backward error <= 2^-53).
-THETA_13 = 5.371920351148152
-
-#: Coefficients b_0..b_13 of the [13/13] Pade approximant p(M) = sum b_k M^k, q(M) = p(-M) (Higham 2005).
-PADE13 = np.array(
-    [
-        64764752532480000.0,
-        32382376266240000.0,
-        7771770303897600.0,
-        1187353796428800.0,
-        129060195264000.0,
-        10559470521600.0,
-        670442572800.0,
-        33522128640.0,
-        1323241920.0,
-        40840800.0,
-        960960.0,
-        16380.0,
-        182.0,
-        1.0,
-    ]
-)
-
 #: Block kinds of :class:`BlockPropagator`.
 KIND_SCALAR, KIND_PAIR, KIND_EIG, KIND_DENSE = 0, 1, 2, 3
 
-_LN2 = math.log(2.0)
-
-
-# ---- blocks ------------------------------------------------------------------------------------------
-
-
-def _square_matrix(a, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square matrix, got shape {arr.shape}")
-    if not 1 <= arr.shape[0] <= MAX_DIM:
-        raise ValueError(f"{name} must have dimension in [1, {MAX_DIM}], got {arr.shape[0]}")
-    if not (np.issubdtype(arr.dtype, np.number) and np.isfinite(arr).all()):
-        raise ValueError(f"{name} must contain finite numbers")
-    return np.ascontiguousarray(arr, dtype=np.complex128)
-
 
 def _check_tol(tol: float) -> float:
-    tol = float(tol)
-    if not 0.0 <= tol < 1.0:
-        raise ValueError(f"tol must be in [0, 1), got {tol!r}")
-    return tol
+    return check_real("tol", tol, 0.0, 1.0, high_open=True)
 
 
-def find_blocks(heff: np.ndarray, tol: float = BLOCK_TOL) -> tuple[np.ndarray, np.ndarray]:
+def find_blocks(heff: ArrayLike, tol: float = BLOCK_TOL) -> tuple[np.ndarray, np.ndarray]:
     """Invariant blocks of H_eff: connected components of its off-diagonal sparsity graph.
 
-    heff: (d, d) complex, 1 <= d <= 64, finite. Indices i != j are linked when |H_ij| or |H_ji| exceeds
-    tol * max|H| (tol in [0, 1)); elements at or below that are treated as zero.
-    Returns (order, starts): order (d,) int64 lists the indices block by block, ascending within a
-    block, blocks sorted by their smallest index; starts (nblocks + 1,) int64 are offsets into order,
-    block b being order[starts[b]:starts[b + 1]]. Example: the S_z-conserving 4 x 4 H_eff gives
-    order [0, 1, 2, 3], starts [0, 1, 3, 4].
+    Indices i != j are linked when |H_ij| or |H_ji| exceeds tol * max|H|; elements at or below that are
+    treated as zero. Example: the S_z-conserving 4 x 4 H_eff gives order [0, 1, 2, 3], starts [0, 1, 3, 4].
+
+    Parameters
+    ----------
+    heff : array_like, shape (d, d)
+        Complex, 1 <= d <= 64, finite (energy unit).
+    tol : float
+        Relative threshold, in [0, 1).
+
+    Returns
+    -------
+    order : ndarray of int64, shape (d,)
+        The indices block by block, ascending within a block, blocks sorted by their smallest index.
+    starts : ndarray of int64, shape (nblocks + 1,)
+        Offsets into order, block b being order[starts[b]:starts[b + 1]].
+
+    Raises
+    ------
+    ValueError
+        Naming 'heff' or 'tol', for a matrix that is not finite and square with 1 <= d <= 64, or tol
+        outside [0, 1).
     """
     h = _square_matrix(heff, "heff")
     tol = _check_tol(tol)
@@ -154,16 +91,34 @@ def find_blocks(heff: np.ndarray, tol: float = BLOCK_TOL) -> tuple[np.ndarray, n
     return np.array(order, np.int64), np.array(starts, np.int64)
 
 
-def off_block_ratio(heff: np.ndarray, order: np.ndarray, starts: np.ndarray) -> float:
+def off_block_ratio(heff: ArrayLike, order: ArrayLike, starts: ArrayLike) -> float:
     """Largest |H_ij| with i, j in different blocks, relative to max|H| (0.0 for H = 0).
 
-    heff: (d, d); order (d,), starts (nblocks + 1,) as returned by :func:`find_blocks`. A matrix is
-    block diagonal in that partition to within tol when the result is <= tol.
+    A matrix is block diagonal in that partition to within tol when the result is <= tol.
+
+    Parameters
+    ----------
+    heff : array_like, shape (d, d)
+        Complex, 1 <= d <= 64, finite.
+    order : array_like of int, shape (d,)
+        As returned by :func:`find_blocks`: a permutation of range(d).
+    starts : array_like of int, shape (nblocks + 1,)
+        As returned by :func:`find_blocks`: strictly increasing from 0 to d.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Naming 'heff', 'order' or 'starts'.
     """
     h = _square_matrix(heff, "heff")
     d = h.shape[0]
-    order = np.asarray(order)
-    starts = np.asarray(starts)
+    order = np.asarray(order)  # type: ignore[assignment]  # the same value, as an array
+    starts = np.asarray(starts)  # type: ignore[assignment]  # the same value, as an array
     if order.shape != (d,) or not np.array_equal(np.sort(order), np.arange(d)):
         raise ValueError(f"order must be a permutation of range({d})")
     if starts.ndim != 1 or starts.size < 2 or starts[0] != 0 or starts[-1] != d or np.any(np.diff(starts) <= 0):
@@ -177,420 +132,6 @@ def off_block_ratio(heff: np.ndarray, order: np.ndarray, starts: np.ndarray) -> 
     if scale == 0.0 or off.size == 0:
         return 0.0
     return float(off.max() / scale)
-
-
-# ---- 2 x 2 closed form -------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def pair_propagator(h00, h01, h10, h11, tau):
-    """exp(-i A tau) for A = [[h00, h01], [h10, h11]] (complex scalars), as (U00, U01, U10, U11).
-
-    The formula and operation order of ``propagator.block_propagator`` (its 2 x 2 block), so results
-    are bit-identical to it; exact at and near exceptional points. tau >= 0.
-    """
-    a = -1j * h00
-    b = -1j * h01
-    c = -1j * h10
-    d = -1j * h11
-    m = 0.5 * (a + d)
-    ha = 0.5 * (a - d)
-    z = (ha * ha + b * c) * (tau * tau)
-    if abs(z) < _SERIES_Z:
-        # cosh(w) = sum z^k/(2k)!, sinh(w)/w = sum z^k/(2k+1)!
-        ch = 1.0 + 0j
-        sh = 1.0 + 0j
-        term_c = 1.0 + 0j
-        term_s = 1.0 + 0j
-        for k in range(1, 9):
-            term_c = term_c * z / ((2 * k - 1) * (2 * k))
-            term_s = term_s * z / ((2 * k) * (2 * k + 1))
-            ch += term_c
-            sh += term_s
-        em = np.exp(m * tau)
-        ch *= em
-        sh *= em
-    else:
-        # combine exponents first: e^{m tau} and cosh(w) may overflow separately
-        w = np.sqrt(z)
-        ep = np.exp(m * tau + w)
-        en = np.exp(m * tau - w)
-        ch = 0.5 * (ep + en)
-        sh = 0.5 * (ep - en) / w
-    st = sh * tau
-    return ch + st * ha, st * b, st * c, ch - st * ha
-
-
-# ---- eigen path --------------------------------------------------------------------------------------
-
-
-def eig_data(a: np.ndarray, cond_max: float = EIG_COND_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Eigen-decomposition A = V diag(lam) V^-1 of one block, for :func:`eig_apply`.
-
-    a: (n, n) complex, 1 <= n <= 64, finite. V has unit 2-norm columns. Returns (lam (n,), V (n, n),
-    Vinv (n, n), ok), all complex128 C-contiguous; ok is True when cond_2(V) <= cond_max (default
-    EIG_COND_MAX = 1e3; see the module docstring for the error bound), False otherwise (then V^-1
-    may be inaccurate or zero: use :func:`expm_dense`).
-    """
-    A = _square_matrix(a, "a")
-    cond_max = float(cond_max)
-    if not cond_max >= 1.0:
-        raise ValueError(f"cond_max must be >= 1, got {cond_max!r}")
-    lam, V, Vinv, cond = _eig_decompose(A)
-    return lam, V, Vinv, bool(cond <= cond_max)
-
-
-def _eig_decompose(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    lam, V = np.linalg.eig(A)
-    V = np.ascontiguousarray(V, dtype=np.complex128)
-    with np.errstate(all="ignore"):
-        cond = float(np.linalg.cond(V))
-    try:
-        Vinv = np.linalg.inv(V)
-    except np.linalg.LinAlgError:
-        Vinv = np.zeros_like(V)
-        cond = math.inf
-    if not np.isfinite(cond) or not np.isfinite(Vinv).all():
-        cond = math.inf
-        Vinv = np.zeros_like(V)
-    return np.ascontiguousarray(lam, dtype=np.complex128), V, np.ascontiguousarray(Vinv), cond
-
-
-@njit(cache=True)
-def eig_apply(lam, V, Vinv, tau, psi, out):
-    """out = V diag(exp(-i lam tau)) V^-1 psi, O(n^2).
-
-    lam (n,), V and Vinv (n, n) from :func:`eig_data` (with ok True); tau >= 0 (time, inverse energy
-    unit); psi (n,) complex; out (n,) complex, written (must not alias psi).
-    """
-    if not tau >= 0.0:
-        raise ValueError("tau must be >= 0")
-    n = lam.size
-    y = np.empty(n, np.complex128)
-    for k in range(n):
-        acc = 0j
-        for j in range(n):
-            acc += Vinv[k, j] * psi[j]
-        y[k] = np.exp(-1j * lam[k] * tau) * acc
-    for i in range(n):
-        acc = 0j
-        for k in range(n):
-            acc += V[i, k] * y[k]
-        out[i] = acc
-
-
-@njit(cache=True)
-def eig_matrix(lam, V, Vinv, tau, out):
-    """out (n, n) = V diag(exp(-i lam tau)) V^-1, the full block propagator; inputs as :func:`eig_apply`."""
-    if not tau >= 0.0:
-        raise ValueError("tau must be >= 0")
-    n = lam.size
-    e = np.empty(n, np.complex128)
-    for k in range(n):
-        e[k] = np.exp(-1j * lam[k] * tau)
-    for i in range(n):
-        for j in range(n):
-            acc = 0j
-            for k in range(n):
-                acc += V[i, k] * e[k] * Vinv[k, j]
-            out[i, j] = acc
-
-
-# ---- dense Pade path ---------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _matmul(A, B, C, upper):
-    """C = A @ B for (n, n) complex; fixed summation order (no BLAS: thread- and machine-independent).
-
-    upper: A and B are upper triangular (then so is C; only its upper triangle is touched).
-    """
-    n = A.shape[0]
-    for i in range(n):
-        j0 = i if upper else 0
-        for j in range(j0, n):
-            C[i, j] = 0j
-        for k in range(j0, n):
-            a = A[i, k]
-            for j in range(k if upper else 0, n):
-                C[i, j] += a * B[k, j]
-
-
-@njit(cache=True)
-def _lu_solve(Q, X, upper):
-    """Overwrite X (n, n) with Q^-1 X by LU with partial pivoting (Q upper triangular: back substitution).
-
-    Q is destroyed.
-    """
-    n = Q.shape[0]
-    if not upper:
-        for c in range(n):
-            p = c
-            best = abs(Q[c, c])
-            for r in range(c + 1, n):
-                v = abs(Q[r, c])
-                if v > best:
-                    best = v
-                    p = r
-            if p != c:
-                for j in range(n):
-                    t = Q[c, j]
-                    Q[c, j] = Q[p, j]
-                    Q[p, j] = t
-                    t = X[c, j]
-                    X[c, j] = X[p, j]
-                    X[p, j] = t
-            piv = Q[c, c]
-            for r in range(c + 1, n):
-                f = Q[r, c] / piv
-                if f != 0:
-                    for j in range(c + 1, n):
-                        Q[r, j] -= f * Q[c, j]
-                    for j in range(n):
-                        X[r, j] -= f * X[c, j]
-    for c in range(n - 1, -1, -1):
-        piv = Q[c, c]
-        for j in range(n):
-            X[c, j] /= piv
-        for r in range(c):
-            f = Q[r, c]
-            if f != 0:
-                for j in range(n):
-                    X[r, j] -= f * X[c, j]
-
-
-@njit(cache=True)
-def _normalise(X):
-    """Scale X by 2^-e (exact) so that max|X_ij| lies in [0.5, 1); returns e (0 for X = 0)."""
-    n = X.shape[0]
-    big = 0.0
-    for i in range(n):
-        for j in range(n):
-            v = abs(X[i, j])
-            if v > big:
-                big = v
-    if big == 0.0 or not math.isfinite(big):
-        return 0
-    e = math.frexp(big)[1]
-    f = math.ldexp(1.0, -e)
-    for i in range(n):
-        for j in range(n):
-            X[i, j] *= f
-    return e
-
-
-@njit(cache=True)
-def _exact_bands(Y, B, k, log2s):
-    """Y = exp(2^k B) 2^-log2s for upper triangular B: overwrite the diagonal and first superdiagonal
-    with their exact values (Al-Mohy and Higham 2009, Code Fragment 2.1), which squaring would
-    otherwise accumulate rounding in."""
-    n = Y.shape[0]
-    f = math.ldexp(1.0, k)
-    c = log2s * _LN2
-    for i in range(n):
-        Y[i, i] = np.exp(B[i, i] * f - c)
-    for i in range(n - 1):
-        a1 = B[i, i] * f
-        a2 = B[i + 1, i + 1] * f
-        t = B[i, i + 1] * f
-        z = 0.5 * (a2 - a1)
-        if abs(z.real) < 1.0:
-            # exp((a1 + a2)/2) sinh(z)/z: no cancellation, and sinh cannot overflow here
-            sz = np.sinh(z) / z if z != 0 else 1.0 + 0j
-            Y[i, i + 1] = t * np.exp(0.5 * (a1 + a2) - c) * sz
-        else:
-            # |Re(a2 - a1)| >= 2: one exponential dominates, the difference is well conditioned
-            Y[i, i + 1] = t * (np.exp(a2 - c) - np.exp(a1 - c)) / (a2 - a1)
-
-
-@njit(cache=True, inline="always")
-def _combine(out, add, c6, c4, c2, c0, B6, B4, B2):
-    """out = (out if add else 0) + c6 B6 + c4 B4 + c2 B2 + c0 I, the Pade polynomials' shared step."""
-    n = out.shape[0]
-    for i in range(n):
-        for j in range(n):
-            x = c6 * B6[i, j] + c4 * B4[i, j] + c2 * B2[i, j]
-            out[i, j] = out[i, j] + x if add else x
-        out[i, i] += c0
-
-
-@njit(cache=True)
-def _expm_work(M, out, w, upper):
-    """exp(M) into out; w (7, n, n) complex scratch; upper: M is upper triangular. See expm_dense."""
-    n = M.shape[0]
-    b = PADE13
-    B, B2, B4, B6, T1, T2, T3 = w[0], w[1], w[2], w[3], w[4], w[5], w[6]
-    for m in range(7):
-        for i in range(n):
-            for j in range(n):
-                w[m, i, j] = 0j
-    mu = 0j
-    for i in range(n):
-        mu += M[i, i]
-    mu /= n
-    for i in range(n):
-        for j in range(n):
-            B[i, j] = M[i, j]
-        B[i, i] -= mu
-    norm1 = 0.0
-    for j in range(n):
-        col = 0.0
-        for i in range(n):
-            col += abs(B[i, j])
-        norm1 = max(norm1, col)
-    s = 0
-    if norm1 > THETA_13:
-        s = max(0, int(math.ceil(math.log2(norm1 / THETA_13))))
-        while math.ldexp(norm1, -s) > THETA_13:  # guard the rounding of log2
-            s += 1
-        f = math.ldexp(1.0, -s)
-        for i in range(n):
-            for j in range(n):
-                B[i, j] *= f
-    _matmul(B, B, B2, upper)
-    _matmul(B2, B2, B4, upper)
-    _matmul(B2, B4, B6, upper)
-    # odd part U = B [B6 (b13 B6 + b11 B4 + b9 B2) + b7 B6 + b5 B4 + b3 B2 + b1 I]
-    _combine(T1, False, b[13], b[11], b[9], 0.0, B6, B4, B2)
-    _matmul(B6, T1, T2, upper)
-    _combine(T2, True, b[7], b[5], b[3], b[1], B6, B4, B2)
-    _matmul(B, T2, T1, upper)  # T1 = U
-    # even part V = B6 (b12 B6 + b10 B4 + b8 B2) + b6 B6 + b4 B4 + b2 B2 + b0 I
-    _combine(T2, False, b[12], b[10], b[8], 0.0, B6, B4, B2)
-    _matmul(B6, T2, T3, upper)
-    _combine(T3, True, b[6], b[4], b[2], b[0], B6, B4, B2)
-    # (V - U) X = V + U
-    for i in range(n):
-        for j in range(n):
-            out[i, j] = T3[i, j] + T1[i, j]
-            T2[i, j] = T3[i, j] - T1[i, j]
-    _lu_solve(T2, out, upper)
-    # exp(B 2^s) = X^(2^s), kept as 2^L Y with max|Y| in [0.5, 1): exact rescaling, no overflow
-    log2s = float(_normalise(out))
-    if upper:
-        _exact_bands(out, B, 0, log2s)
-    for k in range(1, s + 1):
-        _matmul(out, out, T1, upper)
-        log2s = 2.0 * log2s + _normalise(T1)
-        for i in range(n):
-            for j in range(n):
-                out[i, j] = T1[i, j]
-        if upper:
-            _exact_bands(out, B, k, log2s)
-    # combine exponents: e^mu and 2^L may overflow or underflow separately
-    f = np.exp(mu + log2s * _LN2)
-    for i in range(n):
-        for j in range(n):
-            out[i, j] *= f
-
-
-@njit(cache=True)
-def _is_upper(M):
-    n = M.shape[0]
-    for i in range(1, n):
-        for j in range(i):
-            if M[i, j] != 0:
-                return False
-    return True
-
-
-@njit(cache=True)
-def expm_dense(M, out):
-    """out = exp(M) by scaling and squaring with the [13/13] Pade approximant (Higham 2005).
-
-    M (n, n) complex128, n <= 64 (for a block, M = -i A tau); out (n, n) complex128, written (must
-    not alias M). Shifts M by mu = tr(M)/n, scales by 2^-s so that ||M - mu||_1 <= theta_13, solves
-    q(B) X = p(B) by LU with partial pivoting, squares s times keeping the scale as a power of two,
-    and multiplies by exp(mu + scale) once: no overflow while exp(M) is finite. Backward stable at
-    and near exceptional points, where an eigen-decomposition is not (module docstring: squaring
-    error). An upper triangular M (a Schur form) takes a faster path that also recomputes the
-    diagonal and first superdiagonal exactly after every squaring (Al-Mohy and Higham 2009).
-    Allocates 7 n^2 complex scratch.
-    """
-    n = M.shape[0]
-    w = np.empty((7, n, n), np.complex128)
-    _expm_work(M, out, w, _is_upper(M))
-
-
-@njit(cache=True)
-def dense_apply(a, tau, psi, out):
-    """out = exp(-i A tau) psi via :func:`expm_dense`: a (n, n) complex, tau >= 0, psi and out (n,)."""
-    if not tau >= 0.0:
-        raise ValueError("tau must be >= 0")
-    n = a.shape[0]
-    M = np.empty((n, n), np.complex128)
-    for i in range(n):
-        for j in range(n):
-            M[i, j] = -1j * a[i, j] * tau
-    U = np.empty((n, n), np.complex128)
-    expm_dense(M, U)
-    for i in range(n):
-        acc = 0j
-        for j in range(n):
-            acc += U[i, j] * psi[j]
-        out[i] = acc
-
-
-def schur_data(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Complex Schur form A = Q T Q^H of one block, for :func:`schur_apply`.
-
-    a: (n, n) complex, 1 <= n <= 64, finite. Returns (T (n, n) upper triangular, Q (n, n) unitary),
-    complex128 C-contiguous; T's strictly lower triangle is exactly zero.
-    """
-    A = _square_matrix(a, "a")
-    T, Q = scipy.linalg.schur(A, output="complex")
-    T = np.triu(T)
-    return np.ascontiguousarray(T, dtype=np.complex128), np.ascontiguousarray(Q, dtype=np.complex128)
-
-
-@njit(cache=True)
-def _schur_block(coef, o, n, order, s, tau, psi, out):
-    """Pade block: coef[o:] holds T then Q (row-major); out[order[s:s+n]] = Q exp(-i T tau) Q^H psi[...]."""
-    oq = o + n * n
-    y = np.empty(n, np.complex128)
-    for r in range(n):
-        acc = 0j
-        for j in range(n):
-            acc += np.conj(coef[oq + j * n + r]) * psi[order[s + j]]
-        y[r] = acc
-    M = np.zeros((n, n), np.complex128)
-    for i in range(n):
-        for j in range(i, n):
-            M[i, j] = -1j * coef[o + i * n + j] * tau
-    U = np.empty((n, n), np.complex128)
-    w = np.empty((7, n, n), np.complex128)
-    _expm_work(M, U, w, True)
-    z = np.empty(n, np.complex128)
-    for i in range(n):
-        acc = 0j
-        for j in range(i, n):
-            acc += U[i, j] * y[j]
-        z[i] = acc
-    for i in range(n):
-        acc = 0j
-        for r in range(n):
-            acc += coef[oq + i * n + r] * z[r]
-        out[order[s + i]] = acc
-
-
-@njit(cache=True)
-def schur_apply(T, Q, tau, psi, out):
-    """out = Q exp(-i T tau) Q^H psi = exp(-i A tau) psi for the Schur form of :func:`schur_data`.
-
-    T, Q (n, n) complex; tau >= 0; psi, out (n,) complex (must not alias). The triangular form keeps
-    the squares free of the cancellation a non-normal block suffers in its own basis, so the error
-    relative to ||U|| stays small far into the decay (module docstring).
-    """
-    if not tau >= 0.0:
-        raise ValueError("tau must be >= 0")
-    n = T.shape[0]
-    coef = np.empty(2 * n * n, np.complex128)
-    for i in range(n):
-        for j in range(n):
-            coef[i * n + j] = T[i, j]
-            coef[n * n + i * n + j] = Q[i, j]
-    order = np.arange(n)
-    _schur_block(coef, 0, n, order, 0, tau, psi, out)
 
 
 # ---- the packed block propagator ---------------------------------------------------------------------
@@ -616,14 +157,31 @@ class BlockPropagator(NamedTuple):
 
 
 def make_block_propagator(
-    heff: np.ndarray, tol: float = BLOCK_TOL, eig_cond_max: float = EIG_COND_MAX
+    heff: ArrayLike, tol: float = BLOCK_TOL, eig_cond_max: float = EIG_COND_MAX
 ) -> BlockPropagator:
     """Precompute exp(-i H_eff tau) block by block (numpy side; once per model).
 
-    heff: (d, d) complex, 1 <= d <= 64, finite. Blocks come from :func:`find_blocks` with tol (the
-    off-block elements at or below tol * max|H| are dropped). Blocks of size 1 and 2 use the closed
-    forms; larger ones the eigen path when cond_2(V) <= eig_cond_max (>= 1; inf forces it, 1 in
-    practice forces the Pade path), else the Pade path. Use with :func:`apply_propagator`.
+    Blocks come from :func:`find_blocks` with tol (the off-block elements at or below tol * max|H| are
+    dropped). Blocks of size 1 and 2 use the closed forms; larger ones the eigen path when
+    cond_2(V) <= eig_cond_max, else the Pade path. Use with :func:`apply_propagator`.
+
+    Parameters
+    ----------
+    heff : array_like, shape (d, d)
+        Complex, 1 <= d <= 64, finite (energy unit).
+    tol : float
+        In [0, 1), as for :func:`find_blocks`.
+    eig_cond_max : float
+        >= 1; inf forces the eigen path, 1 in practice forces the Pade path.
+
+    Returns
+    -------
+    BlockPropagator
+
+    Raises
+    ------
+    ValueError
+        Naming 'heff', 'tol' or 'eig_cond_max'.
     """
     h = _square_matrix(heff, "heff")
     eig_cond_max = float(eig_cond_max)
@@ -633,7 +191,7 @@ def make_block_propagator(
     nb = starts.size - 1
     kind = np.empty(nb, np.int64)
     cond = np.full(nb, np.nan)
-    parts = []
+    parts: list[np.ndarray] = []
     for b in range(nb):
         idx = order[starts[b] : starts[b + 1]]
         A = np.ascontiguousarray(h[np.ix_(idx, idx)])
@@ -661,11 +219,24 @@ def make_block_propagator(
 
 
 @njit(cache=True)
-def apply_propagator_work(bp, tau, psi, out, work):
+def apply_propagator_work(bp: BlockPropagator, tau: float, psi: np.ndarray, out: np.ndarray, work: np.ndarray) -> None:
     """out = exp(-i H_eff tau) psi with a caller-owned workspace (no allocation unless a Pade block).
 
-    bp: BlockPropagator; tau >= 0; psi (d,) complex; out (d,) complex, written (must not alias psi);
-    work (>= bp.max_block,) complex scratch.
+    Parameters
+    ----------
+    bp : BlockPropagator
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (d,)
+    out : ndarray of complex128, shape (d,)
+        Written; must not alias psi.
+    work : ndarray of complex128, shape (>= bp.max_block,)
+        Scratch.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
     """
     if not tau >= 0.0:
         raise ValueError("tau must be >= 0")
@@ -704,18 +275,47 @@ def apply_propagator_work(bp, tau, psi, out, work):
 
 
 @njit(cache=True)
-def apply_propagator(bp, tau, psi, out):
+def apply_propagator(bp: BlockPropagator, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
     """out = exp(-i H_eff tau) psi for the H_eff packed in bp (:func:`make_block_propagator`).
 
-    tau >= 0 (time, inverse energy unit); psi (d,) complex; out (d,) complex, written (must not
-    alias psi). Allocates a workspace of bp.max_block; see :func:`apply_propagator_work` to avoid it.
+    Allocates a workspace of bp.max_block; see :func:`apply_propagator_work` to avoid it.
+
+    Parameters
+    ----------
+    bp : BlockPropagator
+    tau : float
+        >= 0 (time, inverse energy unit).
+    psi : ndarray of complex128, shape (d,)
+    out : ndarray of complex128, shape (d,)
+        Written; must not alias psi.
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
     """
     work = np.empty(bp.max_block, np.complex128)
     apply_propagator_work(bp, tau, psi, out, work)
 
 
 def block_propagator_matrix(bp: BlockPropagator, tau: float) -> np.ndarray:
-    """exp(-i H_eff tau) as a (d, d) complex matrix, column by column via :func:`apply_propagator`."""
+    """exp(-i H_eff tau) as a matrix, column by column via :func:`apply_propagator`.
+
+    Parameters
+    ----------
+    bp : BlockPropagator
+    tau : float
+        >= 0 (time, inverse energy unit).
+
+    Returns
+    -------
+    ndarray of complex128, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If tau < 0 or NaN.
+    """
     d = bp.order.size
     U = np.empty((d, d), np.complex128)
     e = np.zeros(d, np.complex128)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .operators import target_vector
 from .protocol import Protocol, _as_times
@@ -39,7 +40,13 @@ MAX_TIME_EDGES = 100_001
 
 
 def infidelity_edges() -> np.ndarray:
-    """Bin edges of 1 - F, (B + 1,) increasing from 0 to 1 (B = 161)."""
+    """Bin edges of the infidelity 1 - F.
+
+    Returns
+    -------
+    ndarray of float64, shape (B + 1,)
+        Increasing from 0 to 1 (B = 161).
+    """
     decades = round(np.log10(LINEAR_FROM / INFIDELITY_FLOOR))
     logs = INFIDELITY_FLOOR * 10.0 ** (np.arange(decades * BINS_PER_DECADE + 1) / BINS_PER_DECADE)
     linear = np.round(np.arange(LINEAR_FROM, 1.0 + LINEAR_STEP / 2, LINEAR_STEP), 12)
@@ -65,7 +72,17 @@ class DistributionSpec(NamedTuple):
 
 
 def no_distributions(d: int) -> DistributionSpec:
-    """The spec of a run without distributions (empty arrays, nothing accumulated)."""
+    """The spec of a run without distributions (empty arrays, nothing accumulated).
+
+    Parameters
+    ----------
+    d : int
+        The state dimension.
+
+    Returns
+    -------
+    DistributionSpec
+    """
     return DistributionSpec(
         False,
         np.zeros(0, np.int64),
@@ -78,9 +95,27 @@ def no_distributions(d: int) -> DistributionSpec:
     )
 
 
-def snapshots(protocol: Protocol, times=None) -> tuple[np.ndarray, np.ndarray]:
-    """(snap_kind (S,), snap_index (S,)): every round's end, then the output times ``times`` (each one of
-    protocol.times; None: the final output time), in time order."""
+def snapshots(protocol: Protocol, times: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The fidelity snapshots: every round's end, then the output times ``times``, in time order.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    times : array_like of float, optional
+        Output times to snapshot, each one of ``protocol.times`` (time unit); None: the final one.
+
+    Returns
+    -------
+    snap_kind : ndarray of int64, shape (S,)
+        0 for a round end, 1 for an output time.
+    snap_index : ndarray of int64, shape (S,)
+        The round or output index.
+
+    Raises
+    ------
+    ValueError
+        If a time is not an output time, or there are no snapshots or more than MAX_SNAPSHOTS.
+    """
     if times is None:
         out = np.array([protocol.times.size - 1], np.int64)
     else:
@@ -106,12 +141,36 @@ def snapshots(protocol: Protocol, times=None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def default_time_edges(protocol: Protocol) -> np.ndarray:
-    """DEFAULT_TIME_BINS equal bins on [0, t_final] ([0, 1] if t_final = 0), (T + 1,)."""
+    """DEFAULT_TIME_BINS equal bins on [0, t_final] ([0, 1] if t_final = 0).
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    ndarray of float64, shape (T + 1,)
+        The edges (time unit).
+    """
     return np.linspace(0.0, protocol.t_final if protocol.t_final > 0 else 1.0, DEFAULT_TIME_BINS + 1)
 
 
-def check_time_edges(edges) -> np.ndarray:
-    """A time grid: strictly increasing, starting at 0, at least 2 and at most MAX_TIME_EDGES edges."""
+def check_time_edges(edges: ArrayLike) -> np.ndarray:
+    """A time grid: strictly increasing, starting at 0, at least 2 and at most MAX_TIME_EDGES edges.
+
+    Parameters
+    ----------
+    edges : array_like of float, shape (T + 1,)
+
+    Returns
+    -------
+    ndarray of float64, shape (T + 1,)
+
+    Raises
+    ------
+    ValueError
+        Naming 'time_edges', for anything else.
+    """
     t = _as_times("time_edges", edges, strict=True, max_size=MAX_TIME_EDGES)
     if t.size < 2 or t[0] != 0.0:
         raise ValueError(f"time_edges must start at 0 and hold at least 2 edges, got {t.size} starting at {t[:1]}")
@@ -119,13 +178,35 @@ def check_time_edges(edges) -> np.ndarray:
 
 
 def distribution_spec(
-    protocol: Protocol, d: int, target_state=None, distribution_times=None, time_edges=None
+    protocol: Protocol,
+    d: int,
+    target_state: str | ArrayLike | None = None,
+    distribution_times: ArrayLike | None = None,
+    time_edges: ArrayLike | None = None,
 ) -> DistributionSpec:
     """Check and compile the binning of :func:`darkspin.simulate`'s ``distributions=True``.
 
     target_state: None (the singlet; two spins), a two-spin label or a d-vector; distribution_times:
     output times to snapshot besides the round ends (default: the final time); time_edges: the grid of
-    first-jump and waiting times (default :func:`default_time_edges`). ValueError naming the parameter.
+    first-jump and waiting times (default :func:`default_time_edges`).
+
+    Parameters
+    ----------
+    protocol : Protocol
+    d : int
+        The model's dimension.
+    target_state : str, array_like of shape (d,), or None
+    distribution_times : array_like of float, optional
+    time_edges : array_like of float, optional
+
+    Returns
+    -------
+    DistributionSpec
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter.
     """
     target = target_vector(target_state, d)
     kind, index = snapshots(protocol, distribution_times)

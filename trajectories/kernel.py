@@ -17,7 +17,7 @@ Standard errors come from the matching sums of |psi_i psi_j|^2 (sums of squares)
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -25,6 +25,12 @@ from numba import njit, prange
 from .blocks import apply_propagator_work
 from .plan import propagator_of
 from .rng import seed_state, uniform
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .distributions import DistributionSpec
+    from .plan import Plan
 
 #: Fixed-point resolution of the ensemble sums: contributions are rounded to multiples of 2^-40 (9e-13).
 FRAC_BITS = 40
@@ -38,7 +44,16 @@ SMALL_CALL = 512
 
 
 def pairs(d: int) -> np.ndarray:
-    """Upper-triangle index pairs (i <= j) of a d x d matrix, row by row; (d (d + 1) / 2, 2) int64."""
+    """Upper-triangle index pairs (i <= j) of a d x d matrix, row by row.
+
+    Parameters
+    ----------
+    d : int
+
+    Returns
+    -------
+    ndarray of int64, shape (d (d + 1) / 2, 2)
+    """
     return np.array([(i, j) for i in range(d) for j in range(i, d)], dtype=np.int64).reshape(-1, 2)
 
 
@@ -47,6 +62,14 @@ def acc_layout(d: int) -> tuple[int, int, int, int, int]:
 
     Re over pairs(d) (n_re), Im over the off-diagonal pairs (n_im), |.|^2 over pairs(d) (n_sq), then
     the target population |<target|psi>|^2 and its square (for its exact standard error).
+
+    Parameters
+    ----------
+    d : int
+
+    Returns
+    -------
+    n_re, n_im, n_sq, i_pop, n_acc : int
     """
     n_re = d * (d + 1) // 2
     n_im = d * (d - 1) // 2
@@ -64,7 +87,7 @@ _MAX_ROOT_ITER = 200
 
 
 @njit(cache=True, inline="always")
-def _norm2(v):
+def _norm2(v: np.ndarray) -> float:
     s = 0.0
     for i in range(v.size):
         s += v[i].real ** 2
@@ -90,9 +113,25 @@ class RunLog(NamedTuple):
     wait_hist: np.ndarray
 
 
-def run_log(nk: int, d: int, rounds: int = 0, n_out: int = 0, wait_edges=None) -> RunLog:
+def run_log(nk: int, d: int, rounds: int = 0, n_out: int = 0, wait_edges: ArrayLike | None = None) -> RunLog:
     """A :class:`RunLog` keeping round states and jumps for ``rounds`` rounds, counts at ``n_out`` outputs,
-    and a waiting-time histogram on ``wait_edges`` (None: none)."""
+    and a waiting-time histogram on ``wait_edges`` (None: none).
+
+    Parameters
+    ----------
+    nk : int
+        Number K of channels.
+    d : int
+        State dimension.
+    rounds, n_out : int
+        Rows of the round and output logs (0: not kept).
+    wait_edges : array_like of float, shape (T + 1,), optional
+        Increasing time edges (time unit).
+
+    Returns
+    -------
+    RunLog
+    """
     edges = np.zeros(0) if wait_edges is None else np.ascontiguousarray(wait_edges, dtype=np.float64)
     return RunLog(
         np.zeros(max(nk, 1), np.int64),
@@ -105,8 +144,20 @@ def run_log(nk: int, d: int, rounds: int = 0, n_out: int = 0, wait_edges=None) -
 
 
 @njit(cache=True)
-def bare_log(nk, d):
-    """A :class:`RunLog` that keeps only the per-channel counts (usable inside Numba code)."""
+def bare_log(nk: int, d: int) -> RunLog:
+    """A :class:`RunLog` that keeps only the per-channel counts (usable inside Numba code).
+
+    Parameters
+    ----------
+    nk : int
+        Number K of channels.
+    d : int
+        State dimension.
+
+    Returns
+    -------
+    RunLog
+    """
     return RunLog(
         np.zeros(max(nk, 1), np.int64),
         np.zeros((0, d), np.complex128),
@@ -118,20 +169,30 @@ def bare_log(nk, d):
 
 
 @njit(cache=True, inline="always")
-def bin_of(edges, x):
-    """Bin of x on increasing ``edges`` (m,): i with edges[i] <= x < edges[i + 1]; m - 1 past the end,
-    -1 before the start."""
-    return np.searchsorted(edges, x, side="right") - 1
+def bin_of(edges: np.ndarray, x: float) -> int:
+    """Bin of x on increasing ``edges``.
+
+    Parameters
+    ----------
+    edges : ndarray of float64, shape (m,)
+    x : float
+
+    Returns
+    -------
+    int
+        i with edges[i] <= x < edges[i + 1]; m - 1 past the end, -1 before the start.
+    """
+    return np.searchsorted(edges, x, side="right") - 1  # type: ignore[return-value]  # an integer scalar
 
 
 @njit(cache=True, inline="always")
-def _evolve(plan, tau, psi, out, work):
+def _evolve(plan: Plan, tau: float, psi: np.ndarray, out: np.ndarray, work: np.ndarray) -> None:
     """out = exp(-i H_eff tau) psi for any tau >= 0, block by block (closed forms, eigen or Schur-Pade)."""
     apply_propagator_work(propagator_of(plan), tau, psi, out, work)
 
 
 @njit(cache=True, inline="always")
-def _apply_event(plan, e, psi, out):
+def _apply_event(plan: Plan, e: int, psi: np.ndarray, out: np.ndarray) -> None:
     """out = U_e psi with U_e the precomputed propagator over the interval ending at event e."""
     order, starts = plan.prop_order, plan.prop_starts
     U = plan.ev_U
@@ -234,14 +295,40 @@ def _measure(rng, plan, k, psi, n2, phi, tmp):
 
 
 @njit(cache=True)
-def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log):
-    """Run one trajectory of the plan; returns the number of jumps.
+def trajectory(
+    rng: np.ndarray,
+    plan: Plan,
+    out_states: np.ndarray,
+    out_post: np.ndarray,
+    outcomes: np.ndarray,
+    records: np.ndarray,
+    jump_t: np.ndarray,
+    jump_k: np.ndarray,
+    jump_resid: np.ndarray,
+    log: RunLog,
+) -> int:
+    """Run one trajectory of the plan.
 
-    rng: (4,) uint64 stream state. Writes out_states (n, d) complex (normalised state at each output
-    time), out_post (n,) bool (the rule's machine accepting at that time), outcomes (rounds,) int8
-    (true outcomes +1/-1) and records (rounds,) int8 (what the detector reported). The first
-    len(jump_t) jumps are logged in jump_t (time), jump_k (channel) and jump_resid (root residual).
-    ``log`` (a :class:`RunLog`) receives the per-channel counts and what else it has room for.
+    Parameters
+    ----------
+    rng : ndarray of uint64, shape (4,)
+        The run's stream state (advanced).
+    plan : Plan
+    out_states : ndarray of complex128, shape (n, d)
+        Written: the normalised state at each output time.
+    out_post : ndarray of bool, shape (n,)
+        Written: the rule's machine accepting at that time.
+    outcomes, records : ndarray of int8, shape (>= rounds,)
+        Written: the true outcomes +1/-1 and what the detector reported.
+    jump_t, jump_k, jump_resid : ndarray, shape (J,) (float64, int64, float64)
+        The first J jumps are logged: time (time unit), channel, relative root residual.
+    log : RunLog
+        Receives the per-channel counts and what else it has room for.
+
+    Returns
+    -------
+    int
+        The number of jumps (all of them, logged or not).
     """
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
@@ -345,14 +432,38 @@ def trajectory(rng, plan, out_states, out_post, outcomes, records, jump_t, jump_
 
 
 @njit(cache=True, inline="always")
-def chunk_bounds(start, ntraj, nchunks, ch):
-    """Trajectory index range [lo, hi) of chunk ``ch`` when ``ntraj`` from ``start`` are split in ``nchunks``."""
+def chunk_bounds(start: int, ntraj: int, nchunks: int, ch: int) -> tuple[int, int]:
+    """Trajectory index range of chunk ``ch`` when ``ntraj`` runs from ``start`` are split in ``nchunks``.
+
+    Parameters
+    ----------
+    start, ntraj, nchunks, ch : int
+
+    Returns
+    -------
+    lo, hi : int
+        The runs [lo, hi).
+    """
     return start + (ntraj * ch) // nchunks, start + (ntraj * (ch + 1)) // nchunks
 
 
 @njit(cache=True, inline="always")
-def trajectory_buffers(n_out, rounds, d):
-    """Scratch for :func:`trajectory`: (rng (4,) uint64, states (n_out, d), post (n_out,), outcomes, records)."""
+def trajectory_buffers(
+    n_out: int, rounds: int, d: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch for :func:`trajectory`.
+
+    Parameters
+    ----------
+    n_out, rounds, d : int
+
+    Returns
+    -------
+    rng : ndarray of uint64, shape (4,)
+    states : ndarray of complex128, shape (n_out, d)
+    post : ndarray of bool, shape (n_out,)
+    outcomes, records : ndarray of int8, shape (max(rounds, 1),)
+    """
     return (
         np.empty(4, np.uint64),
         np.empty((n_out, d), np.complex128),
@@ -363,14 +474,26 @@ def trajectory_buffers(n_out, rounds, d):
 
 
 @njit(cache=True, inline="always")
-def _q(x):
+def _q(x: float) -> np.int64:
     return np.int64(np.rint(x * _SCALE))
 
 
 @njit(cache=True, inline="always")
-def target_population(target, target_kind, v):
-    """|<target|v>|^2 for a normalised state v (d,): target_kind 0 the singlet by its own formula
-    |v_1 - v_2|^2 / 2 (d = 4; the sums of darkspin 0.1 bit for bit), 1 the vector ``target``, 2 none (0)."""
+def target_population(target: np.ndarray, target_kind: int, v: np.ndarray) -> float:
+    """|<target|v>|^2 for a normalised state v.
+
+    Parameters
+    ----------
+    target : ndarray of complex128, shape (d,)
+    target_kind : int
+        0 the singlet by its own formula |v_1 - v_2|^2 / 2 (d = 4; the sums of darkspin 0.1 bit for
+        bit), 1 the vector ``target``, 2 none (0).
+    v : ndarray of complex128, shape (d,)
+
+    Returns
+    -------
+    float
+    """
     if target_kind == 0:
         a = (v[1] - v[2]) * _INV_SQRT2
     elif target_kind == 1:
@@ -477,21 +600,44 @@ def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, 
 
 
 @njit(cache=True, parallel=True)
-def ensemble_sums(seed, start, ntraj, nchunks, plan, spec):
+def ensemble_sums(
+    seed: np.uint64, start: int, ntraj: int, nchunks: int, plan: Plan, spec: DistributionSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.int64, tuple[np.ndarray, ...]]:
     """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL).
 
-    Returns (acc (n_out, 2, n_acc) int64 for [all, post-selected] (layout: acc_layout(d)), n_post (n_out,) int64,
-    n_success (R,) int64 runs post-selected after round k, n_kept (R,) int64 runs post-selected both
-    before and after round k, record_counts (plan.n_records,) int64 runs per record string (index
-    sum_k 2**k [r_k = +1]), n_jumps int64, dist), where ``dist`` holds the histograms of ``spec`` (a
-    :class:`darkspin.trajectories.distributions.DistributionSpec`; all empty when spec.on is False):
-    fidelity (S, 2, B) [all, post-selected] over the infidelity bins; split_n (S, 2) post-selected runs
-    that had not / had jumped by the snapshot and split_q (S, 2) their summed fidelities in units of
-    2^-FRAC_BITS; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time];
-    first_jump (2, T + 2) (bin T: past the grid, T + 1: never); waiting (T + 1,); count_sums (n_out, K)
-    and count_squares (n_out, K) of the jumps per channel by each output time. Chunks run in parallel,
-    each with its own sums; integer sums make the result independent of ``nchunks`` and of the thread
-    count.
+    Chunks run in parallel, each with its own sums; integer sums make the result independent of
+    ``nchunks`` and of the thread count.
+
+    Parameters
+    ----------
+    seed : numpy.uint64
+        The stream.
+    start, ntraj : int
+        The runs.
+    nchunks : int
+        Parallel chunks (>= 1).
+    plan : Plan
+    spec : DistributionSpec
+        What the histograms bin (all empty when spec.on is False).
+
+    Returns
+    -------
+    acc : ndarray of int64, shape (n_out, 2, n_acc)
+        [all, post-selected] sums in units of 2^-FRAC_BITS (layout: acc_layout(d)).
+    n_post : ndarray of int64, shape (n_out,)
+    n_success : ndarray of int64, shape (R,)
+        Runs post-selected after round k.
+    n_kept : ndarray of int64, shape (R,)
+        Runs post-selected both before and after round k.
+    record_counts : ndarray of int64, shape (plan.n_records,)
+        Runs per record string (index sum_k 2**k [r_k = +1]).
+    n_jumps : numpy.int64
+    dist : tuple of ndarray
+        fidelity (S, 2, B) [all, post-selected] over the infidelity bins; split_n (S, 2) post-selected
+        runs that had not / had jumped by the snapshot and split_q (S, 2) their summed fidelities in units
+        of 2^-FRAC_BITS; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time];
+        first_jump (2, T + 2) (bin T: past the grid, T + 1: never); waiting (T + 1,); count_sums
+        (n_out, K) and count_squares (n_out, K) of the jumps per channel by each output time.
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]

@@ -101,9 +101,27 @@ class LindbladModel:
     All entries finite numbers with |x| <= 1e12. Any bad input raises ValueError naming the parameter and
     the accepted range. Instances are frozen, hashable and compare equal by content (H, jumps, labels).
     Units: H an energy, L_k sqrt(rate), in one unit system (hbar = 1); times are in its inverse.
+
+    Parameters
+    ----------
+    hamiltonian : array_like, shape (d, d)
+        As above.
+    jump_operators : array_like, shape (K, d, d), or a sequence of K (d, d) arrays
+        As above.
+    labels : sequence of str, optional
+        As above.
+
+    Raises
+    ------
+    ValueError
+        For any input outside the ranges above, naming the parameter.
     """
 
     __slots__ = ("_h", "_jumps", "_labels", "_hash")
+    _h: np.ndarray
+    _jumps: np.ndarray
+    _labels: tuple[str, ...]
+    _hash: int | None
 
     def __init__(self, hamiltonian: Any, jump_operators: Any, labels: Sequence[str] | None = None) -> None:
         if _is_qobj(hamiltonian):
@@ -173,6 +191,7 @@ class LindbladModel:
         if self._hash is None:
             key = (self._h.shape, self._jumps.shape, _hash_bytes(self._h), _hash_bytes(self._jumps), self._labels)
             object.__setattr__(self, "_hash", hash(key))
+        assert self._hash is not None
         return self._hash
 
     def __repr__(self) -> str:
@@ -180,34 +199,58 @@ class LindbladModel:
         shown = repr(labels) if len(labels) <= 6 else repr(labels[:6])[:-1] + ", ...]"
         return f"LindbladModel(d={self.dim}, K={self.n_channels}, labels={shown})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, np.ndarray]]]:
         return (type(self).from_arrays, (self.as_arrays(),))
 
     # ---- contents ------------------------------------------------------------------------------------
     @property
     def dim(self) -> int:
-        """Hilbert-space dimension d."""
-        return self._h.shape[0]
+        """Hilbert-space dimension d (int in [2, 64])."""
+        return int(self._h.shape[0])
 
     @property
     def n_channels(self) -> int:
-        """Number K of jump operators."""
-        return self._jumps.shape[0]
+        """Number K of jump operators (int in [0, 1024])."""
+        return int(self._jumps.shape[0])
 
     def hamiltonian(self) -> np.ndarray:
-        """H (d, d) complex, exactly Hermitian; a fresh copy."""
+        """The Hamiltonian.
+
+        Returns
+        -------
+        ndarray of complex128, shape (d, d)
+            H (energy unit), exactly Hermitian; a fresh copy.
+        """
         return self._h.copy()
 
     def jump_operators(self) -> np.ndarray:
-        """L_k (K, d, d) complex, sqrt(rate) units; a fresh copy (shape (0, d, d) when K = 0)."""
+        """The jump operators.
+
+        Returns
+        -------
+        ndarray of complex128, shape (K, d, d)
+            L_k in sqrt(rate) units; a fresh copy (shape (0, d, d) when K = 0).
+        """
         return self._jumps.copy()
 
     def jump_labels(self) -> list[str]:
-        """Names of the K channels of :meth:`jump_operators`, in order."""
+        """The channel names.
+
+        Returns
+        -------
+        list of str, length K
+            Names of the channels of :meth:`jump_operators`, in order.
+        """
         return list(self._labels)
 
     def effective_hamiltonian(self) -> np.ndarray:
-        """H_eff = H - (i/2) sum_k L_k^dag L_k, the no-jump generator; (d, d) complex."""
+        """The no-jump generator H_eff = H - (i/2) sum_k L_k^dag L_k.
+
+        Returns
+        -------
+        ndarray of complex128, shape (d, d)
+            H_eff (energy unit).
+        """
         gamma = np.einsum("kji,kjl->il", self._jumps.conj(), self._jumps)
         return self._h - 0.5j * gamma
 
@@ -218,6 +261,11 @@ class LindbladModel:
             L = -i (H kron 1 - 1 kron H^T) + sum_k [L_k kron L_k^* - (G kron 1)/2 - (1 kron G^T)/2],
         G = sum_k L_k^dag L_k; equivalently -i H_eff kron 1 + i 1 kron H_eff^* + sum_k L_k kron L_k^*.
         Element [(i, j), (k, l)] (row i * d + j, column k * d + l) multiplies rho[k, l] into drho[i, j].
+
+        Returns
+        -------
+        ndarray of complex128, shape (d^2, d^2)
+            The Liouvillian (rate unit), a new array.
         """
         d = self.dim
         heff = self.effective_hamiltonian()
@@ -235,6 +283,11 @@ class LindbladModel:
         """Plain arrays: 'hamiltonian' (d, d) complex, 'jump_operators' (K, d, d) complex, 'labels' (K,) unicode.
 
         :meth:`from_arrays` rebuilds an equal model bit for bit (e.g. after numpy.savez / numpy.load).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keys 'hamiltonian', 'jump_operators', 'labels'; fresh copies.
         """
         return {
             "hamiltonian": self._h.copy(),
@@ -244,7 +297,22 @@ class LindbladModel:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, Any]) -> LindbladModel:
-        """Rebuild a model from the dict of :meth:`as_arrays` (or an NpzFile holding those keys)."""
+        """Rebuild a model from the dict of :meth:`as_arrays` (or an NpzFile holding those keys).
+
+        Parameters
+        ----------
+        arrays : Mapping
+            With keys 'hamiltonian' (d, d), 'jump_operators' (K, d, d) and 'labels' (K,) unicode.
+
+        Returns
+        -------
+        LindbladModel
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or an array has the wrong shape or content.
+        """
         try:
             keys = set(arrays.keys())
         except AttributeError:
@@ -273,7 +341,25 @@ class LindbladModel:
         dims: the subsystem dimensions, a sequence of positive ints whose product is d (e.g. [2, 3]) or
         QuTiP's [[...], [...]] with two equal lists. None: [[2] * n, [2] * n] when d = 2^n (n qubits,
         first factor first, as np.kron orders them), else [[d], [d]].
-        Raises ImportError if QuTiP is not installed (darkspin does not depend on it).
+
+        Parameters
+        ----------
+        dims : sequence of int, or a pair of equal sequences of int, optional
+            As above.
+
+        Returns
+        -------
+        H : qutip.Qobj
+            The Hamiltonian, (d, d).
+        c_ops : list of qutip.Qobj
+            The K jump operators, (d, d) each.
+
+        Raises
+        ------
+        ValueError
+            If ``dims`` does not multiply to d.
+        ImportError
+            If QuTiP is not installed (darkspin does not depend on it).
         """
         tensor = _tensor_dims(dims, self.dim)
         try:
@@ -295,13 +381,28 @@ class LindbladModel:
         (K, d, d) array, or a single Qobj operator. Qobj inputs must be operators (not kets, bras or
         superoperators) and all Qobj must share one dims. labels as for the constructor. The time
         dependence of QobjEvo is not supported.
+
+        Parameters
+        ----------
+        H : qutip.Qobj or array_like, shape (d, d)
+        c_ops : qutip.Qobj, sequence of qutip.Qobj or array_like, or array_like of shape (K, d, d)
+        labels : sequence of str, optional
+
+        Returns
+        -------
+        LindbladModel
+
+        Raises
+        ------
+        ValueError
+            For non-operators, mismatched dims or shapes, or any constructor error.
         """
         h = _operator_from("H", H)
         ref_dims, ref_name = (H.dims, "H") if _is_qobj(H) else (None, None)
         if _is_qobj(c_ops):
             c_ops = [c_ops]
         if isinstance(c_ops, np.ndarray):
-            ops = c_ops
+            ops: Any = c_ops
         else:
             if isinstance(c_ops, (str, bytes)) or not isinstance(c_ops, (Sequence, np.ndarray)):
                 raise ValueError(f"c_ops must be a sequence of operators (Qobj or (d, d) arrays), got {_short(c_ops)}")
@@ -419,6 +520,19 @@ def liouvillian_to_qutip(L: Any) -> np.ndarray:
     L: numpy array (or a Qobj superoperator), d in [2, 64]. Returns a new (d^2, d^2) complex array M with
     M[j * d + i, l * d + k] = L[i * d + j, k * d + l]; wrap it as qutip.Qobj(M, dims=[[[d], [d]]] * 2,
     superrep='super') if a Qobj is needed.
+
+    Parameters
+    ----------
+    L : array_like or qutip.Qobj, shape (d^2, d^2)
+
+    Returns
+    -------
+    ndarray of complex128, shape (d^2, d^2)
+
+    Raises
+    ------
+    ValueError
+        If L is not a finite (d^2, d^2) superoperator with d in [2, 64].
     """
     return _swap_vectorisation(_superoperator("L", L))
 
@@ -428,6 +542,19 @@ def liouvillian_from_qutip(L: Any) -> np.ndarray:
 
     Returns a new (d^2, d^2) complex array acting on rho.reshape(d * d), d in [2, 64]: the inverse of
     :func:`liouvillian_to_qutip` (the permutation is its own inverse).
+
+    Parameters
+    ----------
+    L : qutip.Qobj or array_like, shape (d^2, d^2)
+
+    Returns
+    -------
+    ndarray of complex128, shape (d^2, d^2)
+
+    Raises
+    ------
+    ValueError
+        If L is not a finite (d^2, d^2) superoperator in QuTiP's 'super' representation.
     """
     return _swap_vectorisation(_superoperator("L", L))
 
@@ -439,7 +566,21 @@ def density_matrix(initial: Any, dim: int) -> np.ndarray:
     initial: a normalised vector (dim,) (|psi| = 1 within 1e-10; returned as |psi><psi| / |psi|^2), a
     density matrix (dim, dim) (Hermitian, trace 1 and eigenvalues >= -1e-10, within 1e-10; returned as
     (rho + rho^dag)/2), or a qutip.Qobj ket or density matrix of that dimension. dim: int in [2, 64].
-    ValueError naming the parameter otherwise.
+
+    Parameters
+    ----------
+    initial : array_like, shape (dim,) or (dim, dim), or qutip.Qobj
+    dim : int
+
+    Returns
+    -------
+    ndarray of complex128, shape (dim, dim)
+        Read-only.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for anything else.
     """
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not MIN_DIM <= dim <= MAX_DIM:
         raise ValueError(f"dim must be an integer in [{MIN_DIM}, {MAX_DIM}], got {_short(dim)}")

@@ -13,9 +13,11 @@ read the arrays of :meth:`Measurement.arrays`, so they cannot disagree about wha
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .operators import kron
 
@@ -37,7 +39,7 @@ NAMED_FEEDBACK = {"flip1": ("x", "1"), "flip2": ("1", "x")}
 RECORDS = (1, -1)
 
 
-def _probability(name: str, value) -> float:
+def _probability(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     value = float(value)
@@ -46,7 +48,7 @@ def _probability(name: str, value) -> float:
     return value
 
 
-def _matrix(name: str, value, dim: int | None) -> np.ndarray:
+def _matrix(name: str, value: Any, dim: int | None) -> np.ndarray:
     if isinstance(value, (str, bytes)):
         raise ValueError(f"{name}: unknown name {value!r}")
     if np.asarray(value).dtype.kind not in "iufc":
@@ -64,8 +66,26 @@ def _matrix(name: str, value, dim: int | None) -> np.ndarray:
     return arr
 
 
-def check_observable(value, dim: int | None = None) -> np.ndarray:
-    """A Hermitian (d, d) operator with eigenvalues +1 and -1 only (named ones need d = 4)."""
+def check_observable(value: str | ArrayLike, dim: int | None = None) -> np.ndarray:
+    """A Hermitian (d, d) operator with eigenvalues +1 and -1 only (named ones need d = 4).
+
+    Parameters
+    ----------
+    value : str or array_like, shape (d, d)
+        A name from NAMED_OBSERVABLES, or the operator.
+    dim : int, optional
+        The model's dimension d the operator must have; None accepts any d in [2, 64].
+
+    Returns
+    -------
+    ndarray of complex128, shape (d, d)
+        The operator, made exactly Hermitian.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a wrong shape, non-finite entries, or a spectrum other than +-1.
+    """
     if isinstance(value, str):
         if value not in NAMED_OBSERVABLES:
             raise ValueError(f"observable must be one of {sorted(NAMED_OBSERVABLES)} or a (d, d) array, got {value!r}")
@@ -83,8 +103,27 @@ def check_observable(value, dim: int | None = None) -> np.ndarray:
     return arr
 
 
-def check_unitary(name: str, value, dim: int | None = None) -> np.ndarray:
-    """A unitary (d, d) array, or a named one ('flip1', 'flip2', d = 4)."""
+def check_unitary(name: str, value: str | ArrayLike, dim: int | None = None) -> np.ndarray:
+    """A unitary (d, d) array, or a named one ('flip1', 'flip2', d = 4).
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name in error messages.
+    value : str or array_like, shape (d, d)
+        A name from NAMED_FEEDBACK, or the unitary.
+    dim : int, optional
+        The dimension d it must have; None accepts any d in [2, 64].
+
+    Returns
+    -------
+    ndarray of complex128, shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a wrong shape, or |U^dag U - 1| > OPERATOR_TOL.
+    """
     if isinstance(value, str):
         if value not in NAMED_FEEDBACK:
             raise ValueError(f"{name} must be one of {sorted(NAMED_FEEDBACK)} or a unitary (d, d) array, got {value!r}")
@@ -98,7 +137,7 @@ def check_unitary(name: str, value, dim: int | None = None) -> np.ndarray:
     return arr
 
 
-def _name_of(matrix: np.ndarray, named: dict) -> str | None:
+def _name_of(matrix: np.ndarray, named: Mapping[str, tuple[str, str]]) -> str | None:
     """The name of a named two-spin operator equal to ``matrix``, or None."""
     if matrix.shape != (4, 4):
         return None
@@ -117,21 +156,40 @@ class Measurement:
                    array or 'flip1' / 'flip2' (tau_x on spin 1 / 2), applied right after that record.
 
     The state follows the true outcome; the experimenter (and the post-selection rule) sees the record.
+
+    Parameters
+    ----------
+    observable : str or array_like, shape (d, d)
+        As above.
+    readout_error : float or pair of float
+        As above (probabilities, in [0, 1]).
+    feedback : dict of int to (str or array_like of shape (d, d)), optional
+        As above.
+
+    Raises
+    ------
+    ValueError
+        For any input outside the ranges above, naming it.
     """
 
     __slots__ = ("_observable", "_name", "_eps", "_feedback", "_feedback_names", "_dim")
 
-    def __init__(self, observable: Any = "zz", readout_error: Any = 0.0, feedback: dict | None = None):
+    def __init__(
+        self,
+        observable: str | ArrayLike = "zz",
+        readout_error: float | Sequence[float] | ArrayLike = 0.0,
+        feedback: Mapping[int, str | ArrayLike] | None = None,
+    ) -> None:
         A = check_observable(observable)
         dim = A.shape[0]
         if isinstance(readout_error, (tuple, list)) or np.ndim(readout_error) > 0:
-            if len(readout_error) != 2:
+            if len(readout_error) != 2:  # type: ignore[arg-type]  # a sequence or array here
                 raise ValueError(
                     f"readout_error must be a probability or a pair (eps_plus, eps_minus), got {readout_error!r}"
                 )
             eps = (
-                _probability("readout_error[0] (eps_plus)", readout_error[0]),
-                _probability("readout_error[1] (eps_minus)", readout_error[1]),
+                _probability("readout_error[0] (eps_plus)", readout_error[0]),  # type: ignore[index]
+                _probability("readout_error[1] (eps_minus)", readout_error[1]),  # type: ignore[index]
             )
         else:
             e = _probability(
@@ -139,7 +197,7 @@ class Measurement:
             )
             eps = (e, e)
         fb: dict[int, np.ndarray] = {}
-        names: dict[int, str] = {}
+        names: dict[int, str | None] = {}
         if feedback is not None:
             if not isinstance(feedback, dict):
                 raise ValueError(f"feedback must be None or a dict {{record: unitary}}, got {feedback!r}")
@@ -160,11 +218,12 @@ class Measurement:
     # ---- read-only view ----
     @property
     def observable(self) -> np.ndarray:
-        """The measured operator A, (d, d) complex."""
+        """The measured operator A, (d, d) complex128, read-only."""
         return self._observable
 
     @property
     def dim(self) -> int:
+        """The dimension d of the operators."""
         return self._dim
 
     @property
@@ -178,17 +237,37 @@ class Measurement:
         return dict(self._feedback)
 
     def projectors(self) -> np.ndarray:
-        """(2, d, d) complex: P_+ = (1 + A)/2 and P_- = (1 - A)/2, in the order of RECORDS."""
+        """The outcome projectors.
+
+        Returns
+        -------
+        ndarray of complex128, shape (2, d, d)
+            P_+ = (1 + A)/2 and P_- = (1 - A)/2, in the order of RECORDS.
+        """
         eye = np.eye(self._dim)
         return np.stack([0.5 * (eye + self._observable), 0.5 * (eye - self._observable)])
 
     def confusion(self) -> np.ndarray:
-        """(2, 2) P(record r | true m), rows r and columns m in the order of RECORDS (+1, -1)."""
+        """The detector's confusion matrix.
+
+        Returns
+        -------
+        ndarray of float64, shape (2, 2)
+            P(record r | true m), rows r and columns m in the order of RECORDS (+1, -1).
+        """
         ep, em = self._eps
         return np.array([[1.0 - ep, em], [ep, 1.0 - em]])
 
     def unitaries(self) -> tuple[np.ndarray, np.ndarray]:
-        """((2, d, d) complex U_r, (2,) bool whether record r applies feedback), order of RECORDS."""
+        """The feedback unitaries, in the order of RECORDS.
+
+        Returns
+        -------
+        U : ndarray of complex128, shape (2, d, d)
+            U_r (the identity for a record without feedback).
+        has_feedback : ndarray of bool, shape (2,)
+            Whether record r applies feedback.
+        """
         eye = np.eye(self._dim, dtype=complex)
         U = np.stack([self._feedback.get(r, eye) for r in RECORDS])
         return U, np.array([r in self._feedback for r in RECORDS])
@@ -197,6 +276,16 @@ class Measurement:
         """The unnormalised post-measurement states of each record, (2, ..., d, d) for rho (..., d, d).
 
         rho_r = U_r (sum_m P(r | m) P_m rho P_m) U_r^dag; their traces are the record probabilities.
+
+        Parameters
+        ----------
+        rho : ndarray, shape (..., d, d)
+            Density matrices.
+
+        Returns
+        -------
+        ndarray of complex128, shape (2, ..., d, d)
+            rho_r for r in the order of RECORDS.
         """
         P = self.projectors()
         C = self.confusion()
@@ -210,22 +299,28 @@ class Measurement:
 
     @property
     def is_perfect(self) -> bool:
+        """True when the readout error is zero for both outcomes."""
         return self._eps == (0.0, 0.0)
 
     # ---- identity and display ----
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[bytes, tuple[float, float], tuple[tuple[int, bytes], ...]]:
         # adding +0 turns -0.0 into 0.0, so equal matrices have equal bytes
         fb = tuple((r, (self._feedback[r] + 0j).tobytes()) for r in sorted(self._feedback))
         return ((self._observable + 0j).tobytes(), self._eps, fb)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Measurement) and self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
 
     def describe(self) -> str:
-        """One line: the observable, the readout error and the feedback."""
+        """One line: the observable, the readout error and the feedback.
+
+        Returns
+        -------
+        str
+        """
         obs = self._name or f"a {self._dim}x{self._dim} observable"
         ep, em = self._eps
         err = (
@@ -241,8 +336,15 @@ class Measurement:
     def __repr__(self) -> str:
         return f"Measurement({self.describe()})"
 
-    def as_dict(self) -> dict:
-        """Plain arrays for saving: observable (d, d), readout_error (2,), feedback (2, d, d), has_feedback (2,)."""
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Plain arrays for saving.
+
+        Returns
+        -------
+        dict of str to ndarray
+            observable (d, d) complex, readout_error (2,) float, feedback (2, d, d) complex (U_r in the
+            order of RECORDS), has_feedback (2,) bool.
+        """
         U, has = self.unitaries()
         return {
             "observable": np.array(self._observable),
@@ -252,8 +354,23 @@ class Measurement:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Measurement:
-        """Inverse of :meth:`as_dict`."""
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        """Inverse of :meth:`as_dict`.
+
+        Parameters
+        ----------
+        data : Mapping
+            The keys of :meth:`as_dict`.
+
+        Returns
+        -------
+        Measurement
+
+        Raises
+        ------
+        ValueError
+            As the constructor.
+        """
         fb = {r: data["feedback"][i] for i, r in enumerate(RECORDS) if bool(data["has_feedback"][i])}
         eps = [float(x) for x in data["readout_error"]]
         return cls(np.asarray(data["observable"]), (eps[0], eps[1]), fb or None)

@@ -10,7 +10,8 @@ import dataclasses
 import functools
 import math
 import operator
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,8 +33,22 @@ def phase_space(omega: float, V: float, T: float) -> float:
     """Electron phase space F(omega) = g(omega + V) + g(omega - V), g(x) = x / (1 - exp(-x/T)).
 
     omega: energy released to the electrons; V: bias; T: temperature (T = 0 gives g(x) = max(x, 0)).
-    Each within +-MAX_PARAM (T >= 0), else ValueError naming it. Returns a rate per unit coupling, in
-    the same unit as omega (finite).
+    Each within +-MAX_PARAM (T >= 0), else ValueError naming it.
+
+    Parameters
+    ----------
+    omega, V, T : float
+        Energy released, bias and temperature, in one energy unit.
+
+    Returns
+    -------
+    float
+        A rate per unit coupling, in the same unit as omega (finite).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, if one is not a finite real within +-MAX_PARAM or T < 0.
     """
 
     omega = _check_bounded("omega", omega)
@@ -70,8 +85,28 @@ def exchange_from_bandwidth(
     J_ex = sqrt(lam1 lam2)/(4 pi) Delta cos(theta/2) cos(phi), J_DM the same with sin(phi), and
     Delta = Lambda ln(16 Lambda^2/|Lambda^2 - V^2|) - V ln|(Lambda + V)/(Lambda - V)|.
     All energies in one unit. Requires 0 < Lambda <= MAX_PARAM, Lambda != |V|, lam1, lam2 in
-    [0, MAX_PARAM], |V| <= MAX_PARAM, theta and phi finite; ValueError naming the parameter otherwise.
-    Returns two finite floats.
+    [0, MAX_PARAM], |V| <= MAX_PARAM, theta and phi finite.
+
+    Parameters
+    ----------
+    lam1, lam2 : float
+        Dimensionless tunnelling couplings.
+    V : float
+        Bias (energy unit).
+    bandwidth : float
+        Electron bandwidth Lambda (energy unit).
+    theta, phi : float
+        Spin-orbit angles (radians).
+
+    Returns
+    -------
+    J_ex, J_DM : float
+        Finite couplings (energy unit).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for a value outside the ranges above.
     """
     for name, value in (("theta", theta), ("phi", phi)):
         _check_finite(name, value)
@@ -96,7 +131,7 @@ def exchange_from_bandwidth(
     return J_ex, J_DM
 
 
-def _check_finite(name: str, value) -> float:
+def _check_finite(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)
@@ -105,7 +140,7 @@ def _check_finite(name: str, value) -> float:
     return value
 
 
-def _check_bounded(name: str, value) -> float:
+def _check_bounded(name: str, value: Any) -> float:
     """A finite real within +-MAX_PARAM, as a Python float (so messages print plain numbers)."""
     value = _check_finite(name, value)
     if abs(value) > MAX_PARAM:
@@ -113,7 +148,7 @@ def _check_bounded(name: str, value) -> float:
     return value
 
 
-def _coherences(phi, theta) -> dict:
+def _coherences(phi: float | np.ndarray, theta: float | np.ndarray) -> dict[str, Any]:
     """The coherence factor c of each sector's Kossakowski matrix (floats or arrays of phi, theta):
     lowering e^{i phi} cos(theta/2), raising e^{-i phi} cos(theta/2), dephasing cos(phi) cos(theta/2)."""
     cos_half = np.cos(np.multiply(theta, 0.5))
@@ -140,6 +175,11 @@ class SpinPair:
         lam1, lam2   dimensionless tunnelling couplings, >= 0
         theta, phi   spin-orbit angles of spin 2 (radians, any finite value)
         J_ex, J_DM   bath-induced exchange and Dzyaloshinskii-Moriya couplings (any finite value)
+
+    Raises
+    ------
+    ValueError
+        Naming the field, for a value that is not a finite real within +-1e12 (or negative where >= 0).
     """
 
     nu: float = 1.0
@@ -156,7 +196,7 @@ class SpinPair:
     #: Hilbert-space dimension (two spins).
     dim: ClassVar[int] = 4
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         names = _FIELDS.get(type(self))
         if names is None:
             names = _FIELDS[type(self)] = tuple(f.name for f in dataclasses.fields(self))
@@ -177,29 +217,73 @@ class SpinPair:
     # ---- presets -------------------------------------------------------------------------------
     @classmethod
     def paper_fig3_right(cls) -> SpinPair:
-        """Fig. 3 right: symmetric point, V = 1.25 nu, lam = 0.0126, J_ex = 0.024 nu, T = 0."""
+        """Fig. 3 right: symmetric point, V = 1.25 nu, lam = 0.0126, J_ex = 0.024 nu, T = 0.
+
+        Returns
+        -------
+        SpinPair
+        """
         return cls()
 
     @classmethod
     def paper_fig3_left(cls) -> SpinPair:
-        """Fig. 3 left: the steady-state family at the symmetric point with V = 2.5 nu."""
+        """Fig. 3 left: the steady-state family at the symmetric point with V = 2.5 nu.
+
+        Returns
+        -------
+        SpinPair
+        """
         return cls(V=2.5)
 
     @classmethod
     def paper_fig2(cls, with_dm: bool = False) -> SpinPair:
-        """Fig. 2 in units of nu: nu = 0.1 V, lam1 = 0.01, lam2 = 0.009, J_ex = 0.2 V (J_DM = 0.2 V, phi = pi/4)."""
+        """Fig. 2 in units of nu: nu = 0.1 V, lam1 = 0.01, lam2 = 0.009, J_ex = 0.2 V.
+
+        Parameters
+        ----------
+        with_dm : bool
+            Add J_DM = 0.2 V with phi = pi/4.
+
+        Returns
+        -------
+        SpinPair
+        """
         if with_dm:
             return cls(V=10.0, lam1=0.01, lam2=0.009, phi=math.pi / 4, J_ex=2.0, J_DM=2.0)
         return cls(V=10.0, lam1=0.01, lam2=0.009, J_ex=2.0)
 
-    def replace(self, **changes) -> SpinPair:
-        """A copy with some fields changed (validated again)."""
+    def replace(self, **changes: float) -> SpinPair:
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes : float
+            New values of fields, by name.
+
+        Returns
+        -------
+        SpinPair
+
+        Raises
+        ------
+        TypeError
+            For an unknown field.
+        ValueError
+            For a value out of range.
+        """
         fields = self.__dict__
         if type(self) is not SpinPair or not fields.keys() >= changes.keys():
             return dataclasses.replace(self, **changes)  # its TypeError names an unknown field
         return SpinPair(**{**fields, **changes})
 
     def as_dict(self) -> dict[str, float]:
+        """The fields by name.
+
+        Returns
+        -------
+        dict of str to float
+            Energy unit; angles in radians.
+        """
         return dataclasses.asdict(self)
 
     # ---- physics -------------------------------------------------------------------------------
@@ -212,17 +296,30 @@ class SpinPair:
         return self.lam1 == self.lam2 and self.theta == 0.0 and self.phi == 0.0 and self.J_DM == 0.0
 
     def hamiltonian(self) -> np.ndarray:
-        """H = (nu/2)(tau_z 1 + 1 tau_z) - J_ex tau_1.tau_2 + J_DM (tau_1x tau_2y - tau_1y tau_2x); (4, 4) complex."""
+        """H = (nu/2)(tau_z 1 + 1 tau_z) - J_ex tau_1.tau_2 + J_DM (tau_1x tau_2y - tau_1y tau_2x).
+
+        Returns
+        -------
+        ndarray of complex128, shape (4, 4)
+            H in energy units.
+        """
         h = 0.5 * self.nu * (kron("z", "1") + kron("1", "z"))
         h -= self.J_ex * (kron("x", "x") + kron("y", "y") + kron("z", "z"))
         h += self.J_DM * (kron("x", "y") - kron("y", "x"))
         return h
 
     def kossakowski(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per secular sector: (K, A) with K the (2, 2) Kossakowski matrix (a rate) and A (2, 4, 4) = (A_1, A_2)."""
+        """The Kossakowski matrices of the secular sectors.
+
+        Returns
+        -------
+        dict of str to (ndarray, ndarray)
+            Per sector of SECTORS: (K, A) with K (2, 2) complex the Kossakowski matrix (a rate) and
+            A (2, 4, 4) complex = (A_1, A_2).
+        """
         coherence = _coherences(self.phi, self.theta)
         g12 = math.sqrt(self.lam1 * self.lam2)
-        out = {}
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for s in SECTORS:
             op, sign = _SECTOR_OPS[s]
             rate = _SECTOR_KAPPA[s] * phase_space(sign * self.nu, self.V, self.T)
@@ -232,7 +329,7 @@ class SpinPair:
             out[s] = (K, A)
         return out
 
-    def _channels(self):
+    def _channels(self) -> list[tuple[str, np.ndarray]]:
         chans = []
         for s, (K, A) in self.kossakowski().items():
             mu, vec = np.linalg.eigh(K)
@@ -250,7 +347,11 @@ class SpinPair:
 
         This fixes the unraveling: eigenvectors of the Kossakowski matrices (collective operators at the
         symmetric point), strongest first within a sector, channels with mu_k <= 1e-12 max(mu) dropped.
-        Returns (K, 4, 4) complex, sqrt(rate) units; K = 0 gives shape (0, 4, 4).
+
+        Returns
+        -------
+        ndarray of complex128, shape (K, 4, 4)
+            sqrt(rate) units; K = 0 gives shape (0, 4, 4).
         """
         chans = self._channels()
         if not chans:
@@ -258,7 +359,13 @@ class SpinPair:
         return np.stack([L for _, L in chans])
 
     def jump_labels(self) -> list[str]:
-        """Names of the channels of :meth:`jump_operators`, 'sector[j]' with j = 0 the stronger one."""
+        """Names of the channels of :meth:`jump_operators`.
+
+        Returns
+        -------
+        list of str, length K
+            'sector[j]' with j = 0 the stronger one.
+        """
         return [name for name, _ in self._channels()]
 
     def liouvillian(self) -> np.ndarray:
@@ -266,11 +373,21 @@ class SpinPair:
 
         With that vectorisation vec(A X B) = (A kron B^T) vec(X). Built from the Kossakowski matrices
         directly, so it does not depend on the choice of unraveling (see :func:`liouvillians`).
+
+        Returns
+        -------
+        ndarray of complex128, shape (16, 16)
+            Rate unit.
         """
         return liouvillians([self])[0]
 
     def effective_hamiltonian(self) -> np.ndarray:
-        """H_eff = H - (i/2) sum_k L_k^dag L_k, the no-jump generator; (4, 4) complex."""
+        """The no-jump generator H_eff = H - (i/2) sum_k L_k^dag L_k.
+
+        Returns
+        -------
+        ndarray of complex128, shape (4, 4)
+        """
         jumps = self.jump_operators()
         gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps)
         return self.hamiltonian() - 0.5j * gamma
@@ -278,17 +395,46 @@ class SpinPair:
     def to_lindblad(self) -> LindbladModel:
         """This model as a :class:`LindbladModel`: the same H, jump operators and labels (d = 4).
 
-        Raises ValueError if an entry of H or L_k exceeds 1e12 in magnitude (LindbladModel's bound), which
-        only parameters within a factor of a few of MAX_PARAM produce (e.g. |J_ex| or |J_DM| > 5e11).
+        Returns
+        -------
+        LindbladModel
+
+        Raises
+        ------
+        ValueError
+            If an entry of H or L_k exceeds 1e12 in magnitude (LindbladModel's bound), which only
+            parameters within a factor of a few of MAX_PARAM produce (e.g. |J_ex| or |J_DM| > 5e11).
         """
         return LindbladModel(self.hamiltonian(), self.jump_operators(), self.jump_labels())
 
-    def to_qutip(self, dims=None):
-        """(H, c_ops) as qutip.Qobj with two-spin tensor dims (see :meth:`LindbladModel.to_qutip`)."""
+    def to_qutip(self, dims: Sequence[int] | Sequence[Sequence[int]] | None = None) -> tuple[Any, list[Any]]:
+        """(H, c_ops) as qutip.Qobj with two-spin tensor dims (see :meth:`LindbladModel.to_qutip`).
+
+        Parameters
+        ----------
+        dims : sequence of int, optional
+            Subsystem dimensions (default [2, 2]).
+
+        Returns
+        -------
+        H : qutip.Qobj
+        c_ops : list of qutip.Qobj
+
+        Raises
+        ------
+        ImportError
+            If QuTiP is not installed.
+        """
         return self.to_lindblad().to_qutip(dims)
 
     def eigenenergies(self) -> dict[str, float]:
-        """Closed-form Eq. 9 energies E_S, E_T1, E_T2, E_T3 (the J_DM-rotated singlet/triplet)."""
+        """Closed-form Eq. 9 energies (the J_DM-rotated singlet/triplet).
+
+        Returns
+        -------
+        dict of str to float
+            Keys 'S', 'T1', 'T2', 'T3' (energy unit).
+        """
         j = math.hypot(self.J_ex, self.J_DM)
         return {"S": 2 * j + self.J_ex, "T1": self.nu - self.J_ex, "T2": -2 * j + self.J_ex, "T3": -self.nu - self.J_ex}
 
@@ -341,12 +487,25 @@ def _sparse_terms(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 _TERMS = _sparse_terms(_BASIS)
 
 
-def liouvillians(pairs) -> np.ndarray:
+def liouvillians(pairs: Iterable[SpinPair]) -> np.ndarray:
     """Liouvillians of many :class:`SpinPair` s at once: (N, 16, 16) complex, element n equal to the one
     ``pairs[n].liouvillian()`` returns (same vectorisation; SpinPair.liouvillian calls this).
 
     pairs: a sequence of N >= 0 SpinPair instances (ValueError naming 'pairs' otherwise). Cost: a few
     microseconds per pair (the superoperators multiplying each parameter are built once, at import).
+
+    Parameters
+    ----------
+    pairs : iterable of SpinPair
+
+    Returns
+    -------
+    ndarray of complex128, shape (N, 16, 16)
+
+    Raises
+    ------
+    ValueError
+        Naming 'pairs[i]', if an element is not a SpinPair.
     """
     pairs = list(pairs)
     for i, p in enumerate(pairs):

@@ -7,6 +7,7 @@ Every array here is a fresh numpy array, so callers may modify what they get.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 BASIS_LABELS = ("uu", "ud", "du", "dd")
 
@@ -21,12 +22,42 @@ SINGLE = {"1": _I2, "z": _SZ, "-": _SM, "+": _SP, "x": _SX, "y": _SY}
 
 
 def kron(a: str, b: str) -> np.ndarray:
-    """Product operator a x b on two spins, from the names in ``SINGLE``; (4, 4) complex."""
+    """Product operator a x b on two spins.
+
+    Parameters
+    ----------
+    a, b : str
+        Names in ``SINGLE`` ('1', 'z', '-', '+', 'x', 'y'), first spin first.
+
+    Returns
+    -------
+    ndarray of complex128, shape (4, 4)
+
+    Raises
+    ------
+    KeyError
+        For an unknown name.
+    """
     return np.kron(SINGLE[a], SINGLE[b])
 
 
 def basis_state(label: str) -> np.ndarray:
-    """State vector (4,) complex for 'uu', 'ud', 'du', 'dd', 'S' (singlet) or 'T1', 'T2', 'T3'."""
+    """A named two-spin state vector.
+
+    Parameters
+    ----------
+    label : str
+        'uu', 'ud', 'du', 'dd', 'S' (singlet) or 'T1', 'T2', 'T3'.
+
+    Returns
+    -------
+    ndarray of complex128, shape (4,)
+
+    Raises
+    ------
+    ValueError
+        For an unknown label.
+    """
     s = 1 / np.sqrt(2)
     vectors = {
         "uu": [1, 0, 0, 0],
@@ -44,7 +75,21 @@ def basis_state(label: str) -> np.ndarray:
 
 
 def projector(label: str) -> np.ndarray:
-    """|v><v| for a label of :func:`basis_state`; (4, 4) complex."""
+    """|v><v| for a label of :func:`basis_state`.
+
+    Parameters
+    ----------
+    label : str
+
+    Returns
+    -------
+    ndarray of complex128, shape (4, 4)
+
+    Raises
+    ------
+    ValueError
+        For an unknown label.
+    """
     v = basis_state(label)
     return np.outer(v, v.conj())
 
@@ -59,7 +104,17 @@ P_PLUS = np.diag([1.0, 0.0, 0.0, 1.0]).astype(complex)
 
 
 def singlet_population(rho: np.ndarray) -> np.ndarray:
-    """<S|rho|S> for rho of shape (..., 4, 4); real array of shape (...)."""
+    """The singlet population <S|rho|S>.
+
+    Parameters
+    ----------
+    rho : ndarray, shape (..., 4, 4)
+        Density matrices.
+
+    Returns
+    -------
+    ndarray of float64, shape (...)
+    """
     s = basis_state("S")
     return np.real(np.einsum("i,...ij,j->...", s.conj(), rho, s))
 
@@ -68,9 +123,26 @@ def singlet_population(rho: np.ndarray) -> np.ndarray:
 TARGET_LABELS = ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd")
 
 
-def target_vector(target_state, d: int) -> np.ndarray:
-    """The normalised target state (d,) complex: None (the singlet, d = 4 only), a label of :func:`basis_state`
-    (d = 4), or a d-vector (normalised here; its norm must be > 0). ValueError naming 'target_state' otherwise."""
+def target_vector(target_state: str | ArrayLike | None, d: int) -> np.ndarray:
+    """The normalised target state.
+
+    Parameters
+    ----------
+    target_state : str, array_like of shape (d,), or None
+        None (the singlet, d = 4 only), a label of :func:`basis_state` (d = 4), or a d-vector (normalised
+        here; its norm must be > 0).
+    d : int
+        The model's dimension.
+
+    Returns
+    -------
+    ndarray of complex128, shape (d,)
+
+    Raises
+    ------
+    ValueError
+        Naming 'target_state', for anything else.
+    """
     if target_state is None:
         if d != 4:
             raise ValueError(

@@ -78,9 +78,25 @@ Model = SpinPair | LindbladModel
 MODEL_INTERFACE = ("hamiltonian", "jump_operators", "jump_labels", "effective_hamiltonian", "liouvillian")
 
 
-def check_model(model, protocol: Protocol | None = None) -> int:
+def check_model(model: Model, protocol: Protocol | None = None) -> int:
     """The model's dimension d, after checking that it offers MODEL_INTERFACE and (given a protocol) that
-    its dimension is the protocol's. ValueError naming 'model' otherwise."""
+    its dimension is the protocol's.
+
+    Parameters
+    ----------
+    model : SpinPair, LindbladModel, or anything offering MODEL_INTERFACE
+    protocol : Protocol, optional
+
+    Returns
+    -------
+    int
+        The dimension d.
+
+    Raises
+    ------
+    ValueError
+        Naming 'model', if it lacks a method or its dimension is not the protocol's.
+    """
     missing = [name for name in MODEL_INTERFACE if not callable(getattr(model, name, None))]
     if missing:
         raise ValueError(
@@ -96,7 +112,23 @@ def check_model(model, protocol: Protocol | None = None) -> int:
 
 
 def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(meas_P (R, 2, d, d), meas_C (R, 2, 2), meas_U (R, 2, d, d), meas_fb (R, 2)) of the protocol's rounds."""
+    """The instrument tables of the protocol's R rounds (one row when R = 0).
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    meas_P : ndarray of complex128, shape (R, 2, d, d)
+        Projectors P_+, P_-.
+    meas_C : ndarray of float64, shape (R, 2, 2)
+        P(record r | true m) [r, m].
+    meas_U : ndarray of complex128, shape (R, 2, d, d)
+        Feedback unitary per record.
+    meas_fb : ndarray of bool, shape (R, 2)
+        Whether record r applies feedback.
+    """
     d = protocol.rho0.shape[0]
     R = protocol.rounds
     P = np.zeros((max(R, 1), 2, d, d), complex)
@@ -110,8 +142,23 @@ def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.nd
     return P, C, U, fb
 
 
-def compile_plan(model, protocol: Protocol) -> Plan:
-    """Precompute what the kernels need (tens of microseconds of numpy work)."""
+def compile_plan(model: Model, protocol: Protocol) -> Plan:
+    """Precompute what the kernels need (tens of microseconds of numpy work).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+    protocol : Protocol
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_model`.
+    """
     d = check_model(model, protocol)
     jumps = np.ascontiguousarray(model.jump_operators(), dtype=complex).reshape(-1, d, d)
     heff = np.ascontiguousarray(model.effective_hamiltonian(), dtype=complex)
@@ -155,8 +202,18 @@ def compile_plan(model, protocol: Protocol) -> Plan:
 
 
 @njit(cache=True, inline="always")
-def propagator_of(plan) -> BlockPropagator:
-    """The plan's BlockPropagator (works inside Numba code too)."""
+def propagator_of(plan: Plan) -> BlockPropagator:
+    """The plan's BlockPropagator (works inside Numba code too).
+
+    Parameters
+    ----------
+    plan : Plan
+
+    Returns
+    -------
+    BlockPropagator
+        A view of the plan's prop_* arrays (no copy).
+    """
     return BlockPropagator(
         plan.prop_order,
         plan.prop_starts,
@@ -168,7 +225,7 @@ def propagator_of(plan) -> BlockPropagator:
     )
 
 
-def _target(model, d: int) -> tuple[np.ndarray, int]:
+def _target(model: Model, d: int) -> tuple[np.ndarray, int]:
     """The tracked population: the singlet for two spins (by its own exact formula), else none."""
     if d == 4:
         return np.array([0, 1, -1, 0], complex) / np.sqrt(2.0), 0
@@ -179,7 +236,19 @@ def event_propagators(prop: BlockPropagator, dts: np.ndarray) -> np.ndarray:
     """(E, W) the block matrices of exp(-i H_eff dt) for each interval dt, row-major per block.
 
     Entries come from applying the propagator to unit vectors, so they are the exact coefficients the
-    closed forms give (1 * u + 0 * v = u in floating point)."""
+    closed forms give (1 * u + 0 * v = u in floating point).
+
+    Parameters
+    ----------
+    prop : BlockPropagator
+    dts : ndarray of float64, shape (E,)
+        The intervals, >= 0 (time unit).
+
+    Returns
+    -------
+    ndarray of complex128, shape (E, W)
+        W = sum of the squared block sizes.
+    """
     sizes = np.diff(prop.starts)
     out = np.empty((len(dts), int(np.sum(sizes**2))), complex)
     _event_blocks(prop, np.ascontiguousarray(dts, dtype=float), out)
@@ -187,7 +256,7 @@ def event_propagators(prop: BlockPropagator, dts: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _event_blocks(prop, dts, out):
+def _event_blocks(prop: BlockPropagator, dts: np.ndarray, out: np.ndarray) -> None:
     d = prop.order.size
     e_j = np.zeros(d, np.complex128)
     col = np.empty(d, np.complex128)

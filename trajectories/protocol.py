@@ -4,8 +4,11 @@ the post-selection rule, and the output grid."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .measurement import Measurement
 from .operators import basis_state
@@ -26,7 +29,7 @@ MAX_TIME = 1e12
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
 
 
-def _has_bool(values) -> bool:
+def _has_bool(values: Any) -> bool:
     """True if ``values`` (any nesting of sequences and arrays) holds a bool, which numpy would take for 0/1."""
     if isinstance(values, (bool, np.bool_)):
         return True
@@ -37,13 +40,13 @@ def _has_bool(values) -> bool:
     return False
 
 
-def _numeric(name: str, values) -> None:
+def _numeric(name: str, values: Any) -> None:
     """Reject strings, bytes, bools and objects that numpy would silently convert."""
     if isinstance(values, (str, bytes)) or np.asarray(values).dtype.kind not in "iufc" or _has_bool(values):
         raise ValueError(f"{name} must hold real numbers (not booleans or strings), got {_short(values)}")
 
 
-def _short(values) -> str:
+def _short(values: Any) -> str:
     """A value for an error message: plain Python numbers, at most a few of them."""
     if isinstance(values, np.generic):
         return repr(values.item())
@@ -55,7 +58,7 @@ def _short(values) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _as_times(name: str, values, *, strict: bool, max_size: int) -> np.ndarray:
+def _as_times(name: str, values: ArrayLike, *, strict: bool, max_size: int) -> np.ndarray:
     try:
         raw = np.asarray(values)
     except (TypeError, ValueError):
@@ -90,9 +93,25 @@ def _as_times(name: str, values, *, strict: bool, max_size: int) -> np.ndarray:
 MIN_DIM, MAX_DIM = 2, 64
 
 
-def initial_density_matrix(initial) -> np.ndarray:
-    """(d, d) density matrix of a two-spin label in INITIAL_LABELS (d = 4), a normalised d-vector, a d x d
-    density matrix, or a QuTiP Qobj ket or density matrix; 2 <= d <= 64."""
+def initial_density_matrix(initial: Any) -> np.ndarray:
+    """The initial density matrix of a protocol.
+
+    Parameters
+    ----------
+    initial : str, array_like of shape (d,) or (d, d), or qutip.Qobj
+        A two-spin label in INITIAL_LABELS (d = 4), a normalised d-vector, a d x d density matrix, or a
+        QuTiP Qobj ket or density matrix; 2 <= d <= 64.
+
+    Returns
+    -------
+    ndarray of complex128, shape (d, d)
+        Exactly Hermitian.
+
+    Raises
+    ------
+    ValueError
+        Naming 'initial', for an unknown label, a wrong shape, or a vector or matrix that is not a state.
+    """
     if hasattr(initial, "full") and hasattr(initial, "dims"):  # a qutip.Qobj, read without importing qutip
         initial = np.asarray(initial.full())
         if initial.ndim == 2 and initial.shape[1] == 1:
@@ -156,15 +175,36 @@ class Protocol:
 
     A measurement at an output time is applied *before* that output is recorded, so the output at
     t_k already shows the post-measurement state. Before the first round every run is post-selected.
+
+    Parameters
+    ----------
+    initial : str, array_like of shape (d,) or (d, d), or qutip.Qobj
+    measure_at : array_like of float, shape (rounds,)
+        Time unit of the model.
+    times : array_like of float, shape (n,)
+        Time unit of the model.
+    measurement : Measurement or sequence of Measurement, optional
+    postselect : str
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for any input outside the ranges above.
     """
 
-    initial: object = "ud"
-    measure_at: tuple = (100.0, 200.0, 300.0, 400.0)
-    times: tuple = tuple(np.linspace(0.0, 500.0, 501))
-    measurement: object = None
+    initial: Any = "ud"
+    #: array_like in; a read-only float64 ndarray (rounds,) after construction
+    measure_at: Any = (100.0, 200.0, 300.0, 400.0)
+    #: array_like in; a read-only float64 ndarray (n,) after construction
+    times: Any = tuple(np.linspace(0.0, 500.0, 501))
+    measurement: Measurement | Sequence[Measurement] | None = None
     postselect: str = "all"
+    if TYPE_CHECKING:  # set by __post_init__; not dataclass fields at run time
+        _rho0: np.ndarray = dataclasses.field(init=False)
+        measurements: tuple[Measurement, ...] = dataclasses.field(init=False)
+        selection: PostSelection = dataclasses.field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         rho0 = initial_density_matrix(self.initial)
         times = _as_times("times", self.times, strict=True, max_size=MAX_OUTPUTS)
         if times.size == 0:
@@ -188,27 +228,51 @@ class Protocol:
     @classmethod
     def paper(cls, n_out: int = 501) -> Protocol:
         """Fig. 3 right: |ud>, measurements at t = 100, 200, 300, 400 (our choice: the paper does not state
-        the times), output on [0, 500]."""
+        the times), output on [0, 500].
+
+        Parameters
+        ----------
+        n_out : int
+            Number of output times (evenly spaced on [0, 500]).
+
+        Returns
+        -------
+        Protocol
+        """
         return cls("ud", (100.0, 200.0, 300.0, 400.0), np.linspace(0.0, 500.0, n_out))
 
     @property
     def rho0(self) -> np.ndarray:
-        """Initial density matrix, (4, 4) complex (read-only)."""
+        """Initial density matrix, (d, d) complex128 (read-only)."""
         return self._rho0
 
     @property
     def rounds(self) -> int:
+        """Number of measurement rounds."""
         return int(self.measure_at.size)
 
     @property
     def t_final(self) -> float:
+        """The final output time (time unit)."""
         return float(self.times[-1])
 
-    def events(self, times=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The time-ordered event list: (time (m,), kind (m,) 0=measure 1=output, index (m,) round or output).
+    def events(self, times: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The time-ordered event list of the rounds and the output times.
 
-        At equal times measurements come first, in round order. ``times``: other output times (sorted)
-        to merge with the rounds instead of the protocol's own.
+        At equal times measurements come first, in round order.
+
+        Parameters
+        ----------
+        times : array_like of float, optional
+            Other output times (sorted) to merge with the rounds instead of the protocol's own.
+
+        Returns
+        -------
+        time : ndarray of float64, shape (m,)
+        kind : ndarray of int64, shape (m,)
+            0 for a measurement, 1 for an output.
+        index : ndarray of int64, shape (m,)
+            The round or output index.
         """
         out = self.times if times is None else np.asarray(times, float)
         t = np.concatenate([self.measure_at, out])
@@ -218,7 +282,12 @@ class Protocol:
         return t[order], kind[order], idx[order]
 
     def describe(self) -> str:
-        """The instruments and the rule, in words (one line per distinct instrument)."""
+        """The instruments and the rule, in words.
+
+        Returns
+        -------
+        str
+        """
         if not self.rounds:
             return "no measurement rounds"
         distinct = list(dict.fromkeys(self.measurements))
@@ -228,10 +297,16 @@ class Protocol:
             inst = "; ".join(f"round {k + 1}: {m.describe()}" for k, m in enumerate(self.measurements))
         return f"{inst}; {self.selection.describe()}"
 
-    def as_dict(self) -> dict:
-        """Plain-data description (for saving): rho0 (d, d), measure_at, times, postselect and the
-        instruments as stacked arrays: observable (R, d, d), readout_error (R, 2), feedback (R, 2, d, d),
-        has_feedback (R, 2)."""
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Plain-data description, for saving.
+
+        Returns
+        -------
+        dict of str to ndarray
+            rho0 (d, d), measure_at (R,), times (n,), postselect (a 0-d string array) and the instruments
+            as stacked arrays: measurement_observable (R, d, d), measurement_readout_error (R, 2),
+            measurement_feedback (R, 2, d, d), measurement_has_feedback (R, 2).
+        """
         per = [m.as_dict() for m in self.measurements]
         d = self.rho0.shape[0]
         # empty stacks keep the dtypes of full ones (a file checks them on load)
@@ -253,8 +328,23 @@ class Protocol:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Protocol:
-        """Inverse of :meth:`as_dict` (files without instruments get today's defaults)."""
+    def from_dict(cls, data: Mapping[str, Any]) -> Protocol:
+        """Inverse of :meth:`as_dict` (files without instruments get today's defaults).
+
+        Parameters
+        ----------
+        data : Mapping
+            The keys of :meth:`as_dict`.
+
+        Returns
+        -------
+        Protocol
+
+        Raises
+        ------
+        ValueError
+            As the constructor.
+        """
         meas = None
         if "measurement_observable" in data:
             meas = [
@@ -275,6 +365,16 @@ class Protocol:
         )
 
     def same_as(self, other: Protocol) -> bool:
+        """Whether ``other`` describes the same protocol (state, times, instruments, rule), bit for bit.
+
+        Parameters
+        ----------
+        other : Protocol
+
+        Returns
+        -------
+        bool
+        """
         return (
             np.array_equal(self.rho0, other.rho0)
             and np.array_equal(self.measure_at, other.measure_at)
@@ -284,7 +384,7 @@ class Protocol:
         )
 
 
-def _measurements(value, rounds: int, dim: int) -> tuple:
+def _measurements(value: Any, rounds: int, dim: int) -> tuple[Measurement, ...]:
     """One Measurement per round from None, one Measurement, or a sequence of rounds of them."""
     if value is None:
         if dim != 4 and rounds:

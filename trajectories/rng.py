@@ -31,8 +31,16 @@ def _rotl(x, k):
 
 
 @njit(cache=True)
-def seed_state(state, seed, index):
-    """Fill ``state`` (4,) uint64 with the xoshiro256** state of trajectory ``index`` under ``seed``."""
+def seed_state(state: np.ndarray, seed: int | np.uint64, index: int | np.uint64) -> None:
+    """Fill ``state`` with the xoshiro256** state of trajectory ``index`` under ``seed``.
+
+    Parameters
+    ----------
+    state : ndarray of uint64, shape (4,)
+        Written.
+    seed, index : int or numpy.uint64
+        In [0, 2**64).
+    """
     x = _mix64(np.uint64(seed) + _GOLDEN) ^ _mix64(np.uint64(index) * _INDEX_SALT + _GOLDEN)
     for i in range(4):
         x = x + _GOLDEN
@@ -40,8 +48,18 @@ def seed_state(state, seed, index):
 
 
 @njit(cache=True, inline="always")
-def next_u64(state):
-    """Next 64-bit word of the xoshiro256** stream in ``state`` (advanced in place)."""
+def next_u64(state: np.ndarray) -> np.uint64:
+    """Next 64-bit word of the xoshiro256** stream in ``state``.
+
+    Parameters
+    ----------
+    state : ndarray of uint64, shape (4,)
+        Advanced in place.
+
+    Returns
+    -------
+    numpy.uint64
+    """
     result = _rotl(state[1] * np.uint64(5), 7) * np.uint64(9)
     t = state[1] << np.uint64(17)
     state[2] ^= state[0]
@@ -54,6 +72,16 @@ def next_u64(state):
 
 
 @njit(cache=True, inline="always")
-def uniform(state):
-    """Uniform double in [0, 1) with 53 random bits."""
+def uniform(state: np.ndarray) -> float:
+    """Uniform double in [0, 1) with 53 random bits.
+
+    Parameters
+    ----------
+    state : ndarray of uint64, shape (4,)
+        The stream, advanced in place.
+
+    Returns
+    -------
+    float
+    """
     return float(next_u64(state) >> np.uint64(11)) * _TO_UNIT

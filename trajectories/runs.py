@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
 from numba import njit, prange
+from numpy.typing import NDArray
 
 from .checks import check_count
 from .kernel import SMALL_CALL, bare_log, chunk_bounds, trajectory, trajectory_buffers
@@ -25,12 +28,27 @@ MAX_BYTES = 2**32
 #: Most jumps a call with keep "jumps" may log in all (24 bytes each).
 MAX_LOGGED_JUMPS = 10**8
 #: Compiled plans kept for repeated calls on the same model and protocol objects.
-_PLAN_CACHE: OrderedDict = OrderedDict()
+_PLAN_CACHE: OrderedDict[tuple[int, int], tuple[Model, Protocol, Plan]] = OrderedDict()
 _PLAN_CACHE_SIZE = 8
 
 
 def plan_for(model: Model, protocol: Protocol) -> Plan:
-    """The compiled plan of (model, protocol), cached by object identity (both are immutable)."""
+    """The compiled plan of (model, protocol), cached by object identity (both are immutable).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+    protocol : Protocol
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        As :func:`compile_plan`.
+    """
     key = (id(model), id(protocol))
     hit = _PLAN_CACHE.get(key)
     if hit is not None and hit[0] is model and hit[1] is protocol:
@@ -47,17 +65,38 @@ def plan_for(model: Model, protocol: Protocol) -> Plan:
 class Runs:
     """Per-run arrays of runs ``index`` (N,) of stream ``seed`` (R rounds, K channels, n outputs, d).
 
-    Each field is None unless it was kept. records, outcomes (N, R) int8 (+1 / -1: the detector's
-    record, the true outcome); post (N, n) bool, post-selected by the rule at each output time;
-    n_jumps (N, K) int64 jumps per channel; first_jump (N,) float, time of the first jump (inf: none);
-    final_state (N, d) complex, the normalised state at the final output time; states (N, n, d);
-    jumps: every jump as ragged arrays, jump_times (J,), jump_channels (J,) int64, jump_residuals (J,),
-    run i's jumps at jump_offsets[i]:jump_offsets[i + 1] ((N + 1,)). labels: channel names (K,).
+    Each array field is None unless it was kept.
+
+    Attributes
+    ----------
+    seed : int
+        The stream.
+    index : ndarray of int64, shape (N,)
+        The runs' indices in the stream.
+    labels : tuple of str, length K
+        Channel names.
+    times : ndarray of float64, shape (n,)
+        The output times (time unit).
+    records, outcomes : ndarray of int8, shape (N, R), or None
+        +1 / -1: the detector's record, the true outcome.
+    post : ndarray of bool, shape (N, n), or None
+        Post-selected by the rule at each output time.
+    n_jumps : ndarray of int64, shape (N, K), or None
+        Jumps per channel.
+    first_jump : ndarray of float64, shape (N,), or None
+        Time of the first jump (inf: none).
+    final_state : ndarray of complex128, shape (N, d), or None
+        The normalised state at the final output time.
+    states : ndarray of complex128, shape (N, n, d), or None
+    jump_times, jump_channels, jump_residuals : ndarray, shape (J,), or None
+        Every jump as ragged arrays (float64, int64, float64).
+    jump_offsets : ndarray of int64, shape (N + 1,), or None
+        Run i's jumps are at jump_offsets[i]:jump_offsets[i + 1]; see :meth:`jumps_of`.
     """
 
     seed: int
     index: np.ndarray
-    labels: tuple
+    labels: tuple[str, ...]
     times: np.ndarray
     records: np.ndarray | None = None
     outcomes: np.ndarray | None = None
@@ -72,23 +111,86 @@ class Runs:
     jump_offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
+        """Number N of runs."""
         return int(self.index.size)
 
-    def jumps_of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(times, channels) of the jumps of the i-th run of this call (needs keep "jumps")."""
-        if self.jump_offsets is None:
+    def jumps_of(self, i: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The jumps of one run of this call (needs ``keep`` to include "jumps").
+
+        Parameters
+        ----------
+        i : int
+            Position of the run in this call, in [-N, N - 1] for N runs: run ``index[i]`` of the stream.
+            Negative positions count from the end, as in a Python sequence (-1 is the last run).
+
+        Returns
+        -------
+        times : ndarray of float64, shape (J_i,)
+            Times of run i's jumps, ascending (time unit of the model).
+        channels : ndarray of int64, shape (J_i,)
+            The channel (index into ``labels``) of each jump.
+
+        Raises
+        ------
+        ValueError
+            If the jumps were not kept.
+        TypeError
+            If ``i`` is not an integer.
+        IndexError
+            If ``i`` is outside [-N, N - 1]; the message names that range.
+        """
+        if self.jump_offsets is None or self.jump_times is None or self.jump_channels is None:
             raise ValueError('jumps_of needs run_trajectories(..., keep=(..., "jumps"))')
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"run index must be an integer, got {type(i).__name__}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"run index must be in [{-n}, {n - 1}] (negative counts from the end), got {int(i)}")
+        i = int(i) % n
         a, b = self.jump_offsets[i], self.jump_offsets[i + 1]
         return self.jump_times[a:b], self.jump_channels[a:b]
 
 
 @njit(cache=True, parallel=True)
-def per_run(seed, start, ntraj, nchunks, plan, rec, outc, posts, counts, first, final, states_all, offsets, jt, jk, jr):
+def per_run(
+    seed: np.uint64,
+    start: int,
+    ntraj: int,
+    nchunks: int,
+    plan: Plan,
+    rec: np.ndarray,
+    outc: np.ndarray,
+    posts: np.ndarray,
+    counts: np.ndarray,
+    first: np.ndarray,
+    final: np.ndarray,
+    states_all: np.ndarray,
+    offsets: np.ndarray,
+    jt: np.ndarray,
+    jk: np.ndarray,
+    jr: np.ndarray,
+) -> None:
     """Runs start .. start + ntraj - 1, writing row i - start of every output with rows (0 rows: not kept).
 
-    rec, outc (N, R) int8; posts (N, n) bool; counts (N, K) int64; first (N,) float (inf: no jump);
-    final (N, d); states_all (N, n, d); jt, jk, jr: every jump of run i at offsets[i]:offsets[i + 1]
-    (size 0: not logged).
+    Parameters
+    ----------
+    seed : numpy.uint64
+    start, ntraj : int
+        The runs.
+    nchunks : int
+        Parallel chunks (>= 1).
+    plan : Plan
+    rec, outc : ndarray of int8, shape (N, R)
+        Written: records and true outcomes.
+    posts : ndarray of bool, shape (N, n)
+    counts : ndarray of int64, shape (N, K)
+    first : ndarray of float64, shape (N,)
+        Time of the first jump (inf: no jump).
+    final : ndarray of complex128, shape (N, d)
+    states_all : ndarray of complex128, shape (N, n, d)
+    offsets : ndarray of int64, shape (N + 1,)
+    jt, jk, jr : ndarray, shape (J,) (float64, int64, float64)
+        Every jump of run i at offsets[i]:offsets[i + 1] (size 0: not logged).
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]
@@ -126,8 +228,22 @@ def per_run(seed, start, ntraj, nchunks, plan, rec, outc, posts, counts, first, 
                 states_all[i] = states
 
 
-def check_keep(keep) -> tuple[str, ...]:
-    """``keep`` as a tuple of names from KEEP (a single name is accepted), else ValueError naming it."""
+def check_keep(keep: str | Sequence[str]) -> tuple[str, ...]:
+    """``keep`` as a tuple of names from KEEP (a single name is accepted).
+
+    Parameters
+    ----------
+    keep : str or sequence of str
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    ValueError
+        Naming ``keep`` and KEEP, for anything else.
+    """
     if isinstance(keep, str):
         keep = (keep,)
     try:
@@ -146,7 +262,7 @@ def run_trajectories(
     ntraj: int,
     seed: int,
     start: int = 0,
-    keep=DEFAULT_KEEP,
+    keep: str | Sequence[str] = DEFAULT_KEEP,
     threads: int | None = None,
 ) -> Runs:
     """Per-run arrays of trajectories start .. start + ntraj - 1 of stream ``seed``, in parallel.
@@ -159,7 +275,28 @@ def run_trajectories(
     keep: names from KEEP (default DEFAULT_KEEP); "jumps" logs every jump (the runs are then done
     twice: once to count the jumps, once to log them; at most MAX_LOGGED_JUMPS in all); the arrays kept
     may take at most MAX_BYTES = 4 GiB (run larger studies in index ranges). threads: Numba threads
-    (default all). Returns :class:`Runs`.
+    (default all).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+    protocol : Protocol
+    ntraj, seed, start : int
+        As above.
+    keep : str or sequence of str
+        As above.
+    threads : int, optional
+        As above.
+
+    Returns
+    -------
+    Runs
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for a value out of range, too many bytes or jumps, or a model that does
+        not fit the protocol.
     """
     ntraj = check_count("ntraj", ntraj)
     seed = check_count("seed", seed, 0, SEED_MAX)
@@ -192,7 +329,7 @@ def run_trajectories(
             f"MAX_BYTES = {MAX_BYTES / 2**30:g} GiB; run the study in index ranges (start=...)"
         )
 
-    def rows(name, shape, dtype):
+    def rows(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.zeros((ntraj, *shape) if name in keep else (0, *shape), dtype)
 
     want_counts = "n_jumps" in keep or "jumps" in keep
@@ -208,12 +345,12 @@ def run_trajectories(
     no_f, no_k = np.zeros(0), np.zeros(0, np.int64)
     offsets = np.zeros(1, np.int64)
     before = numba.get_num_threads()
-    want = before if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
+    want = before if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     try:
         numba.set_num_threads(want if ntraj >= SMALL_CALL else 1)
         nchunks = max(1, min(ntraj, 4 * numba.get_num_threads()))
 
-        def call(jt, jk, jr):
+        def call(jt: np.ndarray, jk: np.ndarray, jr: np.ndarray) -> None:
             per_run(
                 np.uint64(seed), start, ntraj, nchunks, plan,
                 out["records"], out["outcomes"], out["post"], out["n_jumps"], out["first_jump"],

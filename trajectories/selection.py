@@ -9,6 +9,8 @@ unnormalised density matrix per state. Both read the same tables, so they agree 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 #: The named rules.
@@ -24,11 +26,23 @@ class PostSelection:
     rounds: the protocol's number of rounds (a pattern must have exactly that length).
     transitions: (rounds, S, 2) int64, next state per (round, state, record index: 0 for +1, 1 for -1);
     accepting: (S,) bool.
+
+    Parameters
+    ----------
+    rule : str
+        As above.
+    rounds : int
+        As above.
+
+    Raises
+    ------
+    ValueError
+        For an unknown rule, a bad pattern character, or a pattern of the wrong length.
     """
 
     __slots__ = ("rule", "rounds", "transitions", "accepting")
 
-    def __init__(self, rule: str, rounds: int):
+    def __init__(self, rule: str, rounds: int) -> None:
         if not isinstance(rule, str):
             raise ValueError(f"postselect must be 'all', 'last', 'none' or a pattern of '-', '+', '?', got {rule!r}")
         R = int(rounds)
@@ -68,10 +82,21 @@ class PostSelection:
 
     @property
     def n_states(self) -> int:
+        """Number S of machine states."""
         return int(self.accepting.size)
 
-    def run(self, records) -> np.ndarray:
-        """Post-selected after each round, (R,) bool, for one record string (R,) of +-1."""
+    def run(self, records: Iterable[int]) -> np.ndarray:
+        """Whether one record string is post-selected after each round.
+
+        Parameters
+        ----------
+        records : iterable of int, length R
+            The records, +1 or -1 (anything but 1 counts as -1).
+
+        Returns
+        -------
+        ndarray of bool, shape (R,)
+        """
         s, out = 0, []
         for k, r in enumerate(records):
             s = int(self.transitions[k, s, 0 if r == 1 else 1])
@@ -79,13 +104,20 @@ class PostSelection:
         return np.array(out, bool)
 
     def describe(self) -> str:
+        """The rule in words.
+
+        Returns
+        -------
+        str
+            One line.
+        """
         return {
             "all": "post-select runs whose every record is -1",
             "last": "post-select runs whose latest record is -1",
             "none": "keep every run (no post-selection)",
         }.get(self.rule, f"post-select runs whose records match {self.rule!r} ('?' = either)")
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, PostSelection) and (self.rule, self.rounds) == (other.rule, other.rounds)
 
     def __hash__(self) -> int:

@@ -21,12 +21,28 @@ MAX_JUMPS = 10**7
 class Trajectory:
     """A single quantum-jump run.
 
-    times (n,); states (n, d) complex, normalised state at each output time; post (n,) bool, all
-    outcomes -1 so far; jump_times (J,); jump_channels (J,) int, indices into ``labels``;
-    jump_labels (J,) str; jump_residuals (J,) relative residual of each jump-time root;
-    outcomes (rounds,) int, the true outcomes +1 or -1; labels: every channel's name; seed, index: the
-    stream used; records (rounds,) int, what the detector reported (equal to outcomes without readout
-    error); post (n,) follows the protocol's post-selection rule on the records.
+    Attributes
+    ----------
+    times : ndarray of float64, shape (n,)
+        Output times (time unit).
+    states : ndarray of complex128, shape (n, d)
+        Normalised state at each output time.
+    post : ndarray of bool, shape (n,)
+        Post-selected: follows the protocol's post-selection rule on the records.
+    jump_times : ndarray of float64, shape (J,)
+    jump_channels : ndarray of int64, shape (J,)
+        Indices into ``labels``.
+    jump_labels : tuple of str, length J
+    jump_residuals : ndarray of float64, shape (J,)
+        Relative residual of each jump-time root.
+    outcomes : ndarray of int, shape (rounds,)
+        The true outcomes +1 or -1.
+    labels : tuple of str
+        Every channel's name.
+    seed, index : int
+        The stream used.
+    records : ndarray of int, shape (rounds,)
+        What the detector reported (equal to outcomes without readout error).
     """
 
     times: np.ndarray
@@ -34,17 +50,17 @@ class Trajectory:
     post: np.ndarray
     jump_times: np.ndarray
     jump_channels: np.ndarray
-    jump_labels: tuple
+    jump_labels: tuple[str, ...]
     jump_residuals: np.ndarray
     outcomes: np.ndarray
-    labels: tuple
+    labels: tuple[str, ...]
     seed: int
     index: int
     records: np.ndarray
 
     @property
     def singlet(self) -> np.ndarray:
-        """|<S|psi(t)>|^2 on the output grid, (n,)."""
+        """|<S|psi(t)>|^2 on the output grid, (n,) float64 (two spins only)."""
         return 0.5 * np.abs(self.states[:, 1] - self.states[:, 2]) ** 2
 
 
@@ -53,6 +69,27 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
 
     seed: integer in [0, 2**64); index: integer in [0, 2**64); max_jumps: integer in [0, MAX_JUMPS = 10**7],
     the most jumps logged (the trajectory itself is the same whatever the log size).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The system.
+    protocol : Protocol
+        What is done to it.
+    seed, index : int
+        The stream and the run in it, each in [0, 2**64).
+    max_jumps : int
+        As above.
+
+    Returns
+    -------
+    Trajectory
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for a value out of range, a protocol that is not a Protocol, or a model
+        that does not fit it.
     """
     check_count("seed", seed, 0, SEED_MAX)
     check_count("index", index, 0, SEED_MAX)
