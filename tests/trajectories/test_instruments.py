@@ -22,7 +22,7 @@ from darkspin.ensemble.simulation import run_batch
 
 from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, superoperator
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 #: Strong coupling keeps these runs short: relaxation time ~ 5, three rounds by t = 6.
 SYMMETRIC = ds.SpinPair(lam1=0.2, lam2=0.2)

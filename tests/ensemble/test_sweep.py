@@ -5,7 +5,6 @@ work. A short protocol (2 rounds by t = 60) keeps each test to a few seconds onc
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import importlib
 import math
 import sys
@@ -123,15 +122,6 @@ def test_other_target_state_uses_its_population():
 
 
 # ---- reproducibility ---------------------------------------------------------------------------
-def test_bit_identical_for_executor_and_batch_size(mc_table):
-    axes = {"lam2": LAM2}
-    with cf.ThreadPoolExecutor(2) as pool:
-        threaded = ds.sweep(ds.SpinPair(), SHORT, axes, ntraj=4000, seed=11, executor=pool, progress=False)
-    _same(mc_table, threaded)
-    split = ds.sweep(ds.SpinPair(), SHORT, axes, ntraj=4000, seed=11, batch_size=700, progress=False)
-    _same(mc_table, split)
-
-
 def test_interrupted_sweep_resumes_bit_identically(mc_table, tmp_path, monkeypatch):
     real = simulation_module.run_batch
     calls = {"n": 0}
@@ -280,3 +270,24 @@ def test_lindblad_model_over_protocol_axes():
     protocol = ds.Protocol("ud", SHORT.measure_at, SHORT.times, measurement=ds.Measurement("zz", (0.0, 0.1)))
     ex = ds.solve_master_equation(model, protocol)
     assert abs(table["fidelity_post"][0] - _singlet_post(ex.rho_post[-1])) <= 1e-12
+
+
+def test_sweep_pairs_rounds_with_patterns_of_their_length():
+    """Each value was checked alone against the base protocol, so a 2-round pattern was refused even when
+    it was paired (zip) or crossed with rounds = 2."""
+    base = ds.Protocol.paper(11)
+    model = ds.SpinPair()
+    table = ds.sweep(model, base, {"rounds": [2, 3], "postselect": ["-?", "--+"]}, zip=True, progress=False)
+    for R, rule, f in zip(table["rounds"], table["postselect"], table["fidelity_post"], strict=True):
+        p = ds.Protocol(base.rho0, 100.0 * np.arange(1, R + 1), base.times, postselect=str(rule))
+        exact = ds.solve_master_equation(model, p).population("S").value_post[-1].real
+        assert abs(f - exact) <= 1e-12
+    assert len(ds.sweep(model, base, {"rounds": [2], "postselect": ["-?", "--"]}, progress=False)) == 2
+    # a combination that is invalid names the point ...
+    with pytest.raises(ValueError, match=r"sweep point \(rounds = 3, postselect = --\)"):
+        ds.sweep(model, base, {"rounds": [2, 3], "postselect": ["--"]}, progress=False)
+    # ... and a value that no other axis can repair still names the axis and the value
+    with pytest.raises(ValueError, match=r"axis 'lam2', value 2 \(-1\.0\): lam2 must be >= 0"):
+        ds.sweep(model, base, {"lam2": [0.01, -1.0], "rounds": [1]}, progress=False)
+    with pytest.raises(ValueError, match=r"axis 'measure_at', value 1 \(\[600\.0\]\)"):
+        ds.sweep(model, base, {"T": [0.1], "measure_at": [[600.0]]}, progress=False)
