@@ -245,6 +245,7 @@ def survival_z(case: Case, model) -> np.ndarray:
     return (h.survival() - p) / se
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper", "asym_fb", "lindblad8"])
 def test_first_jump_survival_matches_exact_pointwise(cases, name):
     case = cases[name]
@@ -268,6 +269,7 @@ def exact_p0(model, rho0, grid) -> np.ndarray:
     return out
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("model", [PAPER, ASYM], ids=["paper", "asym"])
 def test_first_jump_times_ks_before_the_first_measurement(model):
     """The first-jump times of runs that jump before t1 follow (1 - P0(t)) / (1 - P0(t1)) (KS test)."""
@@ -297,6 +299,7 @@ def mean_jumps_z(case: Case, exact_mean: np.ndarray) -> np.ndarray:
     return (est[1:] - exact_mean[1:]) / se[1:]
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper_fb", "asym_fb", "lindblad8"])
 def test_mean_jumps_per_channel_match_exact(cases, name):
     case = cases[name]
@@ -351,6 +354,7 @@ def fidelity_deviations(case: Case, target: np.ndarray) -> list[tuple[str, float
     return out
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper", "paper_fb", "asym_fb", "lindblad8"])
 def test_fidelity_histogram_mean_matches_exact_population(cases, name):
     case = cases[name]
@@ -361,6 +365,7 @@ def test_fidelity_histogram_mean_matches_exact_population(cases, name):
     assert worst[1] <= SIGMA, worst
 
 
+@pytest.mark.statistical
 def test_fidelity_histogram_test_detects_a_wrong_target(cases):
     # the T2 histograms against the singlet's exact population: far outside
     case = cases["asym_fb"]
@@ -371,6 +376,7 @@ def test_fidelity_histogram_test_detects_a_wrong_target(cases):
     assert max(d for _, d in fidelity_deviations(case8, other)) > 10 * SIGMA
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper", "paper_fb"])
 def test_split_adds_up_to_the_post_selected_infidelity(cases, name):
     mc = cases[name].mc
@@ -391,6 +397,7 @@ def test_split_adds_up_to_the_post_selected_infidelity(cases, name):
     assert abs(final.quiet + final.jumped - (1.0 - mc.singlet_post[-1])) <= 1e-12
 
 
+@pytest.mark.statistical
 def test_paper_point_final_fidelity_is_bimodal(cases):
     """Issue 13's claim at the paper's point, as far as it holds: nearly every post-selected run ends with
     1 - F < 1e-4, a few (< 0.1 %) jumped, and those carry almost all of the infidelity, each with F near 0;
@@ -413,6 +420,7 @@ def test_paper_point_final_fidelity_is_bimodal(cases):
 
 
 # ---- 5. compare with distributions ---------------------------------------------------------------------
+@pytest.mark.statistical
 def test_compare_uses_the_jump_tests(cases):
     case = cases["paper_fb"]
     good = compare(case.mc, case.exact)
@@ -426,6 +434,7 @@ def test_compare_uses_the_jump_tests(cases):
     assert sigma_from_p(min(1.0, p.size * p.min())) > 3.0
 
 
+@pytest.mark.statistical
 def test_jump_tests_false_alarm_rate():
     """Family-wise (Bonferroni over K + 1) p-value of the jump tests on a correct model, 100 seeds of 2000
     runs: at 3 sigma (nominal rate <= 0.27 %) at most 2 of 100 may alarm; at 2 sigma (nominal <= 4.6 %), at
@@ -573,6 +582,7 @@ def decay(rate: float = 0.01) -> LindbladModel:
 D2_P = Protocol([1, 0], (), np.linspace(0.0, 50.0, 11))
 
 
+@pytest.mark.statistical
 def test_first_jump_survival_past_the_final_time_is_no_false_alarm():
     """Runs stop at the final output time: on a time grid reaching past it the trajectories' survival is
     flat, and the exact one must be held at t_final too (it used to keep decaying: an 'inconsistent'

@@ -119,6 +119,7 @@ def dask_client():
         cluster.close()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("how", ["client", "get_executor"])
 def test_dask(reference, dask_client, how):
     executor = dask_client if how == "client" else dask_client.get_executor()

@@ -96,6 +96,7 @@ def _z_scores(table, exact_columns) -> dict[str, np.ndarray]:
     return {q: np.abs(table[f"mc_{q}"] - exact_columns[q]) / table[f"mc_{q}_se"] for q in quantities}
 
 
+@pytest.mark.statistical
 def test_monte_carlo_columns_agree_with_exact_within_five_se(mc_table):
     z = _z_scores(mc_table, mc_table.columns)
     for q, values in z.items():
@@ -106,12 +107,14 @@ def test_monte_carlo_columns_agree_with_exact_within_five_se(mc_table):
     assert mc_table["mc_ntraj"].tolist() == [4000, 4000]
 
 
+@pytest.mark.statistical
 def test_a_wrong_model_fails_the_five_se_check(mc_table):
     wrong = ds.sweep(ds.SpinPair(lam1=0.02), SHORT, {"lam2": [0.02, 0.0175]})  # stronger coupling
     z = _z_scores(mc_table, wrong.columns)
     assert max(float(v.max()) for v in z.values()) > 5
 
 
+@pytest.mark.statistical
 def test_other_target_state_uses_its_population():
     table = ds.sweep(ds.SpinPair(), SHORT, {"lam2": [0.0126]}, ntraj=2000, seed=3, target_state="T2", progress=False)
     ex = ds.solve_master_equation(ds.SpinPair(), SHORT)
@@ -184,6 +187,7 @@ def test_point_seeds_and_common_random_numbers(mc_table):
         assert crn["mc_yield"][i] == alone.p_cumulative[-1]
 
 
+@pytest.mark.statistical
 def test_common_random_numbers_make_differences_less_noisy():
     """Over 30 seeds: with independent streams the variance of a difference between two points is the
     sum of their variances (the sample ratio is chi^2_29/29: outside [0.35, 2.2] with probability < 1e-3);

@@ -138,6 +138,7 @@ def run_packed(p, model, protocol, seed, ntraj) -> MonteCarloResult:
 
 
 # ---- 1. statistical agreement with the exact master equation ------------------------------------------
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", list(AGREEMENT_CASES))
 def test_ensemble_agrees_with_master_equation(name):
     model, protocol, ntraj, seed = AGREEMENT_CASES[name]
@@ -155,6 +156,7 @@ def test_ensemble_agrees_with_master_equation(name):
 
 
 # ---- 2. a wrong model fails the same comparison --------------------------------------------------------
+@pytest.mark.statistical
 def test_wrong_unraveling_fails_agreement(monkeypatch):
     """Local (per-spin) jumps drop the cross terms of docs/physics.md: the singlet decays, and the
     comparison with the exact (collective) master equation must fail by far."""
@@ -168,6 +170,7 @@ def test_wrong_unraveling_fails_agreement(monkeypatch):
     assert z["singlet"] > 5.0
 
 
+@pytest.mark.statistical
 def test_dropped_jump_channel_fails_agreement():
     """Removing one Lindblad channel (from the jumps and from H_eff) is a different master equation."""
     model, protocol, ntraj, seed = AGREEMENT_CASES["off_symmetric_vector"]
@@ -194,6 +197,7 @@ def test_dropped_jump_channel_fails_agreement():
 
 
 # ---- 3. waiting times ------------------------------------------------------------------------------
+@pytest.mark.statistical
 def test_first_jump_time_is_exponential():
     """One decaying spin (lam2 = 0, V = nu = 1, T = 0) started in |ud>: spin 1 lowers at rate
     lam1 F(nu)/2 = lam1; dephasing tau_z x 1 (rate lam1 F(0)/4) only multiplies |ud> by -1."""
@@ -226,6 +230,7 @@ def test_first_jump_time_is_exponential():
     assert p_wrong < 1e-6
 
 
+@pytest.mark.statistical
 def test_sojourn_times_in_one_long_trajectory():
     """Finite T: spin 1 flips down at lam1 F(nu)/2 and up at lam1 F(-nu)/2; one long trajectory gives
     thousands of exponential sojourns (and Poisson dephasing jumps at lam1 F(0)/4)."""
@@ -301,6 +306,7 @@ def _spec_case(spec):
     return probe.build(spec)[:4]
 
 
+@pytest.mark.subprocess
 def test_bit_identical_across_thread_counts(tmp_path):
     model, protocol, ntraj, seed = _spec_case(THREAD_SPEC)
     procs = {}
