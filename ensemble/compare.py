@@ -3,7 +3,7 @@ collapse when a rare path was never sampled, one family-wise verdict over all of
 and the 1/sqrt(ntraj) convergence of the estimate.
 
 The statistics are documented in :func:`compare`; their false-alarm rates and power are measured in
-tests/test_calibration.py and benchmarks/calibration.py.
+tests/ensemble/test_calibration.py and benchmarks/calibration.py.
 """
 
 from __future__ import annotations
@@ -383,7 +383,7 @@ def compare(
     bounds the chance that a correct simulation gives any p-value this small, whatever the correlations
     between times and elements. The run is "consistent" while sigma_from_p(p) <= threshold, so the
     false-alarm rate of a correct run is at most erfc(threshold / sqrt 2) (0.27 % at the default 3;
-    measured rates are lower, see tests/test_calibration.py).
+    measured rates are lower, see tests/ensemble/test_calibration.py).
     Never "consistent" about missing data: a NaN on one side where the other has a value (e.g. a NaN in
     the Monte Carlo rho, or an exact rho_post NaN where trajectories were post-selected) makes it
     "inconsistent: ..."; ntraj = 0, or no matrix element with min_count trajectories (even if the success

@@ -1,12 +1,13 @@
-"""Scale-out machinery of ensemble.simulate: exact mergeable sums, batches, executors (threads,
-processes, Dask), save/load, resume, keeping work on interrupt, adaptive stopping, bad input, progress.
+"""Scale-out machinery of ensemble.simulate: exact mergeable sums, Dask, save/load, keeping work on
+interrupt, adaptive stopping, bad input, progress.
 
-The contract under test: trajectory i draws from its own stream (seed, i) and the sums are exact
-integers, so any split of [0, ntraj) into batches, run anywhere in any order, gives bit-identical
-sums. Every comparison here is therefore exact (EnsembleSums.identical / np.array_equal).
+Trajectory i draws from its own stream (seed, i) and the sums are exact integers, so any split of
+[0, ntraj) into batches, run anywhere in any order, gives bit-identical sums. Every comparison here is
+therefore exact (EnsembleSums.identical / np.array_equal). Batch sizes, thread counts, thread and process
+pools and resume are in the reproducibility contract (tests/ensemble/test_reproducibility.py).
 
 A cheap model (lam = 0.2, 2 rounds, 31 outputs on [0, 15]) keeps the whole file at ~30-40 s on 2
-cores, most of it spawning worker processes (ProcessPoolExecutor, Dask LocalCluster).
+cores, most of it spawning Dask's worker processes.
 """
 
 from __future__ import annotations
