@@ -1,7 +1,8 @@
 """ds.sweep: exact columns against solve_master_equation point by point, Monte Carlo columns against the
 exact ones in units of their own standard errors, bit-identical results after an interruption and resume
 (executors and batch splits: tests/ensemble/test_reproducibility.py), seeds and common random numbers as
-documented, and bad axes rejected before any work. A short protocol (2 rounds by t = 60) keeps each test to a few seconds once Numba's cache is warm."""
+documented, and bad axes rejected before any work. A short protocol (2 rounds by t = 60) keeps each test to
+a few seconds once Numba's cache is warm."""
 
 from __future__ import annotations
 
