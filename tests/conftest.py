@@ -11,7 +11,9 @@ The fast loop leaves both out: 950 of the 1085 tests,
 
     .venv/bin/python -m pytest -q -m "not statistical and not subprocess"
 
-about 105 s of CPU on 2 cores with the Numba cache warm (the whole suite: see the README's test command).
+1.5-2 minutes on a shared 2-core machine with the Numba cache warm (77 s of CPU; the whole suite ~8 minutes).
+The slowest of it: loading each Numba kernel from the cache on first use, the Hypothesis properties and the
+batched exact solver on random models.
 
 Hypothesis profiles for the property tests:
 
