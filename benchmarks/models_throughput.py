@@ -1,6 +1,6 @@
 """Throughput of darkspin on general models (issue "models as data") against QuTiP 5 ``mcsolve``, side by side.
 
-Workloads (the same models as tests/test_models.py):
+Workloads (the same models as tests/ensemble/test_general_models.py):
   transverse  the STM pair at lam = 0.2 plus a transverse field (omega/2)(tau_x1 + tau_x2), omega = 0.15:
               H_eff is one dense 4 x 4 block (the general propagator); from |ud>, tau_z x tau_z measured
               at t = 3 and 6 (darkspin only), 19 outputs on [0, 9];
@@ -36,7 +36,7 @@ MIN_SECONDS = 0.5
 
 
 def models():
-    """{name: (model, protocol)} built from Pauli matrices, as in tests/test_models.py."""
+    """{name: (model, protocol)} built from Pauli matrices, as in tests/ensemble/test_general_models.py."""
     import darkspin as ds
 
     sx = np.array([[0, 1], [1, 0]], complex)

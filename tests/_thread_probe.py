@@ -1,4 +1,4 @@
-"""Subprocess helper of tests/test_trajectories.py: run one ensemble and save it.
+"""Subprocess helper of tests/trajectories/test_kernel.py: run one ensemble and save it.
 
 Usage: python _thread_probe.py SPEC_JSON OUT_PATH. SPEC_JSON holds "model" (SpinPair fields),
 "initial", "measure_at", "t_final", "n_out", "ntraj", "seed" and optional "batch_size". The Numba

@@ -55,9 +55,5 @@ def _files() -> list[Path]:
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_public_functions_are_fully_annotated(path):
-    gaps = {
-        name: missing
-        for name, func in _public_functions(path)
-        if (missing := _missing(func, "." in name))
-    }
+    gaps = {name: missing for name, func in _public_functions(path) if (missing := _missing(func, "." in name))}
     assert not gaps, f"{path.relative_to(ROOT)}: unannotated {gaps}"

@@ -38,6 +38,7 @@ def test_examples_are_percent_format_notebooks():
         assert text.count("\n# %%\n") >= 2, name  # and code cells
 
 
+@pytest.mark.subprocess
 def test_paper_figures(tmp_path):
     out = run_example("paper_figures.py", tmp_path)
     assert "verdict: consistent" in out
@@ -46,6 +47,7 @@ def test_paper_figures(tmp_path):
     assert (tmp_path / "protocol.png").stat().st_size > 0
 
 
+@pytest.mark.subprocess
 def test_feedback_vs_postselection(tmp_path):
     out = run_example("feedback_vs_postselection.py", tmp_path)
     rows = [line for line in out.splitlines() if line.startswith(("post-select", "feedback"))]
@@ -54,6 +56,7 @@ def test_feedback_vs_postselection(tmp_path):
     assert rows[1].split()[-5] == "1.00000"
 
 
+@pytest.mark.subprocess
 def test_own_model(tmp_path):
     out = run_example("own_model.py", tmp_path)
     assert "verdict: consistent" in out
@@ -61,6 +64,7 @@ def test_own_model(tmp_path):
     assert (tmp_path / "own_model.png").stat().st_size > 0
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not hasattr(ds, "sweep"), reason="ds.sweep (issue 14, part B) is not in this build yet")
 def test_two_axis_sweep(tmp_path):
     out = run_example("two_axis_sweep.py", tmp_path)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+import pytest
+
 SHADOWS = ("analysis", "ensemble", "trajectories")
 
 
@@ -24,6 +26,7 @@ def test_only_darkspin_is_installed_at_top_level():
     assert top == ["darkspin"], top
 
 
+@pytest.mark.subprocess
 def test_files_named_like_the_layers_do_not_shadow_them(tmp_path):
     for name in SHADOWS:
         (tmp_path / f"{name}.py").write_text("raise RuntimeError('the user file was imported')\n")
@@ -47,6 +50,7 @@ def test_files_named_like_the_layers_do_not_shadow_them(tmp_path):
     assert proc.returncode == 0 and proc.stdout.startswith("darkspin "), proc.stderr
 
 
+@pytest.mark.subprocess
 def test_import_changes_no_environment_variable(tmp_path):
     code = (
         "import json, os\n"
@@ -61,6 +65,7 @@ def test_import_changes_no_environment_variable(tmp_path):
     assert json.loads(proc.stdout) == {}
 
 
+@pytest.mark.subprocess
 def test_import_is_lazy(tmp_path):
     proc = _python("import sys, darkspin\nprint('numpy' in sys.modules, 'numba' in sys.modules)", tmp_path)
     assert proc.returncode == 0 and proc.stdout.split() == ["False", "False"], proc.stdout + proc.stderr

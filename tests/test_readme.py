@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.subprocess
 def test_python_examples_run(tmp_path):
     code = "\n".join(re.findall(r"```python\n(.*?)```", README, re.S))
     assert "import darkspin as ds" in code

@@ -23,6 +23,8 @@ from cli_calls import start_run
 
 from darkspin.ensemble import load
 
+pytestmark = pytest.mark.subprocess
+
 distributed = pytest.importorskip("dask.distributed")
 
 SMALL = """

@@ -109,6 +109,7 @@ def test_run_summary_has_documented_keys(small_run):
         assert abs(k - n * p) / math.sqrt(n * p * (1 - p)) < 5
 
 
+@pytest.mark.subprocess
 def test_run_pdf_and_python_m(small_config, tmp_path):
     """A real process (python -m analysis.cli): exit 0, no traceback, figures in the asked format."""
     out = tmp_path / "pdf"
@@ -229,6 +230,7 @@ def test_missing_config_and_bad_arguments(tmp_path):
         _one_error_line(stderr)
 
 
+@pytest.mark.subprocess
 def test_console_script_bad_config(tmp_path):
     """The installed `darkspin` script: exit 2, one line, no traceback."""
     cfg = tmp_path / "bad.toml"
@@ -340,6 +342,7 @@ def _saved_count(path: Path) -> int:
         return 0
 
 
+@pytest.mark.subprocess
 def test_sigint_then_rerun_resumes_bit_identical(tmp_path, monkeypatch):
     """A real Ctrl-C in the middle of a run, then the same command again: it says it resumes, runs only
     the missing trajectories, and ends bit-identical to an uninterrupted run with the same seed. While
@@ -514,6 +517,7 @@ def _sigint_default():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_inside_compilation_callback_exits_130(small_config, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
@@ -530,6 +534,7 @@ def test_ctrl_c_inside_compilation_callback_exits_130(small_config, tmp_path):
     assert not (out / "result.npz").exists()
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_while_compiling_exits_130(small_config, tmp_path):
     """Real SIGINTs at a few moments of a cold compilation (once Numba has written its first cache file,
     so the process is past its imports): exit 130 and one line every time."""
@@ -574,6 +579,7 @@ def test_disk_full_while_saving_a_figure_names_it(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == [".darkspin.lock"]  # no truncated figure, no temp file
 
 
+@pytest.mark.subprocess
 def test_closed_stdout_pipe_ends_quietly():
     """`darkspin exact | head -0`: the reader is gone before the first line; no message, exit 141."""
     proc = subprocess.Popen(

@@ -21,7 +21,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 import scipy.linalg
@@ -41,7 +40,7 @@ from reference import I2, SM, SP, SZ, binomial_z, element_z, singlet_population
 from reference import SINGLET as S_VEC
 from reference import F as F_phys
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where the subprocess helper lives
 
 
 # ---- independent physics (docs/physics.md, via tests/reference.py) -------------------------------
@@ -138,15 +137,8 @@ def run_packed(p, model, protocol, seed, ntraj) -> MonteCarloResult:
     return MonteCarloResult(model, protocol, sums, seed, [(0, ntraj)])
 
 
-@pytest.fixture
-def restore_numba_threads():
-    """run_batch(threads=...) changes the calling thread's Numba thread count; undo it after the test."""
-    n = numba.get_num_threads()
-    yield
-    numba.set_num_threads(n)
-
-
 # ---- 1. statistical agreement with the exact master equation ------------------------------------------
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", list(AGREEMENT_CASES))
 def test_ensemble_agrees_with_master_equation(name):
     model, protocol, ntraj, seed = AGREEMENT_CASES[name]
@@ -164,6 +156,7 @@ def test_ensemble_agrees_with_master_equation(name):
 
 
 # ---- 2. a wrong model fails the same comparison --------------------------------------------------------
+@pytest.mark.statistical
 def test_wrong_unraveling_fails_agreement(monkeypatch):
     """Local (per-spin) jumps drop the cross terms of docs/physics.md: the singlet decays, and the
     comparison with the exact (collective) master equation must fail by far."""
@@ -177,6 +170,7 @@ def test_wrong_unraveling_fails_agreement(monkeypatch):
     assert z["singlet"] > 5.0
 
 
+@pytest.mark.statistical
 def test_dropped_jump_channel_fails_agreement():
     """Removing one Lindblad channel (from the jumps and from H_eff) is a different master equation."""
     model, protocol, ntraj, seed = AGREEMENT_CASES["off_symmetric_vector"]
@@ -203,6 +197,7 @@ def test_dropped_jump_channel_fails_agreement():
 
 
 # ---- 3. waiting times ------------------------------------------------------------------------------
+@pytest.mark.statistical
 def test_first_jump_time_is_exponential():
     """One decaying spin (lam2 = 0, V = nu = 1, T = 0) started in |ud>: spin 1 lowers at rate
     lam1 F(nu)/2 = lam1; dephasing tau_z x 1 (rate lam1 F(0)/4) only multiplies |ud> by -1."""
@@ -235,6 +230,7 @@ def test_first_jump_time_is_exponential():
     assert p_wrong < 1e-6
 
 
+@pytest.mark.statistical
 def test_sojourn_times_in_one_long_trajectory():
     """Finite T: spin 1 flips down at lam1 F(nu)/2 and up at lam1 F(-nu)/2; one long trajectory gives
     thousands of exponential sojourns (and Poisson dephasing jumps at lam1 F(0)/4)."""
@@ -310,6 +306,7 @@ def _spec_case(spec):
     return probe.build(spec)[:4]
 
 
+@pytest.mark.subprocess
 def test_bit_identical_across_thread_counts(tmp_path):
     model, protocol, ntraj, seed = _spec_case(THREAD_SPEC)
     procs = {}
@@ -336,29 +333,6 @@ def test_bit_identical_across_thread_counts(tmp_path):
         assert other.seed == seed and other.ntraj == ntraj
         assert here.sums.identical(other.sums), f"NUMBA_NUM_THREADS={threads} differs"
         np.testing.assert_array_equal(here.rho, other.rho)
-
-
-def test_bit_identical_across_batches(restore_numba_threads):
-    model, protocol, ntraj, seed = _spec_case(THREAD_SPEC)
-    ntraj //= 2
-    ref = simulate(model, protocol, ntraj, seed, progress=False)
-    for kwargs in (
-        {"batch_size": 1_000},
-        {"batch_size": 4_999},
-        {"batch_size": ntraj},
-        {"batch_size": 3_333, "batch_threads": 1},
-        {"batch_threads": 2},
-    ):
-        other = simulate(model, protocol, ntraj, seed, progress=False, **kwargs)
-        assert ref.sums.identical(other.sums), kwargs
-    # batches are additive: [0, a) + [a, n) == [0, n)
-    a = 4_321
-    parts = simulate_module.run_batch(model, protocol, seed, a, ntraj) + simulate_module.run_batch(
-        model, protocol, seed, 0, a
-    )
-    assert parts.identical(ref.sums)
-    # another seed gives other sums
-    assert not ref.sums.identical(simulate(model, protocol, ntraj, seed + 1, progress=False).sums)
 
 
 def test_run_trajectory_reproducible_and_same_as_simulate():

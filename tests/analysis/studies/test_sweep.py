@@ -1,11 +1,11 @@
 """ds.sweep: exact columns against solve_master_equation point by point, Monte Carlo columns against the
-exact ones in units of their own standard errors, bit-identical results for any executor, batch split and
-interruption with resume, seeds and common random numbers as documented, and bad axes rejected before any
-work. A short protocol (2 rounds by t = 60) keeps each test to a few seconds once Numba's cache is warm."""
+exact ones in units of their own standard errors, bit-identical results after an interruption and resume
+(executors and batch splits: tests/ensemble/test_reproducibility.py), seeds and common random numbers as
+documented, and bad axes rejected before any work. A short protocol (2 rounds by t = 60) keeps each test to
+a few seconds once Numba's cache is warm."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import importlib
 import math
 import sys
@@ -108,6 +108,7 @@ def _z_scores(table, exact_columns) -> dict[str, np.ndarray]:
     return {q: np.abs(table[f"mc_{q}"] - exact_columns[q]) / table[f"mc_{q}_se"] for q in quantities}
 
 
+@pytest.mark.statistical
 def test_monte_carlo_columns_agree_with_exact_within_five_se(mc_table):
     z = _z_scores(mc_table, mc_table.columns)
     for q, values in z.items():
@@ -118,12 +119,14 @@ def test_monte_carlo_columns_agree_with_exact_within_five_se(mc_table):
     assert mc_table["mc_ntraj"].tolist() == [4000, 4000]
 
 
+@pytest.mark.statistical
 def test_a_wrong_model_fails_the_five_se_check(mc_table):
     wrong = ds.sweep(ds.SpinPair(lam1=0.02), SHORT, {"lam2": [0.02, 0.0175]})  # stronger coupling
     z = _z_scores(mc_table, wrong.columns)
     assert max(float(v.max()) for v in z.values()) > 5
 
 
+@pytest.mark.statistical
 def test_other_target_state_uses_its_population():
     table = ds.sweep(ds.SpinPair(), SHORT, {"lam2": [0.0126]}, ntraj=2000, seed=3, target_state="T2", progress=False)
     ex = ds.solve_master_equation(ds.SpinPair(), SHORT)
@@ -134,15 +137,6 @@ def test_other_target_state_uses_its_population():
 
 
 # ---- reproducibility ---------------------------------------------------------------------------
-def test_bit_identical_for_executor_and_batch_size(mc_table):
-    axes = {"lam2": LAM2}
-    with cf.ThreadPoolExecutor(2) as pool:
-        threaded = ds.sweep(ds.SpinPair(), SHORT, axes, ntraj=4000, seed=11, executor=pool, progress=False)
-    _same(mc_table, threaded)
-    split = ds.sweep(ds.SpinPair(), SHORT, axes, ntraj=4000, seed=11, batch_size=700, progress=False)
-    _same(mc_table, split)
-
-
 def test_interrupted_sweep_resumes_bit_identically(mc_table, tmp_path, monkeypatch):
     real = simulation_module.run_batch
     calls = {"n": 0}
@@ -205,6 +199,7 @@ def test_point_seeds_and_common_random_numbers(mc_table):
         assert crn["mc_yield"][i] == alone.p_cumulative[-1]
 
 
+@pytest.mark.statistical
 def test_common_random_numbers_make_differences_less_noisy():
     """Over 30 seeds: with independent streams the variance of a difference between two points is the
     sum of their variances (the sample ratio is chi^2_29/29: outside [0.35, 2.2] with probability < 1e-3);
@@ -291,3 +286,24 @@ def test_lindblad_model_over_protocol_axes():
     protocol = ds.Protocol("ud", SHORT.measure_at, SHORT.times, measurement=ds.Measurement("zz", (0.0, 0.1)))
     ex = ds.solve_master_equation(model, protocol)
     assert abs(table["fidelity_post"][0] - _singlet_post(ex.rho_post[-1])) <= 1e-12
+
+
+def test_sweep_pairs_rounds_with_patterns_of_their_length():
+    """Each value was checked alone against the base protocol, so a 2-round pattern was refused even when
+    it was paired (zip) or crossed with rounds = 2."""
+    base = ds.Protocol.paper(11)
+    model = ds.SpinPair()
+    table = ds.sweep(model, base, {"rounds": [2, 3], "postselect": ["-?", "--+"]}, paired=True, progress=False)
+    for R, rule, f in zip(table["rounds"], table["postselect"], table["fidelity_post"], strict=True):
+        p = ds.Protocol(base.rho0, 100.0 * np.arange(1, R + 1), base.times, postselect=str(rule))
+        exact = ds.solve_master_equation(model, p).population("S").value_post[-1].real
+        assert abs(f - exact) <= 1e-12
+    assert len(ds.sweep(model, base, {"rounds": [2], "postselect": ["-?", "--"]}, progress=False)) == 2
+    # a combination that is invalid names the point ...
+    with pytest.raises(ValueError, match=r"sweep point \(rounds = 3, postselect = --\)"):
+        ds.sweep(model, base, {"rounds": [2, 3], "postselect": ["--"]}, progress=False)
+    # ... and a value that no other axis can repair still names the axis and the value
+    with pytest.raises(ValueError, match=r"axis 'lam2', value 2 \(-1\.0\): lam2 must be >= 0"):
+        ds.sweep(model, base, {"lam2": [0.01, -1.0], "rounds": [1]}, progress=False)
+    with pytest.raises(ValueError, match=r"axis 'measure_at', value 1 \(\[600\.0\]\)"):
+        ds.sweep(model, base, {"T": [0.1], "measure_at": [[600.0]]}, progress=False)

@@ -106,6 +106,7 @@ def agreement(mc, ex) -> dict:
     return out
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", list(CASES))
 def test_monte_carlo_matches_exact_for_general_models(name):
     model, protocol, ntraj, seed = CASES[name]
@@ -118,6 +119,7 @@ def test_monte_carlo_matches_exact_for_general_models(name):
     assert ds.compare(mc, ex).consistent
 
 
+@pytest.mark.statistical
 def test_a_wrong_general_model_fails():
     """Power: the transverse-field trajectories against the exact answer without the field."""
     model, protocol, ntraj, seed = CASES["transverse_pair"]
@@ -138,6 +140,7 @@ def test_paths_chosen_by_structure():
     assert kinds["near_ep_3x3"] == (3,)
 
 
+@pytest.mark.statistical
 def test_general_path_forced_on_the_stm_pair_is_consistent_with_the_block_path():
     """Same physics, different code: the STM pair as a LindbladModel whose H has a transverse term of
     1e-12 (far below any statistical resolution, but structurally one dense 4 x 4 block) against the
@@ -186,6 +189,7 @@ def test_to_qutip_mesolve_agrees_with_the_exact_solver():
     assert worst < 1e-9, worst
 
 
+@pytest.mark.statistical
 def test_from_qutip_model_runs_in_simulate_and_takes_a_qobj_initial_state():
     qutip = pytest.importorskip("qutip")
     g = 0.3

@@ -192,3 +192,13 @@ def test_summary_nan_is_null(tmp_path):
     assert summary["columns"]["p_success_2"][0] is None  # one round: no second round
     rows = _read_csv(out / "sweep.csv")
     assert math.isnan(float(rows[0]["p_success_2"])) and rows[0]["rounds"] == "1"
+
+
+def test_cli_sweep_initial_error_names_the_sweep_key(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('[protocol]\nn_out = 11\n[sweep]\ninitial = ["ud", "qq"]\n')
+    status, _, err = _call(["sweep", study, "--out", tmp_path / "out", "--no-progress"])
+    assert status == 2
+    err = err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("darkspin: ") and "sweep.initial[1]" in err[0], err
+    assert not (tmp_path / "out").exists()

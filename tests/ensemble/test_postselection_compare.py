@@ -94,6 +94,7 @@ def test_wilson_published_values():
         wilson_interval(-1, 3)
 
 
+@pytest.mark.statistical
 def test_wilson_coverage_of_exact_probabilities(exact):
     """95% Wilson intervals from 1000 independent groups of 100 trajectories cover the exact conditional
     and cumulative success probabilities at 93-97% (3000 checks each: binomial sd of the coverage 0.004)."""
@@ -259,6 +260,7 @@ def test_trace_distance_closed_form():
     assert np.isnan(trace_distance(np.full((4, 4), np.nan), a))
 
 
+@pytest.mark.statistical
 def test_compare_correct_run_is_consistent(mc, exact):
     c = compare(mc, exact)
     print(f"\n{c}")
@@ -277,6 +279,7 @@ def test_compare_correct_run_is_consistent(mc, exact):
     assert "20000" in text and "consistent" in text
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("change", [dict(lam1=0.24), dict(J_ex=0.03)])
 def test_compare_perturbed_model_is_inconsistent(exact, change):
     wrong = simulate(MODEL.replace(**change), PROTOCOL, 20_000, seed=12345, progress=False)
@@ -303,6 +306,7 @@ def test_compare_bad_input(mc, exact):
 
 
 # ---- convergence -------------------------------------------------------------------------------
+@pytest.mark.statistical
 def test_convergence_slope():
     """Time-averaged trace distance ~ ntraj^-1/2. With 16 independent runs per point the fitted slope
     has an sd of ~0.035 (measured over 20 seeds), so +-0.1 is a ~3-sigma band."""
@@ -325,6 +329,7 @@ def test_convergence_slope():
             convergence(MODEL, PROTOCOL, **kwargs)
 
 
+@pytest.mark.statistical
 def test_compare_consistent_when_a_rare_path_was_never_sampled():
     # 100k trajectories: the du population at t = 0.5 needs two jumps (p ~ 1e-5), so no trajectory
     # samples it and its sample se is 0; a bare se floor called this run "inconsistent at 33.5 sigma"
@@ -457,6 +462,7 @@ def _element_sigma(mean, se, exact_p, n):
     return sigma_from_p(element_p_values(est, s, ex, n)[0, 0, 0])
 
 
+@pytest.mark.statistical
 def test_element_test_of_a_rare_outcome_against_exact_binomial_tails():
     """A population p = 3.2e-4 sampled by N = 2e4 runs that take it with certainty or not at all
     (6.4 expected): the element's significance never exceeds the exact binomial one (scipy.stats here)

@@ -358,7 +358,7 @@ def test_triangular_overscaling_example():
     [
         SpinPair(),
         SpinPair(lam1=0.3, lam2=0.1, T=0.4, theta=0.5, phi=0.2, J_DM=0.01),
-        # theta = pi, J_ex = (g1 - g2)/8: the S_z = 0 block is defective (_ep_model in test_trajectories.py)
+        # theta = pi, J_ex = (g1 - g2)/8: the S_z = 0 block is defective (_ep_model in test_kernel.py)
         SpinPair(lam1=0.05, lam2=0.01, theta=math.pi, J_ex=0.005, J_DM=0.0),
     ],
 )

@@ -21,6 +21,8 @@ from darkspin.ensemble import MonteCarloResult, compare, run_batch, simulate, so
 from darkspin.trajectories.model import SpinPair
 from darkspin.trajectories.protocol import Protocol
 
+pytestmark = pytest.mark.statistical
+
 #: The documented family-wise threshold of compare (sigma) and the largest false-alarm rate we accept.
 THRESHOLD = 3.0
 MAX_RATE = 0.01
@@ -76,7 +78,6 @@ def floor_statistic(mc: MonteCarloResult, exact) -> float:
     return max(zs)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name, case, seed", [("rare", RARE, 101), ("default", DEFAULT, 202), ("small", SMALL, 303)])
 def test_false_alarm_rate_at_the_documented_threshold(name, case, seed):
     """Over 200 independent correct runs, compare calls at most 1 % inconsistent (0 measured in each case;
@@ -154,7 +155,6 @@ def test_power_against_small_model_errors(small_exact, label):
         assert not c.consistent and c.verdict.startswith("inconsistent at")
 
 
-@pytest.mark.slow
 def test_singlet_interval_covers_near_one():
     """Eight rounds every 50: the exact post-selected singlet population climbs to 0.99997, where every
     post-selected run of a batch often has fidelity 1 and the sample standard error is 0 (the table used

@@ -248,6 +248,7 @@ def survival_z(case: Case, model) -> np.ndarray:
     return (h.survival() - p) / se
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper", "asym_fb", "lindblad8"])
 def test_first_jump_survival_matches_exact_pointwise(cases, name):
     case = cases[name]
@@ -271,6 +272,7 @@ def exact_p0(model, rho0, grid) -> np.ndarray:
     return out
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("model", [PAPER, ASYM], ids=["paper", "asym"])
 def test_first_jump_times_ks_before_the_first_measurement(model):
     """The first-jump times of runs that jump before t1 follow (1 - P0(t)) / (1 - P0(t1)) (KS test)."""
@@ -300,6 +302,7 @@ def mean_jumps_z(case: Case, exact_mean: np.ndarray) -> np.ndarray:
     return (est[1:] - exact_mean[1:]) / se[1:]
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper_fb", "asym_fb", "lindblad8"])
 def test_mean_jumps_per_channel_match_exact(cases, name):
     case = cases[name]
@@ -354,6 +357,7 @@ def fidelity_deviations(case: Case, target: np.ndarray) -> list[tuple[str, float
     return out
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper", "paper_fb", "asym_fb", "lindblad8"])
 def test_fidelity_histogram_mean_matches_exact_population(cases, name):
     case = cases[name]
@@ -364,6 +368,7 @@ def test_fidelity_histogram_mean_matches_exact_population(cases, name):
     assert worst[1] <= SIGMA, worst
 
 
+@pytest.mark.statistical
 def test_fidelity_histogram_test_detects_a_wrong_target(cases):
     # the T2 histograms against the singlet's exact population: far outside
     case = cases["asym_fb"]
@@ -374,6 +379,7 @@ def test_fidelity_histogram_test_detects_a_wrong_target(cases):
     assert max(d for _, d in fidelity_deviations(case8, other)) > 10 * SIGMA
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("name", ["paper", "paper_fb"])
 def test_split_adds_up_to_the_post_selected_infidelity(cases, name):
     mc = cases[name].mc
@@ -394,6 +400,7 @@ def test_split_adds_up_to_the_post_selected_infidelity(cases, name):
     assert abs(final.quiet + final.jumped - (1.0 - mc.singlet_post[-1])) <= 1e-12
 
 
+@pytest.mark.statistical
 def test_paper_point_final_fidelity_is_bimodal(cases):
     """Issue 13's claim at the paper's point, as far as it holds: nearly every post-selected run ends with
     1 - F < 1e-4, a few (< 0.1 %) jumped, and those carry almost all of the infidelity, each with F near 0;
@@ -416,6 +423,7 @@ def test_paper_point_final_fidelity_is_bimodal(cases):
 
 
 # ---- 5. compare with distributions ---------------------------------------------------------------------
+@pytest.mark.statistical
 def test_compare_uses_the_jump_tests(cases):
     case = cases["paper_fb"]
     good = compare(case.mc, case.exact)
@@ -429,6 +437,7 @@ def test_compare_uses_the_jump_tests(cases):
     assert sigma_from_p(min(1.0, p.size * p.min())) > 3.0
 
 
+@pytest.mark.statistical
 def test_jump_tests_false_alarm_rate():
     """Family-wise (Bonferroni over K + 1) p-value of the jump tests on a correct model, 100 seeds of 2000
     runs: at 3 sigma (nominal rate <= 0.27 %) at most 2 of 100 may alarm; at 2 sigma (nominal <= 4.6 %), at
@@ -467,19 +476,6 @@ def forbid_work(monkeypatch):
 
 def _small(ntraj, **kwargs):
     return simulate(SMALL_MODEL, SMALL_P, ntraj, 99, progress=False, distributions=True, **SMALL, **kwargs)
-
-
-def test_save_load_and_resume_are_bit_identical(tmp_path):
-    path = tmp_path / "d.npz"
-    part = _small(3_000, save=path, batch_size=1_000)
-    back = load(path)
-    assert back.sums.identical(part.sums) and back.distributions is not None
-    np.testing.assert_array_equal(back.distributions.fidelity(-1).counts, part.distributions.fidelity(-1).counts)
-    assert back.distributions.snapshot_labels == part.distributions.snapshot_labels
-    resumed = _small(7_000, resume=path, batch_size=1_000)
-    straight = _small(7_000)
-    assert resumed.ntraj == 7_000 and resumed.sums.identical(straight.sums)
-    assert resumed.sums.dist.identical(straight.sums.dist)
 
 
 @pytest.mark.parametrize(
@@ -574,3 +570,81 @@ def test_lindblad_model_needs_a_target_state(no_work):
         simulate(model, protocol, 100, 1, progress=False, distributions=True)
     with pytest.raises(ValueError, match="target_state"):
         simulate(model, protocol, 100, 1, progress=False, distributions=True, target_state="S")
+
+
+# ---- a driven two-level system decaying: the final time, empty snapshots, the post flag -------------
+SM = np.array([[0, 1], [0, 0]], complex)
+SX = np.array([[0, 1], [1, 0]], complex)
+
+
+def decay(rate: float = 0.01) -> LindbladModel:
+    """A driven two-level system decaying at ``rate`` (jump operator sqrt(rate) sigma_-)."""
+    return LindbladModel(0.1 * SX, [math.sqrt(rate) * SM], ["decay"])
+
+
+D2_P = Protocol([1, 0], (), np.linspace(0.0, 50.0, 11))
+
+
+@pytest.mark.statistical
+def test_first_jump_survival_past_the_final_time_is_no_false_alarm():
+    """Runs stop at the final output time: on a time grid reaching past it the trajectories' survival is
+    flat, and the exact one must be held at t_final too (it used to keep decaying: an 'inconsistent'
+    verdict at > 30 sigma for a correct model). A wrong rate is still caught on that grid."""
+    edges = np.linspace(0.0, 200.0, 41)  # four times the final time
+    mc = simulate(decay(), D2_P, 4000, 11, progress=False, distributions=True, target_state=[0, 1], time_edges=edges)
+    good = compare(mc, solve_master_equation(decay(), D2_P))
+    assert good.consistent, str(good)
+    assert good.jumps.survival_p > 0.01
+    bad = jump_tests(mc, solve_master_equation(decay(0.013), D2_P))
+    assert bad.survival_p < 1e-6
+
+
+def test_figure_holds_the_exact_survival_at_the_final_time():
+    pytest.importorskip("matplotlib")
+    from darkspin.analysis.figures import distributions_figure
+
+    edges = np.linspace(0.0, 200.0, 41)
+    mc = simulate(decay(), D2_P, 200, 1, progress=False, distributions=True, target_state=[0, 1], time_edges=edges)
+    exact = solve_master_equation(decay(), D2_P)
+    fig = distributions_figure(mc, exact)
+    line = [ln for ln in fig.axes[2].lines if ln.get_label() == "exact"][0]
+    t, y = line.get_data()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    past = np.asarray(t) >= D2_P.t_final
+    held = ds.no_jump_probability(exact.model, exact.protocol, [D2_P.t_final])[0]
+    assert past.sum() > 10 and np.allclose(np.asarray(y)[past], held, rtol=0, atol=1e-12)
+    assert ds.no_jump_probability(exact.model, exact.protocol, [200.0])[0] < held - 0.1  # the unheld value differs
+
+
+def test_no_snapshot_at_all_is_refused_before_work(monkeypatch):
+    """distribution_times=[] on a protocol without rounds left nothing to bin, and the result was saved in
+    a file that load() refused."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("run_batch was called: the input should have been rejected first")
+
+    monkeypatch.setattr(SIM, "run_batch", forbidden)
+    with pytest.raises(ValueError, match="distribution_times must hold at least one output time"):
+        simulate(decay(), D2_P, 10, 1, progress=False, distributions=True, target_state=[0, 1], distribution_times=[])
+
+
+def test_round_ends_alone_save_and_load(tmp_path):
+    """With rounds, distribution_times=[] keeps the round ends only, and the file loads bit for bit."""
+    p = Protocol([1, 0], (10.0, 20.0), np.linspace(0.0, 50.0, 11), measurement=Measurement(np.diag([1.0, -1.0])))
+    mc = simulate(decay(), p, 300, 2, progress=False, distributions=True, target_state=[0, 1], distribution_times=[])
+    assert mc.distributions.snapshot_labels == ("round 1", "round 2")
+    mc.save(tmp_path / "r.npz")
+    assert load(tmp_path / "r.npz").distributions.sums.identical(mc.distributions.sums)
+
+
+@pytest.mark.parametrize("method", ["fidelity", "jump_counts", "first_jump"])
+def test_post_flag_must_be_a_boolean(method):
+    mc = simulate(decay(), D2_P, 50, 3, progress=False, distributions=True, target_state=[0, 1])
+    dist = mc.distributions
+    call = getattr(dist, method)
+    args = (0,) if method == "jump_counts" else ()
+    assert call(*args, post=True).total == mc.n_post[-1]
+    with pytest.raises(ValueError, match="post must be True or False, got 'no'"):
+        call(*args, post="no")  # a non-empty string used to mean True

@@ -22,7 +22,7 @@ from darkspin.ensemble.statistics.goodness_of_fit import g_test
 
 from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, superoperator
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 #: Strong coupling keeps these runs short: relaxation time ~ 5, three rounds by t = 6.
 SYMMETRIC = ds.SpinPair(lam1=0.2, lam2=0.2)
@@ -158,6 +158,7 @@ def agreement(mc, ex) -> dict:
     }
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("model", [SYMMETRIC, ASYMMETRIC], ids=["symmetric", "asymmetric"])
 @pytest.mark.parametrize("feature", list(FEATURES))
 def test_monte_carlo_matches_exact(model, feature):
@@ -172,6 +173,7 @@ def test_monte_carlo_matches_exact(model, feature):
     assert mc.n_post[-1] >= MIN_POST
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize(
     "feature",
     ["readout_symmetric", "readout_one_sided", "feedback_on_plus", "xx", "z1", "last", "pattern", "none", "together"],
@@ -191,6 +193,7 @@ def test_each_feature_changes_the_answer_beyond_the_test_threshold(feature):
 SHORT_TIMES = np.array([0.0, 6.0])
 
 
+@pytest.mark.statistical
 def test_record_counts_goodness_of_fit_false_alarms_over_many_seeds():
     """200 independent replicas (disjoint trajectory ranges of one seed) of a correct run: the G-test at
     p < 0.01 fires at its nominal rate (binomial 99.9 % upper bound for 200 draws at 1 %: 7)."""
@@ -208,6 +211,7 @@ def test_record_counts_goodness_of_fit_false_alarms_over_many_seeds():
     assert alarms <= 7
 
 
+@pytest.mark.statistical
 def test_record_counts_flag_a_wrong_readout_error():
     """Simulated with readout error 0.05, tested against the exact probabilities for 0.06: flagged at
     ntraj = 100 000."""
@@ -221,6 +225,7 @@ def test_record_counts_flag_a_wrong_readout_error():
     assert bad.p_value < 1e-6
 
 
+@pytest.mark.statistical
 def test_half_readout_error_makes_records_independent_of_the_state():
     protocol = ds.Protocol("ud", (1.0, 2.0, 3.0, 4.0), [0.0, 5.0], measurement=ds.Measurement("zz", 0.5))
     ex = ds.solve_master_equation(ASYMMETRIC, protocol)
@@ -229,6 +234,7 @@ def test_half_readout_error_makes_records_independent_of_the_state():
     assert g_test(mc.record_counts, np.full(16, 1 / 16)).p_value > 1e-3
 
 
+@pytest.mark.statistical
 def test_feedback_recycles_runs_at_the_paper_point():
     """From |ud> at the paper's point with rounds at 100..400 and no post-selection, flipping spin 1 on +1
     moves |uu>, |dd> back into the sector of the singlet: the unconditional singlet population at t = 500
@@ -354,6 +360,7 @@ def test_measurement_equality_and_description():
 
 
 # ---- red-team regressions --------------------------------------------------------------------------
+@pytest.mark.statistical
 def test_last_rule_selects_again_after_an_empty_round():
     """'last': a round that selects nobody does not end the selection; the next -1 record selects
     runs again. From |0> of a driven qubit (H = 0.7 sigma_x, no decay), the first round at t = 0 records
@@ -372,6 +379,7 @@ def test_last_rule_selects_again_after_an_empty_round():
     assert ds.compare(mc, ex).consistent
 
 
+@pytest.mark.statistical
 def test_g_test_is_calibrated_on_sparse_tables():
     """Most cells expected below 5: all of them are pooled. 400 multinomial draws from the probabilities
     themselves: p < 0.01 at most 2.5 % of the time (binomial 99.9 % bound for 1 %: 2.4 %), median near 1/2."""

@@ -1,12 +1,13 @@
-"""Scale-out machinery of ensemble.simulate: exact mergeable sums, batches, executors (threads,
-processes, Dask), save/load, resume, keeping work on interrupt, adaptive stopping, bad input, progress.
+"""Scale-out machinery of ensemble.simulate: exact mergeable sums, Dask, save/load, keeping work on
+interrupt, adaptive stopping, bad input, progress.
 
-The contract under test: trajectory i draws from its own stream (seed, i) and the sums are exact
-integers, so any split of [0, ntraj) into batches, run anywhere in any order, gives bit-identical
-sums. Every comparison here is therefore exact (EnsembleSums.identical / np.array_equal).
+Trajectory i draws from its own stream (seed, i) and the sums are exact integers, so any split of
+[0, ntraj) into batches, run anywhere in any order, gives bit-identical sums. Every comparison here is
+therefore exact (EnsembleSums.identical / np.array_equal). Batch sizes, thread counts, thread and process
+pools and resume are in the reproducibility contract (tests/ensemble/test_reproducibility.py).
 
 A cheap model (lam = 0.2, 2 rounds, 31 outputs on [0, 15]) keeps the whole file at ~30-40 s on 2
-cores, most of it spawning worker processes (ProcessPoolExecutor, Dask LocalCluster).
+cores, most of it spawning Dask's worker processes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import importlib
 import math
-import multiprocessing
 import os
 import threading
 
@@ -108,32 +108,6 @@ def test_merge_with_empty_and_negative_controls(reference):
 
 
 # ---- batches and executors ------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "batch_size,batch_threads", [(None, None), (N, 1), (1000, None), (1234, 2), (97, 1), (10**6, None)]
-)
-def test_batch_size_and_threads_do_not_change_sums(reference, batch_size, batch_threads):
-    r = simulate(MODEL, PROTOCOL, N, SEED, batch_size=batch_size, batch_threads=batch_threads, progress=False)
-    assert r.sums.identical(reference.sums)
-    assert r.ranges.tolist() == [[0, N]] and not (r.stats["end_condition"] == "interrupted")
-    assert np.array_equal(r.singlet, reference.singlet)
-
-
-def test_thread_pool_executor(reference):
-    skip_if_workqueue()
-    with cf.ThreadPoolExecutor(2) as ex:
-        r = simulate(MODEL, PROTOCOL, N, SEED, batch_size=400, executor=ex, progress=False)
-    assert r.sums.identical(reference.sums) and r.ranges.tolist() == [[0, N]]
-
-
-def test_process_pool_executor(reference):
-    # spawn, not the Linux default fork: forking a process whose Numba OpenMP pool is already
-    # running aborts the children ("fork() called from a process already using GNU OpenMP")
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(2, mp_context=ctx) as ex:
-        r = simulate(MODEL, PROTOCOL, N, SEED, batch_size=700, executor=ex, progress=False)
-    assert r.sums.identical(reference.sums) and r.ranges.tolist() == [[0, N]]
-
-
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("dask.distributed")
@@ -146,6 +120,7 @@ def dask_client():
         cluster.close()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("how", ["client", "get_executor"])
 def test_dask(reference, dask_client, how):
     executor = dask_client if how == "client" else dask_client.get_executor()
@@ -193,20 +168,6 @@ def test_save_load_round_trip(reference, tmp_path):
     model = SpinPair(nu=1.1, V=1.7, T=0.3, lam1=0.21, lam2=0.19, theta=0.4, phi=-0.3, J_ex=0.05, J_DM=0.02)
     r = simulate(model, PROTOCOL, 300, 5, progress=False)
     assert_same_result(load(r.save(tmp_path / "off.npz")), r)
-
-
-def test_resume_equals_uninterrupted_run(tmp_path):
-    p1 = tmp_path / "first.npz"
-    first = simulate(MODEL, PROTOCOL, 1200, SEED, batch_size=500, save=p1, progress=False)
-    assert_same_result(load(p1), first)
-    resumed = simulate(MODEL, PROTOCOL, N, resume=p1, save=p1, batch_size=700, progress=False)
-    whole = simulate(MODEL, PROTOCOL, N, SEED, progress=False)
-    assert resumed.seed == SEED
-    assert_same_result(resumed, whole)
-    assert_same_result(load(p1), whole)
-    # resuming a complete file with the same seed runs nothing new and changes nothing
-    again = simulate(MODEL, PROTOCOL, N, SEED, resume=p1, progress=False)
-    assert_same_result(again, whole)
 
 
 def test_resume_mismatch_is_rejected(tmp_path, no_work):

@@ -314,6 +314,7 @@ def test_density_matrix_from_qobj():
 
 
 # ---- QuTiP -------------------------------------------------------------------------------------------
+@pytest.mark.subprocess
 def test_importing_the_module_does_not_import_qutip():
     code = (
         "import sys, numpy as np\n"

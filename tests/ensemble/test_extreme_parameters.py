@@ -157,6 +157,7 @@ def _expect(rho, op):
 # ---- temperature -------------------------------------------------------------------------------
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("T, V, t_final", [(0.0, 1.0, 20.0), (50.0, 1.0, 2.0)], ids=["T=0", "T=50>>V"])
 def test_temperature_extremes_match_exact(T, V, t_final):
     """T = 0 exactly (here with V = nu, so the raising rate F(-nu) = g(0) + g(-2 nu) is exactly 0),
@@ -169,6 +170,7 @@ def test_temperature_extremes_match_exact(T, V, t_final):
         assert not any(lab.startswith("raising") for lab in m.jump_labels())
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("T, V", [(0.0, 1.25), (0.0, 3.0), (50.0, 1.0), (0.7, 0.4)])
 def test_single_spin_relaxation_closed_form(T, V):
     """lam2 = 0 and J_ex = J_DM = 0: spin 1 alone relaxes, spin 2 is untouched.
@@ -201,6 +203,7 @@ def test_single_spin_relaxation_closed_form(T, V):
 # ---- V < nu at T = 0: no excitation ------------------------------------------------------------
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("V", [0.0, 0.5])
 def test_below_threshold_nothing_happens_from_dd(V):
     """T = 0, V < nu: F(-nu) = 0, so nothing can excite |dd>. It is an eigenstate of H, annihilated
@@ -219,6 +222,7 @@ def test_below_threshold_nothing_happens_from_dd(V):
         assert mc.n_jumps > 0  # dephasing jumps, which leave |dd> unchanged
 
 
+@pytest.mark.statistical
 def test_below_threshold_uu_relaxes_to_dd_closed_form():
     """Symmetric point, J_DM = 0, T = 0, V < nu: |uu> -> T2 -> |dd> through the collective lowering
     operator at rate gamma = lam F(nu) = 2 lam nu each step (dephasing and H do not move populations):
@@ -239,6 +243,7 @@ def test_below_threshold_uu_relaxes_to_dd_closed_form():
     assert_mc_matches_exact(mc, ex, "uu -> dd below threshold")
 
 
+@pytest.mark.statistical
 def test_below_threshold_off_symmetric_relaxes_to_dd():
     """Off the symmetric point no state is dark: below threshold everything ends in |dd>."""
     m = SpinPair(**{**GENERIC, "V": 0.5, "lam1": 0.3, "lam2": 0.1, "theta": 2.0})
@@ -269,6 +274,7 @@ def _unitary_protocol(H, psi, measure_at, times):
     return np.array(out)
 
 
+@pytest.mark.statistical
 def test_no_coupling_is_unitary():
     """lam1 = lam2 = 0: no jump operators, no jumps; psi(t) = exp(-i H t) psi exactly."""
     m = SpinPair(**{**GENERIC, "lam1": 0.0, "lam2": 0.0, "T": 0.3, "J_ex": 0.3, "J_DM": 0.2})
@@ -290,6 +296,7 @@ def test_no_coupling_is_unitary():
         np.testing.assert_allclose(tr.states, ref * phase, rtol=0, atol=1e-12)
 
 
+@pytest.mark.statistical
 def test_no_coupling_with_measurements():
     """lam = 0 with measurements: the only randomness is the outcomes; the exact solution is the
     unitary closed form with non-selective measurements, and MC agrees statistically."""
@@ -310,6 +317,7 @@ def test_no_coupling_with_measurements():
 STIFF_TIMES = np.array([0.0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 0.05, 0.2, 0.5])
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize(
     "params",
     [
@@ -356,6 +364,7 @@ def test_stiff_symmetric_steady_state_eq11():
 # ---- degeneracies of H_eff (J_ex = J_DM = 0) ----------------------------------------------------
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize(
     "params, kind",
     [
@@ -391,6 +400,7 @@ def test_degenerate_effective_hamiltonian(params, kind):
 # ---- measurements at the ends and repeated -----------------------------------------------------
 
 
+@pytest.mark.statistical
 def test_measurements_at_zero_final_and_repeated():
     """Rounds at t = 0, twice at t = 4, twice at t_final: the output at t = 0 and at t_final already
     show the measured state; a repeated round at the same instant succeeds with certainty."""
@@ -436,6 +446,7 @@ def _under_errors(fn):
     return out, rec
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("case", ["p=0 at t=0", "p=1e-14", "decayed p<1e-13 in round 1"])
 def test_postselection_underflow(case):
     """A round whose success probability is 0 or below 1e-13: exact rho_post is NaN from that round
