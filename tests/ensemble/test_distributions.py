@@ -21,6 +21,7 @@ import scipy.integrate
 import scipy.linalg
 import scipy.stats
 
+import darkspin as ds
 import darkspin.ensemble.montecarlo.files as RES
 import darkspin.ensemble.montecarlo.simulation as SIM
 from darkspin.ensemble import (
