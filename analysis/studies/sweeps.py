@@ -297,11 +297,11 @@ def sweep(
                 prev = load(path) if path is not None and os.path.exists(path) else None
                 if prev is not None and not _stopped(prev):
                     _check_resume(prev, m, p, s)
-                    mc[i] = prev
+                    res = prev
                 else:
                     with _naming_file(path), warnings.catch_warnings():
                         warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
-                        mc[i] = simulate(
+                        res = simulate(
                             m,
                             p,
                             ntraj,
@@ -314,10 +314,11 @@ def sweep(
                             resume=None if prev is None else path,
                             save=path,
                         )
+                mc[i] = res
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(ntraj=mc[i].ntraj, refresh=False)
-                if _stopped(mc[i]):
+                    bar.set_postfix(ntraj=res.ntraj, refresh=False)
+                if _stopped(res):
                     interrupted = True
                     break
         finally:
