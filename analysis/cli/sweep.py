@@ -14,7 +14,7 @@ import time
 import warnings
 
 from .cluster import executor as make_executor
-from .errors import EXIT_INTERRUPTED, fail
+from .errors import EXIT_INTERRUPTED, EXIT_IO, CLIError, fail
 from .interrupts import compile_kernels, noticing_interrupts
 from .output import output_folder
 
@@ -36,9 +36,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ------
     ValueError
         For a bad study (ConfigError) or axes (checked before the folder is made, exit 2).
+    CLIError
+        (exit 1) If a point file cannot be written (e.g. a full disk): the message names it.
     """
     import json
 
+    from ...ensemble.montecarlo.atomic import remove_stale_temporaries
     from .. import figures, report
     from ..config import load_study
     from ..studies.axes import check_sweep
@@ -50,7 +53,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     # the axes are checked before the output folder is made or anything runs
     points = check_sweep(cfg.model, cfg.protocol, study.axes, paired=study.paired, spacing=study.spacing)
     mc = ntraj > 0
+    started = time.time()
     with output_folder(args.out) as out:
+        # the folder is locked: a temporary file older than this start was left by a killed save
+        stale = [out / n for n in remove_stale_temporaries(out, started)]
+        stale += [out / "points" / n for n in remove_stale_temporaries(out / "points", started)]
+        if stale:
+            warnings.warn(
+                f"removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an interrupted "
+                f"save: {', '.join(str(p) for p in stale)}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         in_process = args.workers is None and args.scheduler is None
         if mc:
             compile_kernels(cfg.model, cfg.protocol, cfg.seed, ensemble=in_process)
@@ -78,6 +92,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     spacing=study.spacing,
                     batch_size=cfg.batch_size if mc else None,
                 )
+        except OSError as exc:
+            if exc.filename is None or isinstance(exc, (ConnectionError, TimeoutError)):
+                raise
+            raise CLIError(
+                f"cannot save {exc.filename}: {exc.strerror or exc} (the finished points are kept in "
+                f"{out / 'points'}; run the same command again to resume)",
+                EXIT_IO,
+            ) from None
         finally:
             close()
         elapsed = time.perf_counter() - t0

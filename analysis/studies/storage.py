@@ -1,17 +1,21 @@
 """The sweep folder: a manifest naming the sweep, one file per finished point, and resuming from them.
 
 ``<directory>/sweep-manifest.json`` records the sweep (axes, points and their hash, ntraj, seed, options);
-a folder of another sweep is refused. ``point-NNNNNN.json`` holds a point's exact row,
-``point-NNNNNN.npz`` its Monte Carlo result (saved by :func:`darkspin.simulate` after every batch).
+a folder of another sweep is refused. ``point-NNNNNN.json`` holds a point's exact row
+and the SHA-256 of its values (``sha256``), ``point-NNNNNN.npz`` its Monte Carlo result (saved by
+:func:`darkspin.simulate` after every batch, checksummed by :func:`darkspin.save`). A point file that fails
+its checksum, or has none, is never trusted: its exact row is recomputed (cheap) with a warning naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,7 +94,30 @@ def _open_directory(directory: Any, manifest: dict[str, Any], seed_given: bool) 
     return path, manifest
 
 
+def _point_checksum(data: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a point file's stored values: its index, axis values and exact row, serialised
+    canonically (sorted keys, no spaces; Python's float repr round-trips, so a reread file gives the same)."""
+    stored = {k: data.get(k) for k in ("index", "point", "exact")}
+    text = json.dumps(stored, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(b"darkspin-sweep-point checksum v1\x00" + text.encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def _naming_file(file: str | None) -> Iterator[None]:
+    """Re-raise an OSError that names no file (a full disk deep in a write) as one naming ``file``, the
+    point file being written; network errors (ConnectionError, TimeoutError) pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if file is None or exc.filename is not None or isinstance(exc, (ConnectionError, TimeoutError)):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), file) from exc
+
+
 def _load_exact_row(file: str, index: int, shown: dict[str, str]) -> dict[str, Any] | None:
+    """The exact row saved in ``file``; None if there is none, or (with a UserWarning naming the file) if
+    it fails its checksum or has none, so that the caller recomputes and rewrites it. ValueError if the
+    file cannot be read or belongs to another point."""
     try:
         with open(file, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -98,20 +125,44 @@ def _load_exact_row(file: str, index: int, shown: dict[str, str]) -> dict[str, A
         return None
     except (OSError, ValueError) as exc:
         raise ValueError(f"sweep point file {file!r} cannot be read ({exc})") from None
-    if not isinstance(data, dict) or data.get("index") != index or data.get("point") != shown:
+    if not isinstance(data, dict):
         raise ValueError(f"sweep point file {file!r} belongs to another point")
-    row = data["exact"]
-    for key in ("fidelity_post", "yield", "concurrence_post"):
-        row[key] = math.nan if row[key] is None else float(row[key])
-    row["p_success"] = [math.nan if x is None else float(x) for x in row["p_success"]]
+    stored = data.get("sha256")
+    problem = None
+    if stored is None:
+        problem = "has no checksum (written by an older darkspin, or edited)"
+    else:
+        try:
+            if stored != _point_checksum(data):
+                problem = "fails its checksum (it was edited or damaged after it was saved)"
+        except (TypeError, ValueError):
+            problem = "fails its checksum (its values are not plain numbers)"
+    if problem is not None:
+        warnings.warn(
+            f"sweep point file {file!r} {problem}: its exact row is recomputed and the file rewritten",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    if data.get("index") != index or data.get("point") != shown:
+        raise ValueError(f"sweep point file {file!r} belongs to another point")
+    try:
+        row = dict(data["exact"])
+        for key in ("fidelity_post", "yield", "concurrence_post"):
+            row[key] = math.nan if row[key] is None else float(row[key])
+        row["p_success"] = [math.nan if x is None else float(x) for x in row["p_success"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"sweep point file {file!r} cannot be read (bad exact row: {exc!r})") from None
     return row
 
 
 def _save_exact_row(file: str, index: int, shown: dict[str, str], row: dict[str, Any]) -> None:
-    """Write a point's exact row (NaN as null), with its index and axis values to check it on resume."""
-    data = {
+    """Write a point's exact row (NaN as null), with its index and axis values to check it on resume, and
+    the checksum of all three."""
+    data: dict[str, Any] = {
         "index": index,
         "point": shown,
         "exact": {k: ([_json_number(x) for x in v] if k == "p_success" else _json_number(v)) for k, v in row.items()},
     }
+    data["sha256"] = _point_checksum(data)
     atomic_write(file, json.dumps(data, allow_nan=False))

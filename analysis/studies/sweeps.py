@@ -42,7 +42,15 @@ from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol
 from .axes import _check_axes, _check_spacing, _points, _shown_point
 from .rows import _exact_points, _exact_rows, _table
-from .storage import MANIFEST_FORMAT, _load_exact_row, _open_directory, _point_file, _points_hash, _save_exact_row
+from .storage import (
+    MANIFEST_FORMAT,
+    _load_exact_row,
+    _naming_file,
+    _open_directory,
+    _point_file,
+    _points_hash,
+    _save_exact_row,
+)
 from .table import SweepTable
 
 
@@ -63,6 +71,11 @@ def point_seed(seed: int, index: int) -> int:
         ``numpy.random.SeedSequence([seed, index]).generate_state(1, numpy.uint64)[0]``, in [0, 2**64).
     """
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0])
+
+
+def _stopped(result: MonteCarloResult) -> bool:
+    """True if ``result`` ended by an interruption (``MonteCarloResult.interrupted`` is deprecated)."""
+    return result.stats["end_condition"] == "interrupted"
 
 
 def _paired(paired: bool, deprecated: dict[str, Any]) -> Any:
@@ -192,11 +205,17 @@ def sweep(
         For any bad argument or axis value, before any work; for a directory of another sweep.
     TypeError
         For an unknown keyword, or both ``paired`` and ``zip``.
+    OSError
+        If a point file in ``directory`` cannot be written (e.g. a full disk); it names that file, and the
+        points finished before it stay saved.
 
     Warns
     -----
     DeprecationWarning
         When ``zip=`` is given.
+    UserWarning
+        For a point file of ``directory`` that fails its checksum or has none: its exact row is
+        recomputed and the file rewritten.
     RuntimeWarning
         When Ctrl-C stops the trajectories: the finished points (and the interrupted one's batches, in
         ``directory``) are kept, and the table is returned with ``table.interrupted``; its unfinished
@@ -255,7 +274,9 @@ def sweep(
         for i, row in zip(todo, _exact_rows(results, target), strict=True):
             rows[i] = row
             if folder is not None:
-                _save_exact_row(_point_file(folder, i, "json"), i, shown[i], row)
+                file = _point_file(folder, i, "json")
+                with _naming_file(file):
+                    _save_exact_row(file, i, shown[i], row)
 
     # ---- Monte Carlo part: the points one after another, their batches on the executor ----
     mc: list[MonteCarloResult | None] = [None] * len(points)
@@ -274,13 +295,13 @@ def sweep(
                 s = seed if crn else point_seed(seed, i)
                 path = _point_file(folder, i, "npz") if folder is not None else None
                 prev = load(path) if path is not None and os.path.exists(path) else None
-                if prev is not None and not prev.interrupted:
+                if prev is not None and not _stopped(prev):
                     _check_resume(prev, m, p, s)
-                    mc[i] = prev
+                    res = prev
                 else:
-                    with warnings.catch_warnings():
+                    with _naming_file(path), warnings.catch_warnings():
                         warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
-                        mc[i] = simulate(
+                        res = simulate(
                             m,
                             p,
                             ntraj,
@@ -293,17 +314,18 @@ def sweep(
                             resume=None if prev is None else path,
                             save=path,
                         )
+                mc[i] = res
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(ntraj=mc[i].ntraj, refresh=False)
-                if mc[i].interrupted:
+                    bar.set_postfix(ntraj=res.ntraj, refresh=False)
+                if _stopped(res):
                     interrupted = True
                     break
         finally:
             if bar is not None:
                 bar.close()
         if interrupted:
-            done = sum(1 for r in mc if r is not None and not r.interrupted)
+            done = sum(1 for r in mc if r is not None and not _stopped(r))
             warnings.warn(
                 f"interrupted: {done} of {len(points)} points finished"
                 + (f" (saved in {folder}; rerun with the same directory to resume)" if folder else ""),

@@ -31,6 +31,39 @@ def temporary_name(path: str | os.PathLike[str], suffix: str = ".part") -> str:
     return os.path.join(folder, f"{TEMPORARY_PREFIX}{name}.{secrets.token_hex(4)}{suffix}")
 
 
+def remove_stale_temporaries(folder: str | os.PathLike[str], before: float) -> list[str]:
+    """Remove the temporary files a killed write left in ``folder``.
+
+    Only regular files directly in ``folder`` whose name starts with TEMPORARY_PREFIX and that were last
+    modified before ``before`` are removed: a newer one may belong to a write still going on.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to clean (not its subfolders); a missing folder has nothing to clean.
+    before : float
+        A time as ``time.time()`` gives it (seconds since the epoch), e.g. when the command started.
+
+    Returns
+    -------
+    list of str
+        The names of the files removed, sorted (a file that cannot be removed is left and not listed).
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in entries:
+        if not entry.name.startswith(TEMPORARY_PREFIX):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < before:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return sorted(removed)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object] | bytes | str) -> None:
     """Write ``path`` whole or not at all: into a temporary file beside it, then renamed over it.
 
