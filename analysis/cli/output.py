@@ -33,7 +33,8 @@ def output_folder(path: str | Path | None) -> Iterator[Path]:
     Yields
     ------
     Path
-        The folder, locked (LOCK_NAME) until the block ends.
+        The folder, locked (LOCK_NAME) until the block ends. Temporary files that a killed save left in it
+        (or in its ``points/``) are removed first, with a warning naming them.
 
     Raises
     ------
@@ -46,8 +47,9 @@ def output_folder(path: str | Path | None) -> Iterator[Path]:
         while path.exists():
             k += 1
             path = base.with_name(f"{base.name}-{k}")
-    from ...ensemble.montecarlo.atomic import TEMPORARY_PREFIX
+    from ...ensemble.montecarlo.atomic import TEMPORARY_PREFIX, remove_stale_temporaries
 
+    started = time.time()
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -58,6 +60,16 @@ def output_folder(path: str | Path | None) -> Iterator[Path]:
         raise CLIError(f"output directory {str(path)!r} is not usable: {exc.strerror or exc}") from None
     lock = _lock(path)
     try:
+        # the folder is locked: a temporary file older than this start was left by a killed save
+        stale = [path / n for n in remove_stale_temporaries(path, started)]
+        stale += [path / "points" / n for n in remove_stale_temporaries(path / "points", started)]
+        if stale:
+            warnings.warn(
+                f"removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an interrupted "
+                f"save: {', '.join(str(p) for p in stale)}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         yield path
     finally:
         if lock is not None:

@@ -41,7 +41,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """
     import json
 
-    from ...ensemble.montecarlo.atomic import remove_stale_temporaries
     from .. import figures, report
     from ..config import load_study
     from ..studies.axes import check_sweep
@@ -53,18 +52,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     # the axes are checked before the output folder is made or anything runs
     points = check_sweep(cfg.model, cfg.protocol, study.axes, paired=study.paired, spacing=study.spacing)
     mc = ntraj > 0
-    started = time.time()
     with output_folder(args.out) as out:
-        # the folder is locked: a temporary file older than this start was left by a killed save
-        stale = [out / n for n in remove_stale_temporaries(out, started)]
-        stale += [out / "points" / n for n in remove_stale_temporaries(out / "points", started)]
-        if stale:
-            warnings.warn(
-                f"removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an interrupted "
-                f"save: {', '.join(str(p) for p in stale)}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
         in_process = args.workers is None and args.scheduler is None
         if mc:
             compile_kernels(cfg.model, cfg.protocol, cfg.seed, ensemble=in_process)
