@@ -202,7 +202,10 @@ def parse_override(text: str) -> tuple[str, str, object]:
     """The parts of a command-line override 'section.key=value'.
 
     The value is read as a TOML value (``0.01``, ``[100, 200]``, ``"last"``, ``{ "+1" = "flip1" }``); text
-    that is not valid TOML is taken as a plain string, so ``protocol.postselect=last`` works too.
+    on one line that is not valid TOML is taken as a plain string, so ``protocol.postselect=last`` works
+    too. The value must be exactly one TOML value: text after it that TOML would read as more keys
+    (``0.01\nmodel.V=2``) is refused, as is a plain string spanning several lines, so nothing given is
+    silently dropped.
 
     Parameters
     ----------
@@ -215,7 +218,7 @@ def parse_override(text: str) -> tuple[str, str, object]:
     Raises
     ------
     ConfigError
-        For a malformed override, or an unknown section or key.
+        For a malformed override, a value that is not exactly one TOML value, or an unknown section or key.
     """
     if not isinstance(text, str) or "=" not in text:
         raise ConfigError(f"--set expects section.key=value (e.g. model.lam2=0.01), got {text!r}")
@@ -228,11 +231,19 @@ def parse_override(text: str) -> tuple[str, str, object]:
         raise ConfigError(f"--set {lhs.strip()}: unknown section {section!r} (accepted: {', '.join(SECTIONS)})")
     if key not in SECTIONS[section]:
         raise ConfigError(f"--set: unknown key '{section}.{key}' (accepted: {', '.join(SECTIONS[section])})")
+    one_value = (
+        f'--set {section}.{key}: the value must be exactly one TOML value (e.g. 0.01, [100, 200], "last"), '
+        f"got {rhs.strip()!r}"
+    )
     try:
-        value = tomllib.loads(f"value = {rhs.strip()}")["value"]
+        parsed = tomllib.loads(f"value = {rhs.strip()}")
     except tomllib.TOMLDecodeError:
-        value = rhs.strip()
-    return section, key, value
+        if any(c in rhs for c in "\n\r"):  # not a plain word: maybe several settings, never drop them
+            raise ConfigError(one_value) from None
+        return section, key, rhs.strip()
+    if list(parsed) != ["value"]:  # more lines set more keys, which would be dropped
+        raise ConfigError(one_value)
+    return section, key, parsed["value"]
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str] = ()) -> dict[str, Any]:

@@ -23,9 +23,11 @@ as an inequality constraint for ``fidelity_at_yield``) from ``starts`` points: t
 schedule t_max * k / (R + 1), k = 1..R, then sorted uniform random schedules from
 ``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
 search, so it is never worse than the equally spaced one, nor than the protocol's own schedule when
-that has the same number of rounds within [0, t_max] (evaluated once, not searched from). A schedule
-whose post-selected state is undefined (NaN) scores -inf (the optimisers see a large finite penalty,
-UNDEFINED_PENALTY, instead) and never stops the search.
+that has the same number of rounds within [0, t_max] (evaluated once, not searched from). For the
+named objectives, a schedule whose post-selected state is undefined (NaN) scores -inf (the optimisers
+see a large finite penalty, UNDEFINED_PENALTY, instead) and never stops the search. A callable objective
+must return a finite number for every schedule: a NaN or infinite value is a broken objective, not a bad
+schedule, and raises ValueError naming the callable and the times.
 
 Cost: one exact solve per evaluation (about 1 ms for the paper's protocol at 11 output times, growing
 with the number of rounds and output times); a start typically takes 10-40 iterations of R + 1
@@ -278,8 +280,12 @@ class _Search:
     def times(self, w: np.ndarray) -> np.ndarray:
         return stick_times(w, self.t_max)
 
-    def _score(self, result: MasterEquationResult) -> tuple[float, float, float]:
-        """(objective, fidelity, yield) of one exact result; objective -inf where undefined."""
+    def _score(self, result: MasterEquationResult, times: np.ndarray) -> tuple[float, float, float]:
+        """(objective, fidelity, yield) of one exact result at ``times`` (R,); objective -inf where undefined.
+
+        A callable objective's non-finite value raises ValueError: silently scoring it -inf would hide
+        a broken objective behind the starting schedule.
+        """
         v = self.target
         fidelity = float(np.vdot(v, result.rho_post[-1] @ v).real)
         yld = float(result.p_cumulative[-1]) if result.p_cumulative.size else 1.0
@@ -291,6 +297,13 @@ class _Search:
             value = fidelity  # the constraint is handled by the optimiser and by _remember
         else:
             value = float(self.objective(result))
+            if not math.isfinite(value):
+                name = _objective_name(self.objective)
+                schedule = ", ".join(f"{t:.17g}" for t in times)
+                raise ValueError(
+                    f"objective {name!r} must return a finite number, got {value!r} for the schedule "
+                    f"measure_at=[{schedule}]: return a finite score (e.g. a low one) for schedules to avoid"
+                )
         if not math.isfinite(value):
             value = -math.inf
         return value, fidelity, yld
@@ -311,7 +324,7 @@ class _Search:
                 results = solve_many([self.model] * len(protocols), protocols)
             self.evaluations += len(protocols)
             for t, res in zip(todo, results, strict=True):
-                score = self._score(res)
+                score = self._score(res, t)
                 self._cache[t.tobytes()] = score
                 self._remember(t, *score)
         return [self._cache[t.tobytes()] for t in keys]
@@ -412,7 +425,8 @@ def optimize_schedule(
     objective : str or callable
         'fidelity' (post-selected target population at the final output time), 'yield' (final
         p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
-        f(MasterEquationResult) -> float; always maximised. NaN counts as -inf.
+        f(MasterEquationResult) -> float; always maximised. For the named objectives an undefined
+        post-selected state (NaN) counts as -inf; a callable must return a finite number.
     min_yield : float or None
         In [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
     max_rounds : int or None
@@ -435,8 +449,9 @@ def optimize_schedule(
     Raises
     ------
     ValueError
-        For any bad input, before any solve (naming the parameter and its range), or when no schedule
-        tried reaches ``min_yield``.
+        For any bad input, before any solve (naming the parameter and its range), when no schedule
+        tried reaches ``min_yield``, or when a callable objective returns a non-finite value (naming the
+        callable and the schedule's times).
     """
     candidates, t_max, target, starts = _check_inputs(
         model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state

@@ -223,7 +223,10 @@ def simulate(
     progress:    True or False: show a tqdm bar (stderr) with trajectories done and the standard error
                  that target_se applies to.
     target_se:   keep adding batches until the standard error chosen by ``target`` is below it
-                 (a number >= MIN_TARGET_SE = 1e-10)...
+                 (a number >= MIN_TARGET_SE = 1e-10)... That error is floored at 1/n for n runs
+                 behind the estimate (:meth:`MonteCarloResult.target_error`): a sample variance that
+                 has collapsed (no post-selected run has jumped yet) never ends a run, so the target
+                 needs n > 1 / target_se.
     max_ntraj:   ...or until this many trajectories (default max(10**7, ntraj)); stopping there short
                  of target_se raises a TargetNotReachedWarning (a RuntimeWarning).
     target:      what target_se applies to: "final_post" (default), the standard error of the protocol's
@@ -348,6 +351,9 @@ def simulate(
         result.save(save)
     if end == "max_ntraj":
         shown = "undefined" if not math.isfinite(error) else f"{error:.3g}"
+        sample = result._target_errors(target)[0]
+        if sample < error:  # the floor decided: say so, the sample SE alone would look fine
+            shown += f" (the floor 1/n for n runs; the sample standard error {sample:.3g} has collapsed)"
         warnings.warn(
             f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
             f"not below target_se = {target_se:g}",

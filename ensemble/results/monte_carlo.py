@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 
 from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
-from ..statistics.intervals import CONFIDENCE, mean_interval, wilson_interval
+from ..statistics.intervals import CONFIDENCE, mean_interval, standard_error_floor, wilson_interval
 from .postselection import FORMATS, PostSelectionTable, inverse, pick, round_end_indices
 from .protocol_result import ProtocolResult
 
@@ -81,8 +81,8 @@ class MonteCarloResult(ProtocolResult):
     stats: ``end_condition`` (one of END_CONDITIONS: why the run ended), ``target`` (one of TARGETS:
     what target_se applies to), ``target_se`` (float or None), ``max_ntraj`` (the cap used with
     target_se, else None) and ``achieved_se``, the standard error ``target`` refers to in this
-    result (None where undefined, e.g. fewer than 2 post-selected trajectories). Only the first four
-    are stored; achieved_se is recomputed from the sums.
+    result, floored as in :meth:`target_error` (None where undefined, e.g. fewer than 2 post-selected
+    trajectories). Only the first four are stored; achieved_se is recomputed from the sums.
     """
 
     def __init__(
@@ -168,15 +168,47 @@ class MonteCarloResult(ProtocolResult):
         return float(both.max()) if both.size else float("inf")
 
     def target_error(self, target: str = "final_post") -> float:
-        """The standard error that ``target_se`` applies to (inf where undefined).
+        """The standard error that ``target_se`` applies to (inf where undefined), floored at 1/n.
 
-        target: "final_post", the post-selected singlet population at the final output time (the
-        protocol's figure of merit), or "max", :meth:`max_singlet_se`.
+        Each standard error counts as at least :func:`standard_error_floor` of its number of runs n,
+        1/n: the standard error had one of the n runs been at the far end of [0, 1]. A sample
+        standard error below it has collapsed (e.g. no post-selected run has jumped yet, so the sample
+        variance is ~0) and cannot stop a run: a target_se is met only with n > 1 / target_se runs
+        behind the estimate. (The printed intervals, :func:`mean_interval`, guard the same case with
+        a half-width of at least z^2/n.)
+
+        Parameters
+        ----------
+        target : str
+            "final_post", the post-selected singlet population at the final output time (the
+            protocol's figure of merit; n = n_post[-1]), or "max", the largest over all output times
+            of the unconditional (n = ntraj) and post-selected (n = n_post) singlet standard errors.
+
+        Returns
+        -------
+        float
+            max(se, 1/n) (for "max": the largest of those); inf where no standard error is defined.
+
+        Raises
+        ------
+        ValueError
+            If ``target`` is not one of TARGETS.
         """
+        return self._target_errors(target)[1]
+
+    def _target_errors(self, target: str) -> tuple[float, float]:
+        """(sample standard error, floored standard error) that ``target`` refers to; inf where undefined."""
         if check_target(target) == "max":
-            return self.max_singlet_se()
-        se = float(self.singlet_post_se[-1])
-        return se if math.isfinite(se) else float("inf")
+            se = np.concatenate([self.singlet_se, self.singlet_post_se]).astype(float)
+            n = np.concatenate([np.full(self.singlet_se.shape, self.ntraj), self.n_post]).astype(float)
+        else:
+            se = np.asarray(self.singlet_post_se[-1:], float)
+            n = np.asarray(self.n_post[-1:], float)
+        ok = np.isfinite(se)
+        if not ok.any():
+            return float("inf"), float("inf")
+        floored = np.maximum(se[ok], standard_error_floor(n[ok]))
+        return float(se[ok].max()), float(floored.max())
 
     def postselection(self, confidence: float = CONFIDENCE) -> PostSelectionTable:
         """Per-round post-selection statistics of this run, with intervals.
@@ -323,7 +355,8 @@ def _check_stats(stats: dict, result: MonteCarloResult) -> dict:
         raise ValueError(f"stats: end_condition {end!r} needs a target_se")
     if end == "ntraj" and tse is not None:
         raise ValueError("stats: a run with a target_se cannot end on 'ntraj'")
-    if end == "target_se" and not result.target_error(target) < tse * (1 + 1e-12):
+    # the sample standard error, not the floored one: files saved before the floor still load
+    if end == "target_se" and not result._target_errors(target)[0] < tse * (1 + 1e-12):
         raise ValueError(f"stats: end_condition 'target_se' but the standard error is not below {tse!r}")
     if end == "max_ntraj" and result.ntraj < cap:
         raise ValueError(f"stats: end_condition 'max_ntraj' but ntraj = {result.ntraj} < max_ntraj = {cap}")

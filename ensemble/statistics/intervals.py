@@ -136,3 +136,29 @@ def mean_interval(mean: ArrayLike, se: ArrayLike, n: ArrayLike, confidence: floa
     if low.ndim == 0:
         return float(low), float(high)
     return low, high
+
+
+def standard_error_floor(n: ArrayLike) -> Any:
+    """The smallest standard error a mean of n per-trajectory values in [0, 1] is credited with: 1 / n.
+
+    It is the standard error the mean would have if one of its n runs lay at the far end of [0, 1]
+    from the others (sqrt((1/n)(1 - 1/n)/n) ~ 1/n): what a single rare event not yet seen would add.
+    A sample standard error below it means those runs have not been seen (e.g. none of ~1000
+    post-selected runs has jumped while the exact infidelity is 4e-4), not that the mean is known that
+    well. It is the Wilson-style counterpart of :func:`mean_interval`'s smallest half-width z^2/n
+    (about half of that half-width expressed as a standard error, z/n with z = 1.96); the target_se
+    stopping rule uses max(se, 1/n).
+
+    Parameters
+    ----------
+    n : array_like
+        Trajectories averaged (>= 0; n = 0 gives inf).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        1 / n, of the shape of ``n`` (a float for scalar input).
+    """
+    with np.errstate(divide="ignore"):
+        floor = 1.0 / np.asarray(n, dtype=float)
+    return float(floor) if floor.ndim == 0 else floor
