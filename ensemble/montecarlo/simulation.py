@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...trajectories.checks import check_count, check_path
+from ...trajectories.checks import check_count, check_path, plain
 from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
 from ...trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
 from ...trajectories.model import SpinPair
@@ -37,17 +37,12 @@ class TargetNotReachedWarning(RuntimeWarning):
     """A run with target_se stopped at max_ntraj before its standard error reached the target."""
 
 
-def _plain(value):
-    """numpy scalars as Python numbers, so messages never print np.float64(...)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def resolve_seed(seed: int | None) -> int:
     """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
     if seed is None:
         return secrets.randbits(64)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
-        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {_plain(seed)!r}")
+        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {plain(seed)!r}")
     return int(seed)
 
 
@@ -131,7 +126,7 @@ def run_batch(
     return total
 
 
-def _as_executor(executor):
+def as_executor(executor):
     if isinstance(executor, cf.ProcessPoolExecutor):
         ctx = getattr(executor, "_mp_context", None)
         if ctx is not None and ctx.get_start_method() == "fork":
@@ -169,7 +164,7 @@ def _default_batch_size(ntraj: int) -> int:
     return int(min(max(ntraj // 10, 20_000), MAX_CALL))
 
 
-def _in_flight(ex) -> int:
+def in_flight(ex) -> int:
     """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy."""
     workers = getattr(ex, "_max_workers", None)  # concurrent.futures pools
     if not isinstance(workers, int) or workers < 1:
@@ -264,7 +259,7 @@ def simulate(
     batch_threads = opts.batch_threads
     target, progress = opts.target, opts.progress
     if not isinstance(distributions, (bool, np.bool_)):
-        raise ValueError(f"distributions must be True or False, got {_plain(distributions)!r}")
+        raise ValueError(f"distributions must be True or False, got {plain(distributions)!r}")
     d = protocol.rho0.shape[0]
     if distributions:
         spec = distribution_spec(protocol, d, target_state, distribution_times, time_edges)
@@ -272,7 +267,7 @@ def simulate(
         raise ValueError("target_state, distribution_times and time_edges need distributions=True")
     else:
         spec = None
-    ex = _as_executor(executor)
+    ex = as_executor(executor)
     seed = None if seed is None and resume is not None else resolve_seed(seed)
     if resume is not None:
         resume = check_path("resume", resume)
@@ -286,12 +281,12 @@ def simulate(
     done = np.zeros((0, 2), np.int64)
     if resume is not None:
         prev = load(resume)
-        _check_resume(prev, model, protocol, seed, sums.dist)
+        check_resume(prev, model, protocol, seed, sums.dist)
         seed, sums, done = prev.seed, prev.sums, prev.ranges
     cap = (max_ntraj or max(DEFAULT_MAX_NTRAJ, ntraj)) if target_se is not None else ntraj
     bsize = batch_size or _default_batch_size(ntraj)
     threads = batch_threads if batch_threads is not None else (1 if ex is not None else None)
-    limit = _in_flight(ex) if ex is not None else 1
+    limit = in_flight(ex) if ex is not None else 1
     settings = {"target": target, "target_se": target_se, "max_ntraj": cap if target_se is not None else None}
 
     def make(sums: EnsembleSums, ranges, end: str) -> MonteCarloResult:
@@ -409,7 +404,7 @@ def _same_bits(a, b) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed, dist=None) -> None:
+def check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed, dist=None) -> None:
     """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix).
 
     Models are compared by content: their kind, H, jump operators and labels (and a SpinPair's

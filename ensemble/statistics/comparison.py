@@ -131,7 +131,7 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
+def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult) -> None:
     t1, t2 = np.asarray(mc.protocol.times), np.asarray(exact.protocol.times)
     if t1.shape != t2.shape or not np.array_equal(t1, t2):
         raise ValueError(
