@@ -10,6 +10,7 @@ import math
 import os
 import secrets
 import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numba
@@ -88,8 +89,7 @@ def _passive_openmp() -> None:
 
 def empty_sums(plan: Any, spec: DistributionSpec | None) -> EnsembleSums:
     """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
-    on = spec is not None and spec.on
-    dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if on else None
+    dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if spec is not None and spec.on else None
     return EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0], dist)
 
 
@@ -109,7 +109,8 @@ def run_batch(
     """
     _passive_openmp()
     before = numba.get_num_threads()
-    want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    # numba.config sets NUMBA_NUM_THREADS at run time, from the environment
+    want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     plan = compile_plan(model, protocol)
     kspec = spec if spec is not None else no_distributions(plan.heff.shape[0])
     total = empty_sums(plan, spec)
@@ -126,7 +127,25 @@ def run_batch(
     return total
 
 
-def as_executor(executor):
+def as_executor(executor: Any) -> cf.Executor | None:
+    """The executor to submit batches to, checked before any work.
+
+    Parameters
+    ----------
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        A Client is replaced by its ``get_executor()``.
+
+    Returns
+    -------
+    concurrent.futures.Executor or None
+        None: run in this process.
+
+    Raises
+    ------
+    ValueError
+        For any other value, or a ProcessPoolExecutor with the 'fork' start method (a forked child
+        inherits a running OpenMP runtime and aborts).
+    """
     if isinstance(executor, cf.ProcessPoolExecutor):
         ctx = getattr(executor, "_mp_context", None)
         if ctx is not None and ctx.get_start_method() == "fork":
@@ -148,7 +167,7 @@ def as_executor(executor):
     )
 
 
-def _missing_ranges(done: np.ndarray, total: int, batch_size: int):
+def _missing_ranges(done: np.ndarray, total: int, batch_size: int) -> Iterator[tuple[int, int]]:
     """Batches (start, stop) covering [0, total) minus the ranges already done, generated lazily."""
     pos = 0
     for a, b in itertools.chain(((int(a), int(b)) for a, b in done), [(total, total)]):
@@ -164,8 +183,19 @@ def _default_batch_size(ntraj: int) -> int:
     return int(min(max(ntraj // 10, 20_000), MAX_CALL))
 
 
-def in_flight(ex) -> int:
-    """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy."""
+def in_flight(ex: cf.Executor) -> int:
+    """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy.
+
+    Parameters
+    ----------
+    ex : concurrent.futures.Executor
+        A pool (its worker count is read) or a Dask ClientExecutor (its workers' threads are counted).
+
+    Returns
+    -------
+    int
+        Twice the number of workers; twice the CPU count when the executor does not say.
+    """
     workers = getattr(ex, "_max_workers", None)  # concurrent.futures pools
     if not isinstance(workers, int) or workers < 1:
         workers = None
@@ -283,13 +313,14 @@ def simulate(
         prev = load(resume)
         check_resume(prev, model, protocol, seed, sums.dist)
         seed, sums, done = prev.seed, prev.sums, prev.ranges
+    assert seed is not None  # drawn by resolve_seed, or taken from the resume file
     cap = (max_ntraj or max(DEFAULT_MAX_NTRAJ, ntraj)) if target_se is not None else ntraj
     bsize = batch_size or _default_batch_size(ntraj)
     threads = batch_threads if batch_threads is not None else (1 if ex is not None else None)
     limit = in_flight(ex) if ex is not None else 1
     settings = {"target": target, "target_se": target_se, "max_ntraj": cap if target_se is not None else None}
 
-    def make(sums: EnsembleSums, ranges, end: str) -> MonteCarloResult:
+    def make(sums: EnsembleSums, ranges: ArrayLike, end: str) -> MonteCarloResult:
         return MonteCarloResult(model, protocol, sums, seed, ranges, end_condition=end, **settings)
 
     bar = None
@@ -365,21 +396,31 @@ def _merge_options(options: RunOptions | None, settings: dict) -> RunOptions:
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
             return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return False
 
 
-def _run_batches(ex, model, protocol, seed, todo, threads, limit: int, spec=None):
+def _run_batches(
+    ex: cf.Executor | None,
+    model: Model,
+    protocol: Protocol,
+    seed: int,
+    todo: Iterable[tuple[int, int]],
+    threads: int | None,
+    limit: int,
+    spec: DistributionSpec | None = None,
+) -> Iterator[tuple[tuple[int, int], EnsembleSums]]:
     """Yield (range, sums) per batch as they finish, with at most ``limit`` batches in flight."""
     if ex is None:
         for a, b in todo:
             yield (a, b), run_batch(model, protocol, seed, a, b, threads, spec)
         return
-    pending: dict = {}
+    pending: dict[cf.Future[EnsembleSums], tuple[int, int]] = {}
 
     def submit(n: int) -> None:
         for a, b in itertools.islice(todo, max(n, 0)):
@@ -399,16 +440,35 @@ def _run_batches(ex, model, protocol, seed, todo, threads, limit: int, spec=None
             fut.cancel()
 
 
-def _same_bits(a, b) -> bool:
+def _same_bits(a: ArrayLike, b: ArrayLike) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed, dist=None) -> None:
+def check_resume(
+    prev: MonteCarloResult, model: Model, protocol: Protocol, seed: int | None, dist: DistributionSums | None = None
+) -> None:
     """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix).
 
     Models are compared by content: their kind, H, jump operators and labels (and a SpinPair's
-    parameters), not by class name alone."""
+    parameters), not by class name alone.
+
+    Parameters
+    ----------
+    prev : MonteCarloResult
+        The result loaded from the resume file.
+    model, protocol
+        This run's; exactly a SpinPair or LindbladModel, and a Protocol.
+    seed : int or None
+        This run's seed; None takes the file's.
+    dist : DistributionSums or None
+        This run's (empty) distributions, whose binning the file's must share; None: no distributions.
+
+    Raises
+    ------
+    ValueError
+        Naming the first thing that differs.
+    """
     check_exact_types(model, protocol, "resume")
     mine, theirs = model_members(model), model_members(prev.model)
     if type(model) is type(prev.model) is SpinPair:
@@ -446,7 +506,7 @@ def check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed, dist=N
         raise ValueError(
             f"resume file was made {made} distributions; resume it with distributions={theirs_dist is not None}"
         )
-    if dist is not None and not dist.same_binning(theirs_dist):
+    if dist is not None and theirs_dist is not None and not dist.same_binning(theirs_dist):
         raise ValueError(
             "resume file was made with other distribution settings (target_state, distribution_times or time_edges)"
         )
