@@ -155,7 +155,7 @@ class MonteCarloResult(ProtocolResult):
         )
         return self._stats["end_condition"] == "interrupted"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
             f"outputs={self.times.size}, end_condition={self._stats['end_condition']!r})"

@@ -107,7 +107,7 @@ class Comparison:
         elif w.get("kind") == "first_jump":
             lines.append(f"  worst: the first-jump survival (DKW), {w['z']:.2f} sigma alone")
 
-        def mx(a):
+        def mx(a: np.ndarray) -> str:
             a = a[np.isfinite(a)]
             return f"{a.max():.3g}" if a.size else "n/a"
 
