@@ -35,7 +35,8 @@ from numpy.typing import ArrayLike
 
 from ...ensemble import MonteCarloResult, load, simulate
 from ...ensemble.montecarlo.files import check_exact_types
-from ...ensemble.montecarlo.simulation import as_executor, check_options, check_resume, in_flight, resolve_seed
+from ...ensemble.montecarlo.resume import check_resume
+from ...ensemble.montecarlo.simulation import as_executor, check_options, in_flight, resolve_seed
 from ...trajectories.checks import check_count, check_flag
 from ...trajectories.operators import basis_state, target_vector
 from ...trajectories.plan import Model, check_model
