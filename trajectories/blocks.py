@@ -117,8 +117,8 @@ def off_block_ratio(heff: ArrayLike, order: ArrayLike, starts: ArrayLike) -> flo
     """
     h = _square_matrix(heff, "heff")
     d = h.shape[0]
-    order = np.asarray(order)  # type: ignore[assignment]  # the same value, as an array
-    starts = np.asarray(starts)  # type: ignore[assignment]  # the same value, as an array
+    order = np.asarray(order)
+    starts = np.asarray(starts)
     if order.shape != (d,) or not np.array_equal(np.sort(order), np.arange(d)):
         raise ValueError(f"order must be a permutation of range({d})")
     if starts.ndim != 1 or starts.size < 2 or starts[0] != 0 or starts[-1] != d or np.any(np.diff(starts) <= 0):

@@ -19,7 +19,19 @@ _SHOWN_TOP = {2**62: "2**62]", 2**64 - 1: "2**64)"}
 MAX_FLOAT_INT = 2**53
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds, so messages never print ``np.float64(...)``.
+
+    Parameters
+    ----------
+    value : Any
+        Any value.
+
+    Returns
+    -------
+    Any
+        ``value.item()`` for a NumPy scalar, else ``value`` itself.
+    """
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -51,7 +63,7 @@ def check_count(name: str, value: Any, minimum: int = 1, maximum: int = 2**62) -
         or not minimum <= value <= maximum
     ):
         top = _SHOWN_TOP.get(maximum, f"{maximum}]")
-        raise ValueError(f"{name} must be an integer in [{minimum}, {top}, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be an integer in [{minimum}, {top}, got {plain(value)!r}")
     return int(value)
 
 
@@ -96,7 +108,7 @@ def check_integral(name: str, value: Any, minimum: int, maximum: int | None = No
         or value < minimum
         or (maximum is not None and value > maximum)
     ):
-        raise ValueError(f"{name} must be {accepted}, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be {accepted}, got {plain(value)!r}")
     return int(value)
 
 
@@ -132,14 +144,14 @@ def check_real(
         If ``value`` is not a finite real number in the interval; the message shows the interval.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be a real number, got {plain(value)!r}")
     number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be finite, got {plain(value)!r}")
     below = number <= low if low_open else number < low
     above = number >= high if high_open else number > high
     if below or above:
-        raise ValueError(f"{name} must be {interval_text(low, high, low_open, high_open)}, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be {interval_text(low, high, low_open, high_open)}, got {plain(value)!r}")
     return number
 
 
@@ -202,7 +214,7 @@ def check_flag(name: str, value: Any) -> bool:
     ValueError
     """
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be True or False, got {plain(value)!r}")
     return bool(value)
 
 

@@ -75,7 +75,8 @@ def install() -> bool:
         def from_function(cls, py_func, py_file):  # noqa: ANN001
             from numba.core import config
 
-            if config.CACHE_DIR or not _ours(py_file) or not os.path.exists(py_file):
+            # CACHE_DIR: set at run time by numba.core.config, from the environment
+            if config.CACHE_DIR or not _ours(py_file) or not os.path.exists(py_file):  # type: ignore[attr-defined]
                 return None
             try:
                 self = cls(py_func, py_file)

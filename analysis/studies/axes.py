@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ...ensemble.montecarlo.simulation import _plain
-from ...trajectories.checks import check_flag
+from ...trajectories.checks import check_flag, plain
 from ...trajectories.measurement import Measurement
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_ROUNDS, Protocol
@@ -91,7 +90,7 @@ def _check_spacing(spacing: Any) -> float | None:
         or not math.isfinite(spacing)
         or spacing <= 0
     ):
-        raise ValueError(f"spacing must be None or a finite number > 0 (a time), got {_plain(spacing)!r}")
+        raise ValueError(f"spacing must be None or a finite number > 0 (a time), got {plain(spacing)!r}")
     return float(spacing)
 
 

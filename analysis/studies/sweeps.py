@@ -35,7 +35,8 @@ from numpy.typing import ArrayLike
 
 from ...ensemble import MonteCarloResult, load, simulate
 from ...ensemble.montecarlo.files import check_exact_types
-from ...ensemble.montecarlo.simulation import _as_executor, _check_resume, _in_flight, check_options, resolve_seed
+from ...ensemble.montecarlo.resume import check_resume
+from ...ensemble.montecarlo.simulation import as_executor, check_options, in_flight, resolve_seed
 from ...trajectories.checks import check_count, check_flag
 from ...trajectories.operators import basis_state, target_vector
 from ...trajectories.plan import Model, check_model
@@ -238,7 +239,7 @@ def sweep(
         ntraj, batch_size, target_se, max_ntraj, _ = check_options(ntraj, batch_size, target_se, max_ntraj)
     seed_given = seed is not None
     seed = resolve_seed(seed)
-    ex = _as_executor(executor)
+    ex = as_executor(executor)
     target = target_vector(target_state, d)
     singlet = d == 4 and abs(abs(np.vdot(basis_state("S"), target)) - 1.0) < 1e-12
     names, values = _check_axes(model, axes)
@@ -284,7 +285,7 @@ def sweep(
     if ntraj > 0:
         bsize = batch_size
         if bsize is None and ex is not None:
-            bsize = max(1000, math.ceil(ntraj / _in_flight(ex)))
+            bsize = max(1000, math.ceil(ntraj / in_flight(ex)))
         bar = None
         if show:
             from tqdm.auto import tqdm
@@ -296,7 +297,7 @@ def sweep(
                 path = _point_file(folder, i, "npz") if folder is not None else None
                 prev = load(path) if path is not None and os.path.exists(path) else None
                 if prev is not None and not _stopped(prev):
-                    _check_resume(prev, m, p, s)
+                    check_resume(prev, m, p, s)
                     res = prev
                 else:
                     with _naming_file(path), warnings.catch_warnings():

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ...trajectories.measurement import Measurement
 from ...trajectories.model import SpinPair, liouvillians
 from ...trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
 from ...trajectories.protocol import Protocol
@@ -83,7 +84,9 @@ def solve_many(models: Sequence[Model], protocols: Protocol | Sequence[Protocol]
     return results
 
 
-def _solve_many(models, protocols) -> tuple[list[MasterEquationResult], np.ndarray]:
+def _solve_many(
+    models: Sequence[Model], protocols: Protocol | Sequence[Protocol]
+) -> tuple[list[MasterEquationResult], np.ndarray]:
     """solve_many, and (N,) bool: which points the batch solved (False: solve_master_equation did)."""
     models, protocols = _check_points(models, protocols)
     N = len(models)
@@ -115,7 +118,9 @@ def _solve_many(models, protocols) -> tuple[list[MasterEquationResult], np.ndarr
     return results, batched
 
 
-def _check_points(models, protocols) -> tuple[list, list[Protocol]]:
+def _check_points(
+    models: Sequence[Model], protocols: Protocol | Sequence[Protocol]
+) -> tuple[list[Model], list[Protocol]]:
     if isinstance(models, (str, bytes)) or not hasattr(models, "__iter__") or hasattr(models, "liouvillian"):
         raise ValueError(f"models must be a sequence of models, got {type(models).__name__}")
     models = list(models)
@@ -154,7 +159,7 @@ def _structure(p: Protocol) -> tuple:
     return (p.rho0.shape[0], p.times.size, p.rounds, p.selection.n_states, kind.tobytes(), idx.tobytes())
 
 
-def _measurement_superops(m) -> np.ndarray:
+def _measurement_superops(m: Measurement) -> np.ndarray:
     """(2, d^2, d^2): the record maps of one instrument, as :func:`record_superops` builds them."""
     P, C, (U, _) = m.projectors(), m.confusion(), m.unitaries()
     d = P.shape[-1]
@@ -229,7 +234,14 @@ class _Group:
             self.map_pattern[:] = False
 
 
-def _solve_group(models, plist, pindex, points: np.ndarray, results: list, batched: np.ndarray) -> None:
+def _solve_group(
+    models: Sequence[Model],
+    plist: list[Protocol],
+    pindex: np.ndarray,
+    points: np.ndarray,
+    results: list,
+    batched: np.ndarray,
+) -> None:
     """Solve ``points`` (one structure) in batches; leaves results[i] None where a point falls back."""
     used, local = np.unique(pindex[points], return_inverse=True)
     g = _Group(plist, used)
@@ -278,7 +290,7 @@ def _eig_stack(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lam, V, Vinv
 
 
-def _residuals(A, lam, V) -> np.ndarray:
+def _residuals(A: np.ndarray, lam: np.ndarray, V: np.ndarray) -> np.ndarray:
     """|A v_j - lam_j v_j| per eigenpair, (N, q) (inf where not finite)."""
     res = _norm(np.swapaxes(A @ V - V * lam[:, None, :], 1, 2))
     return np.where(np.isfinite(res), res, np.inf)
@@ -316,7 +328,7 @@ class _Propagators:
     """exp(Lr dt) = V exp(lam dt) V^-1 for the dt vectors (N,) a chunk needs, transposed for row vectors,
     with the relative error the probe assigns to each step (0 where dt = 0: no step is taken)."""
 
-    def __init__(self, lam, V, Vinv, cond, dlam):
+    def __init__(self, lam: np.ndarray, V: np.ndarray, Vinv: np.ndarray, cond: np.ndarray, dlam: np.ndarray):
         self.lam, self.V, self.Vinv, self.cond, self.dlam = lam, V, Vinv, cond, dlam
         self.cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self.eye = np.eye(lam.shape[1], dtype=complex)
@@ -338,7 +350,7 @@ class _Propagators:
         """UT for the points ``rows`` only (not cached)."""
         return self._matrices(np.exp(self.lam[rows] * dt[:, None]), dt, rows)
 
-    def _matrices(self, e, dt, rows) -> np.ndarray:
+    def _matrices(self, e: np.ndarray, dt: np.ndarray, rows: slice) -> np.ndarray:
         UT = np.swapaxes((self.V[rows] * e[:, None, :]) @ self.Vinv[rows], 1, 2)
         still = dt == 0.0
         if still.any():
@@ -346,7 +358,17 @@ class _Propagators:
         return UT
 
 
-def _solve_chunk(models, plist, g: _Group, points, local, Lr, coords, results, batched) -> None:
+def _solve_chunk(
+    models: Sequence[Model],
+    plist: list[Protocol],
+    g: _Group,
+    points: np.ndarray,
+    local: np.ndarray,
+    Lr: np.ndarray,
+    coords: np.ndarray,
+    results: list,
+    batched: np.ndarray,
+) -> None:
     """Solve one chunk of points sharing a structure and coordinates; Lr (N, q, q) their reduced Liouvillians."""
     N, q = Lr.shape[0], coords.size
     R, S, n_out, d = g.R, g.S, g.n_out, g.d
@@ -482,7 +504,15 @@ def _unreduce(vec: np.ndarray, coords: np.ndarray, d: int) -> np.ndarray:
     return (flat @ P.reshape(2 * q, 2 * D)).view(complex).reshape(vec.shape[:-1] + (d, d))
 
 
-def _records(v0, times, g: _Group, prop: _Propagators, maps_T, mapidx, diag) -> np.ndarray:
+def _records(
+    v0: np.ndarray,
+    times: np.ndarray,
+    g: _Group,
+    prop: _Propagators,
+    maps_T: np.ndarray,
+    mapidx: np.ndarray,
+    diag: np.ndarray,
+) -> np.ndarray:
     """Probability of every record string, (N, 2**R), index sum_k 2**k [r_k = +1]; (N, 0) for R > 16.
 
     One unnormalised reduced state per record prefix, as the point solver's _record_probabilities.

@@ -162,7 +162,9 @@ def _round(
     the mass that entered them from rejected states."""
     S, q = b.vec.shape
     contrib: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(S)]
-    lost, kept, inflow = [], [], []
+    lost: list[float] = []
+    kept: list[float] = []
+    inflow: list[float] = []
     for s in range(S):
         if not np.isfinite(b.logm[s]):
             continue

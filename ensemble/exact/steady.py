@@ -30,13 +30,13 @@ def _segment_extremes(A: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
     U = v[:, w > 1e-10 * w[-1]]  # common support of the family
     a, b = U.conj().T @ A @ U, U.conj().T @ B @ U
 
-    def lmin(s):
+    def lmin(s: float) -> float:
         return np.linalg.eigvalsh(a + s * b)[0]
 
     from scipy.optimize import minimize_scalar  # imported here: it costs ~0.3 s at start-up
 
     # an interior point: maximise the concave lowest eigenvalue
-    scale = 1.0 / max(np.linalg.norm(b, 2), 1e-300)
+    scale = 1.0 / np.maximum(np.linalg.norm(b, 2), 1e-300)
     s0 = minimize_scalar(lambda s: -lmin(s), bracket=(-scale, scale)).x
     c = a + s0 * b
     cw, cv = np.linalg.eigh(c)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from ...trajectories.plan import Model, instrument_tables
 from ...trajectories.protocol import Protocol
@@ -105,7 +107,8 @@ class _Solver:
         # trace functional in reduced coordinates
         self.tr = self.Q.reshape(d, d, -1)[np.arange(d), np.arange(d)].sum(axis=0)
         self._cache: dict[float, np.ndarray] = {}
-        self._eig = None
+        # (lam, V, V^-1) once found; False when the eigenbasis is too ill-conditioned to use
+        self._eig: tuple[np.ndarray, np.ndarray, np.ndarray] | Literal[False] | None = None
         self._warned_long = False
         self._noise = np.random.default_rng(20211)
 
@@ -145,7 +148,7 @@ class _Solver:
         # modes that decayed below the smallest double are exactly zero; the kernel stays exactly one
         return (V * np.exp(lam * dt)) @ Vinv
 
-    def noise(self, shape, scale) -> np.ndarray:
+    def noise(self, shape: tuple[int, ...], scale: ArrayLike) -> np.ndarray:
         """Random vectors of norm ``scale`` (per row): the size of one rounding error."""
         z = self._noise.standard_normal(shape + (2,)).view(complex)[..., 0]
         n = np.linalg.norm(z, axis=-1, keepdims=True)
@@ -170,7 +173,7 @@ def _eig_checked(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     decomposed again after a fixed unitary change of basis, which leaves nothing to balance.
     """
     q = A.shape[0]
-    limit = EIG_RESIDUAL_MAX * max(np.linalg.norm(A), 1e-300)
+    limit = EIG_RESIDUAL_MAX * np.maximum(np.linalg.norm(A), 1e-300)
     lam, V = np.linalg.eig(A)
     if np.max(np.linalg.norm(A @ V - V * lam, axis=0)) <= limit:
         return lam, V

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 
@@ -138,6 +139,12 @@ class Histogram:
         """Runs at or beyond each edge, (m + 1,) int."""
         return np.concatenate([np.cumsum(self.counts[::-1])[::-1], [0]]) + int(self.extra_counts.sum())
 
+    @overload
+    def survival(self, confidence: None = None) -> np.ndarray: ...
+
+    @overload
+    def survival(self, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
     def survival(self, confidence: float | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P(X >= edges[i]) at every edge, (m + 1,): the fraction of runs at or beyond each edge.
 
@@ -249,7 +256,7 @@ class Distributions:
         )
         self.times = protocol.times
 
-    def _snapshot(self, snapshot) -> int:
+    def _snapshot(self, snapshot: object) -> int:
         S = len(self.snapshot_labels)
         if isinstance(snapshot, str):
             if snapshot not in self.snapshot_labels:
@@ -284,13 +291,13 @@ class Distributions:
         )
 
     @staticmethod
-    def _post(post) -> int:
+    def _post(post: object) -> int:
         """0 (all runs) or 1 (post-selected runs) from a True / False flag, else ValueError naming it."""
         if not isinstance(post, (bool, np.bool_)):
             raise ValueError(f"post must be True or False, got {post!r}")
         return int(post)
 
-    def _channel(self, channel) -> int:
+    def _channel(self, channel: object) -> int:
         K = len(self.labels)
         if isinstance(channel, str):
             if channel not in self.labels:

@@ -209,7 +209,7 @@ def check_exact_types(model: Model, protocol: Protocol, name: str = "save") -> N
         )
 
 
-def encode(result: MonteCarloResult) -> dict[str, np.ndarray]:
+def encode(result: MonteCarloResult) -> dict[str, np.ndarray | np.generic]:
     """The file members of ``result`` (see ``_MEMBERS``), its checksum included.
 
     Parameters
@@ -218,10 +218,10 @@ def encode(result: MonteCarloResult) -> dict[str, np.ndarray]:
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        Member name -> array, ready for ``np.savez``.
+    dict of str to numpy.ndarray or numpy scalar
+        Member name -> array (counts and the seed as NumPy scalars), ready for ``np.savez``.
     """
-    data = {
+    data: dict[str, np.ndarray | np.generic] = {
         "format": np.array(FORMAT),
         "version": np.array(package_version()),
         "hi": result.sums.hi,
@@ -278,7 +278,8 @@ def save(result: MonteCarloResult, path: str | os.PathLike[str]) -> str:
         _decode(data, FORMAT)
     except ValueError as exc:
         raise ValueError(f"cannot save an inconsistent result: {exc}") from None
-    atomic_write(real, lambda fh: np.savez(fh, **data))
+    # no member is named allow_pickle, the one keyword of savez that is not an array
+    atomic_write(real, lambda fh: np.savez(fh, **data))  # type: ignore[arg-type]
     return shown
 
 
@@ -307,7 +308,9 @@ def _dist_members(dist: DistributionSums) -> dict:
     }
 
 
-def _decode_dist(a: dict, protocol: Protocol, ntraj: int, n_jumps: int, n_post, n_success) -> DistributionSums | None:
+def _decode_dist(
+    a: dict, protocol: Protocol, ntraj: int, n_jumps: int, n_post: np.ndarray, n_success: np.ndarray
+) -> DistributionSums | None:
     """The stored distributions, after checking them against the counts they must add up to."""
     present = _DIST_MEMBERS & set(a)
     if not present:
@@ -404,7 +407,7 @@ def model_members(model: Model) -> dict[str, np.ndarray]:
     }
 
 
-def _decode_model(a: dict, fmt: str):
+def _decode_model(a: dict, fmt: str) -> Model:
     """The stored model, rebuilt exactly; its arrays must be the stored ones bit for bit."""
     kind = str(a["model_kind"]) if "model_kind" in a else "SpinPair"
     if kind not in MODEL_KINDS:
@@ -413,7 +416,7 @@ def _decode_model(a: dict, fmt: str):
     if kind == "SpinPair":
         if names != _PARAMS:
             raise ValueError(f"param_names are {names}, expected {_PARAMS}")
-        model = SpinPair(**{k: float(v) for k, v in zip(names, a["params"], strict=True)})
+        model: Model = SpinPair(**{k: float(v) for k, v in zip(names, a["params"], strict=True)})
     else:
         if names:
             raise ValueError(f"a {kind} has no parameters, got param_names {names}")
@@ -500,7 +503,9 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
     return result
 
 
-def _check_records(protocol: Protocol, ntraj: int, n_success, n_kept, counts) -> None:
+def _check_records(
+    protocol: Protocol, ntraj: int, n_success: np.ndarray, n_kept: np.ndarray, counts: np.ndarray
+) -> None:
     """Cross-checks of the per-round counts and the record table against the protocol's rule."""
     before = np.concatenate([[ntraj], n_success[:-1]])
     if np.any(n_kept < 0) or np.any(n_kept > n_success) or np.any(n_kept > before):

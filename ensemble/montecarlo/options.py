@@ -7,18 +7,13 @@ import math
 
 import numpy as np
 
-from ...trajectories.checks import check_count, check_flag
+from ...trajectories.checks import check_count, check_flag, plain
 from ..results.monte_carlo import check_target
 
 #: Smallest target_se accepted. Below it the target is beyond reach (a population with variance ~0.1
 #: needs 0.1/target_se**2 > 10**19 > MAX_NTRAJ trajectories) and approaches the fixed-point rounding
 #: of the sums (up to 2**-41 ~ 5e-13 per mean).
 MIN_TARGET_SE = 1e-10
-
-
-def _plain(value: object) -> object:
-    """numpy scalars as Python numbers, so messages never print np.float64(...)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +57,7 @@ class RunOptions:
                 or not math.isfinite(tse)
                 or tse < MIN_TARGET_SE
             ):
-                raise ValueError(f"target_se must be a finite number >= {MIN_TARGET_SE:g}, got {_plain(tse)!r}")
+                raise ValueError(f"target_se must be a finite number >= {MIN_TARGET_SE:g}, got {plain(tse)!r}")
             set_(self, "target_se", float(tse))
         if self.max_ntraj is not None:
             set_(self, "max_ntraj", check_count("max_ntraj", self.max_ntraj))

@@ -10,23 +10,24 @@ import math
 import os
 import secrets
 import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...trajectories.checks import check_count, check_path
+from ...trajectories.checks import check_count, check_path, plain
 from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
 from ...trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
-from ...trajectories.model import SpinPair
 from ...trajectories.plan import Model, check_model, compile_plan
 from ...trajectories.protocol import Protocol
 from ...trajectories.rng import SEED_MAX
 from ..results.monte_carlo import MonteCarloResult
 from .distributions import DistributionSums
-from .files import check_exact_types, check_save_path, load, model_members
+from .files import check_exact_types, check_save_path, load
 from .options import MIN_TARGET_SE, RunOptions  # noqa: F401  (MIN_TARGET_SE: re-exported)
+from .resume import check_resume
 from .sums import EnsembleSums
 
 #: Default cap on trajectories when running to a target standard error.
@@ -37,17 +38,12 @@ class TargetNotReachedWarning(RuntimeWarning):
     """A run with target_se stopped at max_ntraj before its standard error reached the target."""
 
 
-def _plain(value):
-    """numpy scalars as Python numbers, so messages never print np.float64(...)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def resolve_seed(seed: int | None) -> int:
     """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
     if seed is None:
         return secrets.randbits(64)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
-        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {_plain(seed)!r}")
+        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {plain(seed)!r}")
     return int(seed)
 
 
@@ -93,8 +89,7 @@ def _passive_openmp() -> None:
 
 def empty_sums(plan: Any, spec: DistributionSpec | None) -> EnsembleSums:
     """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
-    on = spec is not None and spec.on
-    dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if on else None
+    dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if spec is not None and spec.on else None
     return EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0], dist)
 
 
@@ -114,7 +109,8 @@ def run_batch(
     """
     _passive_openmp()
     before = numba.get_num_threads()
-    want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    # numba.config sets NUMBA_NUM_THREADS at run time, from the environment
+    want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     plan = compile_plan(model, protocol)
     kspec = spec if spec is not None else no_distributions(plan.heff.shape[0])
     total = empty_sums(plan, spec)
@@ -131,7 +127,25 @@ def run_batch(
     return total
 
 
-def _as_executor(executor):
+def as_executor(executor: Any) -> cf.Executor | None:
+    """The executor to submit batches to, checked before any work.
+
+    Parameters
+    ----------
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        A Client is replaced by its ``get_executor()``.
+
+    Returns
+    -------
+    concurrent.futures.Executor or None
+        None: run in this process.
+
+    Raises
+    ------
+    ValueError
+        For any other value, or a ProcessPoolExecutor with the 'fork' start method (a forked child
+        inherits a running OpenMP runtime and aborts).
+    """
     if isinstance(executor, cf.ProcessPoolExecutor):
         ctx = getattr(executor, "_mp_context", None)
         if ctx is not None and ctx.get_start_method() == "fork":
@@ -153,7 +167,7 @@ def _as_executor(executor):
     )
 
 
-def _missing_ranges(done: np.ndarray, total: int, batch_size: int):
+def _missing_ranges(done: np.ndarray, total: int, batch_size: int) -> Iterator[tuple[int, int]]:
     """Batches (start, stop) covering [0, total) minus the ranges already done, generated lazily."""
     pos = 0
     for a, b in itertools.chain(((int(a), int(b)) for a, b in done), [(total, total)]):
@@ -169,8 +183,19 @@ def _default_batch_size(ntraj: int) -> int:
     return int(min(max(ntraj // 10, 20_000), MAX_CALL))
 
 
-def _in_flight(ex) -> int:
-    """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy."""
+def in_flight(ex: cf.Executor) -> int:
+    """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy.
+
+    Parameters
+    ----------
+    ex : concurrent.futures.Executor
+        A pool (its worker count is read) or a Dask ClientExecutor (its workers' threads are counted).
+
+    Returns
+    -------
+    int
+        Twice the number of workers; twice the CPU count when the executor does not say.
+    """
     workers = getattr(ex, "_max_workers", None)  # concurrent.futures pools
     if not isinstance(workers, int) or workers < 1:
         workers = None
@@ -267,7 +292,7 @@ def simulate(
     batch_threads = opts.batch_threads
     target, progress = opts.target, opts.progress
     if not isinstance(distributions, (bool, np.bool_)):
-        raise ValueError(f"distributions must be True or False, got {_plain(distributions)!r}")
+        raise ValueError(f"distributions must be True or False, got {plain(distributions)!r}")
     d = protocol.rho0.shape[0]
     if distributions:
         spec = distribution_spec(protocol, d, target_state, distribution_times, time_edges)
@@ -275,7 +300,7 @@ def simulate(
         raise ValueError("target_state, distribution_times and time_edges need distributions=True")
     else:
         spec = None
-    ex = _as_executor(executor)
+    ex = as_executor(executor)
     seed = None if seed is None and resume is not None else resolve_seed(seed)
     if resume is not None:
         resume = check_path("resume", resume)
@@ -289,15 +314,16 @@ def simulate(
     done = np.zeros((0, 2), np.int64)
     if resume is not None:
         prev = load(resume)
-        _check_resume(prev, model, protocol, seed, sums.dist)
+        check_resume(prev, model, protocol, seed, sums.dist)
         seed, sums, done = prev.seed, prev.sums, prev.ranges
+    assert seed is not None  # drawn by resolve_seed, or taken from the resume file
     cap = (max_ntraj or max(DEFAULT_MAX_NTRAJ, ntraj)) if target_se is not None else ntraj
     bsize = batch_size or _default_batch_size(ntraj)
     threads = batch_threads if batch_threads is not None else (1 if ex is not None else None)
-    limit = _in_flight(ex) if ex is not None else 1
+    limit = in_flight(ex) if ex is not None else 1
     settings = {"target": target, "target_se": target_se, "max_ntraj": cap if target_se is not None else None}
 
-    def make(sums: EnsembleSums, ranges, end: str) -> MonteCarloResult:
+    def make(sums: EnsembleSums, ranges: ArrayLike, end: str) -> MonteCarloResult:
         return MonteCarloResult(model, protocol, sums, seed, ranges, end_condition=end, **settings)
 
     bar = None
@@ -376,21 +402,31 @@ def _merge_options(options: RunOptions | None, settings: dict) -> RunOptions:
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
             return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return False
 
 
-def _run_batches(ex, model, protocol, seed, todo, threads, limit: int, spec=None):
+def _run_batches(
+    ex: cf.Executor | None,
+    model: Model,
+    protocol: Protocol,
+    seed: int,
+    todo: Iterable[tuple[int, int]],
+    threads: int | None,
+    limit: int,
+    spec: DistributionSpec | None = None,
+) -> Iterator[tuple[tuple[int, int], EnsembleSums]]:
     """Yield (range, sums) per batch as they finish, with at most ``limit`` batches in flight."""
     if ex is None:
         for a, b in todo:
             yield (a, b), run_batch(model, protocol, seed, a, b, threads, spec)
         return
-    pending: dict = {}
+    pending: dict[cf.Future[EnsembleSums], tuple[int, int]] = {}
 
     def submit(n: int) -> None:
         for a, b in itertools.islice(todo, max(n, 0)):
@@ -408,56 +444,3 @@ def _run_batches(ex, model, protocol, seed, todo, threads, limit: int, spec=None
     finally:
         for fut in pending:
             fut.cancel()
-
-
-def _same_bits(a, b) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-def _check_resume(prev: MonteCarloResult, model, protocol: Protocol, seed, dist=None) -> None:
-    """The file's model, protocol and seed must be this run's, bit for bit (else two streams mix).
-
-    Models are compared by content: their kind, H, jump operators and labels (and a SpinPair's
-    parameters), not by class name alone."""
-    check_exact_types(model, protocol, "resume")
-    mine, theirs = model_members(model), model_members(prev.model)
-    if type(model) is type(prev.model) is SpinPair:
-        diffs = [
-            f"{k}: file {float(getattr(prev.model, k))!r} vs {float(getattr(model, k))!r}"
-            for k in model.as_dict()
-            if not _same_bits(np.float64(getattr(prev.model, k)), np.float64(getattr(model, k)))
-        ]
-        if diffs:
-            raise ValueError("resume file was made with other model parameters (" + "; ".join(diffs) + ")")
-    for name, value in theirs.items():
-        other = mine[name]
-        if value.shape != other.shape or not _same_bits(value, other):
-            where = ""
-            if value.shape == other.shape and value.dtype.kind in "fc":
-                k = np.flatnonzero(np.asarray(value != other).ravel())
-                if k.size:
-                    where = f" (first at flat index {int(k[0])})"
-            raise ValueError(f"resume file was made with another model: {name} differs{where}")
-    for name in ("rho0", "measure_at", "times"):
-        if not _same_bits(getattr(prev.protocol, name), getattr(protocol, name)):
-            raise ValueError(f"resume file was made with another protocol ({name} differs)")
-    if prev.protocol.measurements != protocol.measurements:
-        raise ValueError("resume file was made with other measurement instruments")
-    if prev.protocol.selection != protocol.selection:
-        raise ValueError(
-            f"resume file was made with the post-selection rule {prev.protocol.postselect!r}, "
-            f"not {protocol.postselect!r}"
-        )
-    if seed is not None and seed != prev.seed:
-        raise ValueError(f"resume file was made with seed {prev.seed}, not {seed}")
-    theirs_dist = prev.sums.dist
-    if (dist is None) != (theirs_dist is None):
-        made = "with" if theirs_dist is not None else "without"
-        raise ValueError(
-            f"resume file was made {made} distributions; resume it with distributions={theirs_dist is not None}"
-        )
-    if dist is not None and not dist.same_binning(theirs_dist):
-        raise ValueError(
-            "resume file was made with other distribution settings (target_state, distribution_times or time_edges)"
-        )

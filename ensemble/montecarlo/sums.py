@@ -127,7 +127,7 @@ class EnsembleSums:
             self.n_jumps + other.n_jumps,
             counts["n_kept"],
             counts["record_counts"],
-            None if self.dist is None else self.dist.merge(other.dist),
+            None if self.dist is None or other.dist is None else self.dist.merge(other.dist),
         )
 
     __add__ = merge
@@ -141,7 +141,7 @@ class EnsembleSums:
             and self.ntraj == other.ntraj
             and self.n_jumps == other.n_jumps
             and (self.dist is None) == (other.dist is None)
-            and (self.dist is None or self.dist.identical(other.dist))
+            and (self.dist is None or (other.dist is not None and self.dist.identical(other.dist)))
         )
 
     @property

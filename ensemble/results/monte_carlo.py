@@ -155,7 +155,7 @@ class MonteCarloResult(ProtocolResult):
         )
         return self._stats["end_condition"] == "interrupted"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
             f"outputs={self.times.size}, end_condition={self._stats['end_condition']!r})"
@@ -320,7 +320,7 @@ class MonteCarloResult(ProtocolResult):
         return _writer(self, path)
 
 
-def _normalise_ranges(ranges) -> np.ndarray:
+def _normalise_ranges(ranges: ArrayLike) -> np.ndarray:
     r = np.asarray(ranges, np.int64).reshape(-1, 2)
     r = r[np.argsort(r[:, 0], kind="stable")]
     merged: list[list[int]] = []
@@ -358,6 +358,8 @@ def _check_stats(stats: dict, result: MonteCarloResult) -> dict:
     # the sample standard error, not the floored one: files saved before the floor still load
     if end == "target_se" and not result._target_errors(target)[0] < tse * (1 + 1e-12):
         raise ValueError(f"stats: end_condition 'target_se' but the standard error is not below {tse!r}")
-    if end == "max_ntraj" and result.ntraj < cap:
-        raise ValueError(f"stats: end_condition 'max_ntraj' but ntraj = {result.ntraj} < max_ntraj = {cap}")
+    if end == "max_ntraj":
+        assert cap is not None  # checked above: a max_ntraj end needs target_se, which comes with max_ntraj
+        if result.ntraj < cap:
+            raise ValueError(f"stats: end_condition 'max_ntraj' but ntraj = {result.ntraj} < max_ntraj = {cap}")
     return {"end_condition": end, "target": target, "target_se": tse, "max_ntraj": cap}

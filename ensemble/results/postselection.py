@@ -87,7 +87,8 @@ class PostSelectionTable(Table):
     # ---- display ----
     def _groups(self) -> list[tuple[str, list[str]]]:
         """(header, [member names]) display groups: X with X_low/X_high or X_se folded in."""
-        used, groups = set(), []
+        used: set[str] = set()
+        groups: list[tuple[str, list[str]]] = []
         conf = self.meta.get("confidence")
         tag = f"{100 * conf:g}%" if isinstance(conf, (int, float)) and conf == conf else "CI"
         for name in self._columns:

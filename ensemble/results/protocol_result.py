@@ -36,6 +36,9 @@ class Expectation(NamedTuple):
 class ProtocolResult:
     """Shared behaviour of exact and Monte Carlo protocol results (see the module docstring)."""
 
+    #: The unconditional and the post-selected state on the output grid, (n, d, d); set by each kind.
+    rho: np.ndarray
+    rho_post: np.ndarray
     #: Standard errors of rho and rho_post, (n, d, d); None for exact results.
     rho_se: np.ndarray | None = None
     rho_post_se: np.ndarray | None = None
@@ -77,6 +80,7 @@ class ProtocolResult:
         if self.rho_se is None:
             zero = np.zeros(value.shape)
             return Expectation(value, value_post, zero, np.where(np.isnan(value_post), np.nan, zero))
+        assert self.rho_post_se is not None  # the two standard errors are set together
         w = np.abs(A).T
         return Expectation(
             value, value_post, np.einsum("ij,nij->n", w, self.rho_se), np.einsum("ij,nij->n", w, self.rho_post_se)

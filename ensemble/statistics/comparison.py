@@ -107,7 +107,7 @@ class Comparison:
         elif w.get("kind") == "first_jump":
             lines.append(f"  worst: the first-jump survival (DKW), {w['z']:.2f} sigma alone")
 
-        def mx(a):
+        def mx(a: np.ndarray) -> str:
             a = a[np.isfinite(a)]
             return f"{a.max():.3g}" if a.size else "n/a"
 
@@ -131,7 +131,7 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult):
+def _check_same_grid(mc: MonteCarloResult, exact: MasterEquationResult) -> None:
     t1, t2 = np.asarray(mc.protocol.times), np.asarray(exact.protocol.times)
     if t1.shape != t2.shape or not np.array_equal(t1, t2):
         raise ValueError(

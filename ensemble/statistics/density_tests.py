@@ -83,7 +83,7 @@ def element_p_values(
     return np.where(ok, p, np.nan)
 
 
-def _nan_mismatch(est, se, exact, count):
+def _nan_mismatch(est: np.ndarray, se: np.ndarray, exact: np.ndarray, count: np.ndarray) -> np.ndarray:
     """(n, d, d) bool: one side is NaN while the other has a value (count >= 1 trajectories)."""
     has = np.broadcast_to(np.asarray(count) >= 1, est.shape)
     bad_mc = ~np.isfinite(est) | (np.broadcast_to(np.asarray(count) >= 2, est.shape) & ~np.isfinite(se))

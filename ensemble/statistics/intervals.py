@@ -18,17 +18,17 @@ ROUNDING = 1e-9
 
 
 # ---- Wilson score interval ---------------------------------------------------------------------
-def _num(x: float):
+def _num(x: float) -> int | float:
     """A count for a message: 5 rather than 5.0."""
     x = float(x)
     return int(x) if x.is_integer() else x
 
 
-def _first(arr: np.ndarray, mask: np.ndarray):
+def _first(arr: np.ndarray, mask: np.ndarray) -> int | float:
     return _num(arr[mask].ravel()[0])
 
 
-def _z_of(confidence) -> float:
+def _z_of(confidence: object) -> float:
     """The two-sided normal quantile of a confidence in (0, 1); ValueError naming 'confidence' otherwise."""
     if (
         isinstance(confidence, bool)

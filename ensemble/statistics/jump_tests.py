@@ -79,7 +79,7 @@ def jump_family(mc_result: MonteCarloResult, jumps: JumpTests | None) -> TestFam
     -------
     TestFamily
     """
-    candidates = []
+    candidates: list[tuple[float, dict]] = []
     n_jump_tests = 0
     if jumps is not None:
         for k in np.flatnonzero(np.isfinite(jumps.mean_jumps_p)):

@@ -87,10 +87,10 @@ def success_tests(mc_result: MonteCarloResult, exact_result: MasterEquationResul
     p_exact = np.asarray(exact_result.p_success, float)
     p_succ = success_p_values(succ, attempts, p_exact)
     zs = success_z(succ, attempts, p_exact)
-    for k in np.flatnonzero((attempts > 0) & np.isnan(p_exact)):
-        mismatch.append(f"exact p_success of round {k + 1} is NaN where the Monte Carlo has {attempts[k]} attempts")
-        zs[k] = math.inf
-    candidates = []  # (p, description)
+    for r in np.flatnonzero((attempts > 0) & np.isnan(p_exact)):
+        mismatch.append(f"exact p_success of round {r + 1} is NaN where the Monte Carlo has {attempts[r]} attempts")
+        zs[r] = math.inf
+    candidates: list[tuple[float, dict]] = []  # (p, description)
     if np.any(~np.isnan(p_succ)):
         k = int(np.nanargmin(p_succ))
         candidates.append(
