@@ -12,6 +12,9 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
     spectra_figure(omega, panels)         the paper's Fig. 2: correlation spectra and transition lines
     distributions_figure(mc, exact)       fidelity, jump-count and first-jump distributions over runs
     sweep_figure(table)                   a sweep: lines (one axis, or paired axes) or heatmaps (two axes)
+
+Length: seven figures sharing one canvas set-up, palette and band helpers; most of the length is their
+drawing code and full docstrings, which split across files would only scatter.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -229,7 +229,7 @@ def sweep(
     if directory is not None:
         for _, m, p in points:
             check_exact_types(m, p, "directory")
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "axes": names,
             "zip": paired,  # the manifest's key since its first format
@@ -276,11 +276,11 @@ def sweep(
                 prev = load(path) if path is not None and os.path.exists(path) else None
                 if prev is not None and not prev.interrupted:
                     _check_resume(prev, m, p, s)
-                    mc[i] = prev
+                    res = prev
                 else:
                     with warnings.catch_warnings():
                         warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
-                        mc[i] = simulate(
+                        res = simulate(
                             m,
                             p,
                             ntraj,
@@ -293,10 +293,11 @@ def sweep(
                             resume=None if prev is None else path,
                             save=path,
                         )
+                mc[i] = res
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(ntraj=mc[i].ntraj, refresh=False)
-                if mc[i].interrupted:
+                    bar.set_postfix(ntraj=res.ntraj, refresh=False)
+                if res.interrupted:
                     interrupted = True
                     break
         finally:
@@ -310,4 +311,5 @@ def sweep(
                 RuntimeWarning,
                 stacklevel=2,
             )
-    return _table(names, values, points, rows, mc, ntraj, target, singlet, seed, crn, paired, interrupted)
+    full = cast("list[dict[str, Any]]", rows)  # every point has its exact row by now
+    return _table(names, values, points, full, mc, ntraj, target, singlet, seed, crn, paired, interrupted)
