@@ -20,6 +20,8 @@ Keys (energies in one unit, the Larmor frequency nu by default; times in its inv
     [run]      ntraj >= 1; seed in [0, 2**64); batch_size >= 1; target_se > 0; max_ntraj >= ntraj.
 Integer keys (n_out, ntraj, seed, batch_size, max_ntraj) also accept integral floats such as 1e5, up to
 2**53 (beyond that a float does not hold every integer exactly).
+
+Length: one file format; each key's check and its one-line message sit next to the others.
 """
 
 from __future__ import annotations
@@ -138,7 +140,8 @@ class RunConfig:
         new = dataclasses.replace(self, **changes)
         run = {k: getattr(new, k) for k in RUN_KEYS if getattr(new, k) is not None}
         _check_run(run)
-        return dataclasses.replace(new, **{k: run.get(k) for k in RUN_KEYS})
+        checked: dict[str, Any] = {k: run.get(k) for k in RUN_KEYS}
+        return dataclasses.replace(new, **checked)
 
 
 def default_text() -> str:

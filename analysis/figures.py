@@ -12,6 +12,9 @@ inverse energy unit of the model (1/nu by default), frequencies in its energy un
     spectra_figure(omega, panels)         the paper's Fig. 2: correlation spectra and transition lines
     distributions_figure(mc, exact)       fidelity, jump-count and first-jump distributions over runs
     sweep_figure(table)                   a sweep: lines (one axis, or paired axes) or heatmaps (two axes)
+
+Length: seven figures sharing one canvas set-up, palette and band helpers; most of the length is their
+drawing code and full docstrings, which split across files would only scatter.
 """
 
 from __future__ import annotations
@@ -20,15 +23,25 @@ import contextlib
 import math
 import os
 import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from numpy.typing import ArrayLike
 
 from ..ensemble.exact.jump_statistics import no_jump_probability
+from ..ensemble.results.master_equation import MasterEquationResult
+from ..ensemble.results.monte_carlo import MonteCarloResult
 from ..ensemble.statistics.intervals import mean_interval, wilson_interval
+from ..trajectories.single import Trajectory
 from .measures import concurrence, entanglement_of_formation, populations
+from .studies.table import SweepTable
 
 #: Resolution of saved raster images (dots per inch); README images stay well below 200 kB.
 DPI = 100
@@ -46,11 +59,30 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def save(fig: Figure, path, dpi: int = DPI) -> str:
-    """Write ``fig`` to ``path`` (format from the extension: png, pdf, svg); returns the path.
+def save(fig: Figure, path: str | os.PathLike[str], dpi: int = DPI) -> str:
+    """Write ``fig`` to ``path`` (format from the extension: png, pdf, svg).
 
     The figure goes to a temporary file in the same folder, renamed over ``path`` once complete, so a
-    failure (disk full) never leaves a truncated or empty figure; an OSError names ``path``.
+    failure (disk full) never leaves a truncated or empty figure.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to write.
+    path : str or os.PathLike
+        The file; its extension gives the format (PNG without one).
+    dpi : int
+        Resolution of raster formats, dots per inch.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written; it names ``path``.
     """
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
@@ -87,15 +119,17 @@ def _t2_se_bound(rho_se: np.ndarray) -> np.ndarray:
     return 0.5 * (rho_se[:, 1, 1] + rho_se[:, 2, 2] + 2.0 * rho_se[:, 1, 2])
 
 
-def _band(ax, t, mean, se, n, color, **kw):
+def _band(ax: Axes, t: ArrayLike, mean: ArrayLike, se: ArrayLike, n: ArrayLike, color: str, **kw: Any) -> None:
     """Band of :func:`ensemble.statistics.intervals.mean_interval` for a population (a per-run quantity in
     [0, 1]) over n trajectories (scalar or (len(t),)): valid at 0 and 1, never of zero width."""
-    mean = np.asarray(mean, float)
-    n = np.broadcast_to(np.asarray(n), mean.shape)
-    ok = np.isfinite(mean) & (n > 0)
-    lo, hi = np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
+    m = np.asarray(mean, float)
+    counts = np.broadcast_to(np.asarray(n), m.shape)
+    ok = np.isfinite(m) & (counts > 0)
+    lo, hi = np.full(m.shape, np.nan), np.full(m.shape, np.nan)
     if np.any(ok):
-        lo[ok], hi[ok] = mean_interval(np.clip(mean[ok], 0.0, 1.0), np.asarray(se, float)[ok], n[ok], _BAND_CONFIDENCE)
+        lo[ok], hi[ok] = mean_interval(
+            np.clip(m[ok], 0.0, 1.0), np.asarray(se, float)[ok], counts[ok], _BAND_CONFIDENCE
+        )
     ax.fill_between(t, lo, hi, color=color, alpha=0.35, lw=0, **kw)
 
 
@@ -103,7 +137,9 @@ def _thin(n: int, target: int = 60) -> slice:
     return slice(None, None, max(1, n // target))
 
 
-def _mark_rounds(axes, times, p_mc, p_exact, top_ax):
+def _mark_rounds(
+    axes: Iterable[Axes], times: np.ndarray, p_mc: np.ndarray | None, p_exact: np.ndarray, top_ax: Axes
+) -> None:
     """Vertical lines at the measurement times; the success percentages above them in ``top_ax``."""
     for ax in axes:
         for t in times:
@@ -121,16 +157,35 @@ def _mark_rounds(axes, times, p_mc, p_exact, top_ax):
         top_ax.text(t, 1.02, text, transform=tr, ha="center", va="bottom", fontsize=8)
 
 
-def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
+def protocol_figure(mc: MonteCarloResult | None, exact: MasterEquationResult, measure: str = "concurrence") -> Figure:
     """The paper's Fig. 3 right, trajectories over the exact master equation.
 
-    mc: MonteCarloResult, or None to draw the exact solution alone (``darkspin exact --figures``);
-    exact: MasterEquationResult of the same model and protocol.
     Top: S and T2 populations (unconditional dashed, post-selected solid; trajectory estimates as
     95.45 % bands of :func:`ensemble.statistics.intervals.mean_interval`, valid at 0 and 1; the T2 band from a
     conservative bound on its standard error from the element errors). Bottom: ``measure``
-    ('concurrence' or 'eof') of the unconditional and post-selected states, exact lines and trajectory
-    points. Vertical lines: measurements, with the per-round success percentage (MC, exact) above.
+    of the unconditional and post-selected states, exact lines and trajectory points. Vertical
+    lines: measurements, with the per-round success percentage (MC, exact) above. Times in the
+    inverse energy unit of the model.
+
+    Parameters
+    ----------
+    mc : MonteCarloResult or None
+        The trajectories, or None to draw the exact solution alone (``darkspin exact --figures``).
+    exact : MasterEquationResult
+        The exact solution of the same model and protocol.
+    measure : {'concurrence', 'eof'}
+        The entanglement measure of the bottom panel (concurrence, or entanglement of formation
+        in ebits).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas).
+
+    Raises
+    ------
+    ValueError
+        If measure is not 'concurrence' or 'eof'.
     """
     if measure not in ("concurrence", "eof"):
         raise ValueError(f"measure must be 'concurrence' or 'eof', got {measure!r}")
@@ -148,13 +203,14 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     top.plot(t, _t2_population(exact.rho_post), color=_C_T2, lw=1.5)
     if mc is not None:  # trajectory bands
         n_post = np.asarray(mc.n_post)
+        assert mc.rho_se is not None and mc.rho_post_se is not None  # always set on trajectory results
         _band(top, t, mc.singlet, mc.singlet_se, mc.ntraj, _C_S)
         _band(top, t, mc.singlet_post, mc.singlet_post_se, n_post, _C_S)
         _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), mc.ntraj, _C_T2)
         _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
     top.set_ylabel("population")
     top.set_ylim(0, 1.02)
-    handles = [
+    handles: list[Artist] = [
         Line2D([], [], color=_C_S, label="S"),
         Line2D([], [], color=_C_T2, label="T2"),
         Line2D([], [], color="k", label="post-selected (exact)"),
@@ -169,9 +225,18 @@ def protocol_figure(mc, exact, measure: str = "concurrence") -> Figure:
     if mc is not None:
         sl = _thin(t.size)
         bottom.plot(
-            t[sl], ent(mc.rho)[sl], "o", color=_C_C, ms=3, mfc="none", mew=0.8, label="unconditional (trajectories)"
+            t[sl],
+            np.asarray(ent(mc.rho))[sl],
+            "o",
+            color=_C_C,
+            ms=3,
+            mfc="none",
+            mew=0.8,
+            label="unconditional (trajectories)",
         )
-        bottom.plot(t[sl], ent(mc.rho_post)[sl], "o", color=_C_C, ms=3, label="post-selected (trajectories)")
+        bottom.plot(
+            t[sl], np.asarray(ent(mc.rho_post))[sl], "o", color=_C_C, ms=3, label="post-selected (trajectories)"
+        )
     bottom.set_ylabel(ent_name)
     bottom.set_xlabel(r"time $t$ ($1/\nu$)")
     bottom.set_ylim(0, 1.3)  # room for the legend above C <= 1
@@ -195,9 +260,7 @@ def _singlet(rho: np.ndarray) -> np.ndarray:
     return populations(rho)[..., 0]
 
 
-def _patch(color, label):
-    from matplotlib.patches import Patch
-
+def _patch(color: str, label: str) -> Patch:
     return Patch(facecolor=color, alpha=0.35, label=label)
 
 
@@ -206,15 +269,33 @@ _SECTOR_MARKER = {"lowering": "v", "raising": "^", "dephasing": "s"}
 _SECTOR_COLOR = {"lowering": "tab:green", "raising": "tab:purple", "dephasing": "tab:brown"}
 
 
-def trajectories_figure(trajectories, measure_at=(), exact=None) -> Figure:
+def trajectories_figure(
+    trajectories: Iterable[Trajectory], measure_at: ArrayLike = (), exact: MasterEquationResult | None = None
+) -> Figure:
     """A few single runs: singlet weight |<S|psi(t)>|^2 against time, one panel per run.
 
-    trajectories: sequence of trajectories.Trajectory (same protocol); measure_at: that protocol's
-    measurement times (rounds,), where the outcomes are drawn; exact: optional
-    MasterEquationResult whose unconditional singlet population is drawn for reference.
     The line is solid while every outcome so far was -1 (post-selected) and grey after a +1; jumps are
     marked by channel sector at the singlet weight just after them; outcomes at measurement times
     (filled green circle: -1, success; red cross: +1).
+
+    Parameters
+    ----------
+    trajectories : iterable of Trajectory
+        The runs (same protocol), one panel each.
+    measure_at : array_like, shape (rounds,)
+        That protocol's measurement times (inverse energy unit), where the outcomes are drawn.
+    exact : MasterEquationResult, optional
+        Its unconditional singlet population is drawn for reference.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas).
+
+    Raises
+    ------
+    ValueError
+        If trajectories is empty.
     """
     trajs = list(trajectories)
     if not trajs:
@@ -275,14 +356,30 @@ def trajectories_figure(trajectories, measure_at=(), exact=None) -> Figure:
 
 
 # ---- post-selection statistics -------------------------------------------------------------------
-def postselection_figure(mc, exact=None) -> Figure:
+def postselection_figure(mc: MonteCarloResult, exact: MasterEquationResult | None = None) -> Figure:
     """Per-round (conditional) and cumulative post-selection probability against the round number.
 
     Per round: of the runs post-selected before round k, the fraction still post-selected after it
     (for the rule 'all': P(-1 | all -1 before)); cumulative: the fraction post-selected after round k.
+    Trajectory estimates with 95% Wilson intervals (error bars), exact values as open markers joined
+    by lines.
 
-    mc: MonteCarloResult; exact: optional MasterEquationResult. Trajectory estimates with 95% Wilson
-    intervals (error bars), exact values as open markers joined by lines.
+    Parameters
+    ----------
+    mc : MonteCarloResult
+        The trajectories.
+    exact : MasterEquationResult, optional
+        The exact solution of the same model and protocol.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas).
+
+    Raises
+    ------
+    ValueError
+        If the protocol has no measurement rounds.
     """
     rounds = mc.protocol.rounds
     if rounds == 0:
@@ -337,14 +434,35 @@ def postselection_figure(mc, exact=None) -> Figure:
 
 
 # ---- Fig. 3 left -------------------------------------------------------------------------------
-def steady_figure(measures: dict, p_c: float, p_c_closed: float | None = None, V=None) -> Figure:
+def steady_figure(
+    measures: Mapping[str, ArrayLike], p_c: float, p_c_closed: float | None = None, V: float | None = None
+) -> Figure:
     """The paper's Fig. 3 left: entanglement of rho(p) = p d + (1 - p) rho_tr against the weight p.
 
-    measures: dict of arrays (m,) with keys 'p', 'mutual_information', 'log_negativity',
-    'entanglement_of_formation' (bits / ebits); p_c: critical weight from the states, drawn dashed;
-    p_c_closed: the closed form (shown in the label); V: the bias, for the title.
     rho_tr (p = 0), d (p = 1) and the point of least mutual information (the uncorrelated stationary
     state rho_st) are named on the top axis.
+
+    Parameters
+    ----------
+    measures : mapping of str to array_like
+        Arrays of shape (m,) with keys 'p', 'mutual_information', 'log_negativity',
+        'entanglement_of_formation' (bits / ebits), as from :func:`analysis.steady.family_measures`.
+    p_c : float
+        Critical weight from the states, drawn dashed (dimensionless).
+    p_c_closed : float, optional
+        The closed form, shown in the label.
+    V : float, optional
+        The bias (units of nu), for the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas).
+
+    Raises
+    ------
+    KeyError
+        If a key of measures is missing.
     """
     p = np.asarray(measures["p"], float)
     fig = _figure(6.0, 4.0)
@@ -378,19 +496,42 @@ def steady_figure(measures: dict, p_c: float, p_c_closed: float | None = None, V
 
 
 # ---- Fig. 2 ------------------------------------------------------------------------------------
-def spectra_figure(omega, panels: dict, lines: dict | None = None, log: bool = True) -> Figure:
+def spectra_figure(
+    omega: ArrayLike,
+    panels: Mapping[str, Mapping[str, ArrayLike]],
+    lines: Mapping[str, Mapping[str, ArrayLike]] | None = None,
+    log: bool = True,
+) -> Figure:
     """The paper's Fig. 2: C1, C3 (left) and C2 (right) against omega, with transition lines.
 
-    omega: (m,) frequencies; panels: {label: {'C1': (m,), 'C2': (m,), 'C3': (m,)}}, e.g. the
-    exchange-only and the DM point (the first drawn thin black, the others thick coloured);
-    lines: {label: {'C1': positions, 'C2': ..., 'C3': ...}} predicted transitions (Eq. 9), drawn
-    dashed for the first label and dotted for the others. log: logarithmic y axis (C3 multiplied by
-    10^4 for clarity) instead of normalised curves with linear offsets.
+    Parameters
+    ----------
+    omega : array_like, shape (m,)
+        Frequencies, energy unit of the model (units of nu).
+    panels : mapping of str to mapping of str to array_like
+        {label: {'C1': (m,), 'C2': (m,), 'C3': (m,)}}, e.g. the exchange-only and the DM point (the
+        first drawn thin black, the others thick coloured); spectra in units of 1/[omega].
+    lines : mapping of str to mapping of str to array_like, optional
+        {label: {'C1': positions, 'C2': ..., 'C3': ...}} predicted transitions (Eq. 9), drawn
+        dashed for the first label and dotted for the others.
+    log : bool
+        Logarithmic y axis (C3 multiplied by 10^4 for clarity) instead of normalised curves with
+        linear offsets.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas).
+
+    Raises
+    ------
+    KeyError
+        If a panel lacks one of 'C1', 'C2', 'C3'.
     """
     omega = np.asarray(omega, float)
     fig = _figure(9.0, 4.2)
     left, right = fig.subplots(1, 2, sharex=True)
-    styles = [dict(color="k", lw=1.0)] + [
+    styles: list[dict[str, Any]] = [dict(color="k", lw=1.0)] + [
         dict(color=c, lw=2.2, alpha=0.8) for c in ("tab:red", "tab:blue", "tab:green")
     ]
     shift = {"C1": 0, "C3": 1, "C2": 0}
@@ -428,13 +569,30 @@ def spectra_figure(omega, panels: dict, lines: dict | None = None, log: bool = T
     return fig
 
 
-def distributions_figure(mc, exact=None) -> Figure:
+def distributions_figure(mc: MonteCarloResult, exact: MasterEquationResult | None = None) -> Figure:
     """What only trajectories show: distributions over runs (needs ``simulate(..., distributions=True)``).
 
     Left: the post-selected fidelity distribution right after each round, as the fraction of runs per
     bin of 1 - F on a log axis (runs with 1 - F < 1e-8 drawn at 1e-9). Middle: the number of jumps per
     run in each channel over the whole run (fractions, log scale). Right: the first-jump survival
     P(no jump by t) of the runs with a 95 % Wilson band, over its exact value from ``exact``.
+
+    Parameters
+    ----------
+    mc : MonteCarloResult
+        The trajectories, with distributions.
+    exact : MasterEquationResult, optional
+        The exact solution of the same model and protocol, for the exact survival.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas).
+
+    Raises
+    ------
+    ValueError
+        If mc has no distributions.
     """
     dist = mc.distributions
     if dist is None:
@@ -496,20 +654,36 @@ def distributions_figure(mc, exact=None) -> Figure:
 _SWEEP_PANELS = (("fidelity_post", "post-selected target population", "tab:blue"), ("yield", "yield", "tab:green"))
 
 
-def _axis_positions(values: np.ndarray):
+def _axis_positions(values: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
     """x positions and tick labels of an axis column: the numbers themselves, or 0..n-1 for text."""
     if values.dtype.kind in "iuf":
         return values.astype(float), None
     return np.arange(values.size, dtype=float), [str(v) for v in values]
 
 
-def sweep_figure(table) -> Figure | None:
+def sweep_figure(table: SweepTable) -> Figure | None:
     """Fidelity (the post-selected target population at the final time) and yield over a sweep.
 
     One axis, or paired axes (drawn against the first): two line panels, exact values as lines with
     markers and, when the table has trajectories, their 95 % intervals (mc_X_lo .. mc_X_hi) as a band
     (error bars for text axes). Two axes on a grid: two heatmaps (first axis down, second across), each
-    cell labelled with its exact value. Returns None for three or more grid axes (no figure drawn).
+    cell labelled with its exact value.
+
+    Parameters
+    ----------
+    table : SweepTable
+        The sweep, with columns fidelity_post and yield (and mc_X, mc_X_lo, mc_X_hi with
+        trajectories).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        The figure (Agg canvas); None for three or more grid axes (no figure drawn).
+
+    Raises
+    ------
+    KeyError
+        If a column the figure needs is missing.
     """
     axes = table.axes
     paired = bool(table.meta.get("paired", False))

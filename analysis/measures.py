@@ -34,7 +34,7 @@ __all__ = [
 _YY = kron("y", "y")
 
 
-def _as_array(rho, dim: int | None = 4) -> np.ndarray:
+def _as_array(rho: ArrayLike, dim: int | None = 4) -> np.ndarray:
     """Validate ``rho`` as a numeric (..., dim, dim) array (any square size if dim is None)."""
     arr = np.asarray(rho)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -49,7 +49,7 @@ def _as_array(rho, dim: int | None = 4) -> np.ndarray:
     return arr.astype(complex)
 
 
-def _prepare(rho, dim: int | None = 4) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(rho: ArrayLike, dim: int | None = 4) -> tuple[np.ndarray, np.ndarray]:
     """Hermitised copy of a validated ``rho`` with NaN matrices replaced, and the NaN mask (...).
 
     The stand-in (the maximally mixed state) only keeps LAPACK away from NaN; its results are
@@ -117,11 +117,28 @@ def _entropy_bits(herm: np.ndarray) -> np.ndarray:
     return -_xlog2x(w).sum(axis=-1)
 
 
-def partial_trace(rho, keep: int) -> np.ndarray:
+def partial_trace(rho: ArrayLike, keep: int) -> np.ndarray:
     """Reduced state of spin ``keep`` (0: first spin, 1: second spin).
 
-    rho: (..., 4, 4). Returns (..., 2, 2) complex. Linear and exact: no Hermitisation, NaN
-    entries propagate.
+    Linear and exact: no Hermitisation, NaN entries propagate.
+
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices.
+    keep : int
+        The spin kept: 0 (first spin) or 1 (second spin).
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 2, 2), complex
+        The reduced density matrices of spin ``keep``.
+
+    Raises
+    ------
+    ValueError
+        If keep is not 0 or 1, or rho is not numeric, not of shape (..., 4, 4), or has an
+        infinite entry.
     """
     if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep not in (0, 1):
         raise ValueError(f"keep must be 0 (first spin) or 1 (second spin), got {keep!r}")
@@ -132,10 +149,25 @@ def partial_trace(rho, keep: int) -> np.ndarray:
     return np.einsum("...kikj->...ij", arr)
 
 
-def partial_transpose(rho) -> np.ndarray:
+def partial_transpose(rho: ArrayLike) -> np.ndarray:
     """Partial transpose on the second spin: <i1 i2|rho^T_B|j1 j2> = <i1 j2|rho|j1 i2>.
 
-    rho: (..., 4, 4). Returns (..., 4, 4) complex. Linear and exact: no Hermitisation.
+    Linear and exact: no Hermitisation.
+
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 4, 4), complex
+        The partial transposes rho^T_B.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., 4, 4), or has an infinite entry.
     """
     arr = _as_array(rho)
     lead = arr.shape[:-2]
@@ -143,19 +175,48 @@ def partial_transpose(rho) -> np.ndarray:
     return np.swapaxes(split, -3, -1).reshape(*lead, 4, 4)
 
 
-def von_neumann_entropy(rho):
+def von_neumann_entropy(rho: ArrayLike) -> float | np.ndarray:
     """S(rho) = -Tr rho log2 rho in bits, for rho of shape (..., d, d) with any d >= 1.
 
-    Returns a float or an array (...). Eigenvalues below zero (estimation noise) count as zero.
+    Eigenvalues below zero (estimation noise) count as zero.
+
+    Parameters
+    ----------
+    rho : array_like, shape (..., d, d)
+        Density matrices of any size d >= 1 (Hermitised here); a matrix with a NaN entry gives
+        NaN.
+
+    Returns
+    -------
+    float or numpy.ndarray, shape (...)
+        The entropy in bits: a float for one matrix, else an array over the stack axes.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., d, d) with d >= 1, or has an infinite entry.
     """
     herm, bad = _prepare(rho, dim=None)
     return _finish(_entropy_bits(herm), bad)
 
 
-def entanglement_of_formation(rho):
+def entanglement_of_formation(rho: ArrayLike) -> float | np.ndarray:
     """E_F = h((1 + sqrt(1 - C^2)) / 2) in ebits, h the binary entropy, C the concurrence.
 
-    rho: (..., 4, 4); returns a float or an array (...) in [0, 1].
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices (Hermitised here); a matrix with a NaN entry gives NaN.
+
+    Returns
+    -------
+    float or numpy.ndarray, shape (...)
+        E_F in ebits, in [0, 1]: a float for one matrix, else an array over the stack axes.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., 4, 4), or has an infinite entry.
     """
     c = np.clip(np.asarray(concurrence(rho), dtype=float), 0.0, 1.0)  # NaN passes through
     r = np.sqrt(1.0 - c * c)
@@ -168,10 +229,23 @@ def entanglement_of_formation(rho):
     return ef[()] if ef.ndim == 0 else ef
 
 
-def log_negativity(rho):
+def log_negativity(rho: ArrayLike) -> float | np.ndarray:
     """E_N = log2 ||rho^T_B||_1 in ebits (sum of |eigenvalues| of the partial transpose).
 
-    rho: (..., 4, 4); returns a float or an array (...).
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices (Hermitised here); a matrix with a NaN entry gives NaN.
+
+    Returns
+    -------
+    float or numpy.ndarray, shape (...)
+        E_N in ebits: a float for one matrix, else an array over the stack axes.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., 4, 4), or has an infinite entry.
     """
     herm, bad = _prepare(rho)
     # The partial transpose of a Hermitian matrix is Hermitian, so eigvalsh applies.
@@ -179,20 +253,47 @@ def log_negativity(rho):
     return _finish(np.log2(np.abs(w).sum(axis=-1)), bad)
 
 
-def mutual_information(rho):
+def mutual_information(rho: ArrayLike) -> float | np.ndarray:
     """I = S(rho_1) + S(rho_2) - S(rho) in bits, from von Neumann entropies.
 
-    rho: (..., 4, 4); returns a float or an array (...) in [0, 2] for a valid state.
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices (Hermitised here); a matrix with a NaN entry gives NaN.
+
+    Returns
+    -------
+    float or numpy.ndarray, shape (...)
+        I in bits, in [0, 2] for a valid state: a float for one matrix, else an array over the
+        stack axes.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., 4, 4), or has an infinite entry.
     """
     herm, bad = _prepare(rho)
     total = _entropy_bits(partial_trace(herm, 0)) + _entropy_bits(partial_trace(herm, 1)) - _entropy_bits(herm)
     return _finish(total, bad)
 
 
-def populations(rho) -> np.ndarray:
+def populations(rho: ArrayLike) -> np.ndarray:
     """Populations of (S, T1, T2, T3) = diag(B^dag rho B), B = ``SINGLET_TRIPLET``.
 
-    rho: (..., 4, 4). Returns a real array (..., 4); NaN matrices give NaN rows.
+    Parameters
+    ----------
+    rho : array_like, shape (..., 4, 4)
+        Two-spin density matrices.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 4), float
+        The singlet and triplet populations; NaN matrices give NaN rows.
+
+    Raises
+    ------
+    ValueError
+        If rho is not numeric, not of shape (..., 4, 4), or has an infinite entry.
     """
     arr = _as_array(rho)
     # Re of the diagonal equals the diagonal of the Hermitised rho, so no explicit Hermitising.

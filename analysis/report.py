@@ -20,6 +20,8 @@ Files of a run folder:
                        library, or null), version, interrupted, config (file or '<default>'), files
     postselection.txt  the per-round table, trajectories and exact, with entanglement columns
     protocol.png, trajectories.png, postselection.png   (or .pdf / .svg)
+
+Length: everything a run folder holds is written here, so its formats are described and kept in one place.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -43,9 +45,10 @@ from .measures import concurrence, entanglement_of_formation
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..ensemble.compare import Comparison
-    from ..ensemble.master_equation import MasterEquationResult
-    from ..ensemble.result import MonteCarloResult
+    from ..ensemble.results.master_equation import MasterEquationResult
+    from ..ensemble.results.monte_carlo import MonteCarloResult
+    from ..ensemble.statistics.comparison import Comparison
+    from ..trajectories.model import SpinPair
     from ..trajectories.protocol import Protocol
 
 #: Keys of summary.json (``run``; ``show`` writes the same when given --out).
@@ -118,6 +121,7 @@ def full_table(mc: MonteCarloResult, exact: MasterEquationResult) -> PostSelecti
     """
     table = mc.postselection()
     if "n_jumped" in table:
+        assert mc.distributions is not None  # n_jumped comes from the distributions
         splits = [mc.distributions.split(f"round {k + 1}") for k in range(len(table))]
         table = table.add_column("post_selected", np.array([x.n_post for x in splits], np.int64), "d")
         table = table.add_column("n_quiet", np.array([x.n_quiet for x in splits], np.int64), "d")
@@ -271,14 +275,15 @@ def comparison_dict(cmp: Comparison) -> dict[str, Any]:
     def num(x: float) -> float | None:
         return float(x) if math.isfinite(x) else None
 
+    rec = getattr(cmp, "records", None)
     records = (
         None
-        if getattr(cmp, "records", None) is None
+        if rec is None
         else {
-            "statistic": num(cmp.records.statistic),
-            "dof": int(cmp.records.dof),
-            "p_value": num(cmp.records.p_value),
-            "cells": int(cmp.records.cells),
+            "statistic": num(rec.statistic),
+            "dof": int(rec.dof),
+            "p_value": num(rec.p_value),
+            "cells": int(rec.cells),
         }
     )
     return {
@@ -328,7 +333,7 @@ def protocol_json(protocol: Protocol) -> dict[str, Any]:
         postselect, instruments (in words) and readout_error ([eps_plus, eps_minus] per round).
     """
     times = np.asarray(protocol.times, float)
-    out = {
+    out: dict[str, Any] = {
         "initial": initial_json(protocol),
         "measure_at": [float(t) for t in protocol.measure_at],
         "t_final": float(times[-1]),
@@ -382,7 +387,7 @@ def summary(
     """
     stats = getattr(mc, "stats", None) or {}
     return {
-        "model": mc.model.as_dict(),
+        "model": cast("SpinPair", mc.model).as_dict(),  # the command line runs SpinPair models
         "bandwidth": bandwidth,
         "protocol": protocol_json(mc.protocol),
         "ntraj": int(mc.ntraj),

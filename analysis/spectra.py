@@ -23,13 +23,16 @@ Resolvents are evaluated with one LU per frequency of the 16 x 16 matrix L + c P
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import scipy.signal
+from numpy.typing import ArrayLike
 
 from ..ensemble.exact.steady import steady_states
 from ..trajectories.model import SpinPair
 from ..trajectories.operators import kron
-from ..trajectories.plan import check_model
+from ..trajectories.plan import Model, check_model
 
 __all__ = [
     "NAMES",
@@ -58,6 +61,11 @@ def correlation_operators() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     C1: A = tau_- x tau_z + tau_z x tau_-  (both spins, as in ESR);
     C2: A = tau_- x tau_z                  (one spin, as in STM);
     C3: A = tau_- x tau_+                  (double spin flip).
+
+    Returns
+    -------
+    dict of str to (numpy.ndarray, numpy.ndarray)
+        {'C1', 'C2', 'C3'} to (A, B), each of shape (4, 4), complex, dimensionless.
     """
     pairs = {
         "C1": (kron("-", "z") + kron("z", "-"), kron("+", "z") + kron("z", "+")),
@@ -70,7 +78,7 @@ def correlation_operators() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 # ---- validation --------------------------------------------------------------------------------
 
 
-def _check_model(model, two_spins: bool = False):
+def _check_model(model: Model, two_spins: bool = False) -> Model:
     d = check_model(model)
     if two_spins and d != 4:
         raise ValueError(
@@ -80,7 +88,7 @@ def _check_model(model, two_spins: bool = False):
     return model
 
 
-def _check_omega(omega) -> np.ndarray:
+def _check_omega(omega: ArrayLike) -> np.ndarray:
     w = np.asarray(omega)
     if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
         raise ValueError(f"omega must be an array of real frequencies, got dtype {w.dtype}")
@@ -92,17 +100,15 @@ def _check_omega(omega) -> np.ndarray:
     return w
 
 
-def _check_which(which) -> tuple[str, ...]:
-    if isinstance(which, str):
-        which = (which,)
-    which = tuple(which)
-    bad = [w for w in which if w not in NAMES]
-    if bad or not which:
-        raise ValueError(f"which must be a non-empty subset of {NAMES}, got {which!r}")
-    return which
+def _check_which(which: str | Iterable[str]) -> tuple[str, ...]:
+    names = (which,) if isinstance(which, str) else tuple(which)
+    bad = [w for w in names if w not in NAMES]
+    if bad or not names:
+        raise ValueError(f"which must be a non-empty subset of {NAMES}, got {names!r}")
+    return names
 
 
-def _check_operator(name: str, op, d: int = 4) -> np.ndarray:
+def _check_operator(name: str, op: ArrayLike, d: int = 4) -> np.ndarray:
     arr = np.asarray(op)
     if arr.shape != (d, d) or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
         raise ValueError(f"{name} must be a finite numeric ({d}, {d}) operator, got shape {arr.shape}")
@@ -115,7 +121,7 @@ def _check_operator(name: str, op, d: int = 4) -> np.ndarray:
 class _Resolvent:
     """L, the steady state rho, the kernel projector P0 and the shifted matrix M0 = L + c P0."""
 
-    def __init__(self, model, steady_state=None):
+    def __init__(self, model: Model, steady_state: ArrayLike | None = None) -> None:
         L = np.asarray(model.liouvillian(), complex)
         self.D = D = L.shape[0]
         self.d = int(round(D**0.5))
@@ -143,7 +149,7 @@ class _Resolvent:
         self.Q = np.eye(D) - P0
 
     @staticmethod
-    def _check_state(rho, L: np.ndarray, scale: float, d: int) -> np.ndarray:
+    def _check_state(rho: ArrayLike, L: np.ndarray, scale: float, d: int) -> np.ndarray:
         arr = np.asarray(rho)
         if arr.shape != (d, d) or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
             raise ValueError(f"steady_state must be a finite ({d}, {d}) density matrix, got shape {arr.shape}")
@@ -162,7 +168,17 @@ class _Resolvent:
     def one_sided(self, omega: np.ndarray, ops: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """F[n, j] = int_0^inf dt e^{i omega_n t} Tr[X_j e^{L t} Q(Y_j)] for ops[j] = (X_j, Y_j (d^2,)).
 
-        Returns (len(omega), len(ops)) complex.
+        Parameters
+        ----------
+        omega : numpy.ndarray, shape (n,)
+            Real frequencies, energy unit of the model.
+        ops : list of (numpy.ndarray, numpy.ndarray)
+            Pairs (X_j of shape (d, d), Y_j of shape (d^2,)), complex.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, len(ops)), complex
+            F, in units of [X][Y] / [omega].
         """
         D = self.D
         rhs = np.stack([self.Q @ y for _, y in ops], axis=1)  # (d^2, m)
@@ -177,7 +193,22 @@ class _Resolvent:
         return out
 
     def full_line(self, omega: np.ndarray, A: np.ndarray, B: np.ndarray, symmetrise: bool) -> np.ndarray:
-        """S(omega), or S(omega) + S(-omega) if ``symmetrise``; complex (len(omega),)."""
+        """S(omega), or S(omega) + S(-omega) if ``symmetrise``.
+
+        Parameters
+        ----------
+        omega : numpy.ndarray, shape (n,)
+            Real frequencies, energy unit of the model.
+        A, B : numpy.ndarray, shape (d, d)
+            The operators of <A(t) B(0)>, complex.
+        symmetrise : bool
+            Whether to add S(-omega).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,), complex
+            The spectrum, in units of [A][B] / [omega].
+        """
         rho = self.rho
         ops = [(A, (B @ rho).reshape(self.D)), (B, (rho @ A).reshape(self.D))]
         if not symmetrise:
@@ -189,15 +220,36 @@ class _Resolvent:
         return both[:n, 0] + both[n:, 1] + both[n:, 0] + both[:n, 1]
 
 
-def correlation_spectrum(model, A, B, omega, steady_state=None) -> np.ndarray:
+def correlation_spectrum(
+    model: Model, A: ArrayLike, B: ArrayLike, omega: ArrayLike, steady_state: ArrayLike | None = None
+) -> np.ndarray:
     """Full-line transform S(omega) = int dt e^{i omega t} (<A(t) B(0)> - G(inf)) in the steady state.
 
-    model: any model (SpinPair, LindbladModel) of dimension d; A, B: (d, d) operators the user names;
-    omega: (n,) real frequencies (energy unit of the model).
-    steady_state: (d, d) density matrix, required when the kernel of L is not one-dimensional (e.g. at
-    the symmetric point), otherwise the unique steady state is used. Returns (n,) complex, in units of
-    [A][B] / [omega]; real for B = A^dag. See the module docstring for the sign of omega and the
-    removed delta(omega) part G(inf) = Tr[A P0(B rho)] (= <A><B> for a unique steady state).
+    See the module docstring for the sign of omega and the removed delta(omega) part
+    G(inf) = Tr[A P0(B rho)] (= <A><B> for a unique steady state).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        Any model of dimension d.
+    A, B : array_like, shape (d, d)
+        The operators the user names.
+    omega : array_like, shape (n,)
+        Real frequencies (energy unit of the model).
+    steady_state : array_like, shape (d, d), optional
+        Density matrix, required when the kernel of L is not one-dimensional (e.g. at the symmetric
+        point); otherwise the unique steady state is used.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), complex
+        S(omega) in units of [A][B] / [omega]; real for B = A^dag.
+
+    Raises
+    ------
+    ValueError
+        If the model, operators, frequencies or steady state are invalid, or if the kernel of L is
+        not one-dimensional and no steady_state is given.
     """
     d = check_model(model)
     A, B = _check_operator("A", A, d), _check_operator("B", B, d)
@@ -205,15 +257,40 @@ def correlation_spectrum(model, A, B, omega, steady_state=None) -> np.ndarray:
     return _Resolvent(model, steady_state).full_line(w, A, B, symmetrise=False)
 
 
-def spectra(model: SpinPair, omega, which=NAMES, steady_state=None) -> dict[str, np.ndarray]:
+def spectra(
+    model: SpinPair,
+    omega: ArrayLike,
+    which: str | Iterable[str] = NAMES,
+    steady_state: ArrayLike | None = None,
+) -> dict[str, np.ndarray]:
     """C(omega) = S(omega) + S(-omega) of Eq. 8 for each name in ``which`` ('C1', 'C2', 'C3').
 
-    model: SpinPair; omega: (n,) real frequencies in the model's energy unit (units of nu for the
-    presets); steady_state: as in :func:`correlation_spectrum` (required at the symmetric point, whose
-    steady states form a family). Returns {name: (n,) real array}, in units of 1/[omega] (the operators
-    are dimensionless). The delta(omega) part of the disconnected correlation is not included.
-    Cost: 2 n LU factorisations of 16 x 16 matrices in all (~10 ms for n = 2000). Two spins only (the
-    operators of Eq. 8); for any other model use :func:`correlation_spectrum`.
+    The delta(omega) part of the disconnected correlation is not included. Cost: 2 n LU
+    factorisations of 16 x 16 matrices in all (~10 ms for n = 2000). Two spins only (the operators
+    of Eq. 8); for any other model use :func:`correlation_spectrum`.
+
+    Parameters
+    ----------
+    model : SpinPair
+        The two-spin model.
+    omega : array_like, shape (n,)
+        Real frequencies in the model's energy unit (units of nu for the presets).
+    which : str or iterable of str
+        Names among 'C1', 'C2', 'C3'.
+    steady_state : array_like, shape (4, 4), optional
+        As in :func:`correlation_spectrum` (required at the symmetric point, whose steady states
+        form a family).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        {name: (n,) real array}, in units of 1/[omega] (the operators are dimensionless).
+
+    Raises
+    ------
+    ValueError
+        If the model is not of dimension 4, or omega, which or steady_state are invalid, or if the
+        steady state is not unique and none is given.
     """
     _check_model(model, two_spins=True)
     w = _check_omega(omega)
@@ -233,15 +310,35 @@ def spectra(model: SpinPair, omega, which=NAMES, steady_state=None) -> dict[str,
     return out
 
 
-def transition_lines(model: SpinPair, which=NAMES, tol: float = 1e-9) -> dict[str, np.ndarray]:
+def transition_lines(model: SpinPair, which: str | Iterable[str] = NAMES, tol: float = 1e-9) -> dict[str, np.ndarray]:
     """Predicted line positions (>= 0) of C(omega): Bohr frequencies |E_a - E_b| of the Eq. 9 levels
     connected by A, i.e. with ||P_a A P_b|| > tol for the spectral projectors P_a of H.
 
-    model: SpinPair (the dissipator's small shifts and widths are ignored); which: names as in
-    :func:`spectra`; tol: matrix-element threshold (A has entries of order 1). Returns {name: sorted
-    unique (k,) array}, energy unit of the model. Degenerate levels are grouped, so the result does not
-    depend on the choice of eigenvectors. The numerical eigenvalues of H are checked against Eq. 9
-    (``model.eigenenergies()``), whose values are used.
+    Degenerate levels are grouped, so the result does not depend on the choice of eigenvectors. The
+    numerical eigenvalues of H are checked against Eq. 9 (``model.eigenenergies()``), whose values
+    are used.
+
+    Parameters
+    ----------
+    model : SpinPair
+        The two-spin model (the dissipator's small shifts and widths are ignored).
+    which : str or iterable of str
+        Names as in :func:`spectra`.
+    tol : float
+        Matrix-element threshold, in (0, 1) (A has entries of order 1).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        {name: sorted unique (k,) array}, energy unit of the model.
+
+    Raises
+    ------
+    ValueError
+        If the model is not of dimension 4 or lacks ``eigenenergies()``, or which or tol are
+        invalid.
+    RuntimeError
+        If the eigenvalues of H differ from Eq. 9.
     """
     _check_model(model, two_spins=True)
     if not callable(getattr(model, "eigenenergies", None)):
@@ -280,7 +377,7 @@ def transition_lines(model: SpinPair, which=NAMES, tol: float = 1e-9) -> dict[st
 # ---- reading spectra ---------------------------------------------------------------------------
 
 
-def _check_curve(omega, values) -> tuple[np.ndarray, np.ndarray]:
+def _check_curve(omega: ArrayLike, values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     w = _check_omega(omega)
     v = np.asarray(values, dtype=float)
     if v.shape != w.shape or not np.isfinite(v).all():
@@ -297,14 +394,31 @@ def _mirrored(w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int
     return w, v, 0
 
 
-def find_peaks(omega, values, rel_prominence: float = 1e-3) -> np.ndarray:
+def find_peaks(omega: ArrayLike, values: ArrayLike, rel_prominence: float = 1e-3) -> np.ndarray:
     """Positions of the local maxima of a sampled spectrum.
 
-    omega: (n,) strictly increasing; values: (n,) real. Peaks must have a prominence of at least
-    ``rel_prominence`` (in (0, 1]) times max(values). A grid starting exactly at omega = 0 is treated
-    as one half of an even function, so a maximum at omega = 0 counts. Each position is refined by a
-    parabola through the three samples around the maximum (on a non-uniform grid: in sample index,
-    then mapped back linearly). Returns a sorted (k,) array, unit of omega.
+    A grid starting exactly at omega = 0 is treated as one half of an even function, so a maximum
+    at omega = 0 counts. Each position is refined by a parabola through the three samples around the
+    maximum (on a non-uniform grid: in sample index, then mapped back linearly).
+
+    Parameters
+    ----------
+    omega : array_like, shape (n,)
+        Strictly increasing frequencies, n >= 3.
+    values : array_like, shape (n,)
+        Real spectrum values.
+    rel_prominence : float
+        Peaks must have a prominence of at least this (in (0, 1]) times max(values).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+        Sorted peak positions, unit of omega.
+
+    Raises
+    ------
+    ValueError
+        If omega or values are invalid, or rel_prominence is out of range.
     """
     w, v = _check_curve(omega, values)
     if not (isinstance(rel_prominence, (int, float)) and 0 < rel_prominence <= 1):
@@ -323,14 +437,32 @@ def find_peaks(omega, values, rel_prominence: float = 1e-3) -> np.ndarray:
     return np.array(sorted(pos))
 
 
-def linewidth(omega, values, position: float) -> float:
+def linewidth(omega: ArrayLike, values: ArrayLike, position: float) -> float:
     """Full width at half maximum of the peak of a sampled spectrum nearest to ``position``.
 
-    omega: (n,) strictly increasing; values: (n,) real; position: approximate peak location (unit of
-    omega). Half maximum is half the sampled peak value (baseline 0, so a line on the tail of another
-    comes out somewhat broader); crossings are located by linear interpolation. A grid starting at
-    omega = 0 is mirrored (C is even), so a peak at omega = 0 gets its full width. Returns the FWHM
-    (unit of omega); ValueError if the half-maximum crossing lies outside the grid on either side.
+    Half maximum is half the sampled peak value (baseline 0, so a line on the tail of another comes
+    out somewhat broader); crossings are located by linear interpolation. A grid starting at
+    omega = 0 is mirrored (C is even), so a peak at omega = 0 gets its full width.
+
+    Parameters
+    ----------
+    omega : array_like, shape (n,)
+        Strictly increasing frequencies, n >= 3.
+    values : array_like, shape (n,)
+        Real spectrum values.
+    position : float
+        Approximate peak location, unit of omega.
+
+    Returns
+    -------
+    float
+        The FWHM, unit of omega.
+
+    Raises
+    ------
+    ValueError
+        If omega, values or position are invalid, the peak is not positive, or the half-maximum
+        crossing lies outside the grid on either side.
     """
     w, v = _check_curve(omega, values)
     if not np.isfinite(position):
@@ -353,7 +485,7 @@ def linewidth(omega, values, position: float) -> float:
     if vv[lo] > half or vv[hi] > half:
         raise ValueError(f"the half maximum of the peak near {position} lies outside the omega grid")
 
-    def cross(a, b):  # linear interpolation of the half-maximum crossing between samples a and b
+    def cross(a: int, b: int) -> float:  # linear interpolation of the half-maximum crossing between samples a and b
         return ww[a] + (half - vv[a]) * (ww[b] - ww[a]) / (vv[b] - vv[a])
 
     return float(cross(hi - 1, hi) - cross(lo, lo + 1))

@@ -62,6 +62,7 @@ def executor(workers: int | None, scheduler: str | None, timeout: float) -> tupl
             cluster.close()
 
         return client, close
+    assert scheduler is not None  # workers is None here, so a scheduler was given
     handshake(scheduler, timeout)
     try:
         client = Client(scheduler, timeout=f"{timeout}s")

@@ -12,7 +12,7 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .exact import params_text
@@ -85,7 +85,7 @@ def optimize_settings(
     return parse_config(apply_overrides(data, overrides), os.fspath(path)), out
 
 
-def _times(ts: Sequence[float]) -> str:
+def _times(ts: Iterable[float]) -> str:
     return "[" + ", ".join(f"{t:.6g}" for t in ts) + "]"
 
 

@@ -9,12 +9,13 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from .errors import CLIError
 
 if TYPE_CHECKING:
     from ...ensemble.results.monte_carlo import MonteCarloResult
+    from ...trajectories.model import SpinPair
     from ..config import RunConfig
 
 #: Lock file of an output folder (an exclusive flock while a command writes there).
@@ -123,7 +124,7 @@ def differences(prev: MonteCarloResult, cfg: RunConfig) -> list[str]:
 
     out = []
     here = cfg.model.as_dict()
-    for key, value in prev.model.as_dict().items():
+    for key, value in cast("SpinPair", prev.model).as_dict().items():  # saved by the command line
         if value != here[key]:
             via = " (from model.bandwidth)" if cfg.bandwidth is not None and key in ("J_ex", "J_DM") else ""
             out.append(f"model.{key}{via} is {value!r} there, {here[key]!r} here")

@@ -11,12 +11,13 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ...trajectories.checks import check_flag, plain
 from ...trajectories.measurement import Measurement
+from ...trajectories.model import SpinPair
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_ROUNDS, Protocol
 
@@ -171,7 +172,8 @@ def _make_point(
     """The (model, protocol) of one point: the base ones with ``changes`` {axis: value} applied."""
     fields = _model_fields(model)
     mchanges = {k: v for k, v in changes.items() if k in fields}
-    point_model = dataclasses.replace(model, **mchanges) if mchanges else model
+    # model fields exist only on a dataclass model (SpinPair)
+    point_model = dataclasses.replace(cast(SpinPair, model), **mchanges) if mchanges else model
     pchanges = {k: v for k, v in changes.items() if k not in fields}
     if not pchanges:
         return point_model, protocol

@@ -71,7 +71,8 @@ def _concurrence_se(rho: np.ndarray, rho_se: np.ndarray) -> float:
     """
     d = rho.shape[0]
     h = _FD_STEP * max(1.0, float(np.max(np.abs(rho))))
-    steps, errs = [], []
+    steps: list[np.ndarray] = []
+    errs = []
     for i in range(d):
         for j in range(i, d):
             for part in (1.0,) if i == j else (1.0, 1j):
@@ -81,8 +82,8 @@ def _concurrence_se(rho: np.ndarray, rho_se: np.ndarray) -> float:
                     e[j, i] += np.conj(part) * h
                 steps.append(e)
                 errs.append(rho_se[i, j])
-    steps = np.array(steps)
-    plus, minus = concurrence(rho + steps), concurrence(rho - steps)
+    shifts = np.array(steps)
+    plus, minus = concurrence(rho + shifts), concurrence(rho - shifts)
     grad = (np.asarray(plus) - np.asarray(minus)) / (2 * h)
     return float(np.sum(np.abs(grad) * np.asarray(errs)))
 
@@ -96,7 +97,7 @@ def _mc_row(res: MonteCarloResult, target: np.ndarray, singlet: bool) -> dict[st
         e = res.expect(np.outer(target, target.conj()))
         m, se = float(np.real(e.value_post[-1])), float(e.se_post[-1])
     lo, hi = mean_interval(m if math.isfinite(m) else math.nan, se, n_post, CONFIDENCE)
-    row = {"fidelity_post": (m, se, lo, hi)}
+    row: dict[str, Any] = {"fidelity_post": (m, se, lo, hi)}
     R = res.protocol.rounds
     row["yield"] = _binomial(res.n_success[-1], res.ntraj) if R else _binomial(res.ntraj, res.ntraj)
     trials = np.concatenate([[res.ntraj], res.n_success[:-1]]) if R else np.zeros(0)
@@ -104,6 +105,7 @@ def _mc_row(res: MonteCarloResult, target: np.ndarray, singlet: bool) -> dict[st
     rho = np.asarray(res.rho_post[-1])
     if rho.shape == (4, 4) and n_post > 0 and np.all(np.isfinite(rho)):
         c = float(concurrence(rho))
+        assert res.rho_post_se is not None  # always set on trajectory results
         cse = _concurrence_se(rho, np.nan_to_num(np.asarray(res.rho_post_se[-1]), nan=0.5)) if n_post > 1 else 0.5
         clo, chi = mean_interval(min(max(c, 0.0), 1.0), cse, n_post, CONFIDENCE)
         row["concurrence_post"] = (c, cse, clo, chi)

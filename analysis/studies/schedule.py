@@ -43,13 +43,14 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ...ensemble.exact.batch import solve_many
 from ...ensemble.results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
+from ...trajectories.measurement import Measurement
 from ...trajectories.operators import target_vector
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_TIME, Protocol
@@ -154,7 +155,8 @@ def _check_inputs(
         raise ValueError(f"min_yield applies only to objective 'fidelity_at_yield', got objective {objective!r}")
 
     def integer(name: str, value: Any, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        # numbers.Integral declares no comparisons; its instances compare as ints
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= cast(int, value) <= high:
             raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
         return int(value)
 
@@ -206,6 +208,7 @@ def _check_inputs(
 def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
     """The protocol with new measurement times (same initial state, outputs, instruments and rule)."""
     distinct = list(dict.fromkeys(protocol.measurements))
+    measurement: list[Measurement] | Measurement | None
     if len(distinct) > 1:
         measurement = list(protocol.measurements)  # same number of rounds (checked)
     else:
@@ -296,7 +299,8 @@ class _Search:
         elif self.objective == "fidelity_at_yield":
             value = fidelity  # the constraint is handled by the optimiser and by _remember
         else:
-            value = float(self.objective(result))
+            # not one of the OBJECTIVES names, so a callable (checked before the search)
+            value = float(cast(Callable[[MasterEquationResult], float], self.objective)(result))
             if not math.isfinite(value):
                 name = _objective_name(self.objective)
                 schedule = ", ".join(f"{t:.17g}" for t in times)
@@ -330,8 +334,10 @@ class _Search:
         return [self._cache[t.tobytes()] for t in keys]
 
     def _remember(self, times: np.ndarray, value: float, fidelity: float, yld: float) -> None:
-        if self.objective == "fidelity_at_yield" and not yld >= self.min_yield:
-            return  # never return a schedule that misses the constraint
+        if self.objective == "fidelity_at_yield":
+            assert self.min_yield is not None  # required with this objective (checked)
+            if not yld >= self.min_yield:
+                return  # never return a schedule that misses the constraint
         if self.best is None or value > self.best[0]:
             self.best = (value, np.array(times), fidelity, yld)
 
@@ -364,6 +370,8 @@ def _run_start(search: _Search, w0: np.ndarray) -> None:
 
     bounds = [(0.0, 1.0)] * w0.size
     if search.objective == "fidelity_at_yield":
+        min_yield = search.min_yield
+        assert min_yield is not None  # required with this objective (checked)
         scipy.optimize.minimize(
             search.loss,
             w0,
@@ -373,7 +381,7 @@ def _run_start(search: _Search, w0: np.ndarray) -> None:
             constraints=[
                 {
                     "type": "ineq",
-                    "fun": lambda w: search.evaluate_many([w])[0][2] - search.min_yield,
+                    "fun": lambda w: search.evaluate_many([w])[0][2] - min_yield,
                     "jac": lambda w: search.constraint_and_grad(w)[1],
                 }
             ],

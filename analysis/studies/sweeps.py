@@ -28,7 +28,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -249,7 +249,7 @@ def sweep(
     if directory is not None:
         for _, m, p in points:
             check_exact_types(m, p, "directory")
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "axes": names,
             "zip": paired,  # the manifest's key since its first format
@@ -333,4 +333,5 @@ def sweep(
                 RuntimeWarning,
                 stacklevel=2,
             )
-    return _table(names, values, points, rows, mc, ntraj, target, singlet, seed, crn, paired, interrupted)
+    full = cast("list[dict[str, Any]]", rows)  # every point has its exact row by now
+    return _table(names, values, points, full, mc, ntraj, target, singlet, seed, crn, paired, interrupted)
