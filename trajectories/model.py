@@ -2,6 +2,9 @@
 
 Units: hbar = k_B = 1. Energies, rates and temperature share one unit (the Larmor frequency nu in the
 presets); times are in its inverse.
+
+Length: the paper's nine parameters, each with its range and meaning, and the Kossakowski construction of
+docs/physics.md; most of the length is their documentation.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ with the number of rounds and output times); a start typically takes 10-40 itera
 solves. With ``max_rounds``, every R in 1..max_rounds is optimised in turn, so the cost grows about as
 max_rounds**3. The R + 1 solves of a finite-difference gradient go to
 :func:`darkspin.ensemble.exact.batch.solve_many` in one batch.
+
+Length: the parametrisation, the objectives, the gradient and the multi-start search of one optimiser;
+most of the length is the documentation of its options.
 """
 
 from __future__ import annotations
