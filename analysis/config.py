@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ensemble.montecarlo.simulation import check_options
+from ..ensemble.montecarlo.options import RunOptions
 from ..trajectories.checks import check_integral, check_real
 from ..trajectories.measurement import Measurement
 from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
@@ -101,6 +101,17 @@ class RunConfig:
     bandwidth: float | None = None
     source: str = "<default>"
     times: tuple[float, ...] | None = None
+
+    @property
+    def options(self) -> RunOptions:
+        """The run settings of this config as :func:`darkspin.simulate` and :func:`darkspin.sweep` take them.
+
+        Returns
+        -------
+        RunOptions
+            batch_size, target_se and max_ntraj from [run]; the other fields at their defaults.
+        """
+        return RunOptions(batch_size=self.batch_size, target_se=self.target_se, max_ntraj=self.max_ntraj)
 
     def protocol_dict(self) -> dict[str, Any]:
         """The protocol as written, JSON-ready.
@@ -589,7 +600,8 @@ def _check_run(run: dict[str, Any]) -> None:
     if run.get("max_ntraj") is not None and run["max_ntraj"] < run["ntraj"]:
         raise ConfigError(f"run.max_ntraj must be >= run.ntraj = {run['ntraj']}, got {run['max_ntraj']}")
     try:  # the library's own checks, so config and simulate never disagree
-        check_options(run["ntraj"], run.get("batch_size"), run.get("target_se"), run.get("max_ntraj"))
+        options = RunOptions(run.get("batch_size"), run.get("target_se"), run.get("max_ntraj"))
+        options.check_ntraj(run["ntraj"])
     except ValueError as exc:
         raise ConfigError(f"run.{exc}") from None
 

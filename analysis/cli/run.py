@@ -8,6 +8,7 @@ output.resume_point); Ctrl-C keeps the finished batches and writes the report wi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import warnings
 
@@ -64,11 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     cfg.protocol,
                     cfg.ntraj,
                     cfg.seed,
-                    batch_size=cfg.batch_size,
+                    options=dataclasses.replace(cfg.options, progress=not args.no_progress),
                     executor=executor,
-                    progress=not args.no_progress,
-                    target_se=cfg.target_se,
-                    max_ntraj=cfg.max_ntraj,
                     resume=None if resumed_from is None else result_path,
                     save=result_path,
                     distributions=True,

@@ -8,6 +8,7 @@ points/ keeps every finished point, so the same command resumes an interrupted s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import time
@@ -71,14 +72,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     ntraj=ntraj,
                     seed=cfg.seed,
                     executor=executor,
-                    target_se=cfg.target_se if mc else None,
-                    max_ntraj=cfg.max_ntraj if mc else None,
                     target_state=study.target_state,
                     common_random_numbers=study.common_random_numbers,
                     directory=out / "points",
-                    progress=not args.no_progress and mc,
                     spacing=study.spacing,
-                    batch_size=cfg.batch_size if mc else None,
+                    # the [run] settings apply to the trajectories only; an exact-only sweep takes none
+                    options=dataclasses.replace(cfg.options, progress=not args.no_progress) if mc else None,
+                    progress=not args.no_progress and mc,
                 )
         except OSError as exc:
             if exc.filename is None or isinstance(exc, (ConnectionError, TimeoutError)):

@@ -24,6 +24,7 @@ Trajectory j of a point is drawn from the random stream (point seed, j), as in :
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -35,8 +36,9 @@ from numpy.typing import ArrayLike
 
 from ...ensemble import MonteCarloResult, load, simulate
 from ...ensemble.montecarlo.files import check_exact_types
+from ...ensemble.montecarlo.options import RunOptions, merge_options
 from ...ensemble.montecarlo.resume import check_resume
-from ...ensemble.montecarlo.simulation import as_executor, check_options, in_flight, resolve_seed
+from ...ensemble.montecarlo.simulation import as_executor, in_flight, resolve_seed
 from ...trajectories.checks import check_count, check_flag
 from ...trajectories.operators import basis_state, target_vector
 from ...trajectories.plan import Model, check_model
@@ -107,15 +109,12 @@ def sweep(
     ntraj: int = 0,
     seed: int | None = None,
     executor: Any = None,
-    target_se: float | None = None,
-    max_ntraj: int | None = None,
     target_state: str | ArrayLike | None = None,
     common_random_numbers: bool = False,
     directory: str | os.PathLike[str] | None = None,
-    progress: bool = True,
     spacing: float | None = None,
-    batch_size: int | None = None,
-    **deprecated: Any,
+    options: RunOptions | None = None,
+    **settings: Any,
 ) -> SweepTable:
     """The exact solution, and with ``ntraj > 0`` trajectories, at every point of a parameter sweep.
 
@@ -153,9 +152,6 @@ def sweep(
         None runs in-process Numba threads; otherwise it runs each point's batches (points run one after
         another; with an executor and no batch_size, a point is split into about two batches per worker,
         at least 1000 trajectories each).
-    target_se, max_ntraj : float or None, int or None
-        As in :func:`darkspin.simulate`: each point runs until the standard error of its post-selected
-        target population at the final time is below target_se (at most max_ntraj trajectories).
     target_state : str, array_like of shape (d,), or None
         The state whose post-selected population is ``fidelity_post``: None (the singlet, two spins), a
         label ('S', 'T1', 'T2', 'T3', 'uu', 'ud', 'du', 'dd') or a d-vector (normalised here).
@@ -167,15 +163,17 @@ def sweep(
         directory skips finished points and resumes an interrupted one. A manifest records the sweep (its
         points, ntraj, seed, options); a directory of another sweep is refused. seed=None takes the
         directory's seed.
-    progress : bool
-        One tqdm bar over the points of the Monte Carlo part.
     spacing : float or None
         Time between rounds for a ``rounds`` axis (model time unit); None: the protocol's first
         measurement time measure_at[0].
-    batch_size : int or None
-        Trajectories per batch (see :func:`darkspin.simulate`); never changes the result.
-    **deprecated
-        Only ``zip`` (the old name of ``paired``).
+    options : RunOptions or None
+        How each point's trajectories run, as for :func:`darkspin.simulate`: target_se and max_ntraj (each
+        point runs until the standard error of its post-selected target population at the final time is
+        below target_se, at most max_ntraj trajectories), batch_size (never changes the result),
+        batch_threads, and progress (here one tqdm bar over the points of the Monte Carlo part).
+    **settings
+        Fields of RunOptions given as keywords (``target_se=1e-3``), replacing those of ``options``; and
+        ``zip``, the old name of ``paired`` (deprecated).
 
     Returns
     -------
@@ -226,17 +224,20 @@ def sweep(
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
+    deprecated = {k: settings.pop(k) for k in [k for k in settings if k == "zip"]}
     paired = check_flag("paired", _paired(paired, deprecated))
+    opts = merge_options(options, settings, "sweep")
     crn = check_flag("common_random_numbers", common_random_numbers)
-    show = check_flag("progress", progress)
+    show = opts.progress
     spacing = _check_spacing(spacing)
     ntraj = check_count("ntraj", ntraj, minimum=0)
     if ntraj == 0:
-        for name, value in (("target_se", target_se), ("max_ntraj", max_ntraj), ("batch_size", batch_size)):
-            if value is not None:
+        for name in ("target_se", "max_ntraj", "batch_size"):
+            if getattr(opts, name) is not None:
                 raise ValueError(f"{name} needs trajectories (ntraj > 0), got ntraj = 0")
     else:
-        ntraj, batch_size, target_se, max_ntraj, _ = check_options(ntraj, batch_size, target_se, max_ntraj)
+        opts.check_ntraj(ntraj)
+    target_se, max_ntraj, batch_size = opts.target_se, opts.max_ntraj, opts.batch_size
     seed_given = seed is not None
     seed = resolve_seed(seed)
     ex = as_executor(executor)
@@ -307,11 +308,8 @@ def sweep(
                             p,
                             ntraj,
                             s,
-                            batch_size=bsize,
+                            options=dataclasses.replace(opts, batch_size=bsize, progress=False),
                             executor=ex,
-                            progress=False,
-                            target_se=target_se,
-                            max_ntraj=max_ntraj,
                             resume=None if prev is None else path,
                             save=path,
                         )

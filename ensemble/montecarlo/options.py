@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -87,3 +89,36 @@ class RunOptions:
         if self.max_ntraj is not None and self.max_ntraj < ntraj:
             raise ValueError(f"max_ntraj must be >= ntraj = {ntraj}, got {self.max_ntraj}")
         return ntraj
+
+
+def merge_options(options: RunOptions | None, settings: Mapping[str, Any], caller: str) -> RunOptions:
+    """``options`` (default RunOptions()) with the keywords in ``settings`` replacing its fields.
+
+    Parameters
+    ----------
+    options : RunOptions or None
+        The options object given, if any.
+    settings : mapping of str to Any
+        Run settings given as keywords (batch_size=, target_se=, ...).
+    caller : str
+        The function's name, for the TypeError on an unknown keyword.
+
+    Returns
+    -------
+    RunOptions
+        Validated.
+
+    Raises
+    ------
+    ValueError
+        If ``options`` is not a RunOptions, or a setting is out of range.
+    TypeError
+        For a keyword that is not a field of RunOptions.
+    """
+    if options is not None and not isinstance(options, RunOptions):
+        raise ValueError(f"options must be a RunOptions or None, got {type(options).__name__}")
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    for name in settings:
+        if name not in fields:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+    return dataclasses.replace(options or RunOptions(), **settings)

@@ -4,7 +4,6 @@ adaptive stopping on a target standard error, saving, resuming, and keeping work
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import itertools
 import math
 import os
@@ -26,7 +25,7 @@ from ...trajectories.rng import SEED_MAX
 from ..results.monte_carlo import MonteCarloResult
 from .distributions import DistributionSums
 from .files import check_exact_types, check_save_path, load
-from .options import MIN_TARGET_SE, RunOptions  # noqa: F401  (MIN_TARGET_SE: re-exported)
+from .options import MIN_TARGET_SE, RunOptions, merge_options  # noqa: F401  (MIN_TARGET_SE: re-exported)
 from .resume import check_resume
 from .sums import EnsembleSums
 
@@ -286,7 +285,7 @@ def simulate(
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     check_model(model, protocol)
     ntraj = check_count("ntraj", ntraj)
-    opts = _merge_options(options, settings)
+    opts = merge_options(options, settings, "simulate")
     opts.check_ntraj(ntraj)
     batch_size, target_se, max_ntraj = opts.batch_size, opts.target_se, opts.max_ntraj
     batch_threads = opts.batch_threads
@@ -387,17 +386,6 @@ def simulate(
             stacklevel=2,
         )
     return result
-
-
-def _merge_options(options: RunOptions | None, settings: dict) -> RunOptions:
-    """``options`` (default RunOptions()) with the keywords in ``settings`` replacing its fields."""
-    if options is not None and not isinstance(options, RunOptions):
-        raise ValueError(f"options must be a RunOptions or None, got {type(options).__name__}")
-    fields = {f.name for f in dataclasses.fields(RunOptions)}
-    for name in settings:
-        if name not in fields:
-            raise TypeError(f"simulate() got an unexpected keyword argument {name!r}")
-    return dataclasses.replace(options or RunOptions(), **settings)
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
