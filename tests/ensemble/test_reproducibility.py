@@ -53,7 +53,7 @@ def assert_bit_identical(a: object, b: object, where: str = "result") -> None:
     integer array, distributions included), ranges, seed and counts, sweep tables column by column."""
     if isinstance(a, ds.MonteCarloResult):
         assert isinstance(b, ds.MonteCarloResult), where
-        for name in ("sums", "ranges", "seed", "ntraj", "n_jumps", "interrupted", "rho"):
+        for name in ("sums", "ranges", "seed", "ntraj", "n_jumps", "stats", "rho"):
             assert_bit_identical(getattr(a, name), getattr(b, name), f"{where}.{name}")
     elif isinstance(a, ds.SweepTable):
         assert isinstance(b, ds.SweepTable) and a.names == b.names, where
