@@ -19,10 +19,8 @@ drawing code and full docstrings, which split across files would only scatter.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,6 +34,7 @@ from matplotlib.patches import Patch
 from numpy.typing import ArrayLike
 
 from ..ensemble.exact.jump_statistics import no_jump_probability
+from ..ensemble.montecarlo.atomic import atomic_write
 from ..ensemble.results.master_equation import MasterEquationResult
 from ..ensemble.results.monte_carlo import MonteCarloResult
 from ..ensemble.statistics.intervals import mean_interval, wilson_interval
@@ -86,22 +85,7 @@ def save(fig: Figure, path: str | os.PathLike[str], dpi: int = DPI) -> str:
     """
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    # not mkstemp: its 0600 mode would stick to the figure; "x" fails rather than reuse a name
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{secrets.token_hex(4)}.part")
-    try:
-        fh = open(tmp, "xb")
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
-    try:
-        with fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
-        raise
+    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi))
     return path
 
 

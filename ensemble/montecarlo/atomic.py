@@ -93,6 +93,6 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):  # name the target, not the temporary
             raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
         raise
