@@ -188,8 +188,9 @@ def protocol_figure(mc: MonteCarloResult | None, exact: MasterEquationResult, me
     if mc is not None:  # trajectory bands
         n_post = np.asarray(mc.n_post)
         assert mc.rho_se is not None and mc.rho_post_se is not None  # always set on trajectory results
-        _band(top, t, mc.singlet, mc.singlet_se, mc.ntraj, _C_S)
-        _band(top, t, mc.singlet_post, mc.singlet_post_se, n_post, _C_S)
+        s_mc = mc.population("S")  # the kernel's own singlet sums, with exact standard errors
+        _band(top, t, s_mc.value.real, s_mc.se, mc.ntraj, _C_S)
+        _band(top, t, s_mc.value_post.real, s_mc.se_post, n_post, _C_S)
         _band(top, t, _t2_population(mc.rho), _t2_se_bound(mc.rho_se), mc.ntraj, _C_T2)
         _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
     top.set_ylabel("population")

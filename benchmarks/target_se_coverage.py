@@ -73,7 +73,8 @@ def main() -> None:
         if end != "target_se":
             continue
         stopped += 1
-        m, se, n = float(r.singlet_post[-1]), float(r.singlet_post_se[-1]), int(r.n_post[-1])
+        s = r.population("S")
+        m, se, n = float(s.value_post.real[-1]), float(s.se_post[-1]), int(r.n_post[-1])
         low, high = ds.mean_interval(m, se, n)
         covered += low <= exact <= high
         covered_normal += abs(m - exact) <= Z95 * se

@@ -157,10 +157,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         max_ntraj=cfg.max_ntraj,
     )
     n = int(mc.n_post[-1])
-    lo, hi = mean_interval(float(mc.singlet_post[-1]), float(mc.singlet_post_se[-1]), n)
+    s_post = mc.population("S")
+    m = float(s_post.value_post[-1].real)
+    lo, hi = mean_interval(m, float(s_post.se_post[-1]), n)
     print(
         f"trajectories ({mc.ntraj}, seed {mc.seed}): post-selected singlet at t = {cfg.t_final:g}: "
-        f"{float(mc.singlet_post[-1]):.6f} (95 % interval [{lo:.6f}, {hi:.6f}], {n} runs), "
+        f"{m:.6f} (95 % interval [{lo:.6f}, {hi:.6f}], {n} runs), "
         f"exact {float(exact.population('S').value_post[-1].real):.6f}"
     )
     print(f"trajectories vs exact: {compare(mc, exact).verdict}")

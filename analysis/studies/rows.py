@@ -91,11 +91,9 @@ def _concurrence_se(rho: np.ndarray, rho_se: np.ndarray) -> float:
 def _mc_row(res: MonteCarloResult, target: np.ndarray, singlet: bool) -> dict[str, Any]:
     """mc_ columns of one Monte Carlo result: name -> (value, se, lo, hi), plus p_success rows."""
     n_post = int(res.n_post[-1])
-    if singlet:
-        m, se = float(res.singlet_post[-1]), float(res.singlet_post_se[-1])
-    else:
-        e = res.expect(np.outer(target, target.conj()))
-        m, se = float(np.real(e.value_post[-1])), float(e.se_post[-1])
+    # the singlet: the kernel's own sums with their exact standard error; else the bound of expect
+    e = res.population("S") if singlet else res.expect(np.outer(target, target.conj()))
+    m, se = float(np.real(e.value_post[-1])), float(e.se_post[-1])
     lo, hi = mean_interval(m if math.isfinite(m) else math.nan, se, n_post, CONFIDENCE)
     row: dict[str, Any] = {"fidelity_post": (m, se, lo, hi)}
     R = res.protocol.rounds

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ...trajectories.operators import basis_state
 from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
 from ..statistics.intervals import CONFIDENCE, mean_interval, standard_error_floor, wilson_interval
 from .postselection import FORMATS, PostSelectionTable, inverse, pick, round_end_indices
-from .protocol_result import ProtocolResult
+from .protocol_result import Expectation, ProtocolResult
 
 if TYPE_CHECKING:
     from ..montecarlo.distributions import Distributions
@@ -69,14 +70,15 @@ class MonteCarloResult(ProtocolResult):
     Attributes (n output times, R rounds):
         times (n,); rho, rho_post (n, 4, 4) complex estimates (rho_post NaN where no trajectory is
         post-selected); rho_se, rho_post_se (n, 4, 4) real standard errors of the complex elements;
-        singlet, singlet_se, singlet_post, singlet_post_se (n,) singlet population and its standard
-        error; p_success (R,) = n_kept[k] / n_success[k-1] (ntraj for k = 0): of the runs post-selected
+        p_success (R,) = n_kept[k] / n_success[k-1] (ntraj for k = 0): of the runs post-selected
         before round k, the fraction still post-selected after it; p_cumulative (R,) = n_success / ntraj;
         n_success (R,) runs post-selected after round k; n_kept (R,); record_counts (2**R,) runs per
         record string, index sum_k 2**k [r_k = +1] (empty beyond 16 rounds); n_post (n,); ntraj; seed;
         n_jumps; ranges (k, 2) the trajectory index ranges
         [start, stop) summed; distributions (a :class:`Distributions`, or None unless the run was made
-        with ``distributions=True``); stats (dict, JSON-ready, see below).
+        with ``distributions=True``); stats (dict, JSON-ready, see below). The singlet population and
+        its exact standard error: ``population("S")`` (the fields singlet, singlet_se, singlet_post and
+        singlet_post_se are deprecated).
 
     stats: ``end_condition`` (one of END_CONDITIONS: why the run ended), ``target`` (one of TARGETS:
     what target_se applies to), ``target_se`` (float or None), ``max_ntraj`` (the cap used with
@@ -107,10 +109,10 @@ class MonteCarloResult(ProtocolResult):
             self.rho_se,
             self.rho_post,
             self.rho_post_se,
-            self.singlet,
-            self.singlet_se,
-            self.singlet_post,
-            self.singlet_post_se,
+            self._singlet,
+            self._singlet_se,
+            self._singlet_post,
+            self._singlet_post_se,
         ) = sums.estimates()
         self.ntraj = sums.ntraj
         self.n_jumps = sums.n_jumps
@@ -155,6 +157,89 @@ class MonteCarloResult(ProtocolResult):
         )
         return self._stats["end_condition"] == "interrupted"
 
+    def population(self, state: str | ArrayLike) -> Expectation:
+        """<v|rho|v> and <v|rho_post|v> on the output grid for a named two-spin state or a vector v.
+
+        For the singlet of two spins (d = 4 and ``state`` the label "S" or a vector v with
+        |<S|v>| = 1 within 1e-12) the values are the kernel's own per-run sums of the singlet
+        population, and the standard errors their exact sample standard errors. Any other state goes
+        through :meth:`expect`, whose standard errors are a conservative bound.
+
+        Parameters
+        ----------
+        state : str or array_like
+            A label ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4 only) or a normalised
+            complex vector v, shape (d,).
+
+        Returns
+        -------
+        Expectation
+            value and value_post (n,) complex (value_post NaN where no run is post-selected); se and
+            se_post (n,) real standard errors (NaN where fewer than 2 runs contribute, for the singlet).
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is a label while d != 4, an unknown label, or not a finite normalised (d,)
+            vector.
+        """
+        if self.dim == 4 and _is_singlet(state):
+            return Expectation(
+                self._singlet.astype(complex),
+                self._singlet_post.astype(complex),
+                self._singlet_se.copy(),
+                self._singlet_post_se.copy(),
+            )
+        return super().population(state)
+
+    @property
+    def singlet(self) -> np.ndarray:
+        """Deprecated: use ``result.population("S").value.real``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            The unconditional singlet population at the output times.
+        """
+        _warn_singlet("singlet", "value.real")
+        return self._singlet
+
+    @property
+    def singlet_se(self) -> np.ndarray:
+        """Deprecated: use ``result.population("S").se``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            The exact sample standard error of :attr:`singlet` (NaN below 2 runs).
+        """
+        _warn_singlet("singlet_se", "se")
+        return self._singlet_se
+
+    @property
+    def singlet_post(self) -> np.ndarray:
+        """Deprecated: use ``result.population("S").value_post.real``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            The post-selected singlet population (NaN where no run is post-selected).
+        """
+        _warn_singlet("singlet_post", "value_post.real")
+        return self._singlet_post
+
+    @property
+    def singlet_post_se(self) -> np.ndarray:
+        """Deprecated: use ``result.population("S").se_post``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            The exact sample standard error of :attr:`singlet_post` (NaN below 2 post-selected runs).
+        """
+        _warn_singlet("singlet_post_se", "se_post")
+        return self._singlet_post_se
+
     def __repr__(self) -> str:
         return (
             f"MonteCarloResult(ntraj={self.ntraj}, seed={self.seed}, rounds={self.protocol.rounds}, "
@@ -163,7 +248,7 @@ class MonteCarloResult(ProtocolResult):
 
     def max_singlet_se(self) -> float:
         """Largest standard error of the singlet population, unconditional and post-selected."""
-        both = np.concatenate([self.singlet_se, self.singlet_post_se])
+        both = np.concatenate([self._singlet_se, self._singlet_post_se])
         both = both[np.isfinite(both)]
         return float(both.max()) if both.size else float("inf")
 
@@ -199,10 +284,10 @@ class MonteCarloResult(ProtocolResult):
     def _target_errors(self, target: str) -> tuple[float, float]:
         """(sample standard error, floored standard error) that ``target`` refers to; inf where undefined."""
         if check_target(target) == "max":
-            se = np.concatenate([self.singlet_se, self.singlet_post_se]).astype(float)
-            n = np.concatenate([np.full(self.singlet_se.shape, self.ntraj), self.n_post]).astype(float)
+            se = np.concatenate([self._singlet_se, self._singlet_post_se]).astype(float)
+            n = np.concatenate([np.full(self._singlet_se.shape, self.ntraj), self.n_post]).astype(float)
         else:
-            se = np.asarray(self.singlet_post_se[-1:], float)
+            se = np.asarray(self._singlet_post_se[-1:], float)
             n = np.asarray(self.n_post[-1:], float)
         ok = np.isfinite(se)
         if not ok.any():
@@ -245,8 +330,8 @@ class MonteCarloResult(ProtocolResult):
         p_lo, p_hi = wilson_interval(succ, attempts, confidence)
         c_lo, c_hi = wilson_interval(selected, np.full(succ.shape, ntraj), confidence)
         idx = round_end_indices(protocol)
-        s_post = pick(np.asarray(self.singlet_post, float), idx)
-        s_se = pick(np.asarray(self.singlet_post_se, float), idx)
+        s_post = pick(np.asarray(self._singlet_post, float), idx)
+        s_se = pick(np.asarray(self._singlet_post_se, float), idx)
         n_post = np.where(idx >= 0, np.asarray(self.n_post)[np.maximum(idx, 0)], 0)
         s_lo, s_hi = mean_interval(s_post, s_se, n_post, confidence)
         cols = OrderedDict(
@@ -318,6 +403,28 @@ class MonteCarloResult(ProtocolResult):
         if _writer is None:  # only if darkspin.ensemble.montecarlo.files was never imported
             raise RuntimeError("no result writer: import darkspin.ensemble first")
         return _writer(self, path)
+
+
+def _is_singlet(state: str | ArrayLike) -> bool:
+    """True if ``state`` is the label "S" or a (4,) vector with |<S|v>| = 1 within 1e-12."""
+    if isinstance(state, str):
+        return state == "S"
+    v = np.asarray(state)
+    if v.shape != (4,) or not np.issubdtype(v.dtype, np.number) or not np.all(np.isfinite(v)):
+        return False  # the base class reports what is wrong with it
+    v = v.astype(complex)
+    if abs(np.linalg.norm(v) - 1) > 1e-10:  # the base class's own check: it raises
+        return False
+    return bool(abs(abs(np.vdot(basis_state("S"), v)) - 1.0) <= 1e-12)
+
+
+def _warn_singlet(name: str, replacement: str) -> None:
+    """The DeprecationWarning of the field ``name``, pointing at ``population('S').<replacement>``."""
+    warnings.warn(
+        f"MonteCarloResult.{name} is deprecated; use result.population('S').{replacement}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _normalise_ranges(ranges: ArrayLike) -> np.ndarray:

@@ -395,10 +395,10 @@ def test_split_adds_up_to_the_post_selected_infidelity(cases, name):
         # both are exact fixed-point sums of the same fidelities; a round's end holds the state before the
         # output's renormalisation (~1e-16 apart), which may move a fixed-point rounding by one unit per run
         tol = 1e-12 if label.startswith("t = ") else 2**-FRAC_BITS + 1e-12
-        assert abs(sp.infidelity - (1.0 - mc.singlet_post[o])) <= tol, label
+        assert abs(sp.infidelity - (1.0 - mc.population("S").value_post.real[o])) <= tol, label
     final = dist.split(-1)
     assert final.label == f"t = {mc.times[-1]:g}" and final.n_quiet + final.n_jumped == mc.n_post[-1]
-    assert abs(final.quiet + final.jumped - (1.0 - mc.singlet_post[-1])) <= 1e-12
+    assert abs(final.quiet + final.jumped - (1.0 - mc.population("S").value_post.real[-1])) <= 1e-12
 
 
 @pytest.mark.statistical

@@ -98,9 +98,10 @@ def assert_mc_matches_exact(mc, ex, label, upto=None):
     sel = slice(None) if upto is None else mc.times < upto
     rho, post = ex.rho[sel], ex.rho_post[sel]
     s, s_post = singlet_population(rho), singlet_population(post)
+    s_mc = mc.population("S")
     z = [
         _check(f"{label} rho", mc.rho[sel], rho, mc.rho_se[sel], _pair_bound(rho), mc.ntraj),
-        _check(f"{label} singlet", mc.singlet[sel], s, mc.singlet_se[sel], s, mc.ntraj),
+        _check(f"{label} singlet", s_mc.value.real[sel], s, s_mc.se[sel], s, mc.ntraj),
     ]
     n_post = mc.n_post[sel]
     ok = ~np.isnan(post).any(axis=(1, 2)) & (n_post >= 2)
@@ -117,9 +118,9 @@ def assert_mc_matches_exact(mc, ex, label, upto=None):
     z.append(
         _check(
             f"{label} singlet_post",
-            mc.singlet_post[sel][ok],
+            s_mc.value_post.real[sel][ok],
             s_post[ok],
-            mc.singlet_post_se[sel][ok],
+            s_mc.se_post[sel][ok],
             s_post[ok],
             n_post[ok],
         )
@@ -480,7 +481,7 @@ def test_postselection_underflow(case):
     # MC: no trajectory survives the round; everything post-selected from there on is NaN
     assert mc.n_success[bad_round] == 0
     assert np.all(mc.n_post[undefined] == 0) and np.all(mc.n_post[~undefined] > 0)
-    assert np.all(np.isnan(mc.rho_post[undefined])) and np.all(np.isnan(mc.singlet_post[undefined]))
+    assert np.all(np.isnan(mc.rho_post[undefined])) and np.all(np.isnan(mc.population("S").value_post.real[undefined]))
     assert np.all(np.isnan(mc.rho_post_se[undefined]))
     assert np.all(np.isfinite(mc.rho_post[~undefined]))
     assert mc.p_success[bad_round] == 0 and np.all(np.isnan(mc.p_success[bad_round + 1 :]))

@@ -229,4 +229,4 @@ def test_resume_same_content_different_objects_runs(saved):
     r = simulate(model, protocol, 300, resume=saved, progress=False)
     assert r.ntraj == 300 and r.seed == SEED
     assert r.sums.identical(simulate(MODEL, PROTOCOL, 300, SEED, progress=False).sums)
-    assert math.isfinite(r.singlet_se[-1])
+    assert math.isfinite(r.population("S").se[-1])

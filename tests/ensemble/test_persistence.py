@@ -79,7 +79,7 @@ def one_line_error(path, match: str) -> str:
 def test_stats_of_a_plain_run_round_trip(small, tmp_path):
     assert small.stats["end_condition"] == "ntraj" and not (small.stats["end_condition"] == "interrupted")
     assert small.stats["target"] == "final_post" and small.stats["target_se"] is None
-    assert small.stats["achieved_se"] == float(small.singlet_post_se[-1])
+    assert small.stats["achieved_se"] == float(small.population("S").se_post[-1])
     json.dumps(small.stats, allow_nan=False)  # plain, JSON-ready values (for summary.json)
     loaded = load(small.save(tmp_path / "r.npz"))
     assert loaded.stats == small.stats and not (loaded.stats["end_condition"] == "interrupted")
@@ -89,7 +89,7 @@ def test_target_se_applies_to_the_final_post_selected_singlet_by_default():
     target = 0.02
     r = simulate(MODEL, PROTOCOL, 200, SEED, batch_size=200, target_se=target, max_ntraj=10**5, progress=False)
     assert r.stats["end_condition"] == "target_se" and r.stats["target"] == "final_post"
-    assert r.singlet_post_se[-1] < target and r.stats["achieved_se"] == float(r.singlet_post_se[-1])
+    assert r.population("S").se_post[-1] < target and r.stats["achieved_se"] == float(r.population("S").se_post[-1])
     assert r.stats["target_se"] == target and r.stats["max_ntraj"] == 10**5
     # the figure of merit only: some other time still has a larger standard error
     assert r.max_singlet_se() > target

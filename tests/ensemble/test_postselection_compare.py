@@ -144,8 +144,8 @@ def test_table_matches_counts(mc, exact):
     np.testing.assert_allclose(table["attempts_per_success_low"], 1 / table["p_cumulative_high"], rtol=1e-14)
     assert table["end_time"].tolist() == [3.5, 5.5, 8.0]
     idx = [7, 11, 16]
-    assert table["singlet_post"].tolist() == mc.singlet_post[idx].tolist()
-    assert table["singlet_post_se"].tolist() == mc.singlet_post_se[idx].tolist()
+    assert table["singlet_post"].tolist() == mc.population("S").value_post.real[idx].tolist()
+    assert table["singlet_post_se"].tolist() == mc.population("S").se_post[idx].tolist()
     # the post-selected singlet population agrees with the exact one in units of its standard error
     exact_singlet = np.real(np.einsum("i,kij,j->k", SINGLET.conj(), exact.rho_post[idx], SINGLET))
     assert np.all(np.abs(table["singlet_post"] - exact_singlet) < 5 * table["singlet_post_se"])

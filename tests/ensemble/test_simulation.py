@@ -135,10 +135,6 @@ ESTIMATES = [
     "rho_se",
     "rho_post",
     "rho_post_se",
-    "singlet",
-    "singlet_se",
-    "singlet_post",
-    "singlet_post_se",
     "p_success",
     "p_cumulative",
     "n_success",
@@ -154,6 +150,10 @@ def assert_same_result(a, b):
     assert a.protocol.same_as(b.protocol)
     for name in ESTIMATES:
         x, y = getattr(a, name), getattr(b, name)
+        assert x.shape == y.shape and x.dtype == y.dtype, name
+        assert np.array_equal(x, y, equal_nan=True), name
+    s_a, s_b = a.population("S"), b.population("S")
+    for x, y, name in zip(s_a, s_b, s_a._fields, strict=True):
         assert x.shape == y.shape and x.dtype == y.dtype, name
         assert np.array_equal(x, y, equal_nan=True), name
 

@@ -10,6 +10,7 @@ import pytest
 
 import darkspin as ds
 from darkspin.ensemble import exact_table, postselection_table
+from darkspin.trajectories.operators import basis_state
 
 MODEL = ds.SpinPair(lam1=0.2, lam2=0.2)
 PROTOCOL = ds.Protocol("ud", (2.0, 4.0), (0.0, 2.0, 4.0, 6.0))
@@ -118,3 +119,94 @@ def test_simulate_takes_options_and_keywords(mc):
         ds.simulate(MODEL, PROTOCOL, 10, 1, batchsize=5)
     with pytest.raises(ValueError, match="options must be a RunOptions"):
         ds.simulate(MODEL, PROTOCOL, 10, 1, options={"progress": False})
+
+
+# ---- the singlet population: result.population("S") -------------------------------------------------
+SINGLET_FIELDS = {  # deprecated field -> the matching part of population("S")
+    "singlet": "value",
+    "singlet_se": "se",
+    "singlet_post": "value_post",
+    "singlet_post_se": "se_post",
+}
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, np.float64).view(np.uint64)
+
+
+@pytest.mark.parametrize("ntraj", [400, 1], ids=["run", "one_run_nan_se"])
+def test_singlet_population_is_the_kernel_sums_bit_for_bit(ntraj):
+    mc = ds.simulate(MODEL, PROTOCOL, ntraj, 5, progress=False)
+    pop = mc.population("S")
+    assert pop.value.dtype == pop.value_post.dtype == complex and pop.se.dtype == pop.se_post.dtype == float
+    for field, part in SINGLET_FIELDS.items():
+        with pytest.warns(
+            DeprecationWarning, match=rf"^MonteCarloResult\.{field} is deprecated; use result\.population"
+        ):
+            old = getattr(mc, field)
+        new = getattr(pop, part)
+        if part.startswith("value"):
+            assert np.all(new.imag == 0)
+            new = new.real
+        assert old.dtype == new.dtype and np.array_equal(_bits(old), _bits(new)), field  # NaN in the same places
+    if ntraj == 1:
+        assert np.all(np.isnan(pop.se)) and np.all(np.isnan(pop.se_post))
+
+
+def test_singlet_deprecation_messages(mc):
+    replacements = {
+        "singlet": "value.real",
+        "singlet_se": "se",
+        "singlet_post": "value_post.real",
+        "singlet_post_se": "se_post",
+    }
+    for field, tail in replacements.items():
+        with pytest.warns(DeprecationWarning) as record:
+            getattr(mc, field)
+        assert [str(w.message) for w in record] == [
+            f"MonteCarloResult.{field} is deprecated; use result.population('S').{tail}"
+        ]
+        assert record[0].filename == __file__  # attributed to the caller
+
+
+def test_singlet_population_spellings_agree(mc):
+    by_label = mc.population("S")
+    singlet = basis_state("S")
+    for v in (singlet, -singlet, 1j * singlet, np.exp(0.3j) * singlet):
+        same = mc.population(v)
+        for a, b in zip(by_label, same, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # the exact standard error is never above the bound expect gives
+    bound = mc.expect(np.outer(singlet, singlet.conj()))
+    np.testing.assert_allclose(by_label.value, bound.value, rtol=0, atol=1e-11)
+    assert np.all(by_label.se <= bound.se + 1e-12)
+
+
+def test_other_states_keep_the_expect_bound(mc):
+    for state in ("T1", "ud", np.array([0, 1, 1, 0]) / np.sqrt(2)):
+        v = basis_state(state) if isinstance(state, str) else state.astype(complex)
+        bound = mc.expect(np.outer(v, v.conj()))
+        for a, b in zip(mc.population(state), bound, strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="normalised"):
+        mc.population(basis_state("S") + 0.5 * basis_state("T1"))  # |<S|v>| = 1, but not a state
+    with pytest.raises(ValueError, match="normalised"):
+        mc.population(np.array([0, 1, -1, 0, 0]) / np.sqrt(2))
+
+
+def test_exact_singlet_population_is_unchanged(exact):
+    s = basis_state("S")
+    for a, b in zip(exact.population("S"), exact.expect(np.outer(s, s.conj())), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_singlet_needs_two_spins():
+    model = ds.LindbladModel(
+        np.diag([0.0, 1.0, 2.0]).astype(complex), [0.3 * np.diag([1.0, -1.0, 0.0]).astype(complex)], ["dephasing"]
+    )
+    mc = ds.simulate(model, ds.Protocol(np.array([1.0, 0, 0]), (), (0.0, 1.0)), 4, 1, progress=False)
+    with pytest.raises(ValueError, match="named states exist for two spins"):
+        mc.population("S")
+    v = np.array([1.0, 0, 0])
+    for a, b in zip(mc.population(v), mc.expect(np.outer(v, v)), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -41,7 +41,7 @@ def test_target_se_does_not_stop_on_collapsed_standard_error():
         assert r.ntraj == 1000
         assert any(issubclass(w.category, TargetNotReachedWarning) for w in caught), seed
         assert r.stats["achieved_se"] >= standard_error_floor(r.n_post[-1])
-        collapsed += r.singlet_post_se[-1] < 1e-6
+        collapsed += r.population("S").se_post[-1] < 1e-6
     assert ends == ["max_ntraj"] * 100
     assert collapsed > 10  # the premise: the sample SE did collapse in many of these runs
 
@@ -49,7 +49,8 @@ def test_target_se_does_not_stop_on_collapsed_standard_error():
 def test_floor_leaves_healthy_standard_errors_alone():
     proto = ds.Protocol("ud", [100.0], np.linspace(0.0, 500.0, 11), postselect="none")
     r = ds.simulate(MODEL, proto, ntraj=2000, seed=3, progress=False)
-    assert r.singlet_post_se[-1] > standard_error_floor(r.n_post[-1])  # the premise: a healthy SE
-    assert r.target_error("final_post") == r.singlet_post_se[-1] == r.stats["achieved_se"]
-    unconditional = r.singlet_se[np.isfinite(r.singlet_se)]
+    assert r.population("S").se_post[-1] > standard_error_floor(r.n_post[-1])  # the premise: a healthy SE
+    assert r.target_error("final_post") == r.population("S").se_post[-1] == r.stats["achieved_se"]
+    se = r.population("S").se
+    unconditional = se[np.isfinite(se)]
     assert r.target_error("max") >= unconditional.max()

@@ -254,8 +254,9 @@ def test_feedback_recycles_runs_at_the_paper_point():
         pops[name] = float(np.real(singlet.conj() @ rho @ singlet))
         if fb:
             mc = ds.simulate(model, protocol, 20_000, seed=9, progress=False)
-            s_mc = float(mc.singlet[-1])
-            assert abs(s_mc - pops[name]) <= 5 * max(float(mc.singlet_se[-1]), 1 / mc.ntraj)
+            s = mc.population("S")
+            s_mc = float(s.value.real[-1])
+            assert abs(s_mc - pops[name]) <= 5 * max(float(s.se[-1]), 1 / mc.ntraj)
     assert pops["plain"] == pytest.approx(0.5, abs=1e-12)
     assert pops["flip1"] == pytest.approx(0.947, abs=1e-3)
 

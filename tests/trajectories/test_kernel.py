@@ -121,11 +121,12 @@ def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
     assert np.all(np.isfinite(ex.rho_post[post]))
     s_exact = singlet_population(ex.rho)
     s_post_exact = singlet_population(ex.rho_post[post])
+    s_mc = mc.population("S")
     out = {
         "rho": element_z(mc.rho, mc.rho_se, ex.rho, mc.ntraj).max(),
         "rho_post": element_z(mc.rho_post[post], mc.rho_post_se[post], ex.rho_post[post], npost).max(),
-        "singlet": element_z(mc.singlet, mc.singlet_se, s_exact, mc.ntraj).max(),
-        "singlet_post": element_z(mc.singlet_post[post], mc.singlet_post_se[post], s_post_exact, npost).max(),
+        "singlet": element_z(s_mc.value.real, s_mc.se, s_exact, mc.ntraj).max(),
+        "singlet_post": element_z(s_mc.value_post.real[post], s_mc.se_post[post], s_post_exact, npost).max(),
     }
     out["success"] = success_z(mc, ex.p_success).max() if mc.protocol.rounds else 0.0
     return out
@@ -281,8 +282,8 @@ def test_dark_singlet_never_jumps(model):
     mc = simulate(model, protocol, 5_000, 6, progress=False)
     assert mc.n_jumps == 0
     assert np.all(mc.n_success == mc.ntraj)
-    np.testing.assert_allclose(mc.singlet, 1.0, atol=1e-10)
-    np.testing.assert_allclose(mc.singlet_post, 1.0, atol=1e-10)
+    np.testing.assert_allclose(mc.population("S").value.real, 1.0, atol=1e-10)
+    np.testing.assert_allclose(mc.population("S").value_post.real, 1.0, atol=1e-10)
 
 
 # ---- 5. reproducibility: threads, batches, single trajectories --------------------------------------

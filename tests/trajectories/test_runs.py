@@ -43,7 +43,7 @@ def test_same_runs_as_simulate():
     # the final states are the ones summed: the post-selected singlet population, to fixed-point rounding
     s = basis_state("S")
     F = np.abs(runs.final_state @ s.conj()) ** 2
-    assert abs(F[runs.post[:, -1]].mean() - mc.singlet_post[-1]) < 1e-12
+    assert abs(F[runs.post[:, -1]].mean() - mc.population("S").value_post.real[-1]) < 1e-12
     # and another seed gives other runs
     other = run_trajectories(MODEL, PROTOCOL, N, SEED + 1, keep=("records",))
     assert not np.array_equal(np.bincount(codes(other.records), minlength=2**PROTOCOL.rounds), mc.record_counts)

@@ -189,13 +189,13 @@ def test_point_seeds_and_common_random_numbers(mc_table):
         expected = int(np.random.SeedSequence([seed, i]).generate_state(1, np.uint64)[0])
         assert sweep_module.point_seed(seed, i) == expected
         alone = ds.simulate(ds.SpinPair(lam2=LAM2[i]), SHORT, 4000, expected, progress=False)
-        assert mc_table["mc_fidelity_post"][i] == alone.singlet_post[-1]
+        assert mc_table["mc_fidelity_post"][i] == alone.population("S").value_post.real[-1]
     crn = ds.sweep(
         ds.SpinPair(), SHORT, {"lam2": LAM2}, ntraj=4000, seed=seed, common_random_numbers=True, progress=False
     )
     for i in range(2):
         alone = ds.simulate(ds.SpinPair(lam2=LAM2[i]), SHORT, 4000, seed, progress=False)
-        assert crn["mc_fidelity_post"][i] == alone.singlet_post[-1]
+        assert crn["mc_fidelity_post"][i] == alone.population("S").value_post.real[-1]
         assert crn["mc_yield"][i] == alone.p_cumulative[-1]
 
 
