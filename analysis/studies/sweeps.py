@@ -216,8 +216,8 @@ def sweep(
         For a point file of ``directory`` that fails its checksum or has none: its exact row is
         recomputed and the file rewritten.
     RuntimeWarning
-        When Ctrl-C stops the trajectories: the finished points (and the interrupted one's batches, in
-        ``directory``) are kept, and the table is returned with ``table.interrupted``; its unfinished
+        When Ctrl-C stops the trajectories: the finished points and the finished batches of the others
+        (in ``directory`` too) are kept, and the table is returned with ``table.interrupted``; its unfinished
         points have mc_ntraj < ntraj (NaN columns where 0).
     """
     # ---- validate everything before any work ----

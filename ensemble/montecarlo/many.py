@@ -111,12 +111,12 @@ def simulate_points(
     stored_cap = cap if target_se is not None else None
     results: list[MonteCarloResult | None] = [None] * len(models)
 
-    def make(pt: _Point, sums: EnsembleSums, ranges: np.ndarray, end: str) -> MonteCarloResult:
+    def make(m: Model, p: Protocol, seed: int, sums: EnsembleSums, ranges: np.ndarray, end: str) -> MonteCarloResult:
         return MonteCarloResult(
-            pt.model,
-            pt.protocol,
+            m,
+            p,
             sums,
-            pt.seed,
+            seed,
             ranges,
             end_condition=end,
             target=target,
@@ -126,7 +126,14 @@ def simulate_points(
 
     def finish(pt: _Point) -> None:
         pt.finished = True
-        pt.result = make(pt, pt.result.sums, pt.result.ranges, end_condition(pt.result, target, target_se))
+        pt.result = make(
+            pt.model,
+            pt.protocol,
+            pt.seed,
+            pt.result.sums,
+            pt.result.ranges,
+            end_condition(pt.result, target, target_se),
+        )
         if pt.save is not None:
             with naming_file(pt.save):
                 pt.result.save(pt.save)
@@ -151,9 +158,9 @@ def simulate_points(
         else:
             sums = prev.sums if prev is not None else empty_sums(compile_plan(m, p), None)
             ranges = prev.ranges if prev is not None else np.zeros((0, 2), np.int64)
-            pt = _Point(i, m, p, int(s), path, prev, ntraj, iter(()), started=prev is not None)  # type: ignore[arg-type]
-            pt.result = make(pt, sums, ranges, "interrupted")
-            pt.todo = _missing_ranges(pt.result.ranges, ntraj, bsize)
+            result = make(m, p, int(s), sums, ranges, "interrupted")
+            todo = _missing_ranges(result.ranges, ntraj, bsize)
+            pt = _Point(i, m, p, int(s), path, result, ntraj, todo, started=prev is not None)
         points.append(pt)
 
     def next_batch() -> tuple[_Point, tuple[int, int]] | None:
@@ -176,7 +183,7 @@ def simulate_points(
         pt.running -= 1
         pt.started = True
         ranges = np.concatenate([pt.result.ranges, [span]])
-        pt.result = make(pt, pt.result.sums.merge(part), ranges, "interrupted")
+        pt.result = make(pt.model, pt.protocol, pt.seed, pt.result.sums.merge(part), ranges, "interrupted")
         if pt.save is not None:
             with naming_file(pt.save):
                 pt.result.save(pt.save)
