@@ -21,10 +21,9 @@ Gradients of the named objectives are analytic (:class:`darkspin.ensemble.exact.
 the branches propagated forward, co-states backward, the derivative in t_k the commutator of round k's
 map with L), chained through the stick-breaking map; a callable objective gets forward differences
 (step FD_STEP in w, backward at w = 1; the solver's ~1e-13 accuracy leaves a gradient error ~1e-7).
-Search: L-BFGS-B (SLSQP with the yield
-as an inequality constraint for ``fidelity_at_yield``) from ``starts`` points: the equally spaced
-schedule t_max * k / (R + 1), k = 1..R, then sorted uniform random schedules from
-``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
+Search: L-BFGS-B (SLSQP with the yield as an inequality constraint for ``fidelity_at_yield``) from
+``starts`` points: the equally spaced schedule t_max * k / (R + 1), k = 1..R, then sorted uniform
+random schedules from ``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
 search, so it is never worse than the equally spaced one, nor than the protocol's own schedule when
 that has the same number of rounds within [0, t_max] (evaluated once, not searched from). For the
 named objectives, a schedule whose post-selected state is undefined (NaN) scores -inf (the optimisers
