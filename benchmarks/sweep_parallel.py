@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("ntraj", "points", "repeat"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 workers need a free second core)")
     spawn = multiprocessing.get_context("spawn")
     medians, tables = {}, {}
     for workers in (1, 2):
