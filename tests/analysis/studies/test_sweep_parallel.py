@@ -11,6 +11,7 @@ import concurrent.futures as cf
 import importlib
 import multiprocessing
 
+import numba
 import numpy as np
 import pytest
 
@@ -39,6 +40,12 @@ def reference() -> ds.SweepTable:
     return run()
 
 
+def skip_if_workqueue() -> None:
+    """Numba's workqueue layer aborts the process when two Python threads run parallel kernels."""
+    if numba.threading_layer() == "workqueue":  # known once the reference fixture has run a kernel
+        pytest.skip("Numba workqueue threading layer is not thread-safe (simulate gap: thread pools)")
+
+
 def test_each_point_equals_simulate_alone(reference):
     for i, lam2 in enumerate(AXES["lam2"]):
         for j, eps in enumerate(AXES["readout_error"]):
@@ -51,16 +58,19 @@ def test_each_point_equals_simulate_alone(reference):
 
 @pytest.mark.parametrize("batch_size", [None, 200, 700])
 def test_thread_pool_any_batch_size_is_bit_identical(reference, batch_size):
+    skip_if_workqueue()
     with cf.ThreadPoolExecutor(2) as ex:
         _same(reference, run(executor=ex, batch_size=batch_size))
 
 
+@pytest.mark.subprocess
 def test_spawned_process_pool_is_bit_identical(reference):
     with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
         _same(reference, run(executor=ex, batch_size=400))
 
 
-def test_target_se_per_point_is_bit_identical_on_an_executor():
+def test_target_se_per_point_is_bit_identical_on_an_executor(reference):
+    skip_if_workqueue()
     kwargs = {"target_se": 0.0085, "max_ntraj": 6000, "batch_size": 500}  # se at 1500: 0.0085-0.0097
     alone = run(**kwargs)
     with cf.ThreadPoolExecutor(2) as ex:
@@ -70,6 +80,7 @@ def test_target_se_per_point_is_bit_identical_on_an_executor():
 
 
 def test_interrupt_keeps_finished_batches_and_resumes_bit_identically(reference, tmp_path, monkeypatch):
+    skip_if_workqueue()
     real = simulation_module.run_batch
     calls = {"n": 0}
 
