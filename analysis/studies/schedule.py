@@ -11,12 +11,9 @@ objective computed by the exact master equation (:func:`solve_master_equation`):
   inequality constraint; only schedules that meet the constraint are ever returned);
 - a callable ``f(MasterEquationResult) -> float``, maximised.
 
-Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking: each time takes
-the fraction w_k of what is left of the interval, t_k = t_{k-1} + (t_max - t_{k-1}) w_k with t_0 = 0.
-Every w gives a non-decreasing schedule in [0, t_max]; the box's faces are exactly the edges of the
-schedule space (w_1 = 0: a measurement at t = 0; w_k = 0: two rounds at the same instant; w_k = 1:
-this and every later round at t_max), where optima often lie and where a sorted-times parametrisation
-would put a kink. The map is a polynomial, so the objective is as smooth in w as in the times.
+Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking
+(:mod:`.stick_breaking`): every w is a non-decreasing schedule in [0, t_max], the box's faces are the
+edges of schedule space, where optima often lie and where a sorted-times parametrisation would put a kink.
 Gradients of the named objectives are analytic (:class:`darkspin.ensemble.exact.time_gradient.TimeGradient`:
 the branches propagated forward, co-states backward, the derivative in t_k the commutator of round k's
 map with L), chained through the stick-breaking map; a callable objective gets forward differences
@@ -61,6 +58,7 @@ from ...trajectories.measurement import Measurement
 from ...trajectories.operators import target_vector
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_TIME, Protocol
+from .stick_breaking import stick_jacobian, stick_times, stick_weights
 
 #: Named objectives.
 OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
@@ -226,51 +224,6 @@ def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
     return Protocol(protocol.initial, times, protocol.times, measurement=measurement, postselect=protocol.postselect)
 
 
-def stick_times(w: ArrayLike, t_max: float) -> np.ndarray:
-    """Times from stick-breaking weights: t_k = t_{k-1} + (t_max - t_{k-1}) w_k, t_0 = 0.
-
-    Parameters
-    ----------
-    w : array_like, shape (R,)
-        Weights in [0, 1] (clipped to it).
-    t_max : float
-        The end of the interval (model time unit).
-
-    Returns
-    -------
-    numpy.ndarray, shape (R,)
-        Non-decreasing times in [0, t_max].
-    """
-    t, out = 0.0, []
-    for wk in np.clip(np.asarray(w, float), 0.0, 1.0):
-        t = t_max if wk == 1.0 else min(t + (t_max - t) * wk, t_max)
-        out.append(t)
-    return np.array(out)
-
-
-def stick_weights(times: ArrayLike, t_max: float) -> np.ndarray:
-    """Inverse of :func:`stick_times`.
-
-    Parameters
-    ----------
-    times : array_like, shape (R,)
-        Sorted times in [0, t_max].
-    t_max : float
-        The end of the interval (model time unit).
-
-    Returns
-    -------
-    numpy.ndarray, shape (R,)
-        Weights in [0, 1] (w_k = 0 where nothing is left of the interval).
-    """
-    t_prev, out = 0.0, []
-    for t in np.asarray(times, float):
-        rest = t_max - t_prev
-        out.append(min(max((t - t_prev) / rest, 0.0), 1.0) if rest > 0 else 0.0)
-        t_prev = t
-    return np.array(out)
-
-
 class _Search:
     """Evaluates schedules (with a cache and a count) and remembers the best one seen."""
 
@@ -401,25 +354,9 @@ class _Search:
                 grad = self._gradients[R] = TimeGradient(self.model, _with_times(self.protocol, start), self.target)
             _, _, d_fidelity, d_yield = grad(times)
             self.gradients += 1
-            chain = _stick_jacobian(w, times, self.t_max)
+            chain = stick_jacobian(w, times, self.t_max)
             self._last_gradient = (key, chain.T @ d_fidelity, chain.T @ d_yield)
         return self._last_gradient[1], self._last_gradient[2]
-
-
-def _stick_jacobian(w: np.ndarray, times: np.ndarray, t_max: float) -> np.ndarray:
-    """dt_k / dw_j of :func:`stick_times`, (R, R) lower triangular.
-
-    t_k = t_{k-1} + (t_max - t_{k-1}) w_k, so dt_k/dw_k = t_max - t_{k-1} and dt_k/dt_{k-1} = 1 - w_k.
-    """
-    w = np.clip(np.asarray(w, float), 0.0, 1.0)
-    R = w.size
-    J = np.zeros((R, R))
-    before = np.concatenate([[0.0], times[:-1]])
-    for k in range(R):
-        J[k, k] = t_max - before[k]
-        if k:
-            J[k, :k] = J[k - 1, :k] * (1.0 - w[k])
-    return J
 
 
 def _run_start(search: _Search, w0: np.ndarray) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 import darkspin as ds
 from darkspin.analysis.studies import schedule as schedule_module
+from darkspin.analysis.studies import stick_breaking
 from darkspin.ensemble.exact.time_gradient import TimeGradient
 
 SINGLET = np.array([0.0, 1.0, -1.0, 0.0]) / math.sqrt(2.0)
@@ -83,10 +84,10 @@ def test_gradient_matches_central_differences_on_a_random_model_with_readout_err
 def test_stick_jacobian_matches_differences():
     rng = np.random.default_rng(3)
     w, t_max, h = rng.uniform(0.1, 0.9, 5), 600.0, 1e-6
-    J = schedule_module._stick_jacobian(w, schedule_module.stick_times(w, t_max), t_max)
+    J = stick_breaking.stick_jacobian(w, stick_breaking.stick_times(w, t_max), t_max)
     for j in range(w.size):
         e = h * np.eye(w.size)[j]
-        fd = (schedule_module.stick_times(w + e, t_max) - schedule_module.stick_times(w - e, t_max)) / (2 * h)
+        fd = (stick_breaking.stick_times(w + e, t_max) - stick_breaking.stick_times(w - e, t_max)) / (2 * h)
         np.testing.assert_allclose(J[:, j], fd, rtol=1e-7, atol=1e-7)
 
 
