@@ -11,17 +11,16 @@ objective computed by the exact master equation (:func:`solve_master_equation`):
   inequality constraint; only schedules that meet the constraint are ever returned);
 - a callable ``f(MasterEquationResult) -> float``, maximised.
 
-Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking: each time takes
-the fraction w_k of what is left of the interval, t_k = t_{k-1} + (t_max - t_{k-1}) w_k with t_0 = 0.
-Every w gives a non-decreasing schedule in [0, t_max]; the box's faces are exactly the edges of the
-schedule space (w_1 = 0: a measurement at t = 0; w_k = 0: two rounds at the same instant; w_k = 1:
-this and every later round at t_max), where optima often lie and where a sorted-times parametrisation
-would put a kink. The map is a polynomial, so the objective is as smooth in w as in the times.
-Gradients are forward differences of the exact solver (step FD_STEP in w, backward at w = 1; the
-solver's ~1e-13 accuracy leaves a gradient error ~1e-7). Search: L-BFGS-B (SLSQP with the yield
-as an inequality constraint for ``fidelity_at_yield``) from ``starts`` points: the equally spaced
-schedule t_max * k / (R + 1), k = 1..R, then sorted uniform random schedules from
-``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
+Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking
+(:mod:`.stick_breaking`): every w is a non-decreasing schedule in [0, t_max], the box's faces are the
+edges of schedule space, where optima often lie and where a sorted-times parametrisation would put a kink.
+Gradients of the named objectives are analytic (:class:`darkspin.ensemble.exact.time_gradient.TimeGradient`:
+the branches propagated forward, co-states backward, the derivative in t_k the commutator of round k's
+map with L), chained through the stick-breaking map; a callable objective gets forward differences
+(step FD_STEP in w, backward at w = 1; the solver's ~1e-13 accuracy leaves a gradient error ~1e-7).
+Search: L-BFGS-B (SLSQP with the yield as an inequality constraint for ``fidelity_at_yield``) from
+``starts`` points: the equally spaced schedule t_max * k / (R + 1), k = 1..R, then sorted uniform
+random schedules from ``numpy.random.default_rng(seed)``. The result is the best schedule *evaluated* anywhere in the
 search, so it is never worse than the equally spaced one, nor than the protocol's own schedule when
 that has the same number of rounds within [0, t_max] (evaluated once, not searched from). For the
 named objectives, a schedule whose post-selected state is undefined (NaN) scores -inf (the optimisers
@@ -30,10 +29,11 @@ must return a finite number for every schedule: a NaN or infinite value is a bro
 schedule, and raises ValueError naming the callable and the times.
 
 Cost: one exact solve per evaluation (about 1 ms for the paper's protocol at 11 output times, growing
-with the number of rounds and output times); a start typically takes 10-40 iterations of R + 1
-solves. With ``max_rounds``, every R in 1..max_rounds is optimised in turn, so the cost grows about as
-max_rounds**3. The R + 1 solves of a finite-difference gradient go to
-:func:`darkspin.ensemble.exact.batch.solve_many` in one batch.
+with the number of rounds and output times), plus one adjoint sweep per gradient (no solve; about as
+cheap); a start typically takes 10-40 iterations. With ``max_rounds``, every R in 1..max_rounds is
+optimised in turn. A callable objective's finite-difference gradient costs R + 1 solves, sent to
+:func:`darkspin.ensemble.exact.batch.solve_many` in one batch. For 6 rounds by t = 600 on the paper's
+model the analytic gradient needs 160 solves where forward differences needed 1150, at the same optimum.
 
 Length: the parametrisation, the objectives, the gradient and the multi-start search of one optimiser;
 most of the length is the documentation of its options.
@@ -52,15 +52,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ...ensemble.exact.batch import solve_many
+from ...ensemble.exact.time_gradient import TimeGradient
 from ...ensemble.results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 from ...trajectories.measurement import Measurement
 from ...trajectories.operators import target_vector
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_TIME, Protocol
+from .stick_breaking import stick_jacobian, stick_times, stick_weights
 
 #: Named objectives.
 OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
-#: Most rounds a schedule may be optimised for (each evaluation costs O(R), a gradient O(R^2)).
+#: Most rounds a schedule may be optimised for (an evaluation and a gradient each cost O(R)).
 MAX_SCHEDULE_ROUNDS = 100
 #: Most starting points.
 MAX_STARTS = 1000
@@ -96,13 +98,15 @@ class Schedule:
     fidelity : float
         Post-selected target population at the final output time (NaN if undefined).
     evaluations : int
-        Exact solves made by the whole search.
+        Exact solves made by the whole search (values only: gradients are counted in ``gradients``).
     objective_name : str
         'fidelity', 'yield', 'fidelity_at_yield' or the callable's name.
     t_max : float
         The upper end of the search interval.
     by_rounds : dict of int to float
         {R: best objective at R rounds} for every R tried.
+    gradients : int
+        Analytic gradients computed (one forward and one adjoint sweep of the branches each, no solve).
     """
 
     measure_at: np.ndarray
@@ -115,13 +119,14 @@ class Schedule:
     objective_name: str = "fidelity"
     t_max: float = math.nan
     by_rounds: dict = dataclasses.field(default_factory=dict)
+    gradients: int = 0
 
     def __repr__(self) -> str:
         times = ", ".join(f"{t:.6g}" for t in self.measure_at)
         return (
             f"Schedule(rounds={self.rounds}, measure_at=[{times}], objective={self.objective:.10g} "
             f"({self.objective_name}), fidelity={self.fidelity:.10g}, yield_={self.yield_:.10g}, "
-            f"evaluations={self.evaluations})"
+            f"evaluations={self.evaluations}, gradients={self.gradients})"
         )
 
 
@@ -219,53 +224,11 @@ def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
     return Protocol(protocol.initial, times, protocol.times, measurement=measurement, postselect=protocol.postselect)
 
 
-def stick_times(w: ArrayLike, t_max: float) -> np.ndarray:
-    """Times from stick-breaking weights: t_k = t_{k-1} + (t_max - t_{k-1}) w_k, t_0 = 0.
-
-    Parameters
-    ----------
-    w : array_like, shape (R,)
-        Weights in [0, 1] (clipped to it).
-    t_max : float
-        The end of the interval (model time unit).
-
-    Returns
-    -------
-    numpy.ndarray, shape (R,)
-        Non-decreasing times in [0, t_max].
-    """
-    t, out = 0.0, []
-    for wk in np.clip(np.asarray(w, float), 0.0, 1.0):
-        t = t_max if wk == 1.0 else min(t + (t_max - t) * wk, t_max)
-        out.append(t)
-    return np.array(out)
-
-
-def stick_weights(times: ArrayLike, t_max: float) -> np.ndarray:
-    """Inverse of :func:`stick_times`.
-
-    Parameters
-    ----------
-    times : array_like, shape (R,)
-        Sorted times in [0, t_max].
-    t_max : float
-        The end of the interval (model time unit).
-
-    Returns
-    -------
-    numpy.ndarray, shape (R,)
-        Weights in [0, 1] (w_k = 0 where nothing is left of the interval).
-    """
-    t_prev, out = 0.0, []
-    for t in np.asarray(times, float):
-        rest = t_max - t_prev
-        out.append(min(max((t - t_prev) / rest, 0.0), 1.0) if rest > 0 else 0.0)
-        t_prev = t
-    return np.array(out)
-
-
 class _Search:
     """Evaluates schedules (with a cache and a count) and remembers the best one seen."""
+
+    #: Analytic gradients for the named objectives (False: forward differences, as for a callable).
+    analytic_gradient = True
 
     def __init__(
         self,
@@ -280,6 +243,9 @@ class _Search:
         self.objective, self.min_yield = objective, min_yield
         self.target = target
         self.evaluations = 0
+        self.gradients = 0
+        self._gradients: dict[int, TimeGradient] = {}
+        self._last_gradient: tuple[bytes, np.ndarray, np.ndarray] | None = None
         self._cache: dict[bytes, tuple[float, float, float]] = {}
         self.best: tuple[float, np.ndarray, float, float] | None = None  # (objective, times, fidelity, yield)
 
@@ -350,8 +316,14 @@ class _Search:
         return -value if math.isfinite(value) else -UNDEFINED_PENALTY
 
     def loss_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
-        """Loss and its forward-difference gradient (backward at the upper end of the box), one batch."""
+        """Loss and its gradient in w: analytic for the named objectives, else forward differences."""
         w = np.asarray(w, float)
+        if self.analytic_gradient and isinstance(self.objective, str):
+            value = self.evaluate_many([w])[0][0]
+            if not math.isfinite(value):
+                return -UNDEFINED_PENALTY, np.zeros(w.size)  # flat: every neighbour is penalised alike
+            d_fidelity, d_yield = self._time_gradient(w)
+            return -value, -(d_yield if self.objective == "yield" else d_fidelity)
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
         points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
         values = [v for v, _, _ in self.evaluate_many(points)]
@@ -359,12 +331,32 @@ class _Search:
         return float(losses[0]), (losses[1:] - losses[0]) / steps
 
     def constraint_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
-        """yield - min_yield (>= 0 when met) and its forward-difference gradient."""
+        """yield - min_yield (>= 0 when met) and its gradient in w."""
+        assert self.min_yield is not None  # only called for fidelity_at_yield, which requires it
         w = np.asarray(w, float)
+        if self.analytic_gradient:
+            return self.evaluate_many([w])[0][2] - self.min_yield, self._time_gradient(w)[1]
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
         points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
         y = np.array([s[2] for s in self.evaluate_many(points)]) - self.min_yield
         return float(y[0]), (y[1:] - y[0]) / steps
+
+    def _time_gradient(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients (R,) in w of the fidelity and the yield: adjoint in the times, then the chain rule."""
+        times = self.times(w)
+        key = times.tobytes()
+        if self._last_gradient is None or self._last_gradient[0] != key:
+            R = times.size
+            grad = self._gradients.get(R)
+            if grad is None:
+                # the reachable subspace does not depend on the times: build it once per number of rounds
+                start = self.t_max * np.arange(1, R + 1) / (R + 1)
+                grad = self._gradients[R] = TimeGradient(self.model, _with_times(self.protocol, start), self.target)
+            _, _, d_fidelity, d_yield = grad(times)
+            self.gradients += 1
+            chain = stick_jacobian(w, times, self.t_max)
+            self._last_gradient = (key, chain.T @ d_fidelity, chain.T @ d_yield)
+        return self._last_gradient[1], self._last_gradient[2]
 
 
 def _run_start(search: _Search, w0: np.ndarray) -> None:
@@ -468,7 +460,7 @@ def optimize_schedule(
         model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state
     )
     rng = np.random.default_rng(seed)
-    evaluations = 0
+    evaluations = gradients = 0
     best: tuple | None = None  # (objective, R, times, fidelity, yield)
     by_rounds: dict[int, float] = {}
     for R in candidates:
@@ -482,6 +474,7 @@ def optimize_schedule(
             search.evaluate_times([times])  # the start itself counts, whatever the optimiser does
             _run_start(search, stick_weights(times, t_max))
         evaluations += search.evaluations
+        gradients += search.gradients
         if search.best is None:  # fidelity_at_yield: no schedule evaluated at this R met the constraint
             by_rounds[R] = -math.inf
             continue
@@ -507,4 +500,5 @@ def optimize_schedule(
         objective_name=_objective_name(objective),
         t_max=t_max,
         by_rounds=by_rounds,
+        gradients=gradients,
     )

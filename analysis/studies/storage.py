@@ -9,13 +9,12 @@ its checksum, or has none, is never trusted: its exact row is recomputed (cheap)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,18 +99,6 @@ def _point_checksum(data: Mapping[str, Any]) -> str:
     stored = {k: data.get(k) for k in ("index", "point", "exact")}
     text = json.dumps(stored, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(b"darkspin-sweep-point checksum v1\x00" + text.encode("utf-8")).hexdigest()
-
-
-@contextlib.contextmanager
-def _naming_file(file: str | None) -> Iterator[None]:
-    """Re-raise an OSError that names no file (a full disk deep in a write) as one naming ``file``, the
-    point file being written; network errors (ConnectionError, TimeoutError) pass unchanged."""
-    try:
-        yield
-    except OSError as exc:
-        if file is None or exc.filename is not None or isinstance(exc, (ConnectionError, TimeoutError)):
-            raise
-        raise OSError(exc.errno, exc.strerror or str(exc), file) from exc
 
 
 def _load_exact_row(file: str, index: int, shown: dict[str, str]) -> dict[str, Any] | None:

@@ -34,10 +34,11 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...ensemble import MonteCarloResult, load, simulate
+from ...ensemble import MonteCarloResult
+from ...ensemble.montecarlo.atomic import naming_file
 from ...ensemble.montecarlo.files import check_exact_types
+from ...ensemble.montecarlo.many import simulate_points
 from ...ensemble.montecarlo.options import RunOptions, merge_options
-from ...ensemble.montecarlo.resume import check_resume
 from ...ensemble.montecarlo.simulation import as_executor, in_flight, resolve_seed
 from ...trajectories.checks import check_count, check_flag
 from ...trajectories.operators import basis_state, target_vector
@@ -48,7 +49,6 @@ from .rows import _exact_points, _exact_rows, _table
 from .storage import (
     MANIFEST_FORMAT,
     _load_exact_row,
-    _naming_file,
     _open_directory,
     _point_file,
     _points_hash,
@@ -149,9 +149,9 @@ def sweep(
         Integer in [0, 2**64) or None (drawn, then stored in ``table.meta['seed']``); see the module
         docstring for how each point's seed follows from it and what ``common_random_numbers`` changes.
     executor : None, concurrent.futures.Executor or dask.distributed.Client
-        None runs in-process Numba threads; otherwise it runs each point's batches (points run one after
-        another; with an executor and no batch_size, a point is split into about two batches per worker,
-        at least 1000 trajectories each).
+        None runs in-process Numba threads; otherwise it runs the batches of all points at once, at most
+        two per worker in flight, lowest point first (with an executor and no batch_size, a point is split
+        into about two batches per worker, at least 1000 trajectories each).
     target_state : str, array_like of shape (d,), or None
         The state whose post-selected population is ``fidelity_post``: None (the singlet, two spins), a
         label ('S', 'T1', 'T2', 'T3', 'uu', 'ud', 'du', 'dd') or a d-vector (normalised here).
@@ -216,8 +216,8 @@ def sweep(
         For a point file of ``directory`` that fails its checksum or has none: its exact row is
         recomputed and the file rewritten.
     RuntimeWarning
-        When Ctrl-C stops the trajectories: the finished points (and the interrupted one's batches, in
-        ``directory``) are kept, and the table is returned with ``table.interrupted``; its unfinished
+        When Ctrl-C stops the trajectories: the finished points and the finished batches of the others
+        (in ``directory`` too) are kept, and the table is returned with ``table.interrupted``; its unfinished
         points have mc_ntraj < ntraj (NaN columns where 0).
     """
     # ---- validate everything before any work ----
@@ -277,10 +277,10 @@ def sweep(
             rows[i] = row
             if folder is not None:
                 file = _point_file(folder, i, "json")
-                with _naming_file(file):
+                with naming_file(file):
                     _save_exact_row(file, i, shown[i], row)
 
-    # ---- Monte Carlo part: the points one after another, their batches on the executor ----
+    # ---- Monte Carlo part: every point's batches on the executor at once ----
     mc: list[MonteCarloResult | None] = [None] * len(points)
     interrupted = False
     if ntraj > 0:
@@ -292,34 +292,23 @@ def sweep(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(points), unit="point", desc="sweep", dynamic_ncols=True)
+
+        def advance(res: MonteCarloResult) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(ntraj=res.ntraj, refresh=False)
+
         try:
-            for i, (_, m, p) in enumerate(points):
-                s = seed if crn else point_seed(seed, i)
-                path = _point_file(folder, i, "npz") if folder is not None else None
-                prev = load(path) if path is not None and os.path.exists(path) else None
-                if prev is not None and not _stopped(prev):
-                    check_resume(prev, m, p, s)
-                    res = prev
-                else:
-                    with _naming_file(path), warnings.catch_warnings():
-                        warnings.filterwarnings("ignore", message="interrupted", category=RuntimeWarning)
-                        res = simulate(
-                            m,
-                            p,
-                            ntraj,
-                            s,
-                            options=dataclasses.replace(opts, batch_size=bsize, progress=False),
-                            executor=ex,
-                            resume=None if prev is None else path,
-                            save=path,
-                        )
-                mc[i] = res
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(ntraj=res.ntraj, refresh=False)
-                if _stopped(res):
-                    interrupted = True
-                    break
+            mc, interrupted = simulate_points(
+                [m for _, m, _ in points],
+                [p for _, _, p in points],
+                [seed if crn else point_seed(seed, i) for i in range(len(points))],
+                ntraj,
+                options=dataclasses.replace(opts, batch_size=bsize, progress=False),
+                executor=ex,
+                saves=[_point_file(folder, i, "npz") if folder is not None else None for i in range(len(points))],
+                on_finish=advance,
+            )
         finally:
             if bar is not None:
                 bar.close()

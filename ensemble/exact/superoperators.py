@@ -112,8 +112,13 @@ class _Solver:
         self._warned_long = False
         self._noise = np.random.default_rng(20211)
 
-    def propagator(self, dt: float) -> np.ndarray:
-        """exp(Lr dt), (q, q): scaling and squaring for short steps, the eigenbasis for long ones."""
+    def propagator(self, dt: float, cache: bool = True) -> np.ndarray:
+        """exp(Lr dt), (q, q): scaling and squaring for short steps, the eigenbasis for long ones.
+
+        cache: keep it for the next call with the same dt (a search over times sees each dt once: False).
+        """
+        if not cache:
+            return self._cache[dt] if dt in self._cache else self._exp(dt)
         U = self._cache.get(dt)
         if U is None:
             U = self._cache[dt] = self._exp(dt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO
 
 #: every temporary file darkspin writes starts with this, so a later start can find what a kill left
@@ -96,3 +96,30 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
         if isinstance(exc, OSError) and exc.filename in (None, tmp):  # name the target, not the temporary
             raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
         raise
+
+
+@contextlib.contextmanager
+def naming_file(file: str | None) -> Iterator[None]:
+    """Re-raise an OSError that names no file (a full disk deep in a write) as one naming ``file``.
+
+    Parameters
+    ----------
+    file : str or None
+        The file being written (None: errors pass unchanged).
+
+    Returns
+    -------
+    Iterator[None]
+        A context manager; network errors (ConnectionError, TimeoutError) pass unchanged.
+
+    Raises
+    ------
+    OSError
+        The original error, naming ``file`` if it named none.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if file is None or exc.filename is not None or isinstance(exc, (ConnectionError, TimeoutError)):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), file) from exc

@@ -369,23 +369,37 @@ def simulate(
     finally:
         if bar is not None:
             bar.close()
-    error = result.target_error(target)
-    end = "ntraj" if target_se is None else ("target_se" if error < target_se else "max_ntraj")
-    result = make(result.sums, result.ranges, end)
+    result = make(result.sums, result.ranges, end_condition(result, target, target_se))
     if save is not None:
         result.save(save)
-    if end == "max_ntraj":
-        shown = "undefined" if not math.isfinite(error) else f"{error:.3g}"
-        sample = result._target_errors(target)[0]
-        if sample < error:  # the floor decided: say so, the sample SE alone would look fine
-            shown += f" (the floor 1/n for n runs; the sample standard error {sample:.3g} has collapsed)"
-        warnings.warn(
-            f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
-            f"not below target_se = {target_se:g}",
-            TargetNotReachedWarning,
-            stacklevel=2,
-        )
+    warn_if_not_reached(result, target, target_se, cap, stacklevel=3)
     return result
+
+
+def end_condition(result: MonteCarloResult, target: str, target_se: float | None) -> str:
+    """Why a run whose batches all finished ended: "ntraj", "target_se" or "max_ntraj"."""
+    if target_se is None:
+        return "ntraj"
+    return "target_se" if result.target_error(target) < target_se else "max_ntraj"
+
+
+def warn_if_not_reached(
+    result: MonteCarloResult, target: str, target_se: float | None, cap: int, stacklevel: int
+) -> None:
+    """A TargetNotReachedWarning if ``result`` ended at max_ntraj = ``cap`` short of target_se."""
+    if result.stats["end_condition"] != "max_ntraj":
+        return
+    error = result.target_error(target)
+    shown = "undefined" if not math.isfinite(error) else f"{error:.3g}"
+    sample = result._target_errors(target)[0]
+    if sample < error:  # the floor decided: say so, the sample SE alone would look fine
+        shown += f" (the floor 1/n for n runs; the sample standard error {sample:.3g} has collapsed)"
+    warnings.warn(
+        f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
+        f"not below target_se = {target_se:g}",
+        TargetNotReachedWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
