@@ -1,0 +1,130 @@
+"""Calling a compiled kernel so that Ctrl-C works: the call runs in a worker thread while the main thread
+waits in short steps, so a KeyboardInterrupt never lands inside Numba's compiler (where it leaves
+llvmlite half-done: "no compiled object yet") nor waits for a kernel that never looks for signals.
+
+A KeyboardInterrupt while the kernel compiles reaches the caller at once; the compile finishes in the
+background and the next call waits for it. One while the kernel runs sets ``abort[0] = 1`` (kernels
+given an abort flag stop within a few thousand jumps) and, once the worker has stopped, reaches the
+caller as :class:`Interrupted` carrying what the kernel returned.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+#: Seconds between the main thread's looks at a running call (how soon Ctrl-C is noticed).
+POLL = 0.05
+#: Seconds a first call may take before a one-line note says the kernel is being compiled.
+COMPILE_NOTE_AFTER = 2.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """A KeyboardInterrupt that stopped a kernel call early (through its abort flag).
+
+    Attributes
+    ----------
+    value : object
+        What the kernel returned when it stopped (its partial work).
+    """
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+def _signature(kernel: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The Numba argument types a call of ``kernel`` with ``args`` compiles for (None: not a dispatcher)."""
+    typeof = getattr(kernel, "typeof_pyval", None)
+    if typeof is None:
+        return None
+    return tuple(typeof(a) for a in args)
+
+
+def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
+    """``kernel(*args)``, with Ctrl-C handled as the module says.
+
+    Outside the main thread (executors, Dask workers) signals never arrive, so the kernel is called
+    directly.
+
+    Parameters
+    ----------
+    kernel : numba Dispatcher or callable
+        Compiled with ``nogil=True`` so the main thread keeps running while it works.
+    *args
+        Its arguments.
+    abort : ndarray of int64, shape (1,), optional
+        The kernel's abort flag; set to 1 on Ctrl-C. None: the call cannot stop early, and a Ctrl-C
+        while it runs waits for it, then raises KeyboardInterrupt.
+
+    Returns
+    -------
+    object
+        What the kernel returned.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C during the compile (at once) or during a call without ``abort`` (once it ends).
+    Interrupted
+        On Ctrl-C during a call with ``abort``, once the kernel has stopped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return kernel(*args)
+    sig = _signature(kernel, args)
+    compiled = threading.Event()
+    cancelled = threading.Event()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            if sig is not None:
+                kernel.compile(sig)  # waits for a compile another call left running
+            compiled.set()
+            if not cancelled.is_set():
+                box["value"] = kernel(*args)
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+        finally:
+            compiled.set()
+
+    worker = threading.Thread(target=work, name="darkspin-kernel", daemon=True)
+    worker.start()
+    noted = sig is None or sig in getattr(kernel, "overloads", {})
+    waited = 0.0
+    try:
+        while worker.is_alive():
+            worker.join(POLL)
+            waited += POLL
+            if not noted and waited >= COMPILE_NOTE_AFTER and not compiled.is_set():
+                noted = True
+                name = getattr(kernel, "__name__", "kernel")
+                sys.stderr.write(
+                    f"darkspin: compiling {name} for these argument types (a minute or two, once; cached afterwards)\n"
+                )
+    except KeyboardInterrupt:
+        cancelled.set()
+        if not compiled.is_set():
+            # the compile goes on in the background; the next call waits for it
+            raise
+        if abort is not None:
+            abort[0] = 1
+        _join_through_interrupts(worker)
+        if abort is not None and "value" in box:
+            raise Interrupted(box["value"]) from None
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _join_through_interrupts(worker: threading.Thread) -> None:
+    """Wait for ``worker`` to end, ignoring further Ctrl-C (the kernel has been told to stop)."""
+    while worker.is_alive():
+        try:
+            worker.join(POLL)
+        except KeyboardInterrupt:
+            continue
