@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import numba
 import numpy as np
+
+T = TypeVar("T")
 
 #: Seconds between the main thread's looks at a running call (how soon Ctrl-C is noticed).
 POLL = 0.05
@@ -75,12 +79,14 @@ def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
     if threading.current_thread() is not threading.main_thread():
         return kernel(*args)
     sig = _signature(kernel, args)
+    threads = numba.get_num_threads()  # the caller's choice: Numba's thread count is per thread
     compiled = threading.Event()
     cancelled = threading.Event()
     box: dict[str, Any] = {}
 
     def work() -> None:
         try:
+            numba.set_num_threads(threads)
             if sig is not None:
                 kernel.compile(sig)  # waits for a compile another call left running
             compiled.set()
@@ -116,6 +122,45 @@ def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
         if abort is not None and "value" in box:
             raise Interrupted(box["value"]) from None
         raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def detached(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread; on Ctrl-C the KeyboardInterrupt reaches the caller at once while
+    ``fn`` finishes in the background (for work that compiles kernels, such as compiling a plan).
+
+    Parameters
+    ----------
+    fn : callable
+    *args
+        Its arguments.
+
+    Returns
+    -------
+    object
+        What ``fn`` returned.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="darkspin-compile", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL)
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -84,7 +84,7 @@ N_RE, N_IM, N_SQ, I_POP, N_ACC = acc_layout(4)
 #: Relative residual |  ||psi(t_jump)||^2 / r - 1 | at which the jump-time search stops.
 ROOT_TOL = 1e-13
 _MAX_ROOT_ITER = 200
-#: A run looks at its abort flag every ABORT_EVERY jumps and events (a power of 2).
+#: A run looks at its abort flag every ABORT_EVERY jumps (a power of 2; events are bounded by the plan).
 ABORT_EVERY = 1024
 _ABORT_MASK = ABORT_EVERY - 1
 
@@ -329,7 +329,7 @@ def trajectory(
     log : RunLog
         Receives the per-channel counts and what else it has room for.
     abort : ndarray of int64, shape (1,)
-        Looked at every ABORT_EVERY jumps or events: nonzero stops the run (returning -1).
+        Looked at every ABORT_EVERY jumps: nonzero stops the run (returning -1).
 
     Returns
     -------
@@ -418,9 +418,6 @@ def trajectory(
             psi[i] = phi[i]
         t = te
         idx = ev_index[e]
-        steps += 1
-        if steps & _ABORT_MASK == 0 and abort[0] != 0:
-            return -1
         if ev_kind[e] == 0:
             mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
             outcomes[idx] = 1 - 2 * mi
@@ -705,7 +702,7 @@ def ensemble_sums(
         a_post = np.zeros((n_out, n_acc), np.int64)
         a_rest = np.zeros((n_out, n_acc), np.int64)
         wait_kept = np.zeros(T + 1 if on else 0, np.int64)
-        done[ch] = 0
+        finished = 0
         for traj in range(lo, hi):
             if abort[0] != 0:
                 break
@@ -747,7 +744,8 @@ def ensemble_sums(
                     spec, log, states, post, round_post, nj, t_first,
                     fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch],
                 )  # fmt: skip
-            done[ch] = traj + 1 - lo
+            finished += 1
+        done[ch] = finished
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
         wait[ch] = log.wait_hist

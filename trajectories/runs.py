@@ -56,7 +56,7 @@ def plan_for(model: Model, protocol: Protocol) -> Plan:
     if hit is not None and hit[0] is model and hit[1] is protocol:
         _PLAN_CACHE.move_to_end(key)
         return hit[2]
-    plan = compile_plan(model, protocol)
+    plan = interruptible.detached(compile_plan, model, protocol)  # compiles kernels the first time
     _PLAN_CACHE[key] = (model, protocol, plan)
     while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
         _PLAN_CACHE.popitem(last=False)

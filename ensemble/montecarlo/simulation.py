@@ -342,7 +342,8 @@ def simulate(
         save = check_path("save", save)
         check_save_path(save, "save")
 
-    plan = compile_plan(model, protocol)  # also checks the model against the protocol, before any work
+    # also checks the model against the protocol, before any work; compiles kernels the first time
+    plan = interruptible.detached(compile_plan, model, protocol)
     check_jump_budget(plan, ntraj)
     sums = empty_sums(plan, spec)
     done = np.zeros((0, 2), np.int64)
