@@ -82,6 +82,7 @@ def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
     threads = numba.get_num_threads()  # the caller's choice: Numba's thread count is per thread
     compiled = threading.Event()
     cancelled = threading.Event()
+    finished = threading.Event()
     box: dict[str, Any] = {}
 
     def work() -> None:
@@ -96,14 +97,14 @@ def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
             box["error"] = exc
         finally:
             compiled.set()
+            finished.set()
 
-    worker = threading.Thread(target=work, name="darkspin-kernel", daemon=True)
-    worker.start()
+    # waiting on an Event, not join(): a KeyboardInterrupt in join() marks a running thread as ended
+    threading.Thread(target=work, name="darkspin-kernel", daemon=True).start()
     noted = sig is None or sig in getattr(kernel, "overloads", {})
     waited = 0.0
     try:
-        while worker.is_alive():
-            worker.join(POLL)
+        while not finished.wait(POLL):
             waited += POLL
             if not noted and waited >= COMPILE_NOTE_AFTER and not compiled.is_set():
                 noted = True
@@ -118,7 +119,9 @@ def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
             raise
         if abort is not None:
             abort[0] = 1
-        _join_through_interrupts(worker)
+        _wait_through_interrupts(finished)
+        if "error" in box:
+            raise box["error"] from None
         if abort is not None and "value" in box:
             raise Interrupted(box["value"]) from None
         raise
@@ -150,26 +153,28 @@ def detached(fn: Callable[..., T], *args: Any) -> T:
     if threading.current_thread() is not threading.main_thread():
         return fn(*args)
     box: dict[str, Any] = {}
+    finished = threading.Event()
 
     def work() -> None:
         try:
             box["value"] = fn(*args)
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, name="darkspin-compile", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(POLL)
+    threading.Thread(target=work, name="darkspin-compile", daemon=True).start()
+    while not finished.wait(POLL):
+        pass
     if "error" in box:
         raise box["error"]
     return box["value"]
 
 
-def _join_through_interrupts(worker: threading.Thread) -> None:
-    """Wait for ``worker`` to end, ignoring further Ctrl-C (the kernel has been told to stop)."""
-    while worker.is_alive():
+def _wait_through_interrupts(finished: threading.Event) -> None:
+    """Wait for ``finished``, ignoring further Ctrl-C (the kernel has been told to stop)."""
+    while not finished.is_set():
         try:
-            worker.join(POLL)
+            finished.wait(POLL)
         except KeyboardInterrupt:
             continue

@@ -687,13 +687,14 @@ def ensemble_sums(
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
         rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
+        hist = np.zeros(T + 1 if on else 0, np.int64)
         log = RunLog(
             np.zeros(nk, np.int64),
             np.zeros((rounds if on else 0, d), np.complex128),
             np.zeros(rounds if on else 0, np.int64),
             np.zeros((n_out if on else 0, nk), np.int64),
             spec.time_edges if on else np.zeros(0),
-            np.zeros(T + 1 if on else 0, np.int64),
+            hist,
         )
         first = np.zeros(1 if on else 0, np.float64)
         first_k = np.zeros(1 if on else 0, np.int64)
@@ -707,13 +708,13 @@ def ensemble_sums(
             if abort[0] != 0:
                 break
             seed_state(rng, seed, traj)
-            if on:
-                wait_kept[:] = log.wait_hist
+            for b in range(hist.size):
+                wait_kept[b] = hist[b]
             nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log, abort)
             if nj < 0:
                 # a run cut short adds nothing, not even its waiting times
-                if on:
-                    log.wait_hist[:] = wait_kept
+                for b in range(hist.size):
+                    hist[b] = wait_kept[b]
                 break
             njumps[ch] += nj
             for o in range(n_out):
@@ -748,7 +749,7 @@ def ensemble_sums(
         done[ch] = finished
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
-        wait[ch] = log.wait_hist
+        wait[ch] = hist
     dist = (
         fid.sum(axis=0),
         split_n.sum(axis=0),
