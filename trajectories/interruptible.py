@@ -121,12 +121,12 @@ def call(kernel: Any, *args: Any, abort: np.ndarray | None = None) -> Any:
             abort[0] = 1
         _wait_through_interrupts(finished)
         if "error" in box:
-            raise box["error"] from None
+            raise _plain(box["error"]) from None
         if abort is not None and "value" in box:
             raise Interrupted(box["value"]) from None
         raise
     if "error" in box:
-        raise box["error"]
+        raise _plain(box["error"])
     return box["value"]
 
 
@@ -167,8 +167,21 @@ def detached(fn: Callable[..., T], *args: Any) -> T:
     while not finished.wait(POLL):
         pass
     if "error" in box:
-        raise box["error"]
+        raise _plain(box["error"])
     return box["value"]
+
+
+def _plain(error: BaseException) -> BaseException:
+    """``error``, or a RuntimeError saying plainly that Python must be restarted when it is Numba's
+    compiler left half-done by an interrupt elsewhere (the state cannot be repaired in this process)."""
+    if isinstance(error, RuntimeError) and "no compiled object yet" in str(error):
+        broken = RuntimeError(
+            "Numba's compiler was left half-done by an earlier Ctrl-C during a compile; restart Python "
+            f"(the kernel cache on disk is intact) [{error}]"
+        )
+        broken.__cause__ = error
+        return broken
+    return error
 
 
 def _wait_through_interrupts(finished: threading.Event) -> None:

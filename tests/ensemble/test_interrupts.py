@@ -199,3 +199,19 @@ def test_call_outside_the_main_thread_is_direct():
     worker.start()
     worker.join()
     assert seen == [worker]
+
+
+def test_a_broken_compiler_says_restart_python():
+    def broken() -> None:
+        raise RuntimeError("no compiled object yet for <Library '_jump_time'>")
+
+    with pytest.raises(RuntimeError, match="restart Python"):
+        interruptible.call(broken)
+    with pytest.raises(RuntimeError, match="restart Python"):
+        interruptible.detached(broken)
+    with pytest.raises(ValueError, match="other"):
+        interruptible.call(_raise_value_error)
+
+
+def _raise_value_error() -> None:
+    raise ValueError("other")
