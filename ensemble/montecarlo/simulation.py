@@ -48,6 +48,10 @@ class BatchInterrupted(KeyboardInterrupt):
         self.sums = sums
         self.ranges = ranges
 
+    def __reduce__(self) -> tuple[type, tuple[EnsembleSums, np.ndarray]]:
+        # a process pool's worker hands it back pickled
+        return (type(self), (self.sums, self.ranges))
+
 
 def resolve_seed(seed: int | None) -> int:
     """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
@@ -112,14 +116,13 @@ def run_batch(
     stop: int,
     threads: int | None = None,
     spec: DistributionSpec | None = None,
-    stoppable: bool = False,
 ) -> EnsembleSums:
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
 
     threads: Numba threads for this batch (None: all available); spec: the distributions to bin
-    (:func:`darkspin.trajectories.distributions.distribution_spec`; None: none); stoppable: run
-    the kernel through :func:`darkspin.trajectories.interruptible.call`, so that Ctrl-C stops it within
-    a second or two and raises :class:`BatchInterrupted` with the runs it finished.
+    (:func:`darkspin.trajectories.distributions.distribution_spec`; None: none). In a main thread the
+    kernel runs through :func:`darkspin.trajectories.interruptible.call`: Ctrl-C stops it within a
+    second or two and raises :class:`BatchInterrupted` with the runs it finished.
     """
     _passive_openmp()
     before = numba.get_num_threads()
@@ -136,17 +139,14 @@ def run_batch(
             nchunks = max(1, min(n, 4 * numba.get_num_threads()))
             abort, done = np.zeros(1, np.int64), np.zeros(nchunks, np.int64)
             args = (np.uint64(seed), a, n, nchunks, plan, kspec, abort, done)
-            if not stoppable:
-                out = ensemble_sums(*args)
-            else:
-                try:
-                    out = interruptible.call(ensemble_sums, *args, abort=abort)
-                except interruptible.Interrupted as exc:
-                    part = EnsembleSums.from_kernel(exc.value, int(done.sum()), spec)
-                    lows = [chunk_bounds(a, n, nchunks, ch)[0] for ch in range(nchunks)]
-                    spans = [(start, a)] + [(lo, lo + int(k)) for lo, k in zip(lows, done, strict=True)]
-                    kept = np.array([s for s in spans if s[1] > s[0]], np.int64).reshape(-1, 2)
-                    raise BatchInterrupted(total.merge(part), kept) from None
+            try:
+                out = interruptible.call(ensemble_sums, *args, abort=abort)
+            except interruptible.Interrupted as exc:
+                part = EnsembleSums.from_kernel(exc.value, int(done.sum()), spec)
+                lows = [chunk_bounds(a, n, nchunks, ch)[0] for ch in range(nchunks)]
+                spans = [(start, a)] + [(lo, lo + int(k)) for lo, k in zip(lows, done, strict=True)]
+                kept = np.array([s for s in spans if s[1] > s[0]], np.int64).reshape(-1, 2)
+                raise BatchInterrupted(total.merge(part), kept) from None
             total = total.merge(EnsembleSums.from_kernel(out, n, spec))
     finally:
         numba.set_num_threads(before)
@@ -463,7 +463,7 @@ def _run_batches(
     """Yield (range, sums) per batch as they finish, with at most ``limit`` batches in flight."""
     if ex is None:
         for a, b in todo:
-            yield (a, b), run_batch(model, protocol, seed, a, b, threads, spec, stoppable=True)
+            yield (a, b), run_batch(model, protocol, seed, a, b, threads, spec)
         return
     pending: dict[cf.Future[EnsembleSums], tuple[int, int]] = {}
 
