@@ -207,9 +207,10 @@ def residual_scan(seed, start, ntraj, nchunks, plan, log_size):
         jk = np.empty(log_size, np.int64)
         jr = np.empty(log_size)
         log = bare_log(plan.jumps.shape[0], plan.heff.shape[0])
+        no_abort = np.zeros(1, np.int64)
         for i in range(lo, hi):
             seed_state(rng, seed, i)
-            n = trajectory(rng, plan, states, post, outcomes, records, jt, jk, jr, log)
+            n = trajectory(rng, plan, states, post, outcomes, records, jt, jk, jr, log, no_abort)
             m = min(n, log_size)
             for k in range(m):
                 if jr[k] > worst[ch]:

@@ -87,6 +87,9 @@ N_RE, N_IM, N_SQ, I_POP, N_ACC = acc_layout(4)
 #: Relative residual |  ||psi(t_jump)||^2 / r - 1 | at which the jump-time search stops.
 ROOT_TOL = 1e-13
 _MAX_ROOT_ITER = 200
+#: A run looks at its abort flag every ABORT_EVERY jumps (a power of 2; events are bounded by the plan).
+ABORT_EVERY = 1024
+_ABORT_MASK = ABORT_EVERY - 1
 
 
 @njit(cache=True, inline="always")
@@ -309,6 +312,7 @@ def trajectory(
     jump_k: np.ndarray,
     jump_resid: np.ndarray,
     log: RunLog,
+    abort: np.ndarray,
 ) -> int:
     """Run one trajectory of the plan.
 
@@ -327,11 +331,13 @@ def trajectory(
         The first J jumps are logged: time (time unit), channel, relative root residual.
     log : RunLog
         Receives the per-channel counts and what else it has room for.
+    abort : ndarray of int64, shape (1,)
+        Looked at every ABORT_EVERY jumps: nonzero stops the run (returning -1).
 
     Returns
     -------
     int
-        The number of jumps (all of them, logged or not).
+        The number of jumps (all of them, logged or not); -1 if the run was stopped by ``abort``.
     """
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
@@ -360,12 +366,16 @@ def trajectory(
     kcount = log.kcount
     kcount[:] = 0
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
+    steps = 0
     for e in range(ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
         _apply_event(plan, e, psi, phi)
         n2 = _norm2(phi)
         while n2 < r:
+            steps += 1
+            if steps & _ABORT_MASK == 0 and abort[0] != 0:
+                return -1
             tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
             t = t + tau
             total = 0.0
@@ -602,14 +612,22 @@ def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, 
             cs2[o, k] += c * c
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def ensemble_sums(
-    seed: np.uint64, start: int, ntraj: int, nchunks: int, plan: Plan, spec: DistributionSpec
+    seed: np.uint64,
+    start: int,
+    ntraj: int,
+    nchunks: int,
+    plan: Plan,
+    spec: DistributionSpec,
+    abort: np.ndarray,
+    done: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.int64, tuple[np.ndarray, ...]]:
     """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL).
 
     Chunks run in parallel, each with its own sums; integer sums make the result independent of
-    ``nchunks`` and of the thread count.
+    ``nchunks`` and of the thread count. Setting ``abort[0]`` stops every chunk within a few thousand
+    jumps: a chunk sums a prefix of its runs (``done``), a run cut short adds nothing.
 
     Parameters
     ----------
@@ -622,6 +640,10 @@ def ensemble_sums(
     plan : Plan
     spec : DistributionSpec
         What the histograms bin (all empty when spec.on is False).
+    abort : ndarray of int64, shape (1,)
+        Nonzero: stop (read between runs and every ABORT_EVERY jumps of a run).
+    done : ndarray of int64, shape (nchunks,)
+        Written: runs chunk ch finished, the runs chunk_bounds(start, ntraj, nchunks, ch)[0] + [0, done[ch]).
 
     Returns
     -------
@@ -668,13 +690,14 @@ def ensemble_sums(
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
         rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
+        hist = np.zeros(T + 1 if on else 0, np.int64)
         log = RunLog(
             np.zeros(nk, np.int64),
             np.zeros((rounds if on else 0, d), np.complex128),
             np.zeros(rounds if on else 0, np.int64),
             np.zeros((n_out if on else 0, nk), np.int64),
             spec.time_edges if on else np.zeros(0),
-            np.zeros(T + 1 if on else 0, np.int64),
+            hist,
         )
         first = np.zeros(1 if on else 0, np.float64)
         first_k = np.zeros(1 if on else 0, np.int64)
@@ -682,9 +705,20 @@ def ensemble_sums(
         round_post = np.zeros(max(rounds, 1), np.bool_)
         a_post = np.zeros((n_out, n_acc), np.int64)
         a_rest = np.zeros((n_out, n_acc), np.int64)
+        wait_kept = np.zeros(T + 1 if on else 0, np.int64)
+        finished = 0
         for traj in range(lo, hi):
+            if abort[0] != 0:
+                break
             seed_state(rng, seed, traj)
-            nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log)
+            for b in range(hist.size):
+                wait_kept[b] = hist[b]
+            nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log, abort)
+            if nj < 0:
+                # a run cut short adds nothing, not even its waiting times
+                for b in range(hist.size):
+                    hist[b] = wait_kept[b]
+                break
             njumps[ch] += nj
             for o in range(n_out):
                 if post[o]:
@@ -714,9 +748,11 @@ def ensemble_sums(
                     spec, log, states, post, round_post, nj, t_first,
                     fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch],
                 )  # fmt: skip
+            finished += 1
+        done[ch] = finished
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
-        wait[ch] = log.wait_hist
+        wait[ch] = hist
     dist = (
         fid.sum(axis=0),
         split_n.sum(axis=0),

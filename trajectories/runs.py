@@ -14,7 +14,9 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
+from . import interruptible
 from .checks import check_count
+from .jump_budget import check_jump_budget
 from .kernel import SMALL_CALL, bare_log, chunk_bounds, trajectory, trajectory_buffers
 from .plan import Model, Plan, check_model, compile_plan
 from .protocol import Protocol
@@ -54,7 +56,7 @@ def plan_for(model: Model, protocol: Protocol) -> Plan:
     if hit is not None and hit[0] is model and hit[1] is protocol:
         _PLAN_CACHE.move_to_end(key)
         return hit[2]
-    plan = compile_plan(model, protocol)
+    plan = interruptible.detached(compile_plan, model, protocol)  # compiles kernels the first time
     _PLAN_CACHE[key] = (model, protocol, plan)
     while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
         _PLAN_CACHE.popitem(last=False)
@@ -151,7 +153,7 @@ class Runs:
         return self.jump_times[a:b], self.jump_channels[a:b]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def per_run(
     seed: np.uint64,
     start: int,
@@ -169,8 +171,11 @@ def per_run(
     jt: np.ndarray,
     jk: np.ndarray,
     jr: np.ndarray,
+    abort: np.ndarray,
 ) -> None:
     """Runs start .. start + ntraj - 1, writing row i - start of every output with rows (0 rows: not kept).
+
+    Setting ``abort[0]`` stops every chunk within a few thousand jumps (the outputs are then incomplete).
 
     Parameters
     ----------
@@ -191,6 +196,8 @@ def per_run(
     offsets : ndarray of int64, shape (N + 1,)
     jt, jk, jr : ndarray, shape (J,) (float64, int64, float64)
         Every jump of run i at offsets[i]:offsets[i + 1] (size 0: not logged).
+    abort : ndarray of int64, shape (1,)
+        Nonzero: stop.
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]
@@ -203,15 +210,19 @@ def per_run(
         one_k = np.zeros(one_t.size, np.int64)
         one_r = np.zeros(one_t.size)
         for traj in range(lo, hi):
+            if abort[0] != 0:
+                break
             i = traj - start
             seed_state(rng, seed, traj)
             if jt.size > 0:
                 a, b = offsets[i], offsets[i + 1]
-                nj = trajectory(rng, plan, states, post, outcomes, records, jt[a:b], jk[a:b], jr[a:b], log)
+                nj = trajectory(rng, plan, states, post, outcomes, records, jt[a:b], jk[a:b], jr[a:b], log, abort)
                 t0 = jt[a] if nj > 0 else np.inf
             else:
-                nj = trajectory(rng, plan, states, post, outcomes, records, one_t, one_k, one_r, log)
+                nj = trajectory(rng, plan, states, post, outcomes, records, one_t, one_k, one_r, log, abort)
                 t0 = one_t[0] if nj > 0 and one_t.size > 0 else np.inf
+            if nj < 0:
+                break
             if rec.shape[0] > 0:
                 rec[i, :] = records[:rounds]
             if outc.shape[0] > 0:
@@ -275,7 +286,9 @@ def run_trajectories(
     keep: names from KEEP (default DEFAULT_KEEP); "jumps" logs every jump (the runs are then done
     twice: once to count the jumps, once to log them; at most MAX_LOGGED_JUMPS in all); the arrays kept
     may take at most MAX_BYTES = 4 GiB (run larger studies in index ranges). threads: Numba threads
-    (default all).
+    (default all). The jump budget of :func:`darkspin.simulate` applies (a run expected to take more
+    than MAX_RUN_JUMPS = 10**9 jumps is refused; a call of more than WARN_TOTAL_JUMPS in all warns).
+    Ctrl-C stops the call within a second or two (KeyboardInterrupt; nothing is returned).
 
     Parameters
     ----------
@@ -297,6 +310,8 @@ def run_trajectories(
     ValueError
         Naming the parameter, for a value out of range, too many bytes or jumps, or a model that does
         not fit the protocol.
+    KeyboardInterrupt
+        On Ctrl-C; the next call works (a compile it interrupted finishes in the background).
     """
     ntraj = check_count("ntraj", ntraj)
     seed = check_count("seed", seed, 0, SEED_MAX)
@@ -310,6 +325,7 @@ def run_trajectories(
     if threads is not None:
         threads = check_count("threads", threads, 1, 2**31)
     plan = plan_for(model, protocol)
+    check_jump_budget(plan, ntraj)
     n_out, R = plan.n_out, plan.rounds
     K = max(plan.jumps.shape[0], 1)
     row_bytes = {
@@ -351,11 +367,15 @@ def run_trajectories(
         nchunks = max(1, min(ntraj, 4 * numba.get_num_threads()))
 
         def call(jt: np.ndarray, jk: np.ndarray, jr: np.ndarray) -> None:
-            per_run(
-                np.uint64(seed), start, ntraj, nchunks, plan,
-                out["records"], out["outcomes"], out["post"], out["n_jumps"], out["first_jump"],
-                out["final_state"], out["states"], offsets, jt, jk, jr,
-            )  # fmt: skip
+            abort = np.zeros(1, np.int64)
+            try:
+                interruptible.call(
+                    per_run, np.uint64(seed), start, ntraj, nchunks, plan,
+                    out["records"], out["outcomes"], out["post"], out["n_jumps"], out["first_jump"],
+                    out["final_state"], out["states"], offsets, jt, jk, jr, abort, abort=abort,
+                )  # fmt: skip
+            except interruptible.Interrupted:
+                raise KeyboardInterrupt from None  # the runs are incomplete: nothing to return
 
         call(no_f, no_k, no_f)
         jt = jk = jr = None

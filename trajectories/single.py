@@ -106,7 +106,8 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
     outcomes = np.zeros(max(p.rounds, 1), np.int8)
     records = np.zeros(max(p.rounds, 1), np.int8)
     jt, jk, jr = np.empty(max_jumps), np.empty(max_jumps, np.int64), np.empty(max_jumps)
-    n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr, bare_log(p.jumps.shape[0], p.heff.shape[0]))
+    log = bare_log(p.jumps.shape[0], p.heff.shape[0])
+    n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr, log, np.zeros(1, np.int64))
     n = min(n, max_jumps)
     labels = tuple(model.jump_labels())
     return Trajectory(

@@ -16,9 +16,11 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ...trajectories import interruptible
 from ...trajectories.checks import check_count, check_path, plain
 from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
-from ...trajectories.kernel import MAX_CALL, SMALL_CALL, ensemble_sums
+from ...trajectories.jump_budget import check_jump_budget
+from ...trajectories.kernel import MAX_CALL, SMALL_CALL, chunk_bounds, ensemble_sums
 from ...trajectories.plan import Model, check_model, compile_plan
 from ...trajectories.protocol import Protocol
 from ...trajectories.rng import SEED_MAX
@@ -35,6 +37,19 @@ DEFAULT_MAX_NTRAJ = 10**7
 
 class TargetNotReachedWarning(RuntimeWarning):
     """A run with target_se stopped at max_ntraj before its standard error reached the target."""
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch: ``sums`` of the runs it finished, which are the runs ``ranges`` (k, 2)."""
+
+    def __init__(self, sums: EnsembleSums, ranges: np.ndarray) -> None:
+        super().__init__()
+        self.sums = sums
+        self.ranges = ranges
+
+    def __reduce__(self) -> tuple[type, tuple[EnsembleSums, np.ndarray]]:
+        # a process pool's worker hands it back pickled
+        return (type(self), (self.sums, self.ranges))
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -104,7 +119,9 @@ def run_batch(
     """Sums over trajectories start .. stop - 1 (a pure function of its arguments; runs on any worker).
 
     threads: Numba threads for this batch (None: all available); spec: the distributions to bin
-    (:func:`darkspin.trajectories.distributions.distribution_spec`; None: none).
+    (:func:`darkspin.trajectories.distributions.distribution_spec`; None: none). In a main thread the
+    kernel runs through :func:`darkspin.trajectories.interruptible.call`: Ctrl-C stops it within a
+    second or two and raises :class:`BatchInterrupted` with the runs it finished.
     """
     _passive_openmp()
     before = numba.get_num_threads()
@@ -119,7 +136,16 @@ def run_batch(
             # waking a thread team costs more than a few hundred trajectories on a busy machine
             numba.set_num_threads(want if n >= SMALL_CALL else 1)
             nchunks = max(1, min(n, 4 * numba.get_num_threads()))
-            out = ensemble_sums(np.uint64(seed), a, n, nchunks, plan, kspec)
+            abort, done = np.zeros(1, np.int64), np.zeros(nchunks, np.int64)
+            args = (np.uint64(seed), a, n, nchunks, plan, kspec, abort, done)
+            try:
+                out = interruptible.call(ensemble_sums, *args, abort=abort)
+            except interruptible.Interrupted as exc:
+                part = EnsembleSums.from_kernel(exc.value, int(done.sum()), spec)
+                lows = [chunk_bounds(a, n, nchunks, ch)[0] for ch in range(nchunks)]
+                spans = [(start, a)] + [(lo, lo + int(k)) for lo, k in zip(lows, done, strict=True)]
+                kept = np.array([s for s in spans if s[1] > s[0]], np.int64).reshape(-1, 2)
+                raise BatchInterrupted(total.merge(part), kept) from None
             total = total.merge(EnsembleSums.from_kernel(out, n, spec))
     finally:
         numba.set_num_threads(before)
@@ -277,9 +303,16 @@ def simulate(
     time_edges:  the time grid (from 0, increasing) of first-jump and waiting times; default 200 equal
                  bins on [0, t_final].
 
+    Jump budget, checked before any work: one run is expected to take at most about
+    t_final * lambda_max(sum_k L_k^dag L_k) jumps. Above MAX_RUN_JUMPS = 10**9 per run the call is
+    refused (ValueError naming t_final and that rate); above WARN_TOTAL_JUMPS = 10**9 for all ntraj runs
+    a one-line RuntimeWarning says it will take minutes (:mod:`darkspin.trajectories.jump_budget`).
+
     ``result.stats["end_condition"]`` says why the run ended: "ntraj", "target_se", "max_ntraj" or
-    "interrupted". On KeyboardInterrupt the finished batches are returned (and saved), with
-    end_condition "interrupted".
+    "interrupted". On KeyboardInterrupt (Ctrl-C; in this process it stops a batch within a second or
+    two) the finished trajectories are returned (and saved), with end_condition "interrupted": the
+    finished batches and the finished runs of the batch in progress, as index ranges that ``resume``
+    completes to the bit-identical result of an uninterrupted run.
     """
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
@@ -308,7 +341,9 @@ def simulate(
         save = check_path("save", save)
         check_save_path(save, "save")
 
-    plan = compile_plan(model, protocol)  # also checks the model against the protocol, before any work
+    # also checks the model against the protocol, before any work; compiles kernels the first time
+    plan = interruptible.detached(compile_plan, model, protocol)
+    check_jump_budget(plan, ntraj)
     sums = empty_sums(plan, spec)
     done = np.zeros((0, 2), np.int64)
     if resume is not None:
@@ -357,10 +392,14 @@ def simulate(
         # a Ctrl-C that lands inside a Numba kernel surfaces as a SystemError chained to it
         if not _caused_by_interrupt(exc):
             raise
+        if isinstance(exc, BatchInterrupted) and exc.sums.ntraj:
+            # the finished runs of the batch in progress: resume fills the gaps bit for bit
+            ranges = np.concatenate([result.ranges, exc.ranges])
+            result = make(result.sums.merge(exc.sums), ranges, "interrupted")
         if save is not None:
             result.save(save)
         warnings.warn(
-            f"interrupted: returning the {result.ntraj} trajectories of the finished batches"
+            f"interrupted: returning the {result.ntraj} finished trajectories"
             + (f" (saved to {save})" if save is not None else ""),
             RuntimeWarning,
             stacklevel=2,

@@ -134,7 +134,9 @@ def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
 
 def run_packed(p, model, protocol, seed, ntraj) -> MonteCarloResult:
     """Ensemble of trajectories 0 .. ntraj-1 straight from the kernel, for a hand-modified Plan."""
-    sums = EnsembleSums.from_kernel(ensemble_sums(np.uint64(seed), 0, ntraj, 8, p, no_distributions(4)), ntraj)
+    no_abort, done = np.zeros(1, np.int64), np.zeros(8, np.int64)
+    out = ensemble_sums(np.uint64(seed), 0, ntraj, 8, p, no_distributions(4), no_abort, done)
+    sums = EnsembleSums.from_kernel(out, ntraj)
     return MonteCarloResult(model, protocol, sums, seed, [(0, ntraj)])
 
 
