@@ -138,9 +138,9 @@ class LiouvillianAction:
             Y += kh @ R @ k
         return self._unstack(Y, one)
 
-    def matvecs(self, dt: float, m: int) -> float:
+    def matvecs(self, dt: float, m: int) -> int:
         """Rough number of operator applications for one step dt on m vectors (for time estimates)."""
-        return m * (5.5 * self.norm1 * dt + 20.0)
+        return m * math.ceil(5.5 * self.norm1 * dt + 20.0)
 
 
 class TaylorExponential:
@@ -206,6 +206,31 @@ def _inf_norm(B: np.ndarray) -> float:
     return float(a.max()) if B.ndim == 1 else float(a.sum(axis=1).max())
 
 
+class _RecordMap:
+    """rho -> sum_j c_j K_j rho K_j^dag on vec(rho) (d^2,) or on each row of a stack (m, d^2)."""
+
+    def __init__(self, pieces: list[tuple[float, np.ndarray]], d: int) -> None:
+        self.d = d
+        self.pieces = pieces
+        nnz = sum(int(np.count_nonzero(K)) ** 2 for _, K in pieces)
+        self.csr: sp.csr_matrix | None = None
+        if nnz <= CSR_FRACTION * 2 * max(len(pieces), 1) * d**3:
+            M = sp.csr_matrix((d * d, d * d), dtype=complex)
+            for c, K in pieces:
+                k = _csr(K)
+                M = M + c * sp.kron(k, k.conj(), format="csr")
+            self.csr = sp.csr_matrix(M)
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        if self.csr is not None:
+            return self.csr @ v if v.ndim == 1 else (self.csr @ v.T).T
+        R = v.reshape(-1, self.d, self.d)
+        out = np.zeros_like(R)
+        for c, K in self.pieces:
+            out += c * (K @ R @ K.conj().T)
+        return out.reshape(v.shape)
+
+
 class _StateSolver:
     """The solver interface of :class:`.superoperators._Solver` (reduce, expand, propagate, apply_map,
     trace, noise), in the full operator space, with exp(L dt) applied to the states."""
@@ -219,11 +244,17 @@ class _StateSolver:
         )
         self.exp = TaylorExponential(self.action.op, self.action.trace)
         P, C, U, _ = instrument_tables(protocol)
-        # Kraus-like pieces of each round's record maps: rho -> sum_j c_j K_j rho K_j^dag
-        self.kraus: list[list[list[tuple[float, np.ndarray]]]] = [
-            [[(float(C[k, r, j]), U[k, r] @ P[k, j]) for j in range(2) if C[k, r, j] != 0.0] for r in range(2)]
-            for k in range(protocol.rounds)
-        ]
+        # each distinct instrument's record maps rho -> sum_j c_j K_j rho K_j^dag, as a sparse
+        # superoperator when the K_j are sparse (projectors of local observables), else as products
+        built: dict[int, list[_RecordMap]] = {}
+        self.maps: list[list[_RecordMap]] = []
+        for k, m in enumerate(protocol.measurements):
+            if id(m) not in built:
+                built[id(m)] = [
+                    _RecordMap([(float(C[k, r, j]), U[k, r] @ P[k, j]) for j in range(2) if C[k, r, j] != 0.0], d)
+                    for r in range(2)
+                ]
+            self.maps.append(built[id(m)])
         self.tr = np.eye(d, dtype=complex).reshape(-1)
         self._noise = np.random.default_rng(20211)
         self.progress: Any = None
@@ -255,12 +286,7 @@ class _StateSolver:
 
     def apply_map(self, k: int, r: int, v: np.ndarray) -> np.ndarray:
         """Round k's record-r map on a vector (d^2,) or on each row of a stack (m, d^2)."""
-        d = self.d
-        R = v.reshape(-1, d, d)
-        out = np.zeros_like(R)
-        for c, K in self.kraus[k][r]:
-            out += c * (K @ R @ K.conj().T)
-        return out.reshape(v.shape)
+        return self.maps[k][r](v)
 
     def noise(self, shape: tuple[int, ...], scale: ArrayLike) -> np.ndarray:
         """Random vectors of norm ``scale`` (per row): the size of one rounding error."""
@@ -279,7 +305,7 @@ class _StateSolver:
         steps = np.diff(np.concatenate([[0.0], t_events]))
         steps = steps[steps > 0]
         m = 2 * branches  # branch states and their rounding probes
-        total = float(sum(self.action.matvecs(float(dt), m) for dt in steps))
+        total = sum(self.action.matvecs(float(dt), m) for dt in steps)
         R = protocol.rounds
         if 0 < R <= 16:  # the record probabilities: 2**k prefixes between rounds k and k + 1
             total += sum(self.action.matvecs(float(dt), 2**k) for k, dt in enumerate(np.diff(protocol.measure_at)))
@@ -299,12 +325,11 @@ class _StateSolver:
         if seconds > PROGRESS_SECONDS:
             from tqdm.auto import tqdm
 
-            self.progress = tqdm(
-                total=math.ceil(total), unit="matvec", desc="darkspin exact", file=sys.stderr, dynamic_ncols=True
-            )
+            self.progress = tqdm(total=total, unit="matvec", desc="darkspin exact", file=sys.stderr, dynamic_ncols=True)
 
     def close(self) -> None:
         """Close the progress bar, if any."""
         if self.progress is not None:
+            self.progress.update(max(self.progress.total - self.progress.n, 0))  # the estimate was rough
             self.progress.close()
             self.progress = None
