@@ -123,7 +123,7 @@ def _mean_jumps_state(model: Model, protocol: Protocol, jumps: np.ndarray) -> np
         return np.concatenate([Lh @ v[:D] + C.conj().T @ v[D:], np.zeros((K,) + v.shape[1:], complex)])
 
     aug = LinearOperator((D + K, D + K), matvec=apply, matmat=apply, rmatvec=adjoint, dtype=complex)
-    aug.rmatmat = adjoint  # type: ignore[method-assign]
+    aug.rmatmat = adjoint
     exp = TaylorExponential(aug, sv.action.trace)
     x = protocol.rho0.reshape(-1).astype(complex)
     counts = np.zeros(K, complex)

@@ -18,6 +18,11 @@ logarithms, so thousands of rounds neither underflow nor lose relative accuracy.
 (noise of the size of a rounding error injected before every operation and propagated with the branch)
 estimates the relative error of the post-selected state; where it exceeds REL_ERR_MAX the state is
 reported as undefined (NaN) and a warning names the round.
+
+Large systems. From d >= STATE_PROPAGATION_DIM (16) the propagators are never formed: exp(L dt) is
+applied to the branch states with a Taylor method with a backward-error guarantee on the sparse
+Liouvillian (:mod:`.state_propagation`), in the full operator space; the branch bookkeeping below is the
+same. Long solves show a progress bar and warn up front when they will take minutes.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ class LiouvillianAction:
             self.op = LinearOperator(
                 (self.D, self.D), matvec=self._apply, matmat=self._apply, rmatvec=self._adjoint, dtype=complex
             )
-            self.op.rmatmat = self._adjoint  # type: ignore[method-assign]
+            self.op.rmatmat = self._adjoint
             self.cost = float(flops) / 4
             # |A kron B|_1 = |A|_1 |B|_1 bounds the 1-norm (only for estimates)
             n1 = np.linalg.norm(heff, 1)
