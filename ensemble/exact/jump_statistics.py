@@ -16,9 +16,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol, _as_times
+from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateSolver
 from .superoperators import _Solver, record_superops
 
 
@@ -52,7 +54,16 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
 
 def mean_jumps(model: Model, protocol: Protocol) -> np.ndarray:
     """Mean number of jumps per run in each channel by each output time, (n, K) (the time integral of
-    tr(L_k rho L_k^dag) over the unconditional state, instruments included)."""
+    tr(L_k rho L_k^dag) over the unconditional state, instruments included).
+
+    From d >= STATE_PROPAGATION_DIM the augmented generator is applied to the state with
+    scipy.sparse.linalg.expm_multiply instead of being exponentiated (see :mod:`.state_propagation`).
+    """
+    return _mean_jumps(model, protocol)
+
+
+def _mean_jumps(model: Model, protocol: Protocol, state_path: bool | None = None) -> np.ndarray:
+    """mean_jumps; ``state_path`` forces the path (None: d >= STATE_PROPAGATION_DIM)."""
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
@@ -61,6 +72,8 @@ def mean_jumps(model: Model, protocol: Protocol) -> np.ndarray:
     n = protocol.times.size
     if K == 0:
         return np.zeros((n, 0))
+    if d >= STATE_PROPAGATION_DIM if state_path is None else state_path:
+        return _mean_jumps_state(model, protocol, jumps)
     sv = _Solver(model, protocol)
     q = sv.Q.shape[1]
     # rate of channel k on row-major vec(rho): tr(G_k rho) with G_k = L_k^dag L_k
@@ -87,6 +100,42 @@ def mean_jumps(model: Model, protocol: Protocol) -> np.ndarray:
             t = te
         if kind == 0:
             x = total[which[idx]] @ x
+        else:
+            out[idx] = np.maximum(counts.real, 0.0)
+    return out
+
+
+def _mean_jumps_state(model: Model, protocol: Protocol, jumps: np.ndarray) -> np.ndarray:
+    """mean_jumps by expm_multiply of the augmented generator [[L, 0], [C, 0]] on [vec(rho); 0]."""
+    K, d = jumps.shape[0], jumps.shape[1]
+    D = d * d
+    sv = _StateSolver(model, protocol)
+    L = aslinearoperator(sv.action.op)
+    Lh = L.H
+    G = np.einsum("kji,kjl->kil", jumps.conj(), jumps)
+    C = np.swapaxes(G, 1, 2).reshape(K, D)
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        x = v[:D]
+        return np.concatenate([L @ x, C @ x])
+
+    def adjoint(v: np.ndarray) -> np.ndarray:
+        return np.concatenate([Lh @ v[:D] + C.conj().T @ v[D:], np.zeros((K,) + v.shape[1:], complex)])
+
+    aug = LinearOperator((D + K, D + K), matvec=apply, matmat=apply, rmatvec=adjoint, dtype=complex)
+    aug.rmatmat = adjoint
+    exp = TaylorExponential(aug, sv.action.trace)
+    x = protocol.rho0.reshape(-1).astype(complex)
+    counts = np.zeros(K, complex)
+    out = np.empty((protocol.times.size, K))
+    t = 0.0
+    for te, kind, idx in zip(*protocol.events(), strict=True):
+        if te != t:
+            y = exp(np.concatenate([x, np.zeros(K, complex)]), te - t)
+            x, counts = y[:D], counts + y[D:]
+            t = te
+        if kind == 0:
+            x = sv.apply_map(idx, 0, x) + sv.apply_map(idx, 1, x)
         else:
             out[idx] = np.maximum(counts.real, 0.0)
     return out

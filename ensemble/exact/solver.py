@@ -18,6 +18,11 @@ logarithms, so thousands of rounds neither underflow nor lose relative accuracy.
 (noise of the size of a rounding error injected before every operation and propagated with the branch)
 estimates the relative error of the post-selected state; where it exceeds REL_ERR_MAX the state is
 reported as undefined (NaN) and a warning names the round.
+
+Large systems. From d >= STATE_PROPAGATION_DIM (16) the propagators are never formed: exp(L dt) is
+applied to the branch states with a Taylor method with a backward-error guarantee on the sparse
+Liouvillian (:mod:`.state_propagation`), in the full operator space; the branch bookkeeping below is the
+same. Long solves show a progress bar and warn up front when they will take minutes.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from ...trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
 from ...trajectories.protocol import Protocol
 from ..results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 from .jump_statistics import mean_jumps, no_jump_probability
+from .state_propagation import STATE_PROPAGATION_DIM, _StateSolver
 from .superoperators import _EPS, _Solver
+
+_Engine = _Solver | _StateSolver
 
 #: A round that leaves a post-selected mass below this fraction of the mass before it, or a
 #: post-selected state whose estimated relative rounding error exceeds REL_ERR_MAX, leaves rho_post
@@ -66,16 +74,36 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
     :class:`PostSelectionUndefinedWarning`, naming the round, where the post-selected state becomes
     undefined.
     """
+    return _solve(model, protocol)
+
+
+def _solve(model: Model, protocol: Protocol, state_path: bool | None = None) -> MasterEquationResult:
+    """solve_master_equation; ``state_path`` forces the path (None: d >= STATE_PROPAGATION_DIM)."""
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
-    check_model(model, protocol)
-    sv = _Solver(model, protocol)
+    d = check_model(model, protocol)
+    if state_path is None:
+        state_path = d >= STATE_PROPAGATION_DIM
+    sel = protocol.selection
+    sv: _Engine
+    if state_path:
+        sv = _StateSolver(model, protocol)
+        sv.start_progress(protocol, sel.n_states)
+        try:
+            return _run(model, protocol, sv)
+        finally:
+            sv.close()
+    return _run(model, protocol, _Solver(model, protocol))
+
+
+def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
+    """The event loop of solve_master_equation with either engine."""
     sel = protocol.selection
     acc = np.asarray(sel.accepting)
-    S, q = sel.n_states, sv.Q.shape[1]
+    S, q = sel.n_states, sv.q
     n, R = protocol.times.size, protocol.rounds
     b = _Branches(S, q)
-    b.vec[0] = sv.Q.conj().T @ protocol.rho0.reshape(-1)
+    b.vec[0] = sv.reduce(protocol.rho0.reshape(-1).astype(complex))
     b.logm[0] = 0.0
     # branch states at each output, mixed into rho and rho_post in one vectorised pass at the end
     out_vec = np.zeros((n, S, q), complex)
@@ -93,9 +121,7 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
     for te, kind, idx in zip(*protocol.events(), strict=True):
         dt = te - t
         if dt != 0.0:
-            U = sv.propagator(dt).T
-            b.vec = b.vec @ U
-            b.err = b.err @ U
+            b.vec, b.err = sv.propagate(dt, [b.vec, b.err])
             steps += 1
         t = te
         if kind == 0:
@@ -134,7 +160,7 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
                     f"the post-selected state is undefined from round {idx + 1} (t = {te:g}) on: "
                     f"{why}; rho_post is NaN until {until}",
                     PostSelectionUndefinedWarning,
-                    stacklevel=2,
+                    stacklevel=4,
                 )
             defined = why is None
         else:
@@ -155,7 +181,7 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
 
 
 def _round(
-    sv: _Solver, b: _Branches, k: int, trans: np.ndarray, acc: np.ndarray
+    sv: _Engine, b: _Branches, k: int, trans: np.ndarray, acc: np.ndarray
 ) -> tuple[_Branches, float, float, float]:
     """Apply round k's record maps to every branch and move them along the rule; returns the new
     branches and the logs of the mass that left the accepting states, of the mass that stayed, and of
@@ -170,14 +196,13 @@ def _round(
             continue
         scale = _EPS * np.linalg.norm(b.vec[s])
         for r in range(2):
-            M = sv.maps_r[k, r]
-            v = M @ b.vec[s]
+            v = sv.apply_map(k, r, b.vec[s])
             mass = float(sv.trace(v))
             # a PSD branch has |v| <= mass; mass at the rounding level of the input is no branch at all
             # (dividing rounding noise by it would overflow)
             if mass <= 4 * _EPS * np.linalg.norm(b.vec[s]) or not np.any(v):
                 continue
-            e = M @ (b.err[s] + sv.noise((q,), scale))
+            e = sv.apply_map(k, r, b.err[s] + sv.noise((q,), scale))
             target = int(trans[s, r])
             contrib[target].append((v / mass, e / mass, b.logm[s] + math.log(mass)))
             if acc[s]:
@@ -198,7 +223,7 @@ def _round(
     return new, _logsumexp(np.array(lost)), _logsumexp(np.array(kept)), _logsumexp(np.array(inflow))
 
 
-def _mix(sv: _Solver, vec: np.ndarray, logm: np.ndarray, normalise: bool) -> np.ndarray:
+def _mix(sv: _Engine, vec: np.ndarray, logm: np.ndarray, normalise: bool) -> np.ndarray:
     """sum_s mass_s state_s for branch states vec (n, S, q) with log masses logm (n, S); (n, d, d).
 
     normalise: divide by the trace (NaN where every mass is zero); else scale by the true masses.
@@ -212,14 +237,14 @@ def _mix(sv: _Solver, vec: np.ndarray, logm: np.ndarray, normalise: bool) -> np.
             mixed = mixed / (mixed @ sv.tr).real[:, None]
         else:
             mixed = mixed * np.exp(np.where(ok, top, -np.inf))[:, None]
-    rho = (mixed @ sv.Q.T).reshape(-1, sv.d, sv.d)
+    rho = sv.expand(mixed).reshape(-1, sv.d, sv.d)
     rho = 0.5 * (rho + np.conj(np.swapaxes(rho, -1, -2)))
     if normalise:
         rho[~ok] = np.nan
     return rho
 
 
-def _post_error(sv: _Solver, b: _Branches, acc: np.ndarray) -> float:
+def _post_error(sv: _Engine, b: _Branches, acc: np.ndarray) -> float:
     """Estimated relative error of the post-selected state (norm of the probe over norm of the state)."""
     logs = np.where(acc, b.logm, -np.inf)
     top = np.max(logs)
@@ -229,18 +254,18 @@ def _post_error(sv: _Solver, b: _Branches, acc: np.ndarray) -> float:
     return float(np.linalg.norm(w @ b.err) / np.linalg.norm(w @ b.vec))
 
 
-def _record_probabilities(sv: _Solver, protocol: Protocol) -> np.ndarray:
+def _record_probabilities(sv: _Engine, protocol: Protocol) -> np.ndarray:
     """Probability of every record string, (2**R,), index sum_k 2**k [r_k = +1]; R <= 16.
 
     One unnormalised reduced state per record prefix, propagated with the solver's maps.
     """
-    vec = (sv.Q.conj().T @ protocol.rho0.reshape(-1))[None]
+    vec = sv.reduce(protocol.rho0.reshape(-1).astype(complex))[None]
     t = 0.0
     for k, tm in enumerate(protocol.measure_at):
         if tm != t:
-            vec = vec @ sv.propagator(float(tm - t)).T
+            vec = sv.propagate(float(tm - t), [vec])[0]
         t = tm
         # codes 0 .. 2**k - 1 so far; record +1 in round k adds 2**k
-        vec = np.concatenate([vec @ sv.maps_r[k, 1].T, vec @ sv.maps_r[k, 0].T])
+        vec = np.concatenate([sv.apply_map(k, 1, vec), sv.apply_map(k, 0, vec)])
     p = np.clip(sv.trace(vec), 0.0, 1.0)
     return p

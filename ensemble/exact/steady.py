@@ -3,19 +3,67 @@ extreme stationary density matrices."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigs
 
 from ...trajectories.operators import singlet_population
 from ...trajectories.plan import Model, check_model
+from .state_propagation import sparse_liouvillian
+
+#: From this dimension the kernel is found by shift-invert Arnoldi on the sparse Liouvillian (the dense
+#: SVD costs ~d^6: ~5-30 s at d = 32); a Liouvillian with more than SPARSE_FILL of its entries nonzero
+#: is solved densely up to DENSE_MAX_DIM and refused above it (hours), before any work.
+SPARSE_KERNEL_DIM = 16
+SPARSE_FILL = 0.05
+DENSE_MAX_DIM = 32
+#: Kernel dimensions the sparse path resolves; a larger kernel falls back to the dense SVD.
+SPARSE_KERNEL_MAX = 6
 
 
-def _kernel_hermitian_basis(L: np.ndarray, tol: float) -> np.ndarray:
-    """Hilbert-Schmidt-orthonormal Hermitian basis (k, d, d) of the kernel of L (d^2, d^2)."""
-    d = math.isqrt(L.shape[0])
-    _, s, vh = np.linalg.svd(L)
-    null = vh[s <= tol * max(s[0], 1e-300)].conj()
+def _kernel_vectors(model: Model, tol: float) -> np.ndarray:
+    """Rows (k, d^2) spanning the kernel of the model's Liouvillian (singular values <= tol * the largest)."""
+    d = check_model(model)
+    if d >= SPARSE_KERNEL_DIM:
+        jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
+        L = sparse_liouvillian(np.asarray(model.effective_hamiltonian(), complex), jumps)
+        sparse = L.nnz <= SPARSE_FILL * d**4
+        if not sparse and d > DENSE_MAX_DIM:
+            raise ValueError(
+                f"steady_states of a d = {d} model with a dense Liouvillian ({L.nnz} nonzero entries) would "
+                f"take hours: d must be <= {DENSE_MAX_DIM} unless H and the jump operators are sparse"
+            )
+        if sparse:
+            null = _sparse_kernel(L, tol)
+            if null is not None:
+                return null
+            if d > DENSE_MAX_DIM:
+                raise ValueError(
+                    f"the Liouvillian's kernel has dimension >= {SPARSE_KERNEL_MAX} and d = {d} > {DENSE_MAX_DIM}: "
+                    "too large for the dense SVD"
+                )
+    Ld = np.asarray(model.liouvillian(), complex)
+    _, s, vh = np.linalg.svd(Ld)
+    return vh[s <= tol * max(s[0], 1e-300)].conj()
+
+
+def _sparse_kernel(L: sp.csr_matrix, tol: float) -> np.ndarray | None:
+    """Kernel rows (k, D) of a sparse L by shift-invert Arnoldi near 0; None when the kernel may have more
+    than SPARSE_KERNEL_MAX - 1 dimensions."""
+    D = L.shape[0]
+    scale = max(float(abs(L).sum(axis=0).max()), 1e-300)
+    k = min(SPARSE_KERNEL_MAX, D - 2)
+    lam, vecs = eigs(L, k=k, sigma=-1e-9 * scale, which="LM", tol=0.0)
+    # the kernel's eigenvalues are rounding-level; the next ones are decay rates
+    null = vecs[:, np.abs(lam) <= tol * scale].T
+    if null.shape[0] >= k:
+        return None
+    q, _ = np.linalg.qr(null.T)
+    return q.T
+
+
+def _kernel_hermitian_basis(null: np.ndarray, d: int) -> np.ndarray:
+    """Hilbert-Schmidt-orthonormal Hermitian basis (k, d, d) of the kernel spanned by the rows of null (k, d^2)."""
     mats = [v.reshape(d, d) for v in null]
     herm = [0.5 * (m + m.conj().T) for m in mats] + [0.5j * (m - m.conj().T) for m in mats]
     vecs = np.array([np.concatenate([h.real.ravel(), h.imag.ravel()]) for h in herm])
@@ -61,8 +109,8 @@ def steady_states(model: Model, tol: float = 1e-10) -> np.ndarray:
     Hilbert-Schmidt-orthonormal Hermitian basis of the kernel, not all of which are states.
     ``tol`` is the relative singular-value threshold that defines the kernel.
     """
-    check_model(model)
-    basis = _kernel_hermitian_basis(np.asarray(model.liouvillian(), complex), tol)
+    d = check_model(model)
+    basis = _kernel_hermitian_basis(_kernel_vectors(model, tol), d)
     traces = np.array([np.trace(b).real for b in basis])
     if len(basis) == 1:
         return (basis[0] / traces[0])[None]

@@ -153,6 +153,29 @@ class _Solver:
         # modes that decayed below the smallest double are exactly zero; the kernel stays exactly one
         return (V * np.exp(lam * dt)) @ Vinv
 
+    @property
+    def q(self) -> int:
+        """Dimension of the reduced space."""
+        return int(self.Q.shape[1])
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """Reduced coordinates (q,) of a vectorised operator x (d^2,)."""
+        return self.Q.conj().T @ x
+
+    def expand(self, vecs: np.ndarray) -> np.ndarray:
+        """Vectorised operators (m, d^2) of reduced vectors (m, q)."""
+        return vecs @ self.Q.T
+
+    def propagate(self, dt: float, vecs: list[np.ndarray]) -> list[np.ndarray]:
+        """exp(Lr dt) applied to each stack of row vectors (m, q) in ``vecs``."""
+        U = self.propagator(dt).T
+        return [v @ U for v in vecs]
+
+    def apply_map(self, k: int, r: int, v: np.ndarray) -> np.ndarray:
+        """Round k's record-r map applied to a vector (q,) or to each row of a stack (m, q)."""
+        M = self.maps_r[k, r]
+        return M @ v if v.ndim == 1 else v @ M.T
+
     def noise(self, shape: tuple[int, ...], scale: ArrayLike) -> np.ndarray:
         """Random vectors of norm ``scale`` (per row): the size of one rounding error."""
         z = self._noise.standard_normal(shape + (2,)).view(complex)[..., 0]
