@@ -18,6 +18,14 @@ Issue 13's side-by-side at ``--big-ntraj``: ``simulate(..., distributions=True)`
 ``run_trajectories(..., keep=("records", "n_jumps", "first_jump"))`` against plain ``simulate``, each
 repetition back to back, reported as medians of the paired ratios.
 
+The headline ratio is amortised on both sides: darkspin at ``--big-ntraj`` (2*10^5 runs) against
+QuTiP at ``--ntraj`` (default 5,000 runs) with QuTiP's start-up taken out. ``mcsolve`` with
+``map='parallel'`` starts its worker pool and sets up its integrator in every call, so each repetition
+also times a ``QUTIP_PROBE``-run call, and QuTiP's amortised rate is (ntraj - probe) / (t(ntraj) -
+t(probe)); the raw rate, start-up included, is printed beside it. (A baseline of 1,000 runs with
+start-up included understated QuTiP and hid a 2x slowdown of darkspin between releases: see
+``versions.py`` for the comparison of darkspin with its own releases.)
+
 Protocol of the timing (the machine is shared, so timings are noisy): a warm-up call of each solver
 first (Numba load/compile, QuTiP's first-call set-up), then ``--repeat`` alternating repetitions
 (darkspin, QuTiP states, QuTiP expect, darkspin at ``--big-ntraj``); medians are reported, and ratios
@@ -28,8 +36,8 @@ of a 10-trajectory ``simulate`` (Numba's on-disk cache should make it well under
 
 Run from the repository root, in an environment with ``pip install -e ".[test,distributed]"``::
 
-    python benchmarks/throughput.py            # a few minutes
-    python benchmarks/throughput.py --quick    # about half a minute
+    python benchmarks/throughput.py            # QuTiP at 5,000 runs: up to ~10 min per repetition
+    python benchmarks/throughput.py --quick    # QuTiP at 200 runs, 1 repetition: about a minute
 """
 
 from __future__ import annotations
@@ -48,8 +56,10 @@ MIN_DARKSPIN_SECONDS = 0.3
 STARTUP_NTRAJ = 10
 #: Same seed for every call: every repetition does identical work, so the spread is timing noise only.
 SEED = 1
-QUICK = {"ntraj": 40, "repeat": 1, "big_ntraj": 20_000}
-DEFAULTS = {"ntraj": 200, "repeat": 3, "big_ntraj": 200_000}
+#: Runs of the QuTiP call whose time (worker pool start-up and set-up) is taken out of the amortised rate.
+QUTIP_PROBE = 20
+QUICK = {"ntraj": 200, "repeat": 1, "big_ntraj": 20_000}
+DEFAULTS = {"ntraj": 5_000, "repeat": 3, "big_ntraj": 200_000}
 
 _CHILD = """
 import sys, time
@@ -74,8 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--ntraj",
         type=int,
         default=None,
-        help=f"trajectories of the same-ntraj comparison, both solvers (default {DEFAULTS['ntraj']}; "
-        "QuTiP takes ~10-30 s per repetition at 200 on 2 busy cores)",
+        help=f"trajectories of QuTiP's timed call and of the same-ntraj comparison (default {DEFAULTS['ntraj']}, "
+        f"at least {QUTIP_PROBE + 1}; QuTiP runs ~10-100 trajectories/s on 2 busy cores)",
     )
     ap.add_argument(
         "--repeat",
@@ -99,8 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--qutip-output",
         choices=("both", "states", "expect"),
-        default="both",
-        help="QuTiP output modes to time (default both)",
+        default="states",
+        help="QuTiP output modes to time (default states, the same output as darkspin; both doubles QuTiP's time)",
     )
     ap.add_argument(
         "--qutip-map",
@@ -114,7 +124,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key, value in base.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    for name, minimum in (("ntraj", 1), ("repeat", 1), ("big_ntraj", 1), ("threads", 1)):
+    for name, minimum in (("ntraj", QUTIP_PROBE + 1), ("repeat", 1), ("big_ntraj", 1), ("threads", 1)):
         value = getattr(args, name)
         if value < minimum:
             raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, got {value}")
@@ -216,8 +226,16 @@ class QutipTimer:
             self.H, self.psi0, self.tlist, self.c_ops, e_ops=e_ops, ntraj=ntraj, options=opts, seeds=SEED
         )
 
-    def throughput(self, ntraj: int, mode: str) -> tuple[float, float]:
-        """(trajectories per second, singlet population at the final time) of one call."""
+    def throughput(self, ntraj: int, mode: str) -> tuple[float, float, float]:
+        """(raw trajectories/s of one call, start-up included; amortised trajectories/s; singlet population
+        at the final time).
+
+        The amortised rate takes out the time of a ``QUTIP_PROBE``-run call made just before (its worker
+        pool start-up and set-up): (ntraj - probe) / (t(ntraj) - t(probe)).
+        """
+        t0 = time.perf_counter()
+        self.run(QUTIP_PROBE, mode)
+        t_probe = time.perf_counter() - t0
         t0 = time.perf_counter()
         res = self.run(ntraj, mode)
         elapsed = time.perf_counter() - t0
@@ -225,7 +243,8 @@ class QutipTimer:
             p_s = float(res.expect[0][-1])
         else:
             p_s = float((res.states[-1] * self.singlet).tr().real)
-        return ntraj / elapsed, p_s
+        amortised = (ntraj - QUTIP_PROBE) / max(elapsed - t_probe, 1e-9)
+        return ntraj / elapsed, amortised, p_s
 
 
 def startup_time(threads: int, ntraj: int = STARTUP_NTRAJ) -> dict:
@@ -312,6 +331,7 @@ def main(argv=None) -> dict:
 
     small, big, starts, inst, dist, runs = [], [], [], [], [], []
     qrate = {m: [] for m in modes}
+    qamort = {m: [] for m in modes}
     qpop = {m: [] for m in modes}
     for rep in range(args.repeat):
         line = [f"rep {rep + 1}/{args.repeat}:"]
@@ -320,10 +340,11 @@ def main(argv=None) -> dict:
         inst.append(ds_inst.throughput(args.ntraj, MIN_DARKSPIN_SECONDS))
         line.append(f"darkspin-instruments@{args.ntraj} {inst[-1]:,.0f}")
         for mode in modes:
-            rate, p_s = qt.throughput(args.ntraj, mode)
+            rate, amortised, p_s = qt.throughput(args.ntraj, mode)
             qrate[mode].append(rate)
+            qamort[mode].append(amortised)
             qpop[mode].append(p_s)
-            line.append(f"qutip-{mode}@{args.ntraj} {rate:,.2f}")
+            line.append(f"qutip-{mode}@{args.ntraj} {rate:,.2f} (amortised {amortised:,.2f})")
         big.append(ds.throughput(args.big_ntraj))
         line.append(f"darkspin@{args.big_ntraj} {big[-1]:,.0f}")
         dist.append(ds_dist.throughput(args.big_ntraj))
@@ -356,6 +377,8 @@ def main(argv=None) -> dict:
     }
     for mode in modes:
         summary[f"qutip_{mode}"] = median(qrate[mode])
+        summary[f"qutip_{mode}_amortised"] = median(qamort[mode])
+        summary[f"ratio_{mode}_amortised"] = median(big) / median(qamort[mode])
         summary[f"ratio_{mode}"] = median(small) / median(qrate[mode])
         summary[f"ratio_{mode}_big"] = median(big) / median(qrate[mode])
         summary[f"ratio_{mode}_instruments"] = median(inst) / median(qrate[mode])
@@ -376,21 +399,23 @@ def main(argv=None) -> dict:
         what = "averaged density matrices" if mode == "states" else "singlet e_ops"
         print(
             f"  QuTiP {qt.version} mcsolve, ntraj={args.ntraj}, {what}: "
-            f"{median(qrate[mode]):,.2f} traj/s (min {min(qrate[mode]):,.2f}, max {max(qrate[mode]):,.2f}); "
+            f"{median(qrate[mode]):,.2f} traj/s start-up included (min {min(qrate[mode]):,.2f}, "
+            f"max {max(qrate[mode]):,.2f}), amortised {median(qamort[mode]):,.2f} traj/s; "
             f"singlet(t=500) = {median(qpop[mode]):.3f} (exact without measurements 0.5)"
         )
     for mode in modes:
         what = "states" if mode == "states" else "e_ops"
         print(
-            f"  RATIO same ntraj ({args.ntraj}), darkspin / QuTiP {what}: {summary[f'ratio_{mode}']:,.0f}x"
-            + ("   <- the issue's required ratio" if mode == "states" else "")
+            f"  RATIO amortised, darkspin@{args.big_ntraj} / QuTiP {what}@{args.ntraj} without its start-up: "
+            f"{summary[f'ratio_{mode}_amortised']:,.0f}x" + ("   <- the headline ratio" if mode == "states" else "")
         )
+        print(f"  RATIO same ntraj ({args.ntraj}), darkspin / QuTiP {what}: {summary[f'ratio_{mode}']:,.0f}x")
         print(
             f"  RATIO same ntraj, darkspin with instruments / QuTiP {what}: "
             f"{summary[f'ratio_{mode}_instruments']:,.0f}x"
         )
         print(
-            f"  RATIO amortised, darkspin@{args.big_ntraj} / QuTiP {what}@{args.ntraj}: "
+            f"  RATIO darkspin@{args.big_ntraj} / QuTiP {what}@{args.ntraj} start-up included: "
             f"{summary[f'ratio_{mode}_big']:,.0f}x"
         )
     st = summary["startup_total"]

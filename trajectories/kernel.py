@@ -101,6 +101,21 @@ def _norm2(v: np.ndarray) -> float:
     return s
 
 
+@njit(cache=True, inline="always")
+def _norm2_4(v: np.ndarray) -> float:
+    # _norm2's sum for d = 4, unrolled (0.0 + x == x, so the same bits)
+    return (
+        v[0].real ** 2
+        + v[0].imag ** 2
+        + v[1].real ** 2
+        + v[1].imag ** 2
+        + v[2].real ** 2
+        + v[2].imag ** 2
+        + v[3].real ** 2
+        + v[3].imag ** 2
+    )
+
+
 class RunLog(NamedTuple):
     """Per-run extras :func:`trajectory` fills (K channels, R rounds, n outputs, T time bins).
 
@@ -339,10 +354,40 @@ def trajectory(
     int
         The number of jumps (all of them, logged or not); -1 if the run was stopped by ``abort``.
     """
+    # the STM pair's 1 + 2 + 1 blocks in order get a body compiled for d = 4 and that layout: the
+    # generic loops (runtime d, block indirection) cost 2x on the per-event path (benchmarks/versions.py)
+    st, od = plan.prop_starts, plan.prop_order
+    if plan.heff.shape[0] == 4 and st.size == 4 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2:
+        return _trajectory(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True
+        )
+    d = plan.heff.shape[0]
+    return _trajectory(
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False
+    )
+
+
+@njit(cache=True, inline="always")
+def _trajectory(
+    rng: np.ndarray,
+    plan: Plan,
+    out_states: np.ndarray,
+    out_post: np.ndarray,
+    outcomes: np.ndarray,
+    records: np.ndarray,
+    jump_t: np.ndarray,
+    jump_k: np.ndarray,
+    jump_resid: np.ndarray,
+    log: RunLog,
+    abort: np.ndarray,
+    d: int,
+    pair4: bool,
+) -> int:
+    """The body of :func:`trajectory`; d and pair4 are constants where it is inlined."""
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
     ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
-    d = plan.heff.shape[0]
+    ev_U = plan.ev_U
     psi = np.empty(d, np.complex128)
     phi = np.empty(d, np.complex128)
     tmp = np.empty(d, np.complex128)
@@ -370,8 +415,15 @@ def trajectory(
     for e in range(ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
-        _apply_event(plan, e, psi, phi)
-        n2 = _norm2(phi)
+        if pair4:  # _apply_event and _norm2 for that layout, the same operations in the same order
+            phi[0] = ev_U[e, 0] * psi[0]
+            phi[1] = ev_U[e, 1] * psi[1] + ev_U[e, 2] * psi[2]
+            phi[2] = ev_U[e, 3] * psi[1] + ev_U[e, 4] * psi[2]
+            phi[3] = ev_U[e, 5] * psi[3]
+            n2 = _norm2_4(phi)
+        else:
+            _apply_event(plan, e, psi, phi)
+            n2 = _norm2(phi)
         while n2 < r:
             steps += 1
             if steps & _ABORT_MASK == 0 and abort[0] != 0:
