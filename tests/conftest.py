@@ -7,11 +7,11 @@ name because pyproject puts tests/ on sys.path. Test files need unique basenames
 Markers (pyproject, --strict-markers): ``statistical`` for Monte Carlo against exact solutions and
 calibrations (many trajectories to test a statistic), ``subprocess`` for anything that starts a Python or
 ``darkspin`` process (command line, examples, README, Dask cluster, process pools, thread probes).
-The fast loop leaves both out: 950 of the 1085 tests,
+The fast loop leaves both out: 1,231 of the 1,369 tests,
 
     .venv/bin/python -m pytest -q -m "not statistical and not subprocess"
 
-1.5-2 minutes on a shared 2-core machine with the Numba cache warm (77 s of CPU; the whole suite ~8 minutes).
+65 s on 2 cores with the Numba cache warm (80 s of CPU; the whole suite 8-14 minutes).
 The slowest of it: loading each Numba kernel from the cache on first use, the Hypothesis properties and the
 batched exact solver on random models.
 
