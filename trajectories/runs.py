@@ -325,7 +325,6 @@ def run_trajectories(
     if threads is not None:
         threads = check_count("threads", threads, 1, 2**31)
     plan = plan_for(model, protocol)
-    check_jump_budget(plan, ntraj)
     n_out, R = plan.n_out, plan.rounds
     K = max(plan.jumps.shape[0], 1)
     row_bytes = {
@@ -344,6 +343,7 @@ def run_trajectories(
             f"ntraj: keeping {', '.join(keep)} for {ntraj} runs needs {need / 2**30:.3g} GiB, more than "
             f"MAX_BYTES = {MAX_BYTES / 2**30:g} GiB; run the study in index ranges (start=...)"
         )
+    check_jump_budget(plan, ntraj)  # last: its warning is for calls that will run
 
     def rows(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.zeros((ntraj, *shape) if name in keep else (0, *shape), dtype)
