@@ -82,7 +82,9 @@ for line in sys.stdin:
     res = run(name, ntraj)
     seconds = time.perf_counter() - t0
     h = hashlib.sha256()
-    for a in (res.rho, res.rho_post, res.singlet, res.n_success, res.n_jumps):
+    # the singlet sums: population("S") from 0.4 on (its .value is complex; .real holds the bits), singlet before
+    singlet = res.population("S").value.real if hasattr(res, "_singlet") else res.singlet
+    for a in (res.rho, res.rho_post, singlet, res.n_success, res.n_jumps):
         h.update(memoryview(__import__("numpy").ascontiguousarray(a)).cast("B"))
     print(json.dumps({"seconds": seconds, "hash": h.hexdigest()[:16]}), flush=True)
 """
