@@ -17,10 +17,11 @@ from numpy.typing import NDArray
 from . import interruptible
 from .checks import check_count
 from .jump_budget import check_jump_budget
-from .kernel import SMALL_CALL, bare_log, chunk_bounds, trajectory, trajectory_buffers
+from .kernel import bare_log, trajectory
 from .plan import Model, Plan, check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
+from .sums_kernel import SMALL_CALL, chunk_bounds, trajectory_buffers
 
 #: What run_trajectories can keep per run (see :class:`Runs`).
 KEEP = ("records", "outcomes", "post", "n_jumps", "first_jump", "final_state", "states", "jumps")

@@ -17,8 +17,8 @@ from typing import overload
 import numpy as np
 
 from ...trajectories.distributions import DistributionSpec
-from ...trajectories.kernel import FRAC_BITS
 from ...trajectories.protocol import Protocol
+from ...trajectories.sums_kernel import FRAC_BITS
 from ..statistics.intervals import wilson_interval
 
 _MASK = np.int64(2**FRAC_BITS - 1)
@@ -53,7 +53,7 @@ class DistributionSums:
 
     @classmethod
     def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
-        """From the ``dist`` tuple of :func:`darkspin.trajectories.kernel.ensemble_sums`."""
+        """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`."""
         fid, split_n, split_q, jc, fj, wait, cs1, cs2 = (np.asarray(a, np.int64) for a in dist)
         return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2)
 

@@ -30,11 +30,11 @@ import numpy as np
 
 from ...trajectories.checks import check_path
 from ...trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
-from ...trajectories.kernel import FRAC_BITS, acc_layout
 from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ...trajectories.model import SpinPair
 from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ...trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
+from ...trajectories.sums_kernel import FRAC_BITS, acc_layout
 from ..results.monte_carlo import MAX_NTRAJ, MonteCarloResult, _check_stats, set_writer
 from .atomic import atomic_write, temporary_name
 from .distributions import DistributionSums

@@ -20,10 +20,10 @@ from ...trajectories import interruptible
 from ...trajectories.checks import check_count, check_path, plain
 from ...trajectories.distributions import DistributionSpec, distribution_spec, no_distributions
 from ...trajectories.jump_budget import check_jump_budget
-from ...trajectories.kernel import MAX_CALL, SMALL_CALL, chunk_bounds, ensemble_sums
 from ...trajectories.plan import Model, check_model, compile_plan
 from ...trajectories.protocol import Protocol
 from ...trajectories.rng import SEED_MAX
+from ...trajectories.sums_kernel import MAX_CALL, SMALL_CALL, chunk_bounds, ensemble_sums
 from ..results.monte_carlo import MonteCarloResult
 from .distributions import DistributionSums
 from .files import check_exact_types, check_save_path, load

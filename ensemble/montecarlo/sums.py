@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...trajectories.distributions import DistributionSpec
-from ...trajectories.kernel import FRAC_BITS, acc_layout, pairs
 from ...trajectories.plan import MAX_RECORD_ROUNDS
 from ...trajectories.protocol import Protocol
+from ...trajectories.sums_kernel import FRAC_BITS, acc_layout, pairs
 from .distributions import Distributions, DistributionSums
 
 _MASK = np.int64(2**FRAC_BITS - 1)
@@ -24,7 +24,7 @@ _UNIT = 2.0**-FRAC_BITS
 
 
 def dimension_of(n_acc: int) -> int:
-    """The state dimension d whose accumulator rows have n_acc sums (see kernel.acc_layout)."""
+    """The state dimension d whose accumulator rows have n_acc sums (see sums_kernel.acc_layout)."""
     for d in range(1, 65):
         if acc_layout(d)[4] == n_acc:
             return d
@@ -80,7 +80,7 @@ class EnsembleSums:
 
     @classmethod
     def from_kernel(cls, out: tuple, ntraj: int, spec: DistributionSpec | None = None) -> EnsembleSums:
-        """From the tuple :func:`darkspin.trajectories.kernel.ensemble_sums` returns, the number of runs
+        """From the tuple :func:`darkspin.trajectories.sums_kernel.ensemble_sums` returns, the number of runs
         it summed, and the distribution spec it was given (None or spec.on False: no distributions)."""
         acc, n_post, n_success, n_kept, record_counts, n_jumps, dist = out
         acc = np.asarray(acc, np.int64)

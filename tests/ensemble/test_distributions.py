@@ -36,8 +36,8 @@ from darkspin.ensemble.statistics.jump_tests import jump_tests
 from darkspin.ensemble.statistics.significance import sigma_from_p
 from darkspin.trajectories import LindbladModel, Measurement, Protocol, SpinPair, run_trajectories
 from darkspin.trajectories.distributions import JUMP_MAX, infidelity_edges
-from darkspin.trajectories.kernel import FRAC_BITS
 from darkspin.trajectories.operators import basis_state
+from darkspin.trajectories.sums_kernel import FRAC_BITS
 
 SIGMA = 5.0
 #: Two-sided p-value of a 5-sigma deviation.

@@ -32,9 +32,9 @@ from darkspin.ensemble.montecarlo import simulation as simulate_module
 from darkspin.ensemble.montecarlo.sums import EnsembleSums
 from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories.distributions import no_distributions
-from darkspin.trajectories.kernel import ensemble_sums
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.propagator import block_propagator, propagator_matrix
+from darkspin.trajectories.sums_kernel import ensemble_sums
 
 from reference import I2, SM, SP, SZ, binomial_z, element_z, singlet_population
 from reference import SINGLET as S_VEC
