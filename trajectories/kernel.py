@@ -304,12 +304,75 @@ def trajectory(
     st, od = plan.prop_starts, plan.prop_order
     if plan.heff.shape[0] == 4 and st.size == 4 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2:
         return _trajectory(
-            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True
-        )
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
+            -1, out_states[0], 0.0, 0.0, 0, True,
+        )  # fmt: skip
     d = plan.heff.shape[0]
     return _trajectory(
-        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False
-    )
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
+        -1, out_states[0], 0.0, 0.0, 0, True,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def resume_trajectory(
+    rng: np.ndarray,
+    plan: Plan,
+    e0: int,
+    psi0: np.ndarray,
+    t0: float,
+    r0: float,
+    rule0: int,
+    post0: bool,
+    out_states: np.ndarray,
+    out_post: np.ndarray,
+    outcomes: np.ndarray,
+    records: np.ndarray,
+    jump_t: np.ndarray,
+    jump_k: np.ndarray,
+    jump_resid: np.ndarray,
+    log: RunLog,
+    abort: np.ndarray,
+) -> int:
+    """Continue a run of :func:`trajectory` from event e0, where it held state psi0 at time t0, no jump yet.
+
+    The shared-branch walk (:mod:`.branches`) hands over here at a run's first jump: the outputs and
+    rounds before e0 are not written; the rest is exactly what :func:`trajectory` would do.
+
+    Parameters
+    ----------
+    rng : ndarray of uint64, shape (4,)
+        The run's stream where the walk left it.
+    plan : Plan
+    e0 : int
+        The event whose interval comes next (0 <= e0 <= E).
+    psi0 : ndarray of complex128, shape (d,)
+        The run's state at t0 (unnormalised, as the event loop holds it).
+    t0, r0 : float
+        Time (time unit; the time of event e0 - 1, 0 for e0 = 0) and the current jump threshold.
+    rule0 : int
+        The rule machine's state.
+    post0 : bool
+        Whether it accepts.
+    out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort
+        As in :func:`trajectory`.
+
+    Returns
+    -------
+    int
+        As :func:`trajectory`: the jumps, or -1 if stopped by ``abort``.
+    """
+    st, od = plan.prop_starts, plan.prop_order
+    if plan.heff.shape[0] == 4 and st.size == 4 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2:
+        return _trajectory(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
+            e0, psi0, t0, r0, rule0, post0,
+        )  # fmt: skip
+    d = plan.heff.shape[0]
+    return _trajectory(
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
+        e0, psi0, t0, r0, rule0, post0,
+    )  # fmt: skip
 
 
 @njit(cache=True, inline="always")
@@ -327,8 +390,15 @@ def _trajectory(
     abort: np.ndarray,
     d: int,
     pair4: bool,
+    e0: int,
+    psi0: np.ndarray,
+    t0: float,
+    r0: float,
+    rule0: int,
+    post0: bool,
 ) -> int:
-    """The body of :func:`trajectory`; d and pair4 are constants where it is inlined."""
+    """The body of :func:`trajectory` (e0 < 0: a fresh run) and :func:`resume_trajectory` (from event e0);
+    d and pair4 are constants where it is inlined."""
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
     ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
@@ -337,27 +407,37 @@ def _trajectory(
     phi = np.empty(d, np.complex128)
     tmp = np.empty(d, np.complex128)
     work = np.empty(plan.prop_max_block, np.complex128)
-    m = init_w.size
-    c = 0
-    if m > 1:
-        u = uniform(rng)
-        while c < m - 1 and u >= init_w[c]:
-            c += 1
-    for i in range(d):
-        psi[i] = init_states[c, i]
     nk = jumps.shape[0]
     weights = np.empty(max(nk, 1))
-    r = 1.0 - uniform(rng)  # in (0, 1]
-    t = 0.0
-    state = 0
-    post = True
+    if e0 < 0:
+        m = init_w.size
+        c = 0
+        if m > 1:
+            u = uniform(rng)
+            while c < m - 1 and u >= init_w[c]:
+                c += 1
+        for i in range(d):
+            psi[i] = init_states[c, i]
+        r = 1.0 - uniform(rng)  # in (0, 1]
+        t = 0.0
+        state = 0
+        post = True
+        first = 0
+    else:
+        for i in range(d):
+            psi[i] = psi0[i]
+        r = r0
+        t = t0
+        state = rule0
+        post = post0
+        first = e0
     njump = 0
     t_last = 0.0
     kcount = log.kcount
     kcount[:] = 0
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
     steps = 0
-    for e in range(ev_time.size):
+    for e in range(first, ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
         if pair4:  # _apply_event and _norm2 for that layout, the same operations in the same order

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit, prange
 
-from .kernel import RunLog, bin_of, trajectory
+from .branches import new_table, table_capacity, undo, walk
+from .kernel import RunLog, _apply_event, bin_of, resume_trajectory, trajectory
 from .rng import seed_state
 
 if TYPE_CHECKING:
+    from .branches import BranchTable
     from .distributions import DistributionSpec
     from .plan import Plan
 
@@ -185,15 +187,72 @@ def _accumulate(acc, states, start, stop, target, target_kind):
 
 
 @njit(cache=True)
-def _accumulate_flagged(a_post, a_rest, states, post, n_out, target, target_kind):
-    """Sum each output once, into a_post where post[o] else a_rest, in runs of equal flags."""
-    o = 0
+def _accumulate_flagged(a_post, a_rest, states, post, n_out, target, target_kind, first):
+    """Sum outputs first .. n_out - 1 once each, into a_post where post[o] else a_rest, in runs of equal flags."""
+    o = first
     while o < n_out:
         stop = o + 1
         while stop < n_out and post[stop] == post[o]:
             stop += 1
         _accumulate(a_post if post[o] else a_rest, states, o, stop, target, target_kind)
         o = stop
+
+
+@njit(cache=True)
+def add_shared(
+    plan: Plan, tab: BranchTable, a_post: np.ndarray, a_rest: np.ndarray, npost: np.ndarray, phi: np.ndarray
+) -> None:
+    """Add the outputs a chunk's runs shared (:mod:`.branches`): count x each one's fixed-point terms.
+
+    count x _q(x) is the sum of count copies of _q(x) in int64, so the sums are those of the plain path.
+
+    Parameters
+    ----------
+    plan : Plan
+    tab : BranchTable
+        The chunk's table after its runs.
+    a_post, a_rest : ndarray of int64, shape (n_out, n_acc)
+        The chunk's sums, post-selected and not (added to).
+    npost : ndarray of int64, shape (n_out,)
+        Post-selected runs per output (added to).
+    phi : ndarray of complex128, shape (d,)
+        Scratch.
+    """
+    nn = tab.used[0]
+    d = phi.size
+    entered = np.zeros(nn, np.int64)
+    one = np.empty((1, d), np.complex128)
+    row = np.zeros((1, a_post.shape[1]), np.int64)
+    # children are made after their parents: a reverse sweep sees every child first
+    for node in range(nn - 1, -1, -1):
+        s, L, b = tab.start[node], tab.length[node], tab.base[node]
+        runs = tab.passed[node]
+        for j in range(L):
+            runs += tab.stops[b + j]
+        for x in range(4):
+            if tab.child[node, x] >= 0:
+                runs += entered[tab.child[node, x]]
+        entered[node] = runs
+        post = plan.sel_acc[tab.rule[node]]
+        dest = a_post if post else a_rest
+        for j in range(L):
+            runs -= tab.stops[b + j]  # a run stopped at row j computes that event's output itself
+            if runs == 0:
+                break
+            e = s + j
+            if plan.ev_kind[e] != 1:
+                continue
+            o = plan.ev_index[e]
+            _apply_event(plan, e, tab.psi[b + j], phi)
+            nrm = 1.0 / math.sqrt(tab.n2[b + j])
+            for i in range(d):
+                one[0, i] = phi[i] * nrm
+            row[0, :] = 0
+            _accumulate(row, one, 0, 1, plan.target, plan.target_kind)
+            for a in range(row.shape[1]):
+                dest[o, a] += runs * row[0, a]
+            if post:
+                npost[o] += runs
 
 
 @njit(cache=True)
@@ -248,6 +307,7 @@ def ensemble_sums(
     spec: DistributionSpec,
     abort: np.ndarray,
     done: np.ndarray,
+    table_rows: int = -1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.int64, tuple[np.ndarray, ...]]:
     """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL).
 
@@ -270,6 +330,10 @@ def ensemble_sums(
         Nonzero: stop (read between runs and every ABORT_EVERY jumps of a run).
     done : ndarray of int64, shape (nchunks,)
         Written: runs chunk ch finished, the runs chunk_bounds(start, ntraj, nchunks, ch)[0] + [0, done[ch]).
+    table_rows : int
+        Event rows of each chunk's shared-branch table (:mod:`.branches`): -1 (default) up to
+        MAX_TABLE_BYTES, 0 none (every run evolves and sums all its outputs itself). The sums are the
+        same bits either way.
 
     Returns
     -------
@@ -313,6 +377,12 @@ def ensemble_sums(
     wait = np.zeros((nchunks, T + 1 if on else 0), np.int64)
     cs1 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
     cs2 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
+    share = table_rows != 0
+    t_nodes, t_rows = table_capacity(plan, table_rows) if share else (0, 0)
+    E = plan.ev_time.size
+    out_before = np.zeros(E + 1, np.int64)  # outputs before each event
+    for e in range(E):
+        out_before[e + 1] = out_before[e] + (1 if plan.ev_kind[e] == 1 else 0)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
         rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
@@ -332,6 +402,10 @@ def ensemble_sums(
         a_post = np.zeros((n_out, n_acc), np.int64)
         a_rest = np.zeros((n_out, n_acc), np.int64)
         wait_kept = np.zeros(T + 1 if on else 0, np.int64)
+        tab = new_table(plan, t_nodes, t_rows)
+        psi0 = np.empty(d, np.complex128)
+        phi = np.empty(d, np.complex128)
+        tmp = np.empty(d, np.complex128)
         finished = 0
         for traj in range(lo, hi):
             if abort[0] != 0:
@@ -339,18 +413,36 @@ def ensemble_sums(
             seed_state(rng, seed, traj)
             for b in range(hist.size):
                 wait_kept[b] = hist[b]
-            nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log, abort)
+            o0 = 0
+            cell = 0
+            if share:
+                e0, t0, r0, rule0, post0, cell = walk(
+                    rng, plan, tab, psi0, phi, tmp, outcomes, records, on,
+                    states, post, log.round_states, log.round_jumps, log.out_counts, log.kcount,
+                )  # fmt: skip
+                o0 = out_before[e0]
+                if e0 < E:
+                    nj = resume_trajectory(
+                        rng, plan, e0, psi0, t0, r0, rule0, post0,
+                        states, post, outcomes, records, first, first_k, first_r, log, abort,
+                    )  # fmt: skip
+                else:
+                    nj = 0  # walk zeroed log.kcount
+            else:
+                nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log, abort)
             if nj < 0:
                 # a run cut short adds nothing, not even its waiting times
                 for b in range(hist.size):
                     hist[b] = wait_kept[b]
+                if share:
+                    undo(tab, cell)
                 break
             njumps[ch] += nj
-            for o in range(n_out):
+            for o in range(o0, n_out):
                 if post[o]:
                     npost[ch, o] += 1
             # "all" = post + rest exactly, because the sums are integers
-            _accumulate_flagged(a_post, a_rest, states, post, n_out, plan.target, plan.target_kind)
+            _accumulate_flagged(a_post, a_rest, states, post, n_out, plan.target, plan.target_kind, o0)
             state = 0
             before = True
             code = 0
@@ -376,6 +468,8 @@ def ensemble_sums(
                 )  # fmt: skip
             finished += 1
         done[ch] = finished
+        if share:
+            add_shared(plan, tab, a_post, a_rest, npost[ch], phi)
         acc[ch, :, 0, :] = a_post + a_rest
         acc[ch, :, 1, :] = a_post
         wait[ch] = hist
