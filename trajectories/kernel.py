@@ -9,7 +9,14 @@ with weights ||L_k psi||^2. At a measurement round the plan's instrument draws t
 the Born rule and projects, the detector's record is drawn with the readout error, the feedback of
 that record acts, and the post-selection rule's machine steps on the record.
 
+A run can also be resumed at any event (:func:`resume_trajectory`): the shared-branch walk of
+:mod:`.branches` hands a run over there at its first jump.
+
 The streaming sums over many runs are in :mod:`.sums_kernel`.
+
+Length: the one event loop is compiled twice (the d = 4 pair body and the generic one) from one body
+with its fresh and resumed entry points; splitting the loop would split the operations that must stay
+bit-identical between the paths.
 """
 
 from __future__ import annotations

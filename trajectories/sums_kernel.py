@@ -3,6 +3,15 @@
 Ensemble sums are exact integers: each trajectory's |psi><psi| is rounded to a multiple of
 2^-FRAC_BITS and summed in int64, so sums are bit-identical under any split or order of trajectories.
 Standard errors come from the matching sums of |psi_i psi_j|^2 (sums of squares).
+
+Shared branches (:mod:`.branches`): before its first jump a run's outputs are not summed per run; each
+chunk counts how many runs went through each (branch, output) cell and :func:`add_shared` adds count x
+the cell's fixed-point terms at the chunk's end (exact in int64, so the same bits as summing every run).
+``sums_with_table(..., table_rows=0)`` is the plain path.
+
+Length: the accumulation, the shared-branch totals and the per-run distribution binning all write the
+same integer sums in the one parallel loop of :func:`sums_with_table`; apart they would need a second
+pass over the runs.
 """
 
 from __future__ import annotations

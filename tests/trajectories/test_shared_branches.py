@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from golden_sums_cases import DIST_NAMES, NAMES, PATH, cases, digest, run_case
 
 import darkspin as ds
 from darkspin.trajectories.distributions import distribution_spec, no_distributions
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.sums_kernel import sums_with_table
-
-from golden_sums_cases import DIST_NAMES, NAMES, PATH, cases, digest, run_case
 
 GOLDEN_SHA256 = "52116b8583336a7d819c34c0812b46f837f36db81f9a374e4c8fa5cf332f5249"
 CASES = cases()
