@@ -107,7 +107,8 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
     t0 = time.perf_counter()
     sigma, max_z, covered, widths, jump_sigma = [], [], [], [], []
     n_tests = 0
-    spec = distribution_spec(protocol, 4)
+    spec = distribution_spec(protocol, 4, channels=len(model.jump_labels()))
+    count_sigma = []
     for r in range(replicas):
         sums = run_batch(model, protocol, seed, r * n, (r + 1) * n, spec=spec)
         mc = MonteCarloResult(model, protocol, sums, seed)
@@ -117,6 +118,10 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
         # the jump tests alone (mean jumps per channel, first-jump survival), Bonferroni over their K + 1
         jp = np.concatenate([c.jumps.mean_jumps_p, [c.jumps.survival_p]])
         jump_sigma.append(sigma_from_p(min(1.0, jp.size * float(np.nanmin(jp)))))
+        # the count-distribution G-tests alone, Bonferroni over their number
+        cp = c.counts.p_value if c.counts is not None else np.full(1, np.nan)
+        n_count = int(np.count_nonzero(np.isfinite(cp)))
+        count_sigma.append(sigma_from_p(min(1.0, n_count * float(np.nanmin(cp)))) if n_count else 0.0)
         n_tests = c.n_tests
         table = mc.postselection()
         lo, hi = table["singlet_post_low"], table["singlet_post_high"]
@@ -140,6 +145,11 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
         f"  jump tests alone (mean jumps per channel, first-jump survival) inconsistent at {threshold:g} sigma: "
         f"{jump_alarms} of {replicas}; largest {np.nanmax(jump_sigma):.2f} sigma"
     )
+    count_alarms = int(np.sum(np.array(count_sigma) > threshold))
+    print(
+        f"  count-distribution G-tests alone ({n_count} per run) inconsistent at {threshold:g} sigma: "
+        f"{count_alarms} of {replicas}; largest {np.nanmax(count_sigma):.2f} sigma"
+    )
     q = np.quantile(max_z, [0.5, 0.9, 0.99, 1.0])
     print(f"  largest single-test z per run: median {q[0]:.2f}, 90 % {q[1]:.2f}, 99 % {q[2]:.2f}, max {q[3]:.2f}")
     print(
@@ -148,7 +158,7 @@ def false_alarms(name: str, replicas: int, seed: int, threshold: float, ntraj: i
         + f"; exact {np.round(s_exact, 5).tolist()}"
     )
     print(f"  smallest interval width: {np.nanmin(widths):.3g}")
-    ok = alarms / replicas <= TARGET_RATE and np.nanmin(widths) > 0
+    ok = alarms / replicas <= TARGET_RATE and count_alarms / replicas <= TARGET_RATE and np.nanmin(widths) > 0
     print(f"  target rate <= {TARGET_RATE:.0%} and width > 0: {'PASS' if ok else 'FAIL'}")
     return ok
 
@@ -162,7 +172,7 @@ def power(name: str, ntraj: int, seed: int, threshold: float) -> bool:
         variants[f"{ch} dropped"] = channel_scaled(model, ch, 0.0)
     print(f"[{name}] power at {ntraj} trajectories (seed {seed}), threshold {threshold:g} sigma")
     ok = True
-    spec = distribution_spec(protocol, 4)
+    spec = distribution_spec(protocol, 4, channels=len(model.jump_labels()))
     for label, m in variants.items():
         mc = MonteCarloResult(model, protocol, run_batch(m, protocol, seed, 0, ntraj, spec=spec), seed)
         c = compare(mc, exact, threshold=threshold)

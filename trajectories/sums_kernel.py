@@ -197,8 +197,11 @@ def _accumulate_flagged(a_post, a_rest, states, post, n_out, target, target_kind
 
 
 @njit(cache=True)
-def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, split_q, jc, fj, cs1, cs2):
-    """Add one run's fidelity snapshots, jump counts, first-jump time and counts by output time."""
+def _bin_run(
+    spec, log, states, post, round_post, njump, t_first, k_first, fid, split_n, split_q, jc, fj, cs1, cs2, cnt, fjk
+):
+    """Add one run's fidelity snapshots, jump counts, first-jump time (and channel k_first) and counts by
+    output time (their sums and, per channel set, their histograms)."""
     n_fb = spec.fid_edges.size - 1
     for s in range(spec.snap_kind.size):
         i = spec.snap_index[s]
@@ -231,6 +234,21 @@ def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, 
     fj[0, b] += 1
     if final_post:
         fj[1, b] += 1
+    if njump > 0:
+        fjk[0, k_first, b] += 1
+        if final_post:
+            fjk[1, k_first, b] += 1
+    top = spec.count_max
+    for c in range(cnt.shape[0]):
+        for o in range(cnt.shape[2]):
+            n = 0
+            for k in range(log.out_counts.shape[1]):
+                if spec.count_sets[c, k] != 0:
+                    n += log.out_counts[o, k]
+            b = min(n, top)
+            cnt[c, 0, o, b] += 1
+            if post[o]:
+                cnt[c, 1, o, b] += 1
     for o in range(cs1.shape[0]):
         for k in range(cs1.shape[1]):
             c = log.out_counts[o, k]
@@ -288,7 +306,10 @@ def ensemble_sums(
         runs that had not / had jumped by the snapshot and split_q (S, 2) their summed fidelities in units
         of 2^-FRAC_BITS; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time];
         first_jump (2, T + 2) (bin T: past the grid, T + 1: never); waiting (T + 1,); count_sums
-        (n_out, K) and count_squares (n_out, K) of the jumps per channel by each output time.
+        (n_out, K) and count_squares (n_out, K) of the jumps per channel by each output time; counts
+        (C, 2, n_out, count_max + 1) [all, post-selected at that output] histograms of the jumps of each
+        channel set of spec.count_sets by each output time; first_jump_channel (2, K, T + 1) the first
+        jump's time by its channel (bin T: past the grid).
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]
@@ -313,6 +334,9 @@ def ensemble_sums(
     wait = np.zeros((nchunks, T + 1 if on else 0), np.int64)
     cs1 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
     cs2 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
+    C = spec.count_sets.shape[0] if on else 0
+    cnt = np.zeros((nchunks, C, 2, n_out if on else 0, spec.count_max + 1 if on else 0), np.int64)
+    fjk = np.zeros((nchunks, 2, K, T + 1 if on else 0), np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
         rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
@@ -371,8 +395,8 @@ def ensemble_sums(
             if on:
                 t_first = first[0] if nj > 0 else math.inf
                 _bin_run(
-                    spec, log, states, post, round_post, nj, t_first,
-                    fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch],
+                    spec, log, states, post, round_post, nj, t_first, first_k[0] if nj > 0 else -1,
+                    fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch], cnt[ch], fjk[ch],
                 )  # fmt: skip
             finished += 1
         done[ch] = finished
@@ -388,6 +412,8 @@ def ensemble_sums(
         wait.sum(axis=0),
         cs1.sum(axis=0),
         cs2.sum(axis=0),
+        cnt.sum(axis=0),
+        fjk.sum(axis=0),
     )
     return (
         acc.sum(axis=0),
