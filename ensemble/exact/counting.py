@@ -20,6 +20,9 @@ P(N = n | post-selected at t) is the accepting part, normalised.
 
 First jump. Runs whose counted channels have not fired carry rho_0 above; the density of the first
 counted jump at t in channel k is tr(L_k rho_0(t) L_k^dag).
+
+Waiting time. In the steady state, the time from one counted jump to the next has the density
+tr(J_k exp(L0 tau) J rho_ss) / tr(J rho_ss) when the next is in channel k (:func:`waiting_time_density`).
 """
 
 from __future__ import annotations
@@ -222,4 +225,72 @@ def first_jump_density(
             x = (M[0] + M[1]) @ x
         else:
             out[idx] = np.maximum((C @ x).real, 0.0)
+    return out
+
+
+def waiting_time_density(
+    model: Model, times: ArrayLike, channels: Any = None, rho: ArrayLike | None = None
+) -> np.ndarray:
+    """Stationary waiting-time density: from a jump among ``channels`` to the next one, by its channel.
+
+    w_k(tau) = tr(J_k exp(L0 tau) J rho) / tr(J rho), J the counted channels' jump superoperator,
+    L0 = L - J, rho the stationary state (Brandes, Ann. Phys. 17, 477 (2008)): the density of the time
+    between successive counted jumps of a run in the steady state, the second one in channel k. Summed
+    over k and integrated over tau >= 0 it is 1 when counted jumps keep coming. A protocol's rounds play
+    no part (they make the process non-stationary); the Monte Carlo waiting times of a run started in
+    the steady state without rounds and stopped at t_final estimate (t_final - tau) w(tau) per run.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+    times : array_like of float
+        Waiting times tau >= 0, non-decreasing, (m,), in the model's inverse energy unit.
+    channels : None, int, str, or a sequence of them
+        The channels counted (labels or indices); None: all.
+    rho : array_like of complex, shape (d, d), optional
+        The state the first jump happens in (default: the model's unique steady state).
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, K) float, per unit time (0 for channels not counted).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter (model, times, channels, rho): e.g. a model without a unique steady state
+        and no ``rho``, or a state in which no counted channel can fire.
+    """
+    from .steady import steady_states
+
+    d = check_model(model)
+    jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
+    mask = channel_mask(channels, list(model.jump_labels()))
+    taus = _as_times("times", times, strict=False, max_size=10**7)
+    if rho is None:
+        ss = steady_states(model)
+        if ss.shape[0] != 1:
+            raise ValueError(f"model has {ss.shape[0]} independent steady states: pass rho, the state to start from")
+        state = ss[0]
+    else:
+        state = np.asarray(rho, complex)
+        if state.shape != (d, d) or not np.all(np.isfinite(state)):
+            raise ValueError(f"rho must be a finite ({d}, {d}) density matrix, got shape {state.shape}")
+    L = sparse_liouvillian(np.asarray(model.effective_hamiltonian(), complex), jumps)
+    J = _superop(jumps, mask)
+    x = J @ state.reshape(-1)
+    rate = float(np.trace(x.reshape(d, d)).real)
+    if not rate > 0:
+        raise ValueError("rho: no counted channel can fire in this state (its jump rate is 0)")
+    x = x / rate
+    G = np.einsum("kji,kjl->kil", jumps.conj(), jumps)
+    C = np.swapaxes(G, 1, 2).reshape(-1, d * d) * mask[:, None]
+    prop = _Exponential(sp.csr_matrix(L - J))
+    out = np.empty((taus.size, jumps.shape[0]))
+    t = 0.0
+    for i, tau in enumerate(taus):
+        if tau != t:
+            x = prop(x, float(tau - t))
+            t = float(tau)
+        out[i] = np.maximum((C @ x).real, 0.0)
     return out

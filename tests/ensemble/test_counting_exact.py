@@ -147,3 +147,39 @@ def test_bad_input_names_the_parameter(kwargs, name):
             ds.first_jump_density(decay_model(), protocol, channels=kwargs["channels"])
     with pytest.raises(ValueError, match="protocol"):
         ds.count_distribution(decay_model(), "protocol")
+
+
+def test_waiting_time_density_of_pumped_decay_closed_form():
+    # incoherent pump d -> u at rate p and decay u -> d at rate g: jumps alternate, so after a decay the
+    # wait for the pump is Exp(p) and vice versa; each is half of the stationary jumps
+    g, p = 0.7, 0.3
+    model = ds.LindbladModel(np.zeros((2, 2)), [math.sqrt(g) * SM, math.sqrt(p) * SM.T], ["decay", "pump"])
+    tau = np.linspace(0, 10, 21)
+    w = ds.waiting_time_density(model, tau)
+    np.testing.assert_allclose(w[:, 0], 0.5 * g * np.exp(-g * tau), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(w[:, 1], 0.5 * p * np.exp(-p * tau), rtol=1e-12, atol=1e-15)
+    # counting the decays only: from one decay to the next is Exp(p) * Exp(g) (a convolution)
+    wd = ds.waiting_time_density(model, tau, channels="decay")[:, 0]
+    np.testing.assert_allclose(wd, g * p / (g - p) * (np.exp(-p * tau) - np.exp(-g * tau)), rtol=1e-11, atol=1e-15)
+    with pytest.raises(ValueError, match="rho"):
+        ds.waiting_time_density(decay_model(), tau)  # steady state |d><d|: nothing fires
+    with pytest.raises(ValueError, match="channels"):
+        ds.waiting_time_density(model, tau, channels="nope")
+    with pytest.raises(ValueError, match="times"):
+        ds.waiting_time_density(model, [-1.0])
+
+
+def test_waiting_time_density_integrates_to_one_minus_no_jump():
+    # from the state right after a stationary jump, J rho_ss / tr(J rho_ss), the waiting-time density
+    # integrates to 1 - P(no jump by tau); that state as a protocol's rho0 gives P(N = 0) independently
+    model = ds.SpinPair(lam1=0.3, lam2=0.2, theta=0.4)
+    rho = ds.steady_states(model)[0]
+    after = sum(L @ rho @ L.conj().T for L in model.jump_operators())
+    after /= np.trace(after).real
+    tau = np.linspace(0, 20, 2001)
+    from scipy.integrate import simpson
+
+    w = ds.waiting_time_density(model, tau).sum(axis=1)
+    p0 = ds.count_distribution(model, ds.Protocol(after, (), np.array([0.0, 20.0])), n_max=1)[-1, 0]
+    assert abs(simpson(w, x=tau) - (1 - p0)) < 1e-8
+    assert 0.05 < 1 - p0 < 0.999  # a non-trivial check
