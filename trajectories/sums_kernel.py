@@ -238,17 +238,39 @@ def _bin_run(
         fjk[0, k_first, b] += 1
         if final_post:
             fjk[1, k_first, b] += 1
+    # counts by output time change at a few outputs only: cnt holds the run's cell at each output as
+    # differences along the outputs (+1 where it enters a cell, -1 where it leaves), summed up outside
     top = spec.count_max
-    for c in range(cnt.shape[0]):
-        for o in range(cnt.shape[2]):
+    K = log.out_counts.shape[1]
+    for o in range(cnt.shape[2]):
+        same = o > 0 and post[o] == post[o - 1]
+        for k in range(K):
+            if same and log.out_counts[o, k] != log.out_counts[o - 1, k]:
+                same = False
+        if same:
+            continue
+        for c in range(cnt.shape[0]):
             n = 0
-            for k in range(log.out_counts.shape[1]):
+            n_was = 0
+            for k in range(K):
                 if spec.count_sets[c, k] != 0:
                     n += log.out_counts[o, k]
+                    if o > 0:
+                        n_was += log.out_counts[o - 1, k]
             b = min(n, top)
-            cnt[c, 0, o, b] += 1
-            if post[o]:
-                cnt[c, 1, o, b] += 1
+            if o > 0:
+                was = min(n_was, top)
+                if was != b:
+                    cnt[c, 0, o, was] -= 1
+                    cnt[c, 0, o, b] += 1
+                if post[o - 1] and (was != b or not post[o]):
+                    cnt[c, 1, o, was] -= 1
+                if post[o] and (was != b or not post[o - 1]):
+                    cnt[c, 1, o, b] += 1
+            else:
+                cnt[c, 0, o, b] += 1
+                if post[o]:
+                    cnt[c, 1, o, b] += 1
     for o in range(cs1.shape[0]):
         for k in range(cs1.shape[1]):
             c = log.out_counts[o, k]
@@ -308,7 +330,8 @@ def ensemble_sums(
         first_jump (2, T + 2) (bin T: past the grid, T + 1: never); waiting (T + 1,); count_sums
         (n_out, K) and count_squares (n_out, K) of the jumps per channel by each output time; counts
         (C, 2, n_out, count_max + 1) [all, post-selected at that output] histograms of the jumps of each
-        channel set of spec.count_sets by each output time; first_jump_channel (2, K, T + 1) the first
+        channel set of spec.count_sets by each output time, as differences along the outputs (their
+        cumulative sum over axis 2 is the histograms); first_jump_channel (2, K, T + 1) the first
         jump's time by its channel (bin T: past the grid).
     """
     n_out, rounds = plan.n_out, plan.rounds

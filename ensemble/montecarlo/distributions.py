@@ -71,6 +71,7 @@ class DistributionSums:
     def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
         """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`."""
         fid, split_n, split_q, jc, fj, wait, cs1, cs2, cnt, fjk = (np.asarray(a, np.int64) for a in dist)
+        cnt = np.cumsum(cnt, axis=2)  # the kernel bins changes along the outputs
         return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2, cnt, fjk)
 
     @classmethod

@@ -137,3 +137,27 @@ def test_histograms_add_up_and_survive_save_load_and_batch_splits(tmp_path):
         dist.count_histograms(None, post="yes")
     with pytest.raises(ValueError, match="channel"):
         dist.first_jump(channel="nope")
+
+
+def test_files_without_count_histograms_still_load(tmp_path):
+    from darkspin.ensemble.montecarlo import files
+
+    protocol = ds.Protocol("ud", (1.0,), np.linspace(0, 2, 5))
+    ds.simulate(MODEL, protocol, 50, seed=3, distributions=True, progress=False, save=tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as f:
+        data = {k: f[k] for k in f.files if k not in files._COUNT_MEMBERS}
+    data["checksum"] = np.array(files._checksum(data))
+    np.savez(tmp_path / "old.npz", **data)
+    dist = ds.load(tmp_path / "old.npz").distributions
+    assert dist.count_sets == ()
+    assert dist.first_jump().total == 50
+    with pytest.raises(ValueError, match="channel"):
+        dist.first_jump(channel=0)
+    with pytest.raises(ValueError, match="channels"):
+        dist.count_histograms()
+    # a file with only some of the count members is refused
+    data.update({"dist_count_max": np.int64(16)})
+    data["checksum"] = np.array(files._checksum(data))
+    np.savez(tmp_path / "partial.npz", **data)
+    with pytest.raises(ValueError, match="count histogram members"):
+        ds.load(tmp_path / "partial.npz")
