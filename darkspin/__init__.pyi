@@ -14,6 +14,9 @@ from .analysis.studies.table import SweepTable as SweepTable
 from .ensemble.deprecated import exact_table as exact_table
 from .ensemble.deprecated import postselection_table as postselection_table
 from .ensemble.exact.batch import solve_many as solve_many
+from .ensemble.exact.counting import count_distribution as count_distribution
+from .ensemble.exact.counting import first_jump_density as first_jump_density
+from .ensemble.exact.counting import waiting_time_density as waiting_time_density
 from .ensemble.exact.jump_statistics import mean_jumps as mean_jumps
 from .ensemble.exact.jump_statistics import no_jump_probability as no_jump_probability
 from .ensemble.exact.solver import solve_master_equation as solve_master_equation

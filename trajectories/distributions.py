@@ -10,7 +10,11 @@ rule's step) and at chosen output times (default: the final one).
 Jump counts per run and channel are counted 0, 1, ..., JUMP_MAX, with one overflow bin for more.
 First-jump times and the waiting times between successive jumps of a run are binned on a time grid
 (default DEFAULT_TIME_BINS equal bins on [0, t_final]); the first-jump histogram has one bin for runs
-past the grid's end and one for runs that never jumped.
+past the grid's end and one for runs that never jumped; the same split by the channel of the first jump.
+
+Jump counts by each output time: N, the number of jumps of a channel set since t = 0, counted 0, 1, ...,
+count_max - 1 with one cell for N >= count_max, for every set of :func:`.counting.count_sets` (all
+channels, then each alone), over all runs and over the runs post-selected at that output time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .counting import COUNT_MAX, count_sets
 from .operators import target_vector
 from .protocol import Protocol, _as_times
 
@@ -58,7 +63,9 @@ class DistributionSpec(NamedTuple):
 
     on: accumulate at all; snap_kind (S,) 0 round end, 1 output time; snap_index (S,) round or output
     index; target (d,) complex and target_kind (0 the singlet formula |psi_1 - psi_2|^2 / 2, d = 4;
-    1 |<target|psi>|^2); fid_edges (B + 1,) in 1 - F; time_edges (T + 1,) from 0; jump_max.
+    1 |<target|psi>|^2); fid_edges (B + 1,) in 1 - F; time_edges (T + 1,) from 0; jump_max;
+    count_sets (C, K) int64 0/1 masks of the channel sets whose jump counts by each output time are
+    histogrammed, in count_max + 1 cells (the last: N >= count_max).
     """
 
     on: bool
@@ -69,6 +76,8 @@ class DistributionSpec(NamedTuple):
     fid_edges: np.ndarray
     time_edges: np.ndarray
     jump_max: int
+    count_sets: np.ndarray
+    count_max: int
 
 
 def no_distributions(d: int) -> DistributionSpec:
@@ -91,6 +100,8 @@ def no_distributions(d: int) -> DistributionSpec:
         2,
         np.zeros(2),
         np.zeros(2),
+        0,
+        np.zeros((0, 0), np.int64),
         0,
     )
 
@@ -183,6 +194,7 @@ def distribution_spec(
     target_state: str | ArrayLike | None = None,
     distribution_times: ArrayLike | None = None,
     time_edges: ArrayLike | None = None,
+    channels: int = 0,
 ) -> DistributionSpec:
     """Check and compile the binning of :func:`darkspin.simulate`'s ``distributions=True``.
 
@@ -198,6 +210,8 @@ def distribution_spec(
     target_state : str, array_like of shape (d,), or None
     distribution_times : array_like of float, optional
     time_edges : array_like of float, optional
+    channels : int
+        The model's number of channels K (the channel sets of the count histograms; 0: none).
 
     Returns
     -------
@@ -212,4 +226,7 @@ def distribution_spec(
     kind, index = snapshots(protocol, distribution_times)
     edges = default_time_edges(protocol) if time_edges is None else check_time_edges(time_edges)
     singlet = target_state is None or (isinstance(target_state, str) and target_state == "S")
-    return DistributionSpec(True, kind, index, target, 0 if singlet else 1, infidelity_edges(), edges, JUMP_MAX)
+    sets = count_sets(channels)
+    return DistributionSpec(
+        True, kind, index, target, 0 if singlet else 1, infidelity_edges(), edges, JUMP_MAX, sets, COUNT_MAX
+    )

@@ -265,8 +265,11 @@ def add_shared(
 
 
 @njit(cache=True)
-def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, split_q, jc, fj, cs1, cs2):
-    """Add one run's fidelity snapshots, jump counts, first-jump time and counts by output time."""
+def _bin_run(
+    spec, log, states, post, round_post, njump, t_first, k_first, fid, split_n, split_q, jc, fj, cs1, cs2, cnt, fjk
+):
+    """Add one run's fidelity snapshots, jump counts, first-jump time (and channel k_first) and counts by
+    output time (their sums and, per channel set, their histograms)."""
     n_fb = spec.fid_edges.size - 1
     for s in range(spec.snap_kind.size):
         i = spec.snap_index[s]
@@ -299,6 +302,43 @@ def _bin_run(spec, log, states, post, round_post, njump, t_first, fid, split_n, 
     fj[0, b] += 1
     if final_post:
         fj[1, b] += 1
+    if njump > 0:
+        fjk[0, k_first, b] += 1
+        if final_post:
+            fjk[1, k_first, b] += 1
+    # counts by output time change at a few outputs only: cnt holds the run's cell at each output as
+    # differences along the outputs (+1 where it enters a cell, -1 where it leaves), summed up outside
+    top = spec.count_max
+    K = log.out_counts.shape[1]
+    for o in range(cnt.shape[2]):
+        same = o > 0 and post[o] == post[o - 1]
+        for k in range(K):
+            if same and log.out_counts[o, k] != log.out_counts[o - 1, k]:
+                same = False
+        if same:
+            continue
+        for c in range(cnt.shape[0]):
+            n = 0
+            n_was = 0
+            for k in range(K):
+                if spec.count_sets[c, k] != 0:
+                    n += log.out_counts[o, k]
+                    if o > 0:
+                        n_was += log.out_counts[o - 1, k]
+            b = min(n, top)
+            if o > 0:
+                was = min(n_was, top)
+                if was != b:
+                    cnt[c, 0, o, was] -= 1
+                    cnt[c, 0, o, b] += 1
+                if post[o - 1] and (was != b or not post[o]):
+                    cnt[c, 1, o, was] -= 1
+                if post[o] and (was != b or not post[o - 1]):
+                    cnt[c, 1, o, b] += 1
+            else:
+                cnt[c, 0, o, b] += 1
+                if post[o]:
+                    cnt[c, 1, o, b] += 1
     for o in range(cs1.shape[0]):
         for k in range(cs1.shape[1]):
             c = log.out_counts[o, k]
@@ -389,7 +429,11 @@ def sums_with_table(
         runs that had not / had jumped by the snapshot and split_q (S, 2) their summed fidelities in units
         of 2^-FRAC_BITS; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time];
         first_jump (2, T + 2) (bin T: past the grid, T + 1: never); waiting (T + 1,); count_sums
-        (n_out, K) and count_squares (n_out, K) of the jumps per channel by each output time.
+        (n_out, K) and count_squares (n_out, K) of the jumps per channel by each output time; counts
+        (C, 2, n_out, count_max + 1) [all, post-selected at that output] histograms of the jumps of each
+        channel set of spec.count_sets by each output time, as differences along the outputs (their
+        cumulative sum over axis 2 is the histograms); first_jump_channel (2, K, T + 1) the first
+        jump's time by its channel (bin T: past the grid).
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]
@@ -420,6 +464,9 @@ def sums_with_table(
     out_before = np.zeros(E + 1, np.int64)  # outputs before each event
     for e in range(E):
         out_before[e + 1] = out_before[e] + (1 if plan.ev_kind[e] == 1 else 0)
+    C = spec.count_sets.shape[0] if on else 0
+    cnt = np.zeros((nchunks, C, 2, n_out if on else 0, spec.count_max + 1 if on else 0), np.int64)
+    fjk = np.zeros((nchunks, 2, K, T + 1 if on else 0), np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
         rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
@@ -500,8 +547,8 @@ def sums_with_table(
             if on:
                 t_first = first[0] if nj > 0 else math.inf
                 _bin_run(
-                    spec, log, states, post, round_post, nj, t_first,
-                    fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch],
+                    spec, log, states, post, round_post, nj, t_first, first_k[0] if nj > 0 else -1,
+                    fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch], cnt[ch], fjk[ch],
                 )  # fmt: skip
             finished += 1
         done[ch] = finished
@@ -519,6 +566,8 @@ def sums_with_table(
         wait.sum(axis=0),
         cs1.sum(axis=0),
         cs2.sum(axis=0),
+        cnt.sum(axis=0),
+        fjk.sum(axis=0),
     )
     return (
         acc.sum(axis=0),

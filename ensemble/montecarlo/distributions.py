@@ -16,6 +16,7 @@ from typing import overload
 
 import numpy as np
 
+from ...trajectories.counting import channel_mask
 from ...trajectories.distributions import DistributionSpec
 from ...trajectories.protocol import Protocol
 from ...trajectories.sums_kernel import FRAC_BITS
@@ -35,7 +36,10 @@ class DistributionSums:
     bin counting more than jump_max; first_jump (2, T + 2): bins of the grid, then past its end, then
     never; waiting (T + 1,): waiting times between successive jumps, the last bin past the grid;
     count_sums, count_squares (n, K): sums of the per-run jump counts by each output time and of their
-    squares.
+    squares; counts (C, 2, n, count_max + 1): [all, post-selected at that output] histograms of N, the
+    jumps of each channel set of spec.count_sets by each output time (the last cell N >= count_max);
+    first_jump_channel (2, K, T + 1): first_jump's bins split by the channel of the first jump (bin T:
+    past the grid).
     """
 
     spec: DistributionSpec
@@ -48,14 +52,27 @@ class DistributionSums:
     waiting: np.ndarray
     count_sums: np.ndarray
     count_squares: np.ndarray
+    counts: np.ndarray
+    first_jump_channel: np.ndarray
 
-    _COUNTS = ("fidelity", "split_n", "jump_counts", "first_jump", "waiting", "count_sums", "count_squares")
+    _COUNTS = (
+        "fidelity",
+        "split_n",
+        "jump_counts",
+        "first_jump",
+        "waiting",
+        "count_sums",
+        "count_squares",
+        "counts",
+        "first_jump_channel",
+    )
 
     @classmethod
     def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
         """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`."""
-        fid, split_n, split_q, jc, fj, wait, cs1, cs2 = (np.asarray(a, np.int64) for a in dist)
-        return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2)
+        fid, split_n, split_q, jc, fj, wait, cs1, cs2, cnt, fjk = (np.asarray(a, np.int64) for a in dist)
+        cnt = np.cumsum(cnt, axis=2)  # the kernel bins changes along the outputs
+        return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2, cnt, fjk)
 
     @classmethod
     def empty(cls, spec: DistributionSpec, n_out: int, channels: int) -> DistributionSums:
@@ -73,6 +90,8 @@ class DistributionSums:
             z(T + 1, np.int64),
             z((n_out, channels), np.int64),
             z((n_out, channels), np.int64),
+            z((spec.count_sets.shape[0], 2, n_out, spec.count_max + 1), np.int64),
+            z((2, channels, T + 1), np.int64),
         )
 
     def same_binning(self, other: DistributionSums) -> bool:
@@ -81,10 +100,11 @@ class DistributionSums:
         return (
             a.target_kind == b.target_kind
             and a.jump_max == b.jump_max
+            and a.count_max == b.count_max
             and all(
                 np.asarray(getattr(a, k)).shape == np.asarray(getattr(b, k)).shape
                 and np.array_equal(getattr(a, k), getattr(b, k))
-                for k in ("snap_kind", "snap_index", "target", "fid_edges", "time_edges")
+                for k in ("snap_kind", "snap_index", "target", "fid_edges", "time_edges", "count_sets")
             )
             and all(getattr(self, k).shape == getattr(other, k).shape for k in self._COUNTS)
         )
@@ -322,15 +342,110 @@ class Distributions:
             row[jm + 1 :],
         )
 
-    def first_jump(self, post: bool = False) -> Histogram:
+    def first_jump(self, post: bool = False, channel: int | str | None = None) -> Histogram:
         """Histogram of the time of each run's first jump on the time grid (of the runs post-selected at
         the final time with ``post``); extra bins: past the grid, never jumped (by the final output time,
-        where runs stop)."""
-        row = self.sums.first_jump[self._post(post)]
+        where runs stop).
+
+        Parameters
+        ----------
+        post : bool
+            Only the runs post-selected at the final time.
+        channel : int, str or None
+            Only the runs whose first jump was in this channel (index or label); the last extra bin
+            then counts the runs that never jumped or jumped first in another channel. Its counts over
+            the grid estimate :func:`darkspin.first_jump_density` of that channel times the bin width.
+
+        Returns
+        -------
+        Histogram
+        """
+        p = self._post(post)
+        row = self.sums.first_jump[p]
         T = self.sums.spec.time_edges.size - 1
+        if channel is None:
+            return Histogram(
+                "time of the first jump", self.sums.spec.time_edges, row[:T], ("past the grid", "never"), row[T:]
+            )
+        k = self._channel(channel)
+        if self.sums.first_jump_channel.shape[1] != len(self.labels):
+            raise ValueError("channel: this result was saved without the first jump by channel (darkspin < 0.4)")
+        mine = self.sums.first_jump_channel[p, k]
+        rest = np.array([int(row.sum() - mine.sum())], np.int64)
         return Histogram(
-            "time of the first jump", self.sums.spec.time_edges, row[:T], ("past the grid", "never"), row[T:]
+            f"time of the first jump, in channel {self.labels[k]}",
+            self.sums.spec.time_edges,
+            mine[:T],
+            ("past the grid", "never or another channel first"),
+            np.concatenate([mine[T:], rest]),
         )
+
+    @property
+    def count_sets(self) -> tuple[tuple[str, ...], ...]:
+        """The channel sets whose counts are histogrammed (:meth:`count_histograms`), by label."""
+        return tuple(
+            tuple(lab for lab, m in zip(self.labels, row, strict=True) if m) for row in self.sums.spec.count_sets
+        )
+
+    def _count_set(self, channels: object) -> int:
+        mask = channel_mask(channels, self.labels)
+        for c, row in enumerate(self.sums.spec.count_sets):
+            if np.array_equal(row != 0, mask):
+                return c
+        raise ValueError(f"channels must be one of the histogrammed sets {list(self.count_sets)}, got {channels!r}")
+
+    def count_histograms(self, channels: object = None, post: bool = False) -> np.ndarray:
+        """Runs with N = 0, 1, ..., n_max - 1 and N >= n_max jumps of ``channels`` by each output time.
+
+        Parameters
+        ----------
+        channels : None, int, str, or a sequence of them
+            One of :attr:`count_sets` (None: all channels).
+        post : bool
+            Only the runs post-selected at each output time.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, n_max + 1) int64, n output times; n_max = spec.count_max.
+
+        Raises
+        ------
+        ValueError
+            Naming ``channels`` or ``post``.
+        """
+        p = self._post(post)
+        return self.sums.counts[self._count_set(channels), p]
+
+    def count_distribution(self, channels: object = None, post: bool = False) -> np.ndarray:
+        """The fraction of the runs in each cell of :meth:`count_histograms`, (n, n_max + 1) float (NaN at
+        output times without runs): the estimate of :func:`darkspin.count_distribution`."""
+        h = self.count_histograms(channels, post)
+        n = h.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, h / np.maximum(n, 1), np.nan)
+
+    def count_distribution_interval(
+        self, channels: object = None, post: bool = False, confidence_level: float = 0.95
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Wilson intervals of :meth:`count_distribution`, cell by cell.
+
+        Parameters
+        ----------
+        channels : None, int, str, or a sequence of them
+        post : bool
+        confidence_level : float
+            In (0, 1).
+
+        Returns
+        -------
+        low, high : numpy.ndarray
+            (n, n_max + 1) each.
+        """
+        h = self.count_histograms(channels, post)
+        n = np.broadcast_to(h.sum(axis=1, keepdims=True), h.shape)
+        low, high = wilson_interval(h, n, confidence_level)
+        return np.asarray(low), np.asarray(high)
 
     def waiting_times(self) -> Histogram:
         """Histogram of the waiting times between successive jumps of a run (all runs), extra bin: past the grid."""

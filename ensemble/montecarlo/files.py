@@ -29,6 +29,7 @@ from importlib import metadata
 import numpy as np
 
 from ...trajectories.checks import check_path
+from ...trajectories.counting import COUNT_MAX_LIMIT
 from ...trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
 from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ...trajectories.model import SpinPair
@@ -99,8 +100,15 @@ _MEMBERS = {
     "dist_waiting": ("i", 8, ("T",)),
     "dist_count_sums": ("i", 8, ("n", "K")),
     "dist_count_squares": ("i", 8, ("n", "K")),
+    # count histograms (issue 22), present all together with the distributions or absent (files saved
+    # before them): C channel sets, m = count_max + 1 count cells
+    "dist_count_sets": ("i", 8, ("C", "K")),
+    "dist_count_max": ("i", 8, ()),
+    "dist_counts": ("i", 8, ("C", 2, "n", "m")),
+    "dist_first_jump_channel": ("i", 8, (2, "K", "T")),
 }
-_DIST_MEMBERS = {k for k in _MEMBERS if k.startswith("dist_")}
+_COUNT_MEMBERS = {"dist_count_sets", "dist_count_max", "dist_counts", "dist_first_jump_channel"}
+_DIST_MEMBERS = {k for k in _MEMBERS if k.startswith("dist_")} - _COUNT_MEMBERS
 _MODEL_MEMBERS = {"model_kind", "model_hamiltonian", "model_jump_operators", "model_labels"}
 #: Model classes a file can hold; each reloads bit for bit.
 MODEL_KINDS = ("SpinPair", "LindbladModel")
@@ -121,6 +129,8 @@ _BOUNDS = {
     "p": (0, len(_PARAMS)),
     "d": (MIN_DIM, MAX_DIM),
     "K": (0, MAX_CHANNELS),
+    "C": (0, MAX_CHANNELS + 1),
+    "m": (1, COUNT_MAX_LIMIT + 1),
     "a": (acc_layout(MIN_DIM)[4], acc_layout(MAX_DIM)[4]),
     "S": (1, MAX_SNAPSHOTS),
     "B": (2, 10_000),
@@ -130,14 +140,15 @@ _BOUNDS = {
     "J": (2, 2**20),
 }
 _REQUIRED = {
-    FORMAT: set(_MEMBERS) - {"interrupted"} - _DIST_MEMBERS,
+    FORMAT: set(_MEMBERS) - {"interrupted"} - _DIST_MEMBERS - _COUNT_MEMBERS,
     "darkspin-result-1": set(_MEMBERS)
     - {"interrupted", "version", "stats", "checksum"}
     - _INSTRUMENT_MEMBERS
     - _MODEL_MEMBERS
-    - _DIST_MEMBERS,
+    - _DIST_MEMBERS
+    - _COUNT_MEMBERS,
 }
-_OPTIONAL = {FORMAT: set(_DIST_MEMBERS), "darkspin-result-1": {"interrupted", "version"}}
+_OPTIONAL = {FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS, "darkspin-result-1": {"interrupted", "version"}}
 # read in _MEMBERS' order (format and checksum first); each shape letter is bound where it first appears
 _ORDER = list(_MEMBERS)
 
@@ -305,6 +316,10 @@ def _dist_members(dist: DistributionSums) -> dict:
         "dist_waiting": dist.waiting,
         "dist_count_sums": dist.count_sums,
         "dist_count_squares": dist.count_squares,
+        "dist_count_sets": np.asarray(spec.count_sets, np.int64),
+        "dist_count_max": np.int64(spec.count_max),
+        "dist_counts": dist.counts,
+        "dist_first_jump_channel": dist.first_jump_channel,
     }
 
 
@@ -331,25 +346,24 @@ def _decode_dist(
         raise ValueError("dist_fid_edges are not this darkspin's infidelity bins")
     if tedges[0] != 0.0 or np.any(np.diff(tedges) <= 0) or a["dist_first_jump"].shape[-1] != tedges.size + 1:
         raise ValueError("dist_time_edges must increase from 0, with one first-jump cell per bin plus two")
-    spec = DistributionSpec(True, kind, index, a["dist_target"], tk, edges, tedges, jm)
-    dist = DistributionSums(
-        spec,
-        *(
-            a[k]
-            for k in (
-                "dist_fidelity",
-                "dist_split_n",
-                "dist_split_hi",
-                "dist_split_lo",
-                "dist_jump_counts",
-                "dist_first_jump",
-                "dist_waiting",
-                "dist_count_sums",
-                "dist_count_squares",
-            )
-        ),
-    )
+    K, n = a["dist_jump_counts"].shape[1], protocol.times.size
+    counted = _COUNT_MEMBERS & set(a)
+    if counted and counted != _COUNT_MEMBERS:
+        raise ValueError(f"count histogram members come all together; missing {sorted(_COUNT_MEMBERS - counted)}")
+    if counted:
+        sets, cmax = a["dist_count_sets"], int(a["dist_count_max"])
+        if np.any((sets != 0) & (sets != 1)) or cmax + 1 != a["dist_counts"].shape[-1]:
+            raise ValueError("dist_count_sets must hold 0 or 1 and dist_counts count_max + 1 cells")
+        cnt, fjk = a["dist_counts"], a["dist_first_jump_channel"]
+    else:  # saved before the count histograms: none, and no first jump by channel
+        sets, cmax = np.zeros((0, K), np.int64), 0
+        cnt, fjk = np.zeros((0, 2, n, 1), np.int64), np.zeros((2, 0, tedges.size), np.int64)
+    spec = DistributionSpec(True, kind, index, a["dist_target"], tk, edges, tedges, jm, sets, cmax)
+    names = ("fidelity", "split_n", "split_hi", "split_lo", "jump_counts", "first_jump", "waiting")
+    members = {k: a[f"dist_{k}"] for k in names + ("count_sums", "count_squares")}
+    dist = DistributionSums(spec, **members, counts=cnt, first_jump_channel=fjk)
     counts = [dist.fidelity, dist.split_n, dist.jump_counts, dist.first_jump, dist.waiting, dist.count_sums]
+    counts += [dist.counts, dist.first_jump_channel]
     if any(np.any(c < 0) for c in counts) or np.any(dist.count_squares < 0):
         raise ValueError("distribution counts must be >= 0")
     if np.any(dist.split_lo < 0) or np.any(dist.split_lo >= 2**FRAC_BITS):
@@ -368,6 +382,10 @@ def _decode_dist(
         raise ValueError("dist_first_jump does not add up to ntraj")
     if dist.count_sums.shape[1] and int(dist.count_sums[-1].sum()) != n_jumps:
         raise ValueError("dist_count_sums at the final time do not add up to n_jumps")
+    if np.any(dist.counts[:, 0].sum(-1) != ntraj) or np.any(dist.counts[:, 1].sum(-1) != n_post):
+        raise ValueError("dist_counts does not add up to ntraj and the post-selected runs at every output time")
+    if counted and np.any(dist.first_jump_channel.sum(1) != dist.first_jump[:, :-1]):
+        raise ValueError("dist_first_jump_channel does not add up to dist_first_jump")
     if int(dist.waiting.sum()) != n_jumps - (ntraj - int(dist.first_jump[0, -1])):
         raise ValueError("dist_waiting does not hold one waiting time per jump after each run's first")
     return dist

@@ -327,7 +327,8 @@ def simulate(
         raise ValueError(f"distributions must be True or False, got {plain(distributions)!r}")
     d = protocol.rho0.shape[0]
     if distributions:
-        spec = distribution_spec(protocol, d, target_state, distribution_times, time_edges)
+        K = len(model.jump_labels())
+        spec = distribution_spec(protocol, d, target_state, distribution_times, time_edges, K)
     elif target_state is not None or distribution_times is not None or time_edges is not None:
         raise ValueError("target_state, distribution_times and time_edges need distributions=True")
     else:

@@ -2,7 +2,8 @@
 
 The families of tests each have their own builder: :mod:`.density_tests` (every element of rho and
 rho_post), :mod:`.success_tests` (per-round success counts), :mod:`.record_tests` (record strings) and
-:mod:`.jump_tests` (jump statistics, with distributions). The statistics are documented in
+:mod:`.jump_tests` (jump statistics, with distributions) and :mod:`.count_tests` (the count
+distributions, with distributions). The statistics are documented in
 :func:`compare`; their false-alarm rates and power are measured in tests/test_calibration.py and
 benchmarks/calibration.py.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..results.master_equation import MasterEquationResult
 from ..results.monte_carlo import MonteCarloResult
+from .count_tests import CountTests, count_tests
 from .density_tests import density_tests
 from .goodness_of_fit import GoodnessOfFit
 from .jump_tests import JumpTests, jump_family, jump_tests
@@ -49,9 +51,11 @@ class Comparison:
     attempts.
     Whole run: n_tests, the tests counted (independent elements at every time, rho and rho_post, except
     those identical in every run and equal to the exact value; rounds; the record-string G-test);
-    records: that G-test (:class:`GoodnessOfFit`, None without record tables); p_min, the smallest
-    single-test p-value; p_value = min(1, n_tests p_min), the Bonferroni-corrected family-wise p-value;
-    sigma, its normal-equivalent (two-sided); max_z, the largest single-test |z| (= sigma_from_p(p_min));
+    records: that G-test (:class:`GoodnessOfFit`, None without record tables); jumps, counts: the jump
+    and count-distribution tests (:class:`JumpTests`, :class:`CountTests`; None without distributions);
+    p_min, the smallest single-test p-value; p_value = min(1, n_tests p_min), the Bonferroni-corrected
+    family-wise p-value; sigma, its normal-equivalent (two-sided); max_z, the largest single-test |z|
+    (= sigma_from_p(p_min));
     threshold (sigma); consistent: sigma <= threshold (False when nothing could be tested or a value is
     NaN); verdict: 'consistent',
     'inconsistent at X sigma' (X = sigma; '> 37' where p underflows), 'inconsistent: ...' (NaN against a value) or
@@ -81,6 +85,7 @@ class Comparison:
     sigma: float = math.nan
     records: GoodnessOfFit | None = None
     jumps: JumpTests | None = None
+    counts: CountTests | None = None
 
     def __str__(self) -> str:
         w = self.worst
@@ -106,6 +111,11 @@ class Comparison:
             lines.append(f"  worst: mean jumps in channel {w['channel']}, {w['z']:.2f} sigma alone")
         elif w.get("kind") == "first_jump":
             lines.append(f"  worst: the first-jump survival (DKW), {w['z']:.2f} sigma alone")
+        elif w.get("kind") == "count_distribution":
+            lines.append(
+                f"  worst: the count distribution of {'+'.join(w['channels'])} at t = {w['time']:.6g}"
+                f" ({'post-selected' if w['post'] else 'all runs'}, G-test), {w['z']:.2f} sigma alone"
+            )
 
         def mx(a: np.ndarray) -> str:
             a = a[np.isfinite(a)]
@@ -122,6 +132,8 @@ class Comparison:
             lines.append(f"  {self.records}")
         if self.jumps is not None:
             lines.append(f"  {self.jumps}")
+        if self.counts is not None:
+            lines.append(f"  {self.counts}")
         if self.n_tests:
             lines.append(
                 f"  {self.n_tests} tests, smallest p-value {self.p_min:.3g}; Bonferroni-corrected "
@@ -178,7 +190,9 @@ def compare(
       * with distributions (``simulate(..., distributions=True)``): the mean number of jumps per run in
         each channel by the final time against the exact time integral of its rate, and the first-jump
         survival on the time grid against the exact no-jump probability (:func:`jump_tests`), K + 1
-        more tests.
+        more tests; and the histogram of the count N of every channel set at every output time, over
+        all runs and the post-selected ones, against :func:`darkspin.count_distribution` (G-tests with
+        sparse cells pooled, :func:`.count_tests`), one test per histogram with min_count runs.
     Elements identical in every trajectory and equal to the exact value within SE_FLOOR (coherences
     between S_z sectors, which every run keeps at exactly 0; the initial state) are tested but not
     counted: they cannot give a small p-value.
@@ -216,8 +230,9 @@ def compare(
     success = success_tests(mc_result, exact_result)
     records, record_family = record_tests(mc_result, exact_result)
     jumps = jump_tests(mc_result, exact_result, min_count)
+    counts, count_family = count_tests(mc_result, exact_result, min_count)
     # the family of tests, in the order their smallest p-values are reported
-    families = (density.family, success.family, record_family, jump_family(mc_result, jumps))
+    families = (density.family, success.family, record_family, jump_family(mc_result, jumps), count_family)
     candidates = [c for f in families for c in f.candidates]
     mismatch = [m for f in families for m in f.mismatch]
     n_tests = sum(f.n_tests for f in families)
@@ -277,4 +292,5 @@ def compare(
         sigma=float(sigma),
         records=records,
         jumps=jumps,
+        counts=counts,
     )
