@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from .blocks import apply_propagator_work
+from .instrument_kernel import _close_window, _history_feedback, _measure_kraus
 from .plan import propagator_of
 from .rng import uniform
 
@@ -357,6 +358,8 @@ def _trajectory(
     kcount[:] = 0
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
     steps = 0
+    watching = -1  # the round whose monitored window is open
+    clicks = 0
     for e in range(ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
@@ -406,6 +409,9 @@ def _trajectory(
                 t_last = t
                 kcount[k] += 1
                 njump += 1
+                if watching >= 0 and plan.mon_watch[watching, k]:
+                    if uniform(rng) < plan.mon_eta[watching]:
+                        clicks += 1
             else:
                 # no channel can fire from this state (norm loss was rounding): just renormalise
                 nrm = 1.0 / math.sqrt(_norm2(phi))
@@ -419,7 +425,18 @@ def _trajectory(
         t = te
         idx = ev_index[e]
         if ev_kind[e] == 0:
-            mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
+            mk = plan.meas_kind[idx]
+            if mk == 0:
+                mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
+            elif mk == 1:
+                ri = _measure_kraus(rng, plan, idx, psi, n2, phi)
+                mi = ri
+            else:
+                ri = _close_window(rng, plan, idx, psi, n2, phi, clicks)
+                mi = ri
+                watching = -1
+            if plan.meas_hist[idx]:
+                _history_feedback(plan, idx, state, ri, psi, phi)
             outcomes[idx] = 1 - 2 * mi
             records[idx] = 1 - 2 * ri
             state = plan.sel_tr[idx, state, ri]
@@ -430,7 +447,7 @@ def _trajectory(
                     log.round_states[idx, i] = psi[i]
             if log.round_jumps.size > 0:
                 log.round_jumps[idx] = njump
-        else:
+        elif ev_kind[e] == 1:
             nrm = 1.0 / math.sqrt(n2)
             for i in range(d):
                 out_states[idx, i] = psi[i] * nrm
@@ -438,4 +455,7 @@ def _trajectory(
             if log.out_counts.shape[0] > 0:
                 for k in range(nk):
                     log.out_counts[idx, k] = kcount[k]
+        else:
+            watching = idx
+            clicks = 0
     return njump

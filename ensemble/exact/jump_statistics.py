@@ -24,6 +24,17 @@ from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateS
 from .superoperators import _Solver, record_superops
 
 
+def _check_instruments(protocol: Protocol) -> None:
+    """Jump statistics average a round over its records: not defined here for feedback that depends on
+    the rule state or on a monitored window's record (their average depends on more than the state)."""
+    for m in protocol.measurements:
+        if m.history_feedback or (m.kind == "monitor" and m.feedback):
+            raise ValueError(
+                "protocol: jump statistics are not available for feedback on the rule state or on a monitored "
+                "window's record"
+            )
+
+
 def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | None = None) -> np.ndarray:
     """P(a run has not jumped by t) for each t in ``times`` (non-decreasing, >= 0; default protocol.times).
 
@@ -32,6 +43,7 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     check_model(model, protocol)
+    _check_instruments(protocol)
     t_query = protocol.times if times is None else _as_times("times", times, strict=False, max_size=10**7)
     heff = np.asarray(model.effective_hamiltonian(), complex)
     rho = np.array(protocol.rho0, complex)
@@ -45,7 +57,7 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
                 A = cache[te - t] = scipy.linalg.expm(-1j * heff * (te - t))
             rho = A @ rho @ A.conj().T
             t = te
-        if kind == 0:
+        if kind == 0 and protocol.measurements[idx].kind != "monitor":  # a window without feedback: identity
             rho = protocol.measurements[idx].record_maps(rho).sum(axis=0)
         else:
             out[idx] = min(max(np.trace(rho).real, 0.0), 1.0)
@@ -67,6 +79,7 @@ def _mean_jumps(model: Model, protocol: Protocol, state_path: bool | None = None
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
+    _check_instruments(protocol)
     jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
     K = jumps.shape[0]
     n = protocol.times.size
