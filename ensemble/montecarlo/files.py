@@ -463,7 +463,7 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
     if np.any(n_post < 0) or np.any(n_post > ntraj):
         raise ValueError(f"n_post must lie in [0, ntraj = {ntraj}]")
     # post-selected at an output time = successful in every round measured at or before it
-    done = np.searchsorted(protocol.measure_at, protocol.times, side="right")
+    done = np.searchsorted(protocol.record_times, protocol.times, side="right")
     expect = np.where(done == 0, ntraj, n_success[np.maximum(done - 1, 0)] if n_success.size else ntraj)
     bad = np.flatnonzero(n_post != expect)
     if bad.size:
