@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_calls import call, one_error_line
 
 import darkspin as ds
 from darkspin.analysis.config import ConfigError, parse_config
-
-from cli_calls import call, one_error_line
 
 MON = {"channels": ["dephasing[0]"], "duration": 50.0, "efficiency": 0.9, "dark_rate": 1e-4, "threshold": 2}
 

@@ -239,3 +239,19 @@ def test_long_window_converges_to_the_projector(D):
     # exp(-4 g D), coherences with |uu>, |dd> by its square root (an amplitude)
     later = times >= 10.0 + D
     assert np.max(np.abs(a.rho_post[later] - b.rho_post[later])) <= 2 * np.sqrt(miss) / (1 - p_plus) + 1e-10
+
+
+def test_solve_many_agrees_with_the_point_solver():
+    model = ds.SpinPair(lam1=0.2, lam2=0.2)
+    times = np.linspace(0.0, 8.0, 17)
+    protocols = [
+        ds.Protocol("ud", (1.0, 3.0, 5.0), times, measurement=ds.Measurement.weak("zz", 0.5)),
+        ds.Protocol("uu", (1.0, 3.0, 5.0), times, measurement=ds.Monitor(["dephasing[0]"], 1.0, 0.7, 0.1, 2)),
+        ds.Protocol("uu", (1.0, 3.0, 5.0), times, measurement=ds.Measurement("zz", feedback={(1, 0): "flip1"})),
+    ]
+    many = ds.solve_many([model] * 3, protocols)
+    for p, got in zip(protocols, many, strict=True):
+        want = ds.solve_master_equation(model, p)
+        assert np.max(np.abs(got.rho - want.rho)) < 1e-12
+        assert np.max(np.abs(got.rho_post - want.rho_post)) < 1e-12
+        assert np.max(np.abs(got.record_probabilities - want.record_probabilities)) < 1e-12
