@@ -7,7 +7,9 @@ falls to a uniform r: its time is the root of log||psi(t)||^2 = log r, found by 
 safeguarded by bisection (relative residual < 1e-13), so there is no time step. The channel is drawn
 with weights ||L_k psi||^2. At a measurement round the plan's instrument draws the true outcome by
 the Born rule and projects, the detector's record is drawn with the readout error, the feedback of
-that record acts, and the post-selection rule's machine steps on the record.
+that record acts, and the post-selection rule's machine steps on the record. Kraus instruments,
+monitored windows and feedback on the rule state are drawn by :mod:`.instrument_kernel` (a switch on
+the round's kind, so the projective draw is unchanged).
 
 The streaming sums over many runs are in :mod:`.sums_kernel`.
 """

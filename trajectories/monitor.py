@@ -15,15 +15,15 @@ the count-resolved generator (:mod:`darkspin.ensemble.exact.monitor_generator`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import gammainc
 
 from .checks import check_integral, check_real
-from .measurement import RECORDS, check_feedback
+from .measurement import NAMED_FEEDBACK, RECORDS, _name_of, check_feedback
 
 #: Largest click threshold (the exact solver carries threshold + 1 levels).
 MAX_THRESHOLD = 64
@@ -58,7 +58,17 @@ class Monitor:
         Naming the parameter, for any input outside the ranges above.
     """
 
-    __slots__ = ("channels", "duration", "efficiency", "dark_rate", "threshold", "_feedback", "_history", "_dim")
+    __slots__ = (
+        "channels",
+        "duration",
+        "efficiency",
+        "dark_rate",
+        "threshold",
+        "_feedback",
+        "_history",
+        "_dim",
+        "_names",
+    )
 
     def __init__(
         self,
@@ -91,7 +101,12 @@ class Monitor:
         named = feedback is not None and all(isinstance(u, str) for u in dict(feedback).values())
         arrays = [np.asarray(u) for u in (dict(feedback) if feedback else {}).values() if not isinstance(u, str)]
         self._dim: int | None = arrays[0].shape[0] if arrays and arrays[0].ndim == 2 else (4 if named else None)
-        self._feedback, self._history, _ = check_feedback(feedback, self._dim or 4)
+        self._feedback, self._history, self._names = check_feedback(feedback, self._dim or 4)
+        keyed: list[tuple[int | tuple[int, int], np.ndarray]] = [*self._feedback.items(), *self._history.items()]
+        for key, U in keyed:  # a reloaded monitor keeps its names
+            name = self._names.get(key) or _name_of(U, NAMED_FEEDBACK)
+            if name is not None:
+                self._names[key] = name
 
     @property
     def kind(self) -> str:
@@ -172,18 +187,11 @@ class Monitor:
         ndarray of float64, shape (threshold + 1,)
         """
         mu = self.dark_rate * self.duration
-        pmf = np.array(
-            [
-                math.exp(-mu + n * math.log(mu) - math.lgamma(n + 1)) if mu > 0 else float(n == 0)
-                for n in range(self.threshold)
-            ]
-        )
-        tail = np.empty(self.threshold + 1)
+        n = np.arange(self.threshold + 1)
+        # the regularised lower incomplete gamma function P(n, mu) is P(N >= n), accurate in both tails
+        tail = gammainc(np.maximum(n, 1), mu) if mu > 0 else np.zeros(n.size)
         tail[0] = 1.0
-        # 1 - cdf loses digits when the tail is tiny; sum the upper terms instead when mu is small
-        for n in range(1, self.threshold + 1):
-            tail[n] = max(0.0, 1.0 - float(np.sum(pmf[:n]))) if mu > 1.0 else _upper(mu, n)
-        return tail
+        return np.asarray(tail, float)
 
     # ---- identity and display ----
     def _key(self) -> tuple[Any, ...]:
@@ -210,23 +218,10 @@ class Monitor:
             f"+1 from {self.threshold} click{'s' if self.threshold > 1 else ''})"
         ]
         for r in sorted(self._feedback, reverse=True):
-            parts.append(f"on {r:+d} apply a unitary")
+            parts.append(f"on {r:+d} apply {self._names.get(r, 'a unitary')}")
         for r, st in sorted(self._history, key=lambda k: (-k[0], k[1])):
-            parts.append(f"on {r:+d} in rule state {st} apply a unitary")
+            parts.append(f"on {r:+d} in rule state {st} apply {self._names.get((r, st), 'a unitary')}")
         return ", ".join(parts)
 
     def __repr__(self) -> str:
         return f"Monitor({self.describe()})"
-
-
-def _upper(mu: float, n: int) -> float:
-    """P(N >= n) for N ~ Poisson(mu) by summing the terms from n on (accurate for small mu)."""
-    if mu == 0.0:
-        return 0.0
-    term = math.exp(-mu + n * math.log(mu) - math.lgamma(n + 1))
-    total, k = 0.0, n
-    while term > 1e-18 * max(total, 1e-300) or k < n + 3:
-        total += term
-        k += 1
-        term *= mu / k
-    return min(total, 1.0)

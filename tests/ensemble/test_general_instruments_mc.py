@@ -50,7 +50,7 @@ def verdict(mc_protocol: ds.Protocol, exact_protocol: ds.Protocol, seed: int):
 def test_monitor_matches_exact_and_a_wrong_efficiency_fails(threshold):
     right = monitor_protocol(0.6, threshold)
     c = verdict(right, right, seed=11 + threshold)
-    assert c.consistent, str(c)
+    assert c.consistent and c.max_z < SIGMA, str(c)
     assert c.records is not None and c.n_tests > 100
     wrong = monitor_protocol(0.45, threshold)
     bad = verdict(wrong, right, seed=11 + threshold)
@@ -62,7 +62,7 @@ def test_monitor_matches_exact_and_a_wrong_efficiency_fails(threshold):
 def test_monitor_with_history_feedback_matches_exact():
     p = monitor_protocol(0.8, 1, feedback={(1, 0): "flip1"})
     c = verdict(p, p, seed=21)
-    assert c.consistent, str(c)
+    assert c.consistent and c.max_z < SIGMA, str(c)
     # the negative control: feedback on every +1 is another protocol
     every = monitor_protocol(0.8, 1, feedback={1: "flip1"})
     assert not verdict(every, p, seed=21).consistent
@@ -73,6 +73,6 @@ def test_kraus_instrument_matches_exact_and_another_fails():
     kr = ds.Measurement(kraus=random_kraus(3), feedback={(-1, 0): "flip2"})
     p = ds.Protocol("ud", (1.0, 3.0, 5.0, 8.0), TIMES, measurement=kr, postselect="last")
     c = verdict(p, p, seed=31)
-    assert c.consistent, str(c)
+    assert c.consistent and c.max_z < SIGMA, str(c)
     other = ds.Protocol("ud", p.measure_at, TIMES, measurement=ds.Measurement(kraus=random_kraus(4)), postselect="last")
     assert not verdict(other, p, seed=31).consistent
