@@ -18,6 +18,7 @@ import scipy.linalg
 from numpy.typing import ArrayLike
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
+from ...trajectories.measurement import Measurement
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol, _as_times
 from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateSolver
@@ -57,8 +58,10 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
                 A = cache[te - t] = scipy.linalg.expm(-1j * heff * (te - t))
             rho = A @ rho @ A.conj().T
             t = te
-        if kind == 0 and protocol.measurements[idx].kind != "monitor":  # a window without feedback: identity
-            rho = protocol.measurements[idx].record_maps(rho).sum(axis=0)
+        if kind == 0:
+            m = protocol.measurements[idx]
+            if isinstance(m, Measurement):  # a window without feedback leaves rho alone
+                rho = m.record_maps(rho).sum(axis=0)
         else:
             out[idx] = min(max(np.trace(rho).real, 0.0), 1.0)
     return out

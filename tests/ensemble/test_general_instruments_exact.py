@@ -255,3 +255,18 @@ def test_solve_many_agrees_with_the_point_solver():
         assert np.max(np.abs(got.rho - want.rho)) < 1e-12
         assert np.max(np.abs(got.rho_post - want.rho_post)) < 1e-12
         assert np.max(np.abs(got.record_probabilities - want.record_probabilities)) < 1e-12
+
+
+def test_jump_statistics_of_a_window_without_feedback_and_the_refusals():
+    model = random_model(3, 2, 11)
+    times = np.linspace(0.0, 4.0, 9)
+    mon = ds.Protocol(np.eye(3)[0], (0.5, 2.0), times, measurement=ds.Monitor([0], 1.0, 0.6, 0.2))
+    bare = ds.Protocol(np.eye(3)[0], (), times, measurement=[])
+    # a window only reads: on average it leaves the state, and so the jump statistics, alone
+    assert np.max(np.abs(ds.mean_jumps(model, mon) - ds.mean_jumps(model, bare))) < 1e-12
+    assert np.max(np.abs(ds.no_jump_probability(model, mon) - ds.no_jump_probability(model, bare))) < 1e-12
+    flip = np.eye(3)[[1, 0, 2]]
+    for m in (ds.Monitor([0], 1.0, feedback={1: flip}), ds.Measurement(np.diag([1.0, -1, 1]), feedback={(1, 0): flip})):
+        p = ds.Protocol(np.eye(3)[0], (0.5, 2.0), times, measurement=m)
+        with pytest.raises(ValueError, match="jump statistics are not available"):
+            ds.mean_jumps(model, p)
