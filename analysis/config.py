@@ -14,7 +14,11 @@ Keys (energies in one unit, the Larmor frequency nu by default; times in its inv
                or times: an explicit list of 2 to 10**6 strictly increasing output times >= 0 (then
                t_final is its last entry). The instrument of every round: observable ('zz', 'xx', 'yy',
                'z1', 'z2' or a matrix), readout_error (a probability or [eps_plus, eps_minus]),
-               feedback (a table {"+1" = "flip1", "-1" = ...}, unitaries by name or as matrices);
+               feedback (a table {"+1" = "flip1", "-1" = ...}, unitaries by name or as matrices; a key
+               "+1@s" only when the rule's machine is in state s); or instead a monitored window
+               (monitor = {channels, duration, efficiency, dark_rate, threshold}), a Kraus instrument
+               (kraus = an .npz file with arrays plus, minus) or a weak one (strength in (0, 1]), see
+               analysis.config_instruments;
                rounds: a list of tables, one per measurement time, whose keys override those for that
                round; postselect: 'all', 'last', 'none' or a pattern of '-', '+', '?' per round.
     [run]      ntraj >= 1; seed in [0, 2**64); batch_size >= 1; target_se > 0; max_ntraj >= ntraj.
@@ -41,10 +45,12 @@ from ..ensemble.montecarlo.options import RunOptions
 from ..trajectories.checks import check_integral, check_real
 from ..trajectories.measurement import Measurement
 from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
+from ..trajectories.monitor import Monitor
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
+from .config_instruments import general_instrument
 
 MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",)
-INSTRUMENT_KEYS = ("observable", "readout_error", "feedback")
+INSTRUMENT_KEYS = ("observable", "readout_error", "feedback", "monitor", "kraus", "strength")
 PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out", "times", *INSTRUMENT_KEYS, "postselect", "rounds")
 RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
@@ -532,8 +538,19 @@ def _parse_matrix(key: str, value: object) -> np.ndarray:
     return np.array([[_complex(key, x) for x in row] for row in value])
 
 
-def _parse_measurement(where: str, spec: dict[str, Any]) -> Measurement:
-    """One instrument from the keys observable, readout_error, feedback (messages name ``where``.key)."""
+def _parse_measurement(where: str, spec: dict[str, Any]) -> Measurement | Monitor:
+    """One instrument from the keys observable, readout_error, feedback, and monitor, kraus or strength
+    (:mod:`.config_instruments`; messages name ``where``.key)."""
+    try:
+        general = general_instrument(
+            where, spec, _parse_feedback(f"{where}.feedback", spec.get("feedback")), _parse_matrix
+        )
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if general is not None:
+        return general
     obs = spec.get("observable", "zz")
     if not isinstance(obs, str):
         obs = _parse_matrix(f"{where}.observable", obs)
@@ -553,22 +570,27 @@ def _parse_measurement(where: str, spec: dict[str, Any]) -> Measurement:
         raise ConfigError(f"{where}.{exc}") from None
 
 
-def _parse_feedback(key: str, fb: object) -> dict[int, str | np.ndarray] | None:
-    """{record: unitary name or matrix} from a table {"+1" = "flip1", ...} (None stays None)."""
+def _parse_feedback(key: str, fb: object) -> dict[Any, str | np.ndarray] | None:
+    """{record: unitary name or matrix} from a table {"+1" = "flip1", ...} (None stays None); a key
+    "+1@s" gives (record, rule state s)."""
     if fb is None:
         return None
     if not isinstance(fb, dict):
         raise ConfigError(f'{key} must be a table {{"+1" = "flip1", ...}}, got {fb!r}')
-    feedback = {}
+    feedback: dict[Any, str | np.ndarray] = {}
     for record, U in fb.items():
-        r = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1}.get(str(record).strip())
-        if r is None:
-            raise ConfigError(f'{key} keys must be records "+1" or "-1", got {record!r}')
-        feedback[r] = U if isinstance(U, str) else _parse_matrix(f"{key}.{record}", U)
+        rec, _, state = str(record).strip().partition("@")
+        r = {"+1": 1, "1": 1, "+": 1, "-1": -1, "-": -1}.get(rec.strip())
+        if r is None or (state and not state.strip().isdigit()):
+            raise ConfigError(
+                f'{key} keys must be records "+1" or "-1", or "+1@s" with a rule state s >= 0, got {record!r}'
+            )
+        k: Any = (r, int(state)) if state else r
+        feedback[k] = U if isinstance(U, str) else _parse_matrix(f"{key}.{record}", U)
     return feedback
 
 
-def _parse_instruments(proto: dict[str, Any], rounds: int) -> Measurement | list[Measurement]:
+def _parse_instruments(proto: dict[str, Any], rounds: int) -> Measurement | Monitor | list[Measurement | Monitor]:
     """One Measurement for every round from the [protocol] keys, or a list from protocol.rounds (each
     entry's keys override the section's)."""
     base = {k: proto[k] for k in INSTRUMENT_KEYS if k in proto}
@@ -579,7 +601,7 @@ def _parse_instruments(proto: dict[str, Any], rounds: int) -> Measurement | list
         raise ConfigError(f"protocol.rounds must be a list of tables, one per round, got {per!r}")
     if len(per) != rounds:
         raise ConfigError(f"protocol.rounds must have one entry per measurement time ({rounds}), got {len(per)}")
-    out = []
+    out: list[Measurement | Monitor] = []
     for k, entry in enumerate(per):
         for key in entry:
             if key not in INSTRUMENT_KEYS:

@@ -343,7 +343,7 @@ def protocol_json(protocol: Protocol) -> dict[str, Any]:
         out["times"] = [float(t) for t in times]
     out["postselect"] = protocol.postselect
     out["instruments"] = protocol.describe()
-    out["readout_error"] = [list(m.readout_error) for m in protocol.measurements]
+    out["readout_error"] = [list(m.readout_error) if m.kind != "monitor" else None for m in protocol.measurements]  # type: ignore[union-attr]
     return out
 
 

@@ -51,6 +51,7 @@ from .trajectories.measurement import Measurement as Measurement
 from .trajectories.model import SpinPair as SpinPair
 from .trajectories.model import exchange_from_bandwidth as exchange_from_bandwidth
 from .trajectories.model import phase_space as phase_space
+from .trajectories.monitor import Monitor as Monitor
 from .trajectories.protocol import Protocol as Protocol
 from .trajectories.runs import Runs as Runs
 from .trajectories.runs import run_trajectories as run_trajectories

@@ -31,7 +31,13 @@ def run_example(name: str, out: Path) -> str:
 
 def test_examples_are_percent_format_notebooks():
     names = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert names == ["feedback_vs_postselection.py", "own_model.py", "paper_figures.py", "two_axis_sweep.py"]
+    assert names == [
+        "feedback_vs_postselection.py",
+        "monitored_detector.py",
+        "own_model.py",
+        "paper_figures.py",
+        "two_axis_sweep.py",
+    ]
     for name in names:
         text = (EXAMPLES / name).read_text()
         assert text.startswith("# %% [markdown]\n# # "), name  # a title cell first
@@ -54,6 +60,17 @@ def test_feedback_vs_postselection(tmp_path):
     assert len(rows) == 3 and all(line.endswith("consistent") for line in rows), out
     # feedback without post-selection keeps every run: its exact yield is 1
     assert rows[1].split()[-5] == "1.00000"
+
+
+@pytest.mark.subprocess
+def test_monitored_detector(tmp_path):
+    out = run_example("monitored_detector.py", tmp_path)
+    assert "verdict: consistent" in out
+    assert "ideal projector: fidelity 0.99961" in out
+    # eta = 1 with a long window reaches the projector's fidelity
+    gap = float(out.split("eta = 1, D =  200: fidelity ")[1].split()[0])
+    assert gap > 0.9998
+    assert (tmp_path / "monitored_detector.png").stat().st_size > 0
 
 
 @pytest.mark.subprocess

@@ -8,6 +8,7 @@ numba_cache.install()  # before any kernel module is imported: it decides where 
 from .lindblad import LindbladModel, liouvillian_from_qutip, liouvillian_to_qutip
 from .measurement import Measurement
 from .model import SpinPair, exchange_from_bandwidth, phase_space
+from .monitor import Monitor
 from .protocol import Protocol
 from .runs import Runs, run_trajectories
 from .selection import PostSelection
@@ -20,6 +21,7 @@ __all__ = [
     "liouvillian_from_qutip",
     "Protocol",
     "Measurement",
+    "Monitor",
     "PostSelection",
     "Trajectory",
     "run_trajectory",

@@ -63,6 +63,28 @@ class BranchTable(NamedTuple):
 
 
 @njit(cache=True)
+def projective_only(plan: Plan) -> bool:
+    """Whether every round is a projective instrument with feedback on its record alone: the walk draws
+    only those (Kraus instruments, monitored windows and feedback on the rule state run the plain path).
+
+    Parameters
+    ----------
+    plan : Plan
+
+    Returns
+    -------
+    bool
+    """
+    for k in range(plan.meas_kind.size):
+        if plan.meas_kind[k] != 0 or plan.meas_hist[k]:
+            return False
+    for e in range(plan.ev_kind.size):
+        if plan.ev_kind[e] > 1:
+            return False
+    return True
+
+
+@njit(cache=True)
 def table_capacity(plan: Plan, max_rows: int) -> tuple[int, int]:
     """Nodes and rows a branch table of the plan needs, at most ``max_rows`` rows.
 

@@ -139,7 +139,7 @@ def snapshots(protocol: Protocol, times: ArrayLike | None = None) -> tuple[np.nd
             )
     kind = np.concatenate([np.zeros(protocol.rounds, np.int64), np.ones(out.size, np.int64)])
     index = np.concatenate([np.arange(protocol.rounds, dtype=np.int64), out.astype(np.int64)])
-    at = np.concatenate([protocol.measure_at, protocol.times[out]])
+    at = np.concatenate([protocol.record_times, protocol.times[out]])
     order = np.lexsort((kind, at))  # a round at an output time comes first, as in the events
     if kind.size == 0:  # nothing to bin (and a result without snapshots could not be saved)
         raise ValueError("distribution_times must hold at least one output time when the protocol has no rounds")

@@ -7,7 +7,9 @@ falls to a uniform r: its time is the root of log||psi(t)||^2 = log r, found by 
 safeguarded by bisection (relative residual < 1e-13), so there is no time step. The channel is drawn
 with weights ||L_k psi||^2. At a measurement round the plan's instrument draws the true outcome by
 the Born rule and projects, the detector's record is drawn with the readout error, the feedback of
-that record acts, and the post-selection rule's machine steps on the record.
+that record acts, and the post-selection rule's machine steps on the record. Kraus instruments,
+monitored windows and feedback on the rule state are drawn by :mod:`.instrument_kernel` (a switch on
+the round's kind, so the projective draw is unchanged).
 
 A run can also be resumed at any event (:func:`resume_trajectory`): the shared-branch walk of
 :mod:`.branches` hands a run over there at its first jump.
@@ -28,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from .blocks import apply_propagator_work
+from .instrument_kernel import _close_window, _history_feedback, _measure_kraus
 from .plan import propagator_of
 from .rng import uniform
 
@@ -444,6 +447,8 @@ def _trajectory(
     kcount[:] = 0
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
     steps = 0
+    watching = -1  # the round whose monitored window is open (never open where a shared walk hands over)
+    clicks = 0
     for e in range(first, ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
@@ -493,6 +498,9 @@ def _trajectory(
                 t_last = t
                 kcount[k] += 1
                 njump += 1
+                if watching >= 0 and plan.mon_watch[watching, k]:
+                    if uniform(rng) < plan.mon_eta[watching]:
+                        clicks += 1
             else:
                 # no channel can fire from this state (norm loss was rounding): just renormalise
                 nrm = 1.0 / math.sqrt(_norm2(phi))
@@ -506,7 +514,18 @@ def _trajectory(
         t = te
         idx = ev_index[e]
         if ev_kind[e] == 0:
-            mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
+            mk = plan.meas_kind[idx]
+            if mk == 0:
+                mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
+            elif mk == 1:
+                ri = _measure_kraus(rng, plan, idx, psi, n2, phi)
+                mi = ri
+            else:
+                ri = _close_window(rng, plan, idx, psi, n2, phi, clicks)
+                mi = ri
+                watching = -1
+            if plan.meas_hist[idx]:
+                _history_feedback(plan, idx, state, ri, psi, phi)
             outcomes[idx] = 1 - 2 * mi
             records[idx] = 1 - 2 * ri
             state = plan.sel_tr[idx, state, ri]
@@ -517,7 +536,7 @@ def _trajectory(
                     log.round_states[idx, i] = psi[i]
             if log.round_jumps.size > 0:
                 log.round_jumps[idx] = njump
-        else:
+        elif ev_kind[e] == 1:
             nrm = 1.0 / math.sqrt(n2)
             for i in range(d):
                 out_states[idx, i] = psi[i] * nrm
@@ -525,4 +544,7 @@ def _trajectory(
             if log.out_counts.shape[0] > 0:
                 for k in range(nk):
                     log.out_counts[idx, k] = kcount[k]
+        else:
+            watching = idx
+            clicks = 0
     return njump

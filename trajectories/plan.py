@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from .blocks import BlockPropagator, apply_propagator_work, make_block_propagator
+from .instrument_tables import kind_tables
 from .lindblad import LindbladModel
 from .model import SpinPair
 from .protocol import Protocol
@@ -40,6 +41,8 @@ class Plan(NamedTuple):
     because Numba's parallel loops do not take nested tuples (:func:`propagator_of` rebuilds it);
     target (d,) complex and target_kind (0: the singlet formula, d = 4; 1: |<target|psi>|^2; 2: none):
     the state whose population the sums track.
+    meas_kind .. mon_tail: the general instruments' tables (:class:`.instrument_tables.KindTables`).
+    ev_kind 2 is the opening of a monitored window.
     """
 
     heff: np.ndarray
@@ -69,6 +72,16 @@ class Plan(NamedTuple):
     prop_max_block: int
     target: np.ndarray
     target_kind: int
+    meas_kind: np.ndarray
+    kraus_ops: np.ndarray
+    kraus_n: np.ndarray
+    meas_hist: np.ndarray
+    fbh_on: np.ndarray
+    fbh_U: np.ndarray
+    mon_watch: np.ndarray
+    mon_eta: np.ndarray
+    mon_thr: np.ndarray
+    mon_tail: np.ndarray
 
 
 #: The models every solver takes (anything offering MODEL_INTERFACE works the same way).
@@ -127,7 +140,8 @@ def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.nd
     meas_U : ndarray of complex128, shape (R, 2, d, d)
         Feedback unitary per record.
     meas_fb : ndarray of bool, shape (R, 2)
-        Whether record r applies feedback.
+        Whether record r applies feedback (False in rounds whose feedback depends on the rule state:
+        the plan's fbh tables hold theirs).
     """
     d = protocol.rho0.shape[0]
     R = protocol.rounds
@@ -136,9 +150,15 @@ def instrument_tables(protocol: Protocol) -> tuple[np.ndarray, np.ndarray, np.nd
     U = np.zeros((max(R, 1), 2, d, d), complex)
     fb = np.zeros((max(R, 1), 2), np.bool_)
     for k, m in enumerate(protocol.measurements):
-        P[k] = m.projectors()
-        C[k] = m.confusion()
-        U[k], fb[k] = m.unitaries()
+        if m.kind == "monitor":
+            C[k] = np.eye(2)
+            U[k], fb[k] = m.unitaries(None, d)  # type: ignore[call-arg]  # a Monitor's takes the dimension
+        else:
+            P[k] = m.projectors()  # type: ignore[union-attr]  # a Measurement here
+            C[k] = m.confusion()  # type: ignore[union-attr]
+            U[k], fb[k] = m.unitaries()
+        if m.history_feedback:
+            fb[k] = False
     return P, C, U, fb
 
 
@@ -170,7 +190,8 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
     w, v = w[keep], v[:, keep]
     cum = np.cumsum(w / w.sum())
     cum[-1] = 1.0
-    t, kind, idx = protocol.events()
+    tables = kind_tables(protocol, list(model.jump_labels()))
+    t, kind, idx = protocol.events(windows=True)
     prev = np.concatenate([[0.0], t[:-1]])
     U = event_propagators(prop, t - prev)
     P, C, Ufb, fb = instrument_tables(protocol)
@@ -198,6 +219,7 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
         2**R if R <= MAX_RECORD_ROUNDS else 0,
         *prop,
         *_target(model, d),
+        *tables,
     )
 
 

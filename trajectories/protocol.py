@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .instrument_json import instruments_from_json, instruments_to_json, needs_json
 from .measurement import Measurement
+from .monitor import Monitor
 from .operators import basis_state
 from .selection import PostSelection
 
@@ -165,8 +167,10 @@ class Protocol:
     measure_at:  non-decreasing measurement times, each in [0, times[-1]]; shape (rounds,). Two equal
                  times are two rounds at the same instant.
     times:       strictly increasing output times >= 0; shape (n,); the last one is the final time.
-    measurement: one :class:`Measurement` for every round (default: perfect tau_z x tau_z, no
-                 feedback), or a sequence of them, one per round.
+    measurement: one :class:`Measurement` or :class:`Monitor` for every round (default: perfect
+                 tau_z x tau_z, no feedback), or a sequence of them, one per round. A monitored round k
+                 watches [measure_at[k], measure_at[k] + duration) and issues its record at the end,
+                 which must be <= times[-1]; no other round may fall inside the window.
     postselect:  the rule on the records: 'all' (every record -1 so far, default), 'last' (the latest
                  record -1), 'none', or a pattern of '-', '+', '?' with one character per round.
 
@@ -197,11 +201,11 @@ class Protocol:
     measure_at: Any = (100.0, 200.0, 300.0, 400.0)
     #: array_like in; a read-only float64 ndarray (n,) after construction
     times: Any = tuple(np.linspace(0.0, 500.0, 501))
-    measurement: Measurement | Sequence[Measurement] | None = None
+    measurement: Measurement | Monitor | Sequence[Measurement | Monitor] | None = None
     postselect: str = "all"
     if TYPE_CHECKING:  # set by __post_init__; not dataclass fields at run time
         _rho0: np.ndarray = dataclasses.field(init=False)
-        measurements: tuple[Measurement, ...] = dataclasses.field(init=False)
+        measurements: tuple[Measurement | Monitor, ...] = dataclasses.field(init=False)
         selection: PostSelection = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -216,6 +220,8 @@ class Protocol:
             )
         measurements = _measurements(self.measurement, meas.size, rho0.shape[0])
         selection = PostSelection(self.postselect, meas.size)
+        _check_windows(measurements, meas, float(times[-1]))
+        _check_history(measurements, selection.n_states)
         times.setflags(write=False)
         meas.setflags(write=False)
         rho0.setflags(write=False)
@@ -252,33 +258,61 @@ class Protocol:
         return int(self.measure_at.size)
 
     @property
+    def record_times(self) -> np.ndarray:
+        """When each round issues its record: measure_at, plus the window of a monitored round; (rounds,)."""
+        dur = np.array([m.duration if isinstance(m, Monitor) else 0.0 for m in self.measurements])
+        return self.measure_at + dur if dur.size else np.array(self.measure_at)
+
+    @property
+    def has_monitor(self) -> bool:
+        """True if some round is a monitored window."""
+        return any(isinstance(m, Monitor) for m in self.measurements)
+
+    @property
     def t_final(self) -> float:
         """The final output time (time unit)."""
         return float(self.times[-1])
 
-    def events(self, times: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def events(
+        self, times: ArrayLike | None = None, windows: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The time-ordered event list of the rounds and the output times.
 
-        At equal times measurements come first, in round order.
+        A round's event is when it issues its record (:attr:`record_times`). At equal times rounds
+        come first, in round order, and a window opens just before its own round's record (a window
+        of length 0) and after the records of earlier rounds.
 
         Parameters
         ----------
         times : array_like of float, optional
             Other output times (sorted) to merge with the rounds instead of the protocol's own.
+        windows : bool
+            Also list the opening of each monitored window (kind 2).
 
         Returns
         -------
         time : ndarray of float64, shape (m,)
         kind : ndarray of int64, shape (m,)
-            0 for a measurement, 1 for an output.
+            0 for a measurement (a record), 1 for an output, 2 for a window's opening.
         index : ndarray of int64, shape (m,)
             The round or output index.
         """
         out = self.times if times is None else np.asarray(times, float)
-        t = np.concatenate([self.measure_at, out])
-        kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(out.size, np.int64)])
-        idx = np.concatenate([np.arange(self.rounds), np.arange(out.size)]).astype(np.int64)
-        order = np.lexsort((idx, kind, t))
+        if not self.has_monitor:
+            t = np.concatenate([self.measure_at, out])
+            kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(out.size, np.int64)])
+            idx = np.concatenate([np.arange(self.rounds), np.arange(out.size)]).astype(np.int64)
+            order = np.lexsort((idx, kind, t))
+            return t[order], kind[order], idx[order]
+        opens = np.flatnonzero([isinstance(m, Monitor) for m in self.measurements]) if windows else np.zeros(0, int)
+        R = self.rounds
+        t = np.concatenate([self.record_times, self.measure_at[opens], out])
+        kind = np.concatenate([np.zeros(R, np.int64), np.full(opens.size, 2, np.int64), np.ones(out.size, np.int64)])
+        idx = np.concatenate([np.arange(R), opens, np.arange(out.size)]).astype(np.int64)
+        # rounds and openings first (class 0), each opening just before its own record
+        cls = (kind == 1).astype(np.int64)
+        sub = np.where(kind == 1, idx, 2 * idx + (kind == 0))
+        order = np.lexsort((sub, cls, t))
         return t[order], kind[order], idx[order]
 
     def describe(self) -> str:
@@ -307,8 +341,8 @@ class Protocol:
             as stacked arrays: measurement_observable (R, d, d), measurement_readout_error (R, 2),
             measurement_feedback (R, 2, d, d), measurement_has_feedback (R, 2).
         """
-        per = [m.as_dict() for m in self.measurements]
         d = self.rho0.shape[0]
+        per = [_plain_arrays(m, d) for m in self.measurements]
         # empty stacks keep the dtypes of full ones (a file checks them on load)
         stack = {
             k: (np.stack([x[k] for x in per]) if per else np.zeros(shape, dtype))
@@ -325,6 +359,11 @@ class Protocol:
             "times": np.array(self.times),
             "postselect": np.array(self.postselect),
             **{f"measurement_{k}": v for k, v in stack.items()},
+            **(
+                {"instruments": np.array(instruments_to_json(self.measurements))}
+                if needs_json(self.measurements)
+                else {}
+            ),
         }
 
     @classmethod
@@ -345,8 +384,10 @@ class Protocol:
         ValueError
             As the constructor.
         """
-        meas = None
-        if "measurement_observable" in data:
+        meas: Any = None
+        if "instruments" in data:
+            meas = instruments_from_json(str(data["instruments"]))
+        elif "measurement_observable" in data:
             meas = [
                 Measurement.from_dict(
                     {
@@ -384,7 +425,44 @@ class Protocol:
         )
 
 
-def _measurements(value: Any, rounds: int, dim: int) -> tuple[Measurement, ...]:
+def _plain_arrays(m: Measurement | Monitor, d: int) -> dict[str, np.ndarray]:
+    """A round's arrays for saving; Kraus instruments and monitors (saved as JSON) fill them with zeros."""
+    if isinstance(m, Measurement) and m.kind == "projective":
+        return m.as_dict()
+    U, has = m.unitaries(None, d) if isinstance(m, Monitor) else m.unitaries()
+    return {"observable": np.zeros((d, d), complex), "readout_error": np.zeros(2), "feedback": U, "has_feedback": has}
+
+
+def _check_windows(measurements: tuple[Measurement | Monitor, ...], meas: np.ndarray, t_end: float) -> None:
+    """Each monitored window ends by the last output time and holds no other round."""
+    for k, m in enumerate(measurements):
+        if not isinstance(m, Monitor) or m.duration == 0.0:
+            continue
+        t0, t1 = float(meas[k]), float(meas[k]) + m.duration
+        if t1 > t_end:
+            raise ValueError(
+                f"measurement: the window of round {k + 1} ends at {t1:g}, after the last output time {t_end:g}"
+            )
+        inside = np.flatnonzero((meas >= t0) & (meas < t1))
+        inside = inside[inside != k]
+        if inside.size:
+            raise ValueError(
+                f"measurement: the window of round {k + 1} [{t0:g}, {t1:g}) overlaps round {int(inside[0]) + 1} "
+                f"at t = {float(meas[inside[0]]):g}; windows may not overlap other rounds"
+            )
+
+
+def _check_history(measurements: tuple[Measurement | Monitor, ...], n_states: int) -> None:
+    """Every (record, state) feedback key names a state of the rule's machine."""
+    for m in dict.fromkeys(measurements):
+        for _, s in m.history_feedback:
+            if s >= n_states:
+                raise ValueError(
+                    f"feedback: rule state {s} does not exist; the post-selection rule has states 0 .. {n_states - 1}"
+                )
+
+
+def _measurements(value: Any, rounds: int, dim: int) -> tuple[Measurement | Monitor, ...]:
     """One Measurement per round from None, one Measurement, or a sequence of rounds of them."""
     if value is None:
         if dim != 4 and rounds:
@@ -393,7 +471,8 @@ def _measurements(value: Any, rounds: int, dim: int) -> tuple[Measurement, ...]:
                 f"Measurement with a ({dim}, {dim}) observable"
             )
         value = Measurement()
-    if isinstance(value, Measurement):
+    out: tuple[Measurement | Monitor, ...]
+    if isinstance(value, (Measurement, Monitor)):
         out = (value,) * rounds
     elif isinstance(value, (str, bytes, dict)):
         raise ValueError(f"measurement must be a Measurement or a list of them, got {value!r}")
@@ -407,9 +486,9 @@ def _measurements(value: Any, rounds: int, dim: int) -> tuple[Measurement, ...]:
                 f"measurement must be one Measurement or a list of one per round ({rounds}), got {len(out)}"
             )
         for m in out:
-            if not isinstance(m, Measurement):
-                raise ValueError(f"measurement list entries must be Measurement objects, got {m!r}")
+            if not isinstance(m, (Measurement, Monitor)):
+                raise ValueError(f"measurement list entries must be Measurement or Monitor objects, got {m!r}")
     for m in out[:1] + tuple(x for x in out[1:] if x is not out[0]):
-        if m.dim != dim:
+        if m.dim is not None and m.dim != dim:
             raise ValueError(f"measurement acts on dimension {m.dim}, but the initial state has dimension {dim}")
     return out

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit, prange
 
-from .branches import new_table, table_capacity, undo, walk
+from .branches import new_table, projective_only, table_capacity, undo, walk
 from .kernel import RunLog, _apply_event, bin_of, resume_trajectory, trajectory
 from .rng import seed_state
 
@@ -458,7 +458,7 @@ def sums_with_table(
     wait = np.zeros((nchunks, T + 1 if on else 0), np.int64)
     cs1 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
     cs2 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
-    share = table_rows != 0
+    share = table_rows != 0 and projective_only(plan)
     t_nodes, t_rows = table_capacity(plan, table_rows) if share else (0, 0)
     E = plan.ev_time.size
     out_before = np.zeros(E + 1, np.int64)  # outputs before each event

@@ -18,6 +18,7 @@ import numpy as np
 from ...trajectories.checks import check_flag, plain
 from ...trajectories.measurement import Measurement
 from ...trajectories.model import SpinPair
+from ...trajectories.monitor import Monitor
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_ROUNDS, Protocol
 
@@ -156,9 +157,14 @@ def _rounds_schedule(value: Any, protocol: Protocol, spacing: float | None) -> n
     return step * np.arange(1, int(value) + 1, dtype=float)
 
 
-def _new_measurement(m: Measurement, changes: dict[str, Any]) -> Measurement:
+def _new_measurement(m: Measurement | Monitor, changes: dict[str, Any]) -> Measurement:
     if not changes:
-        return m
+        return m  # type: ignore[return-value]  # unchanged, whatever it is
+    if not isinstance(m, Measurement) or m.kind != "projective" or m.history_feedback:
+        raise ValueError(
+            f"sweeping {', '.join(sorted(changes))} needs projective instruments without feedback on the rule "
+            f"state; the protocol has {m.describe()}"
+        )
     return Measurement(
         changes.get("observable", m.observable),
         changes.get("readout_error", m.readout_error),

@@ -55,6 +55,7 @@ from ...ensemble.exact.batch import solve_many
 from ...ensemble.exact.time_gradient import TimeGradient
 from ...ensemble.results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 from ...trajectories.measurement import Measurement
+from ...trajectories.monitor import Monitor
 from ...trajectories.operators import target_vector
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_TIME, Protocol
@@ -216,7 +217,7 @@ def _check_inputs(
 def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
     """The protocol with new measurement times (same initial state, outputs, instruments and rule)."""
     distinct = list(dict.fromkeys(protocol.measurements))
-    measurement: list[Measurement] | Measurement | None
+    measurement: list[Measurement | Monitor] | Measurement | Monitor | None
     if len(distinct) > 1:
         measurement = list(protocol.measurements)  # same number of rounds (checked)
     else:

@@ -104,7 +104,9 @@ def _solve_many(
         pindex[i] = j
     keys: dict[tuple, list[int]] = {}
     for j, p in enumerate(plist):
-        if p.rho0.shape[0] <= MAX_BATCH_DIM:
+        # monitored windows and feedback on the rule state: solve_master_equation solves those points
+        plain = not p.has_monitor and not any(m.history_feedback for m in p.measurements)
+        if p.rho0.shape[0] <= MAX_BATCH_DIM and plain:
             keys.setdefault(_structure(p), []).append(j)
     for js in keys.values():
         points = np.flatnonzero(np.isin(pindex, js))
@@ -161,15 +163,7 @@ def _structure(p: Protocol) -> tuple:
 
 def _measurement_superops(m: Measurement) -> np.ndarray:
     """(2, d^2, d^2): the record maps of one instrument, as :func:`record_superops` builds them."""
-    P, C, (U, _) = m.projectors(), m.confusion(), m.unitaries()
-    d = P.shape[-1]
-    maps = np.zeros((2, d * d, d * d), complex)
-    for r in range(2):
-        for j in range(2):
-            if C[r, j] != 0.0:
-                K = U[r] @ P[j]
-                maps[r] += C[r, j] * np.kron(K, K.conj())
-    return maps
+    return m.superoperators()
 
 
 def _closure(pattern: np.ndarray, start: np.ndarray) -> np.ndarray:

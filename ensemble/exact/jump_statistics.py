@@ -18,10 +18,22 @@ import scipy.linalg
 from numpy.typing import ArrayLike
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
+from ...trajectories.measurement import Measurement
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol, _as_times
 from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateSolver
 from .superoperators import _Solver, record_superops
+
+
+def _check_instruments(protocol: Protocol) -> None:
+    """Jump statistics average a round over its records: not defined here for feedback that depends on
+    the rule state or on a monitored window's record (their average depends on more than the state)."""
+    for m in protocol.measurements:
+        if m.history_feedback or (m.kind == "monitor" and m.feedback):
+            raise ValueError(
+                "protocol: jump statistics are not available for feedback on the rule state or on a monitored "
+                "window's record"
+            )
 
 
 def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | None = None) -> np.ndarray:
@@ -32,6 +44,7 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     check_model(model, protocol)
+    _check_instruments(protocol)
     t_query = protocol.times if times is None else _as_times("times", times, strict=False, max_size=10**7)
     heff = np.asarray(model.effective_hamiltonian(), complex)
     rho = np.array(protocol.rho0, complex)
@@ -46,7 +59,9 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
             rho = A @ rho @ A.conj().T
             t = te
         if kind == 0:
-            rho = protocol.measurements[idx].record_maps(rho).sum(axis=0)
+            m = protocol.measurements[idx]
+            if isinstance(m, Measurement):  # a window without feedback leaves rho alone
+                rho = m.record_maps(rho).sum(axis=0)
         else:
             out[idx] = min(max(np.trace(rho).real, 0.0), 1.0)
     return out
@@ -67,6 +82,7 @@ def _mean_jumps(model: Model, protocol: Protocol, state_path: bool | None = None
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
+    _check_instruments(protocol)
     jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
     K = jumps.shape[0]
     n = protocol.times.size

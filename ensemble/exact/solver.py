@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -118,18 +119,33 @@ def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
     )
     steps = 0  # propagation steps since the last round: their rounding enters the probe there
     t = 0.0
-    for te, kind, idx in zip(*protocol.events(), strict=True):
+    # an open monitored window: its Window and the branches resolved by click level, (S, levels, q)
+    win: Any = None
+    lv = lerr = np.zeros(0)
+    for te, kind, idx in zip(*protocol.events(windows=True), strict=True):
         dt = te - t
         if dt != 0.0:
-            b.vec, b.err = sv.propagate(dt, [b.vec, b.err])
+            if win is None:
+                b.vec, b.err = sv.propagate(dt, [b.vec, b.err])
+            else:
+                lv, lerr = win.propagate(dt, lv), win.propagate(dt, lerr)
+                b.vec, b.err = lv.sum(axis=1), lerr.sum(axis=1)
             steps += 1
         t = te
+        if kind == 2:
+            win = sv.windows[idx]  # type: ignore[union-attr]  # monitors need the dense engine
+            lv, lerr = win.start(b.vec), win.start(b.err)
+            continue
         if kind == 0:
             live = np.isfinite(b.logm)
             b.err[live] += sv.noise((int(live.sum()), q), (1 + steps) * _EPS * np.linalg.norm(b.vec[live], axis=1))
             steps = 0
             pre = _logsumexp(b.logm[acc])
-            b, lost, kept, inflow = _round(sv, b, idx, sel.transitions[idx], acc)
+            split = None
+            if win is not None:
+                split = _window_records(win, lv, lerr)
+                win = None
+            b, lost, kept, inflow = _round(sv, b, idx, sel.transitions[idx], acc, split)
             after = _logsumexp(b.logm[acc])
             if not defined and not np.isfinite(inflow):
                 continue  # nothing re-entered the selection: p_success NaN, p_cumulative 0 from here
@@ -180,12 +196,27 @@ def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
     )
 
 
+def _window_records(win: Any, lv: np.ndarray, lerr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The records of a monitored window for each branch: (S, 2, q) states and probes (feedback applied
+    with each branch's rule state)."""
+    S = lv.shape[0]
+    v = np.stack([win.records(lv[s : s + 1], s)[:, 0] for s in range(S)])
+    e = np.stack([win.records(lerr[s : s + 1], s)[:, 0] for s in range(S)])
+    return v, e
+
+
 def _round(
-    sv: _Engine, b: _Branches, k: int, trans: np.ndarray, acc: np.ndarray
+    sv: _Engine,
+    b: _Branches,
+    k: int,
+    trans: np.ndarray,
+    acc: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[_Branches, float, float, float]:
     """Apply round k's record maps to every branch and move them along the rule; returns the new
     branches and the logs of the mass that left the accepting states, of the mass that stayed, and of
-    the mass that entered them from rejected states."""
+    the mass that entered them from rejected states. ``split``: a monitored window's records per branch
+    (states, probes), each (S, 2, q), instead of the maps."""
     S, q = b.vec.shape
     contrib: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(S)]
     lost: list[float] = []
@@ -196,13 +227,16 @@ def _round(
             continue
         scale = _EPS * np.linalg.norm(b.vec[s])
         for r in range(2):
-            v = sv.apply_map(k, r, b.vec[s])
+            v = sv.apply_map(k, r, b.vec[s], s) if split is None else split[0][s, r]
             mass = float(sv.trace(v))
             # a PSD branch has |v| <= mass; mass at the rounding level of the input is no branch at all
             # (dividing rounding noise by it would overflow)
             if mass <= 4 * _EPS * np.linalg.norm(b.vec[s]) or not np.any(v):
                 continue
-            e = sv.apply_map(k, r, b.err[s] + sv.noise((q,), scale))
+            if split is None:
+                e = sv.apply_map(k, r, b.err[s] + sv.noise((q,), scale), s)
+            else:
+                e = split[1][s, r] + sv.noise((q,), scale)
             target = int(trans[s, r])
             contrib[target].append((v / mass, e / mass, b.logm[s] + math.log(mass)))
             if acc[s]:
@@ -257,15 +291,42 @@ def _post_error(sv: _Engine, b: _Branches, acc: np.ndarray) -> float:
 def _record_probabilities(sv: _Engine, protocol: Protocol) -> np.ndarray:
     """Probability of every record string, (2**R,), index sum_k 2**k [r_k = +1]; R <= 16.
 
-    One unnormalised reduced state per record prefix, propagated with the solver's maps.
+    One unnormalised reduced state per record prefix, propagated with the solver's maps (and with the
+    count-resolved generator through monitored windows).
     """
     vec = sv.reduce(protocol.rho0.reshape(-1).astype(complex))[None]
+    hist = any(m.history_feedback for m in protocol.measurements)
+    states = np.zeros(1, np.int64)  # the rule machine's state of each prefix (feedback on the history)
+    tr = protocol.selection.transitions
+    windows = getattr(sv, "windows", {})
     t = 0.0
     for k, tm in enumerate(protocol.measure_at):
         if tm != t:
             vec = sv.propagate(float(tm - t), [vec])[0]
         t = tm
         # codes 0 .. 2**k - 1 so far; record +1 in round k adds 2**k
-        vec = np.concatenate([sv.apply_map(k, 1, vec), sv.apply_map(k, 0, vec)])
+        if k in windows:
+            win = windows[k]
+            lv = win.start(vec)
+            D = float(protocol.record_times[k] - tm)
+            if D != 0.0:
+                lv = win.propagate(D, lv)
+            t = float(protocol.record_times[k])
+            parts = np.empty((2,) + vec.shape, complex)
+            for st in np.unique(states) if hist else [None]:
+                rows = slice(None) if st is None else states == st
+                parts[:, rows] = win.records(lv[rows], None if st is None else int(st))
+            plus, minus = parts[0], parts[1]
+        elif hist:
+            plus, minus = np.empty_like(vec), np.empty_like(vec)
+            for st in np.unique(states):
+                rows = states == st
+                plus[rows] = sv.apply_map(k, 0, vec[rows], int(st))
+                minus[rows] = sv.apply_map(k, 1, vec[rows], int(st))
+        else:
+            plus, minus = sv.apply_map(k, 0, vec), sv.apply_map(k, 1, vec)
+        vec = np.concatenate([minus, plus])
+        if hist:
+            states = np.concatenate([tr[k][states, 1], tr[k][states, 0]])
     p = np.clip(sv.trace(vec), 0.0, 1.0)
     return p

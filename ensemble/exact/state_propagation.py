@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from scipy.sparse.linalg import LinearOperator, aslinearoperator, onenormest
 from scipy.sparse.linalg._interface import IdentityOperator
 
-from ...trajectories.plan import Model, instrument_tables
+from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
 
 try:  # scipy's parameter choice of Al-Mohy & Higham (2011), Algorithm 3.2; private, so a missing one falls back
@@ -253,18 +253,23 @@ class _StateSolver:
             np.asarray(model.jump_operators(), complex).reshape(-1, d, d),
         )
         self.exp = TaylorExponential(self.action.op, self.action.trace)
-        P, C, U, _ = instrument_tables(protocol)
+        if protocol.has_monitor:
+            raise ValueError(
+                f"measurement: monitored windows need the dense exact solver (d < {STATE_PROPAGATION_DIM}); "
+                f"this model has d = {d}"
+            )
         # each distinct instrument's record maps rho -> sum_j c_j K_j rho K_j^dag, as a sparse
         # superoperator when the K_j are sparse (projectors of local observables), else as products
         built: dict[int, list[_RecordMap]] = {}
         self.maps: list[list[_RecordMap]] = []
+        self.hist: dict[tuple[int, int], list[_RecordMap]] = {}
         for k, m in enumerate(protocol.measurements):
             if id(m) not in built:
-                built[id(m)] = [
-                    _RecordMap([(float(C[k, r, j]), U[k, r] @ P[k, j]) for j in range(2) if C[k, r, j] != 0.0], d)
-                    for r in range(2)
-                ]
+                built[id(m)] = [_RecordMap(terms, d) for terms in m.weighted_kraus()]  # type: ignore[union-attr]
             self.maps.append(built[id(m)])
+            if m.history_feedback:
+                for st in range(protocol.selection.n_states):
+                    self.hist[k, st] = [_RecordMap(terms, d) for terms in m.weighted_kraus(st)]  # type: ignore[union-attr]
         self.tr = np.eye(d, dtype=complex).reshape(-1)
         self._noise = np.random.default_rng(20211)
         self.progress: Any = None
@@ -294,8 +299,11 @@ class _StateSolver:
         parts = np.cumsum([v.shape[0] for v in vecs])[:-1]
         return list(np.split(out, parts, axis=0))
 
-    def apply_map(self, k: int, r: int, v: np.ndarray) -> np.ndarray:
-        """Round k's record-r map on a vector (d^2,) or on each row of a stack (m, d^2)."""
+    def apply_map(self, k: int, r: int, v: np.ndarray, state: int | None = None) -> np.ndarray:
+        """Round k's record-r map on a vector (d^2,) or on each row of a stack (m, d^2); ``state`` as for
+        the dense solver's."""
+        if state is not None and (k, state) in self.hist:
+            return self.hist[k, state][r](v)
         return self.maps[k][r](v)
 
     def noise(self, shape: tuple[int, ...], scale: ArrayLike) -> np.ndarray:

@@ -22,8 +22,10 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
-from ...trajectories.plan import Model, instrument_tables
+from ...trajectories.monitor import Monitor
+from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
+from .monitor_generator import Window, extra_superops, watched_superop
 
 #: Weight (relative to the norm of the operator producing it) below which a Krylov direction counts as
 #: rounding, not structure: rounding leaves ~1e-16, a physical coupling of relative size 1e-13 is kept.
@@ -46,19 +48,20 @@ def record_superops(protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """The superoperators of the instruments' record maps: (maps (I, 2, d^2, d^2) complex, one per
     distinct instrument and record, which (R,) int64 the instrument of each round).
 
-    Record r maps rho -> U_r (sum_m P(r | m) P_m rho P_m) U_r^dag (see Measurement.record_maps).
+    Record r maps rho -> sum_j w_j K_j rho K_j^dag (Measurement.superoperators; for a projective
+    instrument U_r (sum_m P(r | m) P_m rho P_m) U_r^dag). A monitored window's record is not a map of
+    the state at one instant: its entry is (0, identity), the sum of its records without feedback,
+    and the solver propagates it with :mod:`.monitor_generator` instead.
     """
-    P, C, U, _ = instrument_tables(protocol)
     d = protocol.rho0.shape[0]
     distinct = list(dict.fromkeys(protocol.measurements))
     which = np.array([distinct.index(m) for m in protocol.measurements], np.int64)
     maps = np.zeros((len(distinct), 2, d * d, d * d), complex)
     for i, m in enumerate(distinct):
-        k = protocol.measurements.index(m)
-        for r in range(2):
-            for j in range(2):
-                if C[k, r, j] != 0.0:
-                    maps[i, r] += C[k, r, j] * _superop(U[k, r] @ P[k, j])
+        if isinstance(m, Monitor):
+            maps[i, 1] = np.eye(d * d)
+        else:
+            maps[i] = m.superoperators()
     return maps, which
 
 
@@ -99,11 +102,27 @@ class _Solver:
         self.d = d
         self.L = np.asarray(model.liouvillian(), complex)
         maps, which = record_superops(protocol)
-        self.Q = reachable_subspace(self.L, maps.reshape(-1, d * d, d * d), protocol.rho0.reshape(-1).astype(complex))
+        extra = extra_superops(model, protocol)
+        self.Q = reachable_subspace(
+            self.L, [*maps.reshape(-1, d * d, d * d), *extra], protocol.rho0.reshape(-1).astype(complex)
+        )
         Qh = self.Q.conj().T
         self.Lr = Qh @ self.L @ self.Q
         # reduced record maps of each round, (R, 2, q, q), shared between rounds with one instrument
         self.maps_r = np.einsum("ab,krbc,cd->krad", Qh, maps, self.Q)[which]
+        # feedback on the rule state: (round, state) -> (2, q, q); monitored windows: round -> Window
+        self.hist: dict[tuple[int, int], np.ndarray] = {}
+        self.windows: dict[int, Window] = {}
+        built: dict[int, Window] = {}
+        for k, m in enumerate(protocol.measurements):
+            if isinstance(m, Monitor):
+                if id(m) not in built:
+                    J = watched_superop(model, m)
+                    built[id(m)] = Window(self.Lr, self.Q, J, m, protocol.selection.n_states)
+                self.windows[k] = built[id(m)]
+            elif m.history_feedback:
+                for st in range(protocol.selection.n_states):
+                    self.hist[k, st] = np.einsum("ab,rbc,cd->rad", Qh, m.superoperators(st), self.Q)
         # trace functional in reduced coordinates
         self.tr = self.Q.reshape(d, d, -1)[np.arange(d), np.arange(d)].sum(axis=0)
         self._cache: dict[float, np.ndarray] = {}
@@ -171,9 +190,10 @@ class _Solver:
         U = self.propagator(dt).T
         return [v @ U for v in vecs]
 
-    def apply_map(self, k: int, r: int, v: np.ndarray) -> np.ndarray:
-        """Round k's record-r map applied to a vector (q,) or to each row of a stack (m, q)."""
-        M = self.maps_r[k, r]
+    def apply_map(self, k: int, r: int, v: np.ndarray, state: int | None = None) -> np.ndarray:
+        """Round k's record-r map applied to a vector (q,) or to each row of a stack (m, q); ``state``, the
+        rule machine's state before the round, picks the variant of feedback on the history."""
+        M = self.maps_r[k, r] if state is None or (k, state) not in self.hist else self.hist[k, state][r]
         return M @ v if v.ndim == 1 else v @ M.T
 
     def noise(self, shape: tuple[int, ...], scale: ArrayLike) -> np.ndarray:

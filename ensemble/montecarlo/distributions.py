@@ -265,7 +265,7 @@ class Distributions:
         self.target = spec.target
         at = np.array(
             [
-                protocol.measure_at[i] if kind == 0 else protocol.times[i]
+                protocol.record_times[i] if kind == 0 else protocol.times[i]
                 for kind, i in zip(spec.snap_kind, spec.snap_index, strict=True)
             ]
         )

@@ -31,6 +31,7 @@ import numpy as np
 from ...trajectories.checks import check_path
 from ...trajectories.counting import COUNT_MAX_LIMIT
 from ...trajectories.distributions import MAX_SNAPSHOTS, MAX_TIME_EDGES, DistributionSpec, infidelity_edges
+from ...trajectories.instrument_json import MAX_JSON_CHARS
 from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ...trajectories.model import SpinPair
 from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
@@ -77,6 +78,8 @@ _MEMBERS = {
     "measurement_readout_error": ("f", 8, ("r", 2)),
     "measurement_feedback": ("c", 16, ("r", 2, "d", "d")),
     "measurement_has_feedback": ("b", 1, ("r", 2)),
+    # Kraus instruments, monitored windows, feedback on the rule state (issue 22): JSON, when present
+    "instruments": ("U", MAX_JSON_CHARS, ()),
     # the model as data (issue 12): its kind, and its arrays for every kind
     "model_kind": ("U", 32, ()),
     "model_hamiltonian": ("c", 16, ("d", "d")),
@@ -140,15 +143,15 @@ _BOUNDS = {
     "J": (2, 2**20),
 }
 _REQUIRED = {
-    FORMAT: set(_MEMBERS) - {"interrupted"} - _DIST_MEMBERS - _COUNT_MEMBERS,
+    FORMAT: set(_MEMBERS) - {"interrupted", "instruments"} - _DIST_MEMBERS - _COUNT_MEMBERS,
     "darkspin-result-1": set(_MEMBERS)
-    - {"interrupted", "version", "stats", "checksum"}
+    - {"interrupted", "version", "stats", "checksum", "instruments"}
     - _INSTRUMENT_MEMBERS
     - _MODEL_MEMBERS
     - _DIST_MEMBERS
     - _COUNT_MEMBERS,
 }
-_OPTIONAL = {FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS, "darkspin-result-1": {"interrupted", "version"}}
+_OPTIONAL = {FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS | {"instruments"}, "darkspin-result-1": {"interrupted", "version"}}
 # read in _MEMBERS' order (format and checksum first); each shape letter is bound where it first appears
 _ORDER = list(_MEMBERS)
 
@@ -478,7 +481,7 @@ def _decode(a: dict, fmt: str) -> MonteCarloResult:
     if np.any(n_post < 0) or np.any(n_post > ntraj):
         raise ValueError(f"n_post must lie in [0, ntraj = {ntraj}]")
     # post-selected at an output time = successful in every round measured at or before it
-    done = np.searchsorted(protocol.measure_at, protocol.times, side="right")
+    done = np.searchsorted(protocol.record_times, protocol.times, side="right")
     expect = np.where(done == 0, ntraj, n_success[np.maximum(done - 1, 0)] if n_success.size else ntraj)
     bad = np.flatnonzero(n_post != expect)
     if bad.size:

@@ -85,7 +85,7 @@ class MasterEquationResult(ProtocolResult):
         cols = OrderedDict(
             [
                 ("round", np.arange(1, protocol.rounds + 1)),
-                ("time", np.array(protocol.measure_at, float)),
+                ("time", np.array(protocol.record_times, float)),
                 ("p_success", np.asarray(self.p_success, float)),
                 ("p_cumulative", pc),
                 ("attempts_per_success", inverse(pc)),

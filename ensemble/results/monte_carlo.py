@@ -337,7 +337,7 @@ class MonteCarloResult(ProtocolResult):
         cols = OrderedDict(
             [
                 ("round", np.arange(1, protocol.rounds + 1)),
-                ("time", np.array(protocol.measure_at, float)),
+                ("time", np.array(protocol.record_times, float)),
                 ("attempts", attempts),
                 ("successes", succ.copy()),
                 ("p_success", p),

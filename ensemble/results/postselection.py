@@ -22,7 +22,7 @@ class PostSelectionTable(Table):
 
     Columns of a Monte Carlo table (R rounds; times in the model's inverse energy unit):
         round                1-based round number (int)
-        time                 measurement time measure_at[k]
+        time                 measurement time measure_at[k] (a monitored round: the end of its window)
         attempts             trajectories post-selected when the round starts: ntraj for the first, else
                              those post-selected after the previous round (int)
         successes            of those, the trajectories still post-selected after this round (int; for
@@ -144,9 +144,10 @@ class PostSelectionTable(Table):
 def round_end_indices(protocol: Protocol) -> np.ndarray:
     """Index into ``protocol.times`` of each round's end (see :class:`PostSelectionTable`); (rounds,) int.
 
-    -1 where no output time lies in [measure_at[k], measure_at[k+1]) (e.g. two rounds at one instant).
+    -1 where no output time lies in [measure_at[k], measure_at[k+1]) (e.g. two rounds at one instant);
+    a monitored round's times are those of its record (the end of its window).
     """
-    times, meas = protocol.times, protocol.measure_at
+    times, meas = protocol.times, protocol.record_times
     out = np.full(meas.size, -1, np.int64)
     for k, start in enumerate(meas):
         stop = meas[k + 1] if k + 1 < meas.size else np.inf
