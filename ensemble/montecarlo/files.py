@@ -151,7 +151,10 @@ _REQUIRED = {
     - _DIST_MEMBERS
     - _COUNT_MEMBERS,
 }
-_OPTIONAL = {FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS | {"instruments"}, "darkspin-result-1": {"interrupted", "version"}}
+_OPTIONAL = {
+    FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS | {"instruments"},
+    "darkspin-result-1": {"interrupted", "version"},
+}
 # read in _MEMBERS' order (format and checksum first); each shape letter is bound where it first appears
 _ORDER = list(_MEMBERS)
 
