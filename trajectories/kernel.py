@@ -23,6 +23,7 @@ from numba import njit
 from .blocks import apply_propagator_work
 from .plan import propagator_of
 from .rng import uniform
+from .stepping import csr_matvec, stepped_jump_time
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -218,6 +219,36 @@ def _jump_time(plan, psi, r, span, phi, work):
 
 
 @njit(cache=True, inline="always")
+def _stepped_jump_time(plan, psi, r, span, phi):
+    """:func:`.stepping.stepped_jump_time` on the plan's stepper: (tau, resid, hit)."""
+    return stepped_jump_time(
+        plan.step_h,
+        plan.step_hnorm,
+        plan.step_theta,
+        plan.step_ptr,
+        plan.step_idx,
+        plan.step_val,
+        plan.jumps.shape[0],
+        psi,
+        r,
+        span,
+        phi,
+        ROOT_TOL,
+    )
+
+
+@njit(cache=True, inline="always")
+def _sparse_weights(plan, phi, tmp, weights):
+    """weights[k] = ||L_k phi||^2 from the CSR jump operators (the same sums as the dense loop)."""
+    for k in range(plan.jumps.shape[0]):
+        csr_matvec(plan.step_ptr[k], plan.step_idx, plan.step_val, phi, tmp)
+        wk = 0.0
+        for i in range(tmp.size):
+            wk += tmp[i].real ** 2 + tmp[i].imag ** 2
+        weights[k] = wk
+
+
+@njit(cache=True, inline="always")
 def _matvec(A, v, out):
     n = v.size
     for i in range(n):
@@ -357,6 +388,8 @@ def _trajectory(
     kcount[:] = 0
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
     steps = 0
+    # a Schur-Pade H_eff: jump times by the stepped search (the pair4 body never steps)
+    stepped = (not pair4) and plan.step_h > 0.0
     for e in range(ev_time.size):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
@@ -373,18 +406,29 @@ def _trajectory(
             steps += 1
             if steps & _ABORT_MASK == 0 and abort[0] != 0:
                 return -1
-            tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
+            if stepped:
+                tau, resid, hit = _stepped_jump_time(plan, psi, r, te - t, phi)
+                if not hit:  # the march reached te above r (rounding against ev_U, or after a jump)
+                    n2 = _norm2(phi)
+                    break
+            else:
+                tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
             t = t + tau
             total = 0.0
-            for k in range(nk):
-                wk = 0.0
-                for i in range(d):
-                    s = 0j
-                    for j in range(d):
-                        s += jumps[k, i, j] * phi[j]
-                    wk += s.real**2 + s.imag**2
-                weights[k] = wk
-                total += wk
+            if stepped:
+                _sparse_weights(plan, phi, tmp, weights)
+                for k in range(nk):
+                    total += weights[k]
+            else:
+                for k in range(nk):
+                    wk = 0.0
+                    for i in range(d):
+                        s = 0j
+                        for j in range(d):
+                            s += jumps[k, i, j] * phi[j]
+                        wk += s.real**2 + s.imag**2
+                    weights[k] = wk
+                    total += wk
             if total > 0.0:
                 u = uniform(rng) * total
                 k = 0
@@ -392,11 +436,16 @@ def _trajectory(
                     u -= weights[k]
                     k += 1
                 nrm = 1.0 / math.sqrt(weights[k])
-                for i in range(d):
-                    s = 0j
-                    for j in range(d):
-                        s += jumps[k, i, j] * phi[j]
-                    psi[i] = s * nrm
+                if stepped:
+                    csr_matvec(plan.step_ptr[k], plan.step_idx, plan.step_val, phi, psi)
+                    for i in range(d):
+                        psi[i] *= nrm
+                else:
+                    for i in range(d):
+                        s = 0j
+                        for j in range(d):
+                            s += jumps[k, i, j] * phi[j]
+                        psi[i] = s * nrm
                 if njump < jump_t.size:
                     jump_t[njump] = t
                     jump_k[njump] = k
@@ -412,8 +461,11 @@ def _trajectory(
                 for i in range(d):
                     psi[i] = phi[i] * nrm
             r = 1.0 - uniform(rng)
-            _evolve(plan, te - t, psi, phi, work)
-            n2 = _norm2(phi)
+            if stepped:
+                n2 = -1.0  # the march from the jump finds the next jump before te or the state at te
+            else:
+                _evolve(plan, te - t, psi, phi, work)
+                n2 = _norm2(phi)
         for i in range(d):
             psi[i] = phi[i]
         t = te

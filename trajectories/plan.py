@@ -16,6 +16,7 @@ from .blocks import BlockPropagator, apply_propagator_work, make_block_propagato
 from .lindblad import LindbladModel
 from .model import SpinPair
 from .protocol import Protocol
+from .stepping import make_stepper
 
 #: Record strings are counted per run up to this many rounds (2**16 cells).
 MAX_RECORD_ROUNDS = 16
@@ -39,7 +40,9 @@ class Plan(NamedTuple):
     prop_*: the fields of the BlockPropagator of exp(-i H_eff tau) for any tau (:mod:`.blocks`), flat
     because Numba's parallel loops do not take nested tuples (:func:`propagator_of` rebuilds it);
     target (d,) complex and target_kind (0: the singlet formula, d = 4; 1: |<target|psi>|^2; 2: none):
-    the state whose population the sums track.
+    the state whose population the sums track;
+    step_*: the fields of the :class:`.stepping.Stepper` (step_h 0.0: the kernel's jump times use the
+    block propagator; > 0: H_eff has a Schur-Pade block and they come from the stepped search).
     """
 
     heff: np.ndarray
@@ -69,6 +72,12 @@ class Plan(NamedTuple):
     prop_max_block: int
     target: np.ndarray
     target_kind: int
+    step_h: float
+    step_hnorm: float
+    step_theta: np.ndarray
+    step_ptr: np.ndarray
+    step_idx: np.ndarray
+    step_val: np.ndarray
 
 
 #: The models every solver takes (anything offering MODEL_INTERFACE works the same way).
@@ -198,6 +207,7 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
         2**R if R <= MAX_RECORD_ROUNDS else 0,
         *prop,
         *_target(model, d),
+        *make_stepper(heff, jumps, prop, float(np.max(t - prev, initial=0.0))),
     )
 
 
