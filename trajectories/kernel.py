@@ -4,8 +4,10 @@ Between events a pure state of any dimension d evolves under H_eff = H - (i/2) s
 with the exact block propagator of :mod:`.blocks` (closed forms for 1 x 1 and 2 x 2 blocks, such as
 the STM pair's 1 + 2 + 1; eigenbasis or Schur-Pade for larger ones). A jump happens when ||psi||^2
 falls to a uniform r: its time is the root of log||psi(t)||^2 = log r, found by Newton's method
-safeguarded by bisection (relative residual < 1e-13), so there is no time step. The channel is drawn
-with weights ||L_k psi||^2. At a measurement round the plan's instrument draws the true outcome by
+safeguarded by bisection (relative residual < 1e-13), so there is no time step. When H_eff has a
+Schur-Pade block the search runs on :mod:`.stepping`'s precomputed ladder of fixed-step propagators
+and a local Taylor polynomial instead (O(nnz) per evaluation, not O(d^3); the same root tolerance).
+The channel is drawn with weights ||L_k psi||^2. At a measurement round the plan's instrument draws the true outcome by
 the Born rule and projects, the detector's record is drawn with the readout error, the feedback of
 that record acts, and the post-selection rule's machine steps on the record.
 

@@ -183,6 +183,7 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
     prev = np.concatenate([[0.0], t[:-1]])
     U = event_propagators(prop, t - prev)
     P, C, Ufb, fb = instrument_tables(protocol)
+    st = make_stepper(heff, jumps, prop, float(np.max(t - prev, initial=0.0)))
     sel = protocol.selection
     R = protocol.rounds
     tr = np.ascontiguousarray(sel.transitions) if R else np.zeros((1, sel.n_states, 2), np.int64)
@@ -207,7 +208,12 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
         2**R if R <= MAX_RECORD_ROUNDS else 0,
         *prop,
         *_target(model, d),
-        *make_stepper(heff, jumps, prop, float(np.max(t - prev, initial=0.0))),
+        st.h,
+        st.hnorm,
+        st.theta,
+        st.sp_ptr,
+        st.sp_idx,
+        st.sp_val,
     )
 
 
