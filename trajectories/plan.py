@@ -17,6 +17,7 @@ from .instrument_tables import kind_tables
 from .lindblad import LindbladModel
 from .model import SpinPair
 from .protocol import Protocol
+from .stepping import make_stepper
 
 #: Record strings are counted per run up to this many rounds (2**16 cells).
 MAX_RECORD_ROUNDS = 16
@@ -40,9 +41,11 @@ class Plan(NamedTuple):
     prop_*: the fields of the BlockPropagator of exp(-i H_eff tau) for any tau (:mod:`.blocks`), flat
     because Numba's parallel loops do not take nested tuples (:func:`propagator_of` rebuilds it);
     target (d,) complex and target_kind (0: the singlet formula, d = 4; 1: |<target|psi>|^2; 2: none):
-    the state whose population the sums track.
-    meas_kind .. mon_tail: the general instruments' tables (:class:`.instrument_tables.KindTables`).
-    ev_kind 2 is the opening of a monitored window.
+    the state whose population the sums track;
+    meas_kind .. mon_tail: the general instruments' tables (:class:`.instrument_tables.KindTables`);
+    ev_kind 2 is the opening of a monitored window;
+    step_*: the fields of the :class:`.stepping.Stepper` (step_h 0.0: the kernel's jump times use the
+    block propagator; > 0: H_eff has a Schur-Pade block and they come from the stepped search).
     """
 
     heff: np.ndarray
@@ -82,6 +85,12 @@ class Plan(NamedTuple):
     mon_eta: np.ndarray
     mon_thr: np.ndarray
     mon_tail: np.ndarray
+    step_h: float
+    step_hnorm: float
+    step_theta: np.ndarray
+    step_ptr: np.ndarray
+    step_idx: np.ndarray
+    step_val: np.ndarray
 
 
 #: The models every solver takes (anything offering MODEL_INTERFACE works the same way).
@@ -195,6 +204,7 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
     prev = np.concatenate([[0.0], t[:-1]])
     U = event_propagators(prop, t - prev)
     P, C, Ufb, fb = instrument_tables(protocol)
+    st = make_stepper(heff, jumps, prop, float(np.max(t - prev, initial=0.0)))
     sel = protocol.selection
     R = protocol.rounds
     tr = np.ascontiguousarray(sel.transitions) if R else np.zeros((1, sel.n_states, 2), np.int64)
@@ -220,6 +230,12 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
         *prop,
         *_target(model, d),
         *tables,
+        st.h,
+        st.hnorm,
+        st.theta,
+        st.sp_ptr,
+        st.sp_idx,
+        st.sp_val,
     )
 
 
