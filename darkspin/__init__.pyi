@@ -50,6 +50,7 @@ from .trajectories.model import exchange_from_bandwidth as exchange_from_bandwid
 from .trajectories.model import phase_space as phase_space
 from .trajectories.protocol import Protocol as Protocol
 from .trajectories.runs import Runs as Runs
+from .trajectories.sanity import UnitSlipWarning as UnitSlipWarning
 from .trajectories.runs import run_trajectories as run_trajectories
 from .trajectories.selection import PostSelection as PostSelection
 from .trajectories.single import Trajectory as Trajectory

@@ -9,6 +9,7 @@ from .lindblad import LindbladModel, liouvillian_from_qutip, liouvillian_to_quti
 from .measurement import Measurement
 from .model import SpinPair, exchange_from_bandwidth, phase_space
 from .protocol import Protocol
+from .sanity import UnitSlipWarning
 from .runs import Runs, run_trajectories
 from .selection import PostSelection
 from .single import Trajectory, run_trajectory
@@ -27,4 +28,5 @@ __all__ = [
     "Runs",
     "exchange_from_bandwidth",
     "phase_space",
+    "UnitSlipWarning",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import sanity
 from .operators import kron
 
 #: Tolerance on Hermiticity, on the +-1 spectrum of an observable and on the unitarity of a feedback.
@@ -170,6 +171,11 @@ class Measurement:
     ------
     ValueError
         For any input outside the ranges above, naming it.
+
+    Warns
+    -----
+    UnitSlipWarning
+        Once per process, for a readout error above 1/2 (valid, but probably a slip).
     """
 
     __slots__ = ("_observable", "_name", "_eps", "_feedback", "_feedback_names", "_dim")
@@ -196,6 +202,7 @@ class Measurement:
                 "readout_error", readout_error.item() if isinstance(readout_error, np.ndarray) else readout_error
             )
             eps = (e, e)
+        sanity.check_readout(*eps)
         fb: dict[int, np.ndarray] = {}
         names: dict[int, str | None] = {}
         if feedback is not None:

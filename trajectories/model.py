@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import sanity
 from .lindblad import LindbladModel
 from .operators import kron
 
@@ -216,6 +217,26 @@ class SpinPair:
                 # beyond this, rates overflow the propagators into NaN instead of failing loudly
                 raise ValueError(f"{name} must lie within +-{MAX_PARAM:g}, got {value!r}")
             object.__setattr__(self, name, value)
+        sanity.check_pair(self.nu, self.V, self.T, self.rates()[0])
+
+    def rates(self) -> tuple[float, float]:
+        """The largest single-spin rate and the sum of every channel's rate.
+
+        Returns
+        -------
+        largest : float
+            max over sectors s and spins i of kappa_s F_s lam_i (rate unit), the decay rate of one spin.
+        total : float
+            sum over sectors of kappa_s F_s (lam1 + lam2), the trace of the Kossakowski matrices: the
+            sum of every channel's rate (rate unit).
+        """
+        largest = total = 0.0
+        lam = max(self.lam1, self.lam2)
+        for s in SECTORS:
+            rate = _SECTOR_KAPPA[s] * _phase_space(_SECTOR_OPS[s][1] * self.nu, abs(self.V), self.T)
+            largest = max(largest, rate * lam)
+            total += rate * (self.lam1 + self.lam2)
+        return largest, total
 
     # ---- presets -------------------------------------------------------------------------------
     @classmethod
