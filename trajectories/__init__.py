@@ -9,8 +9,8 @@ from .lindblad import LindbladModel, liouvillian_from_qutip, liouvillian_to_quti
 from .measurement import Measurement
 from .model import SpinPair, exchange_from_bandwidth, phase_space
 from .protocol import Protocol
-from .sanity import UnitSlipWarning
 from .runs import Runs, run_trajectories
+from .sanity import UnitSlipWarning
 from .selection import PostSelection
 from .single import Trajectory, run_trajectory
 

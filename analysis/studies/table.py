@@ -83,7 +83,7 @@ class SweepTable(Table):
         list of str
             Names of existing columns, in table order.
         """
-        keep = {*self.axes, *self.meta.get("derived", ()), "fidelity_post", "yield"}
+        keep = {*self.axes, *str(self.meta.get("derived", "")).split(), "fidelity_post", "yield"}
         for q in ("fidelity_post", "yield"):
             keep.update(f"mc_{q}{s}" for s in ("", "_lo", "_hi"))
         return [n for n in self._columns if n in keep]
