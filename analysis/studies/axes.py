@@ -33,6 +33,7 @@ Point = tuple[tuple[int, ...], Model, Protocol]
 
 # ---- axes --------------------------------------------------------------------------------------
 def _short(value: Any) -> str:
+    value = plain_value(value)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, np.ndarray):
