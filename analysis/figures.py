@@ -677,9 +677,10 @@ _SECTOR_NAMES = {
 def channel_names(labels: Iterable[str]) -> dict[str, str]:
     """Physical names of the channels of a SpinPair ('lowering[0]' and so on), for legends.
 
-    A sector with one channel (the symmetric point: the collective operator, sum of both spins) is named
-    'collective'; with two, the stronger is 'collective-like' and the weaker 'relative' (the eigenvectors
-    of the sector's Kossakowski matrix, :meth:`~darkspin.SpinPair.jump_operators`). Other labels stay.
+    A sector with one channel (theta = 0: one operator sqrt(lam1) A_1 + sqrt(lam2) A_2 acting on both
+    spins together, the sum of the two at the symmetric point) is named 'collective'; with two (theta != 0),
+    the stronger is 'collective-like' and the weaker 'relative' (the eigenvectors of the sector's
+    Kossakowski matrix, :meth:`~darkspin.SpinPair.jump_operators`). Other labels stay as they are.
 
     Parameters
     ----------
