@@ -91,6 +91,15 @@ class SweepTable(Table):
     def __str__(self) -> str:
         if not self.names:
             return "(empty sweep table)"
+        text = self._compact()
+        hidden = len(self.names) - len(self.compact_columns())
+        if hidden:
+            first = next(n for n in self.names if n not in self.compact_columns())
+            text += f"\n({hidden} more columns: table.show() prints all, table.show(['{first}', ...]) some)"
+        return text
+
+    def _compact(self) -> str:
+        """The compact text table of ``print(table)`` without its last line."""
         shown = self.compact_columns()
         # X, X_lo, X_hi shown as one column 'X [95%]' with cells 'value [lo, hi]'
         conf = self.meta.get("confidence")
@@ -110,11 +119,7 @@ class SweepTable(Table):
             )
         widths = self._widths([headers, *body])
         right = [self._columns[g[0]].dtype.kind in "iuf" for g in groups]
-        text = "\n".join(self._line(r, widths, right).rstrip() for r in [headers, *body])
-        hidden = [n for n in self.names if n not in shown]
-        if hidden:
-            text += f"\n({len(hidden)} more columns: table.show() prints all, table.show(['{hidden[0]}', ...]) some)"
-        return text
+        return "\n".join(self._line(r, widths, right).rstrip() for r in [headers, *body])
 
     def __repr__(self) -> str:
         return f"SweepTable({len(self)} points, axes={self.axes}, {len(self._columns)} columns)"
