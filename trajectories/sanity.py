@@ -26,6 +26,8 @@ QUIET_LIMIT = 0.01
 #: Readout error above which the record is more often wrong than right.
 READOUT_LIMIT = 0.5
 
+#: Every cause, by its key.
+CAUSES = ("bias_below_larmor", "not_born_markov", "nothing_happens", "readout_flipped")
 #: Causes warned about so far in this process.
 _WARNED: set[str] = set()
 
