@@ -775,7 +775,11 @@ def sweep_figure(table: SweepTable) -> Figure | None:
     with_mc = "mc_fidelity_post" in table
     height = 0.45 * len(rows) + 2.4
     fig = _figure(4.2 * 2 + 0.8, height + (3.0 if with_mc else 0.0))
-    top, bottom = fig.subfigures(2, 1, height_ratios=[height, 3.0]) if with_mc else (fig, None)
+    top: Any = fig
+    bottom: Any = None
+    if with_mc:
+        parts: Any = fig.subfigures(2, 1, height_ratios=[height, 3.0])
+        top, bottom = parts
     panels = top.subplots(1, 2)
     for ax, (col, title, _) in zip(panels, _SWEEP_PANELS, strict=True):
         grid = np.asarray(table[col], float).reshape(len(rows), len(cols))

@@ -9,7 +9,12 @@ objective computed by the exact master equation (:func:`solve_master_equation`):
 - ``"yield"``: the final cumulative post-selection probability ``p_cumulative[-1]``;
 - ``"fidelity_at_yield"``: the fidelity subject to yield >= ``min_yield`` (SLSQP with the yield as an
   inequality constraint; only schedules that meet the constraint are ever returned);
+- a :class:`~darkspin.PerUnitTime`: fidelity gain, good pairs or yield per unit of protocol time
+  (:mod:`.per_time`), with an analytic gradient;
 - a callable ``f(MasterEquationResult) -> float``, maximised.
+
+After the search, the best schedule's flat directions (:mod:`.flatness`) are recorded in
+``Schedule.flat_directions``: other schedules with the same objective to 1e-9.
 
 Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking
 (:mod:`.stick_breaking`): every w is a non-decreasing schedule in [0, t_max], the box's faces are the
@@ -455,8 +460,10 @@ def optimize_schedule(
         final output time.
     objective : str or callable
         'fidelity' (post-selected target population at the final output time), 'yield' (final
-        p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
-        f(MasterEquationResult) -> float; always maximised. For the named objectives an undefined
+        p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield), a
+        :class:`~darkspin.PerUnitTime` (a figure of merit per unit of protocol time, with an analytic
+        gradient; a schedule of zero duration scores -inf) or a callable f(MasterEquationResult) -> float;
+        always maximised. For the named objectives an undefined
         post-selected state (NaN) counts as -inf; a callable must return a finite number.
     min_yield : float or None
         In [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
