@@ -39,6 +39,7 @@ from ..ensemble.results.master_equation import MasterEquationResult
 from ..ensemble.results.monte_carlo import MonteCarloResult
 from ..ensemble.statistics.intervals import mean_interval, wilson_interval
 from ..trajectories.single import Trajectory
+from .channel_names import SECTOR_NAMES, channel_names
 from .measures import concurrence, entanglement_of_formation, populations
 from .studies.table import SweepTable
 
@@ -329,7 +330,7 @@ def trajectories_figure(
             ls="",
             marker=_SECTOR_MARKER.get(s, "x"),
             color=_SECTOR_COLOR.get(s, "k"),
-            label=f"jump: {_SECTOR_NAMES.get(s, s)}",
+            label=f"jump: {SECTOR_NAMES.get(s, s)}",
         )
         for s in sorted(used)
     ]
@@ -571,7 +572,8 @@ def distributions_figure(mc: MonteCarloResult, exact: MasterEquationResult | Non
     1 - F >= x against x, both axes logarithmic (one falling curve per round; the edge at 0 drawn at
     1e-9; the share left at 1 - F >= 1/2, runs that jumped, written next to each): the height at
     x = 1e-3 is the share of runs worse than 99.9 %. Middle: the number of jumps per run in each
-    channel over the whole run (fractions, log scale), channels by physical name (:func:`channel_names`).
+    channel over the whole run (fractions, log scale), channels by physical name
+    (:func:`~darkspin.analysis.channel_names.channel_names`).
     Right: the first-jump survival P(no jump by t) of the runs with a 95 % Wilson band, over its exact
     value from ``exact``.
 
@@ -664,46 +666,6 @@ def distributions_figure(mc: MonteCarloResult, exact: MasterEquationResult | Non
     for ax in (a1, a2, a3):
         ax.grid(alpha=0.3)
     return fig
-
-
-# ---- channel names ------------------------------------------------------------------------------
-_SECTOR_NAMES = {
-    "lowering": r"relaxation $\sigma^-$",
-    "raising": r"excitation $\sigma^+$",
-    "dephasing": r"dephasing $\sigma^z$",
-}
-
-
-def channel_names(labels: Iterable[str]) -> dict[str, str]:
-    """Physical names of the channels of a SpinPair ('lowering[0]' and so on), for legends.
-
-    A sector with one channel (theta = 0: one operator sqrt(lam1) A_1 + sqrt(lam2) A_2 acting on both
-    spins together, the sum of the two at the symmetric point) is named 'collective'; with two (theta != 0),
-    the stronger is 'collective-like' and the weaker 'relative' (the eigenvectors of the sector's
-    Kossakowski matrix, :meth:`~darkspin.SpinPair.jump_operators`). Other labels stay as they are.
-
-    Parameters
-    ----------
-    labels : iterable of str
-        Channel labels, as :meth:`~darkspin.SpinPair.jump_labels` gives them.
-
-    Returns
-    -------
-    dict of str to str
-        label -> name (matplotlib mathtext).
-    """
-    labels = list(labels)
-    sectors = [lab.split("[")[0] for lab in labels]
-    out = {}
-    for lab, sector in zip(labels, sectors, strict=True):
-        base = _SECTOR_NAMES.get(sector)
-        if base is None or not lab.endswith("]"):
-            out[lab] = lab
-        elif sectors.count(sector) == 1:
-            out[lab] = f"{base}, collective"
-        else:
-            out[lab] = f"{base}, {'collective-like' if lab.endswith('[0]') else 'relative'}"
-    return out
 
 
 # ---- sweeps ------------------------------------------------------------------------------------

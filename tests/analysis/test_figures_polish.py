@@ -9,19 +9,20 @@ from matplotlib.colors import to_rgba
 
 import darkspin as ds
 from darkspin.analysis import figures
+from darkspin.analysis.channel_names import channel_names
 
 PROTOCOL = ds.Protocol("ud", [100.0, 200.0, 300.0], np.linspace(0.0, 400.0, 41))
 
 
 def test_channel_names_are_physical() -> None:
-    symmetric = figures.channel_names(ds.SpinPair().jump_labels())
+    symmetric = channel_names(ds.SpinPair().jump_labels())
     assert set(symmetric) == {"lowering[0]", "raising[0]", "dephasing[0]"}
     assert symmetric["lowering[0]"] == r"relaxation $\sigma^-$, collective"
     assert symmetric["raising[0]"] == r"excitation $\sigma^+$, collective"
-    asymmetric = figures.channel_names(ds.SpinPair(theta=0.4).jump_labels())  # rank-2 sectors
+    asymmetric = channel_names(ds.SpinPair(theta=0.4).jump_labels())  # rank-2 sectors
     assert asymmetric["lowering[0]"].endswith("collective-like") and asymmetric["lowering[1]"].endswith("relative")
     assert all("[" not in name for name in asymmetric.values())
-    assert figures.channel_names(["decay", "pump[0]"]) == {"decay": "decay", "pump[0]": "pump[0]"}
+    assert channel_names(["decay", "pump[0]"]) == {"decay": "decay", "pump[0]": "pump[0]"}
 
 
 @pytest.fixture(scope="module")
