@@ -86,3 +86,33 @@ def test_a_well_defined_optimum_is_not_flat() -> None:
     assert best.flat_directions.shape == (0, 2) and "flat" not in repr(best)
     paper = ds.optimize_schedule(MODEL, PROTOCOL, rounds=3, starts=2)  # the singlet fidelity
     assert paper.flat_directions.shape[0] == 0
+
+
+CLI_STUDY = """
+[protocol]
+initial = "{initial}"
+measure_at = [100.0, 200.0]
+t_final = 500.0
+n_out = 3
+
+[optimize]
+rounds = 2
+starts = 1
+
+[run]
+ntraj = 200
+seed = 5
+"""
+
+
+@pytest.mark.parametrize("initial, flat", [("S", True), ("ud", False)])
+def test_cli_optimize_says_when_the_optimum_is_flat(tmp_path, initial: str, flat: bool) -> None:
+    """From the dark singlet every schedule keeps F = 1: flat in both times; from |ud> the optimum is not."""
+    from cli_calls import call
+
+    study = tmp_path / "study.toml"
+    study.write_text(CLI_STUDY.format(initial=initial))
+    status, out, err = call(["optimize", study, "--no-progress"])
+    assert status == 0, err
+    line = "the optimum is flat along measure_at[0]; measure_at[1]: moving there by 1% of t_max"
+    assert (line in out) is flat
