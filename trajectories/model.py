@@ -81,6 +81,13 @@ def _phase_space(omega: float, V: float, T: float) -> float:
     return g(omega + V) + g(omega - V)
 
 
+@functools.lru_cache(maxsize=4096)
+def _sector_rates(nu: float, V: float, T: float) -> tuple[float, float]:
+    """(max, sum) over sectors of kappa_s F_s, the rates per unit coupling (one lookup per SpinPair built)."""
+    rates = [_SECTOR_KAPPA[s] * _phase_space(_SECTOR_OPS[s][1] * nu, V, T) for s in SECTORS]
+    return max(rates), sum(rates)
+
+
 def exchange_from_bandwidth(
     lam1: float, lam2: float, V: float, bandwidth: float, theta: float = 0.0, phi: float = 0.0
 ) -> tuple[float, float]:
@@ -230,13 +237,8 @@ class SpinPair:
             sum over sectors of kappa_s F_s (lam1 + lam2), the trace of the Kossakowski matrices: the
             sum of every channel's rate (rate unit).
         """
-        largest = total = 0.0
-        lam = max(self.lam1, self.lam2)
-        for s in SECTORS:
-            rate = _SECTOR_KAPPA[s] * _phase_space(_SECTOR_OPS[s][1] * self.nu, abs(self.V), self.T)
-            largest = max(largest, rate * lam)
-            total += rate * (self.lam1 + self.lam2)
-        return largest, total
+        most, every = _sector_rates(self.nu, abs(self.V), self.T)
+        return most * max(self.lam1, self.lam2), every * (self.lam1 + self.lam2)
 
     # ---- presets -------------------------------------------------------------------------------
     @classmethod
