@@ -91,6 +91,8 @@ class SweepTable(Table):
     def __str__(self) -> str:
         if not self.names:
             return "(empty sweep table)"
+        if "fidelity_post" not in self._columns:  # not a sweep's own table: every column
+            return self.to_text()
         text = self._compact()
         hidden = len(self.names) - len(self.compact_columns())
         if hidden:
