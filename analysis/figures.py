@@ -39,6 +39,7 @@ from ..ensemble.results.master_equation import MasterEquationResult
 from ..ensemble.results.monte_carlo import MonteCarloResult
 from ..ensemble.statistics.intervals import mean_interval, wilson_interval
 from ..trajectories.single import Trajectory
+from .channel_names import SECTOR_NAMES, channel_names
 from .measures import concurrence, entanglement_of_formation, populations
 from .studies.table import SweepTable
 
@@ -195,15 +196,18 @@ def protocol_figure(mc: MonteCarloResult | None, exact: MasterEquationResult, me
         _band(top, t, _t2_population(mc.rho_post), _t2_se_bound(mc.rho_post_se), n_post, _C_T2)
     top.set_ylabel("population")
     top.set_ylim(0, 1.02)
+    # one legend entry per drawn line and band, in its own colour, style and width
     handles: list[Artist] = [
-        Line2D([], [], color=_C_S, label="S"),
-        Line2D([], [], color=_C_T2, label="T2"),
-        Line2D([], [], color="k", label="post-selected (exact)"),
-        Line2D([], [], color="k", ls="--", label="unconditional (exact)"),
+        Line2D([], [], color=_C_S, lw=1.5, label="S, post-selected (exact)"),
+        Line2D([], [], color=_C_S, ls="--", lw=1.2, label="S, unconditional (exact)"),
+        Line2D([], [], color=_C_T2, lw=1.5, label="T2, post-selected (exact)"),
+        Line2D([], [], color=_C_T2, ls="--", lw=1.2, label="T2, unconditional (exact)"),
     ]
     if mc is not None:
-        handles.append(_patch("0.5", f"trajectories, {100 * _BAND_CONFIDENCE:.1f}% interval"))
-    top.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
+        handles.insert(2, _patch(_C_S, f"S, trajectories ({100 * _BAND_CONFIDENCE:.1f}% band)"))
+        handles.append(_patch(_C_T2, f"T2, trajectories ({100 * _BAND_CONFIDENCE:.1f}% band)"))
+    # below the post-selected singlet (near 1) and above T2 (near 0): the empty middle of the panel
+    top.legend(handles=handles, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 0.08), ncol=2, framealpha=0.9)
 
     bottom.plot(t, ent(exact.rho), color=_C_C, ls="--", lw=1.2, label="unconditional (exact)")
     bottom.plot(t, ent(exact.rho_post), color=_C_C, lw=1.5, label="post-selected (exact)")
@@ -320,7 +324,14 @@ def trajectories_figure(
     if exact is not None:
         handles.append(Line2D([], [], color="0.6", ls=":", label="ensemble (exact)"))
     handles += [
-        Line2D([], [], ls="", marker=_SECTOR_MARKER.get(s, "x"), color=_SECTOR_COLOR.get(s, "k"), label=f"jump: {s}")
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker=_SECTOR_MARKER.get(s, "x"),
+            color=_SECTOR_COLOR.get(s, "k"),
+            label=f"jump: {SECTOR_NAMES.get(s, s)}",
+        )
         for s in sorted(used)
     ]
     handles += [
@@ -557,10 +568,14 @@ def spectra_figure(
 def distributions_figure(mc: MonteCarloResult, exact: MasterEquationResult | None = None) -> Figure:
     """What only trajectories show: distributions over runs (needs ``simulate(..., distributions=True)``).
 
-    Left: the post-selected fidelity distribution right after each round, as the fraction of runs per
-    bin of 1 - F on a log axis (runs with 1 - F < 1e-8 drawn at 1e-9). Middle: the number of jumps per
-    run in each channel over the whole run (fractions, log scale). Right: the first-jump survival
-    P(no jump by t) of the runs with a 95 % Wilson band, over its exact value from ``exact``.
+    Left: the post-selected infidelity right after each round, as the fraction of post-selected runs with
+    1 - F >= x against x, both axes logarithmic (one falling curve per round; the edge at 0 drawn at
+    1e-9; the share left at 1 - F >= 1/2, runs that jumped, written next to each): the height at
+    x = 1e-3 is the share of runs worse than 99.9 %. Middle: the number of jumps per run in each
+    channel over the whole run (fractions, log scale), channels by physical name
+    (:func:`~darkspin.analysis.channel_names.channel_names`).
+    Right: the first-jump survival P(no jump by t) of the runs with a 95 % Wilson band, over its exact
+    value from ``exact``.
 
     Parameters
     ----------
@@ -586,19 +601,37 @@ def distributions_figure(mc: MonteCarloResult, exact: MasterEquationResult | Non
     a1, a2, a3 = fig.subplots(1, 3)
     rounds = [k for k, lab in enumerate(dist.snapshot_labels) if lab.startswith("round")] or [-1]
     colors = [f"C{i % 10}" for i in range(len(rounds))]
+    lowest = 1.0
     for s, color in zip(rounds, colors, strict=True):
         h = dist.fidelity(s, post=True)
         if not h.total:
             continue
-        x = np.concatenate([[1e-9], h.edges[1:]])  # the [0, 1e-8) bin drawn from 1e-9
-        a1.stairs(h.probabilities(), x, color=color, label=dist.snapshot_labels[s])
+        # the survival P(1 - F >= x): one falling curve per round, read off at any infidelity
+        x = np.concatenate([[1e-9], h.edges[1:]])  # the edge at 0 drawn at 1e-9
+        surv = h.survival()
+        a1.step(x, surv, where="post", color=color, lw=2, label=dist.snapshot_labels[s])
+        failed = float(surv[np.searchsorted(h.edges, 0.5)])  # runs left with 1 - F >= 1/2
+        if failed > 0:
+            a1.annotate(
+                f"{100 * failed:.2g}%",
+                (0.9, failed),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color=color,
+            )
+        lowest = min(lowest, float(np.min(surv[surv > 0])))
     a1.set_xscale("log")
-    a1.set_yscale("log")
-    a1.set_xlabel("infidelity $1 - F$ (post-selected runs)")
-    a1.set_ylabel("fraction of runs per bin")
-    a1.set_title("fidelity right after each round", fontsize=9)
+    a1.set_yscale("log")  # the runs left near 1 - F = 1 (a jump) are a few per cent: log scale shows them
+    a1.set_ylim(lowest / 2, 1.6)
+    a1.set_xlabel("infidelity $x$")
+    a1.set_ylabel("share of post-selected runs with $1 - F \\geq x$")
+    a1.set_title("infidelity right after each round", fontsize=9)
     a1.legend(fontsize=7)
     top = 0
+    names = channel_names(dist.labels)
     for k, label in enumerate(dist.labels):
         h = dist.jump_counts(k)
         p = h.probabilities()
@@ -606,7 +639,7 @@ def distributions_figure(mc: MonteCarloResult, exact: MasterEquationResult | Non
         if not seen.size:
             continue
         top = max(top, int(seen[-1]))
-        a2.plot(np.arange(p.size)[: seen[-1] + 1], p[: seen[-1] + 1], "o-", ms=3, lw=1, label=label)
+        a2.plot(np.arange(p.size)[: seen[-1] + 1], p[: seen[-1] + 1], "o-", ms=3, lw=1, label=names[label])
     a2.set_yscale("log")
     a2.set_xlim(-0.5, top + 0.5)
     a2.set_xlabel("jumps per run")
@@ -652,7 +685,9 @@ def sweep_figure(table: SweepTable) -> Figure | None:
     One axis, or paired axes (drawn against the first): two line panels, exact values as lines with
     markers and, when the table has trajectories, their 95 % intervals (mc_X_lo .. mc_X_hi) as a band
     (error bars for text axes). Two axes on a grid: two heatmaps (first axis down, second across), each
-    cell labelled with its exact value.
+    cell labelled with its exact value; with trajectories, below them small multiples: fidelity and yield
+    against the second axis, one colour per value of the first, exact lines and trajectory points with
+    their 95 % intervals.
 
     Parameters
     ----------
@@ -699,12 +734,19 @@ def sweep_figure(table: SweepTable) -> Figure | None:
     if len(axes) != 2:
         return None
     rows, cols = (list(dict.fromkeys(table[a].tolist())) for a in axes)
-    fig = _figure(4.2 * 2 + 0.8, 0.45 * len(rows) + 2.4)
-    panels = fig.subplots(1, 2)
+    with_mc = "mc_fidelity_post" in table
+    height = 0.45 * len(rows) + 2.4
+    fig = _figure(4.2 * 2 + 0.8, height + (3.0 if with_mc else 0.0))
+    top: Any = fig
+    bottom: Any = None
+    if with_mc:
+        parts: Any = fig.subfigures(2, 1, height_ratios=[height, 3.0])
+        top, bottom = parts
+    panels = top.subplots(1, 2)
     for ax, (col, title, _) in zip(panels, _SWEEP_PANELS, strict=True):
         grid = np.asarray(table[col], float).reshape(len(rows), len(cols))
         image = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
-        fig.colorbar(image, ax=ax, shrink=0.85)
+        top.colorbar(image, ax=ax, shrink=0.85)
         for i in range(len(rows)):
             for j in range(len(cols)):
                 value = grid[i, j]
@@ -712,10 +754,39 @@ def sweep_figure(table: SweepTable) -> Figure | None:
                 ax.text(
                     j, i, text, ha="center", va="center", fontsize=7, color="w" if value < np.nanmean(grid) else "k"
                 )
-        ax.set_xticks(range(len(cols)), [f"{v:g}" if isinstance(v, float) else str(v) for v in cols], fontsize=8)
-        ax.set_yticks(range(len(rows)), [f"{v:g}" if isinstance(v, float) else str(v) for v in rows], fontsize=8)
+        ax.set_xticks(range(len(cols)), [_tick(v) for v in cols], fontsize=8)
+        ax.set_yticks(range(len(rows)), [_tick(v) for v in rows], fontsize=8)
         ax.set_xlabel(axes[1])
         ax.set_ylabel(axes[0])
         ax.set_title(f"{title} (exact)", fontsize=9)
+    if bottom is not None:
+        _small_multiples(bottom, table, axes, rows, cols)
     fig.suptitle(f"Sweep over {axes[0]} x {axes[1]} ({len(table)} points)", fontsize=10)
     return fig
+
+
+def _tick(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _small_multiples(fig: Any, table: SweepTable, axes: tuple[str, ...], rows: list, cols: list) -> None:
+    """Fidelity and yield against the second axis, one colour per value of the first: exact lines and
+    trajectory estimates with their 95 % intervals (error bars), so the noise is read next to the trend."""
+    x, labels = _axis_positions(np.asarray(cols))
+    first = table[axes[0]].tolist()
+    panels = fig.subplots(1, 2)
+    offsets = (np.arange(len(rows)) - (len(rows) - 1) / 2) * 0.015 * (np.ptp(x) if x.size > 1 else 1.0)
+    for ax, (col, title, _) in zip(panels, _SWEEP_PANELS, strict=True):
+        for i, value in enumerate(rows):
+            at = np.array([v == value for v in first])
+            color = f"C{i % 10}"
+            ax.plot(x, table[col][at], "-", color=color, lw=1.2, label=f"{axes[0]} = {_tick(value)}")
+            mc, lo, hi = (table[f"mc_{col}{s}"][at] for s in ("", "_lo", "_hi"))
+            ax.errorbar(x + offsets[i], mc, yerr=[mc - lo, hi - mc], fmt="o", ms=3, color=color, capsize=2, lw=1)
+        if labels is not None:
+            ax.set_xticks(x, labels, fontsize=8)
+        ax.set_xlabel(axes[1])
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    panels[0].legend(fontsize=7)
+    fig.suptitle("exact (lines) and trajectories with 95% intervals (points)", fontsize=9)

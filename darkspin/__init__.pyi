@@ -7,6 +7,8 @@ from . import ensemble as ensemble
 from . import trajectories as trajectories
 from .analysis.studies.convergence import Convergence as Convergence
 from .analysis.studies.convergence import convergence as convergence
+from .analysis.studies.derived import DerivedAxis as DerivedAxis
+from .analysis.studies.per_time import PerUnitTime as PerUnitTime
 from .analysis.studies.schedule import Schedule as Schedule
 from .analysis.studies.schedule import optimize_schedule as optimize_schedule
 from .analysis.studies.sweeps import sweep as sweep
@@ -55,6 +57,7 @@ from .trajectories.monitor import Monitor as Monitor
 from .trajectories.protocol import Protocol as Protocol
 from .trajectories.runs import Runs as Runs
 from .trajectories.runs import run_trajectories as run_trajectories
+from .trajectories.sanity import UnitSlipWarning as UnitSlipWarning
 from .trajectories.selection import PostSelection as PostSelection
 from .trajectories.single import Trajectory as Trajectory
 from .trajectories.single import run_trajectory as run_trajectory

@@ -11,6 +11,7 @@ from .model import SpinPair, exchange_from_bandwidth, phase_space
 from .monitor import Monitor
 from .protocol import Protocol
 from .runs import Runs, run_trajectories
+from .sanity import UnitSlipWarning
 from .selection import PostSelection
 from .single import Trajectory, run_trajectory
 
@@ -29,4 +30,5 @@ __all__ = [
     "Runs",
     "exchange_from_bandwidth",
     "phase_space",
+    "UnitSlipWarning",
 ]

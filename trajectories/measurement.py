@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import sanity
 from .kraus import check_kraus, weak_kraus
 from .operators import kron
 
@@ -248,6 +249,11 @@ class Measurement:
     ------
     ValueError
         For any input outside the ranges above, naming it.
+
+    Warns
+    -----
+    UnitSlipWarning
+        Once per process, for a readout error above 1/2 (valid, but probably a slip).
     """
 
     __slots__ = ("_observable", "_name", "_eps", "_feedback", "_feedback_names", "_dim", "_kraus", "_history")
@@ -283,6 +289,7 @@ class Measurement:
                 "readout_error", readout_error.item() if isinstance(readout_error, np.ndarray) else readout_error
             )
             eps = (e, e)
+        sanity.check_readout(*eps)
         if kraus is not None and eps != (0.0, 0.0):
             raise ValueError("readout_error must be 0 for a Kraus instrument (fold it into the operators)")
         fb, hist, given = check_feedback(feedback, dim)

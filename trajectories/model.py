@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import sanity
 from .lindblad import LindbladModel
 from .operators import kron
 
@@ -78,6 +79,13 @@ def _phase_space(omega: float, V: float, T: float) -> float:
         return x * math.exp(y) / math.expm1(y)
 
     return g(omega + V) + g(omega - V)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sector_rates(nu: float, V: float, T: float) -> tuple[float, float]:
+    """(max, sum) over sectors of kappa_s F_s, the rates per unit coupling (one lookup per SpinPair built)."""
+    rates = [_SECTOR_KAPPA[s] * _phase_space(_SECTOR_OPS[s][1] * nu, V, T) for s in SECTORS]
+    return max(rates), sum(rates)
 
 
 def exchange_from_bandwidth(
@@ -216,6 +224,21 @@ class SpinPair:
                 # beyond this, rates overflow the propagators into NaN instead of failing loudly
                 raise ValueError(f"{name} must lie within +-{MAX_PARAM:g}, got {value!r}")
             object.__setattr__(self, name, value)
+        sanity.check_pair(self.nu, self.V, self.T, self.rates()[0])
+
+    def rates(self) -> tuple[float, float]:
+        """The largest single-spin rate and the sum of every channel's rate.
+
+        Returns
+        -------
+        largest : float
+            max over sectors s and spins i of kappa_s F_s lam_i (rate unit), the decay rate of one spin.
+        total : float
+            sum over sectors of kappa_s F_s (lam1 + lam2), the trace of the Kossakowski matrices: the
+            sum of every channel's rate (rate unit).
+        """
+        most, every = _sector_rates(self.nu, abs(self.V), self.T)
+        return most * max(self.lam1, self.lam2), every * (self.lam1 + self.lam2)
 
     # ---- presets -------------------------------------------------------------------------------
     @classmethod

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from . import sanity
 from .blocks import BlockPropagator, apply_propagator_work, make_block_propagator
 from .instrument_tables import kind_tables
 from .lindblad import LindbladModel
@@ -118,6 +119,12 @@ def check_model(model: Model, protocol: Protocol | None = None) -> int:
     ------
     ValueError
         Naming 'model', if it lacks a method or its dimension is not the protocol's.
+
+    Warns
+    -----
+    UnitSlipWarning
+        Once per process, if a SpinPair's rates times the protocol's final time are below 0.01
+        (:mod:`.sanity`).
     """
     missing = [name for name in MODEL_INTERFACE if not callable(getattr(model, name, None))]
     if missing:
@@ -130,6 +137,8 @@ def check_model(model: Model, protocol: Protocol | None = None) -> int:
         raise ValueError(
             f"model has dimension {d} but the protocol's initial state has dimension {protocol.rho0.shape[0]}"
         )
+    if protocol is not None and isinstance(model, SpinPair):
+        sanity.check_duration(model.rates()[1], protocol.t_final)
     return d
 
 

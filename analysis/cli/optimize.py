@@ -110,6 +110,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from ...ensemble import compare, simulate
     from ...ensemble.exact.solver import solve_master_equation
     from ...ensemble.statistics.intervals import mean_interval
+    from ..studies.flatness import FLAT_STEP, FLAT_TOL, describe_flat
     from ..studies.schedule import optimize_schedule
 
     cfg, opt = optimize_settings(args.config, args.set)
@@ -144,6 +145,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         f"{sched.yield_:>14.10f}  {_times(sched.measure_at)}"
     )
     print(f"({sched.evaluations} exact solves in {elapsed:.1f} s)")
+    if len(sched.flat_directions):
+        print(
+            f"the optimum is flat along {describe_flat(sched.flat_directions)}: moving there by "
+            f"{100 * FLAT_STEP:g}% of t_max changes the objective by < {FLAT_TOL:g}, other schedules score the same"
+        )
     exact = solve_master_equation(cfg.model, sched.protocol)
     compile_kernels(cfg.model, sched.protocol, cfg.seed, ensemble=True)
     mc = simulate(

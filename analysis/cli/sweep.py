@@ -120,7 +120,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "columns": columns,
         }
         report.write_text(out / "summary.json", json.dumps(data, indent=2, allow_nan=False) + "\n")
-    print(table)
+    # the compact table; every column is in sweep.csv
+    print(table._compact())
     print(f"\nwrote {out}/ ({points} points{f', {ntraj} trajectories each' if mc else ''} in {elapsed:.1f} s)")
     if interrupted:
         return fail(f"interrupted: finished points are kept in {out / 'points'}", EXIT_INTERRUPTED)

@@ -21,6 +21,7 @@ from ...trajectories.model import SpinPair
 from ...trajectories.monitor import Monitor
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_ROUNDS, Protocol
+from .derived import DerivedAxis, DerivedValue, expand, plain_value
 
 #: Protocol fields that can be swept, then the fields of the measurement applied to every round.
 PROTOCOL_AXES = ("initial", "measure_at", "times", "postselect", "rounds", "measurement")
@@ -33,6 +34,7 @@ Point = tuple[tuple[int, ...], Model, Protocol]
 
 # ---- axes --------------------------------------------------------------------------------------
 def _short(value: Any) -> str:
+    value = plain_value(value)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, np.ndarray):
@@ -49,6 +51,7 @@ def _model_fields(model: Model) -> tuple[str, ...]:
 
 def _axis_text(name: str, value: Any) -> str:
     """How a non-numeric axis value is shown in the table (schedules as space-separated times)."""
+    value = plain_value(value)
     if isinstance(value, Measurement):
         return value.describe()
     if isinstance(value, str):
@@ -73,6 +76,7 @@ def _axis_text(name: str, value: Any) -> str:
 
 def _axis_column(name: str, values: list) -> np.ndarray:
     """The table column of an axis: float64 for real numbers, int64 for rounds, else text."""
+    values = [plain_value(v) for v in values]
     if name == "rounds":
         return np.array([int(v) for v in values], np.int64)
     numeric = all(
@@ -113,6 +117,10 @@ def _check_axes(model: Model, axes: Any) -> tuple[list[str], list[list]]:
     for name, vals in axes.items():
         if not isinstance(name, str):
             raise ValueError(f"axis names must be strings, got {name!r}")
+        if isinstance(vals, DerivedAxis):  # a value that sets several fields
+            names.append(name)
+            values.append(expand(name, vals, fields + PROTOCOL_AXES + MEASUREMENT_AXES))
+            continue
         if name not in fields and name not in PROTOCOL_AXES + MEASUREMENT_AXES:
             hint = ""
             if not fields:
@@ -128,6 +136,13 @@ def _check_axes(model: Model, axes: Any) -> tuple[list[str], list[list]]:
             raise ValueError(f"axis {name!r} is empty: give at least one value")
         names.append(name)
         values.append(vals)
+    for a, vals in enumerate(values):
+        if vals and isinstance(vals[0], DerivedValue):
+            clash = [f for f in vals[0].fields if f in names and f != names[a]]
+            if clash:
+                raise ValueError(
+                    f"axis {names[a]!r} sets {clash}, which are axes of their own: sweep them in one place"
+                )
     if "rounds" in names and "measure_at" in names:
         raise ValueError("axes 'rounds' and 'measure_at' exclude each other (both set the measurement times)")
     both = [a for a in MEASUREMENT_AXES if a in names]
@@ -176,6 +191,11 @@ def _make_point(
     model: Model, protocol: Protocol, changes: dict[str, Any], spacing: float | None
 ) -> tuple[Model, Protocol]:
     """The (model, protocol) of one point: the base ones with ``changes`` {axis: value} applied."""
+    if any(isinstance(v, DerivedValue) for v in changes.values()):
+        flat: dict[str, Any] = {}
+        for k, v in changes.items():
+            flat.update(v.fields if isinstance(v, DerivedValue) else {k: v})
+        changes = flat
     fields = _model_fields(model)
     mchanges = {k: v for k, v in changes.items() if k in fields}
     # model fields exist only on a dataclass model (SpinPair)

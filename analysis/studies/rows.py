@@ -16,6 +16,7 @@ from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
 from ..measures import concurrence
 from .axes import Point, _axis_column
+from .derived import DerivedValue
 from .table import SweepTable
 
 #: Relative step of the finite differences for the concurrence's standard error.
@@ -131,6 +132,13 @@ def _table(
     cols: dict[str, Any] = {}
     for a, name in enumerate(names):
         cols[name] = _axis_column(name, [values[a][c[a]] for c, _, _ in points])
+    derived = []  # the fields a derived axis sets, each a column unless it is an axis itself
+    for a in range(len(names)):
+        first = values[a][0]
+        for field in first.fields if isinstance(first, DerivedValue) else ():
+            if field not in cols:
+                cols[field] = _axis_column(field, [values[a][c[a]].fields[field] for c, _, _ in points])
+                derived.append(field)
     R = max(p.rounds for _, _, p in points)
     cols["fidelity_post"] = np.array([r["fidelity_post"] for r in rows], float)
     cols["yield"] = np.array([r["yield"] for r in rows], float)
@@ -166,4 +174,6 @@ def _table(
         "interrupted": interrupted,
         "target": "singlet" if singlet else "target_state",
     }
+    if derived:
+        meta["derived"] = " ".join(derived)
     return SweepTable(names, cols, meta)

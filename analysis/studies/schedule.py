@@ -9,7 +9,12 @@ objective computed by the exact master equation (:func:`solve_master_equation`):
 - ``"yield"``: the final cumulative post-selection probability ``p_cumulative[-1]``;
 - ``"fidelity_at_yield"``: the fidelity subject to yield >= ``min_yield`` (SLSQP with the yield as an
   inequality constraint; only schedules that meet the constraint are ever returned);
+- a :class:`~darkspin.PerUnitTime`: fidelity gain, good pairs or yield per unit of protocol time
+  (:mod:`.per_time`), with an analytic gradient;
 - a callable ``f(MasterEquationResult) -> float``, maximised.
+
+After the search, the best schedule's flat directions (:mod:`.flatness`) are recorded in
+``Schedule.flat_directions``: other schedules with the same objective to 1e-9.
 
 Parametrisation. The R times are built from w in the box [0, 1]^R by stick breaking
 (:mod:`.stick_breaking`): every w is a non-decreasing schedule in [0, t_max], the box's faces are the
@@ -59,6 +64,8 @@ from ...trajectories.monitor import Monitor
 from ...trajectories.operators import target_vector
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_TIME, Protocol
+from .flatness import FLAT_STEP, FLAT_TOL, describe_flat, flat_directions
+from .per_time import PerUnitTime, initial_fidelity
 from .stick_breaking import stick_jacobian, stick_times, stick_weights
 
 #: Named objectives.
@@ -108,6 +115,11 @@ class Schedule:
         {R: best objective at R rounds} for every R tried.
     gradients : int
         Analytic gradients computed (one forward and one adjoint sweep of the branches each, no solve).
+    flat_directions : numpy.ndarray, shape (m, rounds)
+        Orthonormal directions in the space of the times along which the objective changes by at most
+        FLAT_TOL = 1e-9 (relative) over a step of FLAT_STEP = 1 % of t_max (:mod:`.flatness`): other
+        schedules score the same, so the optimum is not unique there. m = 0 for a well-defined optimum;
+        ``repr`` names them.
     """
 
     measure_at: np.ndarray
@@ -121,13 +133,20 @@ class Schedule:
     t_max: float = math.nan
     by_rounds: dict = dataclasses.field(default_factory=dict)
     gradients: int = 0
+    flat_directions: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
 
     def __repr__(self) -> str:
         times = ", ".join(f"{t:.6g}" for t in self.measure_at)
+        flat = ""
+        if len(self.flat_directions):
+            flat = (
+                f", flat along {describe_flat(self.flat_directions)}: moving there by {100 * FLAT_STEP:g}% of t_max "
+                f"changes the objective by < {FLAT_TOL:g} (relative), so other schedules score the same"
+            )
         return (
             f"Schedule(rounds={self.rounds}, measure_at=[{times}], objective={self.objective:.10g} "
             f"({self.objective_name}), fidelity={self.fidelity:.10g}, yield_={self.yield_:.10g}, "
-            f"evaluations={self.evaluations}, gradients={self.gradients})"
+            f"evaluations={self.evaluations}, gradients={self.gradients}{flat})"
         )
 
 
@@ -268,6 +287,9 @@ class _Search:
             value = yld
         elif self.objective == "fidelity_at_yield":
             value = fidelity  # the constraint is handled by the optimiser and by _remember
+        elif isinstance(self.objective, PerUnitTime):  # NaN (zero duration) scores -inf below
+            f0 = initial_fidelity(self.protocol, self.target)
+            value = self.objective.value(fidelity, yld, f0, self.objective.duration(result.protocol))
         else:
             # not one of the OBJECTIVES names, so a callable (checked before the search)
             value = float(cast(Callable[[MasterEquationResult], float], self.objective)(result))
@@ -325,6 +347,17 @@ class _Search:
                 return -UNDEFINED_PENALTY, np.zeros(w.size)  # flat: every neighbour is penalised alike
             d_fidelity, d_yield = self._time_gradient(w)
             return -value, -(d_yield if self.objective == "yield" else d_fidelity)
+        if self.analytic_gradient and isinstance(self.objective, PerUnitTime):
+            value, fidelity, yld = self.evaluate_many([w])[0]
+            times = self.times(w)
+            if not math.isfinite(value):
+                return -UNDEFINED_PENALTY, np.zeros(w.size)
+            d_fidelity, d_yield = self._time_gradient(w)
+            d_duration = stick_jacobian(w, times, self.t_max)[-1]  # the duration moves with the last time
+            f0 = initial_fidelity(self.protocol, self.target)
+            duration = self.objective.duration(_with_times(self.protocol, times))
+            grad = self.objective.gradient(fidelity, yld, f0, duration, d_fidelity, d_yield, d_duration)
+            return -value, -grad
         steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
         points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
         values = [v for v, _, _ in self.evaluate_many(points)]
@@ -428,8 +461,10 @@ def optimize_schedule(
         final output time.
     objective : str or callable
         'fidelity' (post-selected target population at the final output time), 'yield' (final
-        p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield) or a callable
-        f(MasterEquationResult) -> float; always maximised. For the named objectives an undefined
+        p_cumulative), 'fidelity_at_yield' (fidelity with yield >= min_yield), a
+        :class:`~darkspin.PerUnitTime` (a figure of merit per unit of protocol time, with an analytic
+        gradient; a schedule of zero duration scores -inf) or a callable f(MasterEquationResult) -> float;
+        always maximised. For the named objectives an undefined
         post-selected state (NaN) counts as -inf; a callable must return a finite number.
     min_yield : float or None
         In [0, 1]; required by, and only accepted with, 'fidelity_at_yield'.
@@ -448,7 +483,8 @@ def optimize_schedule(
     Returns
     -------
     Schedule
-        The best schedule evaluated anywhere in the search.
+        The best schedule evaluated anywhere in the search; its ``flat_directions`` (and ``repr``) say in
+        which directions of the times the objective is flat there (other schedules score the same).
 
     Raises
     ------
@@ -489,6 +525,9 @@ def optimize_schedule(
             f"{candidates[-1]}, t_max = {t_max:g}): lower min_yield or allow other rounds"
         )
     value, R, times, fidelity, yld = best
+    flat_search = _Search(model, protocol, t_max, objective, min_yield, target)
+    flat = flat_directions(times, value, lambda ts: [v for v, _, _ in flat_search.evaluate_times(ts)], t_max)
+    evaluations += flat_search.evaluations
     times.setflags(write=False)
     return Schedule(
         measure_at=times,
@@ -502,4 +541,5 @@ def optimize_schedule(
         t_max=t_max,
         by_rounds=by_rounds,
         gradients=gradients,
+        flat_directions=flat,
     )

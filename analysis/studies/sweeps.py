@@ -45,6 +45,7 @@ from ...trajectories.operators import basis_state, target_vector
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol
 from .axes import _check_axes, _check_spacing, _points, _shown_point
+from .per_time import PerUnitTime, check_per_time, per_time_columns
 from .rows import _exact_points, _exact_rows, _table
 from .storage import (
     MANIFEST_FORMAT,
@@ -113,6 +114,7 @@ def sweep(
     common_random_numbers: bool = False,
     directory: str | os.PathLike[str] | None = None,
     spacing: float | None = None,
+    per_time: PerUnitTime | Sequence[PerUnitTime] | None = None,
     options: RunOptions | None = None,
     **settings: Any,
 ) -> SweepTable:
@@ -138,7 +140,10 @@ def sweep(
           (a Measurement, or a list with one per round), or "rounds" (numbers of rounds R >= 0, measured
           at k * spacing for k = 1 .. R; e.g. rounds = 3 -> 100, 200, 300 for the paper's protocol);
         * a field of the instrument, applied to every round: "readout_error" (a probability or a pair
-          (eps_plus, eps_minus)), "observable", "feedback".
+          (eps_plus, eps_minus)), "observable", "feedback";
+        * any name, given a :class:`~darkspin.DerivedAxis` (values and a callable value -> {field: value}):
+          each value sets several of the fields above at once (lam2 with J_ex recomputed from the
+          bandwidth); the fields it sets get columns of their own after the axes.
     paired : bool
         Pair the axes element-wise (equal lengths) instead of a grid (first axis slowest, like
         itertools.product). Its older name ``zip=`` still works for one minor version, with a
@@ -166,6 +171,10 @@ def sweep(
     spacing : float or None
         Time between rounds for a ``rounds`` axis (model time unit); None: the protocol's first
         measurement time measure_at[0].
+    per_time : PerUnitTime, sequence of PerUnitTime, or None
+        Figures of merit per unit of protocol time (:class:`~darkspin.PerUnitTime`), each added as an exact
+        column after concurrence_post (named e.g. ``good_pairs_per_time``), with the time per run in a
+        column ``duration`` (``duration_<overhead>`` for a non-zero overhead).
     options : RunOptions or None
         How each point's trajectories run, as for :func:`darkspin.simulate`: target_se and max_ntraj (each
         point runs until the standard error of its post-selected target population at the final time is
@@ -243,6 +252,7 @@ def sweep(
     ex = as_executor(executor)
     target = target_vector(target_state, d)
     singlet = d == 4 and abs(abs(np.vdot(basis_state("S"), target)) - 1.0) < 1e-12
+    rates = check_per_time(per_time)
     names, values = _check_axes(model, axes)
     points = _points(model, protocol, names, values, paired, spacing)
     shown = [_shown_point(names, values, c) for c, _, _ in points]
@@ -321,4 +331,13 @@ def sweep(
                 stacklevel=2,
             )
     full = cast("list[dict[str, Any]]", rows)  # every point has its exact row by now
-    return _table(names, values, points, full, mc, ntraj, target, singlet, seed, crn, paired, interrupted)
+    table = _table(names, values, points, full, mc, ntraj, target, singlet, seed, crn, paired, interrupted)
+    if not rates:
+        return table
+    extra = per_time_columns(rates, [p for _, _, p in points], table["fidelity_post"], table["yield"], target)
+    cols: dict[str, Any] = {}
+    for name in table.names:
+        cols[name] = table[name]
+        if name == "concurrence_post":
+            cols.update(extra)
+    return SweepTable(table.axes, cols, table.meta)

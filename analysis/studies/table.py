@@ -16,7 +16,10 @@ class SweepTable(Table):
 
     Access, errors and exports are those of every table (:class:`~darkspin.ensemble.results.table.Table`):
     ``table[name]``, ``names``, ``rows()``, ``to_dict()`` / ``from_dict``, ``to_json``, ``to_csv``,
-    ``to_pandas``; ``str(table)`` prints an aligned text table (numbers right, text left, NaN as '-').
+    ``to_pandas``. ``print(table)`` shows a compact aligned text table (:meth:`compact_columns`: the axes,
+    fidelity and yield with their intervals; numbers right, text left, NaN as '-') and says how many
+    columns it leaves out; ``table.show(columns)`` prints any columns (names or patterns such as
+    ``'mc_p_success_*'``), ``table.show()`` all of them.
 
     Parameters
     ----------
@@ -71,14 +74,54 @@ class SweepTable(Table):
         """
         return {**super().to_dict(), "axes": list(self.axes)}
 
+    def compact_columns(self) -> list[str]:
+        """The columns ``print(table)`` shows: the axes, then fidelity_post and yield (exact), then with
+        trajectories mc_fidelity_post and mc_yield with their intervals (_lo, _hi).
+
+        Returns
+        -------
+        list of str
+            Names of existing columns, in table order.
+        """
+        keep = {*self.axes, *str(self.meta.get("derived", "")).split(), "fidelity_post", "yield"}
+        for q in ("fidelity_post", "yield"):
+            keep.update(f"mc_{q}{s}" for s in ("", "_lo", "_hi"))
+        return [n for n in self._columns if n in keep]
+
     def __str__(self) -> str:
-        names = self.names
-        if not names:
+        if not self.names:
             return "(empty sweep table)"
-        body = [[self._cell(n, i) for n in names] for i in range(len(self))]
-        widths = self._widths([names, *body])
-        right = [self._columns[n].dtype.kind in "iuf" for n in names]
-        return "\n".join(self._line(r, widths, right) for r in [names, *body]).rstrip()
+        if "fidelity_post" not in self._columns:  # not a sweep's own table: every column
+            return self.to_text()
+        text = self._compact()
+        hidden = len(self.names) - len(self.compact_columns())
+        if hidden:
+            first = next(n for n in self.names if n not in self.compact_columns())
+            text += f"\n({hidden} more columns: table.show() prints all, table.show(['{first}', ...]) some)"
+        return text
+
+    def _compact(self) -> str:
+        """The compact text table of ``print(table)`` without its last line."""
+        shown = self.compact_columns()
+        # X, X_lo, X_hi shown as one column 'X [95%]' with cells 'value [lo, hi]'
+        conf = self.meta.get("confidence")
+        tag = f"{100 * conf:g}%" if isinstance(conf, (int, float)) and conf == conf else "CI"
+        groups = [
+            [n, f"{n}_lo", f"{n}_hi"] if f"{n}_lo" in shown else [n] for n in shown if n[-3:] not in ("_lo", "_hi")
+        ]
+        headers = [g[0] if len(g) == 1 else f"{g[0]} [{tag}]" for g in groups]
+        body = []
+        for i in range(len(self)):
+            cells = [self._cell(g[0], i) for g in groups]
+            body.append(
+                [
+                    c if len(g) == 1 else f"{c} [{self._cell(g[1], i)}, {self._cell(g[2], i)}]"
+                    for c, g in zip(cells, groups, strict=True)
+                ]
+            )
+        widths = self._widths([headers, *body])
+        right = [self._columns[g[0]].dtype.kind in "iuf" for g in groups]
+        return "\n".join(self._line(r, widths, right).rstrip() for r in [headers, *body])
 
     def __repr__(self) -> str:
         return f"SweepTable({len(self)} points, axes={self.axes}, {len(self._columns)} columns)"

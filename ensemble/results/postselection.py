@@ -47,6 +47,14 @@ class PostSelectionTable(Table):
     measurement time already show the post-measurement state, so an output that coincides with the next
     measurement belongs to the next round); for the last round, the final output time.
 
+    What p_cumulative and end_time mean under each rule (:func:`column_meanings`, printed under the table):
+        'all'      p_cumulative: P(records of rounds 1..k all -1), the paper's yield after k rounds
+        'last'     p_cumulative: P(record of round k is -1), whatever came before
+        'none'     p_cumulative: 1 (every run is kept)
+        a pattern  p_cumulative: P(records of rounds 1..k match the pattern's first k characters)
+        end_time (every rule): the output time at which singlet_post is read, the last one before round
+        k + 1 (the final output time for the last round)
+
     Display: ``str(table)`` prints an aligned text table; columns X_low/X_high are shown next to X as
     'X [low, high]' (then X_se, if present, in a column of its own), else X_se as 'X +- se'.
     ``meta`` holds plain scalars (kind, ntraj, confidence).
@@ -134,10 +142,40 @@ class PostSelectionTable(Table):
         lines += [self._line(r, widths, right) for r in body]
         if self.meta.get("instruments"):
             lines.append(f"Rounds: {self.meta['instruments']}")
+        rule = self.meta.get("rule")
+        if isinstance(rule, str) and ("p_cumulative" in self._columns or "end_time" in self._columns):
+            lines += [f"{name}: {text}" for name, text in column_meanings(rule).items() if name in self._columns]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"PostSelectionTable(rounds={len(self)}, columns={self.names}, meta={self.meta})"
+
+
+def column_meanings(rule: str) -> dict[str, str]:
+    """What the columns p_cumulative and end_time of a post-selection table mean under a rule.
+
+    Parameters
+    ----------
+    rule : str
+        'all', 'last', 'none' or a pattern of '-', '+', '?' (one character per round).
+
+    Returns
+    -------
+    dict of str to str
+        {'p_cumulative': text, 'end_time': text}, one line each.
+    """
+    if rule == "all":
+        pc = "P(records of rounds 1..k all -1), the yield after k rounds"
+    elif rule == "last":
+        pc = "P(record of round k is -1), whatever the earlier records"
+    elif rule == "none":
+        pc = "1 (rule 'none' keeps every run)"
+    else:
+        pc = f"P(records of rounds 1..k match the first k characters of {rule!r})"
+    return {
+        "p_cumulative": pc,
+        "end_time": "output time where singlet_post is read: the last before round k + 1 (the final one for the last)",
+    }
 
 
 # ---- building tables ---------------------------------------------------------------------------

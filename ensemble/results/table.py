@@ -9,6 +9,7 @@ as 'inf' / '-inf', so ``json.dumps(table.to_dict(), allow_nan=False)`` works; te
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import json
 import math
@@ -330,6 +331,75 @@ class Table:
                 "pandas (or use table.to_dict() / table.to_csv())"
             ) from None
         return pd.DataFrame({k: np.array(v) for k, v in self._columns.items()})
+
+    # ---- display ----
+    def select(self, columns: str | Sequence[str] | None = None) -> list[str]:
+        """Column names picked by names or shell-style patterns, in table order.
+
+        Parameters
+        ----------
+        columns : str, sequence of str, or None
+            Names or patterns (``fnmatch``: ``'mc_yield*'``, ``'p_success_*'``); None: every column.
+
+        Returns
+        -------
+        list of str
+            The matching names, each once, in the table's column order.
+
+        Raises
+        ------
+        ColumnError
+            If a name or pattern matches no column; the message lists the columns.
+        """
+        if columns is None:
+            return self.names
+        wanted = [columns] if isinstance(columns, str) else list(columns)
+        for w in wanted:
+            if not isinstance(w, str) or not fnmatch.filter(self._columns, w):
+                raise ColumnError(f"no column matches {w!r}; columns are {self.names}")
+        return [n for n in self._columns if any(fnmatch.fnmatchcase(n, w) for w in wanted)]
+
+    def to_text(self, columns: str | Sequence[str] | None = None) -> str:
+        """An aligned text table of some columns (numbers right, text left, NaN as '-').
+
+        Parameters
+        ----------
+        columns : str, sequence of str, or None
+            As for :meth:`select`; None: every column.
+
+        Returns
+        -------
+        str
+            A header line, then one line per row.
+
+        Raises
+        ------
+        ColumnError
+            If a name or pattern matches no column.
+        """
+        names = self.select(columns)
+        if not names:
+            return "(empty table)"
+        body = [[self._cell(n, i) for n in names] for i in range(len(self))]
+        widths = self._widths([names, *body])
+        right = [self._columns[n].dtype.kind in "iuf" for n in names]
+        return "\n".join(self._line(r, widths, right).rstrip() for r in [names, *body])
+
+    def show(self, columns: str | Sequence[str] | None = None) -> None:
+        """Print :meth:`to_text` of some columns (``print(table)`` shows a compact default).
+
+        Parameters
+        ----------
+        columns : str, sequence of str, or None
+            Names or shell-style patterns (``table.show(["rounds", "mc_p_success_*"])``); None: every
+            column.
+
+        Raises
+        ------
+        ColumnError
+            If a name or pattern matches no column.
+        """
+        print(self.to_text(columns))
 
     # ---- display helpers ----
     def _cell(self, name: str, i: int) -> str:

@@ -169,8 +169,9 @@ def test_table_matches_counts(mc, exact):
     text = str(wider)
     lines = text.splitlines()
     assert "20000 trajectories" in lines[0] and "p_success [95%]" in lines[1] and "concurrence" in lines[1]
-    assert len(lines) == 3 + 3 + 1 and len({len(line) for line in lines[1:-1]}) == 1  # aligned
-    assert lines[-1] == "Rounds: every round: zz, perfect readout; post-select runs whose every record is -1"
+    assert len(lines) == 3 + 3 + 1 + 2 and len({len(line) for line in lines[1:-3]}) == 1  # aligned
+    assert lines[-3] == "Rounds: every round: zz, perfect readout; post-select runs whose every record is -1"
+    assert lines[-2].startswith("p_cumulative: P(records of rounds 1..k all -1)") and lines[-1].startswith("end_time:")
     assert f"{100 * n[1] / n[0]:.2f}%" in lines[4] and "0.200" in lines[4]
     assert "singlet_post [95%]" in lines[1] and "+-" not in text  # intervals, not 'value +- se'
     assert f"{table['singlet_post'][1]:.5f} [{lo[1]:.5f}, {hi[1]:.5f}]" in lines[4]

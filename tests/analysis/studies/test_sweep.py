@@ -222,7 +222,8 @@ def test_common_random_numbers_make_differences_less_noisy():
 def test_table_conversions(mc_table, monkeypatch, tmp_path):
     text = str(mc_table)
     lines = text.splitlines()
-    assert len(lines) == 3 and len({len(line) for line in lines}) == 1  # aligned
+    assert len(lines) == 4 and len({len(line) for line in lines[:3]}) == 1  # aligned
+    assert lines[-1].startswith("(") and "more columns: table.show()" in lines[-1]  # the compact print
     d = mc_table.to_dict()
     assert list(d["columns"]) == mc_table.names and d["columns"]["lam2"] == LAM2 and d["axes"] == ["lam2"]
     rows = mc_table.rows()
