@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .blocks import apply_propagator_work
-from .plan import propagator_of
+from .plan import propagator_of, segment_plan
 from .rng import uniform
 
 if TYPE_CHECKING:
@@ -301,8 +301,7 @@ def trajectory(
     """
     # the STM pair's 1 + 2 + 1 blocks in order get a body compiled for d = 4 and that layout: the
     # generic loops (runtime d, block indirection) cost 2x on the per-event path (benchmarks/versions.py)
-    st, od = plan.prop_starts, plan.prop_order
-    if plan.heff.shape[0] == 4 and st.size == 4 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2:
+    if _all_pair4(plan):
         return _trajectory(
             rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True
         )
@@ -310,6 +309,18 @@ def trajectory(
     return _trajectory(
         rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False
     )
+
+
+@njit(cache=True)
+def _all_pair4(plan: Plan) -> bool:
+    """Whether every segment's H_eff is 4 x 4 with the STM pair's 1 + 2 + 1 blocks in order."""
+    if plan.heff.shape[0] != 4:
+        return False
+    for s in range(plan.seg_nb.size):
+        st, od = plan.seg_starts[s], plan.seg_order[s]
+        if not (plan.seg_nb[s] == 3 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2):
+            return False
+    return True
 
 
 @njit(cache=True, inline="always")
@@ -328,8 +339,13 @@ def _trajectory(
     d: int,
     pair4: bool,
 ) -> int:
-    """The body of :func:`trajectory`; d and pair4 are constants where it is inlined."""
-    jumps = plan.jumps
+    """The body of :func:`trajectory`; d and pair4 are constants where it is inlined.
+
+    ``sp`` is the plan of the segment in force (:func:`.plan.segment_plan`); a switch replaces it, and
+    keeps psi and the jump threshold r, so a waiting time spans segment boundaries exactly.
+    """
+    sp = segment_plan(plan, 0)
+    jumps = sp.jumps
     init_w, init_states = plan.init_w, plan.init_states
     ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
     ev_U = plan.ev_U
@@ -346,7 +362,7 @@ def _trajectory(
     for i in range(d):
         psi[i] = init_states[c, i]
     nk = jumps.shape[0]
-    weights = np.empty(max(nk, 1))
+    weights = np.empty(max(plan.jumps.shape[0], 1))
     r = 1.0 - uniform(rng)  # in (0, 1]
     t = 0.0
     state = 0
@@ -367,13 +383,13 @@ def _trajectory(
             phi[3] = ev_U[e, 5] * psi[3]
             n2 = _norm2_4(phi)
         else:
-            _apply_event(plan, e, psi, phi)
+            _apply_event(sp, e, psi, phi)
             n2 = _norm2(phi)
         while n2 < r:
             steps += 1
             if steps & _ABORT_MASK == 0 and abort[0] != 0:
                 return -1
-            tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
+            tau, resid = _jump_time(sp, psi, r, te - t, phi, work)
             t = t + tau
             total = 0.0
             for k in range(nk):
@@ -412,13 +428,22 @@ def _trajectory(
                 for i in range(d):
                     psi[i] = phi[i] * nrm
             r = 1.0 - uniform(rng)
-            _evolve(plan, te - t, psi, phi, work)
+            _evolve(sp, te - t, psi, phi, work)
             n2 = _norm2(phi)
         for i in range(d):
             psi[i] = phi[i]
         t = te
         idx = ev_index[e]
-        if ev_kind[e] == 0:
+        kind = ev_kind[e]
+        if kind == 2:  # a segment switch: the norm and r carry over
+            sp = segment_plan(plan, idx)
+            jumps = sp.jumps
+            nk = jumps.shape[0]
+        elif kind == 3:  # a gate: unitary, so the norm (the survival probability so far) is unchanged
+            _matvec(plan.gate_U[idx], psi, phi)
+            for i in range(d):
+                psi[i] = phi[i]
+        elif kind == 0:
             mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
             outcomes[idx] = 1 - 2 * mi
             records[idx] = 1 - 2 * ri

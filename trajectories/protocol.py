@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from .measurement import Measurement
 from .operators import basis_state
+from .segments import check_gates, check_segments, same_models, schedule_arrays, schedule_from_arrays
 from .selection import PostSelection
 
 #: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
@@ -27,6 +28,11 @@ MAX_ROUNDS = 100_000
 MAX_TIME = 1e12
 
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
+
+#: Event kinds of :meth:`Protocol.events` (and of the plan's ev_kind).
+EV_MEASURE, EV_OUTPUT, EV_SWITCH, EV_GATE = 0, 1, 2, 3
+#: Order of the kinds at one instant: segment switch, gate, measurement, output.
+_PRIORITY = np.array([2, 3, 0, 1], np.int64)
 
 
 def _has_bool(values: Any) -> bool:
@@ -169,6 +175,13 @@ class Protocol:
                  feedback), or a sequence of them, one per round.
     postselect:  the rule on the records: 'all' (every record -1 so far, default), 'last' (the latest
                  record -1), 'none', or a pattern of '-', '+', '?' with one character per round.
+    segments:    (t, model) pairs, strictly increasing t in [0, times[-1]]: from t on that model (a
+                 SpinPair or LindbladModel of dimension d) replaces the one before; the model given
+                 to the solvers holds from t = 0 (docs/time_dependence.md).
+    gates:       (t, gate) pairs, non-decreasing t in [0, times[-1]]: the unitary applied at time t, an
+                 array or a name ('flip1', 'flip2', 'rx1(pi/2)', ('ry12', angle); :mod:`.gates`).
+
+    At equal times the order is: segment switch, gate, measurement, output.
 
     Limits (module constants): at most MAX_OUTPUTS = 100 000 output times and MAX_ROUNDS = 100 000
     rounds; every time <= MAX_TIME = 1e12 in the model's time unit. Booleans are not times.
@@ -185,6 +198,8 @@ class Protocol:
         Time unit of the model.
     measurement : Measurement or sequence of Measurement, optional
     postselect : str
+    segments : sequence of (float, model), optional
+    gates : sequence of (float, str or tuple or array_like of shape (d, d)), optional
 
     Raises
     ------
@@ -199,10 +214,13 @@ class Protocol:
     times: Any = tuple(np.linspace(0.0, 500.0, 501))
     measurement: Measurement | Sequence[Measurement] | None = None
     postselect: str = "all"
+    segments: Any = ()
+    gates: Any = ()
     if TYPE_CHECKING:  # set by __post_init__; not dataclass fields at run time
         _rho0: np.ndarray = dataclasses.field(init=False)
         measurements: tuple[Measurement, ...] = dataclasses.field(init=False)
         selection: PostSelection = dataclasses.field(init=False)
+        gate_unitaries: np.ndarray = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         rho0 = initial_density_matrix(self.initial)
@@ -216,6 +234,11 @@ class Protocol:
             )
         measurements = _measurements(self.measurement, meas.size, rho0.shape[0])
         selection = PostSelection(self.postselect, meas.size)
+        segments = check_segments(self.segments, rho0.shape[0], float(times[-1]))
+        gates, gate_U = check_gates(self.gates, rho0.shape[0], float(times[-1]))
+        object.__setattr__(self, "segments", segments)
+        object.__setattr__(self, "gates", gates)
+        object.__setattr__(self, "gate_unitaries", gate_U)
         times.setflags(write=False)
         meas.setflags(write=False)
         rho0.setflags(write=False)
@@ -252,14 +275,29 @@ class Protocol:
         return int(self.measure_at.size)
 
     @property
+    def segment_at(self) -> np.ndarray:
+        """The segments' start times, (m,) float64 (time unit)."""
+        return np.array([t for t, _ in self.segments], float)
+
+    @property
+    def gate_at(self) -> np.ndarray:
+        """The gates' times, (G,) float64 (time unit)."""
+        return np.array([t for t, _ in self.gates], float)
+
+    @property
+    def is_timed(self) -> bool:
+        """Whether the protocol has segments or gates."""
+        return bool(self.segments or self.gates)
+
+    @property
     def t_final(self) -> float:
         """The final output time (time unit)."""
         return float(self.times[-1])
 
     def events(self, times: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The time-ordered event list of the rounds and the output times.
+        """The time-ordered event list of the segment switches, gates, rounds and output times.
 
-        At equal times measurements come first, in round order.
+        At equal times the order is: segment switch, gate, measurement, output; within a kind, index order.
 
         Parameters
         ----------
@@ -270,15 +308,26 @@ class Protocol:
         -------
         time : ndarray of float64, shape (m,)
         kind : ndarray of int64, shape (m,)
-            0 for a measurement, 1 for an output.
+            EV_MEASURE (0) for a measurement, EV_OUTPUT (1) for an output, EV_SWITCH (2) for a segment
+            switch, EV_GATE (3) for a gate.
         index : ndarray of int64, shape (m,)
-            The round or output index.
+            The round or output index; for a switch the number of the segment that starts (1 for
+            segments[0]: segment 0 is the model at t = 0); for a gate its index.
         """
         out = self.times if times is None else np.asarray(times, float)
-        t = np.concatenate([self.measure_at, out])
-        kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(out.size, np.int64)])
-        idx = np.concatenate([np.arange(self.rounds), np.arange(out.size)]).astype(np.int64)
-        order = np.lexsort((idx, kind, t))
+        m, g = len(self.segments), len(self.gates)
+        t = np.concatenate([self.measure_at, out, self.segment_at, self.gate_at])
+        kind = np.concatenate(
+            [
+                np.full(self.rounds, EV_MEASURE, np.int64),
+                np.full(out.size, EV_OUTPUT, np.int64),
+                np.full(m, EV_SWITCH, np.int64),
+                np.full(g, EV_GATE, np.int64),
+            ]
+        )
+        idx = np.concatenate([np.arange(self.rounds), np.arange(out.size), np.arange(1, m + 1), np.arange(g)])
+        idx = idx.astype(np.int64)
+        order = np.lexsort((idx, _PRIORITY[kind], t))
         return t[order], kind[order], idx[order]
 
     def describe(self) -> str:
@@ -305,7 +354,8 @@ class Protocol:
         dict of str to ndarray
             rho0 (d, d), measure_at (R,), times (n,), postselect (a 0-d string array) and the instruments
             as stacked arrays: measurement_observable (R, d, d), measurement_readout_error (R, 2),
-            measurement_feedback (R, 2, d, d), measurement_has_feedback (R, 2).
+            measurement_feedback (R, 2, d, d), measurement_has_feedback (R, 2); with segments or gates
+            also the arrays of :func:`.segments.schedule_arrays`.
         """
         per = [m.as_dict() for m in self.measurements]
         d = self.rho0.shape[0]
@@ -325,11 +375,13 @@ class Protocol:
             "times": np.array(self.times),
             "postselect": np.array(self.postselect),
             **{f"measurement_{k}": v for k, v in stack.items()},
+            **(schedule_arrays(self.segments, self.gate_at, self.gate_unitaries) if self.is_timed else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Protocol:
-        """Inverse of :meth:`as_dict` (files without instruments get today's defaults).
+        """Inverse of :meth:`as_dict` (files without instruments get today's defaults; segments come back as
+        LindbladModels with the same arrays, gates as arrays).
 
         Parameters
         ----------
@@ -356,16 +408,20 @@ class Protocol:
                 )
                 for i in range(len(data["measurement_observable"]))
             ]
+        segments, gates = schedule_from_arrays(data)
         return cls(
             data["rho0"],
             data["measure_at"],
             data["times"],
             measurement=meas,
             postselect=str(data.get("postselect", "all")),
+            segments=segments,
+            gates=gates,
         )
 
     def same_as(self, other: Protocol) -> bool:
-        """Whether ``other`` describes the same protocol (state, times, instruments, rule), bit for bit.
+        """Whether ``other`` describes the same protocol (state, times, instruments, rule, segments' times and
+        arrays, gates' times and unitaries), bit for bit.
 
         Parameters
         ----------
@@ -381,6 +437,10 @@ class Protocol:
             and np.array_equal(self.times, other.times)
             and self.measurements == other.measurements
             and self.selection == other.selection
+            and np.array_equal(self.segment_at, other.segment_at)
+            and all(same_models(a, b) for (_, a), (_, b) in zip(self.segments, other.segments, strict=True))
+            and np.array_equal(self.gate_at, other.gate_at)
+            and np.array_equal(self.gate_unitaries, other.gate_unitaries)
         )
 
 
