@@ -104,7 +104,7 @@ def _solve_many(
         pindex[i] = j
     keys: dict[tuple, list[int]] = {}
     for j, p in enumerate(plist):
-        if p.rho0.shape[0] <= MAX_BATCH_DIM:
+        if p.rho0.shape[0] <= MAX_BATCH_DIM and not p.is_timed:  # segments and gates: the point solver
             keys.setdefault(_structure(p), []).append(j)
     for js in keys.values():
         points = np.flatnonzero(np.isin(pindex, js))

@@ -33,11 +33,12 @@ import warnings
 import numpy as np
 
 from ...trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
-from ...trajectories.protocol import Protocol
+from ...trajectories.protocol import EV_GATE, EV_MEASURE, EV_OUTPUT, EV_SWITCH, Protocol
 from ..results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 from .jump_statistics import mean_jumps, no_jump_probability
 from .state_propagation import STATE_PROPAGATION_DIM, _StateSolver
 from .superoperators import _EPS, _Solver
+from .timed import timed_engine
 
 _Engine = _Solver | _StateSolver
 
@@ -87,13 +88,13 @@ def _solve(model: Model, protocol: Protocol, state_path: bool | None = None) -> 
     sel = protocol.selection
     sv: _Engine
     if state_path:
-        sv = _StateSolver(model, protocol)
+        sv = timed_engine(model, protocol, True) if protocol.is_timed else _StateSolver(model, protocol)
         sv.start_progress(protocol, sel.n_states)
         try:
             return _run(model, protocol, sv)
         finally:
             sv.close()
-    return _run(model, protocol, _Solver(model, protocol))
+    return _run(model, protocol, timed_engine(model, protocol, False) if protocol.is_timed else _Solver(model, protocol))
 
 
 def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
@@ -124,7 +125,11 @@ def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
             b.vec, b.err = sv.propagate(dt, [b.vec, b.err])
             steps += 1
         t = te
-        if kind == 0:
+        if kind == EV_SWITCH:
+            sv.switch(idx)  # type: ignore[union-attr]  # a timed engine: the protocol has segments
+        elif kind == EV_GATE:
+            b.vec, b.err = sv.apply_gate(idx, [b.vec, b.err])  # type: ignore[union-attr]
+        elif kind == EV_MEASURE:
             live = np.isfinite(b.logm)
             b.err[live] += sv.noise((int(live.sum()), q), (1 + steps) * _EPS * np.linalg.norm(b.vec[live], axis=1))
             steps = 0
@@ -261,11 +266,20 @@ def _record_probabilities(sv: _Engine, protocol: Protocol) -> np.ndarray:
     """
     vec = sv.reduce(protocol.rho0.reshape(-1).astype(complex))[None]
     t = 0.0
-    for k, tm in enumerate(protocol.measure_at):
+    if protocol.is_timed:
+        sv.switch(0)  # type: ignore[union-attr]
+    for tm, kind, k in zip(*protocol.events(), strict=True):
+        if kind == EV_OUTPUT:
+            continue
         if tm != t:
             vec = sv.propagate(float(tm - t), [vec])[0]
         t = tm
-        # codes 0 .. 2**k - 1 so far; record +1 in round k adds 2**k
-        vec = np.concatenate([sv.apply_map(k, 1, vec), sv.apply_map(k, 0, vec)])
+        if kind == EV_SWITCH:
+            sv.switch(k)  # type: ignore[union-attr]
+        elif kind == EV_GATE:
+            vec = sv.apply_gate(k, [vec])[0]  # type: ignore[union-attr]
+        else:
+            # codes 0 .. 2**k - 1 so far; record +1 in round k adds 2**k
+            vec = np.concatenate([sv.apply_map(k, 1, vec), sv.apply_map(k, 0, vec)])
     p = np.clip(sv.trace(vec), 0.0, 1.0)
     return p
