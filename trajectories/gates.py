@@ -119,4 +119,3 @@ def gate_unitary(name: str, value: Any, dim: int) -> np.ndarray:
                 f"array, got {value!r}"
             )
     return check_unitary(name, value, dim)
-

@@ -126,7 +126,9 @@ def check_gates(value: Any, dim: int, t_final: float) -> tuple[tuple[tuple[float
         name = f"gates[{i}]"
         t = _time(name, t, t_final)
         if out and t < out[-1][0]:
-            raise ValueError(f"gates times must be sorted (non-decreasing): {name} at t = {t!r} follows t = {out[-1][0]!r}")
+            raise ValueError(
+                f"gates times must be sorted (non-decreasing): {name} at t = {t!r} follows t = {out[-1][0]!r}"
+            )
         mats.append(gate_unitary(name, g, dim))
         out.append((t, g))
     U = np.array(mats, complex).reshape(len(mats), dim, dim)
@@ -134,7 +136,9 @@ def check_gates(value: Any, dim: int, t_final: float) -> tuple[tuple[tuple[float
     return tuple(out), U
 
 
-def schedule_arrays(segments: Sequence[tuple[float, Any]], gate_at: np.ndarray, gate_U: np.ndarray) -> dict[str, np.ndarray]:
+def schedule_arrays(
+    segments: Sequence[tuple[float, Any]], gate_at: np.ndarray, gate_U: np.ndarray
+) -> dict[str, np.ndarray]:
     """Segments and gates as plain arrays (the protocol's part of a result file).
 
     Parameters
@@ -170,7 +174,9 @@ def schedule_arrays(segments: Sequence[tuple[float, Any]], gate_at: np.ndarray, 
     }
 
 
-def schedule_from_arrays(data: Mapping[str, Any]) -> tuple[list[tuple[float, LindbladModel]], list[tuple[float, np.ndarray]]]:
+def schedule_from_arrays(
+    data: Mapping[str, Any],
+) -> tuple[list[tuple[float, LindbladModel]], list[tuple[float, np.ndarray]]]:
     """Inverse of :func:`schedule_arrays`: segments as LindbladModels (the same H and jump operators bit
     for bit), gates as arrays; empty lists when ``data`` has no such keys.
 
@@ -223,3 +229,26 @@ def same_models(a: Any, b: Any) -> bool:
         and np.array_equal(np.asarray(a.jump_operators()), np.asarray(b.jump_operators()))
         and list(a.jump_labels()) == list(b.jump_labels())
     )
+
+
+def channel_labels(model: Any, segments: Sequence[tuple[float, Any]]) -> list[str]:
+    """The names of the channels the kernel counts: channel k is the k-th jump operator of the segment
+    in force, named as in the model at t = 0, or for k beyond its channels as in the first segment that
+    has a channel k.
+
+    Parameters
+    ----------
+    model : model
+        The model at t = 0.
+    segments : sequence of (float, model)
+
+    Returns
+    -------
+    list of str
+        K = the most channels of any segment.
+    """
+    labels = [str(x) for x in model.jump_labels()]
+    for _, m in segments:
+        more = [str(x) for x in m.jump_labels()]
+        labels.extend(more[len(labels) :])
+    return labels

@@ -22,6 +22,7 @@ from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol, _as_times
 from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateSolver
 from .superoperators import _Solver, record_superops
+from .timed_jumps import timed_mean_jumps, timed_no_jump_probability
 
 
 def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | None = None) -> np.ndarray:
@@ -33,6 +34,8 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     check_model(model, protocol)
     t_query = protocol.times if times is None else _as_times("times", times, strict=False, max_size=10**7)
+    if protocol.is_timed:
+        return timed_no_jump_probability(model, protocol, t_query)
     heff = np.asarray(model.effective_hamiltonian(), complex)
     rho = np.array(protocol.rho0, complex)
     out = np.empty(t_query.size)
@@ -67,6 +70,8 @@ def _mean_jumps(model: Model, protocol: Protocol, state_path: bool | None = None
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
+    if protocol.is_timed:
+        return timed_mean_jumps(model, protocol)
     jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
     K = jumps.shape[0]
     n = protocol.times.size

@@ -94,7 +94,9 @@ def _solve(model: Model, protocol: Protocol, state_path: bool | None = None) -> 
             return _run(model, protocol, sv)
         finally:
             sv.close()
-    return _run(model, protocol, timed_engine(model, protocol, False) if protocol.is_timed else _Solver(model, protocol))
+    return _run(
+        model, protocol, timed_engine(model, protocol, False) if protocol.is_timed else _Solver(model, protocol)
+    )
 
 
 def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
