@@ -119,3 +119,24 @@ def gate_unitary(name: str, value: Any, dim: int) -> np.ndarray:
                 f"array, got {value!r}"
             )
     return check_unitary(name, value, dim)
+
+
+def rotation_name(value: Any) -> str | None:
+    """The rotation name 'r<axis><spins>' of a gate given as a rotation, else None.
+
+    Parameters
+    ----------
+    value : Any
+        A gate as given to the protocol.
+
+    Returns
+    -------
+    str or None
+    """
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and _ROTATION.match(value[0]):
+        return value[0]
+    if isinstance(value, str):
+        call = _CALL.match(value.replace(" ", ""))
+        if call is not None:
+            return call.group(1)
+    return None

@@ -139,6 +139,10 @@ def sweep(
           at k * spacing for k = 1 .. R; e.g. rounds = 3 -> 100, 200, 300 for the paper's protocol);
         * a field of the instrument, applied to every round: "readout_error" (a probability or a pair
           (eps_plus, eps_minus)), "observable", "feedback".
+        * a segment or gate of the protocol (docs/time_dependence.md): "segments" or "gates" (whole
+          lists), "segment_at[i]" (when segment i starts), "gate_at[i]", "gate_angle[i]" (the angle of
+          rotation gate i, radians) or "segment_<field>[i]" (a SpinPair field of segment i, e.g.
+          "segment_lam1[0]"); model fields change only the model at t = 0.
     paired : bool
         Pair the axes element-wise (equal lengths) instead of a grid (first axis slowest, like
         itertools.product). Its older name ``zip=`` still works for one minor version, with a

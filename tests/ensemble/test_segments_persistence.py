@@ -16,7 +16,10 @@ def _protocol(t_switch: float = 8.0, angle: float = 0.5) -> ds.Protocol:
         "ud",
         (5.0, 10.0),
         TIMES,
-        segments=[(t_switch, PAIR.replace(lam1=0.1)), (15.0, ds.LindbladModel(PAIR.hamiltonian(), PAIR.jump_operators()[:2]))],
+        segments=[
+            (t_switch, PAIR.replace(lam1=0.1)),
+            (15.0, ds.LindbladModel(PAIR.hamiltonian(), PAIR.jump_operators()[:2])),
+        ],
         gates=[(7.0, ("rx1", angle)), (12.0, "flip2")],
     )
 
