@@ -31,7 +31,13 @@ def run_example(name: str, out: Path) -> str:
 
 def test_examples_are_percent_format_notebooks():
     names = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert names == ["feedback_vs_postselection.py", "own_model.py", "paper_figures.py", "two_axis_sweep.py"]
+    assert names == [
+        "feedback_vs_postselection.py",
+        "own_model.py",
+        "paper_figures.py",
+        "pulsed_purification.py",
+        "two_axis_sweep.py",
+    ]
     for name in names:
         text = (EXAMPLES / name).read_text()
         assert text.startswith("# %% [markdown]\n# # "), name  # a title cell first
@@ -70,3 +76,14 @@ def test_two_axis_sweep(tmp_path):
     out = run_example("two_axis_sweep.py", tmp_path)
     assert "best fidelity" in out and "trajectory interval at" in out
     assert (tmp_path / "two_axis_sweep.png").stat().st_size > 0
+
+
+@pytest.mark.subprocess
+def test_pulsed_purification(tmp_path):
+    out = run_example("pulsed_purification.py", tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith(("paper", "pulses", "retracted tip", "both"))]
+    assert len(rows) == 4 and all(line.endswith("consistent") for line in rows), out
+    fidelity = {line.rsplit(None, 1)[0][:14].strip(): float(line[14:].split()[0]) for line in rows}
+    # the exact numbers the example's text quotes
+    got = [fidelity[k] for k in ("paper", "pulses", "retracted tip", "both")]
+    assert got == pytest.approx([0.9996, 0.9982, 0.9975, 0.9972], abs=1e-4)
