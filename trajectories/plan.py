@@ -203,30 +203,32 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
     sel = protocol.selection
     R = protocol.rounds
     tr = np.ascontiguousarray(sel.transitions) if R else np.zeros((1, sel.n_states, 2), np.int64)
-    return Plan(
-        heff,
-        np.ascontiguousarray(gamma),
-        jumps,
-        cum,
-        np.ascontiguousarray(v.T),
-        t,
-        kind,
-        idx,
-        U,
-        P,
-        C,
-        Ufb,
-        fb,
-        tr,
-        np.array(sel.accepting),
-        int(protocol.times.size),
-        int(R),
-        2**R if R <= MAX_RECORD_ROUNDS else 0,
-        *prop[:-1],
-        max(s[3].max_block for s in segs),
-        *_target(model, d),
-        *_stack_segments(segs, d),
-        np.ascontiguousarray(protocol.gate_unitaries if protocol.gates else np.zeros((1, d, d), complex)),
+    return Plan._make(  # _make: the segment fields are a tuple of arrays
+        (
+            heff,
+            np.ascontiguousarray(gamma),
+            jumps,
+            cum,
+            np.ascontiguousarray(v.T),
+            t,
+            kind,
+            idx,
+            U,
+            P,
+            C,
+            Ufb,
+            fb,
+            tr,
+            np.array(sel.accepting),
+            int(protocol.times.size),
+            int(R),
+            2**R if R <= MAX_RECORD_ROUNDS else 0,
+            *prop[:-1],
+            max(s[3].max_block for s in segs),
+            *_target(model, d),
+            *_stack_segments(segs, d),
+            np.ascontiguousarray(protocol.gate_unitaries if protocol.gates else np.zeros((1, d, d), complex)),
+        )
     )
 
 
@@ -238,7 +240,7 @@ def _segment_model(model: Model, d: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return heff, jumps, np.ascontiguousarray(gamma), make_block_propagator(heff)
 
 
-def _stack_segments(segs: list, d: int) -> tuple:
+def _stack_segments(segs: list, d: int) -> tuple[np.ndarray, ...]:
     """The seg_* fields of the plan: every segment's arrays stacked, padded to the largest."""
     S = len(segs)
     kmax = max(s[1].shape[0] for s in segs)

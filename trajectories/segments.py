@@ -73,7 +73,7 @@ def check_segments(value: Any, dim: int, t_final: float) -> tuple[tuple[float, A
         Naming the entry ('segments[i]'), for a time outside [0, t_final], times out of order, a model
         lacking the interface or of another dimension.
     """
-    out = []
+    out: list[tuple[float, Any]] = []
     for i, (t, model) in enumerate(_entries("segments", value, MAX_SEGMENTS)):
         name = f"segments[{i}]"
         t = _time(name, t, t_final)
@@ -120,7 +120,7 @@ def check_gates(value: Any, dim: int, t_final: float) -> tuple[tuple[tuple[float
         Naming the entry ('gates[i]'), for a time outside [0, t_final], times out of order, an unknown
         name or a matrix that is not a unitary of dimension d.
     """
-    out = []
+    out: list[tuple[float, Any]] = []
     mats = []
     for i, (t, g) in enumerate(_entries("gates", value, MAX_GATES)):
         name = f"gates[{i}]"

@@ -38,7 +38,7 @@ from ..results.master_equation import MasterEquationResult, PostSelectionUndefin
 from .jump_statistics import mean_jumps, no_jump_probability
 from .state_propagation import STATE_PROPAGATION_DIM, _StateSolver
 from .superoperators import _EPS, _Solver
-from .timed import timed_engine
+from .timed import _TimedSolver, _TimedStateSolver
 
 _Engine = _Solver | _StateSolver
 
@@ -88,15 +88,13 @@ def _solve(model: Model, protocol: Protocol, state_path: bool | None = None) -> 
     sel = protocol.selection
     sv: _Engine
     if state_path:
-        sv = timed_engine(model, protocol, True) if protocol.is_timed else _StateSolver(model, protocol)
+        sv = _TimedStateSolver(model, protocol) if protocol.is_timed else _StateSolver(model, protocol)
         sv.start_progress(protocol, sel.n_states)
         try:
             return _run(model, protocol, sv)
         finally:
             sv.close()
-    return _run(
-        model, protocol, timed_engine(model, protocol, False) if protocol.is_timed else _Solver(model, protocol)
-    )
+    return _run(model, protocol, _TimedSolver(model, protocol) if protocol.is_timed else _Solver(model, protocol))
 
 
 def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:

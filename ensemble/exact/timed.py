@@ -92,21 +92,3 @@ class _TimedStateSolver(_StateSolver):
     def apply_gate(self, g: int, vecs: list[np.ndarray]) -> list[np.ndarray]:
         """Gate g applied to each stack of row vectors vec(rho) (m, d^2)."""
         return [_gate_rows(self._gates[g], v, self.d) for v in vecs]
-
-
-def timed_engine(model: Model, protocol: Protocol, state_path: bool) -> _TimedSolver | _TimedStateSolver:
-    """The engine for a protocol with segments or gates.
-
-    Parameters
-    ----------
-    model : SpinPair or LindbladModel
-        The model at t = 0.
-    protocol : Protocol
-    state_path : bool
-        The full-space state engine (d >= 16) rather than the reduced one.
-
-    Returns
-    -------
-    _TimedSolver or _TimedStateSolver
-    """
-    return _TimedStateSolver(model, protocol) if state_path else _TimedSolver(model, protocol)

@@ -74,7 +74,10 @@ def check_resume(
     ):
         for key in keys:
             a, b = theirs_p.get(key), mine_p.get(key)
-            if (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not _same_bits(a, b))):
+            same = a is None and b is None
+            if a is not None and b is not None:
+                same = a.shape == b.shape and _same_bits(a, b)
+            if not same:
                 raise ValueError(f"resume file was made with other {what} ({key} differs)")
     if prev.protocol.selection != protocol.selection:
         raise ValueError(
