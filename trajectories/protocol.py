@@ -331,20 +331,25 @@ class Protocol:
         return t[order], kind[order], idx[order]
 
     def describe(self) -> str:
-        """The instruments and the rule, in words.
+        """The instruments and the rule (and when the model switches and gates act), in words.
 
         Returns
         -------
         str
         """
+        timed = ""
+        if self.segments:
+            timed += f"; model switches at t = {', '.join(format(t, 'g') for t in self.segment_at)}"
+        if self.gates:
+            timed += f"; gates at t = {', '.join(format(t, 'g') for t in self.gate_at)}"
         if not self.rounds:
-            return "no measurement rounds"
+            return "no measurement rounds" + timed
         distinct = list(dict.fromkeys(self.measurements))
         if len(distinct) == 1:
             inst = f"every round: {distinct[0].describe()}"
         else:
             inst = "; ".join(f"round {k + 1}: {m.describe()}" for k, m in enumerate(self.measurements))
-        return f"{inst}; {self.selection.describe()}"
+        return f"{inst}; {self.selection.describe()}{timed}"
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """Plain-data description, for saving.
