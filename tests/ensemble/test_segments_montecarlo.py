@@ -73,3 +73,29 @@ def test_run_trajectories_follow_the_gate():
     p = ds.Protocol("ud", (), np.linspace(0.0, 1.0, 3), gates=[(0.0, "flip1")])
     runs = ds.run_trajectories(PAIR, p, ntraj=20, seed=3, keep=("states",))
     assert np.allclose(np.abs(runs.states[:, 0, 3]), 1.0)
+
+
+@pytest.mark.statistical
+def test_generic_path_with_segments_of_other_block_layouts():
+    """d = 3, dense blocks in one segment and a diagonal H_eff in another: the kernel's generic body."""
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+    dense = ds.LindbladModel(0.5 * (A + A.conj().T), 0.4 * (rng.standard_normal((2, 3, 3)) + 0j))
+    diag = ds.LindbladModel(np.diag([0.0, 1.0, 2.5]), [np.sqrt(0.3) * np.eye(3)[[1, 2, 0]]])
+    U = np.linalg.qr(rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3)))[0]
+    obs = np.diag([1.0, -1.0, -1.0])
+
+    def protocol(t_switch: float) -> ds.Protocol:
+        return ds.Protocol(
+            [1.0, 0.0, 0.0],
+            (1.0, 2.5),
+            np.linspace(0.0, 4.0, 21),
+            measurement=ds.Measurement(obs, readout_error=0.05),
+            postselect="last",
+            segments=[(t_switch, diag), (3.0, dense)],
+            gates=[(2.0, U)],
+        )
+
+    mc = ds.simulate(dense, protocol(0.5), ntraj=40_000, seed=2103)
+    assert ds.compare(mc, ds.solve_master_equation(dense, protocol(0.5)), threshold=5.0).consistent
+    assert not ds.compare(mc, ds.solve_master_equation(dense, protocol(0.8)), threshold=5.0).consistent
