@@ -301,14 +301,73 @@ def trajectory(
     """
     # the STM pair's 1 + 2 + 1 blocks in order get a body compiled for d = 4 and that layout: the
     # generic loops (runtime d, block indirection) cost 2x on the per-event path (benchmarks/versions.py)
-    if _all_pair4(plan):
-        return _trajectory(
-            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True
+    pair4 = _all_pair4(plan)
+    if plan.seg_nb.size > 1:
+        return _segmented(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, pair4
         )
     d = plan.heff.shape[0]
+    psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
+    E = plan.ev_time.size
+    if pair4:
+        return _trajectory(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
+            0, E, psi, carry_f, carry_i
+        )  # fmt: skip
     return _trajectory(
-        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False
-    )
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
+        0, E, psi, carry_f, carry_i
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _segmented(
+    rng: np.ndarray,
+    plan: Plan,
+    out_states: np.ndarray,
+    out_post: np.ndarray,
+    outcomes: np.ndarray,
+    records: np.ndarray,
+    jump_t: np.ndarray,
+    jump_k: np.ndarray,
+    jump_resid: np.ndarray,
+    log: RunLog,
+    abort: np.ndarray,
+    pair4: bool,
+) -> int:
+    """:func:`trajectory` of a plan with segments: one call of the body per segment, on that segment's
+    plan (:func:`.plan.segment_plan`) and its events up to and including the next switch. psi, the jump
+    threshold r and the rest of the run's state carry over a switch, so a waiting time spans segment
+    boundaries exactly. (A plan variable reassigned inside the event loop would cost a reference count
+    per array per event, shared between threads.)"""
+    d = plan.heff.shape[0]
+    psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
+    kind = plan.ev_kind
+    n_seg = plan.seg_nb.size
+    lo = 0
+    n = 0
+    for s in range(n_seg):
+        hi = kind.size
+        if s + 1 < n_seg:
+            hi = lo
+            while kind[hi] != 2:  # the switch to segment s + 1 (switches come in segment order)
+                hi += 1
+            hi += 1
+        sp = segment_plan(plan, s)
+        if pair4:
+            n = _trajectory(
+                rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
+                lo, hi, psi, carry_f, carry_i
+            )  # fmt: skip
+        else:
+            n = _trajectory(
+                rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
+                lo, hi, psi, carry_f, carry_i
+            )  # fmt: skip
+        if n < 0:
+            return n
+        lo = hi
+    return n
 
 
 @njit(cache=True)
@@ -338,42 +397,48 @@ def _trajectory(
     abort: np.ndarray,
     d: int,
     pair4: bool,
+    e_lo: int,
+    e_hi: int,
+    psi: np.ndarray,
+    carry_f: np.ndarray,
+    carry_i: np.ndarray,
 ) -> int:
-    """The body of :func:`trajectory`; d and pair4 are constants where it is inlined.
-
-    ``sp`` is the plan of the segment in force (:func:`.plan.segment_plan`); a switch replaces it, and
-    keeps psi and the jump threshold r, so a waiting time spans segment boundaries exactly.
-    """
-    sp = segment_plan(plan, 0)
-    jumps = sp.jumps
+    """The body of :func:`trajectory` over events e_lo .. e_hi - 1 (all of them, or one segment's: see
+    :func:`_segmented`); d and pair4 are constants where it is inlined. A call from e_lo = 0 starts the
+    run; a later one resumes it from psi (d,) and the state left in carry_f (r, t, t_last) and carry_i
+    (rule state, post, jumps, steps)."""
+    jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
     ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
     ev_U = plan.ev_U
-    psi = np.empty(d, np.complex128)
     phi = np.empty(d, np.complex128)
     tmp = np.empty(d, np.complex128)
     work = np.empty(plan.prop_max_block, np.complex128)
-    m = init_w.size
-    c = 0
-    if m > 1:
-        u = uniform(rng)
-        while c < m - 1 and u >= init_w[c]:
-            c += 1
-    for i in range(d):
-        psi[i] = init_states[c, i]
     nk = jumps.shape[0]
-    weights = np.empty(max(plan.jumps.shape[0], 1))
-    r = 1.0 - uniform(rng)  # in (0, 1]
-    t = 0.0
-    state = 0
-    post = True
-    njump = 0
-    t_last = 0.0
+    weights = np.empty(max(nk, 1))
     kcount = log.kcount
-    kcount[:] = 0
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
-    steps = 0
-    for e in range(ev_time.size):
+    if e_lo == 0:
+        m = init_w.size
+        c = 0
+        if m > 1:
+            u = uniform(rng)
+            while c < m - 1 and u >= init_w[c]:
+                c += 1
+        for i in range(d):
+            psi[i] = init_states[c, i]
+        r = 1.0 - uniform(rng)  # in (0, 1]
+        t = 0.0
+        state = 0
+        post = True
+        njump = 0
+        t_last = 0.0
+        kcount[:] = 0
+        steps = 0
+    else:
+        r, t, t_last = carry_f[0], carry_f[1], carry_f[2]
+        state, post, njump, steps = carry_i[0], carry_i[1] != 0, carry_i[2], carry_i[3]
+    for e in range(e_lo, e_hi):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
         if pair4:  # _apply_event and _norm2 for that layout, the same operations in the same order
@@ -383,13 +448,13 @@ def _trajectory(
             phi[3] = ev_U[e, 5] * psi[3]
             n2 = _norm2_4(phi)
         else:
-            _apply_event(sp, e, psi, phi)
+            _apply_event(plan, e, psi, phi)
             n2 = _norm2(phi)
         while n2 < r:
             steps += 1
             if steps & _ABORT_MASK == 0 and abort[0] != 0:
                 return -1
-            tau, resid = _jump_time(sp, psi, r, te - t, phi, work)
+            tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
             t = t + tau
             total = 0.0
             for k in range(nk):
@@ -428,22 +493,14 @@ def _trajectory(
                 for i in range(d):
                     psi[i] = phi[i] * nrm
             r = 1.0 - uniform(rng)
-            _evolve(sp, te - t, psi, phi, work)
+            _evolve(plan, te - t, psi, phi, work)
             n2 = _norm2(phi)
         for i in range(d):
             psi[i] = phi[i]
         t = te
         idx = ev_index[e]
         kind = ev_kind[e]
-        if kind == 2:  # a segment switch: the norm and r carry over
-            sp = segment_plan(plan, idx)
-            jumps = sp.jumps
-            nk = jumps.shape[0]
-        elif kind == 3:  # a gate: unitary, so the norm (the survival probability so far) is unchanged
-            _matvec(plan.gate_U[idx], psi, phi)
-            for i in range(d):
-                psi[i] = phi[i]
-        elif kind == 0:
+        if kind == 0:
             mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
             outcomes[idx] = 1 - 2 * mi
             records[idx] = 1 - 2 * ri
@@ -455,12 +512,19 @@ def _trajectory(
                     log.round_states[idx, i] = psi[i]
             if log.round_jumps.size > 0:
                 log.round_jumps[idx] = njump
-        else:
+        elif kind == 1:
             nrm = 1.0 / math.sqrt(n2)
             for i in range(d):
                 out_states[idx, i] = psi[i] * nrm
             out_post[idx] = post
             if log.out_counts.shape[0] > 0:
-                for k in range(nk):
+                for k in range(kcount.size):  # every segment's channels (a segment may have fewer)
                     log.out_counts[idx, k] = kcount[k]
+        elif kind == 3:  # a gate: unitary, so the norm (the survival probability so far) is unchanged
+            _matvec(plan.gate_U[idx], psi, phi)
+            for i in range(d):
+                psi[i] = phi[i]
+        # kind 2, a segment switch: nothing here; the caller goes on with the next segment's plan
+    carry_f[0], carry_f[1], carry_f[2] = r, t, t_last
+    carry_i[0], carry_i[1], carry_i[2], carry_i[3] = state, post, njump, steps
     return njump
