@@ -308,15 +308,17 @@ def trajectory(
         )
     d = plan.heff.shape[0]
     psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
+    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
+    weights = np.empty(max(plan.jumps.shape[0], 1))
     E = plan.ev_time.size
     if pair4:
         return _trajectory(
             rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-            0, E, psi, carry_f, carry_i
+            0, E, psi, carry_f, carry_i, scratch, weights
         )  # fmt: skip
     return _trajectory(
         rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-        0, E, psi, carry_f, carry_i
+        0, E, psi, carry_f, carry_i, scratch, weights
     )  # fmt: skip
 
 
@@ -342,6 +344,9 @@ def _segmented(
     per array per event, shared between threads.)"""
     d = plan.heff.shape[0]
     psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
+    # allocated once for all segments (prop_max_block and the channels are the largest of any segment)
+    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
+    weights = np.empty(max(plan.jumps.shape[0], 1))
     kind = plan.ev_kind
     n_seg = plan.seg_nb.size
     lo = 0
@@ -357,12 +362,12 @@ def _segmented(
         if pair4:
             n = _trajectory(
                 rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-                lo, hi, psi, carry_f, carry_i
+                lo, hi, psi, carry_f, carry_i, scratch, weights
             )  # fmt: skip
         else:
             n = _trajectory(
                 rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-                lo, hi, psi, carry_f, carry_i
+                lo, hi, psi, carry_f, carry_i, scratch, weights
             )  # fmt: skip
         if n < 0:
             return n
@@ -402,20 +407,20 @@ def _trajectory(
     psi: np.ndarray,
     carry_f: np.ndarray,
     carry_i: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
+    weights: np.ndarray,
 ) -> int:
     """The body of :func:`trajectory` over events e_lo .. e_hi - 1 (all of them, or one segment's: see
     :func:`_segmented`); d and pair4 are constants where it is inlined. A call from e_lo = 0 starts the
     run; a later one resumes it from psi (d,) and the state left in carry_f (r, t, t_last) and carry_i
-    (rule state, post, jumps, steps)."""
+    (rule state, post, jumps, steps). scratch: (phi, tmp) of size d and the propagator's workspace;
+    weights: (>= K,) channel weights."""
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
     ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
     ev_U = plan.ev_U
-    phi = np.empty(d, np.complex128)
-    tmp = np.empty(d, np.complex128)
-    work = np.empty(plan.prop_max_block, np.complex128)
+    phi, tmp, work = scratch
     nk = jumps.shape[0]
-    weights = np.empty(max(nk, 1))
     kcount = log.kcount
     wait_edges, wait_hist = log.wait_edges, log.wait_hist
     if e_lo == 0:
