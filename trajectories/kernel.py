@@ -380,9 +380,9 @@ def _all_pair4(plan: Plan) -> bool:
     """Whether every segment's H_eff is 4 x 4 with the STM pair's 1 + 2 + 1 blocks in order."""
     if plan.heff.shape[0] != 4:
         return False
+    st, od = plan.seg_starts, plan.seg_order  # scalar reads below: no per-segment views
     for s in range(plan.seg_nb.size):
-        st, od = plan.seg_starts[s], plan.seg_order[s]
-        if not (plan.seg_nb[s] == 3 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2):
+        if not (plan.seg_nb[s] == 3 and st[s, 1] == 1 and st[s, 2] == 3 and od[s, 1] == 1 and od[s, 2] == 2):
             return False
     return True
 
