@@ -9,7 +9,12 @@ with weights ||L_k psi||^2. At a measurement round the plan's instrument draws t
 the Born rule and projects, the detector's record is drawn with the readout error, the feedback of
 that record acts, and the post-selection rule's machine steps on the record.
 
-The streaming sums over many runs are in :mod:`.sums_kernel`.
+Segment switches and gates (:mod:`.segments`) are events too: a run goes through its events one
+segment at a time, on that segment's plan, carrying psi and the jump threshold over each switch; a gate
+applies its unitary. The streaming sums over many runs are in :mod:`.sums_kernel`.
+
+Length: one trajectory's event loop with its two compiled bodies (the STM pair's and the generic one),
+the jump-time search and the instruments, which share the loop's state.
 """
 
 from __future__ import annotations
