@@ -20,7 +20,9 @@ Keys (energies in one unit, the Larmor frequency nu by default; times in its inv
                (kraus = an .npz file with arrays plus, minus) or a weak one (strength in (0, 1]), see
                analysis.config_instruments;
                rounds: a list of tables, one per measurement time, whose keys override those for that
-               round; postselect: 'all', 'last', 'none' or a pattern of '-', '+', '?' per round.
+               round; postselect: 'all', 'last', 'none' or a pattern of '-', '+', '?' per round;
+               [[protocol.segments]] (t and [model] keys to change from t on) and [[protocol.gates]]
+               (t and gate: a name or a matrix): see :mod:`.config_schedule`.
     [run]      ntraj >= 1; seed in [0, 2**64); batch_size >= 1; target_se > 0; max_ntraj >= ntraj.
 Integer keys (n_out, ntraj, seed, batch_size, max_ntraj) also accept integral floats such as 1e5, up to
 2**53 (beyond that a float does not hold every integer exactly).
@@ -48,10 +50,23 @@ from ..trajectories.model import MAX_PARAM, SpinPair, exchange_from_bandwidth
 from ..trajectories.monitor import Monitor
 from ..trajectories.protocol import INITIAL_LABELS, Protocol
 from .config_instruments import general_instrument
+from .config_schedule import parse_gates, parse_segments
+from .studies.schedule_axes import ITEM_AXES_TEXT, SCHEDULE_AXES, is_schedule_axis
 
 MODEL_KEYS = tuple(f.name for f in dataclasses.fields(SpinPair)) + ("bandwidth",)
 INSTRUMENT_KEYS = ("observable", "readout_error", "feedback", "monitor", "kraus", "strength")
-PROTOCOL_KEYS = ("initial", "measure_at", "t_final", "n_out", "times", *INSTRUMENT_KEYS, "postselect", "rounds")
+PROTOCOL_KEYS = (
+    "initial",
+    "measure_at",
+    "t_final",
+    "n_out",
+    "times",
+    *INSTRUMENT_KEYS,
+    "postselect",
+    "rounds",
+    "segments",
+    "gates",
+)
 RUN_KEYS = ("ntraj", "seed", "batch_size", "target_se", "max_ntraj")
 SECTIONS = {"model": MODEL_KEYS, "protocol": PROTOCOL_KEYS, "run": RUN_KEYS}
 #: Most output times a config may ask for (checked before any array is allocated).
@@ -335,6 +350,18 @@ def parse_config(data: dict[str, Any], source: str = "<memory>") -> RunConfig:
                 )
             proto.pop(k, None)
     protocol, initial, measure_at, times = _parse_protocol(proto)
+    if "segments" in proto or "gates" in proto:
+        try:
+            protocol = dataclasses.replace(
+                protocol,
+                segments=parse_segments(proto.get("segments", []), model),
+                gates=parse_gates(proto.get("gates", [])),
+            )
+        except ValueError as exc:
+            text = str(exc)
+            raise ConfigError(
+                text if text.startswith("protocol.") or "'protocol." in text else f"protocol.{text}"
+            ) from None
     run = {**defaults["run"], **data.get("run", {})}
     _check_run(run)
     return RunConfig(
@@ -697,11 +724,16 @@ def load_study(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> S
             if not isinstance(value, list):
                 raise ConfigError(f"sweep.{key} must be a list of values, got {value!r}")
             axes[key] = [_sweep_value(key, j, v) for j, v in enumerate(value)]
+        elif is_schedule_axis(key) and key not in SCHEDULE_AXES:  # one segment's or gate's number
+            if not isinstance(value, list):
+                raise ConfigError(f"sweep.{key} must be a list of values, got {value!r}")
+            axes[key] = [real_key(f"sweep.{key}[{j}]", v) for j, v in enumerate(value)]
         elif key == "bandwidth":
             raise ConfigError("sweep.bandwidth cannot be swept: sweep J_ex and J_DM instead")
         else:
             raise ConfigError(
-                f"unknown key 'sweep.{key}' (axes: {', '.join(SWEEP_AXES)}; options: {', '.join(SWEEP_OPTIONS)})"
+                f"unknown key 'sweep.{key}' (axes: {', '.join(SWEEP_AXES)}, {ITEM_AXES_TEXT}; "
+                f"options: {', '.join(SWEEP_OPTIONS)})"
             )
     if "paired" in options and "zip" in options:
         raise ConfigError("give sweep.paired or its older name sweep.zip, not both")

@@ -23,6 +23,8 @@ from .ensemble.exact.jump_statistics import mean_jumps as mean_jumps
 from .ensemble.exact.jump_statistics import no_jump_probability as no_jump_probability
 from .ensemble.exact.solver import solve_master_equation as solve_master_equation
 from .ensemble.exact.steady import steady_states as steady_states
+from .ensemble.exact.step_error import StepError as StepError
+from .ensemble.exact.step_error import solve_with_step_error as solve_with_step_error
 from .ensemble.montecarlo.distributions import Distributions as Distributions
 from .ensemble.montecarlo.distributions import DistributionSums as DistributionSums
 from .ensemble.montecarlo.distributions import Histogram as Histogram
@@ -46,6 +48,8 @@ from .ensemble.statistics.intervals import mean_interval as mean_interval
 from .ensemble.statistics.intervals import wilson_interval as wilson_interval
 from .ensemble.statistics.jump_tests import JumpTests as JumpTests
 from .ensemble.statistics.trace_distance import trace_distance as trace_distance
+from .trajectories.drives import drive_segments as drive_segments
+from .trajectories.gates import gate_unitary as gate_unitary
 from .trajectories.lindblad import LindbladModel as LindbladModel
 from .trajectories.lindblad import liouvillian_from_qutip as liouvillian_from_qutip
 from .trajectories.lindblad import liouvillian_to_qutip as liouvillian_to_qutip

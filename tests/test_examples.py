@@ -36,6 +36,7 @@ def test_examples_are_percent_format_notebooks():
         "monitored_detector.py",
         "own_model.py",
         "paper_figures.py",
+        "pulsed_purification.py",
         "two_axis_sweep.py",
     ]
     for name in names:
@@ -87,3 +88,14 @@ def test_two_axis_sweep(tmp_path):
     out = run_example("two_axis_sweep.py", tmp_path)
     assert "best fidelity" in out and "trajectory interval at" in out
     assert (tmp_path / "two_axis_sweep.png").stat().st_size > 0
+
+
+@pytest.mark.subprocess
+def test_pulsed_purification(tmp_path):
+    out = run_example("pulsed_purification.py", tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith(("paper", "pulses", "retracted tip", "both"))]
+    assert len(rows) == 4 and all(line.endswith("consistent") for line in rows), out
+    fidelity = {line.rsplit(None, 1)[0][:14].strip(): float(line[14:].split()[0]) for line in rows}
+    # the exact numbers the example's text quotes
+    got = [fidelity[k] for k in ("paper", "pulses", "retracted tip", "both")]
+    assert got == pytest.approx([0.9996, 0.9982, 0.9975, 0.9972], abs=1e-4)

@@ -16,11 +16,14 @@ the round's kind, so the projective draw is unchanged).
 A run can also be resumed at any event (:func:`resume_trajectory`): the shared-branch walk of
 :mod:`.branches` hands a run over there at its first jump.
 
-The streaming sums over many runs are in :mod:`.sums_kernel`.
+Segment switches and gates (:mod:`.segments`) are events too: a run goes through its events one
+segment at a time, on that segment's plan, carrying psi and the jump threshold over each switch; a gate
+applies its unitary. The streaming sums over many runs are in :mod:`.sums_kernel`.
 
-Length: the one event loop is compiled twice (the d = 4 pair body and the generic one) from one body
-with its fresh and resumed entry points; splitting the loop would split the operations that must stay
-bit-identical between the paths.
+Length: one trajectory's event loop with its two compiled bodies (the STM pair's and the generic one),
+its fresh, resumed and per-segment entry points, the jump-time searches and the instruments, which share
+the loop's state; splitting the loop would split the operations that must stay bit-identical between
+the paths.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from numba import njit
 
 from .blocks import apply_propagator_work
 from .instrument_kernel import _close_window, _history_feedback, _measure_kraus
-from .plan import propagator_of
+from .plan import propagator_of, segment_plan
 from .rng import uniform
 from .stepping import csr_matvec, stepped_jump_time
 
@@ -344,17 +347,90 @@ def trajectory(
     """
     # the STM pair's 1 + 2 + 1 blocks in order get a body compiled for d = 4 and that layout: the
     # generic loops (runtime d, block indirection) cost 2x on the per-event path (benchmarks/versions.py)
-    st, od = plan.prop_starts, plan.prop_order
-    if plan.heff.shape[0] == 4 and st.size == 4 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2:
+    pair4 = _all_pair4(plan)
+    if plan.seg_nb.size > 1:
+        return _segmented(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, pair4
+        )
+    d = plan.heff.shape[0]
+    psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
+    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
+    weights = np.empty(max(plan.jumps.shape[0], 1))
+    E = plan.ev_time.size
+    if pair4:
         return _trajectory(
             rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-            -1, out_states[0], 0.0, 0.0, 0, True,
+            0, E, psi, carry_f, carry_i, scratch, weights, True
         )  # fmt: skip
-    d = plan.heff.shape[0]
     return _trajectory(
         rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-        -1, out_states[0], 0.0, 0.0, 0, True,
+        0, E, psi, carry_f, carry_i, scratch, weights, True
     )  # fmt: skip
+
+
+@njit(cache=True)
+def _segmented(
+    rng: np.ndarray,
+    plan: Plan,
+    out_states: np.ndarray,
+    out_post: np.ndarray,
+    outcomes: np.ndarray,
+    records: np.ndarray,
+    jump_t: np.ndarray,
+    jump_k: np.ndarray,
+    jump_resid: np.ndarray,
+    log: RunLog,
+    abort: np.ndarray,
+    pair4: bool,
+) -> int:
+    """:func:`trajectory` of a plan with segments: one call of the body per segment, on that segment's
+    plan (:func:`.plan.segment_plan`) and its events up to and including the next switch. psi, the jump
+    threshold r and the rest of the run's state carry over a switch, so a waiting time spans segment
+    boundaries exactly. (A plan variable reassigned inside the event loop would cost a reference count
+    per array per event, shared between threads.)"""
+    d = plan.heff.shape[0]
+    psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
+    # allocated once for all segments (prop_max_block and the channels are the largest of any segment)
+    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
+    weights = np.empty(max(plan.jumps.shape[0], 1))
+    kind = plan.ev_kind
+    n_seg = plan.seg_nb.size
+    lo = 0
+    n = 0
+    for s in range(n_seg):
+        hi = kind.size
+        if s + 1 < n_seg:
+            hi = lo
+            while kind[hi] != 2:  # the switch to segment s + 1 (switches come in segment order)
+                hi += 1
+            hi += 1
+        sp = segment_plan(plan, s)
+        if pair4:
+            n = _trajectory(
+                rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
+                lo, hi, psi, carry_f, carry_i, scratch, weights, s == 0
+            )  # fmt: skip
+        else:
+            n = _trajectory(
+                rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
+                lo, hi, psi, carry_f, carry_i, scratch, weights, s == 0
+            )  # fmt: skip
+        if n < 0:
+            return n
+        lo = hi
+    return n
+
+
+@njit(cache=True)
+def _all_pair4(plan: Plan) -> bool:
+    """Whether every segment's H_eff is 4 x 4 with the STM pair's 1 + 2 + 1 blocks in order."""
+    if plan.heff.shape[0] != 4:
+        return False
+    st, od = plan.seg_starts, plan.seg_order  # scalar reads below: no per-segment views
+    for s in range(plan.seg_nb.size):
+        if not (plan.seg_nb[s] == 3 and st[s, 1] == 1 and st[s, 2] == 3 and od[s, 1] == 1 and od[s, 2] == 2):
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -405,16 +481,23 @@ def resume_trajectory(
     int
         As :func:`trajectory`: the jumps, or -1 if stopped by ``abort``.
     """
-    st, od = plan.prop_starts, plan.prop_order
-    if plan.heff.shape[0] == 4 and st.size == 4 and st[1] == 1 and st[2] == 3 and od[1] == 1 and od[2] == 2:
+    d = plan.heff.shape[0]
+    psi = psi0.copy()
+    # no jump before e0: counts, jumps and the last jump time start from zero
+    carry_f = np.array([r0, t0, 0.0])
+    carry_i = np.array([rule0, 1 if post0 else 0, 0, 0], np.int64)
+    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
+    weights = np.empty(max(plan.jumps.shape[0], 1))
+    log.kcount[:] = 0
+    E = plan.ev_time.size
+    if _all_pair4(plan):
         return _trajectory(
             rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-            e0, psi0, t0, r0, rule0, post0,
+            e0, E, psi, carry_f, carry_i, scratch, weights, False,
         )  # fmt: skip
-    d = plan.heff.shape[0]
     return _trajectory(
         rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-        e0, psi0, t0, r0, rule0, post0,
+        e0, E, psi, carry_f, carry_i, scratch, weights, False,
     )  # fmt: skip
 
 
@@ -433,26 +516,30 @@ def _trajectory(
     abort: np.ndarray,
     d: int,
     pair4: bool,
-    e0: int,
-    psi0: np.ndarray,
-    t0: float,
-    r0: float,
-    rule0: int,
-    post0: bool,
+    e_lo: int,
+    e_hi: int,
+    psi: np.ndarray,
+    carry_f: np.ndarray,
+    carry_i: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
+    weights: np.ndarray,
+    fresh: bool,
 ) -> int:
-    """The body of :func:`trajectory` (e0 < 0: a fresh run) and :func:`resume_trajectory` (from event e0);
-    d and pair4 are constants where it is inlined."""
+    """The body of :func:`trajectory` over events e_lo .. e_hi - 1 (all of them, or one segment's: see
+    :func:`_segmented`); d and pair4 are constants where it is inlined. A fresh call starts the run; a
+    later one resumes it from psi (d,) and the state left in carry_f (r, t, t_last) and carry_i
+    (rule state, post, jumps, steps): the next segment, or a run the shared-branch walk hands over
+    (:func:`resume_trajectory`). scratch: (phi, tmp) of size d and the propagator's workspace;
+    weights: (>= K,) channel weights."""
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
     ev_time, ev_kind, ev_index = plan.ev_time, plan.ev_kind, plan.ev_index
     ev_U = plan.ev_U
-    psi = np.empty(d, np.complex128)
-    phi = np.empty(d, np.complex128)
-    tmp = np.empty(d, np.complex128)
-    work = np.empty(plan.prop_max_block, np.complex128)
+    phi, tmp, work = scratch
     nk = jumps.shape[0]
-    weights = np.empty(max(nk, 1))
-    if e0 < 0:
+    kcount = log.kcount
+    wait_edges, wait_hist = log.wait_edges, log.wait_hist
+    if fresh:
         m = init_w.size
         c = 0
         if m > 1:
@@ -465,26 +552,18 @@ def _trajectory(
         t = 0.0
         state = 0
         post = True
-        first = 0
+        njump = 0
+        t_last = 0.0
+        kcount[:] = 0
+        steps = 0
     else:
-        for i in range(d):
-            psi[i] = psi0[i]
-        r = r0
-        t = t0
-        state = rule0
-        post = post0
-        first = e0
-    njump = 0
-    t_last = 0.0
-    kcount = log.kcount
-    kcount[:] = 0
-    wait_edges, wait_hist = log.wait_edges, log.wait_hist
-    steps = 0
-    watching = -1  # the round whose monitored window is open (never open where a shared walk hands over)
+        r, t, t_last = carry_f[0], carry_f[1], carry_f[2]
+        state, post, njump, steps = carry_i[0], carry_i[1] != 0, carry_i[2], carry_i[3]
+    watching = -1  # the round whose monitored window is open (never open across a hand-over)
     clicks = 0
     # a Schur-Pade H_eff: jump times by the stepped search (the pair4 body never steps)
     stepped = (not pair4) and plan.step_h > 0.0
-    for e in range(first, ev_time.size):
+    for e in range(e_lo, e_hi):
         # every event leaves t at its own time, so the precomputed interval propagator applies
         te = ev_time[e]
         if pair4:  # _apply_event and _norm2 for that layout, the same operations in the same order
@@ -567,7 +646,8 @@ def _trajectory(
             psi[i] = phi[i]
         t = te
         idx = ev_index[e]
-        if ev_kind[e] == 0:
+        kind = ev_kind[e]
+        if kind == 0:
             mk = plan.meas_kind[idx]
             if mk == 0:
                 mi, ri = _measure(rng, plan, idx, psi, n2, phi, tmp)
@@ -590,15 +670,22 @@ def _trajectory(
                     log.round_states[idx, i] = psi[i]
             if log.round_jumps.size > 0:
                 log.round_jumps[idx] = njump
-        elif ev_kind[e] == 1:
+        elif kind == 1:
             nrm = 1.0 / math.sqrt(n2)
             for i in range(d):
                 out_states[idx, i] = psi[i] * nrm
             out_post[idx] = post
             if log.out_counts.shape[0] > 0:
-                for k in range(nk):
+                for k in range(kcount.size):  # every segment's channels (a segment may have fewer)
                     log.out_counts[idx, k] = kcount[k]
-        else:
+        elif kind == 3:  # a gate: unitary, so the norm (the survival probability so far) is unchanged
+            _matvec(plan.gate_U[idx], psi, phi)
+            for i in range(d):
+                psi[i] = phi[i]
+        elif kind == 4:  # a monitored window opens
             watching = idx
             clicks = 0
+        # kind 2, a segment switch: nothing here; the caller goes on with the next segment's plan
+    carry_f[0], carry_f[1], carry_f[2] = r, t, t_last
+    carry_i[0], carry_i[1], carry_i[2], carry_i[3] = state, post, njump, steps
     return njump

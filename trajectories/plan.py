@@ -17,8 +17,8 @@ from .blocks import BlockPropagator, apply_propagator_work, make_block_propagato
 from .instrument_tables import kind_tables
 from .lindblad import LindbladModel
 from .model import SpinPair
-from .protocol import Protocol
-from .stepping import make_stepper
+from .protocol import EV_SWITCH, Protocol
+from .stepping import make_stepper, no_stepper
 
 #: Record strings are counted per run up to this many rounds (2**16 cells).
 MAX_RECORD_ROUNDS = 16
@@ -44,9 +44,19 @@ class Plan(NamedTuple):
     target (d,) complex and target_kind (0: the singlet formula, d = 4; 1: |<target|psi>|^2; 2: none):
     the state whose population the sums track;
     meas_kind .. mon_tail: the general instruments' tables (:class:`.instrument_tables.KindTables`);
-    ev_kind 2 is the opening of a monitored window;
+    ev_kind 4 is the opening of a monitored window;
     step_*: the fields of the :class:`.stepping.Stepper` (step_h 0.0: the kernel's jump times use the
-    block propagator; > 0: H_eff has a Schur-Pade block and they come from the stepped search).
+    block propagator; > 0: H_eff has a Schur-Pade block and they come from the stepped search; never with
+    segments).
+
+    Segments and gates (:mod:`.segments`; S' segments, segment 0 the model at t = 0, G gates):
+    ev_kind 2 is a segment switch (ev_index: the segment that starts), 3 a gate (ev_index: the gate);
+    heff, gamma, prop_* are segment 0's and jumps holds K = max_s K_s channels (zero-padded), so the
+    one-model fields above still describe t = 0; seg_* stack every segment's heff, gamma, jumps
+    (zero-padded), channel count seg_nk and block propagator (prop_* padded to the largest segment,
+    seg_nb blocks, seg_ncoef coefficients); ev_U uses the segment in force over each interval (blocks
+    of that segment, padded); gate_U (G, d, d) (one zero row when G = 0). :func:`segment_plan` gives a
+    segment's plan.
     """
 
     heff: np.ndarray
@@ -92,6 +102,20 @@ class Plan(NamedTuple):
     step_ptr: np.ndarray
     step_idx: np.ndarray
     step_val: np.ndarray
+    seg_heff: np.ndarray
+    seg_gamma: np.ndarray
+    seg_jumps: np.ndarray
+    seg_nk: np.ndarray
+    seg_order: np.ndarray
+    seg_starts: np.ndarray
+    seg_nb: np.ndarray
+    seg_kind: np.ndarray
+    seg_offsets: np.ndarray
+    seg_coef: np.ndarray
+    seg_ncoef: np.ndarray
+    seg_cond: np.ndarray
+    seg_max_block: np.ndarray
+    gate_U: np.ndarray
 
 
 #: The models every solver takes (anything offering MODEL_INTERFACE works the same way).
@@ -198,11 +222,11 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
         As :func:`check_model`.
     """
     d = check_model(model, protocol)
-    jumps = np.ascontiguousarray(model.jump_operators(), dtype=complex).reshape(-1, d, d)
-    heff = np.ascontiguousarray(model.effective_hamiltonian(), dtype=complex)
-    d = heff.shape[0]
-    prop = make_block_propagator(heff)
-    gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps) if len(jumps) else np.zeros((d, d), complex)
+    segs = [_segment_model(m, d) for m in (model, *(m for _, m in protocol.segments))]
+    heff, jumps, gamma, prop = segs[0]
+    kmax = max(s[1].shape[0] for s in segs)
+    if kmax > jumps.shape[0]:
+        jumps = np.concatenate([jumps, np.zeros((kmax - jumps.shape[0], d, d), complex)])
     w, v = np.linalg.eigh(protocol.rho0)
     keep = w > INIT_TOL
     w, v = w[keep], v[:, keep]
@@ -211,40 +235,184 @@ def compile_plan(model: Model, protocol: Protocol) -> Plan:
     tables = kind_tables(protocol, list(model.jump_labels()))
     t, kind, idx = protocol.events(windows=True)
     prev = np.concatenate([[0.0], t[:-1]])
-    U = event_propagators(prop, t - prev)
+    if len(segs) == 1:
+        U = event_propagators(prop, t - prev)
+    else:
+        U = _segment_event_propagators([s[3] for s in segs], t - prev, kind)
     P, C, Ufb, fb = instrument_tables(protocol)
-    st = make_stepper(heff, jumps, prop, float(np.max(t - prev, initial=0.0)))
+    # the stepper's ladder is one model's: a segmented plan searches with each segment's block propagator
+    st = make_stepper(heff, jumps, prop, float(np.max(t - prev, initial=0.0))) if len(segs) == 1 else no_stepper(d)
     sel = protocol.selection
     R = protocol.rounds
     tr = np.ascontiguousarray(sel.transitions) if R else np.zeros((1, sel.n_states, 2), np.int64)
-    return Plan(
-        heff,
-        np.ascontiguousarray(gamma),
+    return Plan._make(  # _make: the segment fields are a tuple of arrays
+        (
+            heff,
+            np.ascontiguousarray(gamma),
+            jumps,
+            cum,
+            np.ascontiguousarray(v.T),
+            t,
+            kind,
+            idx,
+            U,
+            P,
+            C,
+            Ufb,
+            fb,
+            tr,
+            np.array(sel.accepting),
+            int(protocol.times.size),
+            int(R),
+            2**R if R <= MAX_RECORD_ROUNDS else 0,
+            *prop[:-1],
+            max(s[3].max_block for s in segs),
+            *_target(model, d),
+            *tables,
+            st.h,
+            st.hnorm,
+            st.theta,
+            st.sp_ptr,
+            st.sp_idx,
+            st.sp_val,
+            *_stack_segments(segs, d),
+            np.ascontiguousarray(protocol.gate_unitaries if protocol.gates else np.zeros((1, d, d), complex)),
+        )
+    )
+
+
+def _segment_model(model: Model, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, BlockPropagator]:
+    """heff (d, d), jumps (K, d, d), gamma (d, d) and the block propagator of one segment's model."""
+    jumps = np.ascontiguousarray(model.jump_operators(), dtype=complex).reshape(-1, d, d)
+    heff = np.ascontiguousarray(model.effective_hamiltonian(), dtype=complex)
+    gamma = np.einsum("kji,kjl->il", jumps.conj(), jumps) if len(jumps) else np.zeros((d, d), complex)
+    return heff, jumps, np.ascontiguousarray(gamma), make_block_propagator(heff)
+
+
+def _stack_segments(segs: list, d: int) -> tuple[np.ndarray, ...]:
+    """The seg_* fields of the plan: every segment's arrays stacked, padded to the largest."""
+    S = len(segs)
+    kmax = max(s[1].shape[0] for s in segs)
+    nb = np.array([s[3].kind.size for s in segs], np.int64)
+    nc = np.array([s[3].coef.size for s in segs], np.int64)
+    jumps = np.zeros((S, kmax, d, d), complex)
+    starts = np.zeros((S, nb.max() + 1), np.int64)
+    offsets = np.zeros((S, nb.max() + 1), np.int64)
+    kinds = np.zeros((S, nb.max()), np.int64)
+    cond = np.full((S, nb.max()), np.nan)
+    coef = np.zeros((S, nc.max()), complex)
+    for i, (_, j, _, p) in enumerate(segs):
+        jumps[i, : j.shape[0]] = j
+        starts[i, : nb[i] + 1] = p.starts
+        offsets[i, : nb[i] + 1] = p.offsets
+        kinds[i, : nb[i]] = p.kind
+        cond[i, : nb[i]] = p.cond
+        coef[i, : nc[i]] = p.coef
+    return (
+        np.ascontiguousarray([s[0] for s in segs]),
+        np.ascontiguousarray([s[2] for s in segs]),
         jumps,
-        cum,
-        np.ascontiguousarray(v.T),
-        t,
-        kind,
-        idx,
-        U,
-        P,
-        C,
-        Ufb,
-        fb,
-        tr,
-        np.array(sel.accepting),
-        int(protocol.times.size),
-        int(R),
-        2**R if R <= MAX_RECORD_ROUNDS else 0,
-        *prop,
-        *_target(model, d),
-        *tables,
-        st.h,
-        st.hnorm,
-        st.theta,
-        st.sp_ptr,
-        st.sp_idx,
-        st.sp_val,
+        np.array([s[1].shape[0] for s in segs], np.int64),
+        np.ascontiguousarray([s[3].order for s in segs]),
+        starts,
+        nb,
+        kinds,
+        offsets,
+        coef,
+        nc,
+        cond,
+        np.array([s[3].max_block for s in segs], np.int64),
+    )
+
+
+def _segment_event_propagators(props: list[BlockPropagator], dts: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """(E, W) block matrices of each interval's propagator under the segment in force over it (a switch
+    event ends the old segment's interval), each row padded to the largest W."""
+    seg = np.concatenate([[0], np.cumsum(kind == EV_SWITCH)[:-1]])
+    width = max(int(np.sum(np.diff(p.starts) ** 2)) for p in props)
+    out = np.zeros((dts.size, width), complex)
+    for s, p in enumerate(props):
+        rows = np.flatnonzero(seg == s)
+        if rows.size:
+            blocks = event_propagators(p, dts[rows])
+            out[rows, : blocks.shape[1]] = blocks
+    return out
+
+
+@njit(cache=True)
+def segment_plan(plan: Plan, s: int) -> Plan:
+    """The plan with segment s's heff, gamma, jumps (its own K_s channels) and block propagator in the
+    one-model fields (works inside Numba code; views, no copies).
+
+    Parameters
+    ----------
+    plan : Plan
+    s : int
+        Segment number, 0 <= s < S' (0: the model at t = 0).
+
+    Returns
+    -------
+    Plan
+    """
+    nb = plan.seg_nb[s]
+    return Plan(
+        plan.seg_heff[s],
+        plan.seg_gamma[s],
+        plan.seg_jumps[s, : plan.seg_nk[s]],
+        plan.init_w,
+        plan.init_states,
+        plan.ev_time,
+        plan.ev_kind,
+        plan.ev_index,
+        plan.ev_U,
+        plan.meas_P,
+        plan.meas_C,
+        plan.meas_U,
+        plan.meas_fb,
+        plan.sel_tr,
+        plan.sel_acc,
+        plan.n_out,
+        plan.rounds,
+        plan.n_records,
+        plan.seg_order[s],
+        plan.seg_starts[s, : nb + 1],
+        plan.seg_kind[s, :nb],
+        plan.seg_offsets[s, : nb + 1],
+        plan.seg_coef[s, : plan.seg_ncoef[s]],
+        plan.seg_cond[s, :nb],
+        plan.seg_max_block[s],
+        plan.target,
+        plan.target_kind,
+        plan.meas_kind,
+        plan.kraus_ops,
+        plan.kraus_n,
+        plan.meas_hist,
+        plan.fbh_on,
+        plan.fbh_U,
+        plan.mon_watch,
+        plan.mon_eta,
+        plan.mon_thr,
+        plan.mon_tail,
+        plan.step_h,
+        plan.step_hnorm,
+        plan.step_theta,
+        plan.step_ptr,
+        plan.step_idx,
+        plan.step_val,
+        plan.seg_heff,
+        plan.seg_gamma,
+        plan.seg_jumps,
+        plan.seg_nk,
+        plan.seg_order,
+        plan.seg_starts,
+        plan.seg_nb,
+        plan.seg_kind,
+        plan.seg_offsets,
+        plan.seg_coef,
+        plan.seg_ncoef,
+        plan.seg_cond,
+        plan.seg_max_block,
+        plan.gate_U,
     )
 
 

@@ -14,6 +14,7 @@ from .instrument_json import instruments_from_json, instruments_to_json, needs_j
 from .measurement import Measurement
 from .monitor import Monitor
 from .operators import basis_state
+from .segments import check_gates, check_segments, same_models, schedule_arrays, schedule_from_arrays
 from .selection import PostSelection
 
 #: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
@@ -29,6 +30,11 @@ MAX_ROUNDS = 100_000
 MAX_TIME = 1e12
 
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
+
+#: Event kinds of :meth:`Protocol.events` (and of the plan's ev_kind).
+EV_MEASURE, EV_OUTPUT, EV_SWITCH, EV_GATE, EV_OPEN = 0, 1, 2, 3, 4
+#: Order of the kinds at one instant: segment switch, gate, measurement, output.
+_PRIORITY = np.array([2, 3, 0, 1, 2], np.int64)
 
 
 def _has_bool(values: Any) -> bool:
@@ -173,6 +179,13 @@ class Protocol:
                  which must be <= times[-1]; no other round may fall inside the window.
     postselect:  the rule on the records: 'all' (every record -1 so far, default), 'last' (the latest
                  record -1), 'none', or a pattern of '-', '+', '?' with one character per round.
+    segments:    (t, model) pairs, strictly increasing t in [0, times[-1]]: from t on that model (a
+                 SpinPair or LindbladModel of dimension d) replaces the one before; the model given
+                 to the solvers holds from t = 0 (docs/time_dependence.md).
+    gates:       (t, gate) pairs, non-decreasing t in [0, times[-1]]: the unitary applied at time t, an
+                 array or a name ('flip1', 'flip2', 'rx1(pi/2)', ('ry12', angle); :mod:`.gates`).
+
+    At equal times the order is: segment switch, gate, measurement, output.
 
     Limits (module constants): at most MAX_OUTPUTS = 100 000 output times and MAX_ROUNDS = 100 000
     rounds; every time <= MAX_TIME = 1e12 in the model's time unit. Booleans are not times.
@@ -189,6 +202,8 @@ class Protocol:
         Time unit of the model.
     measurement : Measurement or sequence of Measurement, optional
     postselect : str
+    segments : sequence of (float, model), optional
+    gates : sequence of (float, str or tuple or array_like of shape (d, d)), optional
 
     Raises
     ------
@@ -203,10 +218,13 @@ class Protocol:
     times: Any = tuple(np.linspace(0.0, 500.0, 501))
     measurement: Measurement | Monitor | Sequence[Measurement | Monitor] | None = None
     postselect: str = "all"
+    segments: Any = ()
+    gates: Any = ()
     if TYPE_CHECKING:  # set by __post_init__; not dataclass fields at run time
         _rho0: np.ndarray = dataclasses.field(init=False)
         measurements: tuple[Measurement | Monitor, ...] = dataclasses.field(init=False)
         selection: PostSelection = dataclasses.field(init=False)
+        gate_unitaries: np.ndarray = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         rho0 = initial_density_matrix(self.initial)
@@ -222,6 +240,17 @@ class Protocol:
         selection = PostSelection(self.postselect, meas.size)
         _check_windows(measurements, meas, float(times[-1]))
         _check_history(measurements, selection.n_states)
+        segments = check_segments(self.segments, rho0.shape[0], float(times[-1]))
+        gates, gate_U = check_gates(self.gates, rho0.shape[0], float(times[-1]))
+        object.__setattr__(self, "segments", segments)
+        object.__setattr__(self, "gates", gates)
+        object.__setattr__(self, "gate_unitaries", gate_U)
+        general = any(isinstance(m, Monitor) or m.kind != "projective" or m.history_feedback for m in measurements)
+        if (segments or gates) and general:
+            raise ValueError(
+                "segments and gates cannot yet be combined with Kraus instruments, monitored windows or "
+                "feedback on the rule state: use projective measurements (Measurement(observable, ...))"
+            )
         times.setflags(write=False)
         meas.setflags(write=False)
         rho0.setflags(write=False)
@@ -269,6 +298,21 @@ class Protocol:
         return any(isinstance(m, Monitor) for m in self.measurements)
 
     @property
+    def segment_at(self) -> np.ndarray:
+        """The segments' start times, (m,) float64 (time unit)."""
+        return np.array([t for t, _ in self.segments], float)
+
+    @property
+    def gate_at(self) -> np.ndarray:
+        """The gates' times, (G,) float64 (time unit)."""
+        return np.array([t for t, _ in self.gates], float)
+
+    @property
+    def is_timed(self) -> bool:
+        """Whether the protocol has segments or gates."""
+        return bool(self.segments or self.gates)
+
+    @property
     def t_final(self) -> float:
         """The final output time (time unit)."""
         return float(self.times[-1])
@@ -276,11 +320,11 @@ class Protocol:
     def events(
         self, times: ArrayLike | None = None, windows: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The time-ordered event list of the rounds and the output times.
+        """The time-ordered event list of the segment switches, gates, rounds and output times.
 
-        A round's event is when it issues its record (:attr:`record_times`). At equal times rounds
-        come first, in round order, and a window opens just before its own round's record (a window
-        of length 0) and after the records of earlier rounds.
+        A round's event is when it issues its record (:attr:`record_times`). At equal times the order is:
+        segment switch, gate, measurement, output; within a kind, index order; a monitored window opens
+        just before its own round's record (a window of length 0) and after the records of earlier rounds.
 
         Parameters
         ----------
@@ -293,43 +337,56 @@ class Protocol:
         -------
         time : ndarray of float64, shape (m,)
         kind : ndarray of int64, shape (m,)
-            0 for a measurement (a record), 1 for an output, 2 for a window's opening.
+            EV_MEASURE (0) for a measurement (a record), EV_OUTPUT (1) for an output, EV_SWITCH (2) for a
+            segment switch, EV_GATE (3) for a gate, EV_OPEN (4) for a window's opening (with ``windows``).
         index : ndarray of int64, shape (m,)
-            The round or output index.
+            The round or output index; for a switch the number of the segment that starts (1 for
+            segments[0]: segment 0 is the model at t = 0); for a gate its index.
         """
         out = self.times if times is None else np.asarray(times, float)
-        if not self.has_monitor:
-            t = np.concatenate([self.measure_at, out])
-            kind = np.concatenate([np.zeros(self.rounds, np.int64), np.ones(out.size, np.int64)])
-            idx = np.concatenate([np.arange(self.rounds), np.arange(out.size)]).astype(np.int64)
-            order = np.lexsort((idx, kind, t))
-            return t[order], kind[order], idx[order]
-        opens = np.flatnonzero([isinstance(m, Monitor) for m in self.measurements]) if windows else np.zeros(0, int)
-        R = self.rounds
-        t = np.concatenate([self.record_times, self.measure_at[opens], out])
-        kind = np.concatenate([np.zeros(R, np.int64), np.full(opens.size, 2, np.int64), np.ones(out.size, np.int64)])
-        idx = np.concatenate([np.arange(R), opens, np.arange(out.size)]).astype(np.int64)
-        # rounds and openings first (class 0), each opening just before its own record
-        cls = (kind == 1).astype(np.int64)
-        sub = np.where(kind == 1, idx, 2 * idx + (kind == 0))
-        order = np.lexsort((sub, cls, t))
+        m, g = len(self.segments), len(self.gates)
+        opens = (
+            np.flatnonzero([isinstance(x, Monitor) for x in self.measurements]).astype(np.int64)
+            if windows
+            else np.zeros(0, np.int64)
+        )
+        t = np.concatenate([self.record_times, out, self.segment_at, self.gate_at, self.measure_at[opens]])
+        kind = np.concatenate(
+            [
+                np.full(self.rounds, EV_MEASURE, np.int64),
+                np.full(out.size, EV_OUTPUT, np.int64),
+                np.full(m, EV_SWITCH, np.int64),
+                np.full(g, EV_GATE, np.int64),
+                np.full(opens.size, EV_OPEN, np.int64),
+            ]
+        )
+        idx = np.concatenate([np.arange(self.rounds), np.arange(out.size), np.arange(1, m + 1), np.arange(g), opens])
+        idx = idx.astype(np.int64)
+        # rounds and window openings share a priority: each opening just before its own record
+        sub = np.where(kind == EV_MEASURE, 2 * idx + 1, np.where(kind == EV_OPEN, 2 * idx, idx))
+        order = np.lexsort((sub, _PRIORITY[kind], t))
         return t[order], kind[order], idx[order]
 
     def describe(self) -> str:
-        """The instruments and the rule, in words.
+        """The instruments and the rule (and when the model switches and gates act), in words.
 
         Returns
         -------
         str
         """
+        timed = ""
+        if self.segments:
+            timed += f"; model switches at t = {', '.join(format(t, 'g') for t in self.segment_at)}"
+        if self.gates:
+            timed += f"; gates at t = {', '.join(format(t, 'g') for t in self.gate_at)}"
         if not self.rounds:
-            return "no measurement rounds"
+            return "no measurement rounds" + timed
         distinct = list(dict.fromkeys(self.measurements))
         if len(distinct) == 1:
             inst = f"every round: {distinct[0].describe()}"
         else:
             inst = "; ".join(f"round {k + 1}: {m.describe()}" for k, m in enumerate(self.measurements))
-        return f"{inst}; {self.selection.describe()}"
+        return f"{inst}; {self.selection.describe()}{timed}"
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """Plain-data description, for saving.
@@ -339,7 +396,8 @@ class Protocol:
         dict of str to ndarray
             rho0 (d, d), measure_at (R,), times (n,), postselect (a 0-d string array) and the instruments
             as stacked arrays: measurement_observable (R, d, d), measurement_readout_error (R, 2),
-            measurement_feedback (R, 2, d, d), measurement_has_feedback (R, 2).
+            measurement_feedback (R, 2, d, d), measurement_has_feedback (R, 2); with segments or gates
+            also the arrays of :func:`.segments.schedule_arrays`.
         """
         d = self.rho0.shape[0]
         per = [_plain_arrays(m, d) for m in self.measurements]
@@ -364,11 +422,13 @@ class Protocol:
                 if needs_json(self.measurements)
                 else {}
             ),
+            **(schedule_arrays(self.segments, self.gate_at, self.gate_unitaries) if self.is_timed else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Protocol:
-        """Inverse of :meth:`as_dict` (files without instruments get today's defaults).
+        """Inverse of :meth:`as_dict` (files without instruments get today's defaults; segments come back as
+        LindbladModels with the same arrays, gates as arrays).
 
         Parameters
         ----------
@@ -397,16 +457,20 @@ class Protocol:
                 )
                 for i in range(len(data["measurement_observable"]))
             ]
+        segments, gates = schedule_from_arrays(data)
         return cls(
             data["rho0"],
             data["measure_at"],
             data["times"],
             measurement=meas,
             postselect=str(data.get("postselect", "all")),
+            segments=segments,
+            gates=gates,
         )
 
     def same_as(self, other: Protocol) -> bool:
-        """Whether ``other`` describes the same protocol (state, times, instruments, rule), bit for bit.
+        """Whether ``other`` describes the same protocol (state, times, instruments, rule, segments' times and
+        arrays, gates' times and unitaries), bit for bit.
 
         Parameters
         ----------
@@ -422,6 +486,10 @@ class Protocol:
             and np.array_equal(self.times, other.times)
             and self.measurements == other.measurements
             and self.selection == other.selection
+            and np.array_equal(self.segment_at, other.segment_at)
+            and all(same_models(a, b) for (_, a), (_, b) in zip(self.segments, other.segments, strict=True))
+            and np.array_equal(self.gate_at, other.gate_at)
+            and np.array_equal(self.gate_unitaries, other.gate_unitaries)
         )
 
 

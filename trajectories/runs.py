@@ -21,6 +21,7 @@ from .kernel import bare_log, trajectory
 from .plan import Model, Plan, check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
+from .segments import channel_labels
 from .sums_kernel import SMALL_CALL, chunk_bounds, trajectory_buffers
 
 #: What run_trajectories can keep per run (see :class:`Runs`).
@@ -396,7 +397,7 @@ def run_trajectories(
     return Runs(
         seed=seed,
         index=np.arange(start, start + ntraj, dtype=np.int64),
-        labels=tuple(model.jump_labels()),
+        labels=tuple(channel_labels(model, protocol.segments)),
         times=protocol.times,
         records=out["records"] if "records" in keep else None,
         outcomes=out["outcomes"] if "outcomes" in keep else None,

@@ -12,6 +12,7 @@ from .plan import Model, check_model
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
 from .runs import plan_for
+from .segments import channel_labels
 
 #: Most jumps run_trajectory logs (24 bytes each: 240 MB at the limit).
 MAX_JUMPS = 10**7
@@ -109,7 +110,7 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
     log = bare_log(p.jumps.shape[0], p.heff.shape[0])
     n = trajectory(rng, p, states, post, outcomes, records, jt, jk, jr, log, np.zeros(1, np.int64))
     n = min(n, max_jumps)
-    labels = tuple(model.jump_labels())
+    labels = tuple(channel_labels(model, protocol.segments))
     return Trajectory(
         protocol.times,
         states,

@@ -2,7 +2,8 @@
 the protocol's own, checked with trajectories.
 
 analysis.studies.schedule.optimize_schedule does the search; an optional [optimize] section of the config gives
-rounds, max_rounds, t_max, objective, min_yield, starts, and the flags override it. The check runs the
+rounds, max_rounds, t_max, objective, min_yield, starts, vary ('measure_at', or 'gate_at': the times of the
+protocol's [[protocol.gates]]), and the flags override it. The check runs the
 optimised protocol with the config's [run] ntraj and seed.
 """
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 #: Objectives of ``darkspin optimize`` (analysis.studies.schedule.OBJECTIVES, without importing it here).
 OPTIMIZE_OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
 #: Keys of the [optimize] section.
-OPTIMIZE_KEYS = ("rounds", "max_rounds", "t_max", "objective", "min_yield", "starts")
+OPTIMIZE_KEYS = ("rounds", "max_rounds", "t_max", "objective", "min_yield", "starts", "vary")
 
 
 def optimize_settings(
@@ -82,6 +83,10 @@ def optimize_settings(
         out["objective"] = section["objective"]
     if "rounds" in out and "max_rounds" in out:
         raise ConfigError("optimize.rounds and optimize.max_rounds exclude each other")
+    if "vary" in section:
+        if section["vary"] not in ("measure_at", "gate_at"):
+            raise ConfigError(f"optimize.vary must be 'measure_at' or 'gate_at', got {section['vary']!r}")
+        out["vary"] = section["vary"]
     return parse_config(apply_overrides(data, overrides), os.fspath(path)), out
 
 
@@ -135,10 +140,13 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print(f"model: {params_text(cfg.model)}")
     print(f"protocol: initial {cfg.initial}, {cfg.protocol.describe()}, final output time {cfg.t_final:g}")
     print(f"objective: {name}" + (f" (yield >= {opt['min_yield']:g})" if name == "fidelity_at_yield" else ""))
-    print(f"{'schedule':<11} {'rounds':>6} {'objective':>14} {'fidelity':>14} {'yield':>14}  measure_at")
+    gates = opt.get("vary") == "gate_at"  # the gate times were searched, the rounds kept
+    varied = "gate_at" if gates else "measure_at"
+    count = "gates" if gates else "rounds"
+    print(f"{'schedule':<11} {count:>6} {'objective':>14} {'fidelity':>14} {'yield':>14}  {varied}")
     print(
-        f"{'protocol':<11} {cfg.protocol.rounds:>6} {own_value:>14.10f} {own_f:>14.10f} {own_y:>14.10f}  "
-        f"{_times(cfg.protocol.measure_at)}"
+        f"{'protocol':<11} {sched.rounds if gates else cfg.protocol.rounds:>6} {own_value:>14.10f} {own_f:>14.10f} "
+        f"{own_y:>14.10f}  {_times(cfg.protocol.gate_at if gates else cfg.protocol.measure_at)}"
     )
     print(
         f"{'optimised':<11} {sched.rounds:>6} {sched.objective:>14.10f} {sched.fidelity:>14.10f} "

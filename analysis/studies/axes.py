@@ -22,6 +22,7 @@ from ...trajectories.monitor import Monitor
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import MAX_ROUNDS, Protocol
 from .derived import DerivedAxis, DerivedValue, expand, plain_value
+from .schedule_axes import ITEM_AXES_TEXT, SCHEDULE_AXES, is_schedule_axis, schedule_of_point
 
 #: Protocol fields that can be swept, then the fields of the measurement applied to every round.
 PROTOCOL_AXES = ("initial", "measure_at", "times", "postselect", "rounds", "measurement")
@@ -103,7 +104,10 @@ def _check_spacing(spacing: Any) -> float | None:
 def _accepted(model: Model) -> str:
     fields = _model_fields(model)
     model_part = f"model: {', '.join(fields)}" if fields else f"model: none (a {type(model).__name__} has no fields)"
-    return f"{model_part}; protocol: {', '.join(PROTOCOL_AXES)}; measurement: {', '.join(MEASUREMENT_AXES)}"
+    return (
+        f"{model_part}; protocol: {', '.join(PROTOCOL_AXES)}; measurement: {', '.join(MEASUREMENT_AXES)}; "
+        f"schedule: {', '.join(SCHEDULE_AXES)}, {ITEM_AXES_TEXT}"
+    )
 
 
 def _check_axes(model: Model, axes: Any) -> tuple[list[str], list[list]]:
@@ -121,7 +125,7 @@ def _check_axes(model: Model, axes: Any) -> tuple[list[str], list[list]]:
             names.append(name)
             values.append(expand(name, vals, fields + PROTOCOL_AXES + MEASUREMENT_AXES))
             continue
-        if name not in fields and name not in PROTOCOL_AXES + MEASUREMENT_AXES:
+        if name not in fields and name not in PROTOCOL_AXES + MEASUREMENT_AXES and not is_schedule_axis(name):
             hint = ""
             if not fields:
                 hint = (
@@ -225,12 +229,15 @@ def _make_point(
             one = {m: _new_measurement(m, mfields) for m in dict.fromkeys(base)}
             base = [one[m] for m in base]
         measurement = base[0] if base and all(m is base[0] for m in base) else (base or None)
+    segments, gates = schedule_of_point(protocol, pchanges)
     point_protocol = Protocol(
         pchanges.get("initial", protocol.rho0),
         measure_at,
         pchanges.get("times", protocol.times),
         measurement=measurement,
         postselect=pchanges.get("postselect", protocol.postselect),
+        segments=segments,
+        gates=gates,
     )
     return point_model, point_protocol
 

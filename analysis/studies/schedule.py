@@ -241,7 +241,29 @@ def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
         measurement = list(protocol.measurements)  # same number of rounds (checked)
     else:
         measurement = distinct[0] if distinct else None
-    return Protocol(protocol.initial, times, protocol.times, measurement=measurement, postselect=protocol.postselect)
+    return Protocol(
+        protocol.initial,
+        times,
+        protocol.times,
+        measurement=measurement,
+        postselect=protocol.postselect,
+        segments=protocol.segments,
+        gates=protocol.gates,
+    )
+
+
+def _with_gate_times(protocol: Protocol, times: np.ndarray) -> Protocol:
+    """The protocol with new gate times (gate k keeps its place in the list; times non-decreasing)."""
+    gates = [(float(t), g) for t, (_, g) in zip(times, protocol.gates, strict=True)]
+    return Protocol(
+        protocol.initial,
+        protocol.measure_at,
+        protocol.times,
+        measurement=list(protocol.measurements) or None,
+        postselect=protocol.postselect,
+        segments=protocol.segments,
+        gates=gates,
+    )
 
 
 class _Search:
@@ -268,6 +290,10 @@ class _Search:
         self._last_gradient: tuple[bytes, np.ndarray, np.ndarray] | None = None
         self._cache: dict[bytes, tuple[float, float, float]] = {}
         self.best: tuple[float, np.ndarray, float, float] | None = None  # (objective, times, fidelity, yield)
+        # the protocol of a schedule; the adjoint gradient knows measurement times without segments or gates
+        self.build = _with_times
+        if protocol.is_timed:
+            self.analytic_gradient = False
 
     def times(self, w: np.ndarray) -> np.ndarray:
         return stick_times(w, self.t_max)
@@ -313,7 +339,7 @@ class _Search:
         todo = [t for t in keys if t.tobytes() not in self._cache]
         todo = list({t.tobytes(): t for t in todo}.values())
         if todo:
-            protocols = [_with_times(self.protocol, t) for t in todo]
+            protocols = [self.build(self.protocol, t) for t in todo]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PostSelectionUndefinedWarning)
                 # many schedules at once; each result is independent of the others in the batch
@@ -439,6 +465,7 @@ def optimize_schedule(
     starts: int = 8,
     seed: int = 0,
     target_state: str | ArrayLike | None = None,
+    vary: str = "measure_at",
 ) -> Schedule:
     """Measurement times in [0, t_max] that maximise ``objective`` of the exact protocol solution.
 
@@ -479,6 +506,11 @@ def optimize_schedule(
     target_state : str, array_like of shape (d,), or None
         The state whose post-selected population is the fidelity: None (the singlet, d = 4), a label
         ('S', 'T1', ..., 'ud') or a d-vector.
+    vary : str
+        'measure_at' (the measurement times) or 'gate_at': the times of the protocol's G gates instead
+        (each gate keeps its place in the list; the measurement times stay; ``rounds`` and
+        ``max_rounds`` must be None; the Schedule's ``measure_at`` and ``rounds`` then hold the gate
+        times and G). Protocols with segments or gates use forward-difference gradients.
 
     Returns
     -------
@@ -493,9 +525,20 @@ def optimize_schedule(
         tried reaches ``min_yield``, or when a callable objective returns a non-finite value (naming the
         callable and the schedule's times).
     """
+    if vary not in ("measure_at", "gate_at"):
+        raise ValueError(f"vary must be 'measure_at' or 'gate_at', got {vary!r}")
+    gate_mode = vary == "gate_at"
+    if gate_mode:
+        if not isinstance(protocol, Protocol) or not protocol.gates:
+            raise ValueError("vary='gate_at' needs a protocol with gates")
+        if rounds is not None or max_rounds is not None:
+            raise ValueError("vary='gate_at' optimises the protocol's own gates: rounds and max_rounds must be None")
+        rounds = protocol.rounds or 1  # the measurement rounds stay: check the inputs as for them
     candidates, t_max, target, starts = _check_inputs(
         model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state
     )
+    if gate_mode:
+        candidates = [len(protocol.gates)]
     rng = np.random.default_rng(seed)
     evaluations = gradients = 0
     best: tuple | None = None  # (objective, R, times, fidelity, yield)
@@ -503,6 +546,8 @@ def optimize_schedule(
     for R in candidates:
         search = _Search(model, protocol, t_max, objective, min_yield, target)
         own = protocol.measure_at
+        if gate_mode:
+            search.build, own = _with_gate_times, protocol.gate_at
         if own.size == R and own[-1] <= t_max:
             search.evaluate_times([np.array(own)])  # never return worse than the protocol's own schedule
         schedules = [t_max * np.arange(1, R + 1) / (R + 1)]
@@ -532,7 +577,7 @@ def optimize_schedule(
     return Schedule(
         measure_at=times,
         objective=value,
-        protocol=_with_times(protocol, times),
+        protocol=(_with_gate_times if gate_mode else _with_times)(protocol, times),
         rounds=R,
         yield_=yld,
         fidelity=fidelity,

@@ -143,7 +143,11 @@ def sweep(
           (eps_plus, eps_minus)), "observable", "feedback";
         * any name, given a :class:`~darkspin.DerivedAxis` (values and a callable value -> {field: value}):
           each value sets several of the fields above at once (lam2 with J_ex recomputed from the
-          bandwidth); the fields it sets get columns of their own after the axes.
+          bandwidth); the fields it sets get columns of their own after the axes;
+        * a segment or gate of the protocol (docs/time_dependence.md): "segments" or "gates" (whole
+          lists), "segment_at[i]" (when segment i starts), "gate_at[i]", "gate_angle[i]" (the angle of
+          rotation gate i, radians) or "segment_<field>[i]" (a SpinPair field of segment i, e.g.
+          "segment_lam1[0]"); model fields change only the model at t = 0.
     paired : bool
         Pair the axes element-wise (equal lengths) instead of a grid (first axis slowest, like
         itertools.product). Its older name ``zip=`` still works for one minor version, with a

@@ -104,8 +104,8 @@ def _solve_many(
         pindex[i] = j
     keys: dict[tuple, list[int]] = {}
     for j, p in enumerate(plist):
-        # monitored windows and feedback on the rule state: solve_master_equation solves those points
-        plain = not p.has_monitor and not any(m.history_feedback for m in p.measurements)
+        # monitored windows, feedback on the rule state, segments and gates: solve_master_equation solves those
+        plain = not p.has_monitor and not any(m.history_feedback for m in p.measurements) and not p.is_timed
         if p.rho0.shape[0] <= MAX_BATCH_DIM and plain:
             keys.setdefault(_structure(p), []).append(j)
     for js in keys.values():

@@ -23,6 +23,7 @@ from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol, _as_times
 from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateSolver
 from .superoperators import _Solver, record_superops
+from .timed_jumps import timed_mean_jumps, timed_no_jump_probability
 
 
 def _check_instruments(protocol: Protocol) -> None:
@@ -46,6 +47,8 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
     check_model(model, protocol)
     _check_instruments(protocol)
     t_query = protocol.times if times is None else _as_times("times", times, strict=False, max_size=10**7)
+    if protocol.is_timed:
+        return timed_no_jump_probability(model, protocol, t_query)
     heff = np.asarray(model.effective_hamiltonian(), complex)
     rho = np.array(protocol.rho0, complex)
     out = np.empty(t_query.size)
@@ -83,6 +86,8 @@ def _mean_jumps(model: Model, protocol: Protocol, state_path: bool | None = None
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
     _check_instruments(protocol)
+    if protocol.is_timed:
+        return timed_mean_jumps(model, protocol)
     jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
     K = jumps.shape[0]
     n = protocol.times.size

@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 
 from ...trajectories.plan import MAX_RECORD_ROUNDS, Model, check_model
-from ...trajectories.protocol import Protocol
+from ...trajectories.protocol import EV_GATE, EV_MEASURE, EV_OPEN, EV_OUTPUT, EV_SWITCH, Protocol
 from ..results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
 from .jump_statistics import mean_jumps, no_jump_probability
 from .state_propagation import STATE_PROPAGATION_DIM, _StateSolver
 from .superoperators import _EPS, _Solver
+from .timed import _TimedSolver, _TimedStateSolver
 
 _Engine = _Solver | _StateSolver
 
@@ -88,13 +89,13 @@ def _solve(model: Model, protocol: Protocol, state_path: bool | None = None) -> 
     sel = protocol.selection
     sv: _Engine
     if state_path:
-        sv = _StateSolver(model, protocol)
+        sv = _TimedStateSolver(model, protocol) if protocol.is_timed else _StateSolver(model, protocol)
         sv.start_progress(protocol, sel.n_states)
         try:
             return _run(model, protocol, sv)
         finally:
             sv.close()
-    return _run(model, protocol, _Solver(model, protocol))
+    return _run(model, protocol, _TimedSolver(model, protocol) if protocol.is_timed else _Solver(model, protocol))
 
 
 def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
@@ -132,11 +133,15 @@ def _run(model: Model, protocol: Protocol, sv: _Engine) -> MasterEquationResult:
                 b.vec, b.err = lv.sum(axis=1), lerr.sum(axis=1)
             steps += 1
         t = te
-        if kind == 2:
+        if kind == EV_OPEN:
             win = sv.windows[idx]  # type: ignore[union-attr]  # monitors need the dense engine
             lv, lerr = win.start(b.vec), win.start(b.err)
             continue
-        if kind == 0:
+        if kind == EV_SWITCH:
+            sv.switch(idx)  # type: ignore[union-attr]  # a timed engine: the protocol has segments
+        elif kind == EV_GATE:
+            b.vec, b.err = sv.apply_gate(idx, [b.vec, b.err])  # type: ignore[union-attr]
+        elif kind == EV_MEASURE:
             live = np.isfinite(b.logm)
             b.err[live] += sv.noise((int(live.sum()), q), (1 + steps) * _EPS * np.linalg.norm(b.vec[live], axis=1))
             steps = 0
@@ -300,6 +305,8 @@ def _record_probabilities(sv: _Engine, protocol: Protocol) -> np.ndarray:
     tr = protocol.selection.transitions
     windows = getattr(sv, "windows", {})
     t = 0.0
+    if protocol.is_timed:
+        return _timed_record_probabilities(sv, protocol, vec)
     for k, tm in enumerate(protocol.measure_at):
         if tm != t:
             vec = sv.propagate(float(tm - t), [vec])[0]
@@ -330,3 +337,23 @@ def _record_probabilities(sv: _Engine, protocol: Protocol) -> np.ndarray:
             states = np.concatenate([tr[k][states, 1], tr[k][states, 0]])
     p = np.clip(sv.trace(vec), 0.0, 1.0)
     return p
+
+
+def _timed_record_probabilities(sv: _Engine, protocol: Protocol, vec: np.ndarray) -> np.ndarray:
+    """:func:`_record_probabilities` through segment switches and gates (projective rounds only)."""
+    t = 0.0
+    sv.switch(0)  # type: ignore[union-attr]
+    for tm, kind, k in zip(*protocol.events(), strict=True):
+        if kind == EV_OUTPUT:
+            continue
+        if tm != t:
+            vec = sv.propagate(float(tm - t), [vec])[0]
+        t = tm
+        if kind == EV_SWITCH:
+            sv.switch(k)  # type: ignore[union-attr]
+        elif kind == EV_GATE:
+            vec = sv.apply_gate(k, [vec])[0]  # type: ignore[union-attr]
+        else:
+            # codes 0 .. 2**k - 1 so far; record +1 in round k adds 2**k
+            vec = np.concatenate([sv.apply_map(k, 1, vec), sv.apply_map(k, 0, vec)])
+    return np.clip(sv.trace(vec), 0.0, 1.0)

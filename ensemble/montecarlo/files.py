@@ -36,6 +36,7 @@ from ...trajectories.lindblad import MAX_CHANNELS, LindbladModel
 from ...trajectories.model import SpinPair
 from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ...trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM, Protocol
+from ...trajectories.segments import MAX_GATES, MAX_SEGMENTS
 from ...trajectories.sums_kernel import FRAC_BITS, acc_layout
 from ..results.monte_carlo import MAX_NTRAJ, MonteCarloResult, _check_stats, set_writer
 from .atomic import atomic_write, temporary_name
@@ -104,14 +105,24 @@ _MEMBERS = {
     "dist_count_sums": ("i", 8, ("n", "K")),
     "dist_count_squares": ("i", 8, ("n", "K")),
     # count histograms (issue 22), present all together with the distributions or absent (files saved
-    # before them): C channel sets, m = count_max + 1 count cells
+    # before them): C channel sets, Q = count_max + 1 count cells
     "dist_count_sets": ("i", 8, ("C", "K")),
     "dist_count_max": ("i", 8, ()),
-    "dist_counts": ("i", 8, ("C", 2, "n", "m")),
+    "dist_counts": ("i", 8, ("C", 2, "n", "Q")),
     "dist_first_jump_channel": ("i", 8, (2, "K", "T")),
+    # segments and gates (issue 21), present all together or not at all: m segments of at most M
+    # channels, g gates
+    "segment_at": ("f", 8, ("m",)),
+    "segment_hamiltonian": ("c", 16, ("m", "d", "d")),
+    "segment_jump_operators": ("c", 16, ("m", "M", "d", "d")),
+    "segment_n_channels": ("i", 8, ("m",)),
+    "segment_labels": ("U", 256, ("m", "M")),
+    "gate_at": ("f", 8, ("g",)),
+    "gate_unitary": ("c", 16, ("g", "d", "d")),
 }
 _COUNT_MEMBERS = {"dist_count_sets", "dist_count_max", "dist_counts", "dist_first_jump_channel"}
 _DIST_MEMBERS = {k for k in _MEMBERS if k.startswith("dist_")} - _COUNT_MEMBERS
+_SCHEDULE_MEMBERS = {k for k in _MEMBERS if k.startswith(("segment_", "gate_"))}
 _MODEL_MEMBERS = {"model_kind", "model_hamiltonian", "model_jump_operators", "model_labels"}
 #: Model classes a file can hold; each reloads bit for bit.
 MODEL_KINDS = ("SpinPair", "LindbladModel")
@@ -133,7 +144,7 @@ _BOUNDS = {
     "d": (MIN_DIM, MAX_DIM),
     "K": (0, MAX_CHANNELS),
     "C": (0, MAX_CHANNELS + 1),
-    "m": (1, COUNT_MAX_LIMIT + 1),
+    "Q": (1, COUNT_MAX_LIMIT + 1),
     "a": (acc_layout(MIN_DIM)[4], acc_layout(MAX_DIM)[4]),
     "S": (1, MAX_SNAPSHOTS),
     "B": (2, 10_000),
@@ -141,18 +152,22 @@ _BOUNDS = {
     "T": (2, MAX_TIME_EDGES),
     "u": (3, MAX_TIME_EDGES + 1),
     "J": (2, 2**20),
+    "m": (0, MAX_SEGMENTS),
+    "M": (0, MAX_CHANNELS),
+    "g": (0, MAX_GATES),
 }
 _REQUIRED = {
-    FORMAT: set(_MEMBERS) - {"interrupted", "instruments"} - _DIST_MEMBERS - _COUNT_MEMBERS,
+    FORMAT: set(_MEMBERS) - {"interrupted", "instruments"} - _DIST_MEMBERS - _COUNT_MEMBERS - _SCHEDULE_MEMBERS,
     "darkspin-result-1": set(_MEMBERS)
     - {"interrupted", "version", "stats", "checksum", "instruments"}
     - _INSTRUMENT_MEMBERS
     - _MODEL_MEMBERS
     - _DIST_MEMBERS
-    - _COUNT_MEMBERS,
+    - _COUNT_MEMBERS
+    - _SCHEDULE_MEMBERS,
 }
 _OPTIONAL = {
-    FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS | {"instruments"},
+    FORMAT: set(_DIST_MEMBERS) | _COUNT_MEMBERS | _SCHEDULE_MEMBERS | {"instruments"},
     "darkspin-result-1": {"interrupted", "version"},
 }
 # read in _MEMBERS' order (format and checksum first); each shape letter is bound where it first appears
@@ -456,6 +471,11 @@ def _decode_model(a: dict, fmt: str) -> Model:
 def _decode(a: dict, fmt: str) -> MonteCarloResult:
     """A result from members already checked for dtype and shape; ValueError for any broken invariant."""
     model = _decode_model(a, fmt)
+    present = _SCHEDULE_MEMBERS & set(a)
+    if present and present != _SCHEDULE_MEMBERS:
+        raise ValueError(f"segment and gate members come all together; missing {sorted(_SCHEDULE_MEMBERS - present)}")
+    if present and np.any(a["segment_n_channels"] > a["segment_jump_operators"].shape[1]):
+        raise ValueError("segment_n_channels exceeds the stored jump operators")
     protocol = Protocol.from_dict(a)
     if model.dim != protocol.rho0.shape[0]:
         raise ValueError(f"the model has dimension {model.dim} but rho0 {protocol.rho0.shape[0]}")

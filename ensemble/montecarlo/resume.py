@@ -67,6 +67,18 @@ def check_resume(
             raise ValueError(f"resume file was made with another protocol ({name} differs)")
     if prev.protocol.measurements != protocol.measurements:
         raise ValueError("resume file was made with other measurement instruments")
+    mine_p, theirs_p = protocol.as_dict(), prev.protocol.as_dict()
+    for what, keys in (
+        ("segments", ("segment_at", "segment_hamiltonian", "segment_jump_operators")),
+        ("gates", ("gate_at", "gate_unitary")),
+    ):
+        for key in keys:
+            a, b = theirs_p.get(key), mine_p.get(key)
+            same = a is None and b is None
+            if a is not None and b is not None:
+                same = a.shape == b.shape and _same_bits(a, b)
+            if not same:
+                raise ValueError(f"resume file was made with other {what} ({key} differs)")
     if prev.protocol.selection != protocol.selection:
         raise ValueError(
             f"resume file was made with the post-selection rule {prev.protocol.postselect!r}, "

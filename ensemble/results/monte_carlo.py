@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from ...trajectories.operators import basis_state
 from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
+from ...trajectories.segments import channel_labels
 from ..statistics.intervals import CONFIDENCE, mean_interval, standard_error_floor, wilson_interval
 from .postselection import FORMATS, PostSelectionTable, inverse, pick, round_end_indices
 from .protocol_result import Expectation, ProtocolResult
@@ -120,7 +121,9 @@ class MonteCarloResult(ProtocolResult):
         self.n_success = sums.n_success
         self.n_kept = sums.n_kept
         self.record_counts = sums.record_counts
-        self.distributions: Distributions | None = sums.distributions(protocol, model.jump_labels())
+        self.distributions: Distributions | None = sums.distributions(
+            protocol, channel_labels(model, protocol.segments)
+        )
         prev = np.concatenate([[sums.ntraj], sums.n_success[:-1]]).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             # of the runs post-selected before round k, the fraction still post-selected after it

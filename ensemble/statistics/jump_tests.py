@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ...trajectories.segments import channel_labels
 from ..exact.jump_statistics import mean_jumps, no_jump_probability
 from ..results.master_equation import MasterEquationResult
 from ..results.monte_carlo import MonteCarloResult
@@ -84,7 +85,7 @@ def jump_family(mc_result: MonteCarloResult, jumps: JumpTests | None) -> TestFam
     if jumps is not None:
         for k in np.flatnonzero(np.isfinite(jumps.mean_jumps_p)):
             n_jump_tests += 1
-            labels = tuple(mc_result.model.jump_labels())
+            labels = tuple(channel_labels(mc_result.model, mc_result.protocol.segments))
             candidates.append(
                 (float(jumps.mean_jumps_p[k]), {"kind": "mean_jumps", "channel": labels[k] if labels else str(k)})
             )
