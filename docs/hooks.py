@@ -90,7 +90,8 @@ def config_reference() -> str:
             continue
         commented = re.match(r"^#\s*(\w+)\s*=\s*(.*?)\s*#\s*(.*)$", stripped)
         if commented and section:
-            optional.append(f"* `[{section}]` `{commented.group(1)}` (e.g. `{commented.group(2)}`): {commented.group(3)}")
+            key, example, meaning = commented.groups()
+            optional.append(f"* `[{section}]` `{key}` (e.g. `{example}`): {meaning}")
     return "\n".join(
         [
             "# Configuration file reference",
@@ -191,8 +192,8 @@ def api_reference() -> str:
             continue
         lines += ["", f"## {title}", "", " ".join(f"[`ds.{n}`](#{names[n]}.{n})" for n in group)]
         for name in group:
-            lines += ["", f"::: {names[name]}.{name}", "    options:", f"      heading: ds.{name}", "      heading_level: 3"]
-            lines += ["      toc_label: " + name]
+            lines += ["", f"::: {names[name]}.{name}", "    options:", f"      heading: ds.{name}"]
+            lines += ["      heading_level: 3", "      toc_label: " + name]
             done.add(name)
     rest = [n for n in names if n not in done]
     if rest:

@@ -172,7 +172,8 @@ def test_changelog_follows_keep_a_changelog_and_names_the_version():
         assert re.fullmatch(r"\d+\.\d+\.\d+", version) and re.fullmatch(r" - \d{4}-\d{2}-\d{2}", rest), version
     version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     assert released[0][0] == version  # the newest release is the version pyproject.toml gives
-    assert set(re.findall(r"^### (\w+)$", text, re.M)) <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+    kinds = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+    assert set(re.findall(r"^### (\w+)$", text, re.M)) <= kinds
 
 
 @pytest.mark.subprocess

@@ -170,6 +170,13 @@ class Measurement:
     ------
     ValueError
         For any input outside the ranges above, naming it.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> detector = ds.Measurement("zz", readout_error=(0.0, 0.1), feedback={+1: "flip1"})
+    >>> detector.readout_error, detector.is_perfect
+    ((0.0, 0.1), False)
     """
 
     __slots__ = ("_observable", "_name", "_eps", "_feedback", "_feedback_names", "_dim")

@@ -107,6 +107,15 @@ class Schedule:
         {R: best objective at R rounds} for every R tried.
     gradients : int
         Analytic gradients computed (one forward and one adjoint sweep of the branches each, no solve).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> short = ds.Protocol("ud", [100, 200], np.linspace(0, 300, 3))
+    >>> best = ds.optimize_schedule(ds.SpinPair(), short, rounds=2, t_max=300, starts=1)
+    >>> best.protocol.rounds, best.measure_at.shape
+    (2, (2,))
     """
 
     measure_at: np.ndarray
@@ -455,6 +464,15 @@ def optimize_schedule(
         For any bad input, before any solve (naming the parameter and its range), when no schedule
         tried reaches ``min_yield``, or when a callable objective returns a non-finite value (naming the
         callable and the schedule's times).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> short = ds.Protocol("ud", [100, 200], np.linspace(0, 300, 3))
+    >>> best = ds.optimize_schedule(ds.SpinPair(), short, rounds=2, t_max=300, starts=1)
+    >>> best.rounds, bool(best.objective >= best.by_rounds[2] - 1e-12)
+    (2, True)
     """
     candidates, t_max, target, starts = _check_inputs(
         model, protocol, rounds, t_max, objective, min_yield, max_rounds, starts, seed, target_state
