@@ -69,11 +69,39 @@ def _comment(line: str) -> str:
     return ""
 
 
+def _parameter_docs(obj: Any) -> dict[str, str]:
+    """name -> the first sentence of its description, from an object's numpydoc Parameters section."""
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    match = re.search(r"^Parameters\n-+\n(.*?)(?:\n\n\w[\w ]*\n-+\n|\Z)", doc, re.S | re.M)
+    found: dict[str, str] = {}
+    if not match:
+        return found
+    names: list[str] = []
+    for line in match.group(1).splitlines():
+        if line and not line.startswith(" "):
+            names = [n.strip() for n in line.split(" : ")[0].split(",")]
+        elif line.strip() and names:
+            for name in names:  # Sphinx roles (:func:`x`) as plain code spans
+                found.setdefault(name, re.sub(r":\w+:`", "`", line.strip()))
+            names = []
+    return found
+
+
+def _key_docs() -> dict[str, dict[str, str]]:
+    """Descriptions of config keys without a comment: [model] from SpinPair, [run] from simulate."""
+    import darkspin as ds
+
+    return {"model": _parameter_docs(ds.SpinPair), "run": _parameter_docs(ds.simulate)}
+
+
 def config_reference() -> str:
     """Markdown: a table of every key of analysis/default.toml (section, key, default, comment) and the file."""
     text = (ROOT / "analysis" / "default.toml").read_text(encoding="utf-8")
     values: dict[str, Any] = tomllib.loads(text)
     rows = ["| section | key | default | meaning |", "|---|---|---|---|"]
+    docs = _key_docs()
     optional = ["", "Keys commented out in the file (optional, no default value):", ""]
     section = ""
     for line in text.splitlines():
@@ -86,7 +114,8 @@ def config_reference() -> str:
         if key and section:
             name = key.group(1)
             value = values.get(section, {}).get(name)
-            rows.append(f"| `[{section}]` | `{name}` | `{value!r}` | {_comment(line).replace('|', '/')} |")
+            meaning = _comment(line) or docs.get(section, {}).get(name, "")
+            rows.append(f"| `[{section}]` | `{name}` | `{value!r}` | {meaning.replace('|', chr(92) + '|')} |")
             continue
         commented = re.match(r"^#\s*(\w+)\s*=\s*(.*?)\s*#\s*(.*)$", stripped)
         if commented and section:
