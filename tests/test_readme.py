@@ -1,5 +1,6 @@
-"""The README is part of the product: its Python examples run as printed, and every link stays inside
-the repository and points at a file that exists."""
+"""The README is part of the product: short, its Python example runs and prints what the README shows, its two
+set-up commands are where .ci/run reads them, and every link stays inside the repository and points at a file
+that exists."""
 
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ def test_python_examples_run(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "consistent" in proc.stdout and "inconsistent" not in proc.stdout
+    # the output the README shows right after the example ("prints" and a text block) is what it prints
+    shown = re.search(r"```python\n.*?```\n\nprints\n\n```text\n(.*?)```", README, re.S)
+    assert shown, "no printed output after the README's Python example"
+    assert proc.stdout == shown.group(1)
+
+
+def test_readme_is_short():
+    assert len(README.splitlines()) <= 130
+
+
+def test_setup_commands_under_their_markers():
+    # .ci/run runs the line two below each marker (the line after the ```bash fence)
+    for marker, needles in (
+        ("<!-- main-command -->", ("pip install", "darkspin run")),
+        ("<!-- test-command -->", ('".[test', "pytest")),
+    ):
+        lines = README.splitlines()
+        assert lines.count(marker) == 1, marker
+        at = lines.index(marker)
+        assert lines[at + 1] == "```bash", marker
+        assert all(needle in lines[at + 2] for needle in needles), lines[at + 2]
 
 
 def test_links_stay_inside_the_repository():

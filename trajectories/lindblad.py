@@ -118,6 +118,15 @@ class LindbladModel:
     ------
     ValueError
         For any input outside the ranges above, naming the parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> sigma_minus = np.array([[0, 0], [1, 0]])
+    >>> qubit = ds.LindbladModel(np.diag([0.5, -0.5]), [0.1 * sigma_minus], labels=["decay"])
+    >>> qubit.dim, qubit.jump_labels()
+    (2, ['decay'])
     """
 
     __slots__ = ("_h", "_jumps", "_labels", "_hash")
@@ -536,6 +545,14 @@ def liouvillian_to_qutip(L: Any) -> np.ndarray:
     ------
     ValueError
         If L is not a finite (d^2, d^2) superoperator with d in [2, 64].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> L = ds.SpinPair().liouvillian()
+    >>> bool(np.array_equal(ds.liouvillian_from_qutip(ds.liouvillian_to_qutip(L)), L))
+    True
     """
     return _swap_vectorisation(_superoperator("L", L))
 
@@ -558,6 +575,14 @@ def liouvillian_from_qutip(L: Any) -> np.ndarray:
     ------
     ValueError
         If L is not a finite (d^2, d^2) superoperator in QuTiP's 'super' representation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> L = ds.SpinPair().liouvillian()
+    >>> ds.liouvillian_from_qutip(ds.liouvillian_to_qutip(L)).shape
+    (16, 16)
     """
     return _swap_vectorisation(_superoperator("L", L))
 

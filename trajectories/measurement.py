@@ -254,6 +254,13 @@ class Measurement:
     -----
     UnitSlipWarning
         Once per process, for a readout error above 1/2 (valid, but probably a slip).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> detector = ds.Measurement("zz", readout_error=(0.0, 0.1), feedback={+1: "flip1"})
+    >>> detector.readout_error, detector.is_perfect
+    ((0.0, 0.1), False)
     """
 
     __slots__ = ("_observable", "_name", "_eps", "_feedback", "_feedback_names", "_dim", "_kraus", "_history")

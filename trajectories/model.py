@@ -53,6 +53,12 @@ def phase_space(omega: float, V: float, T: float) -> float:
     ------
     ValueError
         Naming the parameter, if one is not a finite real within +-MAX_PARAM or T < 0.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> ds.phase_space(omega=0.0, V=1.25, T=0.0)  # at T = 0: the bias window, max(0, V - |omega|) ...
+    1.25
     """
 
     omega = _check_bounded("omega", omega)
@@ -118,6 +124,13 @@ def exchange_from_bandwidth(
     ------
     ValueError
         Naming the parameter, for a value outside the ranges above.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> J_ex, J_DM = ds.exchange_from_bandwidth(lam1=0.0126, lam2=0.0126, V=1.25, bandwidth=100.0)
+    >>> J_DM
+    0.0
     """
     for name, value in (("theta", theta), ("phi", phi)):
         _check_finite(name, value)
@@ -191,6 +204,28 @@ class SpinPair:
     ------
     ValueError
         Naming the field, for a value that is not a finite real within +-1e12 (or negative where >= 0).
+
+    Parameters
+    ----------
+    nu : float
+        Larmor frequency, the energy unit of the presets (> 0).
+    V : float
+        Bias voltage (energy).
+    T : float
+        Temperature (energy, k_B = 1; >= 0).
+    lam1, lam2 : float
+        Dimensionless tip couplings of spin 1 and spin 2 (>= 0).
+    theta, phi : float
+        Polar and azimuthal angle of the tip polarisation (radians).
+    J_ex, J_DM : float
+        Exchange and Dzyaloshinskii-Moriya couplings (energy); see :func:`exchange_from_bandwidth`.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> pair = ds.SpinPair()
+    >>> pair.hamiltonian().shape, pair.jump_labels()[:1]
+    ((4, 4), ...)
     """
 
     nu: float = 1.0

@@ -209,6 +209,14 @@ class Protocol:
     ------
     ValueError
         Naming the parameter, for any input outside the ranges above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol("ud", measure_at=[100, 200], times=np.linspace(0, 300, 31), postselect="last")
+    >>> protocol.rounds, protocol.t_final
+    (2, 300.0)
     """
 
     initial: Any = "ud"

@@ -96,6 +96,13 @@ class Runs:
         Every jump as ragged arrays (float64, int64, float64).
     jump_offsets : ndarray of int64, shape (N + 1,), or None
         Run i's jumps are at jump_offsets[i]:jump_offsets[i + 1]; see :meth:`jumps_of`.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> runs = ds.run_trajectories(ds.SpinPair(), ds.Protocol.paper(n_out=11), 100, seed=1, keep=("records", "jumps"))
+    >>> runs.records.shape, runs.jumps_of(0)[0].ndim
+    ((100, 4), 1)
     """
 
     seed: int
@@ -314,6 +321,13 @@ def run_trajectories(
         not fit the protocol.
     KeyboardInterrupt
         On Ctrl-C; the next call works (a compile it interrupted finishes in the background).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> runs = ds.run_trajectories(ds.SpinPair(), ds.Protocol.paper(n_out=11), 100, seed=1)
+    >>> runs.records.shape, runs.n_jumps.shape
+    ((100, 4), (100, 3))
     """
     ntraj = check_count("ntraj", ntraj)
     seed = check_count("seed", seed, 0, SEED_MAX)

@@ -38,6 +38,13 @@ class PostSelection:
     ------
     ValueError
         For an unknown rule, a bad pattern character, or a pattern of the wrong length.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> rule = ds.PostSelection("?+--", rounds=4)
+    >>> rule.n_states >= 2
+    True
     """
 
     __slots__ = ("rule", "rounds", "transitions", "accepting")

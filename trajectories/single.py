@@ -44,6 +44,13 @@ class Trajectory:
         The stream used.
     records : ndarray of int, shape (rounds,)
         What the detector reported (equal to outcomes without readout error).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> traj = ds.run_trajectory(ds.SpinPair(), ds.Protocol.paper(n_out=11), seed=1, index=3)
+    >>> traj.times.shape, traj.jump_times.shape == traj.jump_channels.shape
+    ((11,), True)
     """
 
     times: np.ndarray
@@ -91,6 +98,13 @@ def run_trajectory(model: Model, protocol: Protocol, seed: int, index: int = 0, 
     ValueError
         Naming the parameter, for a value out of range, a protocol that is not a Protocol, or a model
         that does not fit it.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> traj = ds.run_trajectory(ds.SpinPair(), ds.Protocol.paper(n_out=11), seed=1, index=0)
+    >>> traj.states.shape, len(traj.records)
+    ((11, 4), 4)
     """
     check_count("seed", seed, 0, SEED_MAX)
     check_count("index", index, 0, SEED_MAX)

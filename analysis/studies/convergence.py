@@ -43,6 +43,13 @@ class Convergence:
         Least-squares fit log(distance) = intercept + slope log(ntraj) (expected slope -1/2).
     slope_se : float
         The slope's standard error propagated from distance_se (NaN for repeats = 1).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> conv = ds.convergence(ds.SpinPair(), ds.Protocol.paper(n_out=11), [200, 800], seed=1, progress=False)
+    >>> bool(conv.distance[1] < conv.distance[0])
+    True
     """
 
     ntraj: np.ndarray
@@ -117,6 +124,13 @@ def convergence(
     ------
     ValueError
         For a bad protocol or model, ntraj_list, repeats or seed, or a protocol with no output time > 0.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> conv = ds.convergence(ds.SpinPair(), ds.Protocol.paper(n_out=11), [200, 800], seed=1, progress=False)
+    >>> conv.ntraj.tolist(), conv.distance.shape
+    ([200, 800], (2,))
     """
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")

@@ -120,6 +120,15 @@ class Schedule:
         FLAT_TOL = 1e-9 (relative) over a step of FLAT_STEP = 1 % of t_max (:mod:`.flatness`): other
         schedules score the same, so the optimum is not unique there. m = 0 for a well-defined optimum;
         ``repr`` names them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> short = ds.Protocol("ud", [100, 200], np.linspace(0, 300, 3))
+    >>> best = ds.optimize_schedule(ds.SpinPair(), short, rounds=2, t_max=300, starts=1)
+    >>> best.protocol.rounds, best.measure_at.shape
+    (2, (2,))
     """
 
     measure_at: np.ndarray
@@ -524,6 +533,15 @@ def optimize_schedule(
         For any bad input, before any solve (naming the parameter and its range), when no schedule
         tried reaches ``min_yield``, or when a callable objective returns a non-finite value (naming the
         callable and the schedule's times).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> short = ds.Protocol("ud", [100, 200], np.linspace(0, 300, 3))
+    >>> best = ds.optimize_schedule(ds.SpinPair(), short, rounds=2, t_max=300, starts=1)
+    >>> best.rounds, bool(best.objective >= best.by_rounds[2] - 1e-12)
+    (2, True)
     """
     if vary not in ("measure_at", "gate_at"):
         raise ValueError(f"vary must be 'measure_at' or 'gate_at', got {vary!r}")

@@ -232,6 +232,13 @@ def sweep(
         When Ctrl-C stops the trajectories: the finished points and the finished batches of the others
         (in ``directory`` too) are kept, and the table is returned with ``table.interrupted``; its unfinished
         points have mc_ntraj < ntraj (NaN columns where 0).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> table = ds.sweep(ds.SpinPair(), ds.Protocol.paper(n_out=11), {"readout_error": [0.0, 0.1]})
+    >>> table["readout_error"].tolist(), [round(float(f), 4) for f in table["fidelity_post"]]
+    ([0.0, 0.1], [0.9996, ...])
     """
     # ---- validate everything before any work ----
     if not isinstance(protocol, Protocol):

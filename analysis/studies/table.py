@@ -38,6 +38,13 @@ class SweepTable(Table):
     ------
     ValueError
         If a column is not 1-d or of another length, or an axis has no column.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> table = ds.sweep(ds.SpinPair(), ds.Protocol.paper(n_out=11), {"lam2": [0.0126, 0.011]})
+    >>> table.axes, len(table)
+    (('lam2',), 2)
     """
 
     #: Numbers are shown with 6 significant digits; text as it is.

@@ -79,6 +79,31 @@ def solve_many(models: Sequence[Model], protocols: Protocol | Sequence[Protocol]
     each), against ~3 ms for solve_master_equation. ValueError, before any work, for an empty sequence,
     a protocols sequence of another length, a non-Protocol, a non-model, or a model whose dimension is not
     its protocol's; the message names the parameter and the point.
+
+    Parameters
+    ----------
+    models : sequence of SpinPair or LindbladModel
+        N >= 1 models.
+    protocols : Protocol or sequence of Protocol
+        One protocol for every point, or N protocols.
+
+    Returns
+    -------
+    list of MasterEquationResult
+        N results, in the order of the points.
+
+    Raises
+    ------
+    ValueError
+        As described above, before any work.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> models = [ds.SpinPair(lam2=lam2) for lam2 in (0.0126, 0.011)]
+    >>> results = ds.solve_many(models, ds.Protocol.paper(n_out=11))
+    >>> [round(float(r.p_cumulative[-1]), 4) for r in results]
+    [0.5002, 0.4908]
     """
     results, _ = _solve_many(models, protocols)
     return results

@@ -41,6 +41,33 @@ def no_jump_probability(model: Model, protocol: Protocol, times: ArrayLike | Non
     """P(a run has not jumped by t) for each t in ``times`` (non-decreasing, >= 0; default protocol.times).
 
     Exact (matrix exponentials of H_eff); the protocol's rounds are applied on the way. Returns (m,).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model.
+    protocol : Protocol
+        The protocol; its measurements act on the no-jump state too.
+    times : array_like of float, optional
+        Times in [0, t_final] (model time unit) to evaluate at; default the protocol's output times.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The probability that a run has not jumped by each time (the first-jump survival), float64.
+
+    Raises
+    ------
+    ValueError
+        For a protocol that is not a Protocol, a model that does not fit it, or times outside
+        [0, t_final].
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> p = ds.no_jump_probability(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+    >>> float(p[0]), bool((p[1:] <= p[:-1]).all())
+    (1.0, True)
     """
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
@@ -76,6 +103,30 @@ def mean_jumps(model: Model, protocol: Protocol) -> np.ndarray:
 
     From d >= STATE_PROPAGATION_DIM the augmented generator is applied to the state with
     scipy.sparse.linalg.expm_multiply instead of being exponentiated (see :mod:`.state_propagation`).
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model (rates in its energy unit).
+    protocol : Protocol
+        The protocol (times in the model's inverse energy unit).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, K)
+        The mean number of jumps per run in each channel by each output time, float64.
+
+    Raises
+    ------
+    ValueError
+        For a protocol that is not a Protocol or a model that does not fit it.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> jumps = ds.mean_jumps(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+    >>> jumps.shape, bool((jumps >= 0).all())
+    ((11, 3), True)
     """
     return _mean_jumps(model, protocol)
 

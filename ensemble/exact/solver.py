@@ -75,6 +75,36 @@ def solve_master_equation(model: Model, protocol: Protocol) -> MasterEquationRes
     restricted to the reachable subspace). Returns a :class:`MasterEquationResult`; warns with
     :class:`PostSelectionUndefinedWarning`, naming the round, where the post-selected state becomes
     undefined.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model (energies and rates in one unit).
+    protocol : Protocol
+        Initial state, output times, measurement times, instruments and post-selection rule.
+
+    Returns
+    -------
+    MasterEquationResult
+        rho and rho_post (n, d, d) at the output times, p_success and p_cumulative (R,), and the
+        probability of every record string.
+
+    Raises
+    ------
+    ValueError
+        For a protocol that is not a Protocol or a model whose dimension is not the protocol's.
+
+    Warns
+    -----
+    PostSelectionUndefinedWarning
+        From the round on which no run can be post-selected any more (rho_post NaN from there).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> exact = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+    >>> exact.rho.shape, round(float(exact.population("S").value_post[-1].real), 5)
+    ((11, 4, 4), 0.99961)
     """
     return _solve(model, protocol)
 

@@ -108,6 +108,30 @@ def steady_states(model: Model, tol: float = 1e-10) -> np.ndarray:
     order of increasing population of the first basis state). k > 2 (e.g. no coupling): a
     Hilbert-Schmidt-orthonormal Hermitian basis of the kernel, not all of which are states.
     ``tol`` is the relative singular-value threshold that defines the kernel.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model.
+    tol : float
+        Relative singular-value threshold of the kernel, in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k, d, d)
+        The steady states (or kernel basis) described above, complex128.
+
+    Raises
+    ------
+    ValueError
+        For a tol outside (0, 1), or a dense model too large for the solver (d > 32 without the sparse path).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> states = ds.steady_states(ds.SpinPair())  # the symmetric point: two extreme steady states
+    >>> states.shape
+    (2, 4, 4)
     """
     d = check_model(model)
     basis = _kernel_hermitian_basis(_kernel_vectors(model, tol), d)

@@ -40,6 +40,37 @@ class DistributionSums:
     jumps of each channel set of spec.count_sets by each output time (the last cell N >= count_max);
     first_jump_channel (2, K, T + 1): first_jump's bins split by the channel of the first jump (bin T:
     past the grid).
+
+    Attributes
+    ----------
+    spec : DistributionSpec
+        The binning.
+    fidelity : numpy.ndarray, shape (S, 2, B), int64
+        Infidelity histograms of all and of post-selected runs at each snapshot.
+    split_n : numpy.ndarray, shape (S, 2), int64
+        Post-selected runs that had not / had jumped by each snapshot.
+    split_hi, split_lo : numpy.ndarray, shape (S, 2), int64
+        Their summed fidelities in two integer words.
+    jump_counts : numpy.ndarray, shape (2, K, jump_max + 2), int64
+        Jumps per run and channel, all and post-selected.
+    first_jump : numpy.ndarray, shape (2, T + 2), int64
+        First-jump times on the time grid.
+    waiting : numpy.ndarray, shape (T + 1,), int64
+        Waiting times between successive jumps.
+    count_sums, count_squares : numpy.ndarray, shape (n, K), int64
+        Sums of the per-run jump counts by each output time, and of their squares.
+    counts : numpy.ndarray, shape (C, 2, n, count_max + 1), int64
+        Histograms of the jump count N of each channel set, all and post-selected, by each output time.
+    first_jump_channel : numpy.ndarray, shape (2, K, T + 1), int64
+        First-jump times split by the channel of the first jump.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
+    >>> int(mc.sums.dist.jump_counts[0, 0].sum())  # every run counted once per channel
+    200
     """
 
     spec: DistributionSpec
@@ -138,6 +169,28 @@ class Histogram:
     counts (m,) int64 over the bins [edges[i], edges[i + 1]) (the last one closed), followed by
     ``len(extra)`` named extra bins (e.g. "past the grid", "never"), counted as lying beyond every edge;
     edges (m + 1,); quantity: what is binned and its unit; total: runs counted.
+
+    Attributes
+    ----------
+    quantity : str
+        What is binned, with its unit.
+    edges : numpy.ndarray, shape (m + 1,)
+        The bin edges.
+    counts : numpy.ndarray, shape (m,), int64
+        Runs per bin.
+    extra : tuple of str
+        Names of the extra bins beyond the last edge.
+    extra_counts : numpy.ndarray, shape (len(extra),), int64
+        Runs in them.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
+    >>> h = mc.distributions.first_jump()
+    >>> h.total, float(h.survival()[0])
+    (200, 1.0)
     """
 
     quantity: str
@@ -237,6 +290,26 @@ class InfidelitySplit:
     n_post = n_quiet + n_jumped runs post-selected; infidelity = quiet + jumped, where quiet and
     jumped are the sums of 1 - F over the runs that had not / had jumped, divided by n_post (so they
     add up to the post-selected infidelity); NaN without post-selected runs.
+
+    Attributes
+    ----------
+    time : float
+        The snapshot time (model time unit).
+    label : str
+        The snapshot ("round k" or "t = ...").
+    n_post, n_quiet, n_jumped : int
+        Post-selected runs; those that had not jumped and those that had.
+    quiet, jumped : float
+        Their shares of the post-selected infidelity.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
+    >>> split = mc.distributions.split("round 4")
+    >>> split.n_post == split.n_quiet + split.n_jumped
+    True
     """
 
     time: float
@@ -257,6 +330,25 @@ class Distributions:
 
     snapshot_times (S,), snapshot_labels (S,): where fidelities were binned ("round k" at the end of
     round k, "t = ..." at an output time); target (d,) the state F is taken with; labels: channel names.
+
+    Parameters
+    ----------
+    sums : DistributionSums
+        The histogram counts.
+    protocol : Protocol
+        The protocol of the run (snapshot times and labels).
+    labels : sequence of str
+        The jump channels' names.
+    ntraj : int
+        The runs counted.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
+    >>> mc.distributions.snapshot_labels[:2]
+    ('round 1', 'round 2')
     """
 
     def __init__(self, sums: DistributionSums, protocol: Protocol, labels: Sequence[str], ntraj: int) -> None:

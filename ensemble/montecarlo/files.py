@@ -640,6 +640,31 @@ def load(path: str | os.PathLike[str]) -> MonteCarloResult:
     disjoint and adding up to ntraj, exact parameter names, seed a uint64, stats consistent) are
     verified. Anything else raises a one-line ValueError naming the file. A darkspin-result-1 file
     loads with a UserWarning (it has no checksum, so edits to it cannot be detected).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` file written by ``simulate(..., save=path)`` or ``darkspin run``.
+
+    Returns
+    -------
+    MonteCarloResult
+        The saved result with its model and protocol, bit for bit; ``darkspin-result-1`` files load with
+        a warning.
+
+    Raises
+    ------
+    ValueError
+        For a missing file, a file that is not a darkspin result, a failed checksum or any broken
+        invariant between its fields (the message names the file and what is wrong).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=200, seed=1, progress=False, save="run.npz")
+    >>> again = ds.load("run.npz")
+    >>> again.ntraj, bool((again.rho == mc.rho).all())
+    (200, True)
     """
     path = check_path("path", path)
     try:

@@ -38,6 +38,13 @@ class RunOptions:
         Numba threads per batch, an integer in [1, 2**62]; None: all in-process, 1 per batch on an executor.
     progress : bool
         Show a tqdm progress bar on stderr.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> options = ds.RunOptions(batch_size=100, progress=False)
+    >>> ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=300, seed=1, options=options).ntraj
+    300
     """
 
     batch_size: int | None = None

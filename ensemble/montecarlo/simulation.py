@@ -1,5 +1,9 @@
 """Run many trajectories: seeded batches, executors (threads in-process, any Executor, Dask), progress,
-adaptive stopping on a target standard error, saving, resuming, and keeping work when interrupted."""
+adaptive stopping on a target standard error, saving, resuming, and keeping work when interrupted.
+
+Length: over 500 lines only through the docstrings of simulate and run_batch (every run setting with its
+units and range, and their runnable examples); the code itself is under 500 lines.
+"""
 
 from __future__ import annotations
 
@@ -122,6 +126,39 @@ def run_batch(
     (:func:`darkspin.trajectories.distributions.distribution_spec`; None: none). In a main thread the
     kernel runs through :func:`darkspin.trajectories.interruptible.call`: Ctrl-C stops it within a
     second or two and raises :class:`BatchInterrupted` with the runs it finished.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model.
+    protocol : Protocol
+        The protocol.
+    seed : int
+        The run's seed, in [0, 2**64).
+    start, stop : int
+        The trajectory indices start .. stop - 1 (0 <= start < stop).
+    threads : int, optional
+        Numba threads (default: all).
+    spec : DistributionSpec, optional
+        The histogram binning, for ``distributions=True`` (default: none).
+
+    Returns
+    -------
+    EnsembleSums
+        The exact integer sums of those trajectories; sums of disjoint batches merge into the sums of their
+        union, bit for bit.
+
+    Raises
+    ------
+    ValueError
+        For indices or a seed outside their ranges, or a model that does not fit the protocol.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> sums = ds.run_batch(ds.SpinPair(), ds.Protocol.paper(n_out=11), seed=1, start=0, stop=100)
+    >>> sums.ntraj
+    100
     """
     _passive_openmp()
     before = numba.get_num_threads()
@@ -261,48 +298,6 @@ def simulate(
     Trajectory i draws from its own random stream (seed, i), and the sums are exact integers, so the
     result is bit-identical for any batch_size, thread count, executor or completion order.
 
-    ntraj:       trajectories, an integer in [1, 2**62] (with target_se: the minimum number).
-    seed:        integer in [0, 2**64); None draws one (it is stored in the result).
-    options:     a :class:`RunOptions` (batch_size, target_se, max_ntraj, target, batch_threads,
-                 progress); each may also be given as a keyword (``progress=False``), which overrides
-                 the one in ``options``. Any other keyword is a TypeError.
-    batch_size:  trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]). Batches are
-                 generated lazily; an executor gets at most two per worker at a time.
-    executor:    None (this process, Numba threads), any concurrent.futures.Executor, or a
-                 dask.distributed.Client (its get_executor() is used).
-    progress:    True or False: show a tqdm bar (stderr) with trajectories done and the standard error
-                 that target_se applies to.
-    target_se:   keep adding batches until the standard error chosen by ``target`` is below it
-                 (a number >= MIN_TARGET_SE = 1e-10)... That error is floored at 1/n for n runs
-                 behind the estimate (:meth:`MonteCarloResult.target_error`): a sample variance that
-                 has collapsed (no post-selected run has jumped yet) never ends a run, so the target
-                 needs n > 1 / target_se.
-    max_ntraj:   ...or until this many trajectories (default max(10**7, ntraj)); stopping there short
-                 of target_se raises a TargetNotReachedWarning (a RuntimeWarning).
-    target:      what target_se applies to: "final_post" (default), the standard error of the protocol's
-                 figure of merit, the post-selected singlet population at the final output time; or
-                 "max", the largest singlet standard error, unconditional and post-selected, over all
-                 output times.
-    resume:      path (str or os.PathLike) of a saved result to extend: same model, protocol and seed,
-                 compared bit for bit (seed=None takes the file's); its trajectories are kept and only
-                 the missing ones are run.
-    save:        path (str or os.PathLike) to save the result to, after every batch (so an interrupted
-                 run keeps its work; files saved mid-run say end_condition "interrupted") and at the end.
-                 Checked before any work: an existing target must be a regular file in a writable
-                 folder, and the model exactly a SpinPair, the protocol exactly a Protocol.
-    batch_threads: Numba threads per batch (default: all in-process, 1 per batch on an executor).
-    distributions: True to also bin, per run, the fidelity with ``target_state`` at every round's end
-                 and at ``distribution_times``, the jump counts per channel, the first-jump and waiting
-                 times on ``time_edges``, and the jumped / not-jumped split of the post-selected
-                 infidelity: exact integer histograms in ``result.distributions`` (binning in
-                 :mod:`darkspin.trajectories.distributions`), saved and resumed with the rest.
-    target_state: the state F = |<target|psi>|^2 refers to: None (the singlet; two spins), a label
-                 ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd") or a d-vector.
-    distribution_times: output times (each one of protocol.times) to snapshot besides the round ends;
-                 default the final time.
-    time_edges:  the time grid (from 0, increasing) of first-jump and waiting times; default 200 equal
-                 bins on [0, t_final].
-
     Jump budget, checked before any work: one run is expected to take at most about
     t_final * lambda_max(sum_k L_k^dag L_k) jumps. Above MAX_RUN_JUMPS = 10**9 per run the call is
     refused (ValueError naming t_final and that rate); above WARN_TOTAL_JUMPS = 10**9 for all ntraj runs
@@ -313,6 +308,97 @@ def simulate(
     two) the finished trajectories are returned (and saved), with end_condition "interrupted": the
     finished batches and the finished runs of the batch in progress, as index ranges that ``resume``
     completes to the bit-identical result of an uninterrupted run.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model (energies and rates in one unit).
+    protocol : Protocol
+        Initial state, output times, measurements and post-selection rule (times in the model's
+        inverse energy unit).
+    ntraj : int
+        trajectories, an integer in [1, 2**62] (with target_se: the minimum number).
+    seed : int or None
+        integer in [0, 2**64); None draws one (it is stored in the result).
+    options : RunOptions or None
+        a :class:`RunOptions` (batch_size, target_se, max_ntraj, target, batch_threads,
+        progress); each may also be given as a keyword (``progress=False``), which overrides
+        the one in ``options``. Any other keyword is a TypeError.
+    batch_size : int, optional
+        trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]). Batches are
+        generated lazily; an executor gets at most two per worker at a time.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        None (this process, Numba threads), any concurrent.futures.Executor, or a
+        dask.distributed.Client (its get_executor() is used).
+    progress : bool
+        True or False: show a tqdm bar (stderr) with trajectories done and the standard error
+        that target_se applies to.
+    target_se : float, optional
+        keep adding batches until the standard error chosen by ``target`` is below it
+        (a number >= MIN_TARGET_SE = 1e-10)... That error is floored at 1/n for n runs
+        behind the estimate (:meth:`MonteCarloResult.target_error`): a sample variance that
+        has collapsed (no post-selected run has jumped yet) never ends a run, so the target
+        needs n > 1 / target_se.
+    max_ntraj : int, optional
+        ...or until this many trajectories (default max(10**7, ntraj)); stopping there short
+        of target_se raises a TargetNotReachedWarning (a RuntimeWarning).
+    target : {'final_post', 'max'}
+        what target_se applies to: "final_post" (default), the standard error of the protocol's
+        figure of merit, the post-selected singlet population at the final output time; or
+        "max", the largest singlet standard error, unconditional and post-selected, over all
+        output times.
+    resume : str or os.PathLike, optional
+        path (str or os.PathLike) of a saved result to extend: same model, protocol and seed,
+        compared bit for bit (seed=None takes the file's); its trajectories are kept and only
+        the missing ones are run.
+    save : str or os.PathLike, optional
+        path (str or os.PathLike) to save the result to, after every batch (so an interrupted
+        run keeps its work; files saved mid-run say end_condition "interrupted") and at the end.
+        Checked before any work: an existing target must be a regular file in a writable
+        folder, and the model exactly a SpinPair, the protocol exactly a Protocol.
+    batch_threads : int, optional
+        Numba threads per batch (default: all in-process, 1 per batch on an executor).
+    distributions : bool
+        True to also bin, per run, the fidelity with ``target_state`` at every round's end
+        and at ``distribution_times``, the jump counts per channel, the first-jump and waiting
+        times on ``time_edges``, and the jumped / not-jumped split of the post-selected
+        infidelity: exact integer histograms in ``result.distributions`` (binning in
+        :mod:`darkspin.trajectories.distributions`), saved and resumed with the rest.
+    target_state : str, array_like of shape (d,), or None
+        the state F = |<target|psi>|^2 refers to: None (the singlet; two spins), a label
+        ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd") or a d-vector.
+    distribution_times : array_like of float, optional
+        output times (each one of protocol.times) to snapshot besides the round ends;
+        default the final time.
+    time_edges : array_like of float, optional
+        the time grid (from 0, increasing) of first-jump and waiting times; default 200 equal
+        bins on [0, t_final].
+
+    Returns
+    -------
+    MonteCarloResult
+        The estimates with their standard errors, ``stats`` and, with ``distributions=True``, the
+        histograms.
+
+    Raises
+    ------
+    ValueError
+        For any argument outside its range, a resume file of another run, a save path that cannot be
+        written or a run over the jump budget, all before any work.
+    TypeError
+        For an unknown keyword.
+
+    Warns
+    -----
+    TargetNotReachedWarning
+        When ``max_ntraj`` stops a run short of ``target_se``.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=1_000, seed=1, progress=False)
+    >>> mc.ntraj, mc.p_cumulative.shape
+    (1000, (4,))
     """
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")

@@ -45,6 +45,32 @@ class EnsembleSums:
     record_counts: (2**rounds,) int64 trajectories per record string, index sum_k 2**k [r_k = +1]
                (empty when rounds > 16)
     dist:      the histograms of ``simulate(..., distributions=True)`` (a DistributionSums), or None
+
+    Attributes
+    ----------
+    hi, lo : numpy.ndarray, shape (n, 2, N_ACC), int64
+        The summed states in two integer words, over all and over post-selected runs.
+    n_post : numpy.ndarray, shape (n,), int64
+        Runs post-selected at each output time.
+    n_success, n_kept : numpy.ndarray, shape (R,), int64
+        Runs post-selected after round k; and before and after it.
+    ntraj, n_jumps : int
+        Runs summed; their jumps.
+    record_counts : numpy.ndarray, shape (2**R,), int64
+        Runs per record string.
+    dist : DistributionSums or None
+        The histograms.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> a = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=0, stop=100)
+    >>> b = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=100, stop=200)
+    >>> ab = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=0, stop=200)
+    >>> merged = a.merge(b)
+    >>> merged.ntraj, bool((merged.hi == ab.hi).all() and (merged.lo == ab.lo).all())
+    (200, True)
     """
 
     hi: np.ndarray

@@ -28,7 +28,21 @@ JumpStatistics = tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]
 
 
 class PostSelectionUndefinedWarning(RuntimeWarning):
-    """The post-selected state can no longer be trusted: rho_post is NaN from the named round on."""
+    """The post-selected state can no longer be trusted: rho_post is NaN from the named round on.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> frozen = ds.LindbladModel(np.zeros((4, 4)), [])  # nothing happens: |uu> always records +1
+    >>> never = ds.Protocol("uu", [1.0], [0.0, 1.0, 2.0], postselect="all")  # keep runs that record -1
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     exact = ds.solve_master_equation(frozen, never)
+    >>> any(issubclass(w.category, ds.PostSelectionUndefinedWarning) for w in caught)
+    True
+    """
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -46,6 +60,26 @@ class MasterEquationResult(ProtocolResult):
     p_cumulative (R,): probability that a run is post-selected after round k;
     record_probabilities (2**R,): probability of each record string, index sum_k 2**k [r_k = +1]
     (empty when R > 16).
+
+    Attributes
+    ----------
+    model, protocol
+        What was solved.
+    times : numpy.ndarray, shape (n,)
+        Output times.
+    rho, rho_post : numpy.ndarray, shape (n, d, d), complex128
+        The unconditional and the post-selected state.
+    p_success, p_cumulative : numpy.ndarray, shape (R,)
+        Per-round and cumulative success probabilities.
+    record_probabilities : numpy.ndarray, shape (2**R,)
+        Probability of each record string.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> exact = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+    >>> [round(float(p), 4) for p in exact.p_success]
+    [0.5703, 0.894, 0.9833, 0.9976]
     """
 
     model: Model

@@ -86,6 +86,34 @@ class MonteCarloResult(ProtocolResult):
     target_se, else None) and ``achieved_se``, the standard error ``target`` refers to in this
     result, floored as in :meth:`target_error` (None where undefined, e.g. fewer than 2 post-selected
     trajectories). Only the first four are stored; achieved_se is recomputed from the sums.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        The model simulated.
+    protocol : Protocol
+        The protocol simulated.
+    sums : EnsembleSums
+        The exact integer sums over the runs.
+    seed : int
+        The run's seed.
+    ranges : array_like of int, shape (k, 2), optional
+        The trajectory index ranges [start, stop) summed (default [[0, ntraj]]).
+    interrupted : bool
+        Deprecated spelling of ``end_condition="interrupted"``.
+    end_condition : str, optional
+        Why the run ended (one of END_CONDITIONS).
+    target : str
+        What target_se applies to (one of TARGETS).
+    target_se, max_ntraj : float or int, optional
+        The stopping settings used.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=500, seed=1, progress=False)
+    >>> mc.ntraj, mc.rho.shape, mc.stats["end_condition"]
+    (500, (11, 4, 4), 'ntraj')
     """
 
     def __init__(

@@ -58,6 +58,22 @@ class PostSelectionTable(Table):
     Display: ``str(table)`` prints an aligned text table; columns X_low/X_high are shown next to X as
     'X [low, high]' (then X_se, if present, in a column of its own), else X_se as 'X +- se'.
     ``meta`` holds plain scalars (kind, ntraj, confidence).
+
+    Parameters
+    ----------
+    columns : mapping of str to array_like, shape (R,)
+        The columns, in order.
+    formats : mapping of str to str, optional
+        Display formats by column.
+    meta : mapping of str to Any, optional
+        What the table is about (the rule, the instruments, ntraj).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+    >>> table["round"].tolist()
+    [1, 2, 3, 4]
     """
 
     def add_column(self, name: str, values: ArrayLike, fmt: str = ".4g") -> PostSelectionTable:

@@ -60,6 +60,42 @@ class Comparison:
     NaN); verdict: 'consistent',
     'inconsistent at X sigma' (X = sigma; '> 37' where p underflows), 'inconsistent: ...' (NaN against a value) or
     'inconclusive: ...'; worst: where p_min occurs (kind 'rho', 'rho_post', 'p_success' or 'nan').
+
+    Attributes
+    ----------
+    times : numpy.ndarray, shape (n,)
+        The output times compared.
+    ntraj : int
+        Trajectories behind the Monte Carlo result.
+    trace_distance, trace_distance_post : numpy.ndarray, shape (n,)
+        Trace distance between the estimated and the exact rho (rho_post) at each time.
+    z_max, z_max_post : numpy.ndarray, shape (n,)
+        The largest element z at each time.
+    z_elements, z_elements_post : numpy.ndarray, shape (n, d, d)
+        Each element's normal-equivalent z.
+    z_success, p_success_mc, p_success_exact, attempts : numpy.ndarray, shape (R,)
+        The per-round success tests.
+    n_tests : int
+        The size of the family.
+    p_min, p_value, sigma, max_z, threshold : float
+        The smallest single-test p-value, the family-wise p-value, its sigma, the largest |z| and the threshold.
+    consistent : bool
+        sigma <= threshold.
+    verdict : str
+        'consistent', 'inconsistent at X sigma', 'inconsistent: ...' or 'inconclusive: ...'.
+    worst : dict
+        Where p_min occurs.
+    records : GoodnessOfFit or None
+        The G-test of the record strings.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=500, seed=1, progress=False)
+    >>> result = ds.compare(mc, ds.solve_master_equation(ds.SpinPair(), protocol))
+    >>> result.consistent, result.times.shape
+    (True, (11,))
     """
 
     times: np.ndarray
@@ -208,6 +244,36 @@ def compare(
 
     threshold: family-wise threshold in sigma, a finite number > 0. min_count: integer >= 2.
     Returns a :class:`Comparison`.
+
+    Parameters
+    ----------
+    mc_result : MonteCarloResult
+        Trajectory estimates of a protocol.
+    exact_result : MasterEquationResult
+        The exact solution of the same model and protocol (same output times, instruments and rule).
+    threshold : float
+        The family-wise threshold in sigma (default 3, two-sided p = 0.27 %), a finite number > 0.
+    min_count : int
+        Fewest runs an estimate needs to be tested (fewer: the element is left out of the family).
+
+    Returns
+    -------
+    Comparison
+        Every test, the Bonferroni-corrected p-value and the verdict (``str(result)`` is a report).
+
+    Raises
+    ------
+    ValueError
+        Before any test, for results of different protocols, times, dimensions or instruments, a result of
+        the wrong type, or a threshold that is not a finite number > 0.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=500, seed=1, progress=False)
+    >>> ds.compare(mc, ds.solve_master_equation(ds.SpinPair(), protocol)).verdict
+    'consistent'
     """
     if not isinstance(mc_result, MonteCarloResult):
         raise ValueError(f"mc_result must be a MonteCarloResult, got {type(mc_result).__name__}")

@@ -24,6 +24,25 @@ class GoodnessOfFit:
     """G statistic, degrees of freedom, p-value, and the number of cells after pooling.
 
     p_value is NaN when there is nothing to test (fewer than two cells after pooling, or no runs).
+
+    Attributes
+    ----------
+    statistic : float
+        The G statistic, 2 sum O ln(O / E).
+    dof : int
+        Degrees of freedom (cells after pooling - 1).
+    p_value : float
+        The chi-square tail probability of the statistic.
+    cells : int
+        Cells after pooling.
+    impossible : int
+        Counts in cells of probability 0 (any makes p_value 0).
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> ds.g_test([50, 50], [0.5, 0.5]).statistic
+    0.0
     """
 
     statistic: float
@@ -45,6 +64,32 @@ def g_test(counts: ArrayLike, probabilities: ArrayLike) -> GoodnessOfFit:
     Every cell with expected count N p < MIN_EXPECTED is merged into one pooled cell, which takes the
     next smallest cells too until it reaches MIN_EXPECTED (or every cell is merged), so that the
     chi-square approximation holds for every cell. Returns a :class:`GoodnessOfFit`.
+
+    Parameters
+    ----------
+    counts : array_like of int, shape (m,)
+        Observed counts per cell, non-negative integers.
+    probabilities : array_like of float, shape (m,)
+        The cells' probabilities under the hypothesis, finite, >= 0, summing to 1.
+
+    Returns
+    -------
+    GoodnessOfFit
+        The G statistic, its degrees of freedom, the chi-square p-value and the cells after pooling
+        (cells expected to hold few counts are pooled).
+
+    Raises
+    ------
+    ValueError
+        For counts and probabilities of different shapes, negative or non-integral counts, or
+        probabilities that are not a distribution.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> fit = ds.g_test([48, 52], [0.5, 0.5])
+    >>> fit.dof, round(fit.p_value, 3)
+    (1, 0.689)
     """
     counts = np.asarray(counts)
     probs = np.asarray(probabilities, float)

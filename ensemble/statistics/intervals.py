@@ -47,6 +47,33 @@ def wilson_interval(k: ArrayLike, n: ArrayLike, confidence: float = CONFIDENCE) 
     n = 0. With z = Phi^-1(1 - (1 - confidence)/2):
     (k + z^2/2)/(n + z^2) -+ z sqrt(k (n - k)/n + z^2/4)/(n + z^2); low = 0 exactly at k = 0 and
     high = 1 exactly at k = n.
+
+    Parameters
+    ----------
+    k : array_like of int
+        Successes, 0 <= k <= n.
+    n : array_like of int
+        Trials, >= 0, broadcasting with k.
+    confidence : float
+        The confidence level, in (0, 1).
+
+    Returns
+    -------
+    tuple of (float or numpy.ndarray, float or numpy.ndarray)
+        (low, high), as described above.
+
+    Raises
+    ------
+    ValueError
+        For a confidence outside (0, 1), negative, non-finite or non-integral counts, k > n, or shapes that
+        do not broadcast.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> low, high = ds.wilson_interval(0, 100)
+    >>> float(low), round(float(high), 4)
+    (0.0, 0.037)
     """
     z = _z_of(confidence)
     k_arr = np.asarray(k, dtype=float)
@@ -101,6 +128,35 @@ def mean_interval(mean: ArrayLike, se: ArrayLike, n: ArrayLike, confidence: floa
     the exact value is 0.99997: then the interval is [1 - z^2/n, 1], close to Wilson's [n/(n + z^2), 1]
     for n successes in n. Otherwise it is the normal interval m -+ z se, slightly widened. h >= z^2/n > 0 always;
     for n = 1 (no se) s^2 = 1/4, the largest variance of a quantity in [0, 1].
+
+    Parameters
+    ----------
+    mean : array_like of float
+        Estimates of a quantity in [0, 1] (e.g. a population), scalars or arrays broadcasting with ``se``
+        and ``n``.
+    se : array_like of float
+        Their standard errors, >= 0.
+    n : array_like of int
+        The numbers of runs behind each estimate, >= 0.
+    confidence : float
+        The confidence level, in (0, 1).
+
+    Returns
+    -------
+    tuple of (float or numpy.ndarray, float or numpy.ndarray)
+        (low, high), within [0, 1], never of zero width; NaN where n = 0.
+
+    Raises
+    ------
+    ValueError
+        For a confidence outside (0, 1), negative or non-finite counts, or shapes that do not broadcast.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> low, high = ds.mean_interval(0.9996, 0.0001, 50_000)
+    >>> bool(low < 0.9996 < high <= 1.0)
+    True
     """
     z = _z_of(confidence)
     m = np.asarray(mean, dtype=float)

@@ -26,6 +26,22 @@ class JumpTests:
     |S_mc(t) - S_exact(t)| of the first-jump survival over the time grid (edges past the final output time,
     where runs stop, compare with S_exact(t_final)); survival_p: its
     Dvoretzky-Kiefer-Wolfowitz bound min(1, 2 exp(-2 N D^2)), valid for any distribution.
+
+    Attributes
+    ----------
+    mean_jumps_z, mean_jumps_p : numpy.ndarray, shape (K,)
+        Per channel: the z and the p-value of the mean number of jumps.
+    survival_distance, survival_p : float
+        The largest survival deviation and its DKW p-value.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> protocol = ds.Protocol.paper(n_out=11)
+    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=500, seed=1, progress=False, distributions=True)
+    >>> jumps = ds.compare(mc, ds.solve_master_equation(ds.SpinPair(), protocol)).jumps
+    >>> jumps.mean_jumps_z.shape, bool(jumps.survival_p > 0.0027)
+    ((3,), True)
     """
 
     mean_jumps_z: np.ndarray

@@ -195,7 +195,7 @@ def test_paper_protocol_matches_qutip():
     assert res.rho.shape == res.rho_post.shape == (101, 4, 4)
     assert res.p_success.shape == res.p_cumulative.shape == (4,)
     # purification: the singlet weight of the post-selected state increases round by round
-    # Protocol.paper() is our schedule (the paper does not state its measurement times, see README)
+    # Protocol.paper() is our schedule (the paper does not state its measurement times, see docs/guide/protocols.md)
     np.testing.assert_array_equal(res.times, np.linspace(0.0, 500.0, 101))
     np.testing.assert_array_equal(Protocol.paper(n_out=101).measure_at, [100.0, 200.0, 300.0, 400.0])
     pd = singlet_population(res.rho_post)
