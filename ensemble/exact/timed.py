@@ -48,6 +48,9 @@ class _TimedSolver(_Solver):
         self._Lrs = [Qh @ L @ self.Q for L in Ls]
         self._gates_r = [Qh @ G @ self.Q for G in gates]
         self.maps_r = np.einsum("ab,krbc,cd->krad", Qh, maps, self.Q)[which]
+        # timed protocols have projective rounds only (Protocol checks): no history maps, no windows
+        self.hist: dict[tuple[int, int], np.ndarray] = {}
+        self.windows: dict = {}
         self.tr = self.Q.reshape(d, d, -1)[np.arange(d), np.arange(d)].sum(axis=0)
         self._caches: list[dict[float, np.ndarray]] = [{} for _ in Ls]
         self._eigs: list[tuple[np.ndarray, np.ndarray, np.ndarray] | Literal[False] | None] = [None] * len(Ls)

@@ -66,7 +66,8 @@ def test_interrupt_keeps_finished_runs_and_resume_is_bit_identical(tmp_path):
     """A Ctrl-C (delivered to the main thread, as by the terminal) mid-batch: the finished prefixes of
     every chunk are kept, with distributions; resuming gives the uninterrupted result bit for bit."""
     model, protocol = ds.SpinPair(), ds.Protocol("ud", [], [0.0, 3e5])  # a few thousand jumps per run
-    n, seed, path = 600, 11, tmp_path / "part.npz"
+    # enough runs that a loaded machine cannot finish them all before the interrupt arrives
+    n, seed, path = 3000, 11, tmp_path / "part.npz"
     kw = {"progress": False, "distributions": True, "batch_size": 300}
     ds.simulate(model, protocol, 8, seed, **kw)  # compiled before the clock starts
     timer = threading.Timer(1.0, _thread.interrupt_main)
