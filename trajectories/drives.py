@@ -73,6 +73,17 @@ def drive_segments(
     ValueError
         Naming the item, for bad terms, times or steps, or an f_j that returns a value that is not a
         finite real number (the step's midpoint is named).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> model = ds.SpinPair()
+    >>> X1 = np.kron([[0, 1], [1, 0]], np.eye(2))  # tau_x on spin 1
+    >>> segments = ds.drive_segments(model, [(lambda t: 0.01 * np.cos(t), X1)], 100.0, 200.0, 4)
+    >>> [t for t, _ in segments], segments[-1][1] is model
+    ([100.0, 125.0, 150.0, 175.0, 200.0], True)
+    >>> protocol = ds.Protocol("ud", [], np.linspace(0, 300, 4), segments=segments)
     """
     d = int(np.shape(model.hamiltonian())[0])
     fs = _terms(terms, d)

@@ -92,6 +92,16 @@ def gate_unitary(name: str, value: Any, dim: int) -> np.ndarray:
     ------
     ValueError
         Naming ``name``, for an unknown name, a bad angle, a wrong shape or a matrix that is not unitary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> U = ds.gate_unitary("gates[0]", "rx1(pi)", 4)
+    >>> bool(np.allclose(U, -1j * ds.gate_unitary("gates[1]", "flip1", 4)))  # rx1(pi) = -i flip1
+    True
+    >>> ds.gate_unitary("gates[2]", ("ry12", np.pi / 2), 4).shape
+    (4, 4)
     """
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         label, angle = value

@@ -16,7 +16,23 @@ import warnings
 
 
 class UnitSlipWarning(UserWarning):
-    """An input that is valid but probably a unit slip (each cause warns once per process)."""
+    """An input that is valid but probably a unit slip (each cause warns once per process).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import darkspin as ds
+    >>> from darkspin.trajectories import sanity
+    >>> sanity.reset()  # forget the causes warned about so far in this process
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     flipped = ds.Measurement("zz", readout_error=0.6)  # valid, but more often wrong than right
+    >>> [w.category.__name__ for w in caught]
+    ['UnitSlipWarning']
+    >>> with warnings.catch_warnings():  # how to silence it
+    ...     warnings.filterwarnings("ignore", category=ds.UnitSlipWarning)
+    ...     flipped = ds.Measurement("zz", readout_error=0.6)
+    """
 
 
 #: Single-spin rate, as a fraction of nu, from which the Born-Markov assumption is doubtful.

@@ -33,6 +33,14 @@ class DerivedAxis:
     ------
     ValueError
         If ``values`` is not a non-empty list or ``fields`` is not callable.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> both = ds.DerivedAxis([0.0063, 0.0126], lambda lam: {"lam1": lam, "lam2": lam})  # both spins' rate
+    >>> table = ds.sweep(ds.SpinPair(), ds.Protocol.paper(n_out=11), {"lam": both})
+    >>> table["lam2"].tolist(), [round(float(f), 4) for f in table["fidelity_post"]]
+    ([0.0063, 0.0126], [0.9945, 0.9996])
     """
 
     values: Sequence[Any]

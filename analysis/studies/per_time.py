@@ -48,6 +48,14 @@ class PerUnitTime:
     ------
     ValueError
         For an unknown quantity or an overhead that is negative or not finite.
+
+    Examples
+    --------
+    >>> import darkspin as ds
+    >>> rate = ds.PerUnitTime("good_pairs", overhead=50.0)  # yield x fidelity / (last round + 50)
+    >>> table = ds.sweep(ds.SpinPair(), ds.Protocol.paper(n_out=11), {"readout_error": [0.0, 0.1]}, per_time=rate)
+    >>> rate.name, [f"{float(x):.3g}" for x in table[rate.name]]
+    ('good_pairs_per_time', ['0.00111', '0.000729'])
     """
 
     def __init__(self, quantity: str = "good_pairs", overhead: float = 0.0) -> None:

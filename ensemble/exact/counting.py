@@ -132,6 +132,14 @@ def count_distribution(
     ------
     ValueError
         Naming the parameter (protocol, model, channels, n_max, post), before any work.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> p = ds.count_distribution(ds.SpinPair(), ds.Protocol.paper(n_out=3), channels="dephasing[0]", n_max=4)
+    >>> p.shape, bool(np.allclose(p.sum(axis=1), 1.0)), p[0].tolist()  # no jump yet at t = 0
+    ((3, 5), True, [1.0, 0.0, 0.0, 0.0, 0.0])
     """
     d, jumps, labels = _jumps(model, protocol)
     mask = channel_mask(channels, labels)
@@ -203,6 +211,17 @@ def first_jump_density(
     ------
     ValueError
         Naming the parameter (protocol, model, channels, times), before any work.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> model = ds.SpinPair()
+    >>> f = ds.first_jump_density(model, ds.Protocol.paper(n_out=3))
+    >>> model.jump_labels(), f.shape
+    (['lowering[0]', 'raising[0]', 'dephasing[0]'], (3, 3))
+    >>> np.round(f[0], 6).tolist()  # from |ud> at t = 0: the single-spin channels, never dephasing
+    [0.014175, 0.001575, 0.0]
     """
     d, jumps, labels = _jumps(model, protocol)
     mask = channel_mask(channels, labels)
@@ -260,6 +279,15 @@ def waiting_time_density(
     ValueError
         Naming the parameter (model, times, channels, rho): e.g. a model without a unique steady state
         and no ``rho``, or a state in which no counted channel can fire.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import darkspin as ds
+    >>> tau = np.linspace(0.0, 2000.0, 20001)
+    >>> w = ds.waiting_time_density(ds.SpinPair(), tau, rho=np.eye(4) / 4)  # two steady states: pass rho
+    >>> w.shape, round(float(np.trapezoid(w.sum(axis=1), tau)), 4)  # a normalised density
+    ((20001, 3), 1.0)
     """
     from .steady import steady_states
 

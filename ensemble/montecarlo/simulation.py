@@ -322,14 +322,43 @@ def simulate(
         integer in [0, 2**64); None draws one (it is stored in the result).
     options : RunOptions or None
         a :class:`RunOptions` (batch_size, target_se, max_ntraj, target, batch_threads,
-        progress); each may also be given as a keyword (``progress=False``), which overrides
-        the one in ``options``. Any other keyword is a TypeError.
-    batch_size : int, optional
-        trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]). Batches are
-        generated lazily; an executor gets at most two per worker at a time.
+        progress); each may also be given as a keyword (``progress=False``, Other Parameters
+        below), which overrides the one in ``options``. Any other keyword is a TypeError.
     executor : None, concurrent.futures.Executor or dask.distributed.Client
         None (this process, Numba threads), any concurrent.futures.Executor, or a
         dask.distributed.Client (its get_executor() is used).
+    resume : str or os.PathLike, optional
+        path (str or os.PathLike) of a saved result to extend: same model, protocol and seed,
+        compared bit for bit (seed=None takes the file's); its trajectories are kept and only
+        the missing ones are run.
+    save : str or os.PathLike, optional
+        path (str or os.PathLike) to save the result to, after every batch (so an interrupted
+        run keeps its work; files saved mid-run say end_condition "interrupted") and at the end.
+        Checked before any work: an existing target must be a regular file in a writable
+        folder, and the model exactly a SpinPair, the protocol exactly a Protocol.
+    distributions : bool
+        True to also bin, per run, the fidelity with ``target_state`` at every round's end
+        and at ``distribution_times``, the jump counts per channel, the first-jump and waiting
+        times on ``time_edges``, and the jumped / not-jumped split of the post-selected
+        infidelity: exact integer histograms in ``result.distributions`` (binning in
+        :mod:`darkspin.trajectories.distributions`), saved and resumed with the rest.
+    target_state : str, array_like of shape (d,), or None
+        the state F = |<target|psi>|^2 refers to: None (the singlet; two spins), a label
+        ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd") or a d-vector.
+    distribution_times : array_like of float, optional
+        output times (each one of protocol.times) to snapshot besides the round ends;
+        default the final time.
+    time_edges : array_like of float, optional
+        the time grid (from 0, increasing) of first-jump and waiting times; default 200 equal
+        bins on [0, t_final].
+
+    Other Parameters
+    ----------------
+    batch_size : int, optional
+        trajectories per batch (default: ntraj/10, clipped to [20 000, 2**22]). Batches are
+        generated lazily; an executor gets at most two per worker at a time.
+    batch_threads : int, optional
+        Numba threads per batch (default: all in-process, 1 per batch on an executor).
     progress : bool
         True or False: show a tqdm bar (stderr) with trajectories done and the standard error
         that target_se applies to.
@@ -347,32 +376,6 @@ def simulate(
         figure of merit, the post-selected singlet population at the final output time; or
         "max", the largest singlet standard error, unconditional and post-selected, over all
         output times.
-    resume : str or os.PathLike, optional
-        path (str or os.PathLike) of a saved result to extend: same model, protocol and seed,
-        compared bit for bit (seed=None takes the file's); its trajectories are kept and only
-        the missing ones are run.
-    save : str or os.PathLike, optional
-        path (str or os.PathLike) to save the result to, after every batch (so an interrupted
-        run keeps its work; files saved mid-run say end_condition "interrupted") and at the end.
-        Checked before any work: an existing target must be a regular file in a writable
-        folder, and the model exactly a SpinPair, the protocol exactly a Protocol.
-    batch_threads : int, optional
-        Numba threads per batch (default: all in-process, 1 per batch on an executor).
-    distributions : bool
-        True to also bin, per run, the fidelity with ``target_state`` at every round's end
-        and at ``distribution_times``, the jump counts per channel, the first-jump and waiting
-        times on ``time_edges``, and the jumped / not-jumped split of the post-selected
-        infidelity: exact integer histograms in ``result.distributions`` (binning in
-        :mod:`darkspin.trajectories.distributions`), saved and resumed with the rest.
-    target_state : str, array_like of shape (d,), or None
-        the state F = |<target|psi>|^2 refers to: None (the singlet; two spins), a label
-        ("S", "T1", "T2", "T3", "uu", "ud", "du", "dd") or a d-vector.
-    distribution_times : array_like of float, optional
-        output times (each one of protocol.times) to snapshot besides the round ends;
-        default the final time.
-    time_edges : array_like of float, optional
-        the time grid (from 0, increasing) of first-jump and waiting times; default 200 equal
-        bins on [0, t_final].
 
     Returns
     -------
