@@ -184,7 +184,7 @@ def test_mkdocs_build_strict(tmp_path):
     command = [str(mkdocs)] if mkdocs.exists() else [sys.executable, "-m", "mkdocs"]
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     proc = subprocess.run(
-        [*command, "build", "--strict", "--quiet", "--site-dir", str(tmp_path / "site")],
+        [*command, "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=ROOT,
         capture_output=True,
         text=True,

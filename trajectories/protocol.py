@@ -1,5 +1,10 @@
 """The measurement-and-purification protocol: initial state, measurement rounds (times and instruments),
-the post-selection rule, and the output grid."""
+the post-selection rule, and the output grid.
+
+Length: the protocol's checks and its event list carry the rules that every solver reads (instruments,
+windows, segments and gates, their order at equal times); the instrument, rule, segment and gate classes
+themselves live in their own modules.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ post-selected infidelity, mean jumps per channel).
 The binning is documented in :mod:`darkspin.trajectories.distributions`. Every count is an exact
 integer and the split's fidelity sums are fixed-point (2^-40) integers, so merging is exact and the
 result is bit-identical for any batch split, thread count or resume.
+
+Length: the integer histogram sums and the user-facing views of every distribution (fidelity, jumps,
+waiting times, count histograms) share one set of bin conventions, kept together so they cannot drift.
 """
 
 from __future__ import annotations

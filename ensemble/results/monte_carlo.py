@@ -3,6 +3,9 @@
 Plain data (see :mod:`.protocol_result`). The file format that stores a result is
 :mod:`darkspin.ensemble.montecarlo.files`; ``result.save(path)`` is written there (this module imports no
 file code, so results stay at the bottom of the ensemble layer).
+
+Length: the result's fields, its estimators and their standard errors are one plain-data class;
+saving and loading live in ensemble/montecarlo/files.py.
 """
 
 from __future__ import annotations
