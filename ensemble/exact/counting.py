@@ -50,8 +50,28 @@ def _jumps(model: Model, protocol: Protocol) -> tuple[int, np.ndarray, list[str]
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
     d = check_model(model, protocol)
+    if not counting_supported(protocol):
+        raise ValueError(
+            "protocol: exact counting statistics are not available yet with segments, gates, monitored windows "
+            "or feedback on the rule state"
+        )
     jumps = np.asarray(model.jump_operators(), complex).reshape(-1, d, d)
     return d, jumps, list(model.jump_labels())
+
+
+def counting_supported(protocol: Protocol) -> bool:
+    """Whether the exact counting statistics cover the protocol: one model throughout and rounds whose
+    unconditional map is fixed (projective or Kraus, feedback on the record alone).
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    bool
+    """
+    return not (protocol.is_timed or protocol.has_monitor or any(m.history_feedback for m in protocol.measurements))
 
 
 def _superop(jumps: np.ndarray, mask: np.ndarray) -> sp.csr_matrix:

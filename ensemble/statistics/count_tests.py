@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from ..exact.counting import count_distribution
+from ..exact.counting import count_distribution, counting_supported
 from ..results.master_equation import MasterEquationResult
 from ..results.monte_carlo import MonteCarloResult
 from .goodness_of_fit import g_test
@@ -83,13 +83,14 @@ def count_tests(
     Returns
     -------
     tests : CountTests or None
-        None without distributions or count histograms. The exact distributions are computed once per
-        exact result (kept while it lives).
+        None without distributions or count histograms, or for a protocol the exact counting statistics
+        do not cover yet (segments, gates, monitored windows, feedback on the rule state). The exact
+        distributions are computed once per exact result (kept while it lives).
     family : TestFamily
         Its smallest p-value as the one candidate, and the number of tests.
     """
     dist = mc_result.distributions
-    if dist is None or not dist.count_sets:
+    if dist is None or not dist.count_sets or not counting_supported(exact_result.protocol):
         return None, TestFamily([], 0, [])
     spec = dist.sums.spec
     C, n = len(dist.count_sets), exact_result.times.size

@@ -183,3 +183,14 @@ def test_waiting_time_density_integrates_to_one_minus_no_jump():
     p0 = ds.count_distribution(model, ds.Protocol(after, (), np.array([0.0, 20.0])), n_max=1)[-1, 0]
     assert abs(simpson(w, x=tau) - (1 - p0)) < 1e-8
     assert 0.05 < 1 - p0 < 0.999  # a non-trivial check
+
+
+def test_protocols_the_counting_statistics_do_not_cover_are_refused_in_one_line():
+    # segments and gates change the generator over time: refused before any work, not silently ignored
+    timed = ds.Protocol.paper(n_out=11)
+    timed = ds.Protocol(timed.initial, timed.measure_at, timed.times, gates=[(150.0, "flip1")])
+    with pytest.raises(ValueError, match="^protocol: exact counting statistics") as err:
+        ds.count_distribution(ds.SpinPair(), timed)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="^protocol: exact counting statistics"):
+        ds.first_jump_density(ds.SpinPair(), timed)
