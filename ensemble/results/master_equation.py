@@ -95,7 +95,7 @@ class MasterEquationResult(ProtocolResult):
 
     @property
     def stats(self) -> dict:
-        """How the result was obtained (the same key as for Monte Carlo results)."""
+        """How the result was obtained: ``{'end_condition': 'exact'}`` (dict; the key Monte Carlo results have too)."""
         return {"end_condition": "exact"}
 
     def postselection(self, confidence: float = CONFIDENCE) -> PostSelectionTable:
@@ -112,6 +112,14 @@ class MasterEquationResult(ProtocolResult):
             Columns round, time, p_success, p_cumulative, attempts_per_success, end_time and, for two
             spins, singlet_post (the singlet population of rho_post at the end of each round; NaN where
             undefined). Times in the model's inverse energy unit.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> exact = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+        >>> table = exact.postselection()
+        >>> [round(float(p), 4) for p in table["p_cumulative"]]
+        [0.5703, 0.5099, 0.5014, 0.5002]
         """
         protocol = self.protocol
         idx = round_end_indices(protocol)
@@ -169,6 +177,13 @@ class MasterEquationResult(ProtocolResult):
         -------
         numpy.ndarray
             P(a run has not jumped by t) at each time, (m,).
+
+        Raises
+        ------
+        AttributeError
+            If the result carries no jump statistics (it was not made by ``ds.solve_master_equation``).
+        ValueError
+            If ``times`` are not finite, non-decreasing and >= 0.
         """
         _deprecated(
             "MasterEquationResult.no_jump_probability(times)",

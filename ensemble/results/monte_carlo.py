@@ -171,7 +171,7 @@ class MonteCarloResult(ProtocolResult):
 
     @property
     def stats(self) -> dict:
-        """Why the run ended and how close it came to its target (a fresh JSON-ready dict)."""
+        """Why the run ended and how close it came to its target (a fresh JSON-ready dict; keys in the class doc)."""
         achieved = self.target_error(self._stats["target"])
         return {**self._stats, "achieved_se": achieved if math.isfinite(achieved) else None}
 
@@ -216,6 +216,14 @@ class MonteCarloResult(ProtocolResult):
         ValueError
             If ``state`` is a label while d != 4, an unknown label, or not a finite normalised (d,)
             vector.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=200, seed=1, progress=False)
+        >>> singlet = mc.population("S")
+        >>> singlet.value.shape, round(float(singlet.value_post[-1].real), 3), float(singlet.se_post[-1])
+        ((11,), 1.0, 0.0)
         """
         if self.dim == 4 and _is_singlet(state):
             return Expectation(
@@ -281,7 +289,21 @@ class MonteCarloResult(ProtocolResult):
         )
 
     def max_singlet_se(self) -> float:
-        """Largest standard error of the singlet population, unconditional and post-selected."""
+        """Largest standard error of the singlet population, unconditional and post-selected.
+
+        Returns
+        -------
+        float
+            The largest finite sample standard error over all output times (population units, in [0, 1]);
+            inf if none is finite. Unlike :meth:`target_error` it is not floored at 1/n.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=200, seed=1, progress=False)
+        >>> round(mc.max_singlet_se(), 4)
+        0.0352
+        """
         both = np.concatenate([self._singlet_se, self._singlet_post_se])
         both = both[np.isfinite(both)]
         return float(both.max()) if both.size else float("inf")
@@ -312,6 +334,16 @@ class MonteCarloResult(ProtocolResult):
         ------
         ValueError
             If ``target`` is not one of TARGETS.
+
+        Examples
+        --------
+        No post-selected run has jumped, so the sample standard error at the end is 0 and the floor
+        1/n_post = 1/111 counts:
+
+        >>> import darkspin as ds
+        >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=200, seed=1, progress=False)
+        >>> float(mc.population("S").se_post[-1]), int(mc.n_post[-1]), round(mc.target_error(), 4)
+        (0.0, 111, 0.009)
         """
         return self._target_errors(target)[1]
 
@@ -351,6 +383,14 @@ class MonteCarloResult(ProtocolResult):
         ------
         ValueError
             If ``confidence`` is not a number in (0, 1).
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=200, seed=1, progress=False)
+        >>> table = mc.postselection()
+        >>> [int(n) for n in table["attempts"]], [int(n) for n in table["successes"]]
+        ([200, 132, 113, 111], [132, 113, 111, 111])
         """
         wilson_interval(0, 1, confidence)  # validates confidence before any work
         protocol = self.protocol
@@ -433,6 +473,16 @@ class MonteCarloResult(ProtocolResult):
             the model is not exactly a SpinPair or LindbladModel or the protocol not exactly a Protocol
             (they would not reload exactly), or the result is inconsistent (e.g. ranges that do not add up
             to ntraj), since :func:`load` would refuse it.
+        RuntimeError
+            If no file writer is installed (``darkspin.ensemble`` was never imported).
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> mc = ds.simulate(ds.SpinPair(), ds.Protocol.paper(n_out=11), ntraj=200, seed=1, progress=False)
+        >>> path = mc.save("paper.npz")
+        >>> ds.load(path).ntraj
+        200
         """
         if _writer is None:  # only if darkspin.ensemble.montecarlo.files was never imported
             raise RuntimeError("no result writer: import darkspin.ensemble first")

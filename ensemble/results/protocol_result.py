@@ -71,6 +71,7 @@ class ProtocolResult:
 
     @property
     def dim(self) -> int:
+        """Hilbert-space dimension d of the states (int; 4 for a spin pair)."""
         return int(np.shape(self.rho)[-1])
 
     def postselection(self, confidence: float = CONFIDENCE) -> PostSelectionTable:
@@ -94,8 +95,36 @@ class ProtocolResult:
         raise NotImplementedError(f"{type(self).__name__} does not build a post-selection table")
 
     def expect(self, operator: ArrayLike) -> Expectation:
-        """Tr[A rho(t)] and Tr[A rho_post(t)] on the output grid for a (d, d) operator A (any, not only
-        Hermitian ones: the values are complex)."""
+        """Tr[A rho(t)] and Tr[A rho_post(t)] of an operator A on the output grid, with standard errors.
+
+        Parameters
+        ----------
+        operator : array_like, shape (d, d)
+            The operator A, finite, in the units of the quantity it measures (any, not only Hermitian ones:
+            the values are complex).
+
+        Returns
+        -------
+        Expectation
+            ``value`` and ``value_post``, complex, shape (n,) for the n output times (``value_post`` NaN
+            where no trajectory survived the post-selection); ``se`` and ``se_post``, shape (n,): zeros for
+            exact results, for Monte Carlo a bound, sum_ij |A_ji| se(rho_ij).
+
+        Raises
+        ------
+        ValueError
+            If ``operator`` is not a finite numeric (d, d) array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import darkspin as ds
+        >>> exact = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+        >>> zz = np.diag([1.0, -1.0, -1.0, 1.0])  # tau_z x tau_z in the basis uu, ud, du, dd
+        >>> e = exact.expect(zz)
+        >>> e.value.shape, round(float(e.value[0].real), 6), round(float(e.value_post[-1].real), 4)
+        ((11,), -1.0, -0.9993)
+        """
         A = np.asarray(operator)
         d = self.dim
         if A.shape != (d, d) or not np.issubdtype(A.dtype, np.number) or not np.all(np.isfinite(A)):
@@ -113,8 +142,33 @@ class ProtocolResult:
         )
 
     def population(self, state: str | ArrayLike) -> Expectation:
-        """<v|rho|v> for a named two-spin state ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4) or a
-        normalised vector v (d,)."""
+        """<v|rho(t)|v> and <v|rho_post(t)|v>: the population of a state on the output grid.
+
+        Parameters
+        ----------
+        state : str or array_like, shape (d,)
+            A named two-spin state ('uu', 'ud', 'du', 'dd', 'S', 'T1', 'T2', 'T3'; d = 4 only) or a
+            normalised vector v (norm 1 within 1e-10).
+
+        Returns
+        -------
+        Expectation
+            As for :meth:`expect` with A = |v><v|: ``value`` and ``value_post`` (n,) (real parts are the
+            populations, in [0, 1]) and their standard errors ``se`` and ``se_post`` (n,).
+
+        Raises
+        ------
+        ValueError
+            If a name is given for a result with d != 4, or the vector is not a finite normalised (d,) vector.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> exact = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11))
+        >>> singlet = exact.population("S")
+        >>> round(float(singlet.value[0].real), 4), round(float(singlet.value_post[-1].real), 4)
+        (0.5, 0.9996)
+        """
         if isinstance(state, str):
             if self.dim != 4:
                 raise ValueError(f"state: named states exist for two spins (d = 4); this result has d = {self.dim}")
