@@ -87,8 +87,34 @@ class EnsembleSums:
     def empty(
         cls, n_out: int, rounds: int, n_records: int | None = None, dim: int = 4, dist: DistributionSums | None = None
     ) -> EnsembleSums:
-        """No trajectories yet; n_records defaults to 2**rounds (0 beyond MAX_RECORD_ROUNDS); dim: d;
-        dist: empty distribution sums to carry (None: no distributions)."""
+        """The sums over no trajectories: every sum and count zero, the start of a streaming run.
+
+        Parameters
+        ----------
+        n_out : int
+            Number n of output times.
+        rounds : int
+            Number R of measurement rounds.
+        n_records : int, optional
+            Length of ``record_counts``; default 2**rounds (0 beyond MAX_RECORD_ROUNDS = 16 rounds).
+        dim : int
+            State dimension d (4 for a spin pair); the sums have N_ACC = d**2 + d(d + 1)/2 + 2 columns.
+        dist : DistributionSums, optional
+            Empty distribution sums to carry (None: no distributions).
+
+        Returns
+        -------
+        EnsembleSums
+            hi and lo zeros of shape (n_out, 2, N_ACC), n_post (n_out,), n_success and n_kept (rounds,),
+            record_counts (n_records,), ntraj = n_jumps = 0.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> none = ds.EnsembleSums.empty(11, 4)
+        >>> none.hi.shape, none.record_counts.shape, none.ntraj
+        ((11, 2, 28), (16,), 0)
+        """
         if n_records is None:
             n_records = 2**rounds if rounds <= MAX_RECORD_ROUNDS else 0
         z = np.zeros((n_out, 2, acc_layout(dim)[4]), np.int64)
@@ -106,8 +132,25 @@ class EnsembleSums:
 
     @classmethod
     def from_kernel(cls, out: tuple, ntraj: int, spec: DistributionSpec | None = None) -> EnsembleSums:
-        """From the tuple :func:`darkspin.trajectories.sums_kernel.ensemble_sums` returns, the number of runs
-        it summed, and the distribution spec it was given (None or spec.on False: no distributions)."""
+        """The sums the kernel returned, split into two exact int64 words.
+
+        Parameters
+        ----------
+        out : tuple
+            What :func:`darkspin.trajectories.sums_kernel.ensemble_sums` returns: (acc (n, 2, N_ACC) int64
+            in units of 2**-FRAC_BITS, n_post (n,), n_success (R,), n_kept (R,), record_counts (2**R,),
+            n_jumps, the distribution arrays).
+        ntraj : int
+            Number of trajectories the kernel summed.
+        spec : DistributionSpec, optional
+            The distribution spec the kernel was given (None, or ``spec.on`` False: no distributions).
+
+        Returns
+        -------
+        EnsembleSums
+            The same sums as hi + lo 2**-FRAC_BITS (0 <= lo < 2**FRAC_BITS), with the counts and, if
+            binned, the distribution sums.
+        """
         acc, n_post, n_success, n_kept, record_counts, n_jumps, dist = out
         acc = np.asarray(acc, np.int64)
         # arithmetic shift floors, so negative sums split correctly too
@@ -126,7 +169,33 @@ class EnsembleSums:
     _COUNTS = ("n_post", "n_success", "n_kept", "record_counts")
 
     def merge(self, other: EnsembleSums) -> EnsembleSums:
-        """Exact sum of two disjoint sets of trajectories (associative, commutative)."""
+        """Exact sum of two disjoint sets of trajectories (associative, commutative; also ``a + b``).
+
+        Parameters
+        ----------
+        other : EnsembleSums
+            Sums over other trajectories of the same model and protocol (same output grid and rounds).
+
+        Returns
+        -------
+        EnsembleSums
+            The sums over both sets: bit-identical whatever the split and the order of merging.
+
+        Raises
+        ------
+        ValueError
+            If the two have different output grids, round counts or record tables, or only one carries
+            distributions.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> protocol = ds.Protocol.paper(n_out=11)
+        >>> a = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=0, stop=100)
+        >>> b = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=100, stop=200)
+        >>> a.merge(b).identical(b + a), a.merge(b).ntraj
+        (True, 200)
+        """
         if self.hi.shape != other.hi.shape or any(
             getattr(self, k).shape != getattr(other, k).shape for k in self._COUNTS[:3]
         ):
@@ -159,7 +228,27 @@ class EnsembleSums:
     __add__ = merge
 
     def identical(self, other: EnsembleSums) -> bool:
-        """Bit-for-bit equality of every sum and count."""
+        """Bit-for-bit equality of every sum and count.
+
+        Parameters
+        ----------
+        other : EnsembleSums
+            The sums to compare with.
+
+        Returns
+        -------
+        bool
+            True if every sum, count and distribution sum is equal (no tolerance).
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> protocol = ds.Protocol.paper(n_out=11)
+        >>> a = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=0, stop=100)
+        >>> again = ds.run_batch(ds.SpinPair(), protocol, seed=1, start=0, stop=100)
+        >>> a.identical(again), a.identical(ds.EnsembleSums.empty(11, 4))
+        (True, False)
+        """
         return (
             np.array_equal(self.hi, other.hi)
             and np.array_equal(self.lo, other.lo)
@@ -172,11 +261,17 @@ class EnsembleSums:
 
     @property
     def dim(self) -> int:
-        """The state dimension d of the summed trajectories."""
+        """The state dimension d of the summed trajectories (int; 4 for a spin pair)."""
         return dimension_of(self.hi.shape[-1])
 
     def values(self) -> np.ndarray:
-        """The sums as floats, (n, 2, n_acc)."""
+        """The sums as floats, hi + lo 2**-FRAC_BITS.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, 2, N_ACC), float64
+            [:, 0] over all trajectories, [:, 1] over the post-selected ones (exact to float rounding).
+        """
         return self.hi.astype(float) + self.lo.astype(float) * _UNIT
 
     def distributions(self, protocol: Protocol, labels: Sequence[str]) -> Distributions | None:
@@ -192,16 +287,29 @@ class EnsembleSums:
         Returns
         -------
         Distributions or None
+            The per-run distributions, or None if the run binned none.
         """
         return None if self.dist is None else Distributions(self.dist, protocol, labels, self.ntraj)
 
     def estimates(self) -> tuple[np.ndarray, ...]:
-        """Means and standard errors: (rho, rho_se, rho_post, rho_post_se, pop, pop_se, pop_post, pop_post_se).
+        """Means and standard errors of the state and the target population, unconditional and post-selected.
 
-        rho*: (n, d, d) complex means; *_se: (n, d, d) real standard errors of the complex means,
-        se^2 = (mean |x|^2 - |mean x|^2)/(N - 1); pop*: (n,) target population (the singlet for the STM
-        pair) and its standard error.
-        Entries are NaN where fewer than 2 (se) or 0 (mean) trajectories contribute.
+        Returns
+        -------
+        tuple of numpy.ndarray
+            (rho, rho_se, rho_post, rho_post_se, pop, pop_se, pop_post, pop_post_se). rho*: (n, d, d)
+            complex means; *_se: (n, d, d) real standard errors of the complex means,
+            se^2 = (mean |x|^2 - |mean x|^2)/(N - 1); pop*: (n,) the target population (the singlet
+            for the STM pair) and its standard error. Entries are NaN where fewer than 2 (se) or 0
+            (mean) trajectories contribute.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> sums = ds.run_batch(ds.SpinPair(), ds.Protocol.paper(n_out=11), seed=1, start=0, stop=200)
+        >>> rho, rho_se, rho_post, rho_post_se, pop, pop_se, pop_post, pop_post_se = sums.estimates()
+        >>> rho.shape, pop.shape, round(float(pop_post[-1]), 3)
+        ((11, 4, 4), (11,), 1.0)
         """
         v = self.values()
         d = self.dim
