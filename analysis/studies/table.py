@@ -68,7 +68,7 @@ class SweepTable(Table):
 
     @property
     def interrupted(self) -> bool:
-        """True if the sweep was interrupted (Ctrl-C): unfinished points have mc_ntraj < ntraj."""
+        """True if the sweep was interrupted (Ctrl-C): unfinished points have mc_ntraj < ntraj (bool)."""
         return bool(self.meta.get("interrupted", False))
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,17 +78,34 @@ class SweepTable(Table):
         -------
         dict
             ``{'meta', 'columns', 'formats', 'axes'}``; NaN -> None, infinities -> 'inf' / '-inf'.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.sweep(ds.SpinPair(), ds.Protocol.paper(n_out=11), {"lam2": [0.0126, 0.011]})
+        >>> data = table.to_dict()
+        >>> data["axes"], data["columns"]["lam2"]
+        (['lam2'], [0.0126, 0.011])
         """
         return {**super().to_dict(), "axes": list(self.axes)}
 
     def compact_columns(self) -> list[str]:
-        """The columns ``print(table)`` shows: the axes, then fidelity_post and yield (exact), then with
-        trajectories mc_fidelity_post and mc_yield with their intervals (_lo, _hi).
+        """The columns ``print(table)`` shows, in table order.
+
+        They are the axes, then fidelity_post and yield (exact), then with trajectories mc_fidelity_post
+        and mc_yield with their intervals (_lo, _hi).
 
         Returns
         -------
         list of str
             Names of existing columns, in table order.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.sweep(ds.SpinPair(), ds.Protocol.paper(n_out=11), {"lam2": [0.0126, 0.011]})
+        >>> table.compact_columns()
+        ['lam2', 'fidelity_post', 'yield']
         """
         keep = {*self.axes, *str(self.meta.get("derived", "")).split(), "fidelity_post", "yield"}
         for q in ("fidelity_post", "yield"):

@@ -163,17 +163,17 @@ class Table:
     # ---- mapping-style access ----
     @property
     def names(self) -> list[str]:
-        """Column names in order."""
+        """Column names in order (list of str, a fresh copy)."""
         return list(self._columns)
 
     @property
     def columns(self) -> Mapping[str, np.ndarray]:
-        """Read-only view: column name -> read-only 1-d array."""
+        """Read-only view: column name -> read-only 1-d array of shape (len(table),)."""
         return types.MappingProxyType(self._columns)
 
     @property
     def formats(self) -> dict[str, str]:
-        """Format spec (for :func:`format`) of each column."""
+        """Format spec (for :func:`format`) of each column: column name -> spec (dict of str, a fresh copy)."""
         return dict(self._formats)
 
     def __len__(self) -> int:
@@ -210,7 +210,15 @@ class Table:
         Returns
         -------
         list of dict
-            Column name -> Python scalar (NaN and infinities kept as floats).
+            Column name -> Python scalar (NaN and infinities kept as floats), one dict per row.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> row = table.rows()[0]
+        >>> row["round"], row["time"], round(row["p_success"], 4)
+        (1, 100.0, 0.5703)
         """
         return [{name: col[i].item() for name, col in self._columns.items()} for i in range(len(self))]
 
@@ -223,6 +231,14 @@ class Table:
         dict
             ``{'meta': {...}, 'columns': {name: list}, 'formats': {name: spec}}``; NaN -> None,
             infinities -> 'inf' / '-inf', text kept as text.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> data = table.to_dict()
+        >>> sorted(data), data["columns"]["round"]
+        (['columns', 'formats', 'meta'], [1, 2, 3, 4])
         """
         return {
             "meta": {k: json_value(v) for k, v in self.meta.items()},
@@ -255,6 +271,14 @@ class Table:
         ------
         ValueError
             If ``data`` is not such a dict.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> again = type(table).from_dict(table.to_dict())
+        >>> type(again).__name__, again.names == table.names, again["round"].tolist()
+        ('PostSelectionTable', True, [1, 2, 3, 4])
         """
         try:
             cols = {name: _from_json_column(values) for name, values in data["columns"].items()}
@@ -277,6 +301,15 @@ class Table:
         Returns
         -------
         str
+            The JSON text (NaN as null, infinities as "inf" / "-inf").
+
+        Examples
+        --------
+        >>> import json
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> json.loads(table.to_json())["columns"]["round"]
+        [1, 2, 3, 4]
         """
         return json.dumps(self.to_dict(), **kwargs)
 
@@ -299,6 +332,14 @@ class Table:
         ------
         ValueError
             If ``path`` is not a path.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> text = table.to_csv("postselection.csv")
+        >>> text.splitlines()[0]
+        'round,time,p_success,p_cumulative,attempts_per_success,end_time,singlet_post'
         """
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -317,6 +358,7 @@ class Table:
         Returns
         -------
         pandas.DataFrame
+            One column per table column, same names and order, one row per table row.
 
         Raises
         ------
@@ -350,6 +392,13 @@ class Table:
         ------
         ColumnError
             If a name or pattern matches no column; the message lists the columns.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> table.select("p_*"), table.select(["singlet_post", "round"])
+        (['p_success', 'p_cumulative'], ['round', 'singlet_post'])
         """
         if columns is None:
             return self.names
@@ -376,6 +425,17 @@ class Table:
         ------
         ColumnError
             If a name or pattern matches no column.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> print(table.to_text(["round", "p_success"]))
+        round  p_success
+            1     57.03%
+            2     89.40%
+            3     98.33%
+            4     99.76%
         """
         names = self.select(columns)
         if not names:
@@ -398,6 +458,17 @@ class Table:
         ------
         ColumnError
             If a name or pattern matches no column.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> table.show("round")
+        round
+            1
+            2
+            3
+            4
         """
         print(self.to_text(columns))
 
