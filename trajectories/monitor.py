@@ -122,22 +122,22 @@ class Monitor:
 
     @property
     def kind(self) -> str:
-        """'monitor'."""
+        """The instrument's kind: always 'monitor' (str; a Measurement says 'projective' or 'weak')."""
         return "monitor"
 
     @property
     def dim(self) -> int | None:
-        """The dimension its feedback fixes (None: any)."""
+        """The dimension d its feedback unitaries fix (int), or None if it has none (any d)."""
         return self._dim
 
     @property
     def feedback(self) -> dict[int, np.ndarray]:
-        """{record: unitary (d, d)} applied at the window's end."""
+        """Record (+1 or -1) -> unitary (d, d) complex applied at the window's end (dict, a fresh copy)."""
         return dict(self._feedback)
 
     @property
     def history_feedback(self) -> dict[tuple[int, int], np.ndarray]:
-        """{(record, rule state before the round): unitary (d, d)}."""
+        """(record, rule state before the round) -> unitary (d, d) complex (dict, a fresh copy)."""
         return dict(self._history)
 
     def unitaries(self, state: int | None = None, dim: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +153,17 @@ class Monitor:
         Returns
         -------
         U : ndarray of complex128, shape (2, d, d)
+            The unitary applied after each record (the identity where there is no feedback).
         has_feedback : ndarray of bool, shape (2,)
+            Whether each record has feedback.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> window = ds.Monitor([0], duration=50.0, feedback={+1: "flip1"})
+        >>> U, has_feedback = window.unitaries()
+        >>> U.shape, has_feedback.tolist()
+        ((2, 4, 4), [True, False])
         """
         eye = np.eye(self._dim or dim, dtype=complex)
         pick = dict(self._feedback)
@@ -172,11 +182,19 @@ class Monitor:
         Returns
         -------
         ndarray of bool, shape (K,)
+            True for each channel whose jumps the window counts.
 
         Raises
         ------
         ValueError
             Naming 'channels', for a label the model does not have or an index >= K.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> window = ds.Monitor(["dephasing[0]"], duration=50.0)
+        >>> ds.SpinPair().jump_labels(), window.watched(ds.SpinPair().jump_labels()).tolist()
+        (['lowering[0]', 'raising[0]', 'dephasing[0]'], [False, False, True])
         """
         labels = list(labels)
         mask = np.zeros(len(labels), bool)
@@ -197,6 +215,14 @@ class Monitor:
         Returns
         -------
         ndarray of float64, shape (threshold + 1,)
+            P(N >= n), dimensionless; 1 at n = 0 (all zeros beyond it without dark counts).
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> window = ds.Monitor([0], duration=50.0, dark_rate=0.02, threshold=2)  # mean dark count 1
+        >>> window.dark_tail().round(4).tolist()
+        [1.0, 0.6321, 0.2642]
         """
         mu = self.dark_rate * self.duration
         n = np.arange(self.threshold + 1)
@@ -223,6 +249,13 @@ class Monitor:
         Returns
         -------
         str
+            The description (what ``repr`` shows and protocol descriptions quote).
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> ds.Monitor(["dephasing[0]"], duration=50.0, efficiency=0.9).describe()
+        'monitor dephasing[0] for 50 (efficiency 0.9, dark rate 0, +1 from 1 click)'
         """
         chans = ", ".join(map(str, self.channels))
         parts = [
