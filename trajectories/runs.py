@@ -149,6 +149,14 @@ class Runs:
             If ``i`` is not an integer.
         IndexError
             If ``i`` is outside [-N, N - 1]; the message names that range.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> runs = ds.run_trajectories(ds.SpinPair(), ds.Protocol.paper(n_out=11), 100, seed=1, keep=("jumps",))
+        >>> times, channels = runs.jumps_of(0)
+        >>> times.size, round(float(times[0]), 3), [runs.labels[c] for c in channels[:2]]
+        (13, 1.676, ['lowering[0]', 'dephasing[0]'])
         """
         if self.jump_offsets is None or self.jump_times is None or self.jump_channels is None:
             raise ValueError('jumps_of needs run_trajectories(..., keep=(..., "jumps"))')

@@ -89,7 +89,7 @@ class PostSelection:
 
     @property
     def n_states(self) -> int:
-        """Number S of machine states."""
+        """Number S of machine states (int; 2 for every named rule and pattern)."""
         return int(self.accepting.size)
 
     def run(self, records: Iterable[int]) -> np.ndarray:
@@ -103,6 +103,16 @@ class PostSelection:
         Returns
         -------
         ndarray of bool, shape (R,)
+            True where the run is post-selected after that round (R the number of records read, at most
+            ``rounds``).
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> ds.PostSelection("all", rounds=3).run([-1, -1, +1]).tolist()
+        [True, True, False]
+        >>> ds.PostSelection("?+-", rounds=3).run([+1, +1, -1]).tolist()
+        [True, True, True]
         """
         s, out = 0, []
         for k, r in enumerate(records):
@@ -117,6 +127,12 @@ class PostSelection:
         -------
         str
             One line.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> ds.PostSelection("last", rounds=4).describe()
+        'post-select runs whose latest record is -1'
         """
         return {
             "all": "post-select runs whose every record is -1",

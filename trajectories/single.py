@@ -68,7 +68,7 @@ class Trajectory:
 
     @property
     def singlet(self) -> np.ndarray:
-        """|<S|psi(t)>|^2 on the output grid, (n,) float64 (two spins only)."""
+        """|<S|psi(t)>|^2 on the output grid: ndarray of float64, shape (n,), in [0, 1] (two spins only)."""
         return 0.5 * np.abs(self.states[:, 1] - self.states[:, 2]) ** 2
 
 

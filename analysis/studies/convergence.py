@@ -64,7 +64,7 @@ class Convergence:
 
     @property
     def repeats(self) -> int:
-        """Runs per number of trajectories."""
+        """Runs per number of trajectories (int: the repeats, each with its own seed)."""
         return int(self.seeds.shape[1])
 
     def __str__(self) -> str:

@@ -86,11 +86,23 @@ class RunOptions:
         Returns
         -------
         int
+            ``ntraj`` as a Python int.
 
         Raises
         ------
         ValueError
             If ntraj is not an integer in [1, 2**62] or max_ntraj < ntraj.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> options = ds.RunOptions(target_se=0.01, max_ntraj=1000)
+        >>> options.check_ntraj(200)
+        200
+        >>> options.check_ntraj(2000)
+        Traceback (most recent call last):
+        ...
+        ValueError: max_ntraj must be >= ntraj = 2000, got 1000
         """
         ntraj = check_count("ntraj", ntraj)
         if self.max_ntraj is not None and self.max_ntraj < ntraj:

@@ -91,6 +91,7 @@ class PostSelectionTable(Table):
         Returns
         -------
         PostSelectionTable
+            A copy of this table with the column added last (this table is unchanged).
 
         Raises
         ------
@@ -98,6 +99,14 @@ class PostSelectionTable(Table):
             If the column exists already.
         ValueError
             If ``values`` has the wrong shape.
+
+        Examples
+        --------
+        >>> import darkspin as ds
+        >>> table = ds.solve_master_equation(ds.SpinPair(), ds.Protocol.paper(n_out=11)).postselection()
+        >>> wider = table.add_column("failures", 1 - table["p_success"], ".2%")
+        >>> wider.names[-1], [round(float(x), 4) for x in wider["failures"]]
+        ('failures', [0.4297, 0.106, 0.0167, 0.0024])
         """
         if name in self._columns:
             raise ColumnError(f"column {name!r} exists already")
