@@ -9,7 +9,7 @@ interval (unnormalised, exactly as the run holds it) and the norm^2 after the ev
 A run walks the tree instead of evolving: it draws c and r as :func:`.kernel.trajectory` would, takes
 the first event whose stored norm^2 falls below r (the event in whose interval it jumps), measures at
 each round from the stored state (the same random draws, the same operations) and moves to the child
-of its (m, r). At its first jump it hands its state to :func:`.kernel.resume_trajectory`, which
+of its (m, r). At its first jump it hands its state to :func:`.kernel.run_from`, which
 continues the ordinary event loop. The walk only counts where the run stopped (one integer cell per
 run); :func:`add_shared` then adds count x the fixed-point contribution of every shared output, which
 is exactly the sum of that many copies, so the integer sums are bit-identical to the plain path.
@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from numba import njit
 
-from .kernel import _apply_event, _measure, _norm2
+from .instrument_kernel import _kraus_draw
+from .kernel import _apply_event, _matvec, _measure, _norm2
 from .rng import uniform
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class BranchTable(NamedTuple):
 
     roots (m,) node of each initial eigenvector (-1: none yet); start (N,) first event of the node's
     segment; length (N,) its events (the last one a round, or the protocol's last event); base (N,)
-    its first row; child (N, 4) node after (m, r) at index 2 m + r (-1: none); rule (N,) the rule
+    its first row; child (N, W) node after the round's draw (:func:`branch_width`; -1: none); rule (N,) the rule
     machine's state during the segment; passed (N,) runs that got past the segment's end without a
     child node to go on in; psi (W, d) complex the state at the start of each event's interval; n2 (W,)
     its norm^2 after the event's propagator; stops (W,) runs whose first jump (or the end of their
@@ -63,9 +64,10 @@ class BranchTable(NamedTuple):
 
 
 @njit(cache=True)
-def projective_only(plan: Plan) -> bool:
-    """Whether every round is a projective instrument with feedback on its record alone: the walk draws
-    only those (Kraus instruments, monitored windows and feedback on the rule state run the plain path).
+def shareable(plan: Plan) -> bool:
+    """Whether runs of the plan can share branches: every round a projective or Kraus instrument with
+    feedback on its record alone, and segments of one block layout (monitored windows, feedback on the
+    rule state and segments of other layouts run the plain path).
 
     Parameters
     ----------
@@ -76,11 +78,23 @@ def projective_only(plan: Plan) -> bool:
     bool
     """
     for k in range(plan.meas_kind.size):
-        if plan.meas_kind[k] != 0 or plan.meas_hist[k]:
+        if plan.meas_kind[k] > 1 or plan.meas_hist[k]:
             return False
     for e in range(plan.ev_kind.size):
-        if plan.ev_kind[e] > 1:
+        if plan.ev_kind[e] > 3:  # a monitored window
             return False
+    # segment switches and gates are deterministic, but the table applies every event's propagator in
+    # segment 0's block layout: segments must share it (the STM pair's always do)
+    nb = plan.seg_nb[0]
+    for s in range(1, plan.seg_nb.size):
+        if plan.seg_nb[s] != nb:
+            return False
+        for i in range(nb + 1):
+            if plan.seg_starts[s, i] != plan.seg_starts[0, i]:
+                return False
+        for i in range(plan.seg_order.shape[1]):
+            if plan.seg_order[s, i] != plan.seg_order[0, i]:
+                return False
     return True
 
 
@@ -116,10 +130,29 @@ def table_capacity(plan: Plan, max_rows: int) -> tuple[int, int]:
             if ev_kind[e] == 0:
                 k = plan.ev_index[e]
                 b = 0
-                for m in range(2):
-                    b += 2 if plan.meas_C[k, 1 - m, m] > 0.0 else 1
+                if plan.meas_kind[k] == 1:
+                    b = plan.kraus_n[k, 0] + plan.kraus_n[k, 1]
+                else:
+                    for m in range(2):
+                        b += 2 if plan.meas_C[k, 1 - m, m] > 0.0 else 1
                 branches *= b
     return nodes, rows
+
+
+@njit(cache=True, inline="always")
+def branch_width(plan: Plan) -> int:
+    """Children a node can have: (m, r) pairs of a projective round at 2 m + r, (r, j) of a Kraus round's
+    operator j at r J + j (J operators per record at most).
+
+    Parameters
+    ----------
+    plan : Plan
+
+    Returns
+    -------
+    int
+    """
+    return max(4, 2 * plan.kraus_ops.shape[2])
 
 
 @njit(cache=True)
@@ -141,7 +174,7 @@ def new_table(plan: Plan, nodes: int, rows: int) -> BranchTable:
         np.zeros(nodes, np.int64),
         np.zeros(nodes, np.int64),
         np.zeros(nodes, np.int64),
-        np.full((nodes, 4), -1, np.int64),
+        np.full((nodes, branch_width(plan)), -1, np.int64),
         np.zeros(nodes, np.int64),
         np.zeros(nodes, np.int64),
         np.zeros((rows, d), np.complex128),
@@ -177,8 +210,11 @@ def _build(plan, tab, e_start, psi0, rule, phi):
         _apply_event(plan, e_start + j, tab.psi[row], phi)
         tab.n2[row] = _norm2(phi)
         if j + 1 < L:
-            for i in range(d):
-                tab.psi[row + 1, i] = phi[i]
+            if ev_kind[e_start + j] == 3:  # a gate acts on the state the kernel carries on, unnormalised
+                _matvec(plan.gate_U[plan.ev_index[e_start + j]], phi, tab.psi[row + 1])
+            else:
+                for i in range(d):
+                    tab.psi[row + 1, i] = phi[i]
     tab.used[0] = nn + 1
     tab.used[1] = nr + L
     return nn
@@ -280,7 +316,16 @@ def walk(
             return ev_kind.size, ev_time[e], r, rule, post, -1 - node
         _apply_event(plan, e, tab.psi[b + L - 1], psi)
         idx = ev_index[e]
-        mi, ri = _measure(rng, plan, idx, psi, tab.n2[b + L - 1], phi, tmp)
+        if plan.meas_kind[idx] == 0:
+            mi, ri = _measure(rng, plan, idx, psi, tab.n2[b + L - 1], phi, tmp)
+            x = 2 * mi + ri
+        else:  # the kernel's Kraus draw: the record is the outcome, and (r, j) picks the child
+            ri, j = _kraus_draw(
+                rng, plan.kraus_ops[idx], plan.kraus_n[idx], plan.meas_fb[idx], plan.meas_U[idx], psi,
+                tab.n2[b + L - 1], phi,
+            )  # fmt: skip
+            mi = ri
+            x = ri * plan.kraus_ops.shape[2] + j
         outcomes[idx] = 1 - 2 * mi
         records[idx] = 1 - 2 * ri
         rule = plan.sel_tr[idx, rule, ri]
@@ -292,10 +337,10 @@ def walk(
                     round_states[idx, i] = psi[i]
             if round_jumps.size > 0:
                 round_jumps[idx] = 0
-        nxt = tab.child[node, 2 * mi + ri]
+        nxt = tab.child[node, x]
         if nxt < 0:
             nxt = _build(plan, tab, e + 1, psi, rule, phi)
-            tab.child[node, 2 * mi + ri] = nxt
+            tab.child[node, x] = nxt
         if nxt < 0:
             tab.passed[node] += 1
             return e + 1, ev_time[e], r, rule, post, -1 - node

@@ -34,19 +34,28 @@ def _mul(A: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
         out[i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _measure_kraus(rng, plan, k, psi, n2, phi):
-    """Round k's Kraus instrument on the unnormalised state psi (norm n2).
+    """Round k's Kraus instrument on the unnormalised state psi (norm n2): :func:`_kraus_draw`'s record index."""
+    return _kraus_draw(rng, plan.kraus_ops[k], plan.kraus_n[k], plan.meas_fb[k], plan.meas_U[k], psi, n2, phi)[0]
+
+
+@njit(cache=True)
+def _kraus_draw(rng, ops, n_ops, fb, U, psi, n2, phi):
+    """One round's Kraus instrument (ops (2, J, d, d), n_ops (2,), fb (2,), U (2, d, d)) on the unnormalised
+    state psi (norm n2).
 
     Draws the record r and operator j with Born weight ||M_{r,j} psi||^2 (they add up to n2), leaves
-    M_{r,j} psi normalised (then the record's feedback) in psi and returns the record index (0: +1).
+    M_{r,j} psi normalised (then the record's feedback) in psi and returns (r, j), r = 0 for +1. Takes one
+    round's arrays rather than the plan: a call that passes the plan pays a reference count on each of
+    its arrays, which the threads share.
     """
     u = uniform(rng) * n2
     pick_r, pick_j, pick_w = -1, -1, 0.0
     done = False
     for r in range(2):
-        for j in range(plan.kraus_n[k, r]):
-            _mul(plan.kraus_ops[k, r, j], psi, phi)
+        for j in range(n_ops[r]):
+            _mul(ops[r, j], psi, phi)
             w = _sq(phi)
             if w > 0.0:
                 pick_r, pick_j, pick_w = r, j, w
@@ -57,15 +66,15 @@ def _measure_kraus(rng, plan, k, psi, n2, phi):
         if done:
             break
     if not done:  # u beyond the sum by rounding: the last operator with weight, recomputed
-        _mul(plan.kraus_ops[k, pick_r, pick_j], psi, phi)
+        _mul(ops[pick_r, pick_j], psi, phi)
     nrm = 1.0 / math.sqrt(pick_w)
     for i in range(psi.size):
         psi[i] = phi[i] * nrm
-    if plan.meas_fb[k, pick_r]:
-        _mul(plan.meas_U[k, pick_r], psi, phi)
+    if fb[pick_r]:
+        _mul(U[pick_r], psi, phi)
         for i in range(psi.size):
             psi[i] = phi[i]
-    return pick_r
+    return pick_r, pick_j
 
 
 @njit(cache=True)

@@ -13,8 +13,8 @@ that record acts, and the post-selection rule's machine steps on the record. Kra
 monitored windows and feedback on the rule state are drawn by :mod:`.instrument_kernel` (a switch on
 the round's kind, so the projective draw is unchanged).
 
-A run can also be resumed at any event (:func:`resume_trajectory`): the shared-branch walk of
-:mod:`.branches` hands a run over there at its first jump.
+A run can also be resumed at any event (:func:`carry_in`, then :func:`run_from`): the shared-branch
+walk of :mod:`.branches` hands a run over there at its first jump.
 
 Segment switches and gates (:mod:`.segments`) are events too: a run goes through its events one
 segment at a time, on that segment's plan, carrying psi and the jump threshold over each switch; a gate
@@ -36,6 +36,7 @@ from numba import njit
 
 from .blocks import apply_propagator_work
 from .instrument_kernel import _close_window, _history_feedback, _measure_kraus
+from .linalg import pair_propagator
 from .plan import propagator_of, segment_plan
 from .rng import uniform
 from .stepping import csr_matvec, stepped_jump_time
@@ -202,12 +203,11 @@ def _expect(A, v):
 
 
 @njit(cache=True)
-def _jump_time(plan, psi, r, span, phi, work):
+def _jump_time(bp, gamma, psi, r, span, phi, work):
     """Root tau in (0, span] of ||exp(-i H_eff tau) psi||^2 = r; leaves that state in ``phi``.
 
     Requires ||psi||^2 > r >= ||exp(-i H_eff span) psi||^2. Returns (tau, relative residual).
     """
-    gamma = plan.gamma
     logr = math.log(r)
     n0 = _norm2(psi)
     lo, hi = 0.0, span
@@ -218,7 +218,7 @@ def _jump_time(plan, psi, r, span, phi, work):
     for _ in range(_MAX_ROOT_ITER):
         if not (lo < tau < hi):
             tau = 0.5 * (lo + hi)
-        _evolve(plan, tau, psi, phi, work)
+        apply_propagator_work(bp, tau, psi, phi, work)
         n2 = _norm2(phi)
         g = math.log(n2) - logr if n2 > 0 else -math.inf
         resid = abs(n2 / r - 1.0)
@@ -229,6 +229,57 @@ def _jump_time(plan, psi, r, span, phi, work):
         if resid < ROOT_TOL or hi - lo <= 4e-16 * hi:
             break
         dg = -_expect(gamma, phi) / n2 if n2 > 0 else 0.0
+        tau = tau - g / dg if dg < 0 else 0.5 * (lo + hi)
+    return tau, resid
+
+
+@njit(cache=True, inline="always")
+def _evolve4(coef: np.ndarray, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_evolve` for the STM pair's 1 + 2 + 1 layout (coef: the plan's prop_coef), the same operations."""
+    out[0] = np.exp(-1j * coef[0] * tau) * psi[0]
+    u00, u01, u10, u11 = pair_propagator(coef[1], coef[2], coef[3], coef[4], tau)
+    out[1] = u00 * psi[1] + u01 * psi[2]
+    out[2] = u10 * psi[1] + u11 * psi[2]
+    out[3] = np.exp(-1j * coef[5] * tau) * psi[3]
+
+
+@njit(cache=True, inline="always")
+def _expect4(A, v):
+    s = 0.0
+    for i in range(4):
+        for j in range(4):
+            s += (np.conj(v[i]) * A[i, j] * v[j]).real
+    return s
+
+
+@njit(cache=True)
+def _jump_time4(coef, gamma, psi, r, span, phi):
+    """:func:`_jump_time` for the 1 + 2 + 1 layout, the same iteration and operations (so the same bits).
+
+    Takes the two arrays it reads rather than the plan: a call that passes the plan pays a reference
+    count on each of its arrays, which the threads share.
+    """
+    logr = math.log(r)
+    n0 = _norm2_4(psi)
+    lo, hi = 0.0, span
+    rate = _expect4(gamma, psi) / n0
+    g0 = math.log(n0) - logr
+    tau = g0 / rate if rate > 0 else 0.5 * span
+    resid = 1.0
+    for _ in range(_MAX_ROOT_ITER):
+        if not (lo < tau < hi):
+            tau = 0.5 * (lo + hi)
+        _evolve4(coef, tau, psi, phi)
+        n2 = _norm2_4(phi)
+        g = math.log(n2) - logr if n2 > 0 else -math.inf
+        resid = abs(n2 / r - 1.0)
+        if g > 0:
+            lo = tau
+        else:
+            hi = tau
+        if resid < ROOT_TOL or hi - lo <= 4e-16 * hi:
+            break
+        dg = -_expect4(gamma, phi) / n2 if n2 > 0 else 0.0
         tau = tau - g / dg if dg < 0 else 0.5 * (lo + hi)
     return tau, resid
 
@@ -273,16 +324,25 @@ def _matvec(A, v, out):
         out[i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _measure(rng, plan, k, psi, n2, phi, tmp):
     """Round k on the unnormalised state psi (norm n2): draw, project, read out, feed back.
 
     Leaves the normalised post-measurement state in psi; returns (true outcome index, record index),
     index 0 for +1 and 1 for -1.
     """
-    _matvec(plan.meas_P[k, 1], psi, phi)
+    return _measure_round(rng, plan.meas_P[k], plan.meas_C[k], plan.meas_fb[k], plan.meas_U[k], psi, n2, phi, tmp)
+
+
+@njit(cache=True)
+def _measure_round(rng, P, C, fb, U, psi, n2, phi, tmp):
+    """:func:`_measure` on one round's arrays: P (2, d, d) projectors, C (2, 2) readout, fb (2,), U (2, d, d).
+
+    A call that passes the whole plan pays a reference count on each of its arrays, shared between threads.
+    """
+    _matvec(P[1], psi, phi)
     nm = _norm2(phi)
-    _matvec(plan.meas_P[k, 0], psi, tmp)
+    _matvec(P[0], psi, tmp)
     npl = _norm2(tmp)
     # nm > 0 guards the rounding case pm -> 1 with an empty -1 branch, npl == 0 the reverse
     if nm > 0.0 and (uniform(rng) < nm / n2 or npl == 0.0):
@@ -296,11 +356,11 @@ def _measure(rng, plan, k, psi, n2, phi, tmp):
         for i in range(psi.size):
             psi[i] = tmp[i] * nrm
     r = m
-    flip = plan.meas_C[k, 1 - m, m]
+    flip = C[1 - m, m]
     if flip > 0.0 and uniform(rng) < flip:
         r = 1 - m
-    if plan.meas_fb[k, r]:
-        _matvec(plan.meas_U[k, r], psi, phi)
+    if fb[r]:
+        _matvec(U[r], psi, phi)
         for i in range(psi.size):
             psi[i] = phi[i]
     return m, r
@@ -345,31 +405,57 @@ def trajectory(
     int
         The number of jumps (all of them, logged or not); -1 if the run was stopped by ``abort``.
     """
-    # the STM pair's 1 + 2 + 1 blocks in order get a body compiled for d = 4 and that layout: the
-    # generic loops (runtime d, block indirection) cost 2x on the per-event path (benchmarks/versions.py)
-    pair4 = _all_pair4(plan)
-    if plan.seg_nb.size > 1:
-        return _segmented(
-            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, pair4
-        )
-    d = plan.heff.shape[0]
-    psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
-    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
-    weights = np.empty(max(plan.jumps.shape[0], 1))
-    E = plan.ev_time.size
-    if pair4:
-        return _trajectory(
-            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-            0, E, psi, carry_f, carry_i, scratch, weights, True
-        )  # fmt: skip
-    return _trajectory(
-        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-        0, E, psi, carry_f, carry_i, scratch, weights, True
+    # np.int64(0) and np.bool_(True), not literals: Numba compiles a callee once per literal value, and the
+    # ensemble sums call run_from with run-time values (one compiled event loop serves both)
+    return run_from(
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, np.int64(0),
+        run_scratch(plan), np.bool_(True), _all_pair4(plan),
     )  # fmt: skip
 
 
+class RunScratch(NamedTuple):
+    """A run's working arrays, allocated once per chunk of runs (:func:`run_scratch`).
+
+    psi, phi, tmp (d,) complex: the state and two buffers; work (max block,) complex: the propagator's
+    workspace; weights (>= K,) float: channel weights; carry_f (3,) float (r, t, t_last) and carry_i (4,)
+    int (rule state, post, jumps, steps): what one segment's events hand to the next.
+    """
+
+    psi: np.ndarray
+    phi: np.ndarray
+    tmp: np.ndarray
+    work: np.ndarray
+    weights: np.ndarray
+    carry_f: np.ndarray
+    carry_i: np.ndarray
+
+
 @njit(cache=True)
-def _segmented(
+def run_scratch(plan: Plan) -> RunScratch:
+    """Working arrays for runs of ``plan`` (sized for its largest segment).
+
+    Parameters
+    ----------
+    plan : Plan
+
+    Returns
+    -------
+    RunScratch
+    """
+    d = plan.heff.shape[0]
+    return RunScratch(
+        np.empty(d, np.complex128),
+        np.empty(d, np.complex128),
+        np.empty(d, np.complex128),
+        np.empty(plan.prop_max_block, np.complex128),
+        np.empty(max(plan.jumps.shape[0], 1)),
+        np.empty(3),
+        np.empty(4, np.int64),
+    )
+
+
+@njit(cache=True)
+def run_from(
     rng: np.ndarray,
     plan: Plan,
     out_states: np.ndarray,
@@ -381,47 +467,97 @@ def _segmented(
     jump_resid: np.ndarray,
     log: RunLog,
     abort: np.ndarray,
+    e0: int,
+    sc: RunScratch,
+    fresh: bool,
     pair4: bool,
 ) -> int:
-    """:func:`trajectory` of a plan with segments: one call of the body per segment, on that segment's
-    plan (:func:`.plan.segment_plan`) and its events up to and including the next switch. psi, the jump
-    threshold r and the rest of the run's state carry over a switch, so a waiting time spans segment
-    boundaries exactly. (A plan variable reassigned inside the event loop would cost a reference count
-    per array per event, shared between threads.)"""
-    d = plan.heff.shape[0]
-    psi, carry_f, carry_i = np.empty(d, np.complex128), np.empty(3), np.empty(4, np.int64)
-    # allocated once for all segments (prop_max_block and the channels are the largest of any segment)
-    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
-    weights = np.empty(max(plan.jumps.shape[0], 1))
+    """A run from event e0 to the end, one segment at a time (fresh: from t = 0, e0 = 0; else resumed from
+    sc.psi and sc.carry_*).
+
+    Each segment's events, up to and including the switch to the next, run on that segment's plan
+    (:func:`.plan.segment_plan`). psi, the jump threshold r and the rest of the run's state carry over a
+    switch (in ``sc``), so a waiting time spans segment boundaries exactly. (A plan variable reassigned
+    inside the event loop would cost a reference count per array per event, shared between threads.)
+
+    Returns
+    -------
+    int
+        As :func:`trajectory`.
+    """
     kind = plan.ev_kind
     n_seg = plan.seg_nb.size
-    lo = 0
+    if n_seg == 1:
+        return run_events(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort,
+            e0, kind.size, sc, fresh, pair4,
+        )  # fmt: skip
+    s = 0  # the segment of event e0: a switch event ends its segment's range
+    for e in range(e0):
+        if kind[e] == 2:
+            s += 1
+    lo = e0
     n = 0
-    for s in range(n_seg):
+    while s < n_seg:
         hi = kind.size
         if s + 1 < n_seg:
             hi = lo
             while kind[hi] != 2:  # the switch to segment s + 1 (switches come in segment order)
                 hi += 1
             hi += 1
-        sp = segment_plan(plan, s)
-        if pair4:
-            n = _trajectory(
-                rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-                lo, hi, psi, carry_f, carry_i, scratch, weights, s == 0
-            )  # fmt: skip
-        else:
-            n = _trajectory(
-                rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-                lo, hi, psi, carry_f, carry_i, scratch, weights, s == 0
-            )  # fmt: skip
+        n = run_events(
+            rng, segment_plan(plan, s), out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid,
+            log, abort, lo, hi, sc, fresh and lo == e0, pair4,
+        )  # fmt: skip
         if n < 0:
             return n
         lo = hi
+        s += 1
     return n
 
 
 @njit(cache=True)
+def run_events(
+    rng: np.ndarray,
+    plan: Plan,
+    out_states: np.ndarray,
+    out_post: np.ndarray,
+    outcomes: np.ndarray,
+    records: np.ndarray,
+    jump_t: np.ndarray,
+    jump_k: np.ndarray,
+    jump_resid: np.ndarray,
+    log: RunLog,
+    abort: np.ndarray,
+    e_lo: int,
+    e_hi: int,
+    sc: RunScratch,
+    fresh: bool,
+    pair4: bool,
+) -> int:
+    """The event loop :func:`_trajectory` over events e_lo .. e_hi - 1, compiled twice: for the STM pair's
+    1 + 2 + 1 layout (pair4) and for any d. fresh: start the run; else resume from sc.psi and sc.carry_*.
+
+    Returns
+    -------
+    int
+        As :func:`trajectory`.
+    """
+    # the STM pair's blocks get a body compiled for d = 4 and that layout: the generic loops (runtime d,
+    # block indirection) cost 2x on the per-event path (benchmarks/versions.py)
+    scratch = (sc.phi, sc.tmp, sc.work)
+    if pair4:
+        return _trajectory(
+            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
+            e_lo, e_hi, sc.psi, sc.carry_f, sc.carry_i, scratch, sc.weights, fresh,
+        )  # fmt: skip
+    return _trajectory(
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort,
+        plan.heff.shape[0], False, e_lo, e_hi, sc.psi, sc.carry_f, sc.carry_i, scratch, sc.weights, fresh,
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
 def _all_pair4(plan: Plan) -> bool:
     """Whether every segment's H_eff is 4 x 4 with the STM pair's 1 + 2 + 1 blocks in order."""
     if plan.heff.shape[0] != 4:
@@ -433,72 +569,25 @@ def _all_pair4(plan: Plan) -> bool:
     return True
 
 
-@njit(cache=True)
-def resume_trajectory(
-    rng: np.ndarray,
-    plan: Plan,
-    e0: int,
-    psi0: np.ndarray,
-    t0: float,
-    r0: float,
-    rule0: int,
-    post0: bool,
-    out_states: np.ndarray,
-    out_post: np.ndarray,
-    outcomes: np.ndarray,
-    records: np.ndarray,
-    jump_t: np.ndarray,
-    jump_k: np.ndarray,
-    jump_resid: np.ndarray,
-    log: RunLog,
-    abort: np.ndarray,
-) -> int:
-    """Continue a run of :func:`trajectory` from event e0, where it held state psi0 at time t0, no jump yet.
-
-    The shared-branch walk (:mod:`.branches`) hands over here at a run's first jump: the outputs and
-    rounds before e0 are not written; the rest is exactly what :func:`trajectory` would do.
+@njit(cache=True, inline="always")
+def carry_in(sc: RunScratch, log: RunLog, t0: float, r0: float, rule0: int, post0: bool) -> None:
+    """Set up a run that resumes at time t0 with no jump yet (:mod:`.branches` hands runs over at their first
+    jump): threshold r0, rule state rule0 and its acceptance post0 in ``sc``; counts, jumps and the last
+    jump time from zero. The state is the caller's, in sc.psi; then :func:`run_from` with fresh False.
 
     Parameters
     ----------
-    rng : ndarray of uint64, shape (4,)
-        The run's stream where the walk left it.
-    plan : Plan
-    e0 : int
-        The event whose interval comes next (0 <= e0 <= E).
-    psi0 : ndarray of complex128, shape (d,)
-        The run's state at t0 (unnormalised, as the event loop holds it).
+    sc : RunScratch
+    log : RunLog
+        Its per-channel counts are zeroed.
     t0, r0 : float
-        Time (time unit; the time of event e0 - 1, 0 for e0 = 0) and the current jump threshold.
+        Time (time unit) and the run's current jump threshold.
     rule0 : int
-        The rule machine's state.
     post0 : bool
-        Whether it accepts.
-    out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort
-        As in :func:`trajectory`.
-
-    Returns
-    -------
-    int
-        As :func:`trajectory`: the jumps, or -1 if stopped by ``abort``.
     """
-    d = plan.heff.shape[0]
-    psi = psi0.copy()
-    # no jump before e0: counts, jumps and the last jump time start from zero
-    carry_f = np.array([r0, t0, 0.0])
-    carry_i = np.array([rule0, 1 if post0 else 0, 0, 0], np.int64)
-    scratch = (np.empty(d, np.complex128), np.empty(d, np.complex128), np.empty(plan.prop_max_block, np.complex128))
-    weights = np.empty(max(plan.jumps.shape[0], 1))
+    sc.carry_f[0], sc.carry_f[1], sc.carry_f[2] = r0, t0, 0.0
+    sc.carry_i[0], sc.carry_i[1], sc.carry_i[2], sc.carry_i[3] = rule0, 1 if post0 else 0, 0, 0
     log.kcount[:] = 0
-    E = plan.ev_time.size
-    if _all_pair4(plan):
-        return _trajectory(
-            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, 4, True,
-            e0, E, psi, carry_f, carry_i, scratch, weights, False,
-        )  # fmt: skip
-    return _trajectory(
-        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, d, False,
-        e0, E, psi, carry_f, carry_i, scratch, weights, False,
-    )  # fmt: skip
 
 
 @njit(cache=True, inline="always")
@@ -526,10 +615,10 @@ def _trajectory(
     fresh: bool,
 ) -> int:
     """The body of :func:`trajectory` over events e_lo .. e_hi - 1 (all of them, or one segment's: see
-    :func:`_segmented`); d and pair4 are constants where it is inlined. A fresh call starts the run; a
+    :func:`run_from`); d and pair4 are constants where it is inlined. A fresh call starts the run; a
     later one resumes it from psi (d,) and the state left in carry_f (r, t, t_last) and carry_i
     (rule state, post, jumps, steps): the next segment, or a run the shared-branch walk hands over
-    (:func:`resume_trajectory`). scratch: (phi, tmp) of size d and the propagator's workspace;
+    (:func:`carry_in`). scratch: (phi, tmp) of size d and the propagator's workspace;
     weights: (>= K,) channel weights."""
     jumps = plan.jumps
     init_w, init_states = plan.init_w, plan.init_states
@@ -584,8 +673,10 @@ def _trajectory(
                 if not hit:  # the march reached te above r (rounding against ev_U, or after a jump)
                     n2 = _norm2(phi)
                     break
+            elif pair4:
+                tau, resid = _jump_time4(plan.prop_coef, plan.gamma, psi, r, te - t, phi)
             else:
-                tau, resid = _jump_time(plan, psi, r, te - t, phi, work)
+                tau, resid = _jump_time(propagator_of(plan), plan.gamma, psi, r, te - t, phi, work)
             t = t + tau
             total = 0.0
             if stepped:
@@ -639,6 +730,9 @@ def _trajectory(
             r = 1.0 - uniform(rng)
             if stepped:
                 n2 = -1.0  # the march from the jump finds the next jump before te or the state at te
+            elif pair4:
+                _evolve4(plan.prop_coef, te - t, psi, phi)
+                n2 = _norm2_4(phi)
             else:
                 _evolve(plan, te - t, psi, phi, work)
                 n2 = _norm2(phi)

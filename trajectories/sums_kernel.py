@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit, prange
 
-from .branches import new_table, projective_only, table_capacity, undo, walk
-from .kernel import RunLog, _apply_event, bin_of, resume_trajectory, trajectory
+from .branches import new_table, shareable, table_capacity, undo, walk
+from .kernel import RunLog, _all_pair4, _apply_event, bin_of, carry_in, run_from, run_scratch
 from .rng import seed_state
 
 if TYPE_CHECKING:
@@ -162,7 +162,16 @@ def _accumulate(acc, states, start, stop, target, target_kind):
     target_kind 0: the singlet population (|psi_1 - psi_2|^2 / 2, d = 4); 1: |<target|psi>|^2 for the
     vector ``target`` (d,); 2: no target (zeros).
     """
-    d = states.shape[1]
+    # the STM pair's d = 4 gets its own compiled loops (constant bounds unroll; 0.1's speed)
+    if states.shape[1] == 4:
+        _accumulate_d(acc, states, start, stop, target, target_kind, 4)
+    else:
+        _accumulate_d(acc, states, start, stop, target, target_kind, states.shape[1])
+
+
+@njit(cache=True, inline="always")
+def _accumulate_d(acc, states, start, stop, target, target_kind, d):
+    """:func:`_accumulate`'s loops for dimension d (a constant where inlined)."""
     n_re = d * (d + 1) // 2
     n_im = d * (d - 1) // 2
     i_sq = n_re + n_im
@@ -238,7 +247,7 @@ def add_shared(
         runs = tab.passed[node]
         for j in range(L):
             runs += tab.stops[b + j]
-        for x in range(4):
+        for x in range(tab.child.shape[1]):
             if tab.child[node, x] >= 0:
                 runs += entered[tab.child[node, x]]
         entered[node] = runs
@@ -437,7 +446,6 @@ def sums_with_table(
     """
     n_out, rounds = plan.n_out, plan.rounds
     d = plan.heff.shape[0]
-    nk = max(plan.jumps.shape[0], 1)
     n_acc = d * (d + 1) + d * (d - 1) // 2 + 2
     on = spec.on
     S = spec.snap_kind.size if on else 0
@@ -458,7 +466,7 @@ def sums_with_table(
     wait = np.zeros((nchunks, T + 1 if on else 0), np.int64)
     cs1 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
     cs2 = np.zeros((nchunks, n_out if on else 0, K), np.int64)
-    share = table_rows != 0 and projective_only(plan)
+    share = table_rows != 0 and shareable(plan)
     t_nodes, t_rows = table_capacity(plan, table_rows) if share else (0, 0)
     E = plan.ev_time.size
     out_before = np.zeros(E + 1, np.int64)  # outputs before each event
@@ -469,94 +477,11 @@ def sums_with_table(
     fjk = np.zeros((nchunks, 2, K, T + 1 if on else 0), np.int64)
     for ch in prange(nchunks):
         lo, hi = chunk_bounds(start, ntraj, nchunks, ch)
-        rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
-        hist = np.zeros(T + 1 if on else 0, np.int64)
-        log = RunLog(
-            np.zeros(nk, np.int64),
-            np.zeros((rounds if on else 0, d), np.complex128),
-            np.zeros(rounds if on else 0, np.int64),
-            np.zeros((n_out if on else 0, nk), np.int64),
-            spec.time_edges if on else np.zeros(0),
-            hist,
-        )
-        first = np.zeros(1 if on else 0, np.float64)
-        first_k = np.zeros(1 if on else 0, np.int64)
-        first_r = np.zeros(1 if on else 0, np.float64)
-        round_post = np.zeros(max(rounds, 1), np.bool_)
-        a_post = np.zeros((n_out, n_acc), np.int64)
-        a_rest = np.zeros((n_out, n_acc), np.int64)
-        wait_kept = np.zeros(T + 1 if on else 0, np.int64)
-        tab = new_table(plan, t_nodes, t_rows)
-        psi0 = np.empty(d, np.complex128)
-        phi = np.empty(d, np.complex128)
-        tmp = np.empty(d, np.complex128)
-        finished = 0
-        for traj in range(lo, hi):
-            if abort[0] != 0:
-                break
-            seed_state(rng, seed, traj)
-            for b in range(hist.size):
-                wait_kept[b] = hist[b]
-            o0 = 0
-            cell = 0
-            if share:
-                e0, t0, r0, rule0, post0, cell = walk(
-                    rng, plan, tab, psi0, phi, tmp, outcomes, records, on,
-                    states, post, log.round_states, log.round_jumps, log.out_counts, log.kcount,
-                )  # fmt: skip
-                o0 = out_before[e0]
-                if e0 < E:
-                    nj = resume_trajectory(
-                        rng, plan, e0, psi0, t0, r0, rule0, post0,
-                        states, post, outcomes, records, first, first_k, first_r, log, abort,
-                    )  # fmt: skip
-                else:
-                    nj = 0  # walk zeroed log.kcount
-            else:
-                nj = trajectory(rng, plan, states, post, outcomes, records, first, first_k, first_r, log, abort)
-            if nj < 0:
-                # a run cut short adds nothing, not even its waiting times
-                for b in range(hist.size):
-                    hist[b] = wait_kept[b]
-                if share:
-                    undo(tab, cell)
-                break
-            njumps[ch] += nj
-            for o in range(o0, n_out):
-                if post[o]:
-                    npost[ch, o] += 1
-            # "all" = post + rest exactly, because the sums are integers
-            _accumulate_flagged(a_post, a_rest, states, post, n_out, plan.target, plan.target_kind, o0)
-            state = 0
-            before = True
-            code = 0
-            for k in range(rounds):
-                ri = 0 if records[k] == 1 else 1
-                state = plan.sel_tr[k, state, ri]
-                after = plan.sel_acc[state]
-                round_post[k] = after
-                if after:
-                    nsucc[ch, k] += 1
-                    if before:
-                        nkept[ch, k] += 1
-                before = after
-                if ri == 0 and k < 62:
-                    code += 1 << k
-            if plan.n_records > 0:
-                nrec[ch, code] += 1
-            if on:
-                t_first = first[0] if nj > 0 else math.inf
-                _bin_run(
-                    spec, log, states, post, round_post, nj, t_first, first_k[0] if nj > 0 else -1,
-                    fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], cs1[ch], cs2[ch], cnt[ch], fjk[ch],
-                )  # fmt: skip
-            finished += 1
-        done[ch] = finished
-        if share:
-            add_shared(plan, tab, a_post, a_rest, npost[ch], phi)
-        acc[ch, :, 0, :] = a_post + a_rest
-        acc[ch, :, 1, :] = a_post
-        wait[ch] = hist
+        done[ch] = _chunk(
+            seed, lo, hi, plan, spec, abort, share, t_nodes, t_rows, out_before,
+            acc[ch], npost[ch], nsucc[ch], nkept[ch], nrec[ch], njumps[ch : ch + 1],
+            fid[ch], split_n[ch], split_q[ch], jc[ch], fj[ch], wait[ch], cs1[ch], cs2[ch], cnt[ch], fjk[ch],
+        )  # fmt: skip
     dist = (
         fid.sum(axis=0),
         split_n.sum(axis=0),
@@ -578,3 +503,111 @@ def sums_with_table(
         njumps.sum(),
         dist,
     )
+
+
+@njit(cache=True, nogil=True)
+def _chunk(
+    seed, lo, hi, plan, spec, abort, share, t_nodes, t_rows, out_before,
+    acc, npost, nsucc, nkept, nrec, njumps, fid, split_n, split_q, jc, fj, wait, cs1, cs2, cnt, fjk,
+):  # fmt: skip
+    """Runs lo .. hi - 1 of :func:`sums_with_table`, one chunk's sums (its rows of every output array;
+    njumps (1,)); returns the runs finished.
+
+    A function of its own, so the parallel loop stays small: Numba's parallel passes take time that grows
+    fast with the loop body (the first compile took minutes).
+    """
+    n_out, rounds = plan.n_out, plan.rounds
+    d = plan.heff.shape[0]
+    nk = max(plan.jumps.shape[0], 1)
+    n_acc = acc.shape[2]
+    on = spec.on
+    T = spec.time_edges.size - 1 if on else 0
+    E = plan.ev_time.size
+    rng, states, post, outcomes, records = trajectory_buffers(n_out, rounds, d)
+    hist = np.zeros(T + 1 if on else 0, np.int64)
+    log = RunLog(
+        np.zeros(nk, np.int64),
+        np.zeros((rounds if on else 0, d), np.complex128),
+        np.zeros(rounds if on else 0, np.int64),
+        np.zeros((n_out if on else 0, nk), np.int64),
+        spec.time_edges if on else np.zeros(0),
+        hist,
+    )
+    first = np.zeros(1 if on else 0, np.float64)
+    first_k = np.zeros(1 if on else 0, np.int64)
+    first_r = np.zeros(1 if on else 0, np.float64)
+    round_post = np.zeros(max(rounds, 1), np.bool_)
+    a_post = np.zeros((n_out, n_acc), np.int64)
+    a_rest = np.zeros((n_out, n_acc), np.int64)
+    wait_kept = np.zeros(T + 1 if on else 0, np.int64)
+    tab = new_table(plan, t_nodes, t_rows)
+    sc = run_scratch(plan)
+    pair4 = _all_pair4(plan)
+    finished = 0
+    for traj in range(lo, hi):
+        if abort[0] != 0:
+            break
+        seed_state(rng, seed, traj)
+        for b in range(hist.size):
+            wait_kept[b] = hist[b]
+        o0 = 0
+        cell = 0
+        e0 = 0
+        fresh = True
+        if share:
+            e0, t0, r0, rule0, post0, cell = walk(
+                rng, plan, tab, sc.psi, sc.phi, sc.tmp, outcomes, records, on,
+                states, post, log.round_states, log.round_jumps, log.out_counts, log.kcount,
+            )  # fmt: skip
+            o0 = out_before[e0]
+            fresh = False
+            carry_in(sc, log, t0, r0, rule0, post0)
+        nj = 0  # a walk to the end left log.kcount zeroed
+        if e0 < E:
+            # the one call of the event loop: fresh and resumed runs share its compiled body
+            nj = run_from(
+                rng, plan, states, post, outcomes, records, first, first_k, first_r, log, abort, e0, sc, fresh, pair4
+            )
+        if nj < 0:
+            # a run cut short adds nothing, not even its waiting times
+            for b in range(hist.size):
+                hist[b] = wait_kept[b]
+            if share:
+                undo(tab, cell)
+            break
+        njumps[0] += nj
+        for o in range(o0, n_out):
+            if post[o]:
+                npost[o] += 1
+        # "all" = post + rest exactly, because the sums are integers
+        _accumulate_flagged(a_post, a_rest, states, post, n_out, plan.target, plan.target_kind, o0)
+        state = 0
+        before = True
+        code = 0
+        for k in range(rounds):
+            ri = 0 if records[k] == 1 else 1
+            state = plan.sel_tr[k, state, ri]
+            after = plan.sel_acc[state]
+            round_post[k] = after
+            if after:
+                nsucc[k] += 1
+                if before:
+                    nkept[k] += 1
+            before = after
+            if ri == 0 and k < 62:
+                code += 1 << k
+        if plan.n_records > 0:
+            nrec[code] += 1
+        if on:
+            t_first = first[0] if nj > 0 else math.inf
+            _bin_run(
+                spec, log, states, post, round_post, nj, t_first, first_k[0] if nj > 0 else -1,
+                fid, split_n, split_q, jc, fj, cs1, cs2, cnt, fjk,
+            )  # fmt: skip
+        finished += 1
+    if share:
+        add_shared(plan, tab, a_post, a_rest, npost, sc.phi)
+    acc[:, 0, :] = a_post + a_rest
+    acc[:, 1, :] = a_post
+    wait[:] = hist
+    return finished

@@ -85,3 +85,71 @@ def test_simulate_same_bits_on_any_thread_count():
     b = ds.simulate(ds.SpinPair(lam1=0.01, lam2=0.01), protocol, 3000, seed=5, progress=False, batch_threads=2)
     np.testing.assert_array_equal(a.rho, b.rho)
     np.testing.assert_array_equal(a.rho_post, b.rho_post)
+
+
+def _two_operator_kraus():
+    # record +1: P+ kept with weight 0.7 or flipped on spin 1 with 0.3 (two children per record)
+    P_plus = np.diag([1.0, 0.0, 0.0, 1.0]).astype(complex)
+    P_minus = np.eye(4) - P_plus
+    flip1 = np.kron(np.array([[0, 1], [1, 0]]), np.eye(2)).astype(complex)
+    return ds.Measurement(kraus={+1: [np.sqrt(0.7) * P_plus, np.sqrt(0.3) * flip1 @ P_plus], -1: [P_minus]})
+
+
+def _timed_cases():
+    # segments and gates are deterministic events of the shared path when the segments share a block
+    # layout (every SpinPair does); readout error, feedback and Kraus operators make several branches per round
+    pair = ds.SpinPair()
+    other = ds.SpinPair(lam1=0.03, lam2=0.01, J_ex=0.02)
+    m = ds.Measurement("zz", readout_error=0.05, feedback={+1: "flip1"})
+    return {
+        "segments+gates": (
+            pair,
+            ds.Protocol(
+                "ud", [100, 200, 300, 400], np.linspace(0, 500, 51), measurement=m,
+                segments=[(50.0, other), (150.0, pair), (250.0, other), (400.0, pair)],
+                gates=[(120.0, "flip1"), (200.0, ("ry12", np.pi / 3)), (330.0, np.eye(4))],
+            ),
+        ),
+        "weak-kraus+feedback": (
+            pair,
+            ds.Protocol(
+                "ud", [100, 200, 300], np.linspace(0, 400, 41),
+                measurement=ds.Measurement.weak("zz", 0.6, feedback={+1: "flip1"}),
+            ),
+        ),
+        "kraus-two-operators": (
+            pair,
+            ds.Protocol("ud", [100, 200, 300], np.linspace(0, 400, 41), measurement=_two_operator_kraus()),
+        ),
+        "switch-at-round": (
+            pair,
+            ds.Protocol("ud", [100, 200], np.linspace(0, 300, 31), segments=[(100.0, other)], gates=[(200.0, "flip2")]),
+        ),
+    }  # fmt: skip
+
+
+TIMED = _timed_cases()
+
+
+@pytest.mark.parametrize("name", list(TIMED))
+@pytest.mark.parametrize(("dist", "nchunks", "table_rows"), [(False, 1, -1), (True, 3, -1), (False, 2, 25)])
+def test_shared_path_with_segments_and_gates_equals_plain_path(name, dist, nchunks, table_rows):
+    from darkspin.trajectories.branches import shareable
+
+    model, protocol = TIMED[name]
+    assert shareable(compile_plan(model, protocol))  # the walk is really taken
+    got = _sums(model, protocol, dist, 3000, 11, nchunks, table_rows)
+    plain = _sums(model, protocol, dist, 3000, 11, 2, 0)
+    assert plain["n_jumps"] > 0
+    for key, value in plain.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_segments_of_another_block_layout_run_the_plain_path():
+    from darkspin.trajectories.branches import shareable
+
+    rng = np.random.default_rng(3)
+    H = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    dense = ds.LindbladModel(H + H.conj().T, [0.2 * rng.normal(size=(4, 4))])
+    protocol = ds.Protocol("ud", [100], np.linspace(0, 200, 11), segments=[(50.0, dense)])
+    assert not shareable(compile_plan(ds.SpinPair(), protocol))
