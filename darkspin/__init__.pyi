@@ -25,11 +25,11 @@ from .ensemble.exact.solver import solve_master_equation as solve_master_equatio
 from .ensemble.exact.steady import steady_states as steady_states
 from .ensemble.exact.step_error import StepError as StepError
 from .ensemble.exact.step_error import solve_with_step_error as solve_with_step_error
+from .ensemble.montecarlo.distribution_sums import DistributionSums as DistributionSums
 from .ensemble.montecarlo.distributions import Distributions as Distributions
-from .ensemble.montecarlo.distributions import DistributionSums as DistributionSums
-from .ensemble.montecarlo.distributions import Histogram as Histogram
-from .ensemble.montecarlo.distributions import InfidelitySplit as InfidelitySplit
 from .ensemble.montecarlo.files import load as load
+from .ensemble.montecarlo.histogram import Histogram as Histogram
+from .ensemble.montecarlo.histogram import InfidelitySplit as InfidelitySplit
 from .ensemble.montecarlo.options import RunOptions as RunOptions
 from .ensemble.montecarlo.simulation import run_batch as run_batch
 from .ensemble.montecarlo.simulation import simulate as simulate

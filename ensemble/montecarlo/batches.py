@@ -18,7 +18,7 @@ from ...trajectories.distributions import DistributionSpec
 from ...trajectories.rng import SEED_MAX
 from ...trajectories.sums_kernel import MAX_CALL
 from ..results.monte_carlo import MonteCarloResult
-from .distributions import DistributionSums
+from .distribution_sums import DistributionSums
 from .options import RunOptions
 from .sums import EnsembleSums
 

@@ -20,7 +20,7 @@ from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ...trajectories.protocol import MAX_DIM, MAX_OUTPUTS, MAX_ROUNDS, MIN_DIM
 from ...trajectories.segments import MAX_GATES, MAX_SEGMENTS
 from ...trajectories.sums_kernel import acc_layout
-from .distributions import DistributionSums
+from .distribution_sums import DistributionSums
 
 FORMAT = "darkspin-result-2"
 

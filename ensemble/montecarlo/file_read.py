@@ -23,7 +23,7 @@ from ...trajectories.plan import MAX_RECORD_ROUNDS, Model
 from ...trajectories.protocol import Protocol
 from ...trajectories.sums_kernel import FRAC_BITS, acc_layout
 from ..results.monte_carlo import MAX_NTRAJ, MonteCarloResult, _check_stats
-from .distributions import DistributionSums
+from .distribution_sums import DistributionSums
 from .file_format import (
     _BOUNDS,
     _COUNT_MEMBERS,
