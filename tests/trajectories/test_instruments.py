@@ -344,7 +344,7 @@ def test_bad_protocol(kwargs, name):
 
 
 def test_named_operators_need_two_spins():
-    from darkspin.trajectories.measurement import check_observable, check_unitary
+    from darkspin.trajectories.instrument_operators import check_observable, check_unitary
 
     with pytest.raises(ValueError, match="d = 4"):
         check_observable("zz", dim=8)
