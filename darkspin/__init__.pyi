@@ -48,6 +48,8 @@ from .ensemble.statistics.intervals import mean_interval as mean_interval
 from .ensemble.statistics.intervals import wilson_interval as wilson_interval
 from .ensemble.statistics.jump_tests import JumpTests as JumpTests
 from .ensemble.statistics.trace_distance import trace_distance as trace_distance
+from .trajectories.bath import exchange_from_bandwidth as exchange_from_bandwidth
+from .trajectories.bath import phase_space as phase_space
 from .trajectories.drives import drive_segments as drive_segments
 from .trajectories.gates import gate_unitary as gate_unitary
 from .trajectories.lindblad import LindbladModel as LindbladModel
@@ -55,8 +57,6 @@ from .trajectories.lindblad import liouvillian_from_qutip as liouvillian_from_qu
 from .trajectories.lindblad import liouvillian_to_qutip as liouvillian_to_qutip
 from .trajectories.measurement import Measurement as Measurement
 from .trajectories.model import SpinPair as SpinPair
-from .trajectories.model import exchange_from_bandwidth as exchange_from_bandwidth
-from .trajectories.model import phase_space as phase_space
 from .trajectories.monitor import Monitor as Monitor
 from .trajectories.protocol import Protocol as Protocol
 from .trajectories.runs import Runs as Runs
