@@ -53,12 +53,12 @@ from .trajectories.bath import phase_space as phase_space
 from .trajectories.drives import drive_segments as drive_segments
 from .trajectories.gates import gate_unitary as gate_unitary
 from .trajectories.lindblad import LindbladModel as LindbladModel
-from .trajectories.lindblad import liouvillian_from_qutip as liouvillian_from_qutip
-from .trajectories.lindblad import liouvillian_to_qutip as liouvillian_to_qutip
 from .trajectories.measurement import Measurement as Measurement
 from .trajectories.model import SpinPair as SpinPair
 from .trajectories.monitor import Monitor as Monitor
 from .trajectories.protocol import Protocol as Protocol
+from .trajectories.qutip_interop import liouvillian_from_qutip as liouvillian_from_qutip
+from .trajectories.qutip_interop import liouvillian_to_qutip as liouvillian_to_qutip
 from .trajectories.runs import Runs as Runs
 from .trajectories.runs import run_trajectories as run_trajectories
 from .trajectories.sanity import UnitSlipWarning as UnitSlipWarning

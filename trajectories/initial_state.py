@@ -9,16 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from .operator_checks import MAX_DIM, MIN_DIM, STATE_TOL
 from .operators import basis_state
 from .protocol_checks import _numeric, _short
 
-#: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
-STATE_TOL = 1e-10
-
 INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
-
-#: Dimensions of the state space a protocol accepts (two spins: 4).
-MIN_DIM, MAX_DIM = 2, 64
 
 
 def initial_density_matrix(initial: Any) -> np.ndarray:
