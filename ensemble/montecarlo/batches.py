@@ -44,7 +44,23 @@ class BatchInterrupted(KeyboardInterrupt):
 
 
 def resolve_seed(seed: int | None) -> int:
-    """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
+    """The seed of a run.
+
+    Parameters
+    ----------
+    seed : int or None
+        An integer in [0, 2**64); None draws a fresh one (recorded in the result).
+
+    Returns
+    -------
+    int
+        The seed, in [0, 2**64).
+
+    Raises
+    ------
+    ValueError
+        Naming ``seed``, for anything else (booleans included).
+    """
     if seed is None:
         return secrets.randbits(64)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
@@ -83,7 +99,20 @@ def check_options(
 
 
 def empty_sums(plan: Any, spec: DistributionSpec | None) -> EnsembleSums:
-    """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
+    """Sums of no runs for a compiled plan.
+
+    Parameters
+    ----------
+    plan : Plan
+        The compiled plan (its output times, rounds, records, dimension and channels size the sums).
+    spec : DistributionSpec or None
+        The distributions' binning; empty distributions are carried when it is on.
+
+    Returns
+    -------
+    EnsembleSums
+        All counts and sums zero.
+    """
     dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if spec is not None and spec.on else None
     return EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0], dist)
 
@@ -112,7 +141,22 @@ def _next_goal(goal: int, cap: int, step: int, error: float, target_se: float) -
 
 
 def end_condition(result: MonteCarloResult, target: str, target_se: float | None) -> str:
-    """Why a run whose batches all finished ended: "ntraj", "target_se" or "max_ntraj"."""
+    """Why a run whose batches all finished ended.
+
+    Parameters
+    ----------
+    result : MonteCarloResult
+        The finished run.
+    target : str
+        The quantity whose standard error was targeted.
+    target_se : float or None
+        The target; None for a run of a fixed ntraj.
+
+    Returns
+    -------
+    str
+        "ntraj" (no target), "target_se" (reached) or "max_ntraj" (stopped at the cap short of it).
+    """
     if target_se is None:
         return "ntraj"
     return "target_se" if result.target_error(target) < target_se else "max_ntraj"
@@ -121,7 +165,21 @@ def end_condition(result: MonteCarloResult, target: str, target_se: float | None
 def warn_if_not_reached(
     result: MonteCarloResult, target: str, target_se: float | None, cap: int, stacklevel: int
 ) -> None:
-    """A TargetNotReachedWarning if ``result`` ended at max_ntraj = ``cap`` short of target_se."""
+    """Warn (TargetNotReachedWarning) if ``result`` ended at max_ntraj = ``cap`` short of target_se.
+
+    Parameters
+    ----------
+    result : MonteCarloResult
+        The finished run.
+    target : str
+        The quantity whose standard error was targeted.
+    target_se : float or None
+        The target standard error.
+    cap : int
+        max_ntraj, named in the message.
+    stacklevel : int
+        Passed to :func:`warnings.warn`, so the warning points at the user's call.
+    """
     if result.stats["end_condition"] != "max_ntraj":
         return
     error = result.target_error(target)

@@ -90,14 +90,47 @@ class DistributionSums:
 
     @classmethod
     def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
-        """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`."""
+        """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`.
+
+        Parameters
+        ----------
+        spec : DistributionSpec
+            The binning the kernel used.
+        dist : tuple of ndarray
+            The kernel's twelve integer arrays minus the split's high and low words, in its order:
+            fidelity (S, 2, B), split_n (S, 2), split_q (S, 2) fixed-point (2^-40) fidelity sums,
+            jump_counts (2, K, jump_max + 2), first_jump (2, T + 2), waiting (T + 1,), count_sums and
+            count_squares (n, K), counts (C, 2, n, count_max + 1) binned by change along the outputs,
+            first_jump_channel (2, K, T + 1).
+
+        Returns
+        -------
+        DistributionSums
+            The counts as int64, the split sums as high and low words, the count histograms cumulated
+            along the outputs.
+        """
         fid, split_n, split_q, jc, fj, wait, cs1, cs2, cnt, fjk = (np.asarray(a, np.int64) for a in dist)
         cnt = np.cumsum(cnt, axis=2)  # the kernel bins changes along the outputs
         return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2, cnt, fjk)
 
     @classmethod
     def empty(cls, spec: DistributionSpec, n_out: int, channels: int) -> DistributionSums:
-        """No runs yet."""
+        """Sums of no runs yet: every count zero.
+
+        Parameters
+        ----------
+        spec : DistributionSpec
+            The binning.
+        n_out : int
+            Number of output times n.
+        channels : int
+            Number of jump channels K.
+
+        Returns
+        -------
+        DistributionSums
+            All arrays zero, with the shapes listed in the class docstring.
+        """
         S, B, T = spec.snap_kind.size, spec.fid_edges.size - 1, spec.time_edges.size - 1
         z = np.zeros
         return cls(
@@ -116,7 +149,17 @@ class DistributionSums:
         )
 
     def same_binning(self, other: DistributionSums) -> bool:
-        """True if both were binned the same way (snapshots, target, edges, jump range)."""
+        """Whether both were binned the same way (snapshots, target, edges, jump and count ranges).
+
+        Parameters
+        ----------
+        other : DistributionSums
+
+        Returns
+        -------
+        bool
+            True if they can be merged.
+        """
         a, b = self.spec, other.spec
         return (
             a.target_kind == b.target_kind
@@ -131,7 +174,23 @@ class DistributionSums:
         )
 
     def merge(self, other: DistributionSums) -> DistributionSums:
-        """Exact sum of two disjoint sets of runs binned the same way."""
+        """Exact sum of two disjoint sets of runs binned the same way.
+
+        Parameters
+        ----------
+        other : DistributionSums
+            The sums of other runs.
+
+        Returns
+        -------
+        DistributionSums
+            Counts added as integers, the split's fixed-point sums carried from the low to the high word.
+
+        Raises
+        ------
+        ValueError
+            If the two were binned differently (see :meth:`same_binning`).
+        """
         if not self.same_binning(other):
             raise ValueError("cannot merge distributions binned differently (snapshots, target, edges)")
         lo = self.split_lo + other.split_lo
@@ -143,7 +202,17 @@ class DistributionSums:
         )
 
     def identical(self, other: DistributionSums) -> bool:
-        """Bit-for-bit equality of binning and counts."""
+        """Bit-for-bit equality of binning and counts.
+
+        Parameters
+        ----------
+        other : DistributionSums
+
+        Returns
+        -------
+        bool
+            True if the binning and every count and sum are identical.
+        """
         return (
             self.same_binning(other)
             and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)

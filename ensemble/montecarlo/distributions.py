@@ -81,13 +81,47 @@ class Distributions:
         return int(snapshot) % S
 
     def fidelity(self, snapshot: int | str = -1, post: bool = True) -> Histogram:
-        """Histogram of the infidelity 1 - F over the runs (post-selected ones with ``post``) at a snapshot
-        (an index into snapshot_labels, default the last, or a label such as "round 2")."""
+        """Histogram of the infidelity 1 - F over the runs at a snapshot.
+
+        Parameters
+        ----------
+        snapshot : int or str
+            An index into :attr:`snapshot_labels` (default -1, the last) or a label such as "round 2".
+        post : bool
+            Only the runs post-selected at that snapshot (default) or all runs.
+
+        Returns
+        -------
+        Histogram
+            Over the infidelity bins of the spec (edges in [0, 1], dimensionless).
+
+        Raises
+        ------
+        ValueError
+            Naming ``snapshot`` (an unknown label or an index out of range) or ``post`` (not a bool).
+        """
         s, p = self._snapshot(snapshot), self._post(post)
         return Histogram("infidelity 1 - F", self.sums.spec.fid_edges, self.sums.fidelity[s, p])
 
     def split(self, snapshot: int | str = -1) -> InfidelitySplit:
-        """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not."""
+        """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not.
+
+        Parameters
+        ----------
+        snapshot : int or str
+            An index into :attr:`snapshot_labels` (default -1, the last) or a label.
+
+        Returns
+        -------
+        InfidelitySplit
+            The counts of both kinds of run and their shares of the infidelity (NaN without post-selected
+            runs).
+
+        Raises
+        ------
+        ValueError
+            Naming ``snapshot``, for an unknown label or an index out of range.
+        """
         s = self._snapshot(snapshot)
         n = self.sums.split_n[s]
         f = self.sums.split_hi[s].astype(float) + self.sums.split_lo[s].astype(float) * _UNIT
@@ -122,9 +156,25 @@ class Distributions:
         return int(channel)
 
     def jump_counts(self, channel: int | str, post: bool = False) -> Histogram:
-        """Histogram of the number of jumps per run in one channel (index or label) over the whole run
-        (of the runs post-selected at the final time with ``post``); the extra bin counts more than
-        jump_max."""
+        """Histogram of the number of jumps per run in one channel over the whole run.
+
+        Parameters
+        ----------
+        channel : int or str
+            The channel, by index in [0, K) or by label (``model.jump_labels()``).
+        post : bool
+            Only the runs post-selected at the final time.
+
+        Returns
+        -------
+        Histogram
+            Bins 0 .. jump_max (unit width); the extra bin counts the runs with more than jump_max jumps.
+
+        Raises
+        ------
+        ValueError
+            Naming ``channel`` (unknown label or index out of range) or ``post`` (not a bool).
+        """
         k = self._channel(channel)
         row = self.sums.jump_counts[self._post(post), k]
         jm = self.sums.spec.jump_max
@@ -153,6 +203,13 @@ class Distributions:
         Returns
         -------
         Histogram
+            Over the time grid of the spec (model time unit).
+
+        Raises
+        ------
+        ValueError
+            Naming ``post`` or ``channel``; also for a channel of a result saved without the first jump by
+            channel.
         """
         p = self._post(post)
         row = self.sums.first_jump[p]
@@ -212,8 +269,26 @@ class Distributions:
         return self.sums.counts[self._count_set(channels), p]
 
     def count_distribution(self, channels: object = None, post: bool = False) -> np.ndarray:
-        """The fraction of the runs in each cell of :meth:`count_histograms`, (n, n_max + 1) float (NaN at
-        output times without runs): the estimate of :func:`darkspin.count_distribution`."""
+        """The fraction of the runs in each cell of :meth:`count_histograms`: the estimate of
+        :func:`darkspin.count_distribution`.
+
+        Parameters
+        ----------
+        channels : None, int, str, or a sequence of them
+            One of :attr:`count_sets` (None: all channels).
+        post : bool
+            Only the runs post-selected at each output time.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, n_max + 1) float64, each row summing to 1; NaN at output times without runs.
+
+        Raises
+        ------
+        ValueError
+            Naming ``channels`` or ``post``.
+        """
         h = self.count_histograms(channels, post)
         n = h.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -242,7 +317,13 @@ class Distributions:
         return np.asarray(low), np.asarray(high)
 
     def waiting_times(self) -> Histogram:
-        """Histogram of the waiting times between successive jumps of a run (all runs), extra bin: past the grid."""
+        """Histogram of the waiting times between successive jumps of a run (all runs).
+
+        Returns
+        -------
+        Histogram
+            Over the time grid of the spec (model time unit); the extra bin counts waits past the grid.
+        """
         T = self.sums.spec.time_edges.size - 1
         w = self.sums.waiting
         return Histogram("waiting time between jumps", self.sums.spec.time_edges, w[:T], ("past the grid",), w[T:])

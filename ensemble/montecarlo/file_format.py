@@ -171,6 +171,13 @@ class _Refused(ValueError):
 
 
 def package_version() -> str:
+    """The installed darkspin version, written into every result file.
+
+    Returns
+    -------
+    str
+        The version string, or "0+unknown" when running from a source tree that was never installed.
+    """
     try:
         return metadata.version("darkspin")
     except metadata.PackageNotFoundError:  # running from a source tree
@@ -193,8 +200,25 @@ def _checksum(arrays: dict) -> str:
 
 
 def model_members(model: Model) -> dict[str, np.ndarray]:
-    """The model as file members: its kind, H (d, d), jump operators (K, d, d), labels (K,), and for a
-    SpinPair its parameters (params, param_names; empty for other kinds)."""
+    """The model as file members.
+
+    Parameters
+    ----------
+    model : SpinPair or LindbladModel
+        Exactly one of these classes (a subclass would reload as its base class).
+
+    Returns
+    -------
+    dict of str to ndarray
+        model_kind (text), model_hamiltonian (d, d) complex, model_jump_operators (K, d, d) complex,
+        model_labels (K,) text, and for a SpinPair its parameters: params (9,) float64 and param_names
+        (9,) text (both empty for other kinds).
+
+    Raises
+    ------
+    ValueError
+        For a model of any other class.
+    """
     kind = type(model).__name__
     if kind not in MODEL_KINDS or type(model) not in (SpinPair, LindbladModel):
         raise ValueError(f"a {kind} model cannot be stored; only a plain SpinPair or LindbladModel reloads exactly")

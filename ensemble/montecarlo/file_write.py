@@ -30,10 +30,27 @@ from .file_read import _decode
 def check_save_path(path: str | os.PathLike[str], name: str = "save", probe: bool = True) -> str:
     """Where a result saved to ``path`` goes: the real path (symbolic links followed).
 
-    ValueError naming ``name`` unless ``path`` is a str or os.PathLike, does not end in a separator,
-    and names either nothing yet or a regular file (never a device, folder, pipe or socket: saving
-    renames a temporary file over the target) in an existing folder. With ``probe``, a temporary file
-    is created in that folder and removed, so an unwritable place fails here, before any work.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; it must not end in a separator and must name nothing yet or a regular file
+        (never a device, folder, pipe or socket: saving renames a temporary file over the target) in an
+        existing folder.
+    name : str
+        The parameter's name in messages.
+    probe : bool
+        Create and remove a temporary file in that folder, so an unwritable place fails here, before any
+        work.
+
+    Returns
+    -------
+    str
+        The real path.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, for any path outside the rules above or a folder that cannot be written.
     """
     path = check_path(name, path)
     if path.endswith(tuple(s for s in (os.sep, os.altsep, "/") if s)):
@@ -65,10 +82,24 @@ def check_save_path(path: str | os.PathLike[str], name: str = "save", probe: boo
 
 
 def check_exact_types(model: Model, protocol: Protocol, name: str = "save") -> None:
-    """ValueError unless model is exactly a SpinPair or a LindbladModel and protocol exactly a Protocol.
+    """Check that a result of ``model`` and ``protocol`` can be stored and reloaded exactly.
 
     A file stores their data, so a subclass (with other behaviour) would come back as the base class
     and silently become another model.
+
+    Parameters
+    ----------
+    model : Model
+        Must be exactly a SpinPair or a LindbladModel.
+    protocol : Protocol
+        Must be exactly a Protocol.
+    name : str
+        The parameter's name in messages.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, for a model or protocol of any other class.
     """
     if type(model) not in (SpinPair, LindbladModel):
         raise ValueError(

@@ -53,10 +53,17 @@ class Histogram:
 
     @property
     def total(self) -> int:
+        """Number of runs in all bins, the extra bins included."""
         return int(self.counts.sum() + self.extra_counts.sum())
 
     def probabilities(self) -> np.ndarray:
-        """Fraction of the runs in each bin, (m,) (NaN without runs)."""
+        """Fraction of the runs in each bin.
+
+        Returns
+        -------
+        numpy.ndarray
+            (m,) float64, counts / :attr:`total` (the extra bins take the rest); NaN without runs.
+        """
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.counts / float(self.total) if self.total else np.full(self.counts.shape, np.nan)
 
@@ -123,12 +130,24 @@ class Histogram:
         return low, high
 
     def cdf(self) -> np.ndarray:
-        """P(X < edges[i]) at every edge, (m + 1,) (1 - :meth:`survival`)."""
+        """The empirical CDF P(X < edges[i]) at every edge: 1 - :meth:`survival`.
+
+        Returns
+        -------
+        numpy.ndarray
+            (m + 1,) float64 (NaN without runs).
+        """
         return 1.0 - self.survival()
 
     def mean_bounds(self) -> tuple[float, float]:
-        """Bounds on the mean of the binned quantity over runs in the bins (extra bins excluded):
-        every run at its bin's lower / upper edge."""
+        """Bounds on the mean of the binned quantity over the runs in the bins (extra bins excluded).
+
+        Returns
+        -------
+        low, high : float
+            The mean with every run at its bin's lower / upper edge (the unit of the edges); NaN, NaN
+            when the bins hold no run.
+        """
         n = self.counts.sum()
         if not n:
             return float("nan"), float("nan")
@@ -174,4 +193,5 @@ class InfidelitySplit:
 
     @property
     def infidelity(self) -> float:
+        """The post-selected infidelity at the snapshot: quiet + jumped (NaN without post-selected runs)."""
         return self.quiet + self.jumped
