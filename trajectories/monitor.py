@@ -23,7 +23,6 @@ from numpy.typing import ArrayLike
 from scipy.special import gammainc
 
 from .checks import check_integral, check_real
-from .counting import channel_mask
 from .instrument_base import FeedbackInstrument
 from .instrument_operators import NAMED_FEEDBACK, _name_of, check_feedback
 
@@ -164,10 +163,20 @@ class Monitor(FeedbackInstrument):
         Raises
         ------
         ValueError
-            Naming 'channels', for a label the model does not have, an index >= K, or a channel named
-            twice (once by label, once by index).
+            Naming 'channels', for a label the model does not have or an index >= K.
         """
-        return channel_mask(list(self.channels), labels, "channels")
+        labels = list(labels)
+        mask = np.zeros(len(labels), bool)
+        for c in self.channels:
+            if isinstance(c, str):
+                if c not in labels:
+                    raise ValueError(f"channels: the model has no channel {c!r}; its channels are {labels}")
+                mask[labels.index(c)] = True
+            else:
+                if c >= len(labels):
+                    raise ValueError(f"channels: index {c} is out of range for a model with {len(labels)} channels")
+                mask[c] = True
+        return mask
 
     def dark_tail(self) -> np.ndarray:
         """P(N >= n) for the dark count N ~ Poisson(dark_rate * duration), n = 0 .. threshold.
