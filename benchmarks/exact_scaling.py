@@ -24,44 +24,9 @@ import statistics
 import time
 
 import numpy as np
+from bench_models import spin_chain
 
 import darkspin as ds
-
-SX = np.array([[0, 1], [1, 0]], complex)
-SY = np.array([[0, -1j], [1j, 0]], complex)
-SZ = np.diag([1.0 + 0j, -1.0])
-SM = np.array([[0, 0], [1, 0]], complex)  # |down><up| with up = index 0
-
-
-def site(n: int, op: np.ndarray, j: int) -> np.ndarray:
-    """op on spin j of an n-spin chain (first spin first)."""
-    out = np.array([[1.0 + 0j]])
-    for i in range(n):
-        out = np.kron(out, op if i == j else np.eye(2))
-    return out
-
-
-def spin_chain(n: int) -> tuple[ds.LindbladModel, ds.Protocol]:
-    """The benchmark's n-spin chain (d = 2**n) and its protocol (parity of spins 1 and 2 in 4 rounds)."""
-    H = sum(0.5 * (1.0 + 0.1 * j) * site(n, SZ, j) for j in range(n))
-    for j in range(n - 1):
-        H = H + 0.3 * sum(site(n, P, j) @ site(n, P, j + 1) for P in (SX, SY, SZ))
-    jumps = [
-        math.sqrt(0.05) * sum(site(n, SM, j) for j in range(n)),
-        math.sqrt(0.1) * site(n, SM, 0),
-        math.sqrt(0.02) * sum(site(n, SZ, j) for j in range(n)),
-        math.sqrt(0.05) * site(n, SZ, n // 2),
-    ]
-    model = ds.LindbladModel(H, jumps, ["collective decay", "decay 1", "collective dephasing", "dephasing mid"])
-    psi1 = np.array([math.cos(0.4), math.sin(0.4) * np.exp(0.3j)])
-    psi = np.array([1.0 + 0j])
-    for _ in range(n):
-        psi = np.kron(psi, psi1)
-    parity = site(n, SZ, 0) @ site(n, SZ, 1)
-    protocol = ds.Protocol(
-        psi, (2.0, 4.0, 6.0, 8.0), np.linspace(0.0, 10.0, 101), measurement=ds.Measurement(parity, 0.02)
-    )
-    return model, protocol
 
 
 def random_case(n: int, seed: int = 7) -> tuple[ds.LindbladModel, ds.Protocol]:

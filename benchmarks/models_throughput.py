@@ -36,7 +36,6 @@ Run from the repository root, in an environment with ``pip install -e ".[test,di
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -50,48 +49,19 @@ MIN_SECONDS = 0.5
 QUTIP_PROBE = 20
 
 
-def cavity(d: int = 32, drive: float = 1.0, kappa: float = 1.0):
-    """The driven damped cavity of issue 20, truncated at d: (model, protocol) from |0>, 61 outputs on [0, 30]."""
-    import darkspin as ds
-
-    a = np.diag(np.sqrt(np.arange(1.0, d)), 1).astype(complex)
-    model = ds.LindbladModel(drive * (a + a.conj().T), [math.sqrt(kappa) * a], ["emission"])
-    psi = np.zeros(d, complex)
-    psi[0] = 1.0
-    return model, ds.Protocol(psi, (), np.linspace(0.0, 30.0, 61), postselect="none")
-
-
 def models():
     """{name: (model, protocol)} built from Pauli matrices, as in tests/ensemble/test_general_models.py."""
     import darkspin as ds
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from exact_scaling import spin_chain
-
-    sx = np.array([[0, 1], [1, 0]], complex)
-    sy = np.array([[0, -1j], [1j, 0]])
-    sz = np.diag([1.0, -1.0]).astype(complex)
-    sm = np.array([[0, 0], [1, 0]], complex)
-    eye = np.eye(2)
-
-    def chain(n, op, site):
-        out = np.array([[1.0 + 0j]])
-        for j in range(n):
-            out = np.kron(out, op if j == site else eye)
-        return out
+    from bench_models import SX, SZ, cavity, site, spin_chain, three_spin_chain
 
     base = ds.SpinPair(lam1=0.2, lam2=0.2)
+    eye = np.eye(2)
     transverse = ds.LindbladModel(
-        base.hamiltonian() + 0.075 * (np.kron(sx, eye) + np.kron(eye, sx)), base.jump_operators(), base.jump_labels()
+        base.hamiltonian() + 0.075 * (np.kron(SX, eye) + np.kron(eye, SX)), base.jump_operators(), base.jump_labels()
     )
-    H = sum(0.5 * (1.0 + 0.1 * j) * chain(3, sz, j) for j in range(3))
-    for j in range(2):
-        H = H + 0.3 * sum(chain(3, P, j) @ chain(3, P, j + 1) for P in (sx, sy, sz))
-    three = ds.LindbladModel(
-        H,
-        [math.sqrt(0.2) * sum(chain(3, sm, j) for j in range(3)), math.sqrt(0.05) * chain(3, sz, 1)],
-        ["collective decay", "dephasing 2"],
-    )
+    three = three_spin_chain()
     rng = np.random.default_rng(1)
     psi = rng.normal(size=8) + 1j * rng.normal(size=8)
     psi /= np.linalg.norm(psi)
@@ -100,7 +70,7 @@ def models():
         "chain": (
             three,
             ds.Protocol(
-                psi, (2.0, 4.0), np.linspace(0, 6, 13), measurement=ds.Measurement(chain(3, sz, 0) @ chain(3, sz, 1))
+                psi, (2.0, 4.0), np.linspace(0, 6, 13), measurement=ds.Measurement(site(3, SZ, 0) @ site(3, SZ, 1))
             ),
         ),
         "paper": (ds.SpinPair(), ds.Protocol.paper()),

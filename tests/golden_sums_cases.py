@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from model_builders import chain, three_spin_chain
 
 import darkspin as ds
 from darkspin.trajectories.distributions import distribution_spec, no_distributions
-from darkspin.trajectories.lindblad import LindbladModel
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.sums_kernel import ensemble_sums
+
+from reference import SZ
 
 PATH = Path(__file__).parent / "data" / "golden_sums.npz"
 #: The names of ensemble_sums' integer outputs, in its order (dist: its eight arrays).
@@ -31,28 +33,6 @@ NAMES = ("acc", "n_post", "n_success", "n_kept", "record_counts", "n_jumps")
 DIST_NAMES = ("fidelity", "split_n", "split_q", "jump_counts", "first_jump", "waiting", "count_sums", "count_squares")
 #: Distribution arrays added after the golden file was made (compared shared against plain, not against the file).
 NEW_DIST_NAMES = ("count_histograms", "first_jump_by_channel")
-
-_SZ = np.diag([1.0, -1.0]).astype(complex)
-_SX = np.array([[0, 1], [1, 0]], complex)
-_SY = np.array([[0, -1j], [1j, 0]], complex)
-_SM = np.array([[0, 0], [1, 0]], complex)
-
-
-def _chain(n: int, op: np.ndarray, site: int) -> np.ndarray:
-    out = np.array([[1.0 + 0j]])
-    for j in range(n):
-        out = np.kron(out, op if j == site else np.eye(2))
-    return out
-
-
-def _three_spin_chain() -> LindbladModel:
-    n = 3
-    H = sum(0.5 * (1.0 + 0.1 * j) * _chain(n, _SZ, j) for j in range(n))
-    for j in range(n - 1):
-        H = H + 0.3 * sum(_chain(n, P, j) @ _chain(n, P, j + 1) for P in (_SX, _SY, _SZ))
-    collective = math.sqrt(0.2) * sum(_chain(n, _SM, j) for j in range(n))
-    dephasing = math.sqrt(0.05) * _chain(n, _SZ, 1)
-    return LindbladModel(H, [collective, dephasing], ["collective decay", "dephasing 2"])
 
 
 def _mixed_rho() -> np.ndarray:
@@ -71,7 +51,7 @@ def cases() -> dict[str, tuple[Any, ds.Protocol, bool, int, int, int]]:
     psi8 = np.zeros(8, complex)
     psi8[1] = 1.0
     chain_protocol = ds.Protocol(
-        psi8, (2.0, 4.0), np.linspace(0, 6, 13), measurement=ds.Measurement(_chain(3, _SZ, 0) @ _chain(3, _SZ, 1))
+        psi8, (2.0, 4.0), np.linspace(0, 6, 13), measurement=ds.Measurement(chain(3, SZ, 0) @ chain(3, SZ, 1))
     )
     return {
         "paper": (ds.SpinPair(), ds.Protocol.paper(), False, 3000, 11, 3),
@@ -103,7 +83,7 @@ def cases() -> dict[str, tuple[Any, ds.Protocol, bool, int, int, int]]:
         ),
         "paper_dist": (ds.SpinPair(), ds.Protocol.paper(), True, 2000, 17, 2),
         "rare_dist": (ds.SpinPair(lam1=0.001, lam2=0.001), ds.Protocol.paper(), True, 2000, 18, 2),
-        "chain_d8": (_three_spin_chain(), chain_protocol, True, 2000, 19, 3),
+        "chain_d8": (three_spin_chain(), chain_protocol, True, 2000, 19, 3),
     }
 
 

@@ -242,3 +242,15 @@ def random_x_state(rng: np.random.Generator) -> dict:
     z = rng.uniform(0, 1) * math.sqrt(a * d) * np.exp(1j * rng.uniform(0, 2 * math.pi))
     w = rng.uniform(0, 1) * math.sqrt(b * c) * np.exp(1j * rng.uniform(0, 2 * math.pi))
     return x_state(a, b, c, d, z, w)
+
+
+# ---- post-selection rules ----------------------------------------------------------------------
+def rule_accepts(rule: str, records) -> bool:
+    """Is a run with these records (+-1, rounds so far) post-selected? Written from the rule's definition."""
+    if not records or rule == "none":
+        return True
+    if rule == "all":
+        return all(r == -1 for r in records)
+    if rule == "last":
+        return records[-1] == -1
+    return all(c == "?" or (c == "-") == (r == -1) for c, r in zip(rule, records, strict=False))

@@ -26,7 +26,8 @@ from numpy.typing import ArrayLike
 
 from .counting import COUNT_MAX, count_sets
 from .operators import target_vector
-from .protocol import Protocol, _as_times
+from .protocol import Protocol
+from .protocol_checks import _as_times
 
 #: Infidelities below this share the first bin.
 INFIDELITY_FLOOR = 1e-8

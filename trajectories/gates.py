@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .measurement import NAMED_FEEDBACK, check_unitary
+from .instrument_operators import NAMED_FEEDBACK, check_unitary
 from .operators import SINGLE
 
 _ROTATION = re.compile(r"^r([xyz])(1|2|12)$")

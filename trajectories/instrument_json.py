@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .measurement import RECORDS, Measurement
+from .instrument_operators import RECORDS
+from .measurement import Measurement
 from .monitor import Monitor
 
 #: Most characters of the text (a file member's bound).

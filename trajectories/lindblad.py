@@ -9,75 +9,27 @@ vectorisation vec(A X B) = (A kron B^T) vec(X). QuTiP vectorises column-major:
 QuTiP is optional: it is imported only inside :meth:`LindbladModel.to_qutip`, so importing this module
 never imports it. Everything that accepts a ``qutip.Qobj`` recognises it by its ``full()`` method.
 
-Length: validation, the Liouvillian and the QuTiP conversions both ways are one contract (the
-vectorisation convention); most of the length is the numpydoc of the public functions.
+The checks of the operators are in :mod:`.operator_checks`, the conversions of Liouvillians to and from
+QuTiP's vectorisation in :mod:`.qutip_interop` (both importable from here too).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-#: Smallest and largest Hilbert-space dimension d of a model (the Liouvillian is d^2 x d^2: 256 MB at 64).
-MIN_DIM = 2
-MAX_DIM = 64
-#: Most jump operators (channels) a model may have.
-MAX_CHANNELS = 1024
-#: Largest magnitude of any matrix entry (the same bound as SpinPair's MAX_PARAM): beyond it, rates
-#: overflow the propagators into NaN instead of failing loudly.
-MAX_ENTRY = 1e12
-#: Relative tolerance on Hermiticity of H: max|H - H^dag| <= HERMITIAN_TOL * max(1, max|H|).
-HERMITIAN_TOL = 1e-12
-#: Tolerance on the norm of a state vector and on the Hermiticity, trace and positivity of a density matrix.
-STATE_TOL = 1e-10
-
-
-# ---- validation helpers ------------------------------------------------------------------------------
-def _short(value: Any) -> str:
-    """A value for an error message: its shape if it is a large array, else a short repr."""
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape}" if value.size > 8 else repr(value.tolist())
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _is_qobj(x: Any) -> bool:
-    """A qutip.Qobj (or anything like it), recognised without importing qutip."""
-    return hasattr(x, "full") and hasattr(x, "dims") and not isinstance(x, np.ndarray)
-
-
-def _numeric_array(name: str, value: Any) -> np.ndarray:
-    """``value`` as a complex128 array; ValueError naming ``name`` for strings, booleans, objects, NaN, inf."""
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must hold numbers, got {_short(value)}")
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {_short(value)}") from None
-    if raw.dtype.kind not in "iufc":
-        # 'b' (booleans would pass as 0/1), 'O' (ragged lists, Qobj in a list), 'U'/'S' (strings)
-        raise ValueError(
-            f"{name} must hold real or complex numbers (not booleans, strings or objects), got {_short(value)}"
-        )
-    arr = np.array(raw, dtype=np.complex128)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain finite numbers only")
-    return arr
-
-
-def _check_bounded(name: str, arr: np.ndarray) -> None:
-    if arr.size and float(np.max(np.abs(arr))) > MAX_ENTRY:
-        raise ValueError(
-            f"{name} entries must lie within |x| <= {MAX_ENTRY:g}, got max |x| = {float(np.max(np.abs(arr)))!r}"
-        )
-
-
-def _check_dim(name: str, d: int) -> None:
-    if not MIN_DIM <= d <= MAX_DIM:
-        raise ValueError(f"{name} must have dimension d in [{MIN_DIM}, {MAX_DIM}], got d = {d}")
+from .operator_checks import HERMITIAN_TOL as HERMITIAN_TOL
+from .operator_checks import MAX_CHANNELS as MAX_CHANNELS
+from .operator_checks import MAX_DIM as MAX_DIM
+from .operator_checks import MAX_ENTRY as MAX_ENTRY
+from .operator_checks import MIN_DIM as MIN_DIM
+from .operator_checks import STATE_TOL as STATE_TOL
+from .operator_checks import _check_bounded, _check_dim, _is_qobj, _jump_array, _numeric_array, _operator_from, _short
+from .qutip_interop import _tensor_dims
+from .qutip_interop import liouvillian_from_qutip as liouvillian_from_qutip
+from .qutip_interop import liouvillian_to_qutip as liouvillian_to_qutip
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -434,157 +386,6 @@ class LindbladModel:
                     raise ValueError(f"c_ops must all have the same shape (d, d), got shapes {sorted(shapes)}")
                 ops = np.stack(ops)
         return cls(h, ops, labels)
-
-
-def _jump_array(jump_operators: Any, d: int) -> np.ndarray:
-    """The jump operators as a (K, d, d) complex array, validated (see LindbladModel)."""
-    if _is_qobj(jump_operators):
-        raise ValueError("jump_operators must be numpy arrays; use LindbladModel.from_qutip for qutip.Qobj input")
-    if isinstance(jump_operators, (list, tuple)):
-        if len(jump_operators) == 0:
-            return np.zeros((0, d, d), dtype=np.complex128)
-        if any(_is_qobj(op) for op in jump_operators):
-            raise ValueError("jump_operators must be numpy arrays; use LindbladModel.from_qutip for qutip.Qobj input")
-        if len(jump_operators) > MAX_CHANNELS:
-            raise ValueError(f"jump_operators may hold at most {MAX_CHANNELS} operators, got {len(jump_operators)}")
-    jumps = _numeric_array("jump_operators", jump_operators)
-    if jumps.ndim != 3 or jumps.shape[1:] != (d, d):
-        raise ValueError(
-            f"jump_operators must have shape (K, {d}, {d}) (K operators of the Hamiltonian's size), "
-            f"got shape {jumps.shape}"
-        )
-    if jumps.shape[0] > MAX_CHANNELS:
-        raise ValueError(f"jump_operators may hold at most {MAX_CHANNELS} operators, got {jumps.shape[0]}")
-    _check_bounded("jump_operators", jumps)
-    return jumps
-
-
-def _operator_from(name: str, op: Any) -> np.ndarray:
-    """A (d, d) array from a Qobj operator or array-like; kets, bras and superoperators are refused."""
-    if _is_qobj(op):
-        if getattr(op, "issuper", False):
-            raise ValueError(f"{name} must be an operator, got a superoperator (dims {op.dims})")
-        if getattr(op, "isket", False) or getattr(op, "isbra", False):
-            raise ValueError(f"{name} must be an operator, got a {'ket' if op.isket else 'bra'} (dims {op.dims})")
-        if not getattr(op, "isoper", True):
-            raise ValueError(f"{name} must be a square operator, got a Qobj of type {getattr(op, 'type', '?')!r}")
-        op = op.full()
-    arr = _numeric_array(name, op)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ValueError(
-            f"{name} must be a square (d, d) operator with d in [{MIN_DIM}, {MAX_DIM}], got shape {arr.shape}"
-        )
-    return arr
-
-
-def _tensor_dims(dims: Any, d: int) -> list[int]:
-    """The subsystem dimensions for QuTiP (see LindbladModel.to_qutip)."""
-    if dims is None:
-        n = d.bit_length() - 1
-        return [2] * n if d == 1 << n else [d]
-    msg = (
-        f"dims must be positive integers whose product is d = {d} (or [[...], [...]] with two equal lists), "
-        f"got {_short(dims)}"
-    )
-    if isinstance(dims, (str, bytes)) or not isinstance(dims, (Sequence, np.ndarray)):
-        raise ValueError(msg)
-    dims = list(dims)
-    if len(dims) == 2 and all(isinstance(x, (Sequence, np.ndarray)) and not isinstance(x, str) for x in dims):
-        if list(dims[0]) != list(dims[1]):
-            raise ValueError(msg)
-        dims = list(dims[0])
-    if not dims or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1 for x in dims):
-        raise ValueError(msg)
-    dims = [int(x) for x in dims]
-    if math.prod(dims) != d:
-        raise ValueError(msg)
-    return dims
-
-
-# ---- superoperators: row-major (darkspin) <-> column-major (QuTiP) -------------------------------------
-def _superoperator(name: str, L: Any) -> np.ndarray:
-    if _is_qobj(L):
-        if not getattr(L, "issuper", True):
-            raise ValueError(f"{name} must be a superoperator, got a Qobj of type {getattr(L, 'type', '?')!r}")
-        rep = getattr(L, "superrep", "super")
-        if rep not in (None, "super"):
-            raise ValueError(f"{name} must be in QuTiP's 'super' representation, got superrep {rep!r}")
-        L = L.full()
-    arr = _numeric_array(name, L)
-    n = arr.shape[0] if arr.ndim == 2 else -1
-    d = math.isqrt(n) if n > 0 else 0
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or d * d != n or not MIN_DIM <= d <= MAX_DIM:
-        raise ValueError(
-            f"{name} must be a (d^2, d^2) superoperator with d in [{MIN_DIM}, {MAX_DIM}], got shape {arr.shape}"
-        )
-    return arr
-
-
-def _swap_vectorisation(L: np.ndarray) -> np.ndarray:
-    """P L P^T with P the permutation taking index i * d + j to j * d + i (its own inverse)."""
-    d = math.isqrt(L.shape[0])
-    return np.ascontiguousarray(L.reshape(d, d, d, d).transpose(1, 0, 3, 2)).reshape(d * d, d * d)
-
-
-def liouvillian_to_qutip(L: Any) -> np.ndarray:
-    """A (d^2, d^2) superoperator on row-major rho.reshape(d * d) -> the same on QuTiP's column-major vec.
-
-    L: numpy array (or a Qobj superoperator), d in [2, 64]. Returns a new (d^2, d^2) complex array M with
-    M[j * d + i, l * d + k] = L[i * d + j, k * d + l]; wrap it as qutip.Qobj(M, dims=[[[d], [d]]] * 2,
-    superrep='super') if a Qobj is needed.
-
-    Parameters
-    ----------
-    L : array_like or qutip.Qobj, shape (d^2, d^2)
-
-    Returns
-    -------
-    ndarray of complex128, shape (d^2, d^2)
-
-    Raises
-    ------
-    ValueError
-        If L is not a finite (d^2, d^2) superoperator with d in [2, 64].
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import darkspin as ds
-    >>> L = ds.SpinPair().liouvillian()
-    >>> bool(np.array_equal(ds.liouvillian_from_qutip(ds.liouvillian_to_qutip(L)), L))
-    True
-    """
-    return _swap_vectorisation(_superoperator("L", L))
-
-
-def liouvillian_from_qutip(L: Any) -> np.ndarray:
-    """QuTiP's column-major superoperator (a Qobj, e.g. qutip.liouvillian(H, c_ops), or an array) -> row-major.
-
-    Returns a new (d^2, d^2) complex array acting on rho.reshape(d * d), d in [2, 64]: the inverse of
-    :func:`liouvillian_to_qutip` (the permutation is its own inverse).
-
-    Parameters
-    ----------
-    L : qutip.Qobj or array_like, shape (d^2, d^2)
-
-    Returns
-    -------
-    ndarray of complex128, shape (d^2, d^2)
-
-    Raises
-    ------
-    ValueError
-        If L is not a finite (d^2, d^2) superoperator in QuTiP's 'super' representation.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import darkspin as ds
-    >>> L = ds.SpinPair().liouvillian()
-    >>> ds.liouvillian_from_qutip(ds.liouvillian_to_qutip(L)).shape
-    (16, 16)
-    """
-    return _swap_vectorisation(_superoperator("L", L))
 
 
 # ---- initial states ---------------------------------------------------------------------------------

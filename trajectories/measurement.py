@@ -15,8 +15,9 @@ one is the case M_{r,m} = sqrt(P(r | m)) P_m, and :meth:`Measurement.weighted_kr
 :meth:`Measurement.superoperators` give every instrument in that one form (the exact solver's map).
 Feedback may also depend on the post-selection rule machine's state before the round.
 
-Length: one class with its checks, its read-only views in both forms (projective and Kraus) and its
-saving; splitting the views from the class would only scatter one idea.
+The named operators and the checks of observables, unitaries and feedback tables are in
+:mod:`.instrument_operators` (importable from here too); what every instrument shares (feedback views,
+identity, description of the feedback) in :mod:`.instrument_base`.
 """
 
 from __future__ import annotations
@@ -28,25 +29,16 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import sanity
+from .instrument_base import FeedbackInstrument
+from .instrument_operators import NAMED_FEEDBACK as NAMED_FEEDBACK
+from .instrument_operators import NAMED_OBSERVABLES as NAMED_OBSERVABLES
+from .instrument_operators import OPERATOR_TOL as OPERATOR_TOL
+from .instrument_operators import RECORDS as RECORDS
+from .instrument_operators import _name_of
+from .instrument_operators import check_feedback as check_feedback
+from .instrument_operators import check_observable as check_observable
+from .instrument_operators import check_unitary as check_unitary
 from .kraus import check_kraus, weak_kraus
-from .operators import kron
-
-#: Tolerance on Hermiticity, on the +-1 spectrum of an observable and on the unitarity of a feedback.
-OPERATOR_TOL = 1e-10
-
-#: Named two-spin observables (d = 4), each with eigenvalues +-1 only.
-NAMED_OBSERVABLES = {
-    "zz": ("z", "z"),
-    "xx": ("x", "x"),
-    "yy": ("y", "y"),
-    "z1": ("z", "1"),
-    "z2": ("1", "z"),
-}
-#: Named two-spin feedback unitaries (d = 4).
-NAMED_FEEDBACK = {"flip1": ("x", "1"), "flip2": ("1", "x")}
-
-#: Record order in every per-record array: index 0 is record +1, index 1 is record -1.
-RECORDS = (1, -1)
 
 
 def _probability(name: str, value: Any) -> float:
@@ -58,161 +50,7 @@ def _probability(name: str, value: Any) -> float:
     return value
 
 
-def _matrix(name: str, value: Any, dim: int | None) -> np.ndarray:
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name}: unknown name {value!r}")
-    if np.asarray(value).dtype.kind not in "iufc":
-        raise ValueError(f"{name} must be a (d, d) array of numbers, got dtype {np.asarray(value).dtype}")
-    try:
-        arr = np.array(value, dtype=complex)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a (d, d) complex array, got {value!r}") from None
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or not 2 <= arr.shape[0] <= 64:
-        raise ValueError(f"{name} must be a square (d, d) array with 2 <= d <= 64, got shape {arr.shape}")
-    if dim is not None and arr.shape[0] != dim:
-        raise ValueError(f"{name} must have shape ({dim}, {dim}) for this model, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain finite numbers only")
-    return arr
-
-
-def check_observable(value: str | ArrayLike, dim: int | None = None) -> np.ndarray:
-    """A Hermitian (d, d) operator with eigenvalues +1 and -1 only (named ones need d = 4).
-
-    Parameters
-    ----------
-    value : str or array_like, shape (d, d)
-        A name from NAMED_OBSERVABLES, or the operator.
-    dim : int, optional
-        The model's dimension d the operator must have; None accepts any d in [2, 64].
-
-    Returns
-    -------
-    ndarray of complex128, shape (d, d)
-        The operator, made exactly Hermitian.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name, a wrong shape, non-finite entries, or a spectrum other than +-1.
-    """
-    if isinstance(value, str):
-        if value not in NAMED_OBSERVABLES:
-            raise ValueError(f"observable must be one of {sorted(NAMED_OBSERVABLES)} or a (d, d) array, got {value!r}")
-        if dim not in (None, 4):
-            raise ValueError(f"observable {value!r} is a two-spin operator (d = 4); this model has d = {dim}")
-        return kron(*NAMED_OBSERVABLES[value])
-    arr = _matrix("observable", value, dim)
-    if np.max(np.abs(arr - arr.conj().T)) > OPERATOR_TOL:
-        raise ValueError("observable must be Hermitian")
-    arr = 0.5 * (arr + arr.conj().T)
-    ev = np.linalg.eigvalsh(arr)
-    bad = ev[np.minimum(np.abs(ev - 1.0), np.abs(ev + 1.0)) > 1e-8]
-    if bad.size:
-        raise ValueError(f"observable must have eigenvalues +1 and -1 only, found {float(bad[0]):.6g}")
-    return arr
-
-
-def check_unitary(name: str, value: str | ArrayLike, dim: int | None = None) -> np.ndarray:
-    """A unitary (d, d) array, or a named one ('flip1', 'flip2', d = 4).
-
-    Parameters
-    ----------
-    name : str
-        The parameter's name in error messages.
-    value : str or array_like, shape (d, d)
-        A name from NAMED_FEEDBACK, or the unitary.
-    dim : int, optional
-        The dimension d it must have; None accepts any d in [2, 64].
-
-    Returns
-    -------
-    ndarray of complex128, shape (d, d)
-
-    Raises
-    ------
-    ValueError
-        For an unknown name, a wrong shape, or |U^dag U - 1| > OPERATOR_TOL.
-    """
-    if isinstance(value, str):
-        if value not in NAMED_FEEDBACK:
-            raise ValueError(f"{name} must be one of {sorted(NAMED_FEEDBACK)} or a unitary (d, d) array, got {value!r}")
-        if dim not in (None, 4):
-            raise ValueError(f"{name} {value!r} is a two-spin operator (d = 4); this model has d = {dim}")
-        return kron(*NAMED_FEEDBACK[value])
-    arr = _matrix(name, value, dim)
-    dev = float(np.max(np.abs(arr.conj().T @ arr - np.eye(arr.shape[0]))))
-    if dev > OPERATOR_TOL:
-        raise ValueError(f"{name} must be unitary (|U^dag U - 1| <= {OPERATOR_TOL:g}), got deviation {dev:.3g}")
-    return arr
-
-
-def _name_of(matrix: np.ndarray, named: Mapping[str, tuple[str, str]]) -> str | None:
-    """The name of a named two-spin operator equal to ``matrix``, or None."""
-    if matrix.shape != (4, 4):
-        return None
-    return next((n for n, ops in named.items() if np.array_equal(matrix, kron(*ops))), None)
-
-
-def check_feedback(
-    feedback: Any, dim: int
-) -> tuple[dict[int, np.ndarray], dict[tuple[int, int], np.ndarray], dict[int | tuple[int, int], str]]:
-    """Feedback unitaries keyed by record, or by (record, rule state before the round).
-
-    Parameters
-    ----------
-    feedback : dict, optional
-        ``{record: U}`` or ``{(record, state): U}`` with record +1 or -1, state an int >= 0 (the
-        post-selection rule machine's state before the round) and U a (d, d) unitary or a named one.
-    dim : int
-        The dimension d.
-
-    Returns
-    -------
-    by_record : dict of int to ndarray, shape (d, d)
-    by_history : dict of (int, int) to ndarray, shape (d, d)
-    names : dict
-        The names given for named unitaries, by key.
-
-    Raises
-    ------
-    ValueError
-        Naming 'feedback', for a key or unitary outside the ranges above.
-    """
-    fb: dict[int, np.ndarray] = {}
-    hist: dict[tuple[int, int], np.ndarray] = {}
-    names: dict[int | tuple[int, int], str] = {}
-    if feedback is None:
-        return fb, hist, names
-    if not isinstance(feedback, dict):
-        raise ValueError(f"feedback must be None or a dict {{record: unitary}}, got {feedback!r}")
-    for key, U in feedback.items():
-        if isinstance(key, tuple):
-            if (
-                len(key) != 2
-                or isinstance(key[0], bool)
-                or key[0] not in RECORDS
-                or isinstance(key[1], bool)
-                or not isinstance(key[1], (int, np.integer))
-                or key[1] < 0
-            ):
-                raise ValueError(f"feedback keys must be records +1 or -1 or pairs (record, state >= 0), got {key!r}")
-            k2 = (int(key[0]), int(key[1]))
-            hist[k2] = check_unitary(f"feedback[({k2[0]:+d}, {k2[1]})]", U, dim)
-            if isinstance(U, str):
-                names[k2] = U
-            continue
-        if isinstance(key, bool) or key not in RECORDS:
-            raise ValueError(f"feedback keys must be records +1 or -1 or pairs (record, state >= 0), got {key!r}")
-        fb[int(key)] = check_unitary(f"feedback[{int(key):+d}]", U, dim)
-        if isinstance(U, str):
-            names[int(key)] = U
-    for a in [*fb.values(), *hist.values()]:
-        a.setflags(write=False)
-    return fb, hist, names
-
-
-class Measurement:
+class Measurement(FeedbackInstrument):
     """A +-1 measurement instrument (projective with readout error, or any Kraus operators) with feedback;
     immutable.
 
@@ -379,16 +217,6 @@ class Measurement:
         """(eps_plus, eps_minus): P(record -1 | true +1), P(record +1 | true -1)."""
         return self._eps
 
-    @property
-    def feedback(self) -> dict[int, np.ndarray]:
-        """{record: unitary (d, d)} for the records that trigger feedback."""
-        return dict(self._feedback)
-
-    @property
-    def history_feedback(self) -> dict[tuple[int, int], np.ndarray]:
-        """{(record, rule state before the round): unitary (d, d)}: feedback that depends on the history."""
-        return dict(self._history)
-
     def projectors(self) -> np.ndarray:
         """The outcome projectors.
 
@@ -428,12 +256,7 @@ class Measurement:
         has_feedback : ndarray of bool, shape (2,)
             Whether record r applies feedback.
         """
-        eye = np.eye(self._dim, dtype=complex)
-        pick = dict(self._feedback)
-        if state is not None:
-            pick.update({r: U for (r, s), U in self._history.items() if s == state})
-        U = np.stack([pick.get(r, eye) for r in RECORDS])
-        return U, np.array([r in pick for r in RECORDS])
+        return self._picked_unitaries(state, self._dim)
 
     def weighted_kraus(self, state: int | None = None) -> list[list[tuple[float, np.ndarray]]]:
         """The instrument in Kraus form, feedback included: record r maps rho -> sum_j w_j K_j rho K_j^dag.
@@ -519,20 +342,12 @@ class Measurement:
 
     # ---- identity and display ----
     def _key(self) -> tuple[Any, ...]:
-        # adding +0 turns -0.0 into 0.0, so equal matrices have equal bytes
-        fb = tuple((r, (self._feedback[r] + 0j).tobytes()) for r in sorted(self._feedback))
+        fb, hist = self._feedback_key()
         key: tuple[Any, ...] = ((self._observable + 0j).tobytes(), self._eps, fb)
         if self._kraus is not None or self._history:
-            hist = tuple((k, (self._history[k] + 0j).tobytes()) for k in sorted(self._history))
             kr = None if self._kraus is None else tuple(tuple((M + 0j).tobytes() for M in ops) for ops in self._kraus)
             key += (hist, kr)
         return key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Measurement) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def describe(self) -> str:
         """One line: the observable, the readout error and the feedback.
@@ -549,14 +364,7 @@ class Measurement:
             else (f"readout error {ep:g}" if ep == em else f"readout error eps+ {ep:g}, eps- {em:g}")
         )
         parts = [obs] if self._kraus is not None else [obs, err]
-        for r in sorted(self._feedback, reverse=True):
-            parts.append(f"on {r:+d} apply {self._feedback_names.get(r, 'a unitary')}")
-        for r, st in sorted(self._history, key=lambda k: (-k[0], k[1])):
-            parts.append(f"on {r:+d} in rule state {st} apply {self._feedback_names.get((r, st), 'a unitary')}")
-        return ", ".join(parts)
-
-    def __repr__(self) -> str:
-        return f"Measurement({self.describe()})"
+        return ", ".join(parts + self._feedback_parts())
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """Plain arrays for saving.

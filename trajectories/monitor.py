@@ -23,13 +23,14 @@ from numpy.typing import ArrayLike
 from scipy.special import gammainc
 
 from .checks import check_integral, check_real
-from .measurement import NAMED_FEEDBACK, RECORDS, _name_of, check_feedback
+from .instrument_base import FeedbackInstrument
+from .instrument_operators import NAMED_FEEDBACK, _name_of, check_feedback
 
 #: Largest click threshold (the exact solver carries threshold + 1 levels).
 MAX_THRESHOLD = 64
 
 
-class Monitor:
+class Monitor(FeedbackInstrument):
     """A window of monitoring on some jump channels, read out as a click count; immutable.
 
     Usable wherever a :class:`~darkspin.trajectories.measurement.Measurement` is (one per round, or one
@@ -79,7 +80,7 @@ class Monitor:
         "_feedback",
         "_history",
         "_dim",
-        "_names",
+        "_feedback_names",
     )
 
     def __init__(
@@ -113,12 +114,12 @@ class Monitor:
         named = feedback is not None and all(isinstance(u, str) for u in dict(feedback).values())
         arrays = [np.asarray(u) for u in (dict(feedback) if feedback else {}).values() if not isinstance(u, str)]
         self._dim: int | None = arrays[0].shape[0] if arrays and arrays[0].ndim == 2 else (4 if named else None)
-        self._feedback, self._history, self._names = check_feedback(feedback, self._dim or 4)
+        self._feedback, self._history, self._feedback_names = check_feedback(feedback, self._dim or 4)
         keyed: list[tuple[int | tuple[int, int], np.ndarray]] = [*self._feedback.items(), *self._history.items()]
         for key, U in keyed:  # a reloaded monitor keeps its names
-            name = self._names.get(key) or _name_of(U, NAMED_FEEDBACK)
+            name = self._feedback_names.get(key) or _name_of(U, NAMED_FEEDBACK)
             if name is not None:
-                self._names[key] = name
+                self._feedback_names[key] = name
 
     @property
     def kind(self) -> str:
@@ -129,16 +130,6 @@ class Monitor:
     def dim(self) -> int | None:
         """The dimension d its feedback unitaries fix (int), or None if it has none (any d)."""
         return self._dim
-
-    @property
-    def feedback(self) -> dict[int, np.ndarray]:
-        """Record (+1 or -1) -> unitary (d, d) complex applied at the window's end (dict, a fresh copy)."""
-        return dict(self._feedback)
-
-    @property
-    def history_feedback(self) -> dict[tuple[int, int], np.ndarray]:
-        """(record, rule state before the round) -> unitary (d, d) complex (dict, a fresh copy)."""
-        return dict(self._history)
 
     def unitaries(self, state: int | None = None, dim: int = 4) -> tuple[np.ndarray, np.ndarray]:
         """The feedback unitaries, in the order of RECORDS (as Measurement.unitaries).
@@ -165,11 +156,7 @@ class Monitor:
         >>> U.shape, has_feedback.tolist()
         ((2, 4, 4), [True, False])
         """
-        eye = np.eye(self._dim or dim, dtype=complex)
-        pick = dict(self._feedback)
-        if state is not None:
-            pick.update({r: U for (r, s), U in self._history.items() if s == state})
-        return np.stack([pick.get(r, eye) for r in RECORDS]), np.array([r in pick for r in RECORDS])
+        return self._picked_unitaries(state, self._dim or dim)
 
     def watched(self, labels: Sequence[str]) -> np.ndarray:
         """Which of a model's channels the window watches.
@@ -233,15 +220,8 @@ class Monitor:
 
     # ---- identity and display ----
     def _key(self) -> tuple[Any, ...]:
-        fb = tuple((r, (self._feedback[r] + 0j).tobytes()) for r in sorted(self._feedback))
-        hist = tuple((k, (self._history[k] + 0j).tobytes()) for k in sorted(self._history))
+        fb, hist = self._feedback_key()
         return (self.channels, self.duration, self.efficiency, self.dark_rate, self.threshold, fb, hist)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Monitor) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def describe(self) -> str:
         """One line: channels, window, efficiency, dark rate, threshold and feedback.
@@ -262,11 +242,4 @@ class Monitor:
             f"monitor {chans} for {self.duration:g} (efficiency {self.efficiency:g}, dark rate {self.dark_rate:g}, "
             f"+1 from {self.threshold} click{'s' if self.threshold > 1 else ''})"
         ]
-        for r in sorted(self._feedback, reverse=True):
-            parts.append(f"on {r:+d} apply {self._names.get(r, 'a unitary')}")
-        for r, st in sorted(self._history, key=lambda k: (-k[0], k[1])):
-            parts.append(f"on {r:+d} in rule state {st} apply {self._names.get((r, st), 'a unitary')}")
-        return ", ".join(parts)
-
-    def __repr__(self) -> str:
-        return f"Monitor({self.describe()})"
+        return ", ".join(parts + self._feedback_parts())

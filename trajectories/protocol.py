@@ -1,9 +1,8 @@
 """The measurement-and-purification protocol: initial state, measurement rounds (times and instruments),
 the post-selection rule, and the output grid.
 
-Length: the protocol's checks and its event list carry the rules that every solver reads (instruments,
-windows, segments and gates, their order at equal times); the instrument, rule, segment and gate classes
-themselves live in their own modules.
+The initial state is read in :mod:`.initial_state`, the time grids, rounds and windows checked in
+:mod:`.protocol_checks`; the instrument, rule, segment and gate classes live in their own modules.
 """
 
 from __future__ import annotations
@@ -15,158 +14,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .initial_state import INITIAL_LABELS as INITIAL_LABELS
+from .initial_state import MAX_DIM as MAX_DIM
+from .initial_state import MIN_DIM as MIN_DIM
+from .initial_state import STATE_TOL as STATE_TOL
+from .initial_state import initial_density_matrix as initial_density_matrix
 from .instrument_json import instruments_from_json, instruments_to_json, needs_json
 from .measurement import Measurement
 from .monitor import Monitor
-from .operators import basis_state
+from .protocol_checks import MAX_TIME as MAX_TIME
+from .protocol_checks import _as_times, _check_history, _check_windows, _measurements
 from .segments import check_gates, check_segments, same_models, schedule_arrays, schedule_from_arrays
 from .selection import PostSelection
-
-#: Tolerance on the norm of an initial state vector and on trace/hermiticity of an initial rho.
-STATE_TOL = 1e-10
 
 #: Most output times a protocol may have. Memory grows with it (the ensemble sums hold ~1 KB per
 #: output time per thread chunk; a loaded result ~3 KB per output time): 10**5 is far beyond any plot.
 MAX_OUTPUTS = 100_000
 #: Most measurement rounds a protocol may have.
 MAX_ROUNDS = 100_000
-#: Latest output or measurement time, in the model's time unit (1/nu for the presets). The exact
-#: solver's propagators lose accuracy from ~1e14, and the kernel's propagators overflow near 1e155.
-MAX_TIME = 1e12
 
-INITIAL_LABELS = ("uu", "ud", "du", "dd", "S", "T2")
 
 #: Event kinds of :meth:`Protocol.events` (and of the plan's ev_kind).
 EV_MEASURE, EV_OUTPUT, EV_SWITCH, EV_GATE, EV_OPEN = 0, 1, 2, 3, 4
 #: Order of the kinds at one instant: segment switch, gate, measurement, output.
 _PRIORITY = np.array([2, 3, 0, 1, 2], np.int64)
-
-
-def _has_bool(values: Any) -> bool:
-    """True if ``values`` (any nesting of sequences and arrays) holds a bool, which numpy would take for 0/1."""
-    if isinstance(values, (bool, np.bool_)):
-        return True
-    if isinstance(values, np.ndarray):
-        return values.dtype.kind == "b" or (values.dtype.kind == "O" and any(map(_has_bool, values.flat)))
-    if isinstance(values, (list, tuple)):
-        return any(map(_has_bool, values))
-    return False
-
-
-def _numeric(name: str, values: Any) -> None:
-    """Reject strings, bytes, bools and objects that numpy would silently convert."""
-    if isinstance(values, (str, bytes)) or np.asarray(values).dtype.kind not in "iufc" or _has_bool(values):
-        raise ValueError(f"{name} must hold real numbers (not booleans or strings), got {_short(values)}")
-
-
-def _short(values: Any) -> str:
-    """A value for an error message: plain Python numbers, at most a few of them."""
-    if isinstance(values, np.generic):
-        return repr(values.item())
-    if isinstance(values, np.ndarray):
-        if values.size > 8:
-            return f"an array of shape {values.shape}"
-        return repr(values.tolist())
-    text = repr(values)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _as_times(name: str, values: ArrayLike, *, strict: bool, max_size: int) -> np.ndarray:
-    try:
-        raw = np.asarray(values)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-d sequence of real times, got {_short(values)}") from None
-    if raw.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d sequence of real times, got shape {raw.shape}")
-    if raw.size > max_size:
-        raise ValueError(f"{name} may hold at most {max_size} times, got {raw.size}")
-    _numeric(name, values)
-    if raw.dtype.kind == "c":
-        raise ValueError(f"{name} must hold real times, got complex numbers")
-    try:
-        arr = np.array(raw, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-d sequence of real times, got {_short(values)}") from None
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise ValueError(f"{name} must be finite, got {float(arr[bad[0]])!r} at index {int(bad[0])}")
-    if arr.size and arr[0] < 0:
-        raise ValueError(f"{name} must be >= 0, got {float(arr[0])!r}")
-    if arr.size and arr.max() > MAX_TIME:
-        raise ValueError(f"{name} must be <= MAX_TIME = {MAX_TIME:g} (model time unit), got {float(arr.max())!r}")
-    d = np.diff(arr)
-    if strict and np.any(d <= 0):
-        raise ValueError(f"{name} must be strictly increasing")
-    if not strict and np.any(d < 0):
-        raise ValueError(f"{name} must be sorted (non-decreasing)")
-    return arr
-
-
-#: Dimensions of the state space a protocol accepts (two spins: 4).
-MIN_DIM, MAX_DIM = 2, 64
-
-
-def initial_density_matrix(initial: Any) -> np.ndarray:
-    """The initial density matrix of a protocol.
-
-    Parameters
-    ----------
-    initial : str, array_like of shape (d,) or (d, d), or qutip.Qobj
-        A two-spin label in INITIAL_LABELS (d = 4), a normalised d-vector, a d x d density matrix, or a
-        QuTiP Qobj ket or density matrix; 2 <= d <= 64.
-
-    Returns
-    -------
-    ndarray of complex128, shape (d, d)
-        Exactly Hermitian.
-
-    Raises
-    ------
-    ValueError
-        Naming 'initial', for an unknown label, a wrong shape, or a vector or matrix that is not a state.
-    """
-    if hasattr(initial, "full") and hasattr(initial, "dims"):  # a qutip.Qobj, read without importing qutip
-        initial = np.asarray(initial.full())
-        if initial.ndim == 2 and initial.shape[1] == 1:
-            initial = initial[:, 0]
-    if isinstance(initial, str):
-        if initial not in INITIAL_LABELS:
-            raise ValueError(f"initial must be one of {INITIAL_LABELS}, a 4-vector or a 4x4 matrix; got {initial!r}")
-        v = basis_state(initial)
-        return np.outer(v, v.conj())
-    try:
-        _numeric("initial", initial)
-        arr = np.array(initial, dtype=complex)
-    except (TypeError, ValueError):
-        raise ValueError(f"initial must be a label, a 4-vector or a 4x4 matrix, got {_short(initial)}") from None
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("initial must contain finite numbers only")
-    d = arr.shape[0] if arr.ndim in (1, 2) and arr.size else 0
-    if not MIN_DIM <= d <= MAX_DIM:
-        raise ValueError(
-            f"initial must have shape (d,) or (d, d) with {MIN_DIM} <= d <= {MAX_DIM}, got shape {arr.shape}"
-        )
-    if arr.shape == (d,):
-        norm = np.linalg.norm(arr)
-        if abs(norm - 1) > STATE_TOL:
-            raise ValueError(
-                f"initial state vector must be normalised (|psi| = 1 within {STATE_TOL}), got {float(norm)!r}"
-            )
-        rho = np.outer(arr, arr.conj()) / norm**2
-        return 0.5 * (rho + rho.conj().T)  # exactly Hermitian (an FMA in outer may break the symmetry)
-    if arr.shape == (d, d):
-        if np.max(np.abs(arr - arr.conj().T)) > STATE_TOL:
-            raise ValueError("initial density matrix must be Hermitian")
-        tr = np.trace(arr).real
-        if abs(tr - 1) > STATE_TOL:
-            raise ValueError(f"initial density matrix must have trace 1 (within {STATE_TOL}), got {float(tr)!r}")
-        ev = np.linalg.eigvalsh(arr)
-        if ev[0] < -STATE_TOL:
-            raise ValueError(
-                f"initial density matrix must be positive semidefinite, lowest eigenvalue {float(ev[0])!r}"
-            )
-        return 0.5 * (arr + arr.conj().T)
-    raise ValueError(f"initial must have shape (d,) or (d, d), got shape {arr.shape}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -512,64 +383,3 @@ def _plain_arrays(m: Measurement | Monitor, d: int) -> dict[str, np.ndarray]:
         return m.as_dict()
     U, has = m.unitaries(None, d) if isinstance(m, Monitor) else m.unitaries()
     return {"observable": np.zeros((d, d), complex), "readout_error": np.zeros(2), "feedback": U, "has_feedback": has}
-
-
-def _check_windows(measurements: tuple[Measurement | Monitor, ...], meas: np.ndarray, t_end: float) -> None:
-    """Each monitored window ends by the last output time and holds no other round."""
-    for k, m in enumerate(measurements):
-        if not isinstance(m, Monitor) or m.duration == 0.0:
-            continue
-        t0, t1 = float(meas[k]), float(meas[k]) + m.duration
-        if t1 > t_end:
-            raise ValueError(
-                f"measurement: the window of round {k + 1} ends at {t1:g}, after the last output time {t_end:g}"
-            )
-        inside = np.flatnonzero((meas >= t0) & (meas < t1))
-        inside = inside[inside != k]
-        if inside.size:
-            raise ValueError(
-                f"measurement: the window of round {k + 1} [{t0:g}, {t1:g}) overlaps round {int(inside[0]) + 1} "
-                f"at t = {float(meas[inside[0]]):g}; windows may not overlap other rounds"
-            )
-
-
-def _check_history(measurements: tuple[Measurement | Monitor, ...], n_states: int) -> None:
-    """Every (record, state) feedback key names a state of the rule's machine."""
-    for m in dict.fromkeys(measurements):
-        for _, s in m.history_feedback:
-            if s >= n_states:
-                raise ValueError(
-                    f"feedback: rule state {s} does not exist; the post-selection rule has states 0 .. {n_states - 1}"
-                )
-
-
-def _measurements(value: Any, rounds: int, dim: int) -> tuple[Measurement | Monitor, ...]:
-    """One Measurement per round from None, one Measurement, or a sequence of rounds of them."""
-    if value is None:
-        if dim != 4 and rounds:
-            raise ValueError(
-                f"measurement: the default tau_z x tau_z acts on two spins (d = 4); give a "
-                f"Measurement with a ({dim}, {dim}) observable"
-            )
-        value = Measurement()
-    out: tuple[Measurement | Monitor, ...]
-    if isinstance(value, (Measurement, Monitor)):
-        out = (value,) * rounds
-    elif isinstance(value, (str, bytes, dict)):
-        raise ValueError(f"measurement must be a Measurement or a list of them, got {value!r}")
-    else:
-        try:
-            out = tuple(value)
-        except TypeError:
-            raise ValueError(f"measurement must be a Measurement or a list of them, got {value!r}") from None
-        if len(out) != rounds:
-            raise ValueError(
-                f"measurement must be one Measurement or a list of one per round ({rounds}), got {len(out)}"
-            )
-        for m in out:
-            if not isinstance(m, (Measurement, Monitor)):
-                raise ValueError(f"measurement list entries must be Measurement or Monitor objects, got {m!r}")
-    for m in out[:1] + tuple(x for x in out[1:] if x is not out[0]):
-        if m.dim is not None and m.dim != dim:
-            raise ValueError(f"measurement acts on dimension {m.dim}, but the initial state has dimension {dim}")
-    return out

@@ -43,7 +43,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import json
 
     from .. import figures, report
-    from ..config import load_study
+    from ..config_study import load_study
     from ..studies.axes import check_sweep
     from ..studies.sweeps import sweep
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...ensemble import simulate, solve_master_equation, trace_distance
-from ...ensemble.montecarlo.simulation import resolve_seed
+from ...ensemble.montecarlo.batches import resolve_seed
 from ...trajectories.plan import Model, check_model
 from ...trajectories.protocol import Protocol
 from ...trajectories.rng import SEED_MAX

@@ -40,51 +40,31 @@ optimised in turn. A callable objective's finite-difference gradient costs R + 1
 :func:`darkspin.ensemble.exact.batch.solve_many` in one batch. For 6 rounds by t = 600 on the paper's
 model the analytic gradient needs 160 solves where forward differences needed 1150, at the same optimum.
 
-Length: the parametrisation, the objectives, the gradient and the multi-start search of one optimiser;
-most of the length is the documentation of its options.
+The checks of the inputs are in :mod:`.schedule_inputs`, the objective, its gradient and the multi-start
+search in :mod:`.schedule_search`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...ensemble.exact.batch import solve_many
-from ...ensemble.exact.time_gradient import TimeGradient
-from ...ensemble.results.master_equation import MasterEquationResult, PostSelectionUndefinedWarning
-from ...trajectories.measurement import Measurement
-from ...trajectories.monitor import Monitor
-from ...trajectories.operators import target_vector
-from ...trajectories.plan import Model, check_model
-from ...trajectories.protocol import MAX_TIME, Protocol
+from ...trajectories.plan import Model
+from ...trajectories.protocol import Protocol
 from .flatness import FLAT_STEP, FLAT_TOL, describe_flat, flat_directions
-from .per_time import PerUnitTime, initial_fidelity
-from .stick_breaking import stick_jacobian, stick_times, stick_weights
-
-#: Named objectives.
-OBJECTIVES = ("fidelity", "yield", "fidelity_at_yield")
-#: Most rounds a schedule may be optimised for (an evaluation and a gradient each cost O(R)).
-MAX_SCHEDULE_ROUNDS = 100
-#: Most starting points.
-MAX_STARTS = 1000
-#: Forward-difference step in the unit box (times move by FD_STEP * t_max).
-FD_STEP = 1e-6
-#: What the optimisers see for an undefined (NaN or infinite) objective: far below any fidelity or
-#: yield. The returned Schedule reports such a schedule's objective as -inf.
-UNDEFINED_PENALTY = -1e6
-#: Iteration cap per start and optimiser.
-MAX_ITER = 200
-
-
-#: What optimize_schedule maximises: a name in OBJECTIVES or f(MasterEquationResult) -> float.
-Objective = str | Callable[[MasterEquationResult], float]
+from .schedule_inputs import MAX_SCHEDULE_ROUNDS as MAX_SCHEDULE_ROUNDS
+from .schedule_inputs import MAX_STARTS as MAX_STARTS
+from .schedule_inputs import OBJECTIVES as OBJECTIVES
+from .schedule_inputs import Objective as Objective
+from .schedule_inputs import _check_inputs, _objective_name, _with_gate_times, _with_times
+from .schedule_search import FD_STEP as FD_STEP
+from .schedule_search import MAX_ITER as MAX_ITER
+from .schedule_search import UNDEFINED_PENALTY as UNDEFINED_PENALTY
+from .schedule_search import _run_start, _Search
+from .stick_breaking import stick_weights
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -156,309 +136,6 @@ class Schedule:
             f"Schedule(rounds={self.rounds}, measure_at=[{times}], objective={self.objective:.10g} "
             f"({self.objective_name}), fidelity={self.fidelity:.10g}, yield_={self.yield_:.10g}, "
             f"evaluations={self.evaluations}, gradients={self.gradients}{flat})"
-        )
-
-
-def _objective_name(objective: Objective) -> str:
-    if isinstance(objective, str):
-        return objective
-    return getattr(objective, "__name__", type(objective).__name__)
-
-
-def _check_inputs(
-    model: Model,
-    protocol: Protocol,
-    rounds: int | None,
-    t_max: float | None,
-    objective: Objective,
-    min_yield: float | None,
-    max_rounds: int | None,
-    starts: int,
-    seed: int,
-    target_state: str | ArrayLike | None,
-) -> tuple[list[int], float, np.ndarray, int]:
-    """Validate everything before any solve; returns (rounds to try, t_max, target vector (d,), starts)."""
-    if not isinstance(protocol, Protocol):
-        raise ValueError(f"protocol must be a Protocol, got {type(protocol).__name__}")
-    d = check_model(model, protocol)
-    if (objective not in OBJECTIVES) if isinstance(objective, str) else not callable(objective):
-        raise ValueError(f"objective must be one of {OBJECTIVES} or a callable f(result) -> float, got {objective!r}")
-    if objective == "fidelity_at_yield":
-        if min_yield is None:
-            raise ValueError("min_yield must be given (a number in [0, 1]) for objective 'fidelity_at_yield'")
-        if isinstance(min_yield, bool) or not isinstance(min_yield, numbers.Real) or not 0.0 <= min_yield <= 1.0:
-            raise ValueError(f"min_yield must be a number in [0, 1], got {min_yield!r}")
-    elif min_yield is not None:
-        raise ValueError(f"min_yield applies only to objective 'fidelity_at_yield', got objective {objective!r}")
-
-    def integer(name: str, value: Any, low: int, high: int) -> int:
-        # numbers.Integral declares no comparisons; its instances compare as ints
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= cast(int, value) <= high:
-            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        return int(value)
-
-    if max_rounds is not None:
-        if rounds is not None:
-            raise ValueError("give rounds (a fixed number) or max_rounds (the best of 1..max_rounds), not both")
-        max_rounds = integer("max_rounds", max_rounds, 1, MAX_SCHEDULE_ROUNDS)
-        candidates = list(range(1, max_rounds + 1))
-    else:
-        if rounds is None:
-            rounds = protocol.rounds
-            if rounds == 0:
-                raise ValueError("rounds must be given: the protocol has no measurement rounds to count")
-        candidates = [integer("rounds", rounds, 1, MAX_SCHEDULE_ROUNDS)]
-    starts = integer("starts", starts, 1, MAX_STARTS)
-    integer("seed", seed, 0, 2**64 - 1)
-    t_final = protocol.t_final
-    if t_max is None:
-        t_max = t_final
-    if isinstance(t_max, bool) or not isinstance(t_max, numbers.Real) or not math.isfinite(t_max):
-        raise ValueError(f"t_max must be a finite number in (0, {min(t_final, MAX_TIME):g}], got {t_max!r}")
-    t_max = float(t_max)
-    if not 0.0 < t_max <= min(t_final, MAX_TIME):
-        raise ValueError(
-            f"t_max must lie in (0, min(protocol's final output time, MAX_TIME)] = (0, {min(t_final, MAX_TIME):g}], "
-            f"got {t_max:g}"
-        )
-    # the instrument and the rule must make sense for every candidate number of rounds
-    distinct = list(dict.fromkeys(protocol.measurements))
-    if len(distinct) > 1 and candidates != [protocol.rounds]:
-        raise ValueError(
-            f"rounds: the protocol has a different instrument per round ({protocol.rounds} rounds); with another "
-            "number of rounds give it one Measurement for every round"
-        )
-    if protocol.postselect not in ("all", "last", "none") and candidates != [len(protocol.postselect)]:
-        raise ValueError(
-            f"rounds: the protocol's postselect pattern {protocol.postselect!r} fixes {len(protocol.postselect)} "
-            "rounds; use 'all', 'last' or 'none' to vary the number of rounds"
-        )
-    if not distinct and d != 4:
-        raise ValueError(
-            f"protocol.measurement: the protocol has no rounds, so no instrument to reuse, and the default "
-            f"tau_z x tau_z needs d = 4 (this model has d = {d}); give the protocol a Measurement"
-        )
-    target = target_vector(target_state, d)
-    return candidates, t_max, target, starts
-
-
-def _with_times(protocol: Protocol, times: np.ndarray) -> Protocol:
-    """The protocol with new measurement times (same initial state, outputs, instruments and rule)."""
-    distinct = list(dict.fromkeys(protocol.measurements))
-    measurement: list[Measurement | Monitor] | Measurement | Monitor | None
-    if len(distinct) > 1:
-        measurement = list(protocol.measurements)  # same number of rounds (checked)
-    else:
-        measurement = distinct[0] if distinct else None
-    return Protocol(
-        protocol.initial,
-        times,
-        protocol.times,
-        measurement=measurement,
-        postselect=protocol.postselect,
-        segments=protocol.segments,
-        gates=protocol.gates,
-    )
-
-
-def _with_gate_times(protocol: Protocol, times: np.ndarray) -> Protocol:
-    """The protocol with new gate times (gate k keeps its place in the list; times non-decreasing)."""
-    gates = [(float(t), g) for t, (_, g) in zip(times, protocol.gates, strict=True)]
-    return Protocol(
-        protocol.initial,
-        protocol.measure_at,
-        protocol.times,
-        measurement=list(protocol.measurements) or None,
-        postselect=protocol.postselect,
-        segments=protocol.segments,
-        gates=gates,
-    )
-
-
-class _Search:
-    """Evaluates schedules (with a cache and a count) and remembers the best one seen."""
-
-    #: Analytic gradients for the named objectives (False: forward differences, as for a callable).
-    analytic_gradient = True
-
-    def __init__(
-        self,
-        model: Model,
-        protocol: Protocol,
-        t_max: float,
-        objective: Objective,
-        min_yield: float | None,
-        target: np.ndarray,
-    ) -> None:
-        self.model, self.protocol, self.t_max = model, protocol, t_max
-        self.objective, self.min_yield = objective, min_yield
-        self.target = target
-        self.evaluations = 0
-        self.gradients = 0
-        self._gradients: dict[int, TimeGradient] = {}
-        self._last_gradient: tuple[bytes, np.ndarray, np.ndarray] | None = None
-        self._cache: dict[bytes, tuple[float, float, float]] = {}
-        self.best: tuple[float, np.ndarray, float, float] | None = None  # (objective, times, fidelity, yield)
-        # the protocol of a schedule; the adjoint gradient knows measurement times without segments or gates
-        self.build = _with_times
-        if protocol.is_timed:
-            self.analytic_gradient = False
-
-    def times(self, w: np.ndarray) -> np.ndarray:
-        return stick_times(w, self.t_max)
-
-    def _score(self, result: MasterEquationResult, times: np.ndarray) -> tuple[float, float, float]:
-        """(objective, fidelity, yield) of one exact result at ``times`` (R,); objective -inf where undefined.
-
-        A callable objective's non-finite value raises ValueError: silently scoring it -inf would hide
-        a broken objective behind the starting schedule.
-        """
-        v = self.target
-        fidelity = float(np.vdot(v, result.rho_post[-1] @ v).real)
-        yld = float(result.p_cumulative[-1]) if result.p_cumulative.size else 1.0
-        if self.objective == "fidelity":
-            value = fidelity
-        elif self.objective == "yield":
-            value = yld
-        elif self.objective == "fidelity_at_yield":
-            value = fidelity  # the constraint is handled by the optimiser and by _remember
-        elif isinstance(self.objective, PerUnitTime):  # NaN (zero duration) scores -inf below
-            f0 = initial_fidelity(self.protocol, self.target)
-            value = self.objective.value(fidelity, yld, f0, self.objective.duration(result.protocol))
-        else:
-            # not one of the OBJECTIVES names, so a callable (checked before the search)
-            value = float(cast(Callable[[MasterEquationResult], float], self.objective)(result))
-            if not math.isfinite(value):
-                name = _objective_name(self.objective)
-                schedule = ", ".join(f"{t:.17g}" for t in times)
-                raise ValueError(
-                    f"objective {name!r} must return a finite number, got {value!r} for the schedule "
-                    f"measure_at=[{schedule}]: return a finite score (e.g. a low one) for schedules to avoid"
-                )
-        if not math.isfinite(value):
-            value = -math.inf
-        return value, fidelity, yld
-
-    def evaluate_many(self, ws: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
-        """(objective, fidelity, yield) for each point w of the unit box (cached)."""
-        return self.evaluate_times([self.times(w) for w in ws])
-
-    def evaluate_times(self, keys: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
-        """(objective, fidelity, yield) for each schedule (R,) of times (cached)."""
-        todo = [t for t in keys if t.tobytes() not in self._cache]
-        todo = list({t.tobytes(): t for t in todo}.values())
-        if todo:
-            protocols = [self.build(self.protocol, t) for t in todo]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", PostSelectionUndefinedWarning)
-                # many schedules at once; each result is independent of the others in the batch
-                results = solve_many([self.model] * len(protocols), protocols)
-            self.evaluations += len(protocols)
-            for t, res in zip(todo, results, strict=True):
-                score = self._score(res, t)
-                self._cache[t.tobytes()] = score
-                self._remember(t, *score)
-        return [self._cache[t.tobytes()] for t in keys]
-
-    def _remember(self, times: np.ndarray, value: float, fidelity: float, yld: float) -> None:
-        if self.objective == "fidelity_at_yield":
-            assert self.min_yield is not None  # required with this objective (checked)
-            if not yld >= self.min_yield:
-                return  # never return a schedule that misses the constraint
-        if self.best is None or value > self.best[0]:
-            self.best = (value, np.array(times), fidelity, yld)
-
-    # ---- what the optimisers minimise (finite everywhere) ----
-    def loss(self, w: np.ndarray) -> float:
-        value = self.evaluate_many([w])[0][0]
-        return -value if math.isfinite(value) else -UNDEFINED_PENALTY
-
-    def loss_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
-        """Loss and its gradient in w: analytic for the named objectives, else forward differences."""
-        w = np.asarray(w, float)
-        if self.analytic_gradient and isinstance(self.objective, str):
-            value = self.evaluate_many([w])[0][0]
-            if not math.isfinite(value):
-                return -UNDEFINED_PENALTY, np.zeros(w.size)  # flat: every neighbour is penalised alike
-            d_fidelity, d_yield = self._time_gradient(w)
-            return -value, -(d_yield if self.objective == "yield" else d_fidelity)
-        if self.analytic_gradient and isinstance(self.objective, PerUnitTime):
-            value, fidelity, yld = self.evaluate_many([w])[0]
-            times = self.times(w)
-            if not math.isfinite(value):
-                return -UNDEFINED_PENALTY, np.zeros(w.size)
-            d_fidelity, d_yield = self._time_gradient(w)
-            d_duration = stick_jacobian(w, times, self.t_max)[-1]  # the duration moves with the last time
-            f0 = initial_fidelity(self.protocol, self.target)
-            duration = self.objective.duration(_with_times(self.protocol, times))
-            grad = self.objective.gradient(fidelity, yld, f0, duration, d_fidelity, d_yield, d_duration)
-            return -value, -grad
-        steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
-        points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
-        values = [v for v, _, _ in self.evaluate_many(points)]
-        losses = np.array([-v if math.isfinite(v) else -UNDEFINED_PENALTY for v in values])
-        return float(losses[0]), (losses[1:] - losses[0]) / steps
-
-    def constraint_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
-        """yield - min_yield (>= 0 when met) and its gradient in w."""
-        assert self.min_yield is not None  # only called for fidelity_at_yield, which requires it
-        w = np.asarray(w, float)
-        if self.analytic_gradient:
-            return self.evaluate_many([w])[0][2] - self.min_yield, self._time_gradient(w)[1]
-        steps = np.where(w + FD_STEP <= 1.0, FD_STEP, -FD_STEP)
-        points = [w] + [w + steps[i] * np.eye(w.size)[i] for i in range(w.size)]
-        y = np.array([s[2] for s in self.evaluate_many(points)]) - self.min_yield
-        return float(y[0]), (y[1:] - y[0]) / steps
-
-    def _time_gradient(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gradients (R,) in w of the fidelity and the yield: adjoint in the times, then the chain rule."""
-        times = self.times(w)
-        key = times.tobytes()
-        if self._last_gradient is None or self._last_gradient[0] != key:
-            R = times.size
-            grad = self._gradients.get(R)
-            if grad is None:
-                # the reachable subspace does not depend on the times: build it once per number of rounds
-                start = self.t_max * np.arange(1, R + 1) / (R + 1)
-                grad = self._gradients[R] = TimeGradient(self.model, _with_times(self.protocol, start), self.target)
-            _, _, d_fidelity, d_yield = grad(times)
-            self.gradients += 1
-            chain = stick_jacobian(w, times, self.t_max)
-            self._last_gradient = (key, chain.T @ d_fidelity, chain.T @ d_yield)
-        return self._last_gradient[1], self._last_gradient[2]
-
-
-def _run_start(search: _Search, w0: np.ndarray) -> None:
-    """One local search from w0 (the search object records the best point)."""
-    import scipy.optimize
-
-    bounds = [(0.0, 1.0)] * w0.size
-    if search.objective == "fidelity_at_yield":
-        min_yield = search.min_yield
-        assert min_yield is not None  # required with this objective (checked)
-        scipy.optimize.minimize(
-            search.loss,
-            w0,
-            jac=lambda w: search.loss_and_grad(w)[1],
-            method="SLSQP",
-            bounds=bounds,
-            constraints=[
-                {
-                    "type": "ineq",
-                    "fun": lambda w: search.evaluate_many([w])[0][2] - min_yield,
-                    "jac": lambda w: search.constraint_and_grad(w)[1],
-                }
-            ],
-            options={"maxiter": MAX_ITER, "ftol": 1e-12},
-        )
-    else:
-        scipy.optimize.minimize(
-            search.loss_and_grad,
-            w0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": MAX_ITER, "ftol": 1e-14, "gtol": 1e-10},
         )
 
 

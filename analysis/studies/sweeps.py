@@ -36,10 +36,11 @@ from numpy.typing import ArrayLike
 
 from ...ensemble import MonteCarloResult
 from ...ensemble.montecarlo.atomic import naming_file
+from ...ensemble.montecarlo.batches import resolve_seed
+from ...ensemble.montecarlo.executors import as_executor, in_flight
 from ...ensemble.montecarlo.files import check_exact_types
 from ...ensemble.montecarlo.many import simulate_points
 from ...ensemble.montecarlo.options import RunOptions, merge_options
-from ...ensemble.montecarlo.simulation import as_executor, in_flight, resolve_seed
 from ...trajectories.checks import check_count, check_flag
 from ...trajectories.operators import basis_state, target_vector
 from ...trajectories.plan import Model, check_model

@@ -38,7 +38,8 @@ from scipy.sparse.linalg import expm_multiply
 from ...trajectories.checks import check_flag
 from ...trajectories.counting import COUNT_MAX, channel_mask, check_n_max
 from ...trajectories.plan import Model, check_model
-from ...trajectories.protocol import Protocol, _as_times
+from ...trajectories.protocol import Protocol
+from ...trajectories.protocol_checks import _as_times
 from .state_propagation import sparse_liouvillian
 from .superoperators import EXPM_NORM_MAX, record_superops
 

@@ -20,7 +20,8 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from ...trajectories.measurement import Measurement
 from ...trajectories.plan import Model, check_model
-from ...trajectories.protocol import Protocol, _as_times
+from ...trajectories.protocol import Protocol
+from ...trajectories.protocol_checks import _as_times
 from .state_propagation import STATE_PROPAGATION_DIM, TaylorExponential, _StateSolver
 from .superoperators import _Solver, record_superops
 from .timed_jumps import timed_mean_jumps, timed_no_jump_probability

@@ -6,326 +6,25 @@ The binning is documented in :mod:`darkspin.trajectories.distributions`. Every c
 integer and the split's fidelity sums are fixed-point (2^-40) integers, so merging is exact and the
 result is bit-identical for any batch split, thread count or resume.
 
-Length: the integer histogram sums and the user-facing views of every distribution (fidelity, jumps,
-waiting times, count histograms) share one set of bin conventions, kept together so they cannot drift.
+The mergeable sums are :class:`.distribution_sums.DistributionSums`, one histogram's view is
+:class:`.histogram.Histogram`; both are importable from here too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from collections.abc import Sequence
-from typing import overload
 
 import numpy as np
 
 from ...trajectories.counting import channel_mask
-from ...trajectories.distributions import DistributionSpec
 from ...trajectories.protocol import Protocol
 from ...trajectories.sums_kernel import FRAC_BITS
 from ..statistics.intervals import wilson_interval
+from .distribution_sums import DistributionSums as DistributionSums
+from .histogram import Histogram as Histogram
+from .histogram import InfidelitySplit as InfidelitySplit
 
-_MASK = np.int64(2**FRAC_BITS - 1)
 _UNIT = 2.0**-FRAC_BITS
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class DistributionSums:
-    """Histogram counts of a set of runs (S snapshots, B infidelity bins, K channels, T time bins, n outputs).
-
-    spec: the binning; fidelity (S, 2, B) [all, post-selected]; split_n (S, 2) post-selected runs that
-    had not [0] / had [1] jumped by the snapshot; split_hi, split_lo (S, 2) their summed fidelities,
-    hi + lo 2^-40; jump_counts (2, K, jump_max + 2) [all, post-selected at the final time], the last
-    bin counting more than jump_max; first_jump (2, T + 2): bins of the grid, then past its end, then
-    never; waiting (T + 1,): waiting times between successive jumps, the last bin past the grid;
-    count_sums, count_squares (n, K): sums of the per-run jump counts by each output time and of their
-    squares; counts (C, 2, n, count_max + 1): [all, post-selected at that output] histograms of N, the
-    jumps of each channel set of spec.count_sets by each output time (the last cell N >= count_max);
-    first_jump_channel (2, K, T + 1): first_jump's bins split by the channel of the first jump (bin T:
-    past the grid).
-
-    Attributes
-    ----------
-    spec : DistributionSpec
-        The binning.
-    fidelity : numpy.ndarray, shape (S, 2, B), int64
-        Infidelity histograms of all and of post-selected runs at each snapshot.
-    split_n : numpy.ndarray, shape (S, 2), int64
-        Post-selected runs that had not / had jumped by each snapshot.
-    split_hi, split_lo : numpy.ndarray, shape (S, 2), int64
-        Their summed fidelities in two integer words.
-    jump_counts : numpy.ndarray, shape (2, K, jump_max + 2), int64
-        Jumps per run and channel, all and post-selected.
-    first_jump : numpy.ndarray, shape (2, T + 2), int64
-        First-jump times on the time grid.
-    waiting : numpy.ndarray, shape (T + 1,), int64
-        Waiting times between successive jumps.
-    count_sums, count_squares : numpy.ndarray, shape (n, K), int64
-        Sums of the per-run jump counts by each output time, and of their squares.
-    counts : numpy.ndarray, shape (C, 2, n, count_max + 1), int64
-        Histograms of the jump count N of each channel set, all and post-selected, by each output time.
-    first_jump_channel : numpy.ndarray, shape (2, K, T + 1), int64
-        First-jump times split by the channel of the first jump.
-
-    Examples
-    --------
-    >>> import darkspin as ds
-    >>> protocol = ds.Protocol.paper(n_out=11)
-    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
-    >>> int(mc.sums.dist.jump_counts[0, 0].sum())  # every run counted once per channel
-    200
-    """
-
-    spec: DistributionSpec
-    fidelity: np.ndarray
-    split_n: np.ndarray
-    split_hi: np.ndarray
-    split_lo: np.ndarray
-    jump_counts: np.ndarray
-    first_jump: np.ndarray
-    waiting: np.ndarray
-    count_sums: np.ndarray
-    count_squares: np.ndarray
-    counts: np.ndarray
-    first_jump_channel: np.ndarray
-
-    _COUNTS = (
-        "fidelity",
-        "split_n",
-        "jump_counts",
-        "first_jump",
-        "waiting",
-        "count_sums",
-        "count_squares",
-        "counts",
-        "first_jump_channel",
-    )
-
-    @classmethod
-    def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
-        """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`."""
-        fid, split_n, split_q, jc, fj, wait, cs1, cs2, cnt, fjk = (np.asarray(a, np.int64) for a in dist)
-        cnt = np.cumsum(cnt, axis=2)  # the kernel bins changes along the outputs
-        return cls(spec, fid, split_n, split_q >> FRAC_BITS, split_q & _MASK, jc, fj, wait, cs1, cs2, cnt, fjk)
-
-    @classmethod
-    def empty(cls, spec: DistributionSpec, n_out: int, channels: int) -> DistributionSums:
-        """No runs yet."""
-        S, B, T = spec.snap_kind.size, spec.fid_edges.size - 1, spec.time_edges.size - 1
-        z = np.zeros
-        return cls(
-            spec,
-            z((S, 2, B), np.int64),
-            z((S, 2), np.int64),
-            z((S, 2), np.int64),
-            z((S, 2), np.int64),
-            z((2, channels, spec.jump_max + 2), np.int64),
-            z((2, T + 2), np.int64),
-            z(T + 1, np.int64),
-            z((n_out, channels), np.int64),
-            z((n_out, channels), np.int64),
-            z((spec.count_sets.shape[0], 2, n_out, spec.count_max + 1), np.int64),
-            z((2, channels, T + 1), np.int64),
-        )
-
-    def same_binning(self, other: DistributionSums) -> bool:
-        """True if both were binned the same way (snapshots, target, edges, jump range)."""
-        a, b = self.spec, other.spec
-        return (
-            a.target_kind == b.target_kind
-            and a.jump_max == b.jump_max
-            and a.count_max == b.count_max
-            and all(
-                np.asarray(getattr(a, k)).shape == np.asarray(getattr(b, k)).shape
-                and np.array_equal(getattr(a, k), getattr(b, k))
-                for k in ("snap_kind", "snap_index", "target", "fid_edges", "time_edges", "count_sets")
-            )
-            and all(getattr(self, k).shape == getattr(other, k).shape for k in self._COUNTS)
-        )
-
-    def merge(self, other: DistributionSums) -> DistributionSums:
-        """Exact sum of two disjoint sets of runs binned the same way."""
-        if not self.same_binning(other):
-            raise ValueError("cannot merge distributions binned differently (snapshots, target, edges)")
-        lo = self.split_lo + other.split_lo
-        return DistributionSums(
-            self.spec,
-            **{k: getattr(self, k) + getattr(other, k) for k in self._COUNTS},
-            split_hi=self.split_hi + other.split_hi + (lo >> FRAC_BITS),
-            split_lo=lo & _MASK,
-        )
-
-    def identical(self, other: DistributionSums) -> bool:
-        """Bit-for-bit equality of binning and counts."""
-        return (
-            self.same_binning(other)
-            and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._COUNTS)
-            and np.array_equal(self.split_hi, other.split_hi)
-            and np.array_equal(self.split_lo, other.split_lo)
-        )
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Histogram:
-    """Counts of a quantity over runs, with bin edges.
-
-    counts (m,) int64 over the bins [edges[i], edges[i + 1]) (the last one closed), followed by
-    ``len(extra)`` named extra bins (e.g. "past the grid", "never"), counted as lying beyond every edge;
-    edges (m + 1,); quantity: what is binned and its unit; total: runs counted.
-
-    Attributes
-    ----------
-    quantity : str
-        What is binned, with its unit.
-    edges : numpy.ndarray, shape (m + 1,)
-        The bin edges.
-    counts : numpy.ndarray, shape (m,), int64
-        Runs per bin.
-    extra : tuple of str
-        Names of the extra bins beyond the last edge.
-    extra_counts : numpy.ndarray, shape (len(extra),), int64
-        Runs in them.
-
-    Examples
-    --------
-    >>> import darkspin as ds
-    >>> protocol = ds.Protocol.paper(n_out=11)
-    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
-    >>> h = mc.distributions.first_jump()
-    >>> h.total, float(h.survival()[0])
-    (200, 1.0)
-    """
-
-    quantity: str
-    edges: np.ndarray
-    counts: np.ndarray
-    extra: tuple = ()
-    extra_counts: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
-
-    @property
-    def total(self) -> int:
-        return int(self.counts.sum() + self.extra_counts.sum())
-
-    def probabilities(self) -> np.ndarray:
-        """Fraction of the runs in each bin, (m,) (NaN without runs)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self.counts / float(self.total) if self.total else np.full(self.counts.shape, np.nan)
-
-    def _beyond(self) -> np.ndarray:
-        """Runs at or beyond each edge, (m + 1,) int."""
-        return np.concatenate([np.cumsum(self.counts[::-1])[::-1], [0]]) + int(self.extra_counts.sum())
-
-    @overload
-    def survival(self, confidence: None = None) -> np.ndarray: ...
-
-    @overload
-    def survival(self, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-
-    def survival(self, confidence: float | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """P(X >= edges[i]) at every edge, (m + 1,): the fraction of runs at or beyond each edge.
-
-        Parameters
-        ----------
-        confidence : float or None
-            Deprecated: use :meth:`survival_interval`. Given, returns (value, low, high) as before.
-
-        Returns
-        -------
-        numpy.ndarray
-            (m + 1,); NaN without runs.
-        """
-        beyond = self._beyond()
-        n = self.total
-        value = beyond / float(n) if n else np.full(beyond.shape, np.nan)
-        if confidence is None:
-            return value
-        warnings.warn(
-            "Histogram.survival(confidence=...) is deprecated; use survival() for the values and "
-            "survival_interval(confidence_level) for (low, high)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        low, high = self.survival_interval(confidence)
-        return value, low, high
-
-    def survival_interval(self, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Wilson intervals of :meth:`survival` at every edge: valid at 0 and 1, never of zero width.
-
-        Measured pointwise coverage of the 95 % first-jump survival intervals against the exact no-jump
-        probability: 0.948 on average, 0.936 at the worst of 40 edges, over 1000 runs of 1000 trajectories.
-
-        Parameters
-        ----------
-        confidence_level : float
-            In (0, 1).
-
-        Returns
-        -------
-        low, high : numpy.ndarray
-            (m + 1,) each.
-
-        Raises
-        ------
-        ValueError
-            If ``confidence_level`` is not in (0, 1).
-        """
-        beyond = self._beyond()
-        low, high = wilson_interval(beyond, np.full(beyond.shape, self.total), confidence_level)
-        return low, high
-
-    def cdf(self) -> np.ndarray:
-        """P(X < edges[i]) at every edge, (m + 1,) (1 - :meth:`survival`)."""
-        return 1.0 - self.survival()
-
-    def mean_bounds(self) -> tuple[float, float]:
-        """Bounds on the mean of the binned quantity over runs in the bins (extra bins excluded):
-        every run at its bin's lower / upper edge."""
-        n = self.counts.sum()
-        if not n:
-            return float("nan"), float("nan")
-        return float(self.counts @ self.edges[:-1] / n), float(self.counts @ self.edges[1:] / n)
-
-
-@dataclasses.dataclass(frozen=True)
-class InfidelitySplit:
-    """The post-selected infidelity at one snapshot, split by whether a run had jumped by then.
-
-    n_post = n_quiet + n_jumped runs post-selected; infidelity = quiet + jumped, where quiet and
-    jumped are the sums of 1 - F over the runs that had not / had jumped, divided by n_post (so they
-    add up to the post-selected infidelity); NaN without post-selected runs.
-
-    Attributes
-    ----------
-    time : float
-        The snapshot time (model time unit).
-    label : str
-        The snapshot ("round k" or "t = ...").
-    n_post, n_quiet, n_jumped : int
-        Post-selected runs; those that had not jumped and those that had.
-    quiet, jumped : float
-        Their shares of the post-selected infidelity.
-
-    Examples
-    --------
-    >>> import darkspin as ds
-    >>> protocol = ds.Protocol.paper(n_out=11)
-    >>> mc = ds.simulate(ds.SpinPair(), protocol, ntraj=200, seed=1, progress=False, distributions=True)
-    >>> split = mc.distributions.split("round 4")
-    >>> split.n_post == split.n_quiet + split.n_jumped
-    True
-    """
-
-    time: float
-    label: str
-    n_post: int
-    n_quiet: int
-    n_jumped: int
-    quiet: float
-    jumped: float
-
-    @property
-    def infidelity(self) -> float:
-        return self.quiet + self.jumped
 
 
 class Distributions:
@@ -382,13 +81,47 @@ class Distributions:
         return int(snapshot) % S
 
     def fidelity(self, snapshot: int | str = -1, post: bool = True) -> Histogram:
-        """Histogram of the infidelity 1 - F over the runs (post-selected ones with ``post``) at a snapshot
-        (an index into snapshot_labels, default the last, or a label such as "round 2")."""
+        """Histogram of the infidelity 1 - F over the runs at a snapshot.
+
+        Parameters
+        ----------
+        snapshot : int or str
+            An index into :attr:`snapshot_labels` (default -1, the last) or a label such as "round 2".
+        post : bool
+            Only the runs post-selected at that snapshot (default) or all runs.
+
+        Returns
+        -------
+        Histogram
+            Over the infidelity bins of the spec (edges in [0, 1], dimensionless).
+
+        Raises
+        ------
+        ValueError
+            Naming ``snapshot`` (an unknown label or an index out of range) or ``post`` (not a bool).
+        """
         s, p = self._snapshot(snapshot), self._post(post)
         return Histogram("infidelity 1 - F", self.sums.spec.fid_edges, self.sums.fidelity[s, p])
 
     def split(self, snapshot: int | str = -1) -> InfidelitySplit:
-        """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not."""
+        """The post-selected infidelity at a snapshot, split into runs that had jumped and runs that had not.
+
+        Parameters
+        ----------
+        snapshot : int or str
+            An index into :attr:`snapshot_labels` (default -1, the last) or a label.
+
+        Returns
+        -------
+        InfidelitySplit
+            The counts of both kinds of run and their shares of the infidelity (NaN without post-selected
+            runs).
+
+        Raises
+        ------
+        ValueError
+            Naming ``snapshot``, for an unknown label or an index out of range.
+        """
         s = self._snapshot(snapshot)
         n = self.sums.split_n[s]
         f = self.sums.split_hi[s].astype(float) + self.sums.split_lo[s].astype(float) * _UNIT
@@ -423,9 +156,25 @@ class Distributions:
         return int(channel)
 
     def jump_counts(self, channel: int | str, post: bool = False) -> Histogram:
-        """Histogram of the number of jumps per run in one channel (index or label) over the whole run
-        (of the runs post-selected at the final time with ``post``); the extra bin counts more than
-        jump_max."""
+        """Histogram of the number of jumps per run in one channel over the whole run.
+
+        Parameters
+        ----------
+        channel : int or str
+            The channel, by index in [0, K) or by label (``model.jump_labels()``).
+        post : bool
+            Only the runs post-selected at the final time.
+
+        Returns
+        -------
+        Histogram
+            Bins 0 .. jump_max (unit width); the extra bin counts the runs with more than jump_max jumps.
+
+        Raises
+        ------
+        ValueError
+            Naming ``channel`` (unknown label or index out of range) or ``post`` (not a bool).
+        """
         k = self._channel(channel)
         row = self.sums.jump_counts[self._post(post), k]
         jm = self.sums.spec.jump_max
@@ -454,6 +203,13 @@ class Distributions:
         Returns
         -------
         Histogram
+            Over the time grid of the spec (model time unit).
+
+        Raises
+        ------
+        ValueError
+            Naming ``post`` or ``channel``; also for a channel of a result saved without the first jump by
+            channel.
         """
         p = self._post(post)
         row = self.sums.first_jump[p]
@@ -513,8 +269,26 @@ class Distributions:
         return self.sums.counts[self._count_set(channels), p]
 
     def count_distribution(self, channels: object = None, post: bool = False) -> np.ndarray:
-        """The fraction of the runs in each cell of :meth:`count_histograms`, (n, n_max + 1) float (NaN at
-        output times without runs): the estimate of :func:`darkspin.count_distribution`."""
+        """The fraction of the runs in each cell of :meth:`count_histograms`: the estimate of
+        :func:`darkspin.count_distribution`.
+
+        Parameters
+        ----------
+        channels : None, int, str, or a sequence of them
+            One of :attr:`count_sets` (None: all channels).
+        post : bool
+            Only the runs post-selected at each output time.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, n_max + 1) float64, each row summing to 1; NaN at output times without runs.
+
+        Raises
+        ------
+        ValueError
+            Naming ``channels`` or ``post``.
+        """
         h = self.count_histograms(channels, post)
         n = h.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -543,7 +317,13 @@ class Distributions:
         return np.asarray(low), np.asarray(high)
 
     def waiting_times(self) -> Histogram:
-        """Histogram of the waiting times between successive jumps of a run (all runs), extra bin: past the grid."""
+        """Histogram of the waiting times between successive jumps of a run (all runs).
+
+        Returns
+        -------
+        Histogram
+            Over the time grid of the spec (model time unit); the extra bin counts waits past the grid.
+        """
         T = self.sums.spec.time_edges.size - 1
         w = self.sums.waiting
         return Histogram("waiting time between jumps", self.sums.spec.time_edges, w[:T], ("past the grid",), w[T:])

@@ -24,10 +24,7 @@ from ...trajectories.protocol import Protocol
 from ..results.monte_carlo import MonteCarloResult
 from . import simulation
 from .atomic import naming_file
-from .files import check_save_path, load
-from .options import RunOptions
-from .resume import check_resume
-from .simulation import (
+from .batches import (
     DEFAULT_MAX_NTRAJ,
     _caused_by_interrupt,
     _default_batch_size,
@@ -35,9 +32,12 @@ from .simulation import (
     _next_goal,
     empty_sums,
     end_condition,
-    in_flight,
     warn_if_not_reached,
 )
+from .executors import in_flight
+from .files import check_save_path, load
+from .options import RunOptions
+from .resume import check_resume
 from .sums import EnsembleSums
 
 

@@ -10,7 +10,7 @@ from ...trajectories.model import SpinPair
 from ...trajectories.plan import Model
 from ...trajectories.protocol import Protocol
 from ..results.monte_carlo import MonteCarloResult
-from .distributions import DistributionSums
+from .distribution_sums import DistributionSums
 from .files import check_exact_types, model_members
 
 

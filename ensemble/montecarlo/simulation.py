@@ -1,17 +1,15 @@
 """Run many trajectories: seeded batches, executors (threads in-process, any Executor, Dask), progress,
 adaptive stopping on a target standard error, saving, resuming, and keeping work when interrupted.
 
-Length: over 500 lines only through the docstrings of simulate and run_batch (every run setting with its
-units and range, and their runnable examples); the code itself is under 500 lines.
+The bookkeeping of the batches (seed, missing ranges, the next goal, why a run ended) is in
+:mod:`.batches`, where they run in :mod:`.executors`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
-import math
 import os
-import secrets
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,89 +24,27 @@ from ...trajectories.distributions import DistributionSpec, distribution_spec, n
 from ...trajectories.jump_budget import check_jump_budget
 from ...trajectories.plan import Model, check_model, compile_plan
 from ...trajectories.protocol import Protocol
-from ...trajectories.rng import SEED_MAX
 from ...trajectories.sums_kernel import MAX_CALL, SMALL_CALL, chunk_bounds, ensemble_sums
 from ..results.monte_carlo import MonteCarloResult
-from .distributions import DistributionSums
+from .batches import (
+    DEFAULT_MAX_NTRAJ,
+    BatchInterrupted,
+    _caused_by_interrupt,
+    _default_batch_size,
+    _missing_ranges,
+    _next_goal,
+    empty_sums,
+    end_condition,
+    resolve_seed,
+    warn_if_not_reached,
+)
+from .batches import TargetNotReachedWarning as TargetNotReachedWarning
+from .batches import check_options as check_options
+from .executors import _passive_openmp, as_executor, in_flight
 from .files import check_exact_types, check_save_path, load
 from .options import MIN_TARGET_SE, RunOptions, merge_options  # noqa: F401  (MIN_TARGET_SE: re-exported)
 from .resume import check_resume
 from .sums import EnsembleSums
-
-#: Default cap on trajectories when running to a target standard error.
-DEFAULT_MAX_NTRAJ = 10**7
-
-
-class TargetNotReachedWarning(RuntimeWarning):
-    """A run with target_se stopped at max_ntraj before its standard error reached the target."""
-
-
-class BatchInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a batch: ``sums`` of the runs it finished, which are the runs ``ranges`` (k, 2)."""
-
-    def __init__(self, sums: EnsembleSums, ranges: np.ndarray) -> None:
-        super().__init__()
-        self.sums = sums
-        self.ranges = ranges
-
-    def __reduce__(self) -> tuple[type, tuple[EnsembleSums, np.ndarray]]:
-        # a process pool's worker hands it back pickled
-        return (type(self), (self.sums, self.ranges))
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The seed as an int in [0, 2**64); None draws a fresh one (recorded in the result)."""
-    if seed is None:
-        return secrets.randbits(64)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
-        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {plain(seed)!r}")
-    return int(seed)
-
-
-def check_options(
-    ntraj: int,
-    batch_size: int | None = None,
-    target_se: float | None = None,
-    max_ntraj: int | None = None,
-    batch_threads: int | None = None,
-) -> tuple[int, int | None, float | None, int | None, int | None]:
-    """Validate simulate's run options (before any work); returns them normalised, in the same order.
-
-    Parameters
-    ----------
-    ntraj, batch_size, target_se, max_ntraj, batch_threads
-        As for :class:`RunOptions`; ntraj an integer in [1, 2**62], max_ntraj >= ntraj.
-
-    Returns
-    -------
-    tuple
-        (ntraj, batch_size, target_se, max_ntraj, batch_threads).
-
-    Raises
-    ------
-    ValueError
-        Naming the first option that is out of range.
-    """
-    ntraj = check_count("ntraj", ntraj)
-    options = RunOptions(batch_size=batch_size, target_se=target_se, max_ntraj=max_ntraj, batch_threads=batch_threads)
-    options.check_ntraj(ntraj)
-    return ntraj, options.batch_size, options.target_se, options.max_ntraj, options.batch_threads
-
-
-def _passive_openmp() -> None:
-    """Let idle OpenMP threads sleep, unless the user chose a policy.
-
-    Set here, before Numba first starts its thread pool, rather than at import: importing darkspin
-    changes no environment variable. Our parallel regions are whole batches, so sleeping costs nothing,
-    while spinning threads steal cores from other processes on a shared machine.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def empty_sums(plan: Any, spec: DistributionSpec | None) -> EnsembleSums:
-    """Sums of no runs for a compiled plan, carrying empty distributions when ``spec`` is on."""
-    dist = DistributionSums.empty(spec, plan.n_out, plan.jumps.shape[0]) if spec is not None and spec.on else None
-    return EnsembleSums.empty(plan.n_out, plan.rounds, plan.n_records, plan.heff.shape[0], dist)
 
 
 def run_batch(
@@ -187,94 +123,6 @@ def run_batch(
     finally:
         numba.set_num_threads(before)
     return total
-
-
-def as_executor(executor: Any) -> cf.Executor | None:
-    """The executor to submit batches to, checked before any work.
-
-    Parameters
-    ----------
-    executor : None, concurrent.futures.Executor or dask.distributed.Client
-        A Client is replaced by its ``get_executor()``.
-
-    Returns
-    -------
-    concurrent.futures.Executor or None
-        None: run in this process.
-
-    Raises
-    ------
-    ValueError
-        For any other value, or a ProcessPoolExecutor with the 'fork' start method (a forked child
-        inherits a running OpenMP runtime and aborts).
-    """
-    if isinstance(executor, cf.ProcessPoolExecutor):
-        ctx = getattr(executor, "_mp_context", None)
-        if ctx is not None and ctx.get_start_method() == "fork":
-            # a forked child inherits a running OpenMP runtime and aborts
-            raise ValueError(
-                "executor: a ProcessPoolExecutor must use the 'spawn' or 'forkserver' start "
-                "method (mp_context=multiprocessing.get_context('spawn')), not 'fork'"
-            )
-    if executor is None or isinstance(executor, cf.Executor):
-        return executor
-    get = getattr(executor, "get_executor", None)  # a dask.distributed.Client
-    if callable(get):
-        ex = get()
-        if isinstance(ex, cf.Executor):
-            return ex
-    raise ValueError(
-        "executor must be None, a concurrent.futures.Executor or a dask.distributed.Client, "
-        f"got {type(executor).__name__}"
-    )
-
-
-def _missing_ranges(done: np.ndarray, total: int, batch_size: int) -> Iterator[tuple[int, int]]:
-    """Batches (start, stop) covering [0, total) minus the ranges already done, generated lazily."""
-    pos = 0
-    for a, b in itertools.chain(((int(a), int(b)) for a, b in done), [(total, total)]):
-        a = min(a, total)
-        while pos < a:
-            stop = min(pos + batch_size, a)
-            yield pos, stop
-            pos = stop
-        pos = max(pos, b)
-
-
-def _default_batch_size(ntraj: int) -> int:
-    return int(min(max(ntraj // 10, 20_000), MAX_CALL))
-
-
-def in_flight(ex: cf.Executor) -> int:
-    """Most batches submitted to ``ex`` and not yet finished: two per worker keep every worker busy.
-
-    Parameters
-    ----------
-    ex : concurrent.futures.Executor
-        A pool (its worker count is read) or a Dask ClientExecutor (its workers' threads are counted).
-
-    Returns
-    -------
-    int
-        Twice the number of workers; twice the CPU count when the executor does not say.
-    """
-    workers = getattr(ex, "_max_workers", None)  # concurrent.futures pools
-    if not isinstance(workers, int) or workers < 1:
-        workers = None
-        nthreads = getattr(getattr(ex, "_client", None), "nthreads", None)  # a Dask ClientExecutor
-        if callable(nthreads):
-            try:
-                workers = sum(nthreads().values()) or None
-            except Exception:  # only a sizing hint: fall back to the CPU count
-                workers = None
-    return 2 * (workers or os.cpu_count() or 1)
-
-
-def _next_goal(goal: int, cap: int, step: int, error: float, target_se: float) -> int:
-    """Trajectories to aim for next: what the current standard error says is needed (+5%), at least
-    one batch more, at most cap; doubling while the standard error is undefined (inf)."""
-    want = goal * (error / target_se) ** 2 * 1.05 if math.isfinite(error) else 2.0 * goal
-    return int(min(cap, max(goal + step, math.ceil(min(want, cap)))))
 
 
 def simulate(
@@ -503,43 +351,6 @@ def simulate(
         result.save(save)
     warn_if_not_reached(result, target, target_se, cap, stacklevel=3)
     return result
-
-
-def end_condition(result: MonteCarloResult, target: str, target_se: float | None) -> str:
-    """Why a run whose batches all finished ended: "ntraj", "target_se" or "max_ntraj"."""
-    if target_se is None:
-        return "ntraj"
-    return "target_se" if result.target_error(target) < target_se else "max_ntraj"
-
-
-def warn_if_not_reached(
-    result: MonteCarloResult, target: str, target_se: float | None, cap: int, stacklevel: int
-) -> None:
-    """A TargetNotReachedWarning if ``result`` ended at max_ntraj = ``cap`` short of target_se."""
-    if result.stats["end_condition"] != "max_ntraj":
-        return
-    error = result.target_error(target)
-    shown = "undefined" if not math.isfinite(error) else f"{error:.3g}"
-    sample = result._target_errors(target)[0]
-    if sample < error:  # the floor decided: say so, the sample SE alone would look fine
-        shown += f" (the floor 1/n for n runs; the sample standard error {sample:.3g} has collapsed)"
-    warnings.warn(
-        f"stopped at max_ntraj = {cap} trajectories: the standard error of {target} is {shown}, "
-        f"not below target_se = {target_se:g}",
-        TargetNotReachedWarning,
-        stacklevel=stacklevel,
-    )
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    seen = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        if isinstance(link, KeyboardInterrupt):
-            return True
-        seen.add(id(link))
-        link = link.__cause__ or link.__context__
-    return False
 
 
 def _run_batches(

@@ -9,22 +9,14 @@ import warnings
 
 import numpy as np
 import pytest
+from model_builders import chain as site
+from model_builders import heisenberg_chain
 
 import darkspin as ds
 from darkspin.ensemble.exact import jump_statistics, solver
 from darkspin.ensemble.exact.state_propagation import STATE_PROPAGATION_DIM, sparse_liouvillian
 
-SX = np.array([[0, 1], [1, 0]], complex)
-SY = np.array([[0, -1j], [1j, 0]], complex)
-SZ = np.diag([1.0 + 0j, -1.0])
-SM = np.array([[0, 0], [1, 0]], complex)
-
-
-def site(n: int, op: np.ndarray, j: int) -> np.ndarray:
-    out = np.array([[1.0 + 0j]])
-    for i in range(n):
-        out = np.kron(out, op if i == j else np.eye(2))
-    return out
+from reference import SM, SZ
 
 
 def random_case(seed: int, d: int) -> tuple[ds.LindbladModel, ds.Protocol]:
@@ -91,9 +83,7 @@ def test_paper_keeps_dense_path() -> None:
 
 def spin_chain(n: int = 5) -> tuple[ds.LindbladModel, ds.Protocol]:
     """5 spins: local and collective decay and dephasing (4 channels); parity of spins 1, 2 in rounds."""
-    H = sum(0.5 * (1.0 + 0.1 * j) * site(n, SZ, j) for j in range(n))
-    for j in range(n - 1):
-        H = H + 0.3 * sum(site(n, P, j) @ site(n, P, j + 1) for P in (SX, SY, SZ))
+    H = heisenberg_chain(n)
     jumps = [
         math.sqrt(0.05) * sum(site(n, SM, j) for j in range(n)),
         math.sqrt(0.1) * site(n, SM, 0),

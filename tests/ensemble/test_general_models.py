@@ -14,23 +14,16 @@ import math
 
 import numpy as np
 import pytest
+from model_builders import chain, three_spin_chain
 
 import darkspin as ds
 from darkspin.ensemble import load
 from darkspin.trajectories.lindblad import LindbladModel
 from darkspin.trajectories.plan import compile_plan
 
-from reference import SM, SX, SY, SZ, binomial_z, element_z, k1, k2
+from reference import SM, SX, SZ, binomial_z, element_z, k1, k2
 
 I2 = np.eye(2)
-
-
-def chain(n: int, op: np.ndarray, site: int) -> np.ndarray:
-    """op on spin ``site`` of an n-spin chain (first spin first)."""
-    out = np.array([[1.0 + 0j]])
-    for j in range(n):
-        out = np.kron(out, op if j == site else I2)
-    return out
 
 
 def transverse_pair(omega: float = 0.15) -> LindbladModel:
@@ -38,17 +31,6 @@ def transverse_pair(omega: float = 0.15) -> LindbladModel:
     base = ds.SpinPair(lam1=0.2, lam2=0.2)
     H = base.hamiltonian() + 0.5 * omega * (k1(SX) + k2(SX))
     return LindbladModel(H, base.jump_operators(), base.jump_labels())
-
-
-def three_spin_chain() -> LindbladModel:
-    """Heisenberg chain of three spins with a field, collective decay and dephasing of the middle spin."""
-    n = 3
-    H = sum(0.5 * (1.0 + 0.1 * j) * chain(n, SZ, j) for j in range(n))
-    for j in range(n - 1):
-        H = H + 0.3 * sum(chain(n, P, j) @ chain(n, P, j + 1) for P in (SX, SY, SZ))
-    collective = math.sqrt(0.2) * sum(chain(n, SM, j) for j in range(n))
-    dephasing = math.sqrt(0.05) * chain(n, SZ, 1)
-    return LindbladModel(H, [collective, dephasing], ["collective decay", "dephasing 2"])
 
 
 def near_ep_two_level(eps: float = 1e-8) -> LindbladModel:

@@ -16,6 +16,8 @@ import scipy.linalg
 
 import darkspin as ds
 
+from reference import rule_accepts
+
 
 def _liouvillian(H: np.ndarray, Ls: np.ndarray) -> np.ndarray:
     """Row-major vec(rho): vec(A X B) = (A kron B^T) vec(X)."""
@@ -26,16 +28,6 @@ def _liouvillian(H: np.ndarray, Ls: np.ndarray) -> np.ndarray:
         LdL = L.conj().T @ L
         out += np.kron(L, L.conj()) - 0.5 * np.kron(LdL, eye) - 0.5 * np.kron(eye, LdL.T)
     return out
-
-
-def _accepts(rule: str, records: tuple[int, ...]) -> bool:
-    if not records or rule == "none":
-        return True
-    if rule == "all":
-        return all(r == -1 for r in records)
-    if rule == "last":
-        return records[-1] == -1
-    return all(c == "?" or (c == "-") == (r == -1) for c, r in zip(rule, records, strict=False))
 
 
 def brute_force(model, segments, gates, rho0, measure_at, meas, rule, times):
@@ -79,10 +71,10 @@ def brute_force(model, segments, gates, rho0, measure_at, meas, rule, times):
                     U = fb.get(r, np.eye(d))
                     new[k + (r,)] = (U @ Y @ U.conj().T).reshape(-1)
             branches = new
-            p_cum[i] = sum(np.trace(v.reshape(d, d)).real for k, v in branches.items() if _accepts(rule, k))
+            p_cum[i] = sum(np.trace(v.reshape(d, d)).real for k, v in branches.items() if rule_accepts(rule, k))
         else:
             tot = sum(branches.values()).reshape(d, d)
-            acc = sum(v for k, v in branches.items() if _accepts(rule, k)).reshape(d, d)
+            acc = sum(v for k, v in branches.items() if rule_accepts(rule, k)).reshape(d, d)
             rho[i] = tot
             post[i] = acc / np.trace(acc).real
     R = len(measure_at)

@@ -20,7 +20,7 @@ import darkspin as ds
 from darkspin.ensemble.montecarlo.simulation import run_batch
 from darkspin.ensemble.statistics.goodness_of_fit import g_test
 
-from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, superoperator
+from reference import KET, SX, SY, SZ, binomial_z, element_z, k1, k2, kossakowski_rhs, rule_accepts, superoperator
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -56,17 +56,6 @@ def make_protocol(rounds, rule, initial="ud", measure_at=MEASURE_AT, times=TIMES
 
 
 # ---- brute force: one branch per record string --------------------------------------------------
-def rule_accepts(rule: str, records) -> bool:
-    """Is a run with these records (+-1, rounds so far) post-selected? Written from the rule's definition."""
-    if not records or rule == "none":
-        return True
-    if rule == "all":
-        return all(r == -1 for r in records)
-    if rule == "last":
-        return records[-1] == -1
-    return all(c == "?" or (c == "-") == (r == -1) for c, r in zip(rule, records, strict=False))
-
-
 def brute_force(model: ds.SpinPair, rounds, rule, rho0, measure_at, times):
     """(rho (n,4,4), rho_post (n,4,4), p_cumulative (R,), p_success (R,), record probabilities (2**R,))."""
     L = superoperator(lambda r: kossakowski_rhs(model, r))
@@ -344,7 +333,7 @@ def test_bad_protocol(kwargs, name):
 
 
 def test_named_operators_need_two_spins():
-    from darkspin.trajectories.measurement import check_observable, check_unitary
+    from darkspin.trajectories.instrument_operators import check_observable, check_unitary
 
     with pytest.raises(ValueError, match="d = 4"):
         check_observable("zz", dim=8)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
+from model_builders import cavity
 
 import darkspin as ds
 from darkspin.trajectories.blocks import KIND_DENSE, make_block_propagator
@@ -26,15 +27,6 @@ from darkspin.trajectories.stepping import (
     stepped_jump_time,
     taylor_thresholds,
 )
-
-
-def cavity(d: int, drive: float = 1.0, kappa: float = 1.0) -> tuple[ds.LindbladModel, ds.Protocol]:
-    """H = E (a + a^dag), L = sqrt(kappa) a truncated at d, from |0>, 61 outputs on [0, 30]."""
-    a = np.diag(np.sqrt(np.arange(1.0, d)), 1).astype(complex)
-    model = ds.LindbladModel(drive * (a + a.conj().T), [math.sqrt(kappa) * a], ["emission"])
-    psi = np.zeros(d, complex)
-    psi[0] = 1.0
-    return model, ds.Protocol(psi, (), np.linspace(0.0, 30.0, 61), postselect="none")
 
 
 def _random_nonnormal(d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -172,7 +172,7 @@ def test_bad_set_on_run_and_exact(tmp_path, command):
 
 @pytest.mark.parametrize(("option", "paired"), [("", False), ("paired = true", True), ("zip = true", True)])
 def test_study_paired_option_and_its_older_name(tmp_path, option, paired):
-    from darkspin.analysis.config import load_study
+    from darkspin.analysis.config_study import load_study
 
     study = load_study(_study(tmp_path, STUDY.replace("[sweep]", f"[sweep]\n{option}")))
     assert study.paired is paired

@@ -19,7 +19,7 @@ import pytest
 from cli_calls import call as _call
 
 import darkspin as ds
-from darkspin.analysis.studies import schedule as schedule_module
+from darkspin.analysis.studies import schedule_search as search_module
 from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 
 MODEL = ds.SpinPair()
@@ -162,7 +162,7 @@ def test_bad_input_names_the_parameter_before_any_solve(kwargs, message, monkeyp
     def forbidden(*args, **kw):
         raise AssertionError("an exact solve ran before the input was checked")
 
-    monkeypatch.setattr(schedule_module, "solve_many", forbidden)
+    monkeypatch.setattr(search_module, "solve_many", forbidden)
     with pytest.raises(ValueError, match=message):
         ds.optimize_schedule(MODEL, PAPER, **kwargs)
 
@@ -241,7 +241,7 @@ def test_cli_optimize_bad_input_one_line_exit_2(tmp_path, extra, argv, message, 
     def forbidden(*args, **kw):
         raise AssertionError("an exact solve ran before the input was checked")
 
-    monkeypatch.setattr(schedule_module, "solve_many", forbidden)
+    monkeypatch.setattr(search_module, "solve_many", forbidden)
     study = tmp_path / "study.toml"
     study.write_text(STUDY.replace("starts = 1\n", "starts = 1\n" + extra))
     status, out, err = _call(["optimize", study, *argv])

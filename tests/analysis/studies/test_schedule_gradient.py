@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import darkspin as ds
-from darkspin.analysis.studies import schedule as schedule_module
+from darkspin.analysis.studies import schedule_search as search_module
 from darkspin.analysis.studies import stick_breaking
 from darkspin.ensemble.exact.time_gradient import TimeGradient
+from darkspin.trajectories.operators import target_vector
 
 SINGLET = np.array([0.0, 1.0, -1.0, 0.0]) / math.sqrt(2.0)
 
@@ -95,12 +96,12 @@ def test_stick_jacobian_matches_differences():
 def test_search_gradient_in_the_box_matches_forward_differences(objective, monkeypatch):
     model = ds.SpinPair()
     protocol = ds.Protocol("ud", [100.0, 200.0, 300.0], np.linspace(0.0, 600.0, 3))
-    target = schedule_module.target_vector(None, 4)
+    target = target_vector(None, 4)
     w = np.array([0.2, 0.5, 0.4])
-    search = schedule_module._Search(model, protocol, 600.0, objective, None, target)
+    search = search_module._Search(model, protocol, 600.0, objective, None, target)
     loss, grad = search.loss_and_grad(w)
-    monkeypatch.setattr(schedule_module._Search, "analytic_gradient", False)
-    loss_fd, grad_fd = schedule_module._Search(model, protocol, 600.0, objective, None, target).loss_and_grad(w)
+    monkeypatch.setattr(search_module._Search, "analytic_gradient", False)
+    loss_fd, grad_fd = search_module._Search(model, protocol, 600.0, objective, None, target).loss_and_grad(w)
     assert loss == loss_fd
     # forward differences in w err by ~1e-7 (the module docstring)
     np.testing.assert_allclose(grad, grad_fd, rtol=0, atol=1e-6 * max(1.0, np.max(np.abs(grad))))
@@ -110,7 +111,7 @@ def test_six_rounds_by_600_same_optimum_with_five_times_fewer_solves(monkeypatch
     model = ds.SpinPair()
     protocol = ds.Protocol("ud", [100.0, 200.0, 300.0, 400.0], np.linspace(0.0, 600.0, 3))
     new = ds.optimize_schedule(model, protocol, 6, 600.0)
-    monkeypatch.setattr(schedule_module._Search, "analytic_gradient", False)
+    monkeypatch.setattr(search_module._Search, "analytic_gradient", False)
     old = ds.optimize_schedule(model, protocol, 6, 600.0)
     print(f"exact solves: finite differences {old.evaluations}, analytic gradient {new.evaluations}")
     print(f"(plus {new.gradients} adjoint gradient sweeps)")

@@ -8,7 +8,7 @@ import pytest
 import darkspin as ds
 from darkspin.analysis.studies.flatness import flat_directions
 from darkspin.analysis.studies.per_time import PerUnitTime
-from darkspin.analysis.studies.schedule import _Search
+from darkspin.analysis.studies.schedule_search import _Search
 
 MODEL = ds.SpinPair()
 PROTOCOL = ds.Protocol("ud", [100.0, 200.0, 300.0], np.linspace(0.0, 400.0, 9))
