@@ -127,21 +127,6 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     assert runner.failures == 0, f"ds.{name}: {runner.failures} doctest failures (run pytest -s to see them)"
 
 
-# Classes defined in files the split branch owns: it documents their methods itself. The lead removes this
-# allow-list after merging that branch (then the tests below cover these classes too).
-DOCUMENTED_BY_THE_SPLIT_BRANCH = {
-    "DistributionSums",  # ensemble/montecarlo/distributions.py
-    "Distributions",  # ensemble/montecarlo/distributions.py
-    "Histogram",  # ensemble/montecarlo/distributions.py
-    "InfidelitySplit",  # ensemble/montecarlo/distributions.py
-    "LindbladModel",  # trajectories/lindblad.py
-    "Measurement",  # trajectories/measurement.py
-    "Protocol",  # trajectories/protocol.py
-    "Schedule",  # analysis/studies/schedule.py
-    "SpinPair",  # trajectories/model.py
-}
-
-
 def public_members(cls: type) -> dict[str, Any]:
     """Public methods, class/static methods and properties of ``cls`` and of its darkspin base classes.
 
@@ -167,11 +152,7 @@ def member_function(raw: Any) -> Any:
 
 def documented_classes() -> list[str]:
     return [
-        name
-        for name in ds.__all__
-        if inspect.isclass(getattr(ds, name))
-        and not issubclass(getattr(ds, name), Warning)
-        and name not in DOCUMENTED_BY_THE_SPLIT_BRANCH
+        name for name in ds.__all__ if inspect.isclass(getattr(ds, name)) and not issubclass(getattr(ds, name), Warning)
     ]
 
 

@@ -146,8 +146,9 @@ class Protocol:
 
     @classmethod
     def paper(cls, n_out: int = 501) -> Protocol:
-        """Fig. 3 right: |ud>, measurements at t = 100, 200, 300, 400 (our choice: the paper does not state
-        the times), output on [0, 500].
+        """The paper's Fig. 3 right protocol: |ud>, measured at t = 100, 200, 300, 400, output on [0, 500].
+
+        The times of the rounds are our choice: the paper does not state them.
 
         Parameters
         ----------
@@ -311,8 +312,10 @@ class Protocol:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Protocol:
-        """Inverse of :meth:`as_dict` (files without instruments get today's defaults; segments come back as
-        LindbladModels with the same arrays, gates as arrays).
+        """Inverse of :meth:`as_dict`.
+
+        Files without instruments get today's defaults; segments come back as LindbladModels with the same
+        arrays, gates as arrays.
 
         Parameters
         ----------
@@ -353,8 +356,9 @@ class Protocol:
         )
 
     def same_as(self, other: Protocol) -> bool:
-        """Whether ``other`` describes the same protocol (state, times, instruments, rule, segments' times and
-        arrays, gates' times and unitaries), bit for bit.
+        """Whether ``other`` describes the same protocol, bit for bit.
+
+        The same state, times, instruments, rule, segments' times and arrays, gates' times and unitaries.
 
         Parameters
         ----------

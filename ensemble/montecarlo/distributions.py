@@ -187,9 +187,10 @@ class Distributions:
         )
 
     def first_jump(self, post: bool = False, channel: int | str | None = None) -> Histogram:
-        """Histogram of the time of each run's first jump on the time grid (of the runs post-selected at
-        the final time with ``post``); extra bins: past the grid, never jumped (by the final output time,
-        where runs stop).
+        """Histogram of the time of each run's first jump on the time grid.
+
+        With ``post``, of the runs post-selected at the final time. Extra bins: past the grid, and never
+        jumped (by the final output time, where runs stop).
 
         Parameters
         ----------
@@ -269,8 +270,9 @@ class Distributions:
         return self.sums.counts[self._count_set(channels), p]
 
     def count_distribution(self, channels: object = None, post: bool = False) -> np.ndarray:
-        """The fraction of the runs in each cell of :meth:`count_histograms`: the estimate of
-        :func:`darkspin.count_distribution`.
+        """The fraction of the runs in each cell of :meth:`count_histograms`.
+
+        The Monte Carlo estimate of :func:`darkspin.count_distribution`.
 
         Parameters
         ----------
