@@ -29,7 +29,7 @@ the paths.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -407,9 +407,11 @@ def trajectory(
     """
     # np.int64(0) and np.bool_(True), not literals: Numba compiles a callee once per literal value, and the
     # ensemble sums call run_from with run-time values (one compiled event loop serves both)
+    e0: Any = np.int64(0)
+    fresh: Any = np.bool_(True)
     return run_from(
-        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, np.int64(0),
-        run_scratch(plan), np.bool_(True), _all_pair4(plan),
+        rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, e0,
+        run_scratch(plan), fresh, _all_pair4(plan),
     )  # fmt: skip
 
 
@@ -487,15 +489,11 @@ def run_from(
     """
     kind = plan.ev_kind
     n_seg = plan.seg_nb.size
-    if n_seg == 1:
-        return run_events(
-            rng, plan, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort,
-            e0, kind.size, sc, fresh, pair4,
-        )  # fmt: skip
     s = 0  # the segment of event e0: a switch event ends its segment's range
-    for e in range(e0):
-        if kind[e] == 2:
-            s += 1
+    if n_seg > 1:
+        for e in range(e0):
+            if kind[e] == 2:
+                s += 1
     lo = e0
     n = 0
     while s < n_seg:
@@ -505,9 +503,11 @@ def run_from(
             while kind[hi] != 2:  # the switch to segment s + 1 (switches come in segment order)
                 hi += 1
             hi += 1
+        # one call site, so the inlined event loop is compiled once per layout
+        sp = plan if n_seg == 1 else segment_plan(plan, s)
         n = run_events(
-            rng, segment_plan(plan, s), out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid,
-            log, abort, lo, hi, sc, fresh and lo == e0, pair4,
+            rng, sp, out_states, out_post, outcomes, records, jump_t, jump_k, jump_resid, log, abort, lo, hi, sc,
+            fresh and lo == e0, pair4,
         )  # fmt: skip
         if n < 0:
             return n
@@ -516,7 +516,7 @@ def run_from(
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def run_events(
     rng: np.ndarray,
     plan: Plan,
