@@ -7,13 +7,16 @@ name because pyproject puts tests/ on sys.path. Test files need unique basenames
 Markers (pyproject, --strict-markers): ``statistical`` for Monte Carlo against exact solutions and
 calibrations (many trajectories to test a statistic), ``subprocess`` for anything that starts a Python or
 ``darkspin`` process (command line, examples, README, Dask cluster, process pools, thread probes).
-The fast loop leaves both out: 1,231 of the 1,369 tests,
+The fast loop leaves both out: 1,653 of the 1,818 tests,
 
     .venv/bin/python -m pytest -q -m "not statistical and not subprocess"
 
-65 s on 2 cores with the Numba cache warm (80 s of CPU; the whole suite 8-14 minutes).
-The slowest of it: loading each Numba kernel from the cache on first use, the Hypothesis properties and the
-batched exact solver on random models.
+3 min 45 s on 2 cores with the Numba cache warm (230 s of CPU); the whole suite on a cold cache 16.5 min on a
+loaded 2-core machine (13 min of CPU, of which 3.3 min the one cold compile of the kernels). One compile
+serves every test and every process because the kernels are always called with one signature
+(trajectories/signatures.py): a test that calls a kernel directly passes ``canonical(plan)``.
+The slowest of the fast loop: the CLI's in-process runs, the per-run records' kernel, the batched exact
+solver on random models and the Hypothesis properties.
 
 Hypothesis profiles for the property tests:
 

@@ -5,8 +5,9 @@ The file was written by darkspin 0.3 + main at commit 7f1142e (before the shared
     NUMBA_CACHE_DIR=.nbcache .venv/bin/python tests/golden_sums_cases.py
 
 which prints the file's sha256; tests/trajectories/test_shared_branches.py checks that digest before it
-trusts the file. Every case runs :func:`darkspin.trajectories.sums_kernel.ensemble_sums` directly (seed,
-runs and chunks below); the arrays are stored as ``<case>/<name>``.
+trusts the file. Every case runs the ensemble kernel directly, as ``simulate`` does:
+:func:`darkspin.trajectories.sums_kernel.sums_with_table` with table_rows -1, which is what ``ensemble_sums``
+runs (seed, runs and chunks below); the arrays are stored as ``<case>/<name>``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from model_builders import chain, three_spin_chain
 import darkspin as ds
 from darkspin.trajectories.distributions import distribution_spec, no_distributions
 from darkspin.trajectories.plan import compile_plan
-from darkspin.trajectories.sums_kernel import ensemble_sums
+from darkspin.trajectories.signatures import canonical
+from darkspin.trajectories.sums_kernel import sums_with_table
 
 from reference import SZ
 
 PATH = Path(__file__).parent / "data" / "golden_sums.npz"
-#: The names of ensemble_sums' integer outputs, in its order (dist: its eight arrays).
+#: The names of the ensemble kernel's integer outputs, in its order (dist: its eight arrays).
 NAMES = ("acc", "n_post", "n_success", "n_kept", "record_counts", "n_jumps")
 DIST_NAMES = ("fidelity", "split_n", "split_q", "jump_counts", "first_jump", "waiting", "count_sums", "count_squares")
 #: Distribution arrays added after the golden file was made (compared shared against plain, not against the file).
@@ -89,12 +91,12 @@ def cases() -> dict[str, tuple[Any, ds.Protocol, bool, int, int, int]]:
 
 def run_case(model: Any, protocol: ds.Protocol, dist: bool, ntraj: int, seed: int, nchunks: int) -> dict[str, Any]:
     """The integer sums of one case, by name."""
-    plan = compile_plan(model, protocol)
+    plan = canonical(compile_plan(model, protocol))  # the library's one signature: no extra compile
     d = plan.heff.shape[0]
     target = None if d == 4 else np.eye(d)[1]
-    spec = distribution_spec(protocol, d, target) if dist else no_distributions(d)
+    spec = canonical(distribution_spec(protocol, d, target) if dist else no_distributions(d))
     abort, done = np.zeros(1, np.int64), np.zeros(nchunks, np.int64)
-    out = ensemble_sums(np.uint64(seed), 0, ntraj, nchunks, plan, spec, abort, done)
+    out = sums_with_table(np.uint64(seed), 0, ntraj, nchunks, plan, spec, abort, done, -1)
     sums = {name: np.asarray(a) for name, a in zip(NAMES, out[:6], strict=True)}
     if dist:
         sums.update({name: np.asarray(a) for name, a in zip(DIST_NAMES + NEW_DIST_NAMES, out[6], strict=True)})

@@ -22,6 +22,7 @@ from .plan import Model, Plan, check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
 from .segments import channel_labels
+from .signatures import canonical
 from .sums_kernel import SMALL_CALL, chunk_bounds, trajectory_buffers
 
 #: What run_trajectories can keep per run (see :class:`Runs`).
@@ -58,7 +59,7 @@ def plan_for(model: Model, protocol: Protocol) -> Plan:
     if hit is not None and hit[0] is model and hit[1] is protocol:
         _PLAN_CACHE.move_to_end(key)
         return hit[2]
-    plan = interruptible.detached(compile_plan, model, protocol)  # compiles kernels the first time
+    plan = canonical(interruptible.detached(compile_plan, model, protocol))  # compiles kernels the first time
     _PLAN_CACHE[key] = (model, protocol, plan)
     while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
         _PLAN_CACHE.popitem(last=False)
@@ -394,7 +395,7 @@ def run_trajectories(
             abort = np.zeros(1, np.int64)
             try:
                 interruptible.call(
-                    per_run, np.uint64(seed), start, ntraj, nchunks, plan,
+                    per_run, np.uint64(seed), int(start), int(ntraj), int(nchunks), plan,
                     out["records"], out["outcomes"], out["post"], out["n_jumps"], out["first_jump"],
                     out["final_state"], out["states"], offsets, jt, jk, jr, abort, abort=abort,
                 )  # fmt: skip

@@ -24,7 +24,8 @@ from ...trajectories.distributions import DistributionSpec, distribution_spec, n
 from ...trajectories.jump_budget import check_jump_budget
 from ...trajectories.plan import Model, check_model, compile_plan
 from ...trajectories.protocol import Protocol
-from ...trajectories.sums_kernel import MAX_CALL, SMALL_CALL, chunk_bounds, ensemble_sums
+from ...trajectories.signatures import canonical
+from ...trajectories.sums_kernel import MAX_CALL, SMALL_CALL, chunk_bounds, sums_with_table
 from ..results.monte_carlo import MonteCarloResult
 from .batches import (
     DEFAULT_MAX_NTRAJ,
@@ -100,8 +101,8 @@ def run_batch(
     before = numba.get_num_threads()
     # numba.config sets NUMBA_NUM_THREADS at run time, from the environment
     want = before if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-    plan = compile_plan(model, protocol)
-    kspec = spec if spec is not None else no_distributions(plan.heff.shape[0])
+    plan = canonical(compile_plan(model, protocol))  # one kernel signature for every caller and process
+    kspec = canonical(spec if spec is not None else no_distributions(plan.heff.shape[0]))
     total = empty_sums(plan, spec)
     try:
         for a in range(start, stop, MAX_CALL):
@@ -110,9 +111,11 @@ def run_batch(
             numba.set_num_threads(want if n >= SMALL_CALL else 1)
             nchunks = max(1, min(n, 4 * numba.get_num_threads()))
             abort, done = np.zeros(1, np.int64), np.zeros(nchunks, np.int64)
-            args = (np.uint64(seed), a, n, nchunks, plan, kspec, abort, done)
+            # table_rows -1: the default table. sums_with_table itself, not its njit wrapper ensemble_sums, whose
+            # compile would re-optimise and re-emit the whole kernel (a third of a minute more on a cold cache)
+            args = (np.uint64(seed), int(a), int(n), int(nchunks), plan, kspec, abort, done, -1)
             try:
-                out = interruptible.call(ensemble_sums, *args, abort=abort)
+                out = interruptible.call(sums_with_table, *args, abort=abort)
             except interruptible.Interrupted as exc:
                 part = EnsembleSums.from_kernel(exc.value, int(done.sum()), spec)
                 lows = [chunk_bounds(a, n, nchunks, ch)[0] for ch in range(nchunks)]

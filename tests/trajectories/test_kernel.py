@@ -34,7 +34,8 @@ from darkspin.trajectories import Protocol, SpinPair, run_trajectory
 from darkspin.trajectories.distributions import no_distributions
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.propagator import block_propagator, propagator_matrix
-from darkspin.trajectories.sums_kernel import ensemble_sums
+from darkspin.trajectories.signatures import canonical
+from darkspin.trajectories.sums_kernel import sums_with_table
 
 from reference import I2, SM, SP, SZ, binomial_z, element_z, singlet_population
 from reference import SINGLET as S_VEC
@@ -135,7 +136,9 @@ def agreement(mc: MonteCarloResult, ex) -> dict[str, float]:
 def run_packed(p, model, protocol, seed, ntraj) -> MonteCarloResult:
     """Ensemble of trajectories 0 .. ntraj-1 straight from the kernel, for a hand-modified Plan."""
     no_abort, done = np.zeros(1, np.int64), np.zeros(8, np.int64)
-    out = ensemble_sums(np.uint64(seed), 0, ntraj, 8, p, no_distributions(4), no_abort, done)
+    # canonical: the hand-modified plan compiles (or loads) the library's one signature, not its own
+    spec = canonical(no_distributions(4))
+    out = sums_with_table(np.uint64(seed), 0, ntraj, 8, canonical(p), spec, no_abort, done, -1)  # as simulate
     sums = EnsembleSums.from_kernel(out, ntraj)
     return MonteCarloResult(model, protocol, sums, seed, [(0, ntraj)])
 

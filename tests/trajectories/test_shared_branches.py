@@ -17,6 +17,7 @@ from golden_sums_cases import DIST_NAMES, NAMES, NEW_DIST_NAMES, PATH, cases, di
 import darkspin as ds
 from darkspin.trajectories.distributions import distribution_spec, no_distributions
 from darkspin.trajectories.plan import compile_plan
+from darkspin.trajectories.signatures import canonical
 from darkspin.trajectories.sums_kernel import sums_with_table
 
 GOLDEN_SHA256 = "52116b8583336a7d819c34c0812b46f837f36db81f9a374e4c8fa5cf332f5249"
@@ -31,9 +32,10 @@ def golden() -> dict[str, np.ndarray]:
 
 
 def _sums(model, protocol, dist, ntraj, seed, nchunks, table_rows):
-    plan = compile_plan(model, protocol)
+    plan = canonical(compile_plan(model, protocol))  # the library's one signature: no extra compile
     d = plan.heff.shape[0]
     spec = distribution_spec(protocol, d, None if d == 4 else np.eye(d)[1]) if dist else no_distributions(d)
+    spec = canonical(spec)
     abort, done = np.zeros(1, np.int64), np.zeros(nchunks, np.int64)
     out = sums_with_table(np.uint64(seed), 0, ntraj, nchunks, plan, spec, abort, done, table_rows)
     assert done.sum() == ntraj

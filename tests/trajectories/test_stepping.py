@@ -21,6 +21,7 @@ from darkspin.trajectories.blocks import KIND_DENSE, make_block_propagator
 from darkspin.trajectories.kernel import ROOT_TOL, bare_log, trajectory
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.rng import seed_state
+from darkspin.trajectories.signatures import canonical
 from darkspin.trajectories.stepping import (
     make_stepper,
     propagator_matrix,
@@ -98,6 +99,7 @@ def _run(plan, index: int, d: int):
     states = np.empty((plan.n_out, d), complex)
     jt, jk, jr = np.empty(1000), np.empty(1000, np.int64), np.empty(1000)
     z = np.zeros(1, np.int8)
+    plan = canonical(plan)  # the library's one signature: no extra compile
     n = trajectory(
         rng, plan, states, np.empty(plan.n_out, bool), z, z.copy(), jt, jk, jr, bare_log(1, d), np.zeros(1, np.int64)
     )
