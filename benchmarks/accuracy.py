@@ -32,10 +32,11 @@ from numba import njit, prange
 from darkspin.ensemble import solve_master_equation
 from darkspin.ensemble.results.master_equation import PostSelectionUndefinedWarning
 from darkspin.trajectories import Protocol, SpinPair
-from darkspin.trajectories.kernel import bare_log, trajectory
+from darkspin.trajectories.kernel import trajectory
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.protocol import INITIAL_LABELS
 from darkspin.trajectories.rng import seed_state
+from darkspin.trajectories.run_log import bare_log
 from darkspin.trajectories.sums_kernel import chunk_bounds, trajectory_buffers
 
 # ranges of the random models and protocols (as in tests/test_properties.py)

@@ -28,7 +28,8 @@ import numpy as np
 from numba import njit
 
 from .instrument_kernel import _kraus_draw
-from .kernel import _apply_event, _matvec, _measure, _norm2
+from .jump_time import _norm2
+from .kernel import _apply_event, _matvec, _measure
 from .rng import uniform
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ def walk(
     outcomes: np.ndarray,
     records: np.ndarray,
     fill: bool,
+    need_state: np.ndarray,
     out_states: np.ndarray,
     out_post: np.ndarray,
     round_states: np.ndarray,
@@ -252,8 +254,10 @@ def walk(
     outcomes, records : ndarray of int8, shape (>= rounds,)
         Written for the rounds on the shared path.
     fill : bool
-        Also write the shared outputs' states and flags, the rounds' states and zero jump counts
-        (the distributions read them).
+        Also write the shared outputs' flags, the rounds' states and zero jump counts (the distributions
+        read them).
+    need_state : ndarray of bool, shape (n_out,)
+        With ``fill``: the shared outputs whose states are written too.
     out_states, out_post, round_states, round_jumps, out_counts : ndarray
         As in :class:`.kernel.RunLog` and :func:`.kernel.trajectory` (written only when ``fill``).
     kcount : ndarray of int64, shape (K,)
@@ -302,11 +306,12 @@ def walk(
                     psi[i] = tab.psi[b + j, i]
                 return e, ev_time[e - 1] if e > 0 else 0.0, r, rule, post, b + j
             if fill and ev_kind[s + j] == 1:
-                _apply_event(plan, s + j, tab.psi[b + j], phi)
-                nrm = 1.0 / np.sqrt(tab.n2[b + j])
                 o = ev_index[s + j]
-                for i in range(d):
-                    out_states[o, i] = phi[i] * nrm
+                if need_state[o]:  # the distributions read a few outputs' states, every output's flags
+                    _apply_event(plan, s + j, tab.psi[b + j], phi)
+                    nrm = 1.0 / np.sqrt(tab.n2[b + j])
+                    for i in range(d):
+                        out_states[o, i] = phi[i] * nrm
                 out_post[o] = post
                 for k in range(out_counts.shape[1] if out_counts.shape[0] > 0 else 0):
                     out_counts[o, k] = 0

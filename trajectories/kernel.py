@@ -4,7 +4,7 @@ Between events a pure state of any dimension d evolves under H_eff = H - (i/2) s
 with the exact block propagator of :mod:`.blocks` (closed forms for 1 x 1 and 2 x 2 blocks, such as
 the STM pair's 1 + 2 + 1; eigenbasis or Schur-Pade for larger ones). A jump happens when ||psi||^2
 falls to a uniform r: its time is the root of log||psi(t)||^2 = log r, found by Newton's method
-safeguarded by bisection (relative residual < 1e-13), so there is no time step. When H_eff has a
+safeguarded by bisection (relative residual < 1e-13; :mod:`.jump_time`), so there is no time step. When H_eff has a
 Schur-Pade block the search runs on :mod:`.stepping`'s precomputed ladder of fixed-step propagators
 and a local Taylor polynomial instead (O(nnz) per evaluation, not O(d^3); the same root tolerance).
 The channel is drawn with weights ||L_k psi||^2. At a measurement round the plan's instrument draws the true outcome by
@@ -21,9 +21,8 @@ segment at a time, on that segment's plan, carrying psi and the jump threshold o
 applies its unitary. The streaming sums over many runs are in :mod:`.sums_kernel`.
 
 Length: one trajectory's event loop with its two compiled bodies (the STM pair's and the generic one),
-its fresh, resumed and per-segment entry points, the jump-time searches and the instruments, which share
-the loop's state; splitting the loop would split the operations that must stay bit-identical between
-the paths.
+its one entry point for fresh, resumed and segmented runs and the round's draw, which share the loop's
+state; splitting the loop would split the operations that must stay bit-identical between the paths.
 """
 
 from __future__ import annotations
@@ -36,136 +35,18 @@ from numba import njit
 
 from .blocks import apply_propagator_work
 from .instrument_kernel import _close_window, _history_feedback, _measure_kraus
-from .linalg import pair_propagator
+from .jump_time import ROOT_TOL, _evolve4, _jump_time, _jump_time4, _norm2, _norm2_4
 from .plan import propagator_of, segment_plan
 from .rng import uniform
+from .run_log import RunLog, bin_of
 from .stepping import csr_matvec, stepped_jump_time
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
-
     from .plan import Plan
 
-#: Relative residual |  ||psi(t_jump)||^2 / r - 1 | at which the jump-time search stops.
-ROOT_TOL = 1e-13
-_MAX_ROOT_ITER = 200
 #: A run looks at its abort flag every ABORT_EVERY jumps (a power of 2; events are bounded by the plan).
 ABORT_EVERY = 1024
 _ABORT_MASK = ABORT_EVERY - 1
-
-
-@njit(cache=True, inline="always")
-def _norm2(v: np.ndarray) -> float:
-    s = 0.0
-    for i in range(v.size):
-        s += v[i].real ** 2
-        s += v[i].imag ** 2
-    return s
-
-
-@njit(cache=True, inline="always")
-def _norm2_4(v: np.ndarray) -> float:
-    # _norm2's sum for d = 4, unrolled (0.0 + x == x, so the same bits)
-    return (
-        v[0].real ** 2
-        + v[0].imag ** 2
-        + v[1].real ** 2
-        + v[1].imag ** 2
-        + v[2].real ** 2
-        + v[2].imag ** 2
-        + v[3].real ** 2
-        + v[3].imag ** 2
-    )
-
-
-class RunLog(NamedTuple):
-    """Per-run extras :func:`trajectory` fills (K channels, R rounds, n outputs, T time bins).
-
-    kcount (K,) int64 jumps per channel (always); round_states (R, d) complex, the normalised state
-    after each round (rows 0: not kept); round_jumps (R,) int64 jumps before each round's end (size 0:
-    not kept); out_counts (n, K) int64 jumps per channel by each output time (rows 0: not kept);
-    wait_edges (T + 1,) and wait_hist (T + 1,) int64: waiting times between successive jumps are
-    added to wait_hist (bin T: past the last edge; size 0: not binned).
-    """
-
-    kcount: np.ndarray
-    round_states: np.ndarray
-    round_jumps: np.ndarray
-    out_counts: np.ndarray
-    wait_edges: np.ndarray
-    wait_hist: np.ndarray
-
-
-def run_log(nk: int, d: int, rounds: int = 0, n_out: int = 0, wait_edges: ArrayLike | None = None) -> RunLog:
-    """A :class:`RunLog` keeping round states and jumps for ``rounds`` rounds, counts at ``n_out`` outputs,
-    and a waiting-time histogram on ``wait_edges`` (None: none).
-
-    Parameters
-    ----------
-    nk : int
-        Number K of channels.
-    d : int
-        State dimension.
-    rounds, n_out : int
-        Rows of the round and output logs (0: not kept).
-    wait_edges : array_like of float, shape (T + 1,), optional
-        Increasing time edges (time unit).
-
-    Returns
-    -------
-    RunLog
-    """
-    edges = np.zeros(0) if wait_edges is None else np.ascontiguousarray(wait_edges, dtype=np.float64)
-    return RunLog(
-        np.zeros(max(nk, 1), np.int64),
-        np.zeros((rounds, d), np.complex128),
-        np.zeros(rounds, np.int64),
-        np.zeros((n_out, max(nk, 1)), np.int64),
-        edges,
-        np.zeros(edges.size, np.int64),
-    )
-
-
-@njit(cache=True)
-def bare_log(nk: int, d: int) -> RunLog:
-    """A :class:`RunLog` that keeps only the per-channel counts (usable inside Numba code).
-
-    Parameters
-    ----------
-    nk : int
-        Number K of channels.
-    d : int
-        State dimension.
-
-    Returns
-    -------
-    RunLog
-    """
-    return RunLog(
-        np.zeros(max(nk, 1), np.int64),
-        np.zeros((0, d), np.complex128),
-        np.zeros(0, np.int64),
-        np.zeros((0, max(nk, 1)), np.int64),
-        np.zeros(0),
-        np.zeros(0, np.int64),
-    )
-
-
-@njit(cache=True, inline="always")
-def bin_of(edges: np.ndarray, x: float) -> int:
-    """Bin of x on increasing ``edges``.
-
-    Parameters
-    ----------
-    edges : ndarray of float64, shape (m,)
-    x : float
-
-    Returns
-    -------
-    int
-        i with edges[i] <= x < edges[i + 1]; m - 1 past the end, -1 before the start.
-    """
-    return np.searchsorted(edges, x, side="right") - 1  # type: ignore[return-value]  # an integer scalar
 
 
 @njit(cache=True, inline="always")
@@ -190,98 +71,6 @@ def _apply_event(plan: Plan, e: int, psi: np.ndarray, out: np.ndarray) -> None:
                 acc += U[e, row + j] * psi[order[s + j]]
             out[order[s + i]] = acc
         off += n * n
-
-
-@njit(cache=True)
-def _expect(A, v):
-    s = 0.0
-    n = v.size
-    for i in range(n):
-        for j in range(n):
-            s += (np.conj(v[i]) * A[i, j] * v[j]).real
-    return s
-
-
-@njit(cache=True)
-def _jump_time(bp, gamma, psi, r, span, phi, work):
-    """Root tau in (0, span] of ||exp(-i H_eff tau) psi||^2 = r; leaves that state in ``phi``.
-
-    Requires ||psi||^2 > r >= ||exp(-i H_eff span) psi||^2. Returns (tau, relative residual).
-    """
-    logr = math.log(r)
-    n0 = _norm2(psi)
-    lo, hi = 0.0, span
-    rate = _expect(gamma, psi) / n0
-    g0 = math.log(n0) - logr
-    tau = g0 / rate if rate > 0 else 0.5 * span
-    resid = 1.0
-    for _ in range(_MAX_ROOT_ITER):
-        if not (lo < tau < hi):
-            tau = 0.5 * (lo + hi)
-        apply_propagator_work(bp, tau, psi, phi, work)
-        n2 = _norm2(phi)
-        g = math.log(n2) - logr if n2 > 0 else -math.inf
-        resid = abs(n2 / r - 1.0)
-        if g > 0:
-            lo = tau
-        else:
-            hi = tau
-        if resid < ROOT_TOL or hi - lo <= 4e-16 * hi:
-            break
-        dg = -_expect(gamma, phi) / n2 if n2 > 0 else 0.0
-        tau = tau - g / dg if dg < 0 else 0.5 * (lo + hi)
-    return tau, resid
-
-
-@njit(cache=True, inline="always")
-def _evolve4(coef: np.ndarray, tau: float, psi: np.ndarray, out: np.ndarray) -> None:
-    """:func:`_evolve` for the STM pair's 1 + 2 + 1 layout (coef: the plan's prop_coef), the same operations."""
-    out[0] = np.exp(-1j * coef[0] * tau) * psi[0]
-    u00, u01, u10, u11 = pair_propagator(coef[1], coef[2], coef[3], coef[4], tau)
-    out[1] = u00 * psi[1] + u01 * psi[2]
-    out[2] = u10 * psi[1] + u11 * psi[2]
-    out[3] = np.exp(-1j * coef[5] * tau) * psi[3]
-
-
-@njit(cache=True, inline="always")
-def _expect4(A, v):
-    s = 0.0
-    for i in range(4):
-        for j in range(4):
-            s += (np.conj(v[i]) * A[i, j] * v[j]).real
-    return s
-
-
-@njit(cache=True)
-def _jump_time4(coef, gamma, psi, r, span, phi):
-    """:func:`_jump_time` for the 1 + 2 + 1 layout, the same iteration and operations (so the same bits).
-
-    Takes the two arrays it reads rather than the plan: a call that passes the plan pays a reference
-    count on each of its arrays, which the threads share.
-    """
-    logr = math.log(r)
-    n0 = _norm2_4(psi)
-    lo, hi = 0.0, span
-    rate = _expect4(gamma, psi) / n0
-    g0 = math.log(n0) - logr
-    tau = g0 / rate if rate > 0 else 0.5 * span
-    resid = 1.0
-    for _ in range(_MAX_ROOT_ITER):
-        if not (lo < tau < hi):
-            tau = 0.5 * (lo + hi)
-        _evolve4(coef, tau, psi, phi)
-        n2 = _norm2_4(phi)
-        g = math.log(n2) - logr if n2 > 0 else -math.inf
-        resid = abs(n2 / r - 1.0)
-        if g > 0:
-            lo = tau
-        else:
-            hi = tau
-        if resid < ROOT_TOL or hi - lo <= 4e-16 * hi:
-            break
-        dg = -_expect4(gamma, phi) / n2 if n2 > 0 else 0.0
-        tau = tau - g / dg if dg < 0 else 0.5 * (lo + hi)
-    return tau, resid
 
 
 @njit(cache=True, inline="always")

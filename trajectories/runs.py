@@ -17,10 +17,11 @@ from numpy.typing import NDArray
 from . import interruptible
 from .checks import check_count
 from .jump_budget import check_jump_budget
-from .kernel import bare_log, trajectory
+from .kernel import trajectory
 from .plan import Model, Plan, check_model, compile_plan
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
+from .run_log import bare_log
 from .segments import channel_labels
 from .signatures import canonical
 from .sums_kernel import SMALL_CALL, chunk_bounds, trajectory_buffers

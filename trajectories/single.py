@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 
 from .checks import check_count
-from .kernel import bare_log, trajectory
+from .kernel import trajectory
 from .plan import Model, check_model
 from .protocol import Protocol
 from .rng import SEED_MAX, seed_state
+from .run_log import bare_log
 from .runs import plan_for
 from .segments import channel_labels
 

@@ -543,6 +543,10 @@ def _chunk(
     tab = new_table(plan, t_nodes, t_rows)
     sc = run_scratch(plan)
     pair4 = _all_pair4(plan)
+    need_state = np.zeros(n_out, np.bool_)  # outputs whose states the distributions read (snapshots)
+    for i in range(spec.snap_kind.size if on else 0):
+        if spec.snap_kind[i] == 1:
+            need_state[spec.snap_index[i]] = True
     finished = 0
     for traj in range(lo, hi):
         if abort[0] != 0:
@@ -556,7 +560,7 @@ def _chunk(
         fresh = True
         if share:
             e0, t0, r0, rule0, post0, cell = walk(
-                rng, plan, tab, sc.psi, sc.phi, sc.tmp, outcomes, records, on,
+                rng, plan, tab, sc.psi, sc.phi, sc.tmp, outcomes, records, on, need_state,
                 states, post, log.round_states, log.round_jumps, log.out_counts, log.kcount,
             )  # fmt: skip
             o0 = out_before[e0]

@@ -18,9 +18,10 @@ from model_builders import cavity
 
 import darkspin as ds
 from darkspin.trajectories.blocks import KIND_DENSE, make_block_propagator
-from darkspin.trajectories.kernel import ROOT_TOL, bare_log, trajectory
+from darkspin.trajectories.kernel import ROOT_TOL, trajectory
 from darkspin.trajectories.plan import compile_plan
 from darkspin.trajectories.rng import seed_state
+from darkspin.trajectories.run_log import bare_log
 from darkspin.trajectories.signatures import canonical
 from darkspin.trajectories.stepping import (
     make_stepper,
