@@ -6,8 +6,8 @@ The file was written by darkspin 0.3 + main at commit 7f1142e (before the shared
 
 which prints the file's sha256; tests/trajectories/test_shared_branches.py checks that digest before it
 trusts the file. Every case runs the ensemble kernel directly, as ``simulate`` does:
-:func:`darkspin.trajectories.sums_kernel.sums_with_table` with table_rows -1, which is what ``ensemble_sums``
-runs (seed, runs and chunks below); the arrays are stored as ``<case>/<name>``.
+:func:`darkspin.trajectories.sums_kernel.sums_with_table` with table_rows -1, the default table (seed,
+runs and chunks below); the arrays are stored as ``<case>/<name>``.
 """
 
 from __future__ import annotations

@@ -355,34 +355,6 @@ def _bin_run(
             cs2[o, k] += c * c
 
 
-@njit(cache=True, nogil=True)
-def ensemble_sums(
-    seed: np.uint64,
-    start: int,
-    ntraj: int,
-    nchunks: int,
-    plan: Plan,
-    spec: DistributionSpec,
-    abort: np.ndarray,
-    done: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.int64, tuple[np.ndarray, ...]]:
-    """Streaming sums over trajectories start .. start + ntraj - 1 (ntraj <= MAX_CALL), shared branches on.
-
-    :func:`sums_with_table` with ``table_rows`` = -1 (the table's default size).
-
-    Parameters
-    ----------
-    seed, start, ntraj, nchunks, plan, spec, abort, done
-        As in :func:`sums_with_table`.
-
-    Returns
-    -------
-    tuple
-        As :func:`sums_with_table`: acc, n_post, n_success, n_kept, record_counts, n_jumps, dist.
-    """
-    return sums_with_table(seed, start, ntraj, nchunks, plan, spec, abort, done, -1)
-
-
 @njit(cache=True, parallel=True, nogil=True)
 def sums_with_table(
     seed: np.uint64,

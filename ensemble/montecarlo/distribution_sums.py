@@ -90,7 +90,7 @@ class DistributionSums:
 
     @classmethod
     def from_kernel(cls, spec: DistributionSpec, dist: tuple) -> DistributionSums:
-        """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.ensemble_sums`.
+        """From the ``dist`` tuple of :func:`darkspin.trajectories.sums_kernel.sums_with_table`.
 
         Parameters
         ----------

@@ -111,8 +111,7 @@ def run_batch(
             numba.set_num_threads(want if n >= SMALL_CALL else 1)
             nchunks = max(1, min(n, 4 * numba.get_num_threads()))
             abort, done = np.zeros(1, np.int64), np.zeros(nchunks, np.int64)
-            # table_rows -1: the default table. sums_with_table itself, not its njit wrapper ensemble_sums, whose
-            # compile would re-optimise and re-emit the whole kernel (a third of a minute more on a cold cache)
+            # table_rows -1: the default table (from Python: a compiled wrapper would re-emit the whole kernel)
             args = (np.uint64(seed), int(a), int(n), int(nchunks), plan, kspec, abort, done, -1)
             try:
                 out = interruptible.call(sums_with_table, *args, abort=abort)

@@ -137,7 +137,7 @@ class EnsembleSums:
         Parameters
         ----------
         out : tuple
-            What :func:`darkspin.trajectories.sums_kernel.ensemble_sums` returns: (acc (n, 2, N_ACC) int64
+            What :func:`darkspin.trajectories.sums_kernel.sums_with_table` returns: (acc (n, 2, N_ACC) int64
             in units of 2**-FRAC_BITS, n_post (n,), n_success (R,), n_kept (R,), record_counts (2**R,),
             n_jumps, the distribution arrays).
         ntraj : int

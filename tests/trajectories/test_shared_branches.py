@@ -1,6 +1,6 @@
 """The shared-branch path of the ensemble sums (trajectories/branches.py) against the golden file and the plain path.
 
-tests/data/golden_sums.npz holds the integer sums of :func:`ensemble_sums` on nine cases (the paper's
+tests/data/golden_sums.npz holds the integer sums of :func:`sums_with_table` (default table) on nine cases (the paper's
 protocol, the rare-jump regime, readout error with feedback and rules, mixed initial states,
 distributions, a d = 8 LindbladModel), written before the shared path existed (tests/golden_sums_cases.py
 says how); it is trusted only with the sha256 below. The plain path is :func:`sums_with_table` with
